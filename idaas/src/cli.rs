@@ -1,0 +1,135 @@
+//! Command-line grammar (clap). Exit codes: 0 success, 1 the keys do not satisfy the policy,
+//! 2 bad input or usage (clap's own usage errors also exit 2).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// idaas: identity provider with purpose-based encryption.
+#[derive(Debug, Parser)]
+#[command(name = "idaas", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Purpose-based encryption toolkit (modelled on cpabe-setup/keygen/enc/dec).
+    #[command(subcommand)]
+    Pbe(PbeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PbeCommand {
+    /// Create an attribute authority: writes DIR/NAME.pk and DIR/NAME.msk (mode 0600).
+    Setup(SetupArgs),
+    /// Issue a key bundle bound to (UID, SESSION) for attributes of the msk's authority.
+    Keygen(KeygenArgs),
+    /// Encrypt data under a policy or a disclosure policy.
+    Encrypt(EncryptArgs),
+    /// Decrypt with one or more key bundles of the same (UID, SESSION).
+    Decrypt(DecryptArgs),
+    /// Describe a key, key bundle or ciphertext (suite, policy, authorities, sizes).
+    Inspect(InspectArgs),
+    /// Run the paper's Table 1 lifecycle and print it as a table.
+    Demo(DemoArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SetupArgs {
+    /// Authority name, e.g. telekom or salesforce ([a-z0-9_.-]+).
+    #[arg(long)]
+    pub authority: String,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Pairing suite: bls12-381 (default, 128-bit) or bn254 (legacy, ~100-bit).
+    #[arg(long, default_value = "bls12-381")]
+    pub suite: String,
+    /// Replace an existing key pair.
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// The authority's master secret key file.
+    #[arg(long)]
+    pub msk: PathBuf,
+    /// User id (first half of the linchpin).
+    #[arg(long)]
+    pub uid: String,
+    /// Session id (second half of the linchpin, the SAML SessionIndex).
+    #[arg(long)]
+    pub session: String,
+    /// Attributes: name:value, or name=NUMBER|YYYY-MM-DD for a numeric attribute (expanded to
+    /// its segment-tree path). The authority is the msk's.
+    #[arg(long = "attr", required = true, num_args = 1..)]
+    pub attrs: Vec<String>,
+    /// Output file for the key bundle (mode 0600).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// Authority public keys (every authority the policy names).
+    #[arg(long = "pk", required = true, num_args = 1..)]
+    pub pks: Vec<PathBuf>,
+    /// Policy text, e.g. "domain:salesforce@telekom and purpose:current@salesforce".
+    #[arg(long, conflicts_with = "disclosure", required_unless_present = "disclosure")]
+    pub policy: Option<String>,
+    /// Disclosure policy (JSON or TOML): purposes, primary_purposes, domains, countries,
+    /// valid_from / lifetime_days / valid_until.
+    #[arg(long)]
+    pub disclosure: Option<PathBuf>,
+    /// Home authority for a disclosure policy (default: the one public key that is not a
+    /// domain of the policy).
+    #[arg(long)]
+    pub home: Option<String>,
+    /// The date a disclosure policy's validity starts from when it names none (default: today, UTC).
+    #[arg(long)]
+    pub today: Option<String>,
+    /// Input file (default: standard input).
+    #[arg(long = "in")]
+    pub input: Option<PathBuf>,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the base64url text form instead of binary.
+    #[arg(long)]
+    pub text: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// Key bundles (e.g. a TAT and a PAT), all for the same (UID, SESSION).
+    #[arg(long = "key", required = true, num_args = 1..)]
+    pub keys: Vec<PathBuf>,
+    /// Input file (default: standard input); binary or base64url text.
+    #[arg(long = "in")]
+    pub input: Option<PathBuf>,
+    /// Output file (default: standard output).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// A .pk, .msk, key bundle or ciphertext (binary or base64url text).
+    pub file: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Pretend today is this date (YYYY-MM-DD); default: today, UTC.
+    #[arg(long)]
+    pub today: Option<String>,
+    /// Pairing suite.
+    #[arg(long, default_value = "bls12-381")]
+    pub suite: String,
+}

@@ -1,0 +1,23 @@
+//! `idaas`: one binary for every role. Thin: parses arguments and calls the crates.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod clock;
+mod files;
+mod pbe;
+
+fn main() -> ExitCode {
+    let args = cli::Cli::parse();
+    match args.command {
+        cli::Command::Pbe(cmd) => match pbe::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("idaas: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
+    }
+}

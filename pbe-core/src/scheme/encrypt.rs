@@ -1,0 +1,170 @@
+//! `Encrypt` (DESIGN.md §3) with fixed-base tables for every long-lived base.
+
+use std::collections::BTreeMap;
+
+use ark_ec::pairing::Pairing;
+use ark_ec::CurveGroup;
+use ark_ff::{UniformRand, Zero};
+use ark_serialize::{CanonicalSerialize, Compress};
+use rand_core::{CryptoRng, RngCore};
+use zeroize::Zeroize;
+
+use crate::error::{Error, Result, SchemeError};
+use crate::fixed_base::{FixedBaseTable, DEFAULT_WINDOW};
+use crate::lsss::Lsss;
+use crate::policy::Policy;
+use crate::scheme::authority::AuthorityPublicKey;
+use crate::scheme::ciphertext::{Ciphertext, MAX_POLICY_TEXT, MAX_ROWS};
+use crate::suite::{Fr, Gt, G2Projective, Suite};
+use crate::wire::codec::{put_element, put_string, put_u16};
+use crate::wire::{Header, Kind};
+
+/// One authority's public key with its exponentiation tables.
+struct PreparedAuthority<S: Suite> {
+    e_alpha: FixedBaseTable<Gt<S>>,
+    g2_y: FixedBaseTable<G2Projective<S>>,
+}
+
+/// Encrypts under policies over a fixed set of authorities.
+///
+/// Building one costs a few tens of milliseconds per authority (the tables); reuse it for
+/// many encryptions. [`Encryptor::with_window`] trades table size for speed.
+pub struct Encryptor<S: Suite> {
+    authorities: BTreeMap<String, PreparedAuthority<S>>,
+}
+
+impl<S: Suite> std::fmt::Debug for Encryptor<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Encryptor")
+            .field("suite", &S::ID)
+            .field("authorities", &self.authorities.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl<S: Suite> Encryptor<S> {
+    /// Prepares the given public keys with 8-bit windows (≈4.7 MB of tables per authority
+    /// at BLS12-381; the fastest choice for a long-running service).
+    pub fn new<'a>(keys: impl IntoIterator<Item = &'a AuthorityPublicKey<S>>) -> Result<Self> {
+        Self::with_window(keys, DEFAULT_WINDOW)
+    }
+
+    /// Prepares the given public keys with `window`-bit tables (4 suits one-shot CLI use).
+    pub fn with_window<'a>(keys: impl IntoIterator<Item = &'a AuthorityPublicKey<S>>, window: usize) -> Result<Self> {
+        let mut authorities = BTreeMap::new();
+        let mut seen: BTreeMap<String, &AuthorityPublicKey<S>> = BTreeMap::new();
+        for pk in keys {
+            if let Some(previous) = seen.get(pk.name()) {
+                if *previous != pk {
+                    return Err(SchemeError::DuplicateAuthority(pk.name().to_owned()).into());
+                }
+                continue;
+            }
+            seen.insert(pk.name().to_owned(), pk);
+            let prepared = PreparedAuthority {
+                e_alpha: FixedBaseTable::new(*pk.e_alpha(), window),
+                g2_y: FixedBaseTable::new(G2Projective::<S>::from(*pk.g2_y()), window),
+            };
+            authorities.insert(pk.name().to_owned(), prepared);
+        }
+        if authorities.is_empty() {
+            return Err(Error::Misuse("an encryptor needs at least one authority public key"));
+        }
+        Ok(Encryptor { authorities })
+    }
+
+    /// Names of the prepared authorities.
+    pub fn authorities(&self) -> impl Iterator<Item = &str> {
+        self.authorities.keys().map(String::as_str)
+    }
+
+    /// Encrypts `plaintext` under `policy`.
+    pub fn encrypt<R: RngCore + CryptoRng>(
+        &self,
+        policy: &Policy,
+        plaintext: &[u8],
+        rng: &mut R,
+    ) -> Result<Ciphertext<S>> {
+        let text = policy.to_string();
+        if text.len() > MAX_POLICY_TEXT {
+            return Err(crate::error::PolicyError::TooLong { len: text.len(), max: MAX_POLICY_TEXT }.into());
+        }
+        let lsss = Lsss::<Fr<S>>::from_policy(policy)?;
+        let rows = lsss.rows();
+        if rows.len() > MAX_ROWS {
+            return Err(crate::error::PolicyError::TooManyRows { position: None, max: MAX_ROWS }.into());
+        }
+        let mut prepared = Vec::with_capacity(rows.len());
+        for row in rows {
+            let auth = self
+                .authorities
+                .get(row.attribute.authority())
+                .ok_or_else(|| SchemeError::UnknownAuthority(row.attribute.authority().to_owned()))?;
+            prepared.push(auth);
+        }
+
+        let tables = S::tables();
+        // v = (z, r2, …) shares the secret z; w = (0, s2, …) shares zero (binds rows to GID).
+        let columns = lsss.columns();
+        let mut v: Vec<Fr<S>> = (0..columns).map(|_| Fr::<S>::rand(rng)).collect();
+        let mut w: Vec<Fr<S>> = (0..columns).map(|_| Fr::<S>::rand(rng)).collect();
+        if let Some(first) = w.first_mut() {
+            *first = Fr::<S>::zero();
+        }
+        let z = v.first().copied().unwrap_or_default();
+
+        let mut c1 = Vec::with_capacity(rows.len());
+        let mut g2_points = Vec::with_capacity(2 * rows.len());
+        let mut c4 = Vec::with_capacity(rows.len());
+        for (row, auth) in rows.iter().zip(&prepared) {
+            let lambda = dot(&row.vector, &v);
+            let omega = dot(&row.vector, &w);
+            let mut t = Fr::<S>::rand(rng);
+            c1.push(tables.gt_table.mul(&lambda) + auth.e_alpha.mul(&t));
+            g2_points.push(tables.g2_table.mul(&-t));
+            g2_points.push(auth.g2_y.mul(&t) + tables.g2_table.mul(&omega));
+            c4.push(S::hash_attribute(&row.attribute.to_string()) * t);
+            t.zeroize();
+        }
+        let g2_affine = <S::Engine as Pairing>::G2::normalize_batch(&g2_points);
+        let c4 = <S::Engine as Pairing>::G1::normalize_batch(&c4);
+
+        // The session key M = gt^m; C0 = M · gt^z = gt^(m+z).
+        let mut m = Fr::<S>::rand(rng);
+        let session_key = tables.gt_table.mul(&m);
+        let c0 = tables.gt_table.mul(&(m + z));
+        m.zeroize();
+        v.zeroize();
+        w.zeroize();
+
+        let sizes = super::ciphertext::Sizes::of::<S>();
+        let mut out =
+            Vec::with_capacity(64 + text.len() + rows.len() * sizes.row() + sizes.gt + plaintext.len() + 16);
+        Header { kind: Kind::Ciphertext, suite: S::ID }.encode(&mut out);
+        put_string(&mut out, &text);
+        put_u16(&mut out, rows.len() as u16);
+        let rows_start = out.len();
+        for (i, (c1, c4)) in c1.iter().zip(&c4).enumerate() {
+            put_element(&mut out, c1, Compress::Yes);
+            if let (Some(c2), Some(c3)) = (g2_affine.get(2 * i), g2_affine.get(2 * i + 1)) {
+                put_element(&mut out, c2, Compress::Yes);
+                put_element(&mut out, c3, Compress::Yes);
+            }
+            put_element(&mut out, c4, Compress::Yes);
+        }
+        let c0_start = out.len();
+        put_element(&mut out, &c0, Compress::Yes);
+        let payload_start = out.len();
+
+        let mut m_bytes = Vec::new();
+        let _ = session_key.serialize_compressed(&mut m_bytes);
+        let sealed = crate::envelope::seal_appending(S::ID, S::AEAD_KEY_LEN, &m_bytes, &mut out, plaintext);
+        m_bytes.zeroize();
+        sealed?;
+        Ok(Ciphertext::assemble(out, policy.clone(), lsss, rows_start, c0_start, payload_start))
+    }
+}
+
+fn dot<F: ark_ff::Field>(a: &[F], b: &[F]) -> F {
+    a.iter().zip(b).fold(F::zero(), |acc, (x, y)| acc + *x * y)
+}
