@@ -46,7 +46,9 @@ pub fn write_output(path: Option<&Path>, data: &[u8], secret: bool) -> Result<()
         Some(p) => write_file(p, data, secret),
         None => {
             let mut out = std::io::stdout().lock();
-            out.write_all(data).and_then(|()| out.flush()).map_err(|e| CliError::input(format!("standard output: {e}")))
+            out.write_all(data)
+                .and_then(|()| out.flush())
+                .map_err(|e| CliError::input(format!("standard output: {e}")))
         }
     }
 }
@@ -56,7 +58,8 @@ pub fn write_output(path: Option<&Path>, data: &[u8], secret: bool) -> Result<()
 pub fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<(), CliError> {
     let err = |e: std::io::Error| CliError::input(format!("{}: {e}", path.display()));
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| CliError::input(format!("{}: not a file name", path.display())))?;
+    let name =
+        path.file_name().ok_or_else(|| CliError::input(format!("{}: not a file name", path.display())))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

@@ -73,9 +73,7 @@ impl Attribute {
     pub(crate) fn from_validated(name: String, value: String, authority: String) -> Self {
         debug_assert!(validate_identifier("name", &name).as_deref() == Ok(name.as_str()));
         debug_assert!(validate_identifier("value", &value).as_deref() == Ok(value.as_str()));
-        debug_assert!(
-            validate_identifier("authority", &authority).as_deref() == Ok(authority.as_str())
-        );
+        debug_assert!(validate_identifier("authority", &authority).as_deref() == Ok(authority.as_str()));
         Self { name, value, authority }
     }
 
@@ -123,7 +121,6 @@ impl FromStr for Attribute {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -152,20 +149,14 @@ mod tests {
     #[test]
     fn rejects_empty_parts() {
         for s in [":v@a", "n:@a", "n:v@", ":@"] {
-            assert!(
-                matches!(Attribute::parse(s), Err(PolicyError::InvalidIdentifier { .. })),
-                "{s}"
-            );
+            assert!(matches!(Attribute::parse(s), Err(PolicyError::InvalidIdentifier { .. })), "{s}");
         }
     }
 
     #[test]
     fn rejects_extra_separators_and_bad_characters() {
         for s in ["n:v:w@a", "n:v@a@b", "n v:x@a", "n:v@a ", "n:é@a", "n:v@\u{212a}"] {
-            assert!(
-                matches!(Attribute::parse(s), Err(PolicyError::InvalidIdentifier { .. })),
-                "{s}"
-            );
+            assert!(matches!(Attribute::parse(s), Err(PolicyError::InvalidIdentifier { .. })), "{s}");
         }
     }
 

@@ -12,6 +12,25 @@
 //! and access_time@HOME in [from, until]
 //! ```
 //!
+//! ```
+//! use pbe_core::disclosure::DisclosurePolicy;
+//! use pbe_core::segtree::days_from_civil;
+//!
+//! let rules: DisclosurePolicy = toml::from_str(r#"
+//!     purposes = ["contact"]
+//!     primary_purposes = ["delivery"]
+//!     domains = ["salesforce"]
+//!     countries = ["eu"]
+//!     lifetime_days = 14
+//! "#).unwrap();
+//! let today = days_from_civil(2026, 11, 23).unwrap() as u64;
+//! assert_eq!(
+//!     rules.compile("telekom", today).unwrap().to_string(),
+//!     "domain:salesforce@telekom and purpose:contact@salesforce and ppurpose:delivery@salesforce \
+//!      and country:eu@telekom and access_time@telekom in [2026-11-23, 2026-12-06]"
+//! );
+//! ```
+//!
 //! Purposes are issued by each domain's own visitor IdP (`@d`), while the domain, country and
 //! access time are vouched for by the home IdP: a visitor cannot certify purposes for another
 //! domain, and the home IdP decides which domain a session belongs to.
@@ -70,21 +89,15 @@ fn parse_date_field(field: &'static str, text: &str) -> Result<u64, PolicyError>
     let in_field = |error| PolicyError::InField { field, error: Box::new(error) };
     match parse_number(text) {
         Ok((days, true)) => Ok(days),
-        Ok((_, false)) => Err(in_field(PolicyError::InvalidDate {
-            position: 0,
-            text: crate::policy::error::excerpt(text),
-        })),
+        Ok((_, false)) => {
+            Err(in_field(PolicyError::InvalidDate { position: 0, text: crate::policy::error::excerpt(text) }))
+        }
         Err(error) => Err(in_field(error)),
     }
 }
 
 /// `name:v@authority` for each value, OR-ed (a single value is not wrapped).
-fn any_of(
-    name: &str,
-    kind: &'static str,
-    values: &[String],
-    authority: &str,
-) -> Result<Policy, PolicyError> {
+fn any_of(name: &str, kind: &'static str, values: &[String], authority: &str) -> Result<Policy, PolicyError> {
     let leaves = values
         .iter()
         .map(|v| {
@@ -137,12 +150,7 @@ impl DisclosurePolicy {
                 any_of(PURPOSE, "purpose", &self.purposes, &domain)?,
             ];
             if !self.primary_purposes.is_empty() {
-                clause.push(any_of(
-                    PRIMARY_PURPOSE,
-                    "primary purpose",
-                    &self.primary_purposes,
-                    &domain,
-                )?);
+                clause.push(any_of(PRIMARY_PURPOSE, "primary purpose", &self.primary_purposes, &domain)?);
             }
             per_domain.push(Policy::and(clause));
         }
@@ -187,7 +195,6 @@ pub fn table1() -> [(&'static str, &'static str, DisclosurePolicy); 3] {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::lsss::Lsss;
@@ -217,11 +224,7 @@ mod tests {
     }
 
     fn delivery() -> BTreeSet<Attribute> {
-        attrs(&[
-            "purpose:current@salesforce",
-            "purpose:contact@salesforce",
-            "ppurpose:delivery@salesforce",
-        ])
+        attrs(&["purpose:current@salesforce", "purpose:contact@salesforce", "ppurpose:delivery@salesforce"])
     }
 
     /// Which of Table 1's attributes (encrypted on `encrypted`) the key `tat ∪ pat` opens,
@@ -411,10 +414,9 @@ mod tests {
         let from_toml: DisclosurePolicy = toml::from_str(toml_text).unwrap();
         assert_eq!(from_json, from_toml);
         assert_eq!(from_json.valid_from, None);
-        let minimal: DisclosurePolicy = serde_json::from_str(
-            r#"{"purposes": ["x"], "domains": ["d"], "valid_until": "2026-12-31"}"#,
-        )
-        .unwrap();
+        let minimal: DisclosurePolicy =
+            serde_json::from_str(r#"{"purposes": ["x"], "domains": ["d"], "valid_until": "2026-12-31"}"#)
+                .unwrap();
         assert!(minimal.primary_purposes.is_empty() && minimal.countries.is_empty());
     }
 

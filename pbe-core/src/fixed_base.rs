@@ -49,10 +49,7 @@ impl<G: PrimeGroup> FixedBaseTable<G> {
         let bits = k.into_bigint().to_bits_le();
         let mut acc = G::zero();
         for (row, chunk) in self.rows.iter().zip(bits.chunks(self.window)) {
-            let digit = chunk
-                .iter()
-                .enumerate()
-                .fold(0usize, |d, (i, &b)| d | (usize::from(b) << i));
+            let digit = chunk.iter().enumerate().fold(0usize, |d, (i, &b)| d | (usize::from(b) << i));
             if let Some(entry) = digit.checked_sub(1).and_then(|j| row.get(j)) {
                 acc += entry;
             }
@@ -72,7 +69,8 @@ mod tests {
         let mut rng = ark_std::test_rng();
         let base = G::generator() * G::ScalarField::rand(&mut rng);
         let table = FixedBaseTable::new(base, window);
-        let mut scalars = vec![G::ScalarField::zero(), G::ScalarField::from(1u64), -G::ScalarField::from(1u64)];
+        let mut scalars =
+            vec![G::ScalarField::zero(), G::ScalarField::from(1u64), -G::ScalarField::from(1u64)];
         scalars.extend((0..8).map(|_| G::ScalarField::rand(&mut rng)));
         for k in scalars {
             assert_eq!(table.mul(&k), base * k);

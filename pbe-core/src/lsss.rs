@@ -37,11 +37,15 @@ pub struct LsssRow<F> {
 /// A gate of the compiled tree.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Gate {
-    Leaf { row: usize },
+    Leaf {
+        row: usize,
+    },
     Or,
     And,
     /// Children are the evaluation points `x = 1, 2, …` in order.
-    Threshold { k: usize },
+    Threshold {
+        k: usize,
+    },
 }
 
 /// A node of the compiled tree. Nodes are stored in pre-order, so every child has a larger
@@ -63,8 +67,9 @@ pub struct Lsss<F> {
 }
 
 impl<F: PrimeField> Lsss<F> {
-    /// Compiles `policy`. Fails if it violates the limits of [`Policy::validate`] (possible only
-    /// for policies built in code: parsed ones always pass).
+    /// Compiles `policy`. Fails if [`Policy::validate`] does (only possible for policies built
+    /// in code that are not in normal form or exceed the limits): this guarantees that the
+    /// policy's printed text, parsed again, compiles to exactly the same matrix.
     pub fn from_policy(policy: &Policy) -> Result<Self, PolicyError> {
         // Validation also bounds the depth, which bounds `compile`'s recursion.
         policy.validate()?;
@@ -95,12 +100,7 @@ impl<F: PrimeField> Lsss<F> {
         if s.len() != self.columns {
             return None;
         }
-        Some(
-            self.rows
-                .iter()
-                .map(|row| row.vector.iter().zip(s).map(|(a, b)| *a * b).sum())
-                .collect(),
-        )
+        Some(self.rows.iter().map(|row| row.vector.iter().zip(s).map(|(a, b)| *a * b).sum()).collect())
     }
 
     /// Reconstruction coefficients for a key holding the attributes accepted by `has`:
@@ -292,6 +292,257 @@ impl<F: PrimeField> Builder<F> {
                 }
                 self.set_children(id, ids);
                 id
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::strategy;
+    use crate::segtree::path_attributes;
+    use ark_bls12_381::Fr;
+    use ark_ff::{One, Zero};
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    fn compile(text: &str) -> Lsss<Fr> {
+        Lsss::from_policy(&Policy::parse(text).unwrap()).unwrap()
+    }
+
+    fn fr(v: i64) -> Fr {
+        Fr::from(v)
+    }
+
+    fn matrix(lsss: &Lsss<Fr>) -> Vec<Vec<Fr>> {
+        lsss.rows().iter().map(|r| r.vector.clone()).collect()
+    }
+
+    fn holding(list: &[&str]) -> impl Fn(&Attribute) -> bool {
+        let set: BTreeSet<Attribute> = list.iter().map(|s| s.parse().unwrap()).collect();
+        move |a| set.contains(a)
+    }
+
+    /// Σ c_x A_x.
+    fn combination(lsss: &Lsss<Fr>, terms: &[(usize, Fr)]) -> Vec<Fr> {
+        let mut sum = vec![Fr::zero(); lsss.columns()];
+        for (row, c) in terms {
+            for (s, a) in sum.iter_mut().zip(&lsss.rows()[*row].vector) {
+                *s += *c * a;
+            }
+        }
+        sum
+    }
+
+    fn unit(columns: usize) -> Vec<Fr> {
+        let mut e = vec![Fr::zero(); columns];
+        e[0] = Fr::one();
+        e
+    }
+
+    #[test]
+    fn single_attribute_is_one_row_one_column() {
+        let lsss = compile("a:x@h");
+        assert_eq!(lsss.columns(), 1);
+        assert_eq!(matrix(&lsss), [[fr(1)]]);
+        assert_eq!(lsss.reconstruction(&holding(&["a:x@h"])), Some(vec![(0, Fr::one())]));
+        assert_eq!(lsss.reconstruction(&holding(&["b:x@h"])), None);
+    }
+
+    #[test]
+    fn and_chains_lewko_waters_columns() {
+        let lsss = compile("a:x@h and b:x@h and c:x@h");
+        assert_eq!(matrix(&lsss), [[fr(1), fr(1), fr(0)], [fr(0), fr(-1), fr(1)], [fr(0), fr(0), fr(-1)]]);
+        let all = holding(&["a:x@h", "b:x@h", "c:x@h"]);
+        assert_eq!(lsss.reconstruction(&all), Some(vec![(0, Fr::one()), (1, Fr::one()), (2, Fr::one())]));
+        assert_eq!(lsss.reconstruction(&holding(&["a:x@h", "b:x@h"])), None);
+    }
+
+    #[test]
+    fn or_children_share_the_parent_vector() {
+        let lsss = compile("a:x@h and (b:x@h or c:x@h)");
+        assert_eq!(matrix(&lsss), [[fr(1), fr(1)], [fr(0), fr(-1)], [fr(0), fr(-1)]]);
+        let terms = lsss.reconstruction(&holding(&["a:x@h", "c:x@h"])).unwrap();
+        assert_eq!(terms, [(0, Fr::one()), (2, Fr::one())]);
+    }
+
+    #[test]
+    fn thresholds_use_polynomial_shares_not_expansion() {
+        let lsss = compile("2 of (a:x@h, b:x@h, c:x@h)");
+        assert_eq!(lsss.rows().len(), 3);
+        assert_eq!(matrix(&lsss), [[fr(1), fr(1)], [fr(1), fr(2)], [fr(1), fr(3)]]);
+        // Lagrange at 0 over x = 2, 3: 3 and −2.
+        let terms = lsss.reconstruction(&holding(&["b:x@h", "c:x@h"])).unwrap();
+        assert_eq!(terms, [(1, fr(3)), (2, fr(-2))]);
+        assert_eq!(lsss.reconstruction(&holding(&["b:x@h"])), None);
+        let lsss = compile("3 of (a:x@h, b:x@h, c:x@h, d:x@h)");
+        assert_eq!((lsss.rows().len(), lsss.columns()), (4, 3));
+        assert_eq!(lsss.rows()[3].vector, [fr(1), fr(4), fr(16)]);
+    }
+
+    #[test]
+    fn reconstruction_picks_the_fewest_rows() {
+        let all = holding(&["a:x@h", "b:x@h", "c:x@h", "d:x@h"]);
+        let lsss = compile("a:x@h and b:x@h or c:x@h");
+        assert_eq!(lsss.reconstruction(&all), Some(vec![(2, Fr::one())]));
+        let lsss = compile("2 of (a:x@h and b:x@h, c:x@h, d:x@h)");
+        let terms = lsss.reconstruction(&all).unwrap();
+        assert_eq!(terms.iter().map(|t| t.0).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(combination(&lsss, &terms), unit(lsss.columns()));
+        // Ties go to the leftmost child.
+        let lsss = compile("a:x@h or b:x@h");
+        assert_eq!(lsss.reconstruction(&all), Some(vec![(0, Fr::one())]));
+    }
+
+    #[test]
+    fn ranges_expand_to_their_cover_in_order() {
+        let lsss = compile("a:x@h and t@h in [1, 6]");
+        let attributes: Vec<String> = lsss.rows().iter().map(|r| r.attribute.to_string()).collect();
+        assert_eq!(attributes, ["a:x@h", "t:s0.1@h", "t:s1.1@h", "t:s1.2@h", "t:s0.6@h"]);
+        let mut key = path_attributes("t", "h", 5).unwrap();
+        key.push("a:x@h".parse().unwrap());
+        let terms = lsss.reconstruction(&|a| key.contains(a)).unwrap();
+        assert_eq!(terms, [(0, Fr::one()), (3, Fr::one())]);
+        let key = path_attributes("t", "h", 7).unwrap();
+        assert_eq!(lsss.reconstruction(&|a| key.contains(a) || a.name() == "a"), None);
+        // The full range is a single row: the root.
+        let lsss = compile("t@h >= 0");
+        assert_eq!(lsss.rows().len(), 1);
+        assert_eq!(lsss.rows()[0].attribute.to_string(), "t:s16.0@h");
+    }
+
+    #[test]
+    fn repeated_attributes_get_separate_rows() {
+        let lsss = compile("a:x@h and (a:x@h or b:x@h)");
+        assert_eq!(lsss.rows().len(), 3);
+        let terms = lsss.reconstruction(&holding(&["a:x@h"])).unwrap();
+        assert_eq!(terms, [(0, Fr::one()), (1, Fr::one())]);
+    }
+
+    #[test]
+    fn shares_reconstruct_the_secret() {
+        let lsss = compile("2 of (a:x@h, b:x@h and c:x@h, d:x@h)");
+        let s: Vec<Fr> = (0..lsss.columns()).map(|i| fr(7 + 31 * i as i64)).collect();
+        let shares = lsss.shares(&s).unwrap();
+        let terms = lsss.reconstruction(&holding(&["b:x@h", "c:x@h", "d:x@h"])).unwrap();
+        let secret: Fr = terms.iter().map(|(row, c)| *c * shares[*row]).sum();
+        assert_eq!(secret, s[0]);
+        assert_eq!(lsss.shares(&s[1..]), None);
+    }
+
+    #[test]
+    fn rejects_policies_that_fail_validation() {
+        assert_eq!(
+            Lsss::<Fr>::from_policy(&Policy::And(vec![])),
+            Err(PolicyError::EmptyGate { gate: "and" })
+        );
+        let a = Policy::parse("a:x@h").unwrap();
+        assert!(matches!(
+            Lsss::<Fr>::from_policy(&Policy::Threshold { k: 3, children: vec![a.clone(), a] }),
+            Err(PolicyError::Threshold { k: 3, n: 2, .. })
+        ));
+    }
+
+    /// Whether the rows in `chosen` (a bit set) satisfy `policy`, with leaves numbered in row
+    /// order: an independent reference for the minimality check.
+    fn rows_satisfy(policy: &Policy, next_row: &mut usize, chosen: u64) -> bool {
+        let mut take = |n: usize| {
+            let hit = (*next_row..*next_row + n).any(|r| chosen >> r & 1 == 1);
+            *next_row += n;
+            hit
+        };
+        match policy {
+            Policy::Attr(_) => take(1),
+            Policy::Range(r) => take(r.cover().len()),
+            Policy::And(c) => c.iter().map(|p| rows_satisfy(p, next_row, chosen)).fold(true, |a, b| a & b),
+            Policy::Or(c) => c.iter().map(|p| rows_satisfy(p, next_row, chosen)).fold(false, |a, b| a | b),
+            Policy::Threshold { k, children } => {
+                children.iter().filter(|p| rows_satisfy(p, next_row, chosen)).count() >= *k
+            }
+        }
+    }
+
+    /// A deterministic pseudo-random key: each attribute of the universe is held with
+    /// probability `density`%.
+    fn random_key(lsss: &Lsss<Fr>, seed: u64, density: u8) -> BTreeSet<Attribute> {
+        use std::hash::{Hash, Hasher};
+        lsss.rows()
+            .iter()
+            .map(|r| r.attribute.clone())
+            .filter(|a| {
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                (seed, a).hash(&mut h);
+                h.finish() % 100 < u64::from(density)
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn reconstruction_agrees_with_reference_semantics(
+            policy in strategy::policy(),
+            seed in any::<u64>(),
+            density in 20u8..=100,
+        ) {
+            let lsss = Lsss::<Fr>::from_policy(&policy).unwrap();
+            prop_assert_eq!(lsss.rows().len(), policy.row_count());
+            prop_assert!(lsss.rows().iter().all(|r| r.vector.len() == lsss.columns()));
+            let key = random_key(&lsss, seed, density);
+            let has = |a: &Attribute| key.contains(a);
+            let terms = lsss.reconstruction(&has);
+            prop_assert_eq!(terms.is_some(), policy.is_satisfied_by(&has), "{}", policy);
+            if let Some(terms) = terms {
+                prop_assert!(terms.iter().all(|(row, _)| has(&lsss.rows()[*row].attribute)));
+                prop_assert!(terms.windows(2).all(|w| w[0].0 < w[1].0));
+                prop_assert_eq!(combination(&lsss, &terms), unit(lsss.columns()));
+                let s: Vec<Fr> = (0..lsss.columns()).map(|i| fr(seed as i64 ^ i as i64)).collect();
+                let shares = lsss.shares(&s).unwrap();
+                let secret: Fr = terms.iter().map(|(row, c)| *c * shares[*row]).sum();
+                prop_assert_eq!(secret, s[0]);
+                // Minimal: no smaller set of held rows satisfies the policy.
+                let rows = lsss.rows().len();
+                if rows <= 14 {
+                    let held: u64 = (0..rows)
+                        .filter(|r| has(&lsss.rows()[*r].attribute))
+                        .fold(0, |m, r| m | 1 << r);
+                    let best = (0..1u64 << rows)
+                        .filter(|s| s & !held == 0 && rows_satisfy(&policy, &mut 0, *s))
+                        .map(u64::count_ones)
+                        .min();
+                    prop_assert_eq!(best, Some(terms.len() as u32));
+                }
+            }
+        }
+
+        #[test]
+        fn and_or_formulas_reconstruct_with_unit_coefficients(
+            policy in strategy::and_or_policy(),
+            seed in any::<u64>(),
+            density in 30u8..=100,
+        ) {
+            let lsss = Lsss::<Fr>::from_policy(&policy).unwrap();
+            let key = random_key(&lsss, seed, density);
+            if let Some(terms) = lsss.reconstruction(&|a| key.contains(a)) {
+                prop_assert!(terms.iter().all(|(_, c)| c.is_one()));
+                prop_assert_eq!(combination(&lsss, &terms), unit(lsss.columns()));
+            }
+        }
+
+        #[test]
+        fn keys_for_days_in_range_reconstruct(
+            range in strategy::range(),
+            probe in 0u64..=65_535,
+        ) {
+            let policy = Policy::Range(range.clone());
+            let lsss = Lsss::<Fr>::from_policy(&policy).unwrap();
+            for day in [probe, range.low(), range.high(), range.low().saturating_sub(1), range.high() + 1] {
+                let key = path_attributes(range.name(), range.authority(), day.min(65_535)).unwrap();
+                let inside = (range.low()..=range.high()).contains(&day.min(65_535));
+                let terms = lsss.reconstruction(&|a| key.contains(a));
+                prop_assert_eq!(terms.as_ref().map(Vec::len), inside.then_some(1));
             }
         }
     }

@@ -45,7 +45,8 @@ impl Node {
 
 /// The largest value of a tree of the given width: `2^W - 1` (`W` clamped to [`MAX_WIDTH`]).
 pub fn max_value(width: u32) -> u64 {
-    u64::MAX >> (MAX_WIDTH - width.min(MAX_WIDTH))
+    // checked: a width of 0 would shift by 64, which overflows.
+    u64::MAX.checked_shr(MAX_WIDTH - width.min(MAX_WIDTH)).unwrap_or(0)
 }
 
 /// The attribute `name:s{level}.{index}@authority` that stands for `node`.
@@ -63,18 +64,12 @@ pub fn node_attribute(name: &str, authority: &str, node: Node) -> Result<Attribu
 /// check [`max_value`] first (as [`path_attributes`] does).
 pub fn path(value: u64, width: u32) -> Vec<Node> {
     let width = width.min(MAX_WIDTH);
-    (0..=width)
-        .map(|level| Node { level, index: value.checked_shr(level).unwrap_or(0) })
-        .collect()
+    (0..=width).map(|level| Node { level, index: value.checked_shr(level).unwrap_or(0) }).collect()
 }
 
 /// The attributes a key for `value` of the numeric attribute `name@authority` must hold: one per
 /// node of [`path`]`(value, DEFAULT_WIDTH)`, leaf first.
-pub fn path_attributes(
-    name: &str,
-    authority: &str,
-    value: u64,
-) -> Result<Vec<Attribute>, PolicyError> {
+pub fn path_attributes(name: &str, authority: &str, value: u64) -> Result<Vec<Attribute>, PolicyError> {
     let name = validate_identifier("name", name)?;
     let authority = validate_identifier("authority", authority)?;
     let max = max_value(DEFAULT_WIDTH);
@@ -221,7 +216,6 @@ pub(crate) fn parse_number_at(s: &str, position: usize) -> Result<(u64, bool), P
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -305,6 +299,11 @@ mod tests {
         assert_eq!(cover(0, 65_535, 16), vec![Node { level: 16, index: 0 }]);
         assert_eq!(cover(0, u64::MAX, 64), vec![Node { level: 64, index: 0 }]);
         assert_eq!(cover(7, 7, 16), vec![Node { level: 0, index: 7 }]);
+        assert_eq!(cover(0, 9, 0), vec![Node { level: 0, index: 0 }]);
+        assert_eq!(
+            (max_value(0), max_value(16), max_value(64), max_value(99)),
+            (0, 65_535, u64::MAX, u64::MAX)
+        );
     }
 
     #[test]

@@ -3,8 +3,8 @@
 
 use pbe_core::disclosure::table1;
 use pbe_core::{
-    segtree, Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, DecodeError, Encryptor, Error, Gid,
-    Policy, SchemeError, Suite, UserKey,
+    segtree, Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, DecodeError, Encryptor, Error,
+    Gid, Policy, SchemeError, Suite, UserKey,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -126,7 +126,10 @@ fn collusion_fails<S: Suite>() {
     for other in [&alice, &bob_later] {
         let foreign_pat = w.pat(other, &shopping, r);
         // The library refuses to combine bundles of different identities…
-        assert_eq!(ct.decrypt(&[&tat, &foreign_pat]).unwrap_err(), Error::Scheme(SchemeError::MixedIdentities));
+        assert_eq!(
+            ct.decrypt(&[&tat, &foreign_pat]).unwrap_err(),
+            Error::Scheme(SchemeError::MixedIdentities)
+        );
         let mut merged = tat.clone();
         assert!(merged.merge(&foreign_pat).is_err());
         // …and the mathematics refuses too: relabel the foreign bundle with bob's GID.
@@ -207,7 +210,10 @@ fn truncation_fails<S: Suite>() {
     // Trailing bytes are refused too.
     let mut long = pk.clone();
     long.push(0);
-    assert_eq!(AuthorityPublicKey::<S>::from_bytes(&long).unwrap_err(), Error::Decode(DecodeError::TrailingData("authority public key")));
+    assert_eq!(
+        AuthorityPublicKey::<S>::from_bytes(&long).unwrap_err(),
+        Error::Decode(DecodeError::TrailingData("authority public key"))
+    );
     let mut long = kb.to_vec();
     long.push(0);
     assert!(UserKey::<S>::from_bytes(&long).is_err());
@@ -225,7 +231,10 @@ fn kinds_and_suites_do_not_mix<S: Suite, T: Suite>() {
     let w = world::<S>(9);
     let pk = w.home.public_key().to_bytes();
     assert!(matches!(UserKey::<S>::from_bytes(&pk), Err(Error::Decode(DecodeError::UnexpectedKind { .. }))));
-    assert!(matches!(Ciphertext::<S>::from_bytes(&pk), Err(Error::Decode(DecodeError::UnexpectedKind { .. }))));
+    assert!(matches!(
+        Ciphertext::<S>::from_bytes(&pk),
+        Err(Error::Decode(DecodeError::UnexpectedKind { .. }))
+    ));
     assert!(matches!(
         AuthorityPublicKey::<T>::from_bytes(&pk),
         Err(Error::Decode(DecodeError::SuiteMismatch { .. }))
@@ -267,16 +276,20 @@ fn unknown_authority_is_refused<S: Suite>() {
 fn thresholds_decrypt<S: Suite>() {
     let w = world::<S>(13);
     let r = &mut rng(14);
-    let policy =
-        Policy::parse("2 of (domain:a@telekom, domain:b@telekom, purpose:c@salesforce) and country:eu@telekom")
-            .unwrap();
+    let policy = Policy::parse(
+        "2 of (domain:a@telekom, domain:b@telekom, purpose:c@salesforce) and country:eu@telekom",
+    )
+    .unwrap();
     let ct = w.encryptor.encrypt(&policy, b"t", r).unwrap();
     let gid = Gid::new("u", "s").unwrap();
     let home = w.home.keygen(&gid, &[attr("domain:a@telekom"), attr("country:eu@telekom")], r).unwrap();
     let visitor = w.pat(&gid, &["purpose:c"], r);
     assert!(opens(&ct, &[&home, &visitor], "t"));
     assert!(!opens(&ct, &[&home], "t"));
-    let both = w.home.keygen(&gid, &[attr("domain:a@telekom"), attr("domain:b@telekom"), attr("country:eu@telekom")], r).unwrap();
+    let both = w
+        .home
+        .keygen(&gid, &[attr("domain:a@telekom"), attr("domain:b@telekom"), attr("country:eu@telekom")], r)
+        .unwrap();
     assert!(opens(&ct, &[&both], "t"));
 }
 

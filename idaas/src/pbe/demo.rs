@@ -3,7 +3,9 @@
 //! outcome is the one the paper describes, and the command fails if any is not.
 
 use pbe_core::disclosure::table1;
-use pbe_core::{segtree, Attribute, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Encryptor, Gid, Suite, SuiteId};
+use pbe_core::{
+    segtree, Attribute, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Encryptor, Gid, Suite, SuiteId,
+};
 use rand_core::OsRng;
 
 use super::{at, parse_day, parse_suite, CliError};
@@ -75,7 +77,8 @@ fn run_with<S: Suite>(today: u64) -> Result<(), CliError> {
     println!();
     let mut ciphertexts = Vec::new();
     for (name, value, disclosure) in table1() {
-        let policy = disclosure.compile(HOME, today).map_err(|e| CliError::input(format!("table 1 {name}: {e}")))?;
+        let policy =
+            disclosure.compile(HOME, today).map_err(|e| CliError::input(format!("table 1 {name}: {e}")))?;
         let ct = encryptor.encrypt(&policy, value.as_bytes(), rng).map_err(at(name))?;
         println!("  {name:<10} {:>3} rows, {:>5} bytes  {}", ct.row_count(), ct.as_bytes().len(), policy);
         ciphertexts.push((name, ct));

@@ -9,8 +9,8 @@ use std::path::Path;
 use pbe_core::segtree;
 use pbe_core::wire::{self, Kind};
 use pbe_core::{
-    Attribute, AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Ciphertext, DisclosurePolicy,
-    Encryptor, Gid, Policy, SchemeError, Suite, SuiteId, UserKey,
+    Attribute, AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Ciphertext,
+    DisclosurePolicy, Encryptor, Gid, Policy, SchemeError, Suite, SuiteId, UserKey,
 };
 use rand_core::OsRng;
 
@@ -50,7 +50,9 @@ impl fmt::Display for CliError {
 /// Prefixes a library error with the file or field it concerns.
 fn at(context: &str) -> impl Fn(pbe_core::Error) -> CliError + '_ {
     move |e| match e {
-        pbe_core::Error::Scheme(SchemeError::NotSatisfied { .. }) => CliError::not_satisfied(format!("{context}: {e}")),
+        pbe_core::Error::Scheme(SchemeError::NotSatisfied { .. }) => {
+            CliError::not_satisfied(format!("{context}: {e}"))
+        }
         other => CliError::input(format!("{context}: {other}")),
     }
 }
@@ -107,7 +109,8 @@ pub fn run(cmd: PbeCommand) -> Result<(), CliError> {
             with_suite!(header.suite, keygen(&a, &bytes))
         }
         PbeCommand::Encrypt(a) => {
-            let first = a.pks.first().ok_or_else(|| CliError::input("--pk: at least one public key is needed"))?;
+            let first =
+                a.pks.first().ok_or_else(|| CliError::input("--pk: at least one public key is needed"))?;
             let (_, header) = read_object(first)?;
             with_suite!(header.suite, encrypt(&a))
         }
@@ -148,9 +151,9 @@ pub fn expand_attribute(arg: &str, authority: &str) -> Result<Vec<Attribute>, Cl
         let (value, _) = segtree::parse_number(number.trim()).map_err(bad)?;
         return segtree::path_attributes(name.trim(), authority, value).map_err(bad);
     }
-    let (name, rest) = arg
-        .split_once(':')
-        .ok_or_else(|| CliError::input(format!("--attr {arg}: expected name:value or name=NUMBER|YYYY-MM-DD")))?;
+    let (name, rest) = arg.split_once(':').ok_or_else(|| {
+        CliError::input(format!("--attr {arg}: expected name:value or name=NUMBER|YYYY-MM-DD"))
+    })?;
     let value = match rest.split_once('@') {
         Some((value, auth)) if auth.eq_ignore_ascii_case(authority) => value,
         Some((_, auth)) => {
@@ -177,7 +180,12 @@ fn keygen<S: Suite>(a: &KeygenArgs, msk_bytes: &[u8]) -> Result<(), CliError> {
     }
     let key = msk.keygen(&gid, &attributes, &mut OsRng).map_err(at("--attr"))?;
     files::write_file(&a.out, &key.to_bytes(), true)?;
-    eprintln!("wrote a key bundle of {} attributes from '{}' to {} (mode 0600)", key.len(), msk.name(), a.out.display());
+    eprintln!(
+        "wrote a key bundle of {} attributes from '{}' to {} (mode 0600)",
+        key.len(),
+        msk.name(),
+        a.out.display()
+    );
     Ok(())
 }
 
@@ -203,7 +211,8 @@ fn load_public_keys<S: Suite>(paths: &[std::path::PathBuf]) -> Result<Vec<Author
 /// Reads a disclosure policy file (JSON, or TOML when it does not start with `{`).
 pub fn read_disclosure(path: &Path) -> Result<DisclosurePolicy, CliError> {
     let raw = files::read(path)?;
-    let text = std::str::from_utf8(&raw).map_err(|_| CliError::input(format!("{}: not UTF-8 text", path.display())))?;
+    let text = std::str::from_utf8(&raw)
+        .map_err(|_| CliError::input(format!("{}: not UTF-8 text", path.display())))?;
     if text.trim_start().starts_with('{') {
         serde_json::from_str(text).map_err(|e| CliError::input(format!("{}: {e}", path.display())))
     } else {
@@ -231,8 +240,11 @@ fn encrypt<S: Suite>(a: &EncryptArgs) -> Result<(), CliError> {
             let home = match &a.home {
                 Some(h) => h.to_ascii_lowercase(),
                 None => {
-                    let candidates: Vec<&str> =
-                        pks.iter().map(|pk| pk.name()).filter(|n| !d.domains.iter().any(|dom| dom == n)).collect();
+                    let candidates: Vec<&str> = pks
+                        .iter()
+                        .map(|pk| pk.name())
+                        .filter(|n| !d.domains.iter().any(|dom| dom == n))
+                        .collect();
                     match candidates.as_slice() {
                         [one] => (*one).to_owned(),
                         _ => {
@@ -264,10 +276,14 @@ fn encrypt<S: Suite>(a: &EncryptArgs) -> Result<(), CliError> {
 fn decrypt(a: &DecryptArgs) -> Result<(), CliError> {
     let raw = files::read_input(a.input.as_deref())?;
     let what = a.input.as_ref().map_or("standard input".to_owned(), |p| p.display().to_string());
-    let bytes = wire::from_binary_or_text(&raw).map_err(|e| CliError::input(format!("{what}: not a ciphertext: {e}")))?;
+    let bytes = wire::from_binary_or_text(&raw)
+        .map_err(|e| CliError::input(format!("{what}: not a ciphertext: {e}")))?;
     let header = wire::peek(&bytes).map_err(|e| CliError::input(format!("{what}: {e}")))?;
     if header.kind != Kind::Ciphertext {
-        return Err(CliError::input(format!("{what}: expected a ciphertext, found a {}", header.kind.name())));
+        return Err(CliError::input(format!(
+            "{what}: expected a ciphertext, found a {}",
+            header.kind.name()
+        )));
     }
     with_suite!(header.suite, decrypt_with(a, bytes, &what))
 }
@@ -322,12 +338,18 @@ fn inspect_with<S: Suite>(a: &InspectArgs, bytes: &[u8], kind: Kind) -> Result<(
             info.insert("uid".into(), key.gid().uid().into());
             info.insert("session".into(), key.gid().session().into());
             info.insert("authorities".into(), key.authorities().into_iter().collect::<Vec<_>>().into());
-            info.insert("attributes".into(), key.attributes().map(|a| a.to_string()).collect::<Vec<_>>().into());
+            info.insert(
+                "attributes".into(),
+                key.attributes().map(|a| a.to_string()).collect::<Vec<_>>().into(),
+            );
         }
         Kind::Ciphertext => {
             let ct = Ciphertext::<S>::from_bytes(bytes).map_err(at(&ctx))?;
             info.insert("policy".into(), ct.policy().to_string().into());
-            info.insert("authorities".into(), ct.policy().authorities().into_iter().collect::<Vec<_>>().into());
+            info.insert(
+                "authorities".into(),
+                ct.policy().authorities().into_iter().collect::<Vec<_>>().into(),
+            );
             info.insert("rows".into(), ct.row_count().into());
             info.insert("header_size".into(), ct.header_len().into());
             info.insert("payload_size".into(), ct.payload_len().into());
@@ -342,8 +364,10 @@ fn inspect_with<S: Suite>(a: &InspectArgs, bytes: &[u8], kind: Kind) -> Result<(
             match v {
                 serde_json::Value::String(s) => println!("{k:>14}: {s}"),
                 serde_json::Value::Array(items) => {
-                    let items: Vec<String> =
-                        items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect();
+                    let items: Vec<String> = items
+                        .iter()
+                        .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned))
+                        .collect();
                     println!("{k:>14}: {}", items.join(", "));
                 }
                 other => println!("{k:>14}: {other}"),

@@ -4,7 +4,7 @@ use core::fmt;
 use core::str::FromStr;
 use std::collections::BTreeSet;
 
-use super::{PolicyError, MAX_DEPTH, MAX_ROWS, MAX_THRESHOLD_CHILDREN};
+use super::{PolicyError, MAX_DEPTH, MAX_POLICY_LEN, MAX_ROWS, MAX_THRESHOLD_CHILDREN};
 use crate::attribute::{validate_identifier, Attribute};
 use crate::segtree::{self, Node, DEFAULT_WIDTH};
 
@@ -14,7 +14,9 @@ use crate::segtree::{self, Node, DEFAULT_WIDTH};
 /// never a child of their own kind (`a and (b and c)` is `And[a, b, c]`), and thresholds
 /// respect `1 ≤ k ≤ n ≤ 64` with `n ≥ 2`. For those, the [`Display`](fmt::Display) form parses
 /// back to an equal policy. Policies built in code should use [`Policy::and`] and [`Policy::or`]
-/// to get the same normal form, and are checked by [`Policy::validate`] before compilation.
+/// to get the same normal form; [`Policy::validate`] (run by [`crate::lsss::Lsss::from_policy`])
+/// rejects anything else, so every policy that can be encrypted under round-trips through its
+/// text.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
 pub enum Policy {
     /// Satisfied by a key holding this attribute.
@@ -52,13 +54,7 @@ pub struct RangePolicy {
 impl RangePolicy {
     /// Builds the interval `[low, high]` of `name@authority`, validating the identifiers, that
     /// the interval is not empty and that `high < 2^DEFAULT_WIDTH`.
-    pub fn new(
-        name: &str,
-        authority: &str,
-        low: u64,
-        high: u64,
-        dates: bool,
-    ) -> Result<Self, PolicyError> {
+    pub fn new(name: &str, authority: &str, low: u64, high: u64, dates: bool) -> Result<Self, PolicyError> {
         let name = validate_identifier("name", name)?;
         let authority = validate_identifier("authority", authority)?;
         let max = segtree::max_value(DEFAULT_WIDTH);
@@ -235,9 +231,15 @@ impl Policy {
         deepest
     }
 
-    /// Checks what compilation relies on, for policies built in code: no empty gate,
-    /// thresholds with `1 ≤ k ≤ n ≤ 64`, depth ≤ [`MAX_DEPTH`], rows ≤ [`MAX_ROWS`]. Parsed
-    /// policies always pass. Iterative, so it is safe on any input.
+    /// Checks that the policy is one the parser could have produced, for policies built in
+    /// code: no empty gate, `And`/`Or` with at least two children and no child of their own kind
+    /// (use [`Policy::and`]/[`Policy::or`]), thresholds with `1 ≤ k ≤ n ≤ 64` and `n ≥ 2`, depth
+    /// ≤ [`MAX_DEPTH`], rows ≤ [`MAX_ROWS`], canonical text ≤ [`MAX_POLICY_LEN`] bytes.
+    ///
+    /// Every policy that passes prints to text that parses back to an equal policy, so a
+    /// ciphertext's policy text always re-derives the exact LSSS matrix it was encrypted under.
+    /// Parsed policies pass unless their canonical form outgrows the length limit (e.g. many
+    /// `x@a<1` becoming `x@a in [0, 0]`). Iterative, so it is safe on any input.
     pub fn validate(&self) -> Result<(), PolicyError> {
         let mut rows = 0usize;
         let mut stack = vec![(self, 0usize)];
@@ -254,28 +256,63 @@ impl Policy {
                     rows = rows.saturating_add(r.cover().len());
                     &[][..]
                 }
-                Policy::And(c) if c.is_empty() => {
-                    return Err(PolicyError::EmptyGate { gate: "and" })
+                Policy::And(c) | Policy::Or(c) => {
+                    let (gate, same_kind): (_, fn(&Policy) -> bool) = match p {
+                        Policy::And(_) => ("and", |c| matches!(c, Policy::And(_))),
+                        _ => ("or", |c| matches!(c, Policy::Or(_))),
+                    };
+                    if c.is_empty() {
+                        return Err(PolicyError::EmptyGate { gate });
+                    }
+                    if c.len() == 1 {
+                        return Err(PolicyError::NotNormalized {
+                            reason: "an and/or gate has a single child",
+                        });
+                    }
+                    if c.iter().any(same_kind) {
+                        return Err(PolicyError::NotNormalized {
+                            reason: "an and/or gate has a child of its own kind",
+                        });
+                    }
+                    c
                 }
-                Policy::Or(c) if c.is_empty() => return Err(PolicyError::EmptyGate { gate: "or" }),
                 Policy::Threshold { children, .. } if children.is_empty() => {
                     return Err(PolicyError::EmptyGate { gate: "threshold" })
                 }
                 Policy::Threshold { k, children } => {
                     let n = children.len();
-                    if *k == 0 || *k > n || n > MAX_THRESHOLD_CHILDREN {
+                    if !(1..=n).contains(k) || !(2..=MAX_THRESHOLD_CHILDREN).contains(&n) {
                         return Err(PolicyError::Threshold { position: None, k: *k, n });
                     }
                     children
                 }
-                Policy::And(c) | Policy::Or(c) => c,
             };
             if rows > MAX_ROWS {
                 return Err(PolicyError::TooManyRows { position: None, max: MAX_ROWS });
             }
             stack.extend(children.iter().map(|child| (child, depth.saturating_add(1))));
         }
+        // Only now is printing (which recurses) known to be shallow.
+        let len = self.printed_len();
+        if len > MAX_POLICY_LEN {
+            return Err(PolicyError::TooLong { len, max: MAX_POLICY_LEN });
+        }
         Ok(())
+    }
+
+    /// Length of the canonical text, without building it.
+    fn printed_len(&self) -> usize {
+        struct Counter(usize);
+        impl fmt::Write for Counter {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0 = self.0.saturating_add(s.len());
+                Ok(())
+            }
+        }
+        let mut counter = Counter(0);
+        // Writing to a counter cannot fail.
+        let _ = fmt::write(&mut counter, format_args!("{self}"));
+        counter.0
     }
 
     /// Calls `f` on every node, parents before children, left to right.
@@ -302,7 +339,9 @@ impl fmt::Display for Policy {
                     if i > 0 {
                         f.write_str(" and ")?;
                     }
-                    if matches!(child, Policy::Or(c) if c.len() > 1) {
+                    // Any `or` child needs parentheses, even a degenerate one built in code
+                    // (`Or[Or[a, b]]`), or the printed text would mean something else.
+                    if matches!(child, Policy::Or(_)) {
                         write!(f, "({child})")?;
                     } else {
                         write!(f, "{child}")?;
@@ -342,7 +381,6 @@ impl FromStr for Policy {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::segtree::path_attributes;
@@ -361,11 +399,17 @@ mod tests {
             ("A:X@H  AND  ( b:x@h OR c:x@h )", "a:x@h and (b:x@h or c:x@h)"),
             ("(a:x@h and b:x@h) or c:x@h", "a:x@h and b:x@h or c:x@h"),
             ("((a:x@h))", "a:x@h"),
-            ("2 OF ( a:x@h , (b:x@h or c:x@h) , d:x@h and e:x@h )", "2 of (a:x@h, b:x@h or c:x@h, d:x@h and e:x@h)"),
+            (
+                "2 OF ( a:x@h , (b:x@h or c:x@h) , d:x@h and e:x@h )",
+                "2 of (a:x@h, b:x@h or c:x@h, d:x@h and e:x@h)",
+            ),
             ("(2 of (a:x@h, b:x@h)) and c:x@h", "2 of (a:x@h, b:x@h) and c:x@h"),
             ("t@h<10", "t@h in [0, 9]"),
             ("t@h >= 2026-11-23", "t@h in [2026-11-23, 2149-06-06]"),
-            ("access_time@telekom in [2026-11-23,2026-12-22]", "access_time@telekom in [2026-11-23, 2026-12-22]"),
+            (
+                "access_time@telekom in [2026-11-23,2026-12-22]",
+                "access_time@telekom in [2026-11-23, 2026-12-22]",
+            ),
             ("t@h in [2026-01-01, 20500]", "t@h in [2026-01-01, 2026-02-16]"),
         ] {
             assert_eq!(canonical(text), printed, "{text}");
@@ -424,10 +468,7 @@ mod tests {
 
     #[test]
     fn range_policy_new_validates() {
-        assert_eq!(
-            RangePolicy::new("t", "h", 3, 2, false),
-            Err(PolicyError::EmptyRange { position: None })
-        );
+        assert_eq!(RangePolicy::new("t", "h", 3, 2, false), Err(PolicyError::EmptyRange { position: None }));
         assert_eq!(
             RangePolicy::new("t", "h", 0, 65_536, false),
             Err(PolicyError::OutOfRange { position: None, value: 65_536, max: 65_535 })
@@ -447,8 +488,20 @@ mod tests {
         let a = attr("a:x@h");
         assert_eq!(Policy::And(vec![]).validate(), Err(PolicyError::EmptyGate { gate: "and" }));
         assert_eq!(
-            Policy::Or(vec![a.clone(), Policy::Or(vec![])]).validate(),
+            Policy::And(vec![a.clone(), Policy::Or(vec![])]).validate(),
             Err(PolicyError::EmptyGate { gate: "or" })
+        );
+        assert_eq!(
+            Policy::And(vec![a.clone()]).validate(),
+            Err(PolicyError::NotNormalized { reason: "an and/or gate has a single child" })
+        );
+        assert_eq!(
+            Policy::Or(vec![a.clone(), Policy::Or(vec![a.clone(), a.clone()])]).validate(),
+            Err(PolicyError::NotNormalized { reason: "an and/or gate has a child of its own kind" })
+        );
+        assert_eq!(
+            Policy::Threshold { k: 1, children: vec![a.clone()] }.validate(),
+            Err(PolicyError::Threshold { position: None, k: 1, n: 1 })
         );
         assert_eq!(
             Policy::Threshold { k: 0, children: vec![a.clone()] }.validate(),
@@ -466,20 +519,37 @@ mod tests {
             Policy::Or(vec![a.clone(); 513]).validate(),
             Err(PolicyError::TooManyRows { position: None, max: MAX_ROWS })
         );
-        assert!(Policy::Threshold { k: 1, children: vec![a.clone()] }.validate().is_ok());
+        assert!(Policy::Threshold { k: 1, children: vec![a.clone(), a.clone()] }.validate().is_ok());
+        let long = attr(&format!("{}:{}@{}", "n".repeat(64), "v".repeat(128), "h".repeat(64)));
+        let len = 100 * 258 + 99 * 4;
+        assert_eq!(
+            Policy::Or(vec![long; 100]).validate(),
+            Err(PolicyError::TooLong { len, max: MAX_POLICY_LEN })
+        );
+    }
+
+    #[test]
+    fn prints_degenerate_code_built_policies_without_changing_their_meaning() {
+        let (a, b, c) = (attr("a:x@h"), attr("b:x@h"), attr("c:x@h"));
+        let p = Policy::And(vec![Policy::Or(vec![Policy::Or(vec![a.clone(), b.clone()])]), c]);
+        assert_eq!(p.to_string(), "(a:x@h or b:x@h) and c:x@h");
+        assert!(p.validate().is_err());
+        assert_eq!(Policy::And(vec![Policy::Or(vec![a])]).to_string(), "(a:x@h)");
     }
 
     #[test]
     fn validate_and_depth_survive_very_deep_policies() {
-        let mut p = attr("a:x@h");
-        for _ in 0..10_000 {
-            p = Policy::And(vec![p]);
+        let a = attr("a:x@h");
+        let mut p = a.clone();
+        for i in 0..10_000 {
+            let children = vec![p, a.clone()];
+            p = if i % 2 == 0 { Policy::And(children) } else { Policy::Or(children) };
         }
         assert_eq!(p.depth(), 10_000);
         assert_eq!(p.validate(), Err(PolicyError::TooDeep { position: None, max: MAX_DEPTH }));
         // Dropping a deep tree recurses; unwrap it iteratively so the test itself is safe.
-        while let Policy::And(mut children) = p {
-            p = children.pop().unwrap();
+        while let Policy::And(mut children) | Policy::Or(mut children) = p {
+            p = children.swap_remove(0);
         }
     }
 

@@ -29,7 +29,10 @@ pub enum PolicyError {
     },
     /// An attribute name, value or authority is empty, too long, or contains a character
     /// outside `[a-z0-9_.-]` (after lower-casing).
-    #[error("invalid {kind} '{value}': expected 1 to {} characters from a-z, 0-9, '_', '.', '-'", crate::attribute::max_identifier_len(kind))]
+    #[error(
+        "invalid {kind} '{value}': expected 1 to {} characters from a-z, 0-9, '_', '.', '-'",
+        crate::attribute::max_identifier_len(kind)
+    )]
     InvalidIdentifier {
         /// Which part was invalid (`"name"`, `"value"`, `"authority"`, `"domain"`, …).
         kind: &'static str,
@@ -69,8 +72,9 @@ pub enum PolicyError {
         /// The largest allowed bound, `2^W - 1`.
         max: u64,
     },
-    /// A threshold `k of (p1, …, pn)` violates `1 <= k <= n <= 64`.
-    #[error("{}invalid threshold {k} of {n}: need 1 <= k <= n <= {max}", At(*.position), max = crate::policy::MAX_THRESHOLD_CHILDREN)]
+    /// A threshold `k of (p1, …, pn)` violates `1 <= k <= n <= 64` or has fewer than two
+    /// children.
+    #[error("{}invalid threshold {k} of {n}: need 1 <= k <= n <= {max} and n >= 2", At(*.position), max = crate::policy::MAX_THRESHOLD_CHILDREN)]
     Threshold {
         /// Byte offset of `k` in the policy text, if it came from text.
         position: Option<usize>,
@@ -79,7 +83,8 @@ pub enum PolicyError {
         /// The number of children given.
         n: usize,
     },
-    /// The policy text is longer than [`crate::policy::MAX_POLICY_LEN`].
+    /// The policy text, or the canonical text of a policy built in code, is longer than
+    /// [`crate::policy::MAX_POLICY_LEN`].
     #[error("policy is {len} bytes long; at most {max} are allowed")]
     TooLong {
         /// Length of the rejected text in bytes.
@@ -103,6 +108,15 @@ pub enum PolicyError {
         position: Option<usize>,
         /// The limit.
         max: usize,
+    },
+    /// A policy built in code is not in the parser's normal form (an `And`/`Or` with a single
+    /// child or with a child of its own kind), so its printed text would parse to a different
+    /// tree and a different LSSS matrix. Build gates with [`crate::policy::Policy::and`] and
+    /// [`crate::policy::Policy::or`].
+    #[error("policy is not in normal form: {reason}")]
+    NotNormalized {
+        /// What is wrong.
+        reason: &'static str,
     },
     /// An `And`, `Or` or threshold built in code has no children (never produced by the parser).
     #[error("{gate} gate without children")]
@@ -162,7 +176,6 @@ pub(crate) fn excerpt(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 
@@ -179,6 +192,17 @@ mod tests {
             PolicyError::EmptyRange { position: Some(3) }.to_string(),
             "at byte 3: the range is empty"
         );
+    }
+
+    #[test]
+    fn identifier_errors_state_the_limit_of_their_kind() {
+        let e = PolicyError::InvalidIdentifier { kind: "name", value: "a b".into() };
+        assert_eq!(
+            e.to_string(),
+            "invalid name 'a b': expected 1 to 64 characters from a-z, 0-9, '_', '.', '-'"
+        );
+        let e = PolicyError::InvalidIdentifier { kind: "purpose", value: String::new() };
+        assert!(e.to_string().contains("1 to 128 characters"));
     }
 
     #[test]

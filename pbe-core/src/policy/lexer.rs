@@ -106,7 +106,6 @@ pub(crate) fn tokenize(text: &str) -> Result<Vec<Token<'_>>, PolicyError> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

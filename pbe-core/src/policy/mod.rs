@@ -29,6 +29,23 @@
 //! (dates printed as dates). Parsing the printed form gives back an equal policy.
 //!
 //! Untrusted text is bounded by [`MAX_POLICY_LEN`], [`MAX_DEPTH`] and [`MAX_ROWS`].
+//!
+//! ```
+//! use pbe_core::policy::{Policy, PolicyError};
+//!
+//! let p = Policy::parse("Domain:salesforce@telekom AND (purpose:current@salesforce OR \
+//!                        purpose:contact@salesforce) and access_time@telekom < 2026-12-23")?;
+//! assert_eq!(
+//!     p.to_string(),
+//!     "domain:salesforce@telekom and (purpose:current@salesforce or purpose:contact@salesforce) \
+//!      and access_time@telekom in [1970-01-01, 2026-12-22]"
+//! );
+//! assert_eq!(
+//!     Policy::parse("a:b@c and (d:e@f or").unwrap_err().to_string(),
+//!     "unexpected end of policy: expected an attribute, a range, a threshold or '('"
+//! );
+//! # Ok::<(), PolicyError>(())
+//! ```
 
 mod ast;
 pub(crate) mod error;
@@ -56,7 +73,6 @@ pub const MAX_THRESHOLD_CHILDREN: usize = 64;
 
 /// Proptest strategies for random policies, shared by the policy and LSSS tests.
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 pub(crate) mod strategy {
     use super::{Policy, RangePolicy};
     use crate::attribute::Attribute;
@@ -98,22 +114,31 @@ pub(crate) mod strategy {
             .prop_filter("within the policy limits", |p| p.validate().is_ok())
     }
 
+    /// Random policies built with the raw constructors: often not normalised (single-child or
+    /// nested same-kind gates, one-child thresholds, bad `k`).
+    pub(crate) fn raw_policy() -> impl Strategy<Value = Policy> {
+        leaf().prop_recursive(4, 16, 3, |inner| {
+            let children = proptest::collection::vec(inner, 0..4);
+            prop_oneof![
+                children.clone().prop_map(Policy::And),
+                children.clone().prop_map(Policy::Or),
+                (0..4usize, children).prop_map(|(k, children)| Policy::Threshold { k, children }),
+            ]
+        })
+    }
+
     /// Random normalised AND/OR formulas (ranges included, no thresholds).
     pub(crate) fn and_or_policy() -> impl Strategy<Value = Policy> {
         leaf()
             .prop_recursive(4, 24, 4, |inner| {
                 let children = proptest::collection::vec(inner, 2..5);
-                prop_oneof![
-                    children.clone().prop_map(Policy::and),
-                    children.prop_map(Policy::or),
-                ]
+                prop_oneof![children.clone().prop_map(Policy::and), children.prop_map(Policy::or),]
             })
             .prop_filter("within the policy limits", |p| p.validate().is_ok())
     }
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
@@ -121,10 +146,29 @@ mod tests {
     /// Token soup: fragments of valid syntax glued at random, to reach deep parser states.
     fn token_soup() -> impl Strategy<Value = String> {
         let token = prop_oneof![
-            Just("("), Just(")"), Just("["), Just("]"), Just(","), Just(":"), Just("@"),
-            Just("<"), Just("<="), Just(">"), Just(">="), Just(" and "), Just(" or "),
-            Just(" of "), Just(" in "), Just("a"), Just("2"), Just("0"), Just("65535"),
-            Just("2026-11-23"), Just("2026-02-30"), Just(" "), Just("é"),
+            Just("("),
+            Just(")"),
+            Just("["),
+            Just("]"),
+            Just(","),
+            Just(":"),
+            Just("@"),
+            Just("<"),
+            Just("<="),
+            Just(">"),
+            Just(">="),
+            Just(" and "),
+            Just(" or "),
+            Just(" of "),
+            Just(" in "),
+            Just("a"),
+            Just("2"),
+            Just("0"),
+            Just("65535"),
+            Just("2026-11-23"),
+            Just("2026-02-30"),
+            Just(" "),
+            Just("é"),
         ];
         proptest::collection::vec(token, 0..48).prop_map(|tokens| tokens.concat())
     }
@@ -138,6 +182,21 @@ mod tests {
             let parsed = Policy::parse(&printed);
             prop_assert_eq!(parsed.as_ref(), Ok(&policy), "{}", printed);
             prop_assert_eq!(parsed.map(|p| p.to_string()), Ok(printed));
+        }
+
+        #[test]
+        fn valid_policies_built_in_code_round_trip_exactly(policy in strategy::raw_policy()) {
+            let printed = policy.to_string();
+            match policy.validate() {
+                Ok(()) => prop_assert_eq!(Policy::parse(&printed), Ok(policy)),
+                // Whatever the parser makes of an invalid tree's text is canonical and valid.
+                Err(_) => {
+                    if let Ok(parsed) = Policy::parse(&printed) {
+                        prop_assert_eq!(parsed.validate(), Ok(()));
+                        prop_assert_eq!(Policy::parse(&parsed.to_string()), Ok(parsed));
+                    }
+                }
+            }
         }
 
         #[test]

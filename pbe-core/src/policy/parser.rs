@@ -239,10 +239,8 @@ impl<'a> Parser<'a> {
     /// `threshold := INT "of" "(" policy ("," policy)+ ")"`
     fn parse_threshold(&mut self) -> Result<Parsed, PolicyError> {
         let k_token = self.expect(TokenKind::Word, "a threshold count")?;
-        let invalid = || PolicyError::InvalidNumber {
-            position: k_token.position,
-            text: excerpt(k_token.text),
-        };
+        let invalid =
+            || PolicyError::InvalidNumber { position: k_token.position, text: excerpt(k_token.text) };
         let k = match parse_number_at(k_token.text, k_token.position) {
             Ok((k, false)) => usize::try_from(k).unwrap_or(usize::MAX),
             Ok((_, true)) | Err(PolicyError::InvalidDate { .. }) => return Err(invalid()),
@@ -312,7 +310,6 @@ fn combine(mut items: Vec<Parsed>, is_and: bool) -> Result<Parsed, PolicyError> 
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::policy::RangePolicy;
@@ -430,10 +427,7 @@ mod tests {
                     Policy::And(vec![attr("b:x@h"), attr("c:x@h")]),
                     Policy::Threshold {
                         k: 1,
-                        children: vec![
-                            attr("d:x@h"),
-                            Policy::Or(vec![attr("e:x@h"), attr("f:x@h")])
-                        ]
+                        children: vec![attr("d:x@h"), Policy::Or(vec![attr("e:x@h"), attr("f:x@h")])]
                     },
                 ]
             }
@@ -470,10 +464,10 @@ mod tests {
             ("x@a in [5, 3]", EmptyRange { position: Some(0) }),
             ("a:b@c and x@a > 65535", EmptyRange { position: Some(10) }),
             ("x@a <= 65536", OutOfRange { position: Some(7), value: 65_536, max: 65_535 }),
-            ("x@a in [0, 99999999999999999999]", InvalidNumber {
-                position: 11,
-                text: "99999999999999999999".into(),
-            }),
+            (
+                "x@a in [0, 99999999999999999999]",
+                InvalidNumber { position: 11, text: "99999999999999999999".into() },
+            ),
             ("x@a in [2026-02-30, 2026-03-01]", InvalidDate { position: 8, text: "2026-02-30".into() }),
             ("x@a >= 1969-12-31", InvalidDate { position: 7, text: "1969-12-31".into() }),
             ("x@a < ten", InvalidNumber { position: 6, text: "ten".into() }),
@@ -499,7 +493,10 @@ mod tests {
             ("2026-01-01 of (a:b@c, d:e@f)", InvalidNumber { position: 0, text: "2026-01-01".into() }),
             ("a:b@c; d:e@f", syntax(5, "a name, number, keyword or one of ( ) [ ] , : @ < <= > >=", ";")),
             ("x@a = 3", syntax(4, "a name, number, keyword or one of ( ) [ ] , : @ < <= > >=", "=")),
-            ("a:b@c and \"d\"", syntax(10, "a name, number, keyword or one of ( ) [ ] , : @ < <= > >=", "\"")),
+            (
+                "a:b@c and \"d\"",
+                syntax(10, "a name, number, keyword or one of ( ) [ ] , : @ < <= > >=", "\""),
+            ),
         ]
     }
 
@@ -554,10 +551,7 @@ mod tests {
     #[test]
     fn rejects_text_longer_than_16_kib() {
         let text = vec!["a:b@c"; 3000].join(" or ");
-        assert_eq!(
-            Policy::parse(&text),
-            Err(PolicyError::TooLong { len: text.len(), max: MAX_POLICY_LEN })
-        );
+        assert_eq!(Policy::parse(&text), Err(PolicyError::TooLong { len: text.len(), max: MAX_POLICY_LEN }));
     }
 
     #[test]
@@ -587,10 +581,7 @@ mod tests {
         assert_eq!(ok.depth(), 32);
         assert_eq!(Policy::parse(&ok.to_string()).unwrap(), ok);
         // 33 gates need only 32 parentheses, so the gate depth check is what fires.
-        assert_eq!(
-            Policy::parse(&alternating(33)),
-            Err(PolicyError::TooDeep { position: Some(0), max: 32 })
-        );
+        assert_eq!(Policy::parse(&alternating(33)), Err(PolicyError::TooDeep { position: Some(0), max: 32 }));
     }
 
     #[test]

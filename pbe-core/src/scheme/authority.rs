@@ -79,8 +79,12 @@ impl<S: Suite> AuthorityPublicKey<S> {
         let mut r = Reader::new(bytes);
         Header::expect(&mut r, Kind::AuthorityPublicKey, S::ID)?;
         let name = read_authority_name(&mut r)?;
-        let e_alpha: Gt<S> =
-            r.element(element_size::<Gt<S>>(Compress::Yes), Compress::Yes, Validate::Yes, "public key gt^alpha")?;
+        let e_alpha: Gt<S> = r.element(
+            element_size::<Gt<S>>(Compress::Yes),
+            Compress::Yes,
+            Validate::Yes,
+            "public key gt^alpha",
+        )?;
         let g2_y: G2<S> =
             r.element(element_size::<G2<S>>(Compress::Yes), Compress::Yes, Validate::Yes, "public key g2^y")?;
         r.finish("authority public key")?;
@@ -213,8 +217,9 @@ impl<S: Suite> AuthoritySecretKey<S> {
         let alpha: Fr<S> = r
             .element(size, Compress::Yes, Validate::Yes, "secret alpha")
             .map_err(|_| DecodeError::InvalidScalar("secret alpha"))?;
-        let y: Fr<S> =
-            r.element(size, Compress::Yes, Validate::Yes, "secret y").map_err(|_| DecodeError::InvalidScalar("secret y"))?;
+        let y: Fr<S> = r
+            .element(size, Compress::Yes, Validate::Yes, "secret y")
+            .map_err(|_| DecodeError::InvalidScalar("secret y"))?;
         r.finish("authority secret key")?;
         Ok(Self::from_scalars(name, alpha, y))
     }

@@ -197,7 +197,8 @@ impl<S: Suite> Ciphertext<S> {
     pub(crate) fn row(&self, i: usize, strict: bool) -> Result<Row<S>> {
         let s = self.sizes;
         let start = self.rows_start + i * s.row();
-        let bytes = self.bytes.get(start..start + s.row()).ok_or(DecodeError::Truncated("ciphertext rows"))?;
+        let bytes =
+            self.bytes.get(start..start + s.row()).ok_or(DecodeError::Truncated("ciphertext rows"))?;
         let mut r = Reader::new(bytes);
         let gt_check = if strict { Validate::Yes } else { Validate::No };
         Ok(Row {

@@ -12,7 +12,7 @@ use crate::attribute::Attribute;
 use crate::error::{Error, Result, SchemeError};
 use crate::scheme::ciphertext::Ciphertext;
 use crate::scheme::user_key::{KeyComponent, UserKey};
-use crate::suite::{Gt, Suite, G2Projective};
+use crate::suite::{G2Projective, Gt, Suite};
 
 /// Which key bundle holds an attribute's key.
 fn find<'k, S: Suite>(keys: &[&'k UserKey<S>], a: &Attribute) -> Option<&'k KeyComponent<S>> {
@@ -48,7 +48,8 @@ pub(crate) fn recover_blinding<S: Suite>(ct: &Ciphertext<S>, keys: &[&UserKey<S>
     let mut c1_product = Gt::<S>::zero();
     let mut c3_sum = G2Projective::<S>::zero();
     for (index, coefficient) in terms {
-        let row_attr = &lsss.rows().get(index).ok_or(Error::Misuse("reconstruction row out of range"))?.attribute;
+        let row_attr =
+            &lsss.rows().get(index).ok_or(Error::Misuse("reconstruction row out of range"))?.attribute;
         let key = find(keys, row_attr).ok_or_else(|| not_satisfied(keys))?;
         let row = ct.row(index, false)?;
         if coefficient.is_one() {
@@ -94,4 +95,3 @@ impl<S: Suite> Ciphertext<S> {
         self.lsss().reconstruction(&has).is_some()
     }
 }
-

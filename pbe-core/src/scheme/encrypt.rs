@@ -15,7 +15,7 @@ use crate::lsss::Lsss;
 use crate::policy::Policy;
 use crate::scheme::authority::AuthorityPublicKey;
 use crate::scheme::ciphertext::{Ciphertext, MAX_POLICY_TEXT, MAX_ROWS};
-use crate::suite::{Fr, Gt, G2Projective, Suite};
+use crate::suite::{Fr, G2Projective, Gt, Suite};
 use crate::wire::codec::{put_element, put_string, put_u16};
 use crate::wire::{Header, Kind};
 
@@ -50,7 +50,10 @@ impl<S: Suite> Encryptor<S> {
     }
 
     /// Prepares the given public keys with `window`-bit tables (4 suits one-shot CLI use).
-    pub fn with_window<'a>(keys: impl IntoIterator<Item = &'a AuthorityPublicKey<S>>, window: usize) -> Result<Self> {
+    pub fn with_window<'a>(
+        keys: impl IntoIterator<Item = &'a AuthorityPublicKey<S>>,
+        window: usize,
+    ) -> Result<Self> {
         let mut authorities = BTreeMap::new();
         let mut seen: BTreeMap<String, &AuthorityPublicKey<S>> = BTreeMap::new();
         for pk in keys {

@@ -10,7 +10,7 @@ use ark_ec::scalar_mul::glv::GLVConfig;
 use ark_ff::field_hashers::DefaultFieldHasher;
 use sha2::Sha256;
 
-use super::{dst, Fr, G1, G2Projective, GeneratorTables, Suite, SuiteId};
+use super::{dst, Fr, G2Projective, GeneratorTables, Suite, SuiteId, G1};
 
 type Hasher = MapToCurveBasedHasher<G1Projective, DefaultFieldHasher<Sha256, 128>, WBMap<g1::Config>>;
 

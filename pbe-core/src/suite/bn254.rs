@@ -10,9 +10,10 @@ use ark_ff::field_hashers::DefaultFieldHasher;
 use sha2::Sha256;
 
 use super::svdw::SvdwMap;
-use super::{dst, Fr, G1, G2Projective, GeneratorTables, Suite, SuiteId};
+use super::{dst, Fr, G2Projective, GeneratorTables, Suite, SuiteId, G1};
 
-type Hasher = MapToCurveBasedHasher<G1Projective, DefaultFieldHasher<Sha256, 128>, SvdwMap<ark_bn254::g1::Config>>;
+type Hasher =
+    MapToCurveBasedHasher<G1Projective, DefaultFieldHasher<Sha256, 128>, SvdwMap<ark_bn254::g1::Config>>;
 
 /// The BN254 suite (arkworks), AES-128-GCM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -60,14 +60,11 @@ fn constants<P: SvdwConfig>() -> Option<Constants<P::BaseField>> {
 
 impl<P: SvdwConfig> MapToCurve<Projective<P>> for SvdwMap<P> {
     fn check_parameters() -> Result<(), HashToCurveError> {
-        constants::<P>()
-            .map(|_| ())
-            .ok_or_else(|| HashToCurveError::MapToCurveError("invalid SvdW Z".into()))
+        constants::<P>().map(|_| ()).ok_or_else(|| HashToCurveError::MapToCurveError("invalid SvdW Z".into()))
     }
 
     fn map_to_curve(u: P::BaseField) -> Result<Affine<P>, HashToCurveError> {
-        let c = constants::<P>()
-            .ok_or_else(|| HashToCurveError::MapToCurveError("invalid SvdW Z".into()))?;
+        let c = constants::<P>().ok_or_else(|| HashToCurveError::MapToCurveError("invalid SvdW Z".into()))?;
         let one = P::BaseField::one();
         let mut tv1 = u.square() * c.c1;
         let tv2 = one + tv1;
