@@ -76,7 +76,16 @@ impl Setup {
         std::fs::write(&input, value).unwrap();
         let out = self.p(&format!("{attr}.ct"));
         let disclosure = examples().join(format!("{attr}.json"));
-        let mut args = vec!["pbe", "encrypt", "--disclosure", s(&disclosure), "--today", "2026-11-23"];
+        let mut args = vec![
+            "pbe",
+            "encrypt",
+            "--disclosure",
+            s(&disclosure),
+            "--home",
+            "telekom",
+            "--today",
+            "2026-11-23",
+        ];
         args.extend(["--in", s(&input), "--out", s(&out), "--pk"]);
         let pks = self.pks();
         args.extend(pks.iter().map(String::as_str));
@@ -248,6 +257,10 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
     }
     // Usage errors and bad values name what is wrong.
     let pk = w.p("telekom.pk");
+    let msk_path = w.p("telekom.msk");
+    let msk = s(&msk_path);
+    let y_path = w.p("y");
+    let y = s(&y_path);
     let checks: Vec<(Vec<&str>, &str)> = vec![
         (vec!["pbe", "encrypt", "--pk", s(&pk), "--policy", "a:b@telekom and (c:d@telekom"], "expected"),
         (
@@ -264,7 +277,7 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
                 "pbe",
                 "keygen",
                 "--msk",
-                s(&w.p("telekom.msk")),
+                msk,
                 "--uid",
                 "u",
                 "--session",
@@ -272,7 +285,7 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
                 "--attr",
                 "a:b@amazon",
                 "--out",
-                s(&w.p("y")),
+                y,
             ],
             "not this key's authority",
         ),
@@ -281,7 +294,7 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
                 "pbe",
                 "keygen",
                 "--msk",
-                s(&w.p("telekom.msk")),
+                msk,
                 "--uid",
                 "u",
                 "--session",
@@ -289,7 +302,7 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
                 "--attr",
                 "access_time=2026-02-30",
                 "--out",
-                s(&w.p("y")),
+                y,
             ],
             "access_time",
         ),
@@ -298,7 +311,7 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
                 "pbe",
                 "keygen",
                 "--msk",
-                s(&w.p("telekom.pk")),
+                s(&pk),
                 "--uid",
                 "u",
                 "--session",
@@ -306,7 +319,7 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
                 "--attr",
                 "a:b",
                 "--out",
-                s(&w.p("y")),
+                y,
             ],
             "expected a authority secret key",
         ),
@@ -325,6 +338,14 @@ fn bad_input_exits_2_with_a_message_and_never_panics() {
     let o = run_stdin(&["pbe", "encrypt", "--pk", s(&pk), "--disclosure", s(&bad_disclosure)], b"x");
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("bad.json"));
+    // With several candidate home authorities, the CLI asks rather than guesses.
+    let pks = w.pks();
+    let addresses = examples().join("addresses.json");
+    let mut args = vec!["pbe", "encrypt", "--disclosure", s(&addresses), "--pk"];
+    args.extend(pks.iter().map(String::as_str));
+    let o = run_stdin(&args, b"x");
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("--home"), "{}", stderr(&o));
 }
 
 #[test]
@@ -333,7 +354,8 @@ fn toml_disclosure_policies_work_too() {
     let out = w.p("a.ct");
     let toml = examples().join("addresses.toml");
     let pks = w.pks();
-    let mut args = vec!["pbe", "encrypt", "--disclosure", s(&toml), "--out", s(&out), "--pk"];
+    let mut args =
+        vec!["pbe", "encrypt", "--disclosure", s(&toml), "--home", "telekom", "--out", s(&out), "--pk"];
     args.extend(pks.iter().map(String::as_str));
     ok(run_stdin(&args, b"Berlin"));
 }

@@ -204,7 +204,7 @@ fn truncation_fails<S: Suite>() {
     for n in 0..kb.len() {
         assert!(UserKey::<S>::from_bytes(&kb[..n]).is_err());
     }
-    for n in (0..ct.as_bytes().len()).step_by(3) {
+    for n in 0..ct.as_bytes().len() {
         assert!(Ciphertext::<S>::from_bytes(&ct.as_bytes()[..n]).is_err());
     }
     // Trailing bytes are refused too.

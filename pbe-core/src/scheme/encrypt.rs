@@ -14,7 +14,7 @@ use crate::fixed_base::{FixedBaseTable, DEFAULT_WINDOW};
 use crate::lsss::Lsss;
 use crate::policy::Policy;
 use crate::scheme::authority::AuthorityPublicKey;
-use crate::scheme::ciphertext::{Ciphertext, MAX_POLICY_TEXT, MAX_ROWS};
+use crate::scheme::ciphertext::{Ciphertext, MAX_POLICY_TEXT, MAX_ROWS, POINTS};
 use crate::suite::{Fr, G2Projective, Gt, Suite};
 use crate::wire::codec::{put_element, put_string, put_u16};
 use crate::wire::{Header, Kind};
@@ -150,13 +150,14 @@ impl<S: Suite> Encryptor<S> {
         for (i, (c1, c4)) in c1.iter().zip(&c4).enumerate() {
             put_element(&mut out, c1, Compress::Yes);
             if let (Some(c2), Some(c3)) = (g2_affine.get(2 * i), g2_affine.get(2 * i + 1)) {
-                put_element(&mut out, c2, Compress::Yes);
-                put_element(&mut out, c3, Compress::Yes);
+                put_element(&mut out, c2, POINTS);
+                put_element(&mut out, c3, POINTS);
             }
-            put_element(&mut out, c4, Compress::Yes);
+            put_element(&mut out, c4, POINTS);
         }
         let c0_start = out.len();
         put_element(&mut out, &c0, Compress::Yes);
+        out.extend_from_slice(&(plaintext.len() as u64).to_be_bytes());
         let payload_start = out.len();
 
         let mut m_bytes = Vec::new();

@@ -51,6 +51,14 @@ impl<'a> Reader<'a> {
         Ok(u16::from_be_bytes([b.first().copied().unwrap_or(0), b.get(1).copied().unwrap_or(0)]))
     }
 
+    /// A big-endian u64.
+    pub fn u64(&mut self, what: &'static str) -> Result<u64, DecodeError> {
+        let b = self.take(8, what)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+
     /// A list length (u16) with its maximum checked before any allocation.
     pub fn count(&mut self, what: &'static str, max: usize) -> Result<usize, DecodeError> {
         let n = usize::from(self.u16(what)?);
