@@ -1,6 +1,8 @@
 //! End-to-end properties of the scheme, written once and instantiated per suite
 //! (STYLE.md §6.1): the Table 1 lifecycle, collusion resistance, tampering, hostile bytes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
+
 use pbe_core::disclosure::table1;
 use pbe_core::{
     segtree, Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, DecodeError, Encryptor, Error,
@@ -334,3 +336,58 @@ macro_rules! suite_tests {
 
 suite_tests!(bls12_381, pbe_core::Bls12_381Suite, pbe_core::Bn254Suite, 1);
 suite_tests!(bn254, pbe_core::Bn254Suite, pbe_core::Bls12_381Suite, 5);
+
+mod hostile_bytes {
+    //! Random bytes, alone or behind a valid header, never panic a decoder.
+    use super::*;
+    use pbe_core::{Bls12_381Suite as B, Bn254Suite as N};
+    use proptest::prelude::*;
+
+    fn all_decoders(bytes: &[u8]) {
+        let _ = pbe_core::wire::peek(bytes);
+        let _ = pbe_core::wire::from_binary_or_text(bytes);
+        let _ = AuthorityPublicKey::<B>::from_bytes(bytes);
+        let _ = AuthoritySecretKey::<B>::from_bytes(bytes);
+        let _ = UserKey::<B>::from_bytes(bytes);
+        let _ = Ciphertext::<B>::from_bytes(bytes);
+        let _ = AuthorityPublicKey::<N>::from_bytes(bytes);
+        let _ = UserKey::<N>::from_bytes(bytes);
+        let _ = Ciphertext::<N>::from_bytes(bytes);
+        if let Ok(text) = std::str::from_utf8(bytes) {
+            let _ = Ciphertext::<B>::from_text(text);
+            let _ = Policy::parse(text);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn random_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+            all_decoders(&bytes);
+        }
+
+        #[test]
+        fn random_bodies_behind_valid_headers_never_panic(
+            kind in 1u8..=4,
+            suite in 1u8..=2,
+            body in proptest::collection::vec(any::<u8>(), 0..4096),
+        ) {
+            let mut bytes = b"IDPB\x01".to_vec();
+            bytes.push(kind);
+            bytes.push(suite);
+            bytes.extend_from_slice(&body);
+            all_decoders(&bytes);
+            prop_assert!(Ciphertext::<B>::from_bytes(&bytes).is_err() || kind == 4);
+        }
+
+        #[test]
+        fn random_policy_text_in_a_ciphertext_is_rejected_cleanly(text in "[ -~]{0,200}") {
+            let mut bytes = b"IDPB\x01\x04\x01".to_vec();
+            bytes.extend_from_slice(&(text.len() as u16).to_be_bytes());
+            bytes.extend_from_slice(text.as_bytes());
+            bytes.extend_from_slice(&[0, 1]);
+            prop_assert!(Ciphertext::<B>::from_bytes(&bytes).is_err());
+        }
+    }
+}

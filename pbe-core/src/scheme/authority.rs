@@ -195,7 +195,7 @@ impl<S: Suite> AuthoritySecretKey<S> {
             .iter()
             .cloned()
             .zip(k.into_iter().zip(k_prime).map(|(k, k_prime)| KeyComponent::new(k, k_prime)));
-        UserKey::from_components(gid.clone(), components)
+        UserKey::from_components(gid.clone(), h_gid, components)
     }
 
     /// Encodes as `header ‖ name ‖ α ‖ y`. The result is secret: store it with mode 0600.

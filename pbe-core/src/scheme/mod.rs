@@ -1,9 +1,9 @@
 //! The Rouselakis–Waters (FC 2015) multi-authority CP-ABE scheme, generic over the suite.
 //!
-//! - [`AuthoritySecretKey::setup`]: `AuthSetup`;
-//! - [`AuthoritySecretKey::keygen`]: `KeyGen`, bound to a [`Gid`];
-//! - [`Encryptor::encrypt`]: `Encrypt` + the AES-GCM envelope;
-//! - [`Ciphertext::decrypt`]: `Decrypt` with one multi-pairing.
+//! - `AuthSetup` is [`AuthoritySecretKey::setup`];
+//! - `KeyGen` is [`AuthoritySecretKey::keygen`], bound to a [`Gid`];
+//! - `Encrypt` is [`Encryptor::encrypt`], with the AES-GCM envelope;
+//! - `Decrypt` is [`Ciphertext::decrypt`], with one multi-pairing.
 
 mod authority;
 mod ciphertext;

@@ -77,6 +77,7 @@ impl<S: Suite> fmt::Debug for UserKey<S> {
 impl<S: Suite> UserKey<S> {
     pub(crate) fn from_components(
         gid: Gid,
+        h_gid: G1<S>,
         components: impl IntoIterator<Item = (Attribute, KeyComponent<S>)>,
     ) -> Result<Self> {
         let mut map = BTreeMap::new();
@@ -85,7 +86,6 @@ impl<S: Suite> UserKey<S> {
                 return Err(Error::Misuse("the same attribute twice in one key bundle"));
             }
         }
-        let h_gid = S::hash_gid(&gid.encode());
         Ok(UserKey { gid, h_gid, components: map })
     }
 
