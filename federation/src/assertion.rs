@@ -1,0 +1,242 @@
+//! Building and signing the home IdP's SAML 2.0 Response with ONE signed Assertion.
+//!
+//! The XML is written by [`crate::xml::XmlBuilder`] (every value escaped) with an enveloped
+//! XML-DSig template (exclusive C14N, RSA-SHA256, SHA-256 digest) inside the Assertion, then
+//! signed by libxmlsec1 through samael. The signed string is sent as produced: never parsed
+//! back into a samael struct and re-serialized (DESIGN.md §9).
+//!
+//! The Assertion carries what RFC 7522 and the web agent need: persistent NameID, two bearer
+//! SubjectConfirmations (the SP's ACS URL with InResponseTo, and the visitor IdP's token
+//! endpoint), Conditions with NotBefore/NotOnOrAfter and an AudienceRestriction naming the SP
+//! and its visitor IdP, an AuthnStatement whose `SessionIndex` is the linchpin session id,
+//! and an AttributeStatement with plain attributes, PII ciphertexts and the sealed TAT.
+
+use rand_core::{CryptoRng, RngCore};
+use samael::crypto::{Crypto, CryptoProvider};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use crate::xml::{check_chars, XmlBuilder, XmlCharError};
+
+/// SAML 2.0 assertion namespace.
+pub const NS_ASSERTION: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+/// SAML 2.0 protocol namespace.
+pub const NS_PROTOCOL: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+/// XML-DSig namespace.
+pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
+/// Persistent NameID format.
+pub const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
+/// Bearer subject confirmation method.
+pub const CM_BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
+/// Attribute name prefix of PII ciphertexts (`pii:lastname`).
+pub const PII_PREFIX: &str = "pii:";
+/// Attribute name of the sealed Time Access Token.
+pub const TAT_ATTRIBUTE: &str = "idaas:tat";
+/// Attribute name of the ABE suite of the ciphertexts and TAT.
+pub const SUITE_ATTRIBUTE: &str = "idaas:suite";
+
+/// One attribute of the AttributeStatement.
+#[derive(Clone, Debug)]
+pub struct AttributeValues {
+    /// The attribute name.
+    pub name: String,
+    /// Its values.
+    pub values: Vec<String>,
+}
+
+/// A recipient of a bearer SubjectConfirmation.
+#[derive(Clone, Debug)]
+pub struct Recipient {
+    /// `Recipient` URL.
+    pub url: String,
+    /// `InResponseTo`, for the SP's confirmation.
+    pub in_response_to: Option<String>,
+}
+
+/// Everything that goes into one SSO response.
+#[derive(Clone, Debug)]
+pub struct ResponseParams {
+    /// The IdP's entity ID (Issuer).
+    pub issuer: String,
+    /// The ACS URL the response is posted to (Destination).
+    pub destination: String,
+    /// The AuthnRequest ID, if SP-initiated.
+    pub in_response_to: Option<String>,
+    /// Persistent NameID (the uid).
+    pub name_id: String,
+    /// Bearer confirmations (SP ACS first, then the visitor token endpoint if any).
+    pub recipients: Vec<Recipient>,
+    /// Audiences (the SP, and its visitor IdP if any).
+    pub audiences: Vec<String>,
+    /// Issue time, Unix seconds.
+    pub now: i64,
+    /// Assertion lifetime (Conditions and SubjectConfirmationData), seconds.
+    pub lifetime: i64,
+    /// The SAML session id: `SessionIndex` and the linchpin.
+    pub session_index: String,
+    /// `SessionNotOnOrAfter`, Unix seconds.
+    pub session_not_on_or_after: i64,
+    /// When the user authenticated, Unix seconds.
+    pub authn_instant: i64,
+    /// Attributes.
+    pub attributes: Vec<AttributeValues>,
+}
+
+/// Why a response could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AssertionError {
+    /// A value cannot be written into XML.
+    #[error(transparent)]
+    Char(#[from] XmlCharError),
+    /// A time is out of range.
+    #[error("time out of range")]
+    Time,
+    /// libxmlsec1 refused to sign.
+    #[error("XML signing failed: {0}")]
+    Signing(String),
+}
+
+/// A signed response, ready to post.
+#[derive(Clone, Debug)]
+pub struct SignedResponse {
+    /// The Response XML as produced by the signer.
+    pub xml: String,
+    /// The Response ID.
+    pub response_id: String,
+    /// The signed Assertion's ID.
+    pub assertion_id: String,
+}
+
+/// `_` + 32 hex characters: an NCName with 128 random bits.
+pub fn new_id<R: RngCore + CryptoRng>(rng: &mut R) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    let mut s = String::with_capacity(33);
+    s.push('_');
+    for x in b {
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
+
+/// xs:dateTime in UTC.
+pub fn xml_time(unix: i64) -> Result<String, AssertionError> {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .ok_or(AssertionError::Time)
+}
+
+/// Builds the Response and signs its Assertion with `signing_key_der` (RSA, PKCS#8 DER);
+/// `cert_base64` (DER, base64) goes into `ds:KeyInfo`.
+pub fn build_signed_response<R: RngCore + CryptoRng>(
+    p: &ResponseParams,
+    signing_key_der: &[u8],
+    cert_base64: &str,
+    rng: &mut R,
+) -> Result<SignedResponse, AssertionError> {
+    check_chars("NameID", &p.name_id)?;
+    check_chars("issuer", &p.issuer)?;
+    for a in &p.attributes {
+        check_chars("attribute name", &a.name)?;
+        for v in &a.values {
+            check_chars("attribute value", v)?;
+        }
+    }
+    let response_id = new_id(rng);
+    let assertion_id = new_id(rng);
+    let now = xml_time(p.now)?;
+    let not_before = xml_time(p.now - 60)?; // a minute of clock skew for the relying party
+    let not_on_or_after = xml_time(p.now + p.lifetime)?;
+    let session_end = xml_time(p.session_not_on_or_after)?;
+    let authn_instant = xml_time(p.authn_instant)?;
+    let reference = format!("#{assertion_id}");
+
+    let mut x = XmlBuilder::new();
+    let mut resp_attrs: Vec<(&str, &str)> = vec![
+        ("xmlns:samlp", NS_PROTOCOL),
+        ("xmlns:saml", NS_ASSERTION),
+        ("ID", &response_id),
+        ("Version", "2.0"),
+        ("IssueInstant", &now),
+        ("Destination", &p.destination),
+    ];
+    if let Some(irt) = &p.in_response_to {
+        check_chars("InResponseTo", irt)?;
+        resp_attrs.push(("InResponseTo", irt));
+    }
+    x.open("samlp:Response", &resp_attrs);
+    x.leaf("saml:Issuer", &[], &p.issuer);
+    x.open("samlp:Status", &[]).empty("samlp:StatusCode", &[("Value", "urn:oasis:names:tc:SAML:2.0:status:Success")]).close();
+
+    x.open("saml:Assertion", &[("xmlns:saml", NS_ASSERTION), ("ID", &assertion_id), ("Version", "2.0"), ("IssueInstant", &now)]);
+    x.leaf("saml:Issuer", &[], &p.issuer);
+    signature_template(&mut x, &reference, cert_base64);
+
+    x.open("saml:Subject", &[]);
+    x.leaf("saml:NameID", &[("Format", NAMEID_PERSISTENT)], &p.name_id);
+    for r in &p.recipients {
+        x.open("saml:SubjectConfirmation", &[("Method", CM_BEARER)]);
+        let mut attrs: Vec<(&str, &str)> = vec![("NotOnOrAfter", &not_on_or_after), ("Recipient", &r.url)];
+        if let Some(irt) = &r.in_response_to {
+            attrs.push(("InResponseTo", irt));
+        }
+        x.empty("saml:SubjectConfirmationData", &attrs);
+        x.close();
+    }
+    x.close();
+
+    x.open("saml:Conditions", &[("NotBefore", &not_before), ("NotOnOrAfter", &not_on_or_after)]);
+    x.open("saml:AudienceRestriction", &[]);
+    for a in &p.audiences {
+        x.leaf("saml:Audience", &[], a);
+    }
+    x.close().close();
+
+    x.open(
+        "saml:AuthnStatement",
+        &[("AuthnInstant", &authn_instant), ("SessionIndex", &p.session_index), ("SessionNotOnOrAfter", &session_end)],
+    );
+    x.open("saml:AuthnContext", &[])
+        .leaf("saml:AuthnContextClassRef", &[], "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
+        .close();
+    x.close();
+
+    if !p.attributes.is_empty() {
+        x.open("saml:AttributeStatement", &[]);
+        for a in &p.attributes {
+            x.open("saml:Attribute", &[("Name", &a.name), ("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:basic")]);
+            for v in &a.values {
+                x.leaf("saml:AttributeValue", &[], v);
+            }
+            x.close();
+        }
+        x.close();
+    }
+    x.close(); // Assertion
+    x.close(); // Response
+    let unsigned = x.finish();
+    let xml = Crypto::sign_xml(unsigned.as_bytes(), signing_key_der).map_err(|e| AssertionError::Signing(e.to_string()))?;
+    Ok(SignedResponse { xml, response_id, assertion_id })
+}
+
+/// The enveloped-signature template xmlsec fills in: exclusive C14N, RSA-SHA256, SHA-256.
+fn signature_template(x: &mut XmlBuilder, reference: &str, cert_base64: &str) {
+    x.open("ds:Signature", &[("xmlns:ds", NS_DSIG)]);
+    x.open("ds:SignedInfo", &[]);
+    x.empty("ds:CanonicalizationMethod", &[("Algorithm", "http://www.w3.org/2001/10/xml-exc-c14n#")]);
+    x.empty("ds:SignatureMethod", &[("Algorithm", "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256")]);
+    x.open("ds:Reference", &[("URI", reference)]);
+    x.open("ds:Transforms", &[]);
+    x.empty("ds:Transform", &[("Algorithm", "http://www.w3.org/2000/09/xmldsig#enveloped-signature")]);
+    x.empty("ds:Transform", &[("Algorithm", "http://www.w3.org/2001/10/xml-exc-c14n#")]);
+    x.close();
+    x.empty("ds:DigestMethod", &[("Algorithm", "http://www.w3.org/2001/04/xmlenc#sha256")]);
+    x.leaf("ds:DigestValue", &[], "");
+    x.close(); // Reference
+    x.close(); // SignedInfo
+    x.leaf("ds:SignatureValue", &[], "");
+    x.open("ds:KeyInfo", &[]).open("ds:X509Data", &[]).leaf("ds:X509Certificate", &[], cert_base64).close().close();
+    x.close(); // Signature
+}

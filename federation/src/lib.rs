@@ -1,0 +1,13 @@
+//! # federation — what crosses between idaas parties
+//!
+//! Signed SAML 2.0 assertions that carry PII ciphertexts and a sealed Time Access Token,
+//! sealing key bundles (TAT/PAT) for one recipient with HPKE, and the clock. No HTTP server,
+//! no database: the services build on these types (STYLE.md §7.1).
+#![warn(missing_docs)]
+
+pub mod assertion;
+pub mod clock;
+pub mod seal;
+pub mod xml;
+
+pub use clock::{Clock, ManualClock, SystemClock};
