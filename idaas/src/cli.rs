@@ -18,6 +18,19 @@ pub enum Command {
     /// Purpose-based encryption toolkit (modelled on cpabe-setup/keygen/enc/dec).
     #[command(subcommand)]
     Pbe(PbeCommand),
+    /// Run the home IdP (SAML 2.0 IdP, PII vault, time/domain/country authority).
+    Home(ServeArgs),
+}
+
+/// Arguments of every long-running service.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The service's TOML configuration file (see docs/).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Check the configuration and key material, print a summary, and exit without serving.
+    #[arg(long)]
+    pub check: bool,
 }
 
 #[derive(Debug, Subcommand)]

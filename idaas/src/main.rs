@@ -8,6 +8,7 @@ mod cli;
 mod clock;
 mod files;
 mod pbe;
+mod serve;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -19,5 +20,17 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+        cli::Command::Home(args) => report(serve::home(args)),
+    }
+}
+
+/// Prints a service's start-up or run-time failure and turns it into the exit code.
+fn report(result: Result<(), serve::ServeError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("idaas: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }

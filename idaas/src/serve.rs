@@ -1,0 +1,111 @@
+//! Running the long-lived services: logging, the Tokio runtime, binding, and a clean stop on
+//! Ctrl-C or SIGTERM. Each service crate exposes `serve(state, listener, shutdown)`; this
+//! module only wires the process around it.
+
+use std::fmt;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::cli::ServeArgs;
+
+/// A service that could not start (exit 2: configuration or key material) or failed while
+/// running (exit 1).
+#[derive(Debug)]
+pub struct ServeError {
+    message: String,
+    code: u8,
+}
+
+impl ServeError {
+    fn config(context: &Path, e: impl fmt::Display) -> Self {
+        ServeError { message: format!("{}: {e}", context.display()), code: 2 }
+    }
+
+    fn runtime(e: impl fmt::Display) -> Self {
+        ServeError { message: e.to_string(), code: 1 }
+    }
+
+    /// The process exit code.
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+}
+
+impl fmt::Display for ServeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Logs to standard error; `RUST_LOG` overrides the default `info` level.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second call (tests, quickstart) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+/// Builds the multi-threaded runtime the services run on.
+pub fn runtime() -> Result<tokio::runtime::Runtime, ServeError> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(ServeError::runtime)
+}
+
+/// Resolves when the process receives Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// Binds `addr` and runs `serve` until a shutdown signal.
+async fn bind_and_run<F, Fut>(addr: std::net::SocketAddr, what: &str, serve: F) -> Result<(), ServeError>
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut,
+    Fut: Future<Output = std::io::Result<()>>,
+{
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| ServeError::runtime(format!("cannot listen on {addr}: {e}")))?;
+    tracing::info!(%addr, "{what} listening");
+    serve(listener).await.map_err(ServeError::runtime)
+}
+
+/// `idaas home --config FILE`.
+pub fn home(args: ServeArgs) -> Result<(), ServeError> {
+    init_logging();
+    let config = idp_home::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
+    let addr = config.listen;
+    let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
+    let state = idp_home::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;
+    let summary = format!(
+        "home IdP: entity ID {}, authority {} ({}), listen {addr}",
+        state.config.entity_id(),
+        state.keys.authority_name(),
+        state.keys.suite().name()
+    );
+    if args.check {
+        println!("{summary}\nconfiguration OK");
+        return Ok(());
+    }
+    tracing::info!("{summary}");
+    runtime()?.block_on(bind_and_run(addr, "home IdP", |listener| {
+        idp_home::serve(state, listener, shutdown_signal())
+    }))
+}

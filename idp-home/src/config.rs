@@ -1,0 +1,583 @@
+//! The home IdP's configuration file (TOML), documented key by key in `docs/home-idp.md`.
+//!
+//! Unknown keys are errors (`deny_unknown_fields`), every value is validated at load time with
+//! an error naming the key, and secrets can come from the environment instead of the file
+//! (`IDAAS_HOME_ADMIN_TOKEN`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use pbe_core::SuiteId;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use zeroize::Zeroize;
+
+use crate::model::{PbeBinding, ServiceProvider};
+
+/// Environment variable that overrides `admin_token`.
+pub const ADMIN_TOKEN_ENV: &str = "IDAAS_HOME_ADMIN_TOKEN";
+/// Minimum length of the admin token, in bytes.
+pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
+/// Maximum number of ACS URLs per service provider.
+pub const MAX_ACS_URLS: usize = 16;
+/// Maximum length of a SAML entity ID or URL we accept.
+pub const MAX_URL_LEN: usize = 1024;
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or does not match the expected shape (unknown key, wrong type).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file (`<string>` when parsed from memory).
+        path: PathBuf,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid {
+        /// The key (e.g. `service_providers[0].acs_urls[1]`).
+        key: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+}
+
+/// A secret string: redacted in `Debug`, zeroed on drop.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret value (do not log it).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("[redacted]")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// The home IdP configuration. See `docs/home-idp.md` for every key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Public base URL (scheme, host, port, optional path; no trailing slash after load).
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// SAML entity ID; set to `public_url` at load time when absent (or empty).
+    #[serde(default)]
+    pub entity_id: String,
+    /// Data directory (sled database, keys, outbox).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// This IdP's ABE authority name.
+    #[serde(default = "default_authority")]
+    pub authority: String,
+    /// The pairing suite.
+    #[serde(default = "default_suite", serialize_with = "ser_suite", deserialize_with = "de_suite")]
+    pub suite: SuiteId,
+    /// Lifetime of the IdP (SAML) session, minutes.
+    #[serde(default = "default_session_lifetime")]
+    pub session_lifetime_minutes: u32,
+    /// Validity of an assertion (Conditions NotBefore/NotOnOrAfter window), seconds.
+    #[serde(default = "default_assertion_lifetime")]
+    pub assertion_lifetime_seconds: u32,
+    /// Lifetime of a data-owner API bearer token, minutes.
+    #[serde(default = "default_api_token_lifetime")]
+    pub api_token_lifetime_minutes: u32,
+    /// Lifetime of an e-mail verification link, hours.
+    #[serde(default = "default_verification_lifetime")]
+    pub verification_lifetime_hours: u32,
+    /// Bearer token for `/admin/*`; the admin API is disabled when unset.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+    /// Directory the verification e-mails are written to; `<data_dir>/outbox` when unset.
+    #[serde(default)]
+    pub outbox_dir: Option<PathBuf>,
+    /// `From:` of outgoing e-mail; `idaas home IdP <no-reply@HOST>` when unset.
+    #[serde(default)]
+    pub mail_from: Option<String>,
+    /// Largest accepted request body, bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Statically registered service providers (upserted into the store at every start).
+    #[serde(default)]
+    pub service_providers: Vec<SpConfig>,
+    /// The federation's other ABE authorities (visitor IdPs).
+    #[serde(default)]
+    pub visitor_authorities: Vec<VisitorAuthority>,
+}
+
+/// A service provider as written in the configuration (the fields of
+/// [`ServiceProvider`], with unknown keys refused).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SpConfig {
+    /// SAML entity ID.
+    pub entity_id: String,
+    /// ACS URLs; the first is the default.
+    pub acs_urls: Vec<String>,
+    /// PEM certificate of the AuthnRequest signing key (optional).
+    #[serde(default)]
+    pub authn_request_cert_pem: Option<String>,
+    /// The PBE part (absent for a plain SAML 2.0 service).
+    #[serde(default)]
+    pub pbe: Option<PbeConfig>,
+}
+
+/// [`PbeBinding`] as written in the configuration.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PbeConfig {
+    /// X25519 public key for sealing the TAT, base64url.
+    pub tat_public_key: String,
+    /// The visitor IdP's SAML entity ID.
+    pub visitor_entity_id: String,
+    /// The visitor IdP's token endpoint URL.
+    pub visitor_token_endpoint: String,
+    /// The `domain` attribute value.
+    pub domain: String,
+    /// The `country` attribute value.
+    pub country: String,
+}
+
+impl From<SpConfig> for ServiceProvider {
+    fn from(c: SpConfig) -> Self {
+        ServiceProvider {
+            entity_id: c.entity_id,
+            acs_urls: c.acs_urls,
+            authn_request_cert_pem: c.authn_request_cert_pem,
+            pbe: c.pbe.map(|p| PbeBinding {
+                tat_public_key: p.tat_public_key,
+                visitor_entity_id: p.visitor_entity_id,
+                visitor_token_endpoint: p.visitor_token_endpoint,
+                domain: p.domain,
+                country: p.country,
+            }),
+        }
+    }
+}
+
+impl From<ServiceProvider> for SpConfig {
+    fn from(s: ServiceProvider) -> Self {
+        SpConfig {
+            entity_id: s.entity_id,
+            acs_urls: s.acs_urls,
+            authn_request_cert_pem: s.authn_request_cert_pem,
+            pbe: s.pbe.map(|p| PbeConfig {
+                tat_public_key: p.tat_public_key,
+                visitor_entity_id: p.visitor_entity_id,
+                visitor_token_endpoint: p.visitor_token_endpoint,
+                domain: p.domain,
+                country: p.country,
+            }),
+        }
+    }
+}
+
+/// Another ABE authority of the federation.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorAuthority {
+    /// The authority name (must equal the name inside `public_key`).
+    pub name: String,
+    /// The pinned pbe-core authority public key, base64url text.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// The authority's `/pbe/authority` URL. Not fetched yet: setting it is an error for now.
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8081))
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8081".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data/home")
+}
+fn default_authority() -> String {
+    "telekom".into()
+}
+fn default_suite() -> SuiteId {
+    SuiteId::Bls12_381
+}
+fn default_session_lifetime() -> u32 {
+    480
+}
+fn default_assertion_lifetime() -> u32 {
+    300
+}
+fn default_api_token_lifetime() -> u32 {
+    15
+}
+fn default_verification_lifetime() -> u32 {
+    48
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+
+fn ser_suite<S: Serializer>(suite: &SuiteId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(suite.name())
+}
+
+fn de_suite<'de, D: Deserializer<'de>>(d: D) -> Result<SuiteId, D::Error> {
+    let name = String::deserialize(d)?;
+    SuiteId::from_name(&name).ok_or_else(|| {
+        serde::de::Error::custom(format!("unknown suite '{name}' (expected \"bls12-381\" or \"bn254\")"))
+    })
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            public_url: default_public_url(),
+            entity_id: default_public_url(),
+            data_dir: default_data_dir(),
+            authority: default_authority(),
+            suite: default_suite(),
+            session_lifetime_minutes: default_session_lifetime(),
+            assertion_lifetime_seconds: default_assertion_lifetime(),
+            api_token_lifetime_minutes: default_api_token_lifetime(),
+            verification_lifetime_hours: default_verification_lifetime(),
+            admin_token: None,
+            outbox_dir: None,
+            mail_from: None,
+            max_body_bytes: default_max_body(),
+            service_providers: Vec::new(),
+            visitor_authorities: Vec::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`, then applies environment overrides
+    /// (`IDAAS_HOME_ADMIN_TOKEN`) and validates again.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let mut config = Self::parse(&text, path)?;
+        config.apply_env(|k| std::env::var(k).ok());
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text (no environment overrides).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config = Self::parse(text, Path::new("<string>"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        config.public_url = config.public_url.trim_end_matches('/').to_owned();
+        if config.entity_id.is_empty() {
+            config.entity_id = config.public_url.clone();
+        }
+        Ok(config)
+    }
+
+    /// Applies overrides from the environment, read through `lookup` (testable).
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        if let Some(token) = lookup(ADMIN_TOKEN_ENV).filter(|t| !t.is_empty()) {
+            self.admin_token = Some(Secret::new(token));
+        }
+    }
+
+    /// The SAML entity ID.
+    pub fn entity_id(&self) -> &str {
+        &self.entity_id
+    }
+
+    /// The outbox directory (`outbox_dir`, else `<data_dir>/outbox`).
+    pub fn outbox_dir(&self) -> PathBuf {
+        self.outbox_dir.clone().unwrap_or_else(|| self.data_dir.join("outbox"))
+    }
+
+    /// The sled database directory, `<data_dir>/db`.
+    pub fn db_dir(&self) -> PathBuf {
+        self.data_dir.join("db")
+    }
+
+    /// The `From:` header of outgoing mail.
+    pub fn mail_from(&self) -> String {
+        if let Some(from) = &self.mail_from {
+            return from.clone();
+        }
+        let host = url::Url::parse(&self.public_url)
+            .ok()
+            .and_then(|u| match u.host() {
+                Some(url::Host::Domain(d)) => Some(d.to_owned()),
+                _ => None,
+            })
+            .unwrap_or_else(|| "localhost".to_owned());
+        format!("idaas home IdP <no-reply@{host}>")
+    }
+
+    /// Checks every value; the error names the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_http_url("public_url", &self.public_url)?;
+        if let Ok(u) = url::Url::parse(&self.public_url) {
+            if u.query().is_some() || u.fragment().is_some() {
+                return Err(invalid("public_url", "must not have a query or fragment"));
+            }
+        }
+        check_entity_id("entity_id", &self.entity_id)?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if !is_identifier(&self.authority, pbe_core::attribute::MAX_AUTHORITY_LEN) {
+            return Err(invalid("authority", "must be 1-64 characters of [a-z0-9_.-]"));
+        }
+        range("session_lifetime_minutes", self.session_lifetime_minutes.into(), 1, 7 * 24 * 60)?;
+        range("assertion_lifetime_seconds", self.assertion_lifetime_seconds.into(), 10, 3600)?;
+        range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
+        range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
+        range("max_body_bytes", self.max_body_bytes as u64, 4096, 64 * 1024 * 1024)?;
+        if let Some(token) = &self.admin_token {
+            if token.expose().len() < MIN_ADMIN_TOKEN_LEN {
+                return Err(invalid(
+                    "admin_token",
+                    format!(
+                        "must be at least {MIN_ADMIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"
+                    ),
+                ));
+            }
+            if token.expose().chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(invalid("admin_token", "must not contain spaces or control characters"));
+            }
+        }
+        if let Some(from) = &self.mail_from {
+            if from.is_empty() || from.len() > 320 || from.chars().any(char::is_control) {
+                return Err(invalid(
+                    "mail_from",
+                    "must be a non-empty header value without control characters",
+                ));
+            }
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, sp) in self.service_providers.iter().enumerate() {
+            let key = format!("service_providers[{i}]");
+            validate_service_provider(&ServiceProvider::from(sp.clone()))
+                .map_err(|(field, reason)| invalid(format!("{key}.{field}"), reason))?;
+            if !seen.insert(sp.entity_id.as_str()) {
+                return Err(invalid(
+                    format!("{key}.entity_id"),
+                    format!("duplicate entity ID '{}'", sp.entity_id),
+                ));
+            }
+        }
+        let mut names = std::collections::BTreeSet::from([self.authority.as_str()]);
+        for (i, va) in self.visitor_authorities.iter().enumerate() {
+            let key = format!("visitor_authorities[{i}]");
+            check_visitor_authority(self.suite, va).map_err(|(f, r)| invalid(format!("{key}.{f}"), r))?;
+            if !names.insert(va.name.as_str()) {
+                return Err(invalid(
+                    format!("{key}.name"),
+                    format!("authority '{}' is listed twice (or is this IdP's own authority)", va.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks a visitor authority entry; returns its pinned key text. Errors are `(field, reason)`.
+pub fn check_visitor_authority(
+    suite: SuiteId,
+    va: &VisitorAuthority,
+) -> Result<&str, (&'static str, String)> {
+    if !is_identifier(&va.name, pbe_core::attribute::MAX_AUTHORITY_LEN) {
+        return Err(("name", "must be 1-64 characters of [a-z0-9_.-]".into()));
+    }
+    if va.url.is_some() {
+        return Err((
+            "url",
+            "fetching authority keys from a URL is not supported yet; pin the key with `public_key` \
+             (copy it from the visitor IdP's GET /pbe/authority)"
+                .into(),
+        ));
+    }
+    let Some(key) = va.public_key.as_deref() else {
+        return Err(("public_key", "is required".into()));
+    };
+    let name = crate::pbe::check_authority_public_key(suite, key)
+        .map_err(|e| ("public_key", format!("not a {} authority public key: {e}", suite.name())))?;
+    if name != va.name {
+        return Err(("public_key", format!("the key is for authority '{name}', not '{}'", va.name)));
+    }
+    Ok(key)
+}
+
+fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
+    if value < min || value > max {
+        return Err(invalid(key, format!("{value} is out of range {min}..={max}")));
+    }
+    Ok(())
+}
+
+/// `[a-z0-9_.-]{1,max}` (lower case only).
+pub fn is_identifier(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+fn check_entity_id(key: &str, id: &str) -> Result<(), ConfigError> {
+    if id.is_empty() || id.len() > MAX_URL_LEN {
+        return Err(invalid(key, format!("must be 1-{MAX_URL_LEN} characters")));
+    }
+    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(invalid(key, "must not contain spaces or control characters"));
+    }
+    Ok(())
+}
+
+/// Checks that `value` is an absolute `http` or `https` URL with a host and no fragment.
+pub fn check_http_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    if value.len() > MAX_URL_LEN {
+        return Err(invalid(key, format!("longer than {MAX_URL_LEN} characters")));
+    }
+    let url =
+        url::Url::parse(value).map_err(|e| invalid(key, format!("'{value}' is not an absolute URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid(key, format!("'{value}' must be an http or https URL")));
+    }
+    if url.host().is_none() {
+        return Err(invalid(key, format!("'{value}' has no host")));
+    }
+    if url.fragment().is_some() {
+        return Err(invalid(key, format!("'{value}' must not have a fragment")));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid(key, format!("'{value}' must not contain credentials")));
+    }
+    Ok(())
+}
+
+/// Validates a service-provider registration (from the configuration or the admin API).
+/// The error is `(field, reason)`, e.g. `("acs_urls[0]", "… is not an absolute URL")`.
+pub fn validate_service_provider(sp: &ServiceProvider) -> Result<(), (String, String)> {
+    let lift = |e: ConfigError| match e {
+        ConfigError::Invalid { key, reason } => (key, reason),
+        other => ("?".to_owned(), other.to_string()),
+    };
+    check_entity_id("entity_id", &sp.entity_id).map_err(lift)?;
+    if sp.acs_urls.is_empty() {
+        return Err(("acs_urls".into(), "at least one ACS URL is required".into()));
+    }
+    if sp.acs_urls.len() > MAX_ACS_URLS {
+        return Err(("acs_urls".into(), format!("at most {MAX_ACS_URLS} ACS URLs")));
+    }
+    for (i, acs) in sp.acs_urls.iter().enumerate() {
+        check_http_url(&format!("acs_urls[{i}]"), acs).map_err(lift)?;
+    }
+    if let Some(pem) = &sp.authn_request_cert_pem {
+        let ok = pem.len() <= 16 * 1024
+            && pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----")
+            && crate::keys::pem_to_der(pem).is_some_and(|der| !der.is_empty());
+        if !ok {
+            return Err(("authn_request_cert_pem".into(), "not a PEM certificate".into()));
+        }
+    }
+    if let Some(pbe) = &sp.pbe {
+        federation::seal::check_public_key(&pbe.tat_public_key).map_err(|e| {
+            (
+                "pbe.tat_public_key".to_owned(),
+                format!("{e} (expected 32 bytes of X25519, unpadded base64url)"),
+            )
+        })?;
+        check_entity_id("pbe.visitor_entity_id", &pbe.visitor_entity_id).map_err(lift)?;
+        check_http_url("pbe.visitor_token_endpoint", &pbe.visitor_token_endpoint).map_err(lift)?;
+        if !is_identifier(&pbe.domain, pbe_core::attribute::MAX_AUTHORITY_LEN) {
+            return Err(("pbe.domain".into(), "must be 1-64 characters of [a-z0-9_.-]".into()));
+        }
+        if !is_identifier(&pbe.country, 64) {
+            return Err(("pbe.country".into(), "must be 1-64 characters of [a-z0-9_.-]".into()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8081");
+        assert_eq!(c.entity_id(), "http://127.0.0.1:8081");
+        assert_eq!(c.outbox_dir(), PathBuf::from("./data/home/outbox"));
+        assert_eq!(c.suite, SuiteId::Bls12_381);
+        assert_eq!(c.max_body_bytes, 1 << 20);
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let c = Config::from_toml(include_str!("../../docs/examples/home.toml")).unwrap();
+        assert_eq!(c.authority, "telekom");
+    }
+
+    #[test]
+    fn env_overrides_admin_token_and_is_redacted() {
+        let mut c = Config::from_toml("").unwrap();
+        c.apply_env(|k| (k == ADMIN_TOKEN_ENV).then(|| "x".repeat(40)));
+        assert_eq!(c.admin_token.as_ref().unwrap().expose(), "x".repeat(40));
+        assert!(!format!("{c:?}").contains("xxxx"));
+        c.validate().unwrap();
+        c.apply_env(|_| Some("short".into()));
+        assert!(c.validate().unwrap_err().to_string().contains("admin_token"));
+    }
+
+    #[test]
+    fn trailing_slash_of_public_url_is_dropped() {
+        let c = Config::from_toml("public_url = \"https://idp.example/\"").unwrap();
+        assert_eq!(c.public_url, "https://idp.example");
+    }
+}

@@ -1,0 +1,249 @@
+//! Errors of the JSON APIs and their one mapping to HTTP responses (STYLE.md §2.4, §2.5):
+//! RFC 7807-style problem documents, `application/problem+json`:
+//!
+//! ```json
+//! {"type": "urn:idaas:problem:invalid-input", "title": "Invalid input", "status": 400,
+//!  "detail": "uid must be 1-64 characters of a-z, 0-9, '_', '.', '-'"}
+//! ```
+//!
+//! Internal errors get a generic body; their cause is logged (it never contains secrets: store,
+//! I/O and hashing errors carry no passwords, tokens or PII).
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+use crate::users::{AuthError, GroupsError, PiiError, RegisterError, VerifyError};
+
+/// The content type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An API error; becomes a problem document in [`IntoResponse`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// Malformed or invalid input: JSON, path, query, or a field value. 400.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// An uploaded ciphertext was refused. 400.
+    #[error("{0}")]
+    InvalidCiphertext(String),
+    /// Sign-in failed; the message is the same whatever the reason. 401.
+    #[error("invalid user id or password")]
+    InvalidCredentials,
+    /// A bearer token is missing, malformed, unknown or expired. 401 with `WWW-Authenticate`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// The admin API is disabled (no `admin_token` configured). 404.
+    #[error("the admin API is disabled: set admin_token (or IDAAS_HOME_ADMIN_TOKEN) to enable it")]
+    AdminDisabled,
+    /// No such resource. 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource exists already. 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// The request body is larger than `max_body_bytes`. 413.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// The request's content type is not the one the endpoint takes. 415.
+    #[error("{0}")]
+    UnsupportedMediaType(&'static str),
+    /// Too many failed sign-ins. 429 with `Retry-After`.
+    #[error("too many failed sign-ins; try again in {retry_after} s")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The request took too long. 408.
+    #[error("the request took too long")]
+    Timeout,
+    /// A server-side failure; the cause is logged, the client sees a generic message. 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+}
+
+impl ApiError {
+    /// The HTTP status, the problem type slug and its title.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input"),
+            ApiError::InvalidCiphertext(_) => {
+                (StatusCode::BAD_REQUEST, "invalid-ciphertext", "Ciphertext not accepted")
+            }
+            ApiError::InvalidCredentials => {
+                (StatusCode::UNAUTHORIZED, "invalid-credentials", "Authentication failed")
+            }
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::AdminDisabled => (StatusCode::NOT_FOUND, "admin-disabled", "Admin API disabled"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large")
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled", "Too many attempts"),
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "Request timeout"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        let detail = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "the server could not complete the request; the operator can find the cause in the log"
+                    .to_owned()
+            }
+            other => {
+                tracing::debug!(status = status.as_u16(), problem = slug, "request refused");
+                other.to_string()
+            }
+        };
+        let problem =
+            Problem { kind: format!("urn:idaas:problem:{slug}"), title, status: status.as_u16(), detail };
+        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
+        let mut res = (status, body).into_response();
+        let headers = res.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            ApiError::Throttled { retry_after } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
+                    headers.insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(format!("store: {e}"))
+    }
+}
+
+impl From<RegisterError> for ApiError {
+    fn from(e: RegisterError) -> Self {
+        match e {
+            RegisterError::InvalidUid | RegisterError::InvalidEmail(_) | RegisterError::InvalidPassword => {
+                ApiError::InvalidInput(e.to_string())
+            }
+            RegisterError::UidTaken => ApiError::Conflict(e.to_string()),
+            RegisterError::Store(s) => s.into(),
+            RegisterError::Mail(m) => ApiError::Internal(format!("verification mail: {m}")),
+            RegisterError::Hash(h) => ApiError::Internal(format!("password hashing: {h}")),
+        }
+    }
+}
+
+impl From<VerifyError> for ApiError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::InvalidToken | VerifyError::Expired => ApiError::InvalidInput(e.to_string()),
+            VerifyError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Throttled { retry_after } => ApiError::Throttled { retry_after },
+            AuthError::Failed(_) => ApiError::InvalidCredentials,
+            AuthError::Store(s) => s.into(),
+            AuthError::Hash(h) => ApiError::Internal(format!("password verification: {h}")),
+        }
+    }
+}
+
+impl From<PiiError> for ApiError {
+    fn from(e: PiiError) -> Self {
+        match e {
+            PiiError::InvalidAttribute | PiiError::TooMany => ApiError::InvalidInput(e.to_string()),
+            PiiError::InvalidCiphertext(_) => ApiError::InvalidCiphertext(e.to_string()),
+            PiiError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            PiiError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<GroupsError> for ApiError {
+    fn from(e: GroupsError) -> Self {
+        match e {
+            GroupsError::InvalidName | GroupsError::TooMany => ApiError::InvalidInput(e.to_string()),
+            GroupsError::NoSuchUser => ApiError::NotFound(e.to_string()),
+            GroupsError::Store(s) => s.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_variant_maps_to_its_status_and_a_problem_document() {
+        let cases = [
+            (ApiError::InvalidInput("x".into()), 400),
+            (ApiError::InvalidCiphertext("x".into()), 400),
+            (ApiError::InvalidCredentials, 401),
+            (ApiError::Unauthorized("no token"), 401),
+            (ApiError::AdminDisabled, 404),
+            (ApiError::NotFound("x".into()), 404),
+            (ApiError::Conflict("x".into()), 409),
+            (ApiError::PayloadTooLarge { limit: 1 }, 413),
+            (ApiError::UnsupportedMediaType("x"), 415),
+            (ApiError::Throttled { retry_after: 4 }, 429),
+            (ApiError::Timeout, 408),
+            (ApiError::Internal("secret cause".into()), 500),
+        ];
+        for (err, status) in cases {
+            let res = err.into_response();
+            assert_eq!(res.status().as_u16(), status);
+            assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+            if status == 429 {
+                assert_eq!(res.headers()[header::RETRY_AFTER], "4");
+            }
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["status"], status);
+            assert!(v["type"].as_str().unwrap().starts_with("urn:idaas:problem:"));
+            assert!(v["title"].is_string() && v["detail"].is_string());
+            assert!(!v["detail"].as_str().unwrap().contains("secret cause"));
+        }
+    }
+
+    #[test]
+    fn sign_in_failures_look_the_same() {
+        use crate::users::FailReason::*;
+        let msgs: Vec<String> = [UnknownUser, WrongPassword, Unverified]
+            .into_iter()
+            .map(|r| ApiError::from(AuthError::Failed(r)).to_string())
+            .collect();
+        assert!(msgs.windows(2).all(|w| w[0] == w[1]));
+    }
+}

@@ -1,0 +1,69 @@
+//! The home IdP's records, independent of how they are stored.
+//!
+//! Stored values are versioned enums (`Stored*::V1`) so the on-disk format can evolve
+//! (STYLE.md §3.3); these are the in-memory shapes the handlers use.
+
+use serde::{Deserialize, Serialize};
+
+/// A user account.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct User {
+    /// The user id (lower-case `[a-z0-9_.-]+`, ≤ 64 bytes). Also the SAML persistent NameID.
+    pub uid: String,
+    /// E-mail address (verified before sign-in is allowed).
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Whether the e-mail address was verified.
+    pub verified: bool,
+    /// Group names (plain SAML attribute `groups`, used by the web agent's RBAC).
+    pub groups: Vec<String>,
+    /// Creation time, Unix seconds.
+    pub created: i64,
+}
+
+/// A registered service provider.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ServiceProvider {
+    /// SAML entity ID (the AuthnRequest issuer).
+    pub entity_id: String,
+    /// Registered assertion consumer service URLs; the first is the default.
+    pub acs_urls: Vec<String>,
+    /// PEM certificate whose key signs this SP's AuthnRequests (optional: unsigned requests
+    /// are accepted when absent, since the ACS URL comes from this registration anyway).
+    #[serde(default)]
+    pub authn_request_cert_pem: Option<String>,
+    /// The PBE part; `None` for a plain SAML 2.0 service (no TAT, no PII ciphertexts).
+    #[serde(default)]
+    pub pbe: Option<PbeBinding>,
+}
+
+/// What makes a service provider part of the purpose-based-encryption federation.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PbeBinding {
+    /// X25519 public key for sealing the TAT, base64url (32 bytes).
+    pub tat_public_key: String,
+    /// The visitor IdP's SAML entity ID (added to the assertion's audience).
+    pub visitor_entity_id: String,
+    /// The visitor IdP's token endpoint (a second bearer SubjectConfirmation's Recipient).
+    pub visitor_token_endpoint: String,
+    /// The `domain` attribute value of this service (= its visitor IdP's authority name).
+    pub domain: String,
+    /// The `country` attribute value of this service.
+    pub country: String,
+}
+
+/// One stored PII ciphertext of a user.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PiiRecord {
+    /// The PII attribute name (`[a-z0-9_.-]+`, ≤ 64 bytes), e.g. `lastname`.
+    pub attribute: String,
+    /// The pbe-core ciphertext, binary.
+    pub ciphertext: Vec<u8>,
+    /// Canonical policy text (copied from the ciphertext for listing).
+    pub policy: String,
+    /// Authorities the policy names.
+    pub authorities: Vec<String>,
+    /// Last update, Unix seconds.
+    pub updated: i64,
+}

@@ -1,0 +1,280 @@
+//! Inbound AuthnRequests: decoding both bindings with hard limits, and deciding which ACS URL
+//! to answer — always one from the SP's registration, never one taken on trust from the
+//! request (DESIGN.md §9: samael's AuthnRequest verification can be wrapped).
+
+use std::io::Read;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use samael::crypto::{
+    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode, UrlVerifier,
+};
+use samael::schema::AuthnRequest;
+
+use crate::model::ServiceProvider;
+
+/// Largest encoded SAMLRequest accepted (bytes of base64).
+pub const MAX_ENCODED: usize = 64 * 1024;
+/// Largest inflated / decoded AuthnRequest XML (guards against DEFLATE bombs).
+pub const MAX_XML: usize = 64 * 1024;
+
+/// Why an AuthnRequest was refused. Every variant becomes an error page, never a redirect.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No SAMLRequest parameter.
+    #[error("the request carries no SAMLRequest")]
+    Missing,
+    /// Larger than the limits above.
+    #[error("the SAMLRequest is too large")]
+    TooLarge,
+    /// Not base64.
+    #[error("the SAMLRequest is not valid base64")]
+    Base64,
+    /// Not raw DEFLATE (Redirect binding).
+    #[error("the SAMLRequest is not valid DEFLATE data")]
+    Deflate,
+    /// Not UTF-8 XML, contains a DOCTYPE, or not an AuthnRequest.
+    #[error("the SAMLRequest is not a well-formed AuthnRequest: {0}")]
+    Xml(&'static str),
+    /// The issuer is not a registered service provider.
+    #[error("the service provider is not registered with this identity provider")]
+    UnknownSp,
+    /// The requested ACS URL is not one of the SP's registered ones.
+    #[error("the requested AssertionConsumerServiceURL is not registered for this service provider")]
+    WrongAcs,
+    /// The SP signs its requests and this one is unsigned or wrongly signed.
+    #[error("the AuthnRequest signature is missing or invalid")]
+    BadSignature,
+}
+
+/// Which binding carried the request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding {
+    /// HTTP-Redirect (DEFLATE + base64 in the query).
+    Redirect,
+    /// HTTP-POST (base64 in a form).
+    Post,
+}
+
+/// An AuthnRequest that passed every check.
+#[derive(Debug, Clone)]
+pub struct AcceptedRequest {
+    /// The request ID (our response's InResponseTo).
+    pub id: String,
+    /// The SP's entity ID.
+    pub sp_entity_id: String,
+    /// The ACS URL to answer: a registered one.
+    pub acs_url: String,
+}
+
+/// Decodes the SAMLRequest of either binding into XML text.
+pub fn decode(encoded: &str, binding: Binding) -> Result<String, RequestError> {
+    if encoded.len() > MAX_ENCODED {
+        return Err(RequestError::TooLarge);
+    }
+    // Form posts and copy-pasted URLs may carry line breaks; strict base64 otherwise.
+    let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let raw = STANDARD.decode(compact.as_bytes()).map_err(|_| RequestError::Base64)?;
+    let xml_bytes = match binding {
+        Binding::Post => raw,
+        Binding::Redirect => {
+            let mut out = Vec::new();
+            let limit = u64::try_from(MAX_XML).unwrap_or(u64::MAX) + 1;
+            flate2::read::DeflateDecoder::new(raw.as_slice())
+                .take(limit)
+                .read_to_end(&mut out)
+                .map_err(|_| RequestError::Deflate)?;
+            out
+        }
+    };
+    if xml_bytes.len() > MAX_XML {
+        return Err(RequestError::TooLarge);
+    }
+    let xml = String::from_utf8(xml_bytes).map_err(|_| RequestError::Xml("not UTF-8"))?;
+    if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
+        return Err(RequestError::Xml("DOCTYPE and entity declarations are not allowed"));
+    }
+    Ok(xml)
+}
+
+/// Parses, authenticates (when the SP signs its requests) and resolves the ACS URL.
+///
+/// `lookup` finds a registered SP by entity ID. `raw_query` is the percent-encoded query of a
+/// Redirect-binding request (its signature covers the encoded parameters).
+pub fn accept(
+    xml: &str,
+    binding: Binding,
+    raw_query: Option<&str>,
+    lookup: &dyn Fn(&str) -> Option<ServiceProvider>,
+) -> Result<AcceptedRequest, RequestError> {
+    let unverified: AuthnRequest = xml.parse().map_err(|_| RequestError::Xml("not an AuthnRequest"))?;
+    let issuer = unverified
+        .issuer
+        .as_ref()
+        .and_then(|i| i.value.as_deref())
+        .map(str::trim)
+        .ok_or(RequestError::Xml("the AuthnRequest has no Issuer"))?;
+    let sp = lookup(issuer).ok_or(RequestError::UnknownSp)?;
+
+    // When the SP registered a signing certificate, only a verified request counts, and for
+    // the POST binding we continue with the signed element itself (never the unsigned root).
+    let request = match sp.authn_request_cert_pem.as_deref() {
+        None => unverified,
+        Some(pem) => match binding {
+            Binding::Redirect => {
+                let query = raw_query.ok_or(RequestError::BadSignature)?;
+                verify_redirect_signature(pem, query)?;
+                unverified
+            }
+            Binding::Post => {
+                let der = crate::keys::pem_to_der(pem).ok_or(RequestError::BadSignature)?;
+                let signed = guarded(|| {
+                    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+                        xml,
+                        &[CertificateDer::from(der)],
+                        ReduceMode::PreDigest,
+                        Some(&[AllowedSignatureAlgorithm::RsaSha256, AllowedSignatureAlgorithm::EcdsaSha256]),
+                    )
+                    .ok()
+                })
+                .flatten()
+                .ok_or(RequestError::BadSignature)?;
+                signed.parse().map_err(|_| RequestError::BadSignature)?
+            }
+        },
+    };
+    let signed_issuer = request.issuer.as_ref().and_then(|i| i.value.as_deref()).map(str::trim);
+    if signed_issuer != Some(sp.entity_id.as_str()) {
+        return Err(RequestError::UnknownSp);
+    }
+    let acs_url = match request.assertion_consumer_service_url.as_deref() {
+        Some(url) => sp.acs_urls.iter().find(|u| u.as_str() == url).cloned().ok_or(RequestError::WrongAcs)?,
+        None => match request.assertion_consumer_service_index {
+            Some(i) => sp.acs_urls.get(i).cloned().ok_or(RequestError::WrongAcs)?,
+            None => sp.acs_urls.first().cloned().ok_or(RequestError::WrongAcs)?,
+        },
+    };
+    if request.id.is_empty()
+        || request.id.len() > 256
+        || federation::xml::check_chars("ID", &request.id).is_err()
+    {
+        return Err(RequestError::Xml("bad request ID"));
+    }
+    Ok(AcceptedRequest { id: request.id, sp_entity_id: sp.entity_id, acs_url })
+}
+
+fn verify_redirect_signature(cert_pem: &str, raw_query: &str) -> Result<(), RequestError> {
+    // samael panics when SigAlg or Signature is missing: check first (DESIGN.md §9).
+    let has = |k: &str| raw_query.split('&').any(|p| p.split('=').next() == Some(k));
+    if !has("SigAlg") || !has("Signature") {
+        return Err(RequestError::BadSignature);
+    }
+    let verifier = UrlVerifier::from_x509_cert_pem(cert_pem).map_err(|_| RequestError::BadSignature)?;
+    let uri = format!("/saml/sso?{raw_query}");
+    match guarded(|| verifier.verify_percent_encoded_request_uri_string(&uri).ok()) {
+        Some(Some(true)) => Ok(()),
+        _ => Err(RequestError::BadSignature),
+    }
+}
+
+/// Runs library code that may `panic!` on hostile input (samael 0.0.22 does), turning a
+/// panic into `None` so one request never takes a worker down.
+pub fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn deflate(xml: &str) -> String {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(xml.as_bytes()).unwrap();
+        STANDARD.encode(e.finish().unwrap())
+    }
+
+    fn sp() -> ServiceProvider {
+        ServiceProvider {
+            entity_id: "https://shop.example".into(),
+            acs_urls: vec!["https://shop.example/saml/acs".into(), "https://shop.example/acs2".into()],
+            authn_request_cert_pem: None,
+            pbe: None,
+        }
+    }
+
+    fn req(issuer: &str, acs: Option<&str>) -> String {
+        let acs = acs.map(|a| format!(r#" AssertionConsumerServiceURL="{a}""#)).unwrap_or_default();
+        format!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="2026-11-23T10:00:00Z"{acs}><saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>"#
+        )
+    }
+
+    fn lookup(id: &str) -> Option<ServiceProvider> {
+        (id == "https://shop.example").then(sp)
+    }
+
+    #[test]
+    fn accepts_both_bindings_and_uses_registered_acs() {
+        let xml = decode(&deflate(&req("https://shop.example", None)), Binding::Redirect).unwrap();
+        let a = accept(&xml, Binding::Redirect, None, &lookup).unwrap();
+        assert_eq!(a.acs_url, "https://shop.example/saml/acs");
+        assert_eq!(a.id, "_r1");
+        let xml = decode(
+            &STANDARD.encode(req("https://shop.example", Some("https://shop.example/acs2"))),
+            Binding::Post,
+        )
+        .unwrap();
+        assert_eq!(accept(&xml, Binding::Post, None, &lookup).unwrap().acs_url, "https://shop.example/acs2");
+    }
+
+    #[test]
+    fn rejects_unknown_sp_and_unregistered_acs() {
+        let xml = req("https://evil.example", None);
+        assert_eq!(accept(&xml, Binding::Post, None, &lookup).unwrap_err(), RequestError::UnknownSp);
+        let xml = req("https://shop.example", Some("https://evil.example/acs"));
+        assert_eq!(accept(&xml, Binding::Post, None, &lookup).unwrap_err(), RequestError::WrongAcs);
+    }
+
+    #[test]
+    fn rejects_malformed_and_hostile_encodings() {
+        assert_eq!(decode("%%%", Binding::Post).unwrap_err(), RequestError::Base64);
+        assert_eq!(
+            decode(&STANDARD.encode(b"not deflate at all"), Binding::Redirect).unwrap_err(),
+            RequestError::Deflate
+        );
+        assert_eq!(decode(&"A".repeat(MAX_ENCODED + 4), Binding::Post).unwrap_err(), RequestError::TooLarge);
+        // A DEFLATE bomb: 10 MB of zeros compresses to a few KB.
+        let bomb = deflate(&"0".repeat(10 << 20));
+        assert!(bomb.len() < MAX_ENCODED);
+        assert_eq!(decode(&bomb, Binding::Redirect).unwrap_err(), RequestError::TooLarge);
+        let doctype = format!("<!DOCTYPE x [<!ENTITY a 'b'>]>{}", req("https://shop.example", None));
+        assert!(matches!(decode(&STANDARD.encode(doctype), Binding::Post), Err(RequestError::Xml(_))));
+        assert!(matches!(accept("<x/>", Binding::Post, None, &lookup), Err(RequestError::Xml(_))));
+        assert!(matches!(accept("", Binding::Post, None, &lookup), Err(RequestError::Xml(_))));
+    }
+
+    #[test]
+    fn signed_sps_need_a_signature() {
+        let signed_sp = |id: &str| {
+            (id == "https://shop.example").then(|| ServiceProvider {
+                authn_request_cert_pem: Some(
+                    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n".into(),
+                ),
+                ..sp()
+            })
+        };
+        let xml = req("https://shop.example", None);
+        assert_eq!(accept(&xml, Binding::Post, None, &signed_sp).unwrap_err(), RequestError::BadSignature);
+        assert_eq!(
+            accept(&xml, Binding::Redirect, Some("SAMLRequest=x"), &signed_sp).unwrap_err(),
+            RequestError::BadSignature
+        );
+        assert_eq!(
+            accept(&xml, Binding::Redirect, Some("SAMLRequest=x&SigAlg=y&Signature=z"), &signed_sp)
+                .unwrap_err(),
+            RequestError::BadSignature
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! The shared state of every handler: cheap to clone, all `Arc`s (STYLE.md §7.4).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use federation::Clock;
+
+use crate::config::{Config, ConfigError};
+use crate::keys::{Keys, KeysError};
+use crate::store::{SledStore, Store, StoreError};
+use crate::throttle::Throttle;
+
+/// Why the state could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The keys do not match the configuration (authority name or suite).
+    #[error("key material: {0}")]
+    KeysMismatch(String),
+    /// Key material could not be loaded or created.
+    #[error(transparent)]
+    Keys(#[from] KeysError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Persistent records.
+    pub store: Arc<dyn Store>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// This IdP's key material.
+    pub keys: Arc<Keys>,
+    /// ABE authority name → public key text: this IdP's own authority and the visitor ones.
+    pub federation: Arc<BTreeMap<String, String>>,
+    /// Failed sign-in counters.
+    pub throttle: Arc<Throttle>,
+    /// SAML SSO state (sessions, pending requests).
+    pub sso: Arc<crate::saml::SsoState>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState")
+            .field("entity_id", &self.config.entity_id())
+            .field("authorities", &self.federation.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state: validates `config`, checks that `keys` belong to the configured
+    /// authority and suite, upserts the configured service providers into `store`, and builds
+    /// the federation map (each visitor key checked with `pbe::check_authority_public_key`).
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        keys: Arc<Keys>,
+    ) -> Result<AppState, StateError> {
+        config.validate()?;
+        if keys.authority_name() != config.authority {
+            return Err(StateError::KeysMismatch(format!(
+                "the keys are for authority '{}', the configuration says '{}'",
+                keys.authority_name(),
+                config.authority
+            )));
+        }
+        if keys.suite() != config.suite {
+            return Err(StateError::KeysMismatch(format!(
+                "the keys are for suite {}, the configuration says {}",
+                keys.suite().name(),
+                config.suite.name()
+            )));
+        }
+        let mut federation = BTreeMap::new();
+        federation.insert(keys.authority_name().to_owned(), keys.authority_public_key_text());
+        for (i, va) in config.visitor_authorities.iter().enumerate() {
+            let key =
+                crate::config::check_visitor_authority(config.suite, va).map_err(|(field, reason)| {
+                    ConfigError::Invalid { key: format!("visitor_authorities[{i}].{field}"), reason }
+                })?;
+            federation.insert(va.name.clone(), key.to_owned());
+        }
+        for sp in &config.service_providers {
+            store.put_sp(&sp.clone().into())?;
+        }
+        crate::users::warm_up();
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            clock,
+            keys,
+            federation: Arc::new(federation),
+            throttle: Arc::new(Throttle::default()),
+            sso: Arc::new(crate::saml::SsoState::default()),
+        })
+    }
+
+    /// Opens the sled store in `<data_dir>/db` and loads (or creates) the keys in `data_dir`,
+    /// then calls [`AppState::new`]. This is what `idaas home` does.
+    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StateError> {
+        config.validate()?;
+        crate::keys::ensure_private_dir(&config.data_dir)?;
+        let keys = Keys::load_or_create(&config.data_dir, &config.authority, config.suite)?;
+        let store = SledStore::open(&config.db_dir())?;
+        AppState::new(config, Arc::new(store), clock, Arc::new(keys))
+    }
+
+    /// The names of all known ABE authorities.
+    pub fn authority_names(&self) -> BTreeSet<String> {
+        self.federation.keys().cloned().collect()
+    }
+
+    /// The current time, Unix seconds.
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
