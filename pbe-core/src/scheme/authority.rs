@@ -109,7 +109,14 @@ pub struct AuthoritySecretKey<S: Suite> {
     y: Fr<S>,
     g1_alpha: G1<S>,
     public: AuthorityPublicKey<S>,
+    /// `F(u)` of attributes already seen. A service issues the same few attributes all day
+    /// (today's segment-tree path, its domains, countries and purposes), and hashing to G1
+    /// is about a third of the cost of a key component. The hashes are public values.
+    attribute_hashes: std::sync::Mutex<std::collections::HashMap<String, G1<S>>>,
 }
+
+/// Most memoised attribute hashes per authority key (the memo is cleared when full).
+const MAX_MEMOISED_HASHES: usize = 4096;
 
 impl<S: Suite> fmt::Debug for AuthoritySecretKey<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -141,7 +148,29 @@ impl<S: Suite> AuthoritySecretKey<S> {
         let e_alpha = tables.gt_table.mul(&alpha);
         let g2_y = tables.g2_table.mul(&y).into_affine();
         let g1_alpha = (<S::Engine as Pairing>::G1::generator() * alpha).into_affine();
-        AuthoritySecretKey { alpha, y, g1_alpha, public: AuthorityPublicKey { name, e_alpha, g2_y } }
+        AuthoritySecretKey {
+            alpha,
+            y,
+            g1_alpha,
+            public: AuthorityPublicKey { name, e_alpha, g2_y },
+            attribute_hashes: Default::default(),
+        }
+    }
+
+    /// `F(u)`, memoised (see `attribute_hashes`).
+    fn attribute_hash(&self, attribute: &str) -> G1<S> {
+        // A poisoned memo only means another thread panicked mid-insert: the map is still a
+        // valid cache of correct hashes.
+        let mut memo = self.attribute_hashes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = memo.get(attribute) {
+            return *h;
+        }
+        let h = S::hash_attribute(attribute);
+        if memo.len() >= MAX_MEMOISED_HASHES {
+            memo.clear();
+        }
+        memo.insert(attribute.to_owned(), h);
+        h
     }
 
     /// The authority's name.
@@ -185,7 +214,7 @@ impl<S: Suite> AuthoritySecretKey<S> {
         let mut k_prime = Vec::with_capacity(attributes.len());
         for a in attributes {
             let mut t = Fr::<S>::rand(rng);
-            k.push(base + S::hash_attribute(&a.to_string()) * t);
+            k.push(base + self.attribute_hash(&a.to_string()) * t);
             k_prime.push(tables.g2_table.mul(&t));
             t.zeroize();
         }

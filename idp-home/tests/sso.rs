@@ -1,0 +1,690 @@
+//! SAML 2.0 SSO end to end over a real listener, with reqwest as browser and SP: registration
+//! and e-mail verification, PII upload through the API, sign-in over the HTTP-Redirect
+//! binding, SSO to a second SP over the HTTP-POST binding without a password, a plain SAML SP
+//! without PBE, the signature checked by the `xmlsec1` command-line tool against the metadata
+//! certificate, the sealed TAT opened with the SP's key and combined with a pbe-core PAT to
+//! decrypt the paper's Table 1 — and every kind of bad input at the browser endpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use federation::seal::RecipientKey;
+use federation::ManualClock;
+use idp_home::config::{Config, PbeConfig, Secret, SpConfig, VisitorAuthority};
+use idp_home::keys::Keys;
+use idp_home::state::AppState;
+use idp_home::store::SledStore;
+use pbe_core::disclosure::table1;
+use pbe_core::{
+    Attribute, AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Ciphertext, Encryptor, Gid, UserKey,
+};
+use rand_chacha::rand_core::SeedableRng;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+type S = Bls12_381Suite;
+
+/// 2025-10-09, noon UTC.
+const T0: i64 = 1_760_011_200;
+const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
+const PASSWORD: &str = "correct horse battery staple";
+const SHOP: &str = "https://shop.example/saml/metadata";
+const SHOP_ACS: &str = "https://shop.example/saml/acs";
+const DELIVERY: &str = "https://delivery.example/saml/metadata";
+const DELIVERY_ACS: &str = "https://delivery.example/saml/acs";
+const WIKI: &str = "https://wiki.example/saml/metadata";
+const WIKI_ACS: &str = "https://wiki.example/saml/acs";
+const VISITOR_ID: &str = "https://salesforce.example";
+const TOKEN_ENDPOINT: &str = "https://salesforce.example/oauth2/token";
+/// An e-mail address `check_email` accepts that XML must escape.
+const AWKWARD_EMAIL: &str = "o'neil&co/x=1?@shop.example";
+
+fn key_files() -> &'static Path {
+    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        Keys::load_or_create(dir.path(), "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
+        dir
+    })
+    .path()
+}
+
+fn authority(name: &'static str, seed: u64) -> AuthoritySecretKey<S> {
+    AuthoritySecretKey::setup(name, &mut rand_chacha::ChaCha20Rng::seed_from_u64(seed)).unwrap()
+}
+
+/// The visitor IdP's authority (issues PATs) and the second domain of Table 1.
+fn salesforce() -> &'static AuthoritySecretKey<S> {
+    static K: OnceLock<AuthoritySecretKey<S>> = OnceLock::new();
+    K.get_or_init(|| authority("salesforce", 11))
+}
+
+fn amazon() -> &'static AuthoritySecretKey<S> {
+    static K: OnceLock<AuthoritySecretKey<S>> = OnceLock::new();
+    K.get_or_init(|| authority("amazon", 12))
+}
+
+fn sp_key(seed: u64) -> RecipientKey {
+    RecipientKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+}
+
+fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
+    SpConfig {
+        entity_id: entity_id.into(),
+        acs_urls: vec![acs.into()],
+        authn_request_cert_pem: None,
+        pbe: Some(PbeConfig {
+            tat_public_key: key.public_text(),
+            visitor_entity_id: VISITOR_ID.into(),
+            visitor_token_endpoint: TOKEN_ENDPOINT.into(),
+            domain: "salesforce".into(),
+            country: "eu".into(),
+        }),
+    }
+}
+
+/// A home IdP served on an ephemeral port.
+struct Stack {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    base: String,
+    clock: Arc<ManualClock>,
+    shop_key: RecipientKey,
+    delivery_key: RecipientKey,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Stack {
+    async fn start() -> Stack {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("home");
+        std::fs::create_dir_all(&data).unwrap();
+        for name in ["saml-signing.key", "saml-signing.crt.pem", "abe-telekom.msk"] {
+            std::fs::copy(key_files().join(name), data.join(name)).unwrap();
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (shop_key, delivery_key) = (sp_key(21), sp_key(22));
+        let visitor_authority = |k: &AuthoritySecretKey<S>| VisitorAuthority {
+            name: k.name().to_owned(),
+            public_key: Some(pbe_core::wire::to_text(&k.public_key().to_bytes())),
+            url: None,
+        };
+        let config = Config {
+            data_dir: data.clone(),
+            public_url: base.clone(),
+            entity_id: base.clone(),
+            admin_token: Some(Secret::new(ADMIN)),
+            service_providers: vec![
+                pbe_sp(SHOP, SHOP_ACS, &shop_key),
+                pbe_sp(DELIVERY, DELIVERY_ACS, &delivery_key),
+                SpConfig {
+                    entity_id: WIKI.into(),
+                    acs_urls: vec![WIKI_ACS.into()],
+                    authn_request_cert_pem: None,
+                    pbe: None,
+                },
+            ],
+            visitor_authorities: vec![visitor_authority(salesforce()), visitor_authority(amazon())],
+            ..Config::default()
+        };
+        let clock = Arc::new(ManualClock::new(T0));
+        let keys = Keys::load_or_create(&data, "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
+        let store = SledStore::open(&data.join("db")).unwrap();
+        let state = AppState::new(config, Arc::new(store), clock.clone(), Arc::new(keys)).unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(idp_home::serve(state, listener, async {
+            let _ = rx.await;
+        }));
+        Stack { _dir: dir, data, base, clock, shop_key, delivery_key, stop: Some(tx), server: Some(server) }
+    }
+
+    async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Registers `uid`, follows the verification link from the outbox, returns an API token.
+    async fn verified_user(&self, http: &reqwest::Client, uid: &str, email: &str) -> String {
+        let r = http
+            .post(self.url("/api/users"))
+            .json(&json!({"uid": uid, "email": email, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::CREATED, "{}", r.text().await.unwrap());
+        let link = self.verification_link(uid);
+        let r = http.get(link).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        self.api_token(http, uid).await
+    }
+
+    async fn api_token(&self, http: &reqwest::Client, uid: &str) -> String {
+        let r = http
+            .post(self.url("/api/token"))
+            .json(&json!({"uid": uid, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+    }
+
+    fn verification_link(&self, uid: &str) -> String {
+        let prefix = self.url("/api/users/verify?token=");
+        for entry in std::fs::read_dir(self.data.join("outbox")).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            if let (true, Some(start)) = (text.contains(&format!("Hello {uid},")), text.find(&prefix)) {
+                return text[start..].lines().next().unwrap().trim().to_owned();
+            }
+        }
+        panic!("no verification mail for {uid}");
+    }
+}
+
+/// A browser: cookies kept, redirects not followed (the test reads each hop).
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn authn_request(issuer: &str, acs: Option<&str>, id: &str) -> String {
+    let acs = acs.map(|a| format!(" AssertionConsumerServiceURL=\"{a}\"")).unwrap_or_default();
+    format!(
+        "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
+         xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{id}\" Version=\"2.0\" \
+         IssueInstant=\"2025-10-09T12:00:00Z\"{acs}><saml:Issuer>{issuer}</saml:Issuer></samlp:AuthnRequest>"
+    )
+}
+
+fn deflate_b64(xml: &[u8]) -> String {
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(xml).unwrap();
+    STANDARD.encode(e.finish().unwrap())
+}
+
+fn redirect_query(encoded: &str, relay: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("SAMLRequest", encoded);
+    if let Some(r) = relay {
+        q.append_pair("RelayState", r);
+    }
+    q.finish()
+}
+
+/// The value of `<input ... name="NAME" value="...">` in an HTML page, HTML-unescaped.
+fn input_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = start + html[start..].find('"')?;
+    Some(
+        html[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// What the test reads from a response (parsed with quick-xml, independent of the IdP).
+#[derive(Debug, Default)]
+struct Parsed {
+    name_id: String,
+    session_index: String,
+    audiences: Vec<String>,
+    recipients: Vec<String>,
+    attributes: BTreeMap<String, Vec<String>>,
+    signatures: usize,
+    assertions: usize,
+}
+
+fn parse(xml: &str) -> Parsed {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut p = Parsed::default();
+    let mut path: Vec<String> = Vec::new();
+    let mut current_attr = String::new();
+    let attr = |e: &quick_xml::events::BytesStart, name: &[u8]| -> Option<String> {
+        e.attributes()
+            .flatten()
+            .find(|a| a.key.as_ref() == name)
+            .map(|a| a.unescape_value().unwrap().into_owned())
+    };
+    loop {
+        match reader.read_event().unwrap() {
+            Event::Start(e) => {
+                let local = String::from_utf8(e.local_name().as_ref().to_vec()).unwrap();
+                match local.as_str() {
+                    "Attribute" => current_attr = attr(&e, b"Name").unwrap(),
+                    "AuthnStatement" => p.session_index = attr(&e, b"SessionIndex").unwrap(),
+                    "Assertion" => p.assertions += 1,
+                    "Signature" => p.signatures += 1,
+                    _ => {}
+                }
+                path.push(local);
+            }
+            Event::Empty(e) => {
+                let local = String::from_utf8(e.local_name().as_ref().to_vec()).unwrap();
+                if local == "SubjectConfirmationData" {
+                    p.recipients.push(attr(&e, b"Recipient").unwrap());
+                }
+                if local == "AttributeValue" {
+                    p.attributes.entry(current_attr.clone()).or_default().push(String::new());
+                }
+            }
+            Event::Text(t) => {
+                let text = t.unescape().unwrap().into_owned();
+                match path.last().map(String::as_str) {
+                    Some("NameID") => p.name_id = text,
+                    Some("Audience") => p.audiences.push(text),
+                    Some("AttributeValue") => {
+                        p.attributes.entry(current_attr.clone()).or_default().push(text)
+                    }
+                    _ => {}
+                }
+            }
+            Event::End(_) => {
+                path.pop();
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    p
+}
+
+fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("resp.xml");
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&doc, xml).unwrap();
+    std::fs::write(&cert, cert_pem).unwrap();
+    let out = Command::new("xmlsec1")
+        .args([
+            "--verify",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--pubkey-cert-pem",
+        ])
+        .arg(&cert)
+        .args(["--enabled-reference-uris", "same-doc"])
+        .arg(&doc)
+        .output()
+        .expect("xmlsec1 is installed by scripts/install-deps.sh");
+    out.status.success()
+}
+
+/// The signing certificate from the IdP's metadata, as PEM.
+async fn metadata_cert(stack: &Stack, http: &reqwest::Client) -> String {
+    let md = http.get(stack.url("/saml/metadata")).send().await.unwrap().text().await.unwrap();
+    assert!(md.contains(&format!("entityID=\"{}\"", stack.base)));
+    assert!(md.contains("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"));
+    assert!(md.contains("urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"));
+    let start = md.find("<ds:X509Certificate>").unwrap() + "<ds:X509Certificate>".len();
+    let end = md.find("</ds:X509Certificate>").unwrap();
+    let b64 = &md[start..end];
+    let lines: Vec<String> =
+        b64.as_bytes().chunks(64).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
+    format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"))
+}
+
+/// Stores Table 1 (DESIGN.md §4) for `uid`, encrypted here with keys from `/pbe/authorities`.
+async fn upload_table1(stack: &Stack, http: &reqwest::Client, token: &str) {
+    let list: Value = http.get(stack.url("/pbe/authorities")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(list["suite"], "bls12-381");
+    let keys: Vec<AuthorityPublicKey<S>> = list["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            AuthorityPublicKey::from_bytes(
+                &pbe_core::wire::from_text(a["public_key"].as_str().unwrap()).unwrap(),
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(keys.len(), 3, "telekom, salesforce and amazon");
+    let encryptor = Encryptor::with_window(keys.iter(), 4).unwrap();
+    let today = (T0 / 86_400) as u64;
+    let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(5);
+    for (name, value, disclosure) in table1() {
+        let policy = disclosure.compile("telekom", today).unwrap();
+        let ct = encryptor.encrypt(&policy, value.as_bytes(), rng).unwrap();
+        let r = http
+            .put(stack.url(&format!("/api/pii/{name}")))
+            .bearer_auth(token)
+            .body(ct.to_text())
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{name}: {}", r.text().await.unwrap());
+    }
+}
+
+/// Signs in through the login form the IdP answered with; returns the auto-post page.
+async fn sign_in(
+    stack: &Stack,
+    http: &reqwest::Client,
+    login_page: &str,
+    uid: &str,
+    password: &str,
+) -> reqwest::Response {
+    let csrf = input_value(login_page, "csrf").expect("a CSRF token in the form");
+    http.post(stack.url("/saml/login"))
+        .form(&[("csrf", csrf.as_str()), ("uid", uid), ("password", password)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The decoded SAMLResponse of an auto-post page, after checking it posts to `acs`.
+fn saml_response(page: &str, acs: &str) -> String {
+    assert!(page.contains(&format!("action=\"{acs}\"")), "posts to the registered ACS: {page}");
+    let b64 = input_value(page, "SAMLResponse").expect("an auto-post form");
+    String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
+}
+
+/// Opens the TAT of `parsed` with `key`, issues the service's PAT with pbe-core and decrypts
+/// every PII attribute; returns name → plaintext for those that opened.
+fn decrypt_all(
+    parsed: &Parsed,
+    sp: &str,
+    key: &RecipientKey,
+    purposes: &[(&str, &str)],
+) -> BTreeMap<String, String> {
+    let sealed = &parsed.attributes["idaas:tat"][0];
+    let info = federation::seal::tat_info(sp, &parsed.session_index);
+    let tat = UserKey::<S>::from_bytes(&key.open(sealed, &info).unwrap()).unwrap();
+    assert_eq!(tat.gid(), &Gid::new(&parsed.name_id, &parsed.session_index).unwrap());
+    // The TAT is sealed to this SP and bound to this session: nobody else opens it.
+    assert!(key
+        .open(sealed, &federation::seal::tat_info("https://other.example", &parsed.session_index))
+        .is_err());
+    let gid = Gid::new(&parsed.name_id, &parsed.session_index).unwrap();
+    let attrs: Vec<Attribute> =
+        purposes.iter().map(|(n, v)| Attribute::new(n, v, "salesforce").unwrap()).collect();
+    let pat = salesforce().keygen(&gid, &attrs, &mut rand_chacha::ChaCha20Rng::seed_from_u64(9)).unwrap();
+    let mut opened = BTreeMap::new();
+    for (name, values) in &parsed.attributes {
+        let Some(attr) = name.strip_prefix("pii:") else { continue };
+        let ct = Ciphertext::<S>::from_text(&values[0]).unwrap();
+        match ct.decrypt(&[&tat, &pat]) {
+            Ok(plain) => {
+                opened.insert(attr.to_owned(), String::from_utf8(plain.to_vec()).unwrap());
+            }
+            Err(pbe_core::Error::Scheme(pbe_core::SchemeError::NotSatisfied { .. })) => {}
+            Err(e) => panic!("{attr}: {e}"),
+        }
+    }
+    opened
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_once_then_sso_to_three_service_providers() {
+    let stack = Stack::start().await;
+    let http = browser();
+    let token = stack.verified_user(&http, "bob", AWKWARD_EMAIL).await;
+    upload_table1(&stack, &http, &token).await;
+    let r = http
+        .put(stack.url("/admin/users/bob/groups"))
+        .bearer_auth(ADMIN)
+        .json(&json!(["customers", "staff"]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+    let cert = metadata_cert(&stack, &http).await;
+
+    // (1) The shopping service sends bob over the HTTP-Redirect binding; RelayState is kept.
+    let query = redirect_query(
+        &deflate_b64(authn_request(SHOP, Some(SHOP_ACS), "_req1").as_bytes()),
+        Some("/cart?x=<1>"),
+    );
+    let r = http.get(stack.url(&format!("/saml/sso?{query}"))).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let login = r.text().await.unwrap();
+    assert!(login.contains("<form method=\"post\" action=\"/saml/login\">"));
+    // A wrong password keeps the form, with a message that does not say which part was wrong.
+    let r = sign_in(&stack, &http, &login, "bob", "wrong password, long enough").await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let retry = r.text().await.unwrap();
+    assert!(retry.contains("invalid user id or password"));
+    let r = sign_in(&stack, &http, &retry, "bob", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert_eq!(input_value(&page, "RelayState").as_deref(), Some("/cart?x=<1>"));
+    assert!(!page.contains("x=<1>"), "RelayState is HTML-escaped in the page");
+    let xml = saml_response(&page, SHOP_ACS);
+    assert!(xmlsec1_verifies(&xml, &cert), "xmlsec1 verifies the response against the metadata certificate");
+    let shop = parse(&xml);
+    assert_eq!((shop.assertions, shop.signatures), (1, 1));
+    assert_eq!(shop.name_id, "bob");
+    assert_eq!(shop.audiences, [SHOP, VISITOR_ID]);
+    assert_eq!(shop.recipients, [SHOP_ACS, TOKEN_ENDPOINT]);
+    assert_eq!(shop.attributes["groups"], ["customers", "staff"]);
+    assert_eq!(shop.attributes["email"], [AWKWARD_EMAIL], "the e-mail arrives as text, escaped on the wire");
+    assert!(xml.contains("o&apos;neil&amp;co") || xml.contains("o'neil&amp;co"));
+    assert_eq!(shop.attributes["idaas:suite"], ["bls12-381"]);
+    let opened =
+        decrypt_all(&shop, SHOP, &stack.shop_key, &[("purpose", "current"), ("ppurpose", "purchase")]);
+    assert_eq!(
+        opened.keys().collect::<Vec<_>>(),
+        ["dob", "lastname"],
+        "Table 1: shopping opens lastname and dob"
+    );
+    assert_eq!(opened["lastname"], "Tri");
+    // The delivery service's key cannot open the shopping service's TAT.
+    assert!(stack
+        .delivery_key
+        .open(&shop.attributes["idaas:tat"][0], &federation::seal::tat_info(SHOP, &shop.session_index))
+        .is_err());
+
+    // (2) The delivery service, HTTP-POST binding: no password asked, a fresh SessionIndex.
+    let encoded = STANDARD.encode(authn_request(DELIVERY, None, "_req2"));
+    let r =
+        http.post(stack.url("/saml/sso")).form(&[("SAMLRequest", encoded.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let xml = saml_response(&r.text().await.unwrap(), DELIVERY_ACS);
+    assert!(xmlsec1_verifies(&xml, &cert));
+    let delivery = parse(&xml);
+    assert_ne!(delivery.session_index, shop.session_index, "each assertion has its own linchpin");
+    let opened = decrypt_all(
+        &delivery,
+        DELIVERY,
+        &stack.delivery_key,
+        &[("purpose", "current"), ("purpose", "contact"), ("ppurpose", "delivery")],
+    );
+    assert_eq!(
+        opened.keys().collect::<Vec<_>>(),
+        ["addresses", "lastname"],
+        "Table 1: delivery opens lastname and addresses"
+    );
+
+    // (3) A plain SAML SP: groups and e-mail, no TAT, no ciphertexts, only its own audience.
+    let query = redirect_query(&deflate_b64(authn_request(WIKI, None, "_req3").as_bytes()), None);
+    let r = http.get(stack.url(&format!("/saml/sso?{query}"))).send().await.unwrap();
+    let xml = saml_response(&r.text().await.unwrap(), WIKI_ACS);
+    assert!(xmlsec1_verifies(&xml, &cert));
+    let wiki = parse(&xml);
+    assert_eq!(wiki.attributes.keys().collect::<Vec<_>>(), ["email", "groups"]);
+    assert_eq!(wiki.audiences, [WIKI]);
+    assert_eq!(wiki.recipients, [WIKI_ACS]);
+
+    // (4) Tampering with the signed response breaks the signature.
+    let tampered = xml.replacen("<saml:AttributeValue>staff", "<saml:AttributeValue>admin", 1);
+    assert_ne!(tampered, xml);
+    assert!(!xmlsec1_verifies(&tampered, &cert));
+
+    // (5) The IdP session ends with its lifetime: the next request asks for the password.
+    stack.clock.advance(8 * 3600 + 1);
+    let query = redirect_query(&deflate_b64(authn_request(WIKI, None, "_req4").as_bytes()), None);
+    let r = http.get(stack.url(&format!("/saml/sso?{query}"))).send().await.unwrap();
+    assert!(r.text().await.unwrap().contains("action=\"/saml/login\""));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_an_error_page_and_change_nothing() {
+    let stack = Stack::start().await;
+    let http = browser();
+    stack.verified_user(&http, "alice", "alice@example.org").await;
+
+    let get = |query: String| {
+        let http = http.clone();
+        let url = stack.url(&format!("/saml/sso?{query}"));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            let status = r.status();
+            let cookies = r.headers().get_all(reqwest::header::SET_COOKIE).iter().count();
+            let location = r.headers().get(reqwest::header::LOCATION).is_some();
+            (status, cookies, location, r.text().await.unwrap())
+        }
+    };
+    let bomb = {
+        let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(b"<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"a\">")
+            .unwrap();
+        e.write_all(&vec![b' '; 30 << 20]).unwrap();
+        STANDARD.encode(e.finish().unwrap())
+    };
+    let doctype = format!("<!DOCTYPE x [<!ENTITY e \"{SHOP}\">]>{}", authn_request("&e;", None, "_d"));
+    let cases: Vec<(&str, String, &str)> = vec![
+        ("no SAMLRequest", "RelayState=x".into(), "no SAMLRequest"),
+        ("bad base64", redirect_query("%%%not base64%%%", None), "base64"),
+        ("not DEFLATE", redirect_query(&STANDARD.encode(b"plain text"), None), "DEFLATE"),
+        ("DEFLATE bomb", redirect_query(&bomb, None), "too large"),
+        ("DOCTYPE", redirect_query(&deflate_b64(doctype.as_bytes()), None), "DOCTYPE"),
+        ("not XML", redirect_query(&deflate_b64(b"<samlp:AuthnRequest"), None), "well-formed"),
+        (
+            "unknown SP",
+            redirect_query(&deflate_b64(authn_request("https://evil.example", None, "_u").as_bytes()), None),
+            "not registered",
+        ),
+        (
+            "unregistered ACS",
+            redirect_query(
+                &deflate_b64(authn_request(SHOP, Some("https://evil.example/acs"), "_w").as_bytes()),
+                None,
+            ),
+            "AssertionConsumerServiceURL",
+        ),
+        (
+            "bad RelayState",
+            redirect_query(&deflate_b64(authn_request(SHOP, None, "_r").as_bytes()), Some(&"r".repeat(2000))),
+            "RelayState",
+        ),
+    ];
+    for (what, query, message) in cases {
+        let (status, cookies, location, body) = get(query).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{what}: {body}");
+        assert_eq!(cookies, 0, "{what}: no sign-in is started");
+        assert!(!location, "{what}: never a redirect");
+        assert!(body.contains(message), "{what}: {body}");
+        assert!(!body.contains("evil.example"), "{what}: the page does not echo the request");
+    }
+
+    // Larger than any URL carries: the HTTP-POST binding.
+    let huge = "A".repeat(70 * 1024);
+    let r = http.post(stack.url("/saml/sso")).form(&[("SAMLRequest", huge.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("too large"));
+
+    // A forged wrapper that names another ACS around a request: the ACS must be registered.
+    let wrapped = format!(
+        "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" ID=\"_evil\" Version=\"2.0\" \
+         IssueInstant=\"2025-10-09T12:00:00Z\" AssertionConsumerServiceURL=\"https://evil.example/acs\">\
+         <saml:Issuer xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\">{SHOP}</saml:Issuer>\
+         <samlp:Extensions>{}</samlp:Extensions></samlp:AuthnRequest>",
+        authn_request(SHOP, Some(SHOP_ACS), "_inner")
+    );
+    let (status, _, _, _) = get(redirect_query(&deflate_b64(wrapped.as_bytes()), None)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "the forged ACS is never followed");
+
+    // The sign-in form: no login cookie, a wrong CSRF token, an unverified user, hostile input.
+    let query = redirect_query(&deflate_b64(authn_request(SHOP, None, "_ok").as_bytes()), None);
+    let fresh = browser();
+    let r = fresh
+        .post(stack.url("/saml/login"))
+        .form(&[("csrf", "x"), ("uid", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let login =
+        fresh.get(stack.url(&format!("/saml/sso?{query}"))).send().await.unwrap().text().await.unwrap();
+    let r = fresh
+        .post(stack.url("/saml/login"))
+        .form(&[("csrf", "forged-token"), ("uid", "alice"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.headers().get(reqwest::header::SET_COOKIE).is_none(), "no IdP session from a forged form");
+    let r = fresh
+        .post(stack.url("/saml/login"))
+        .body("csrf=%ZZ&uid")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error());
+    let r = sign_in(&stack, &fresh, &login, "<saml:NameID>admin</saml:NameID>", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(!r.text().await.unwrap().contains("<saml:NameID>"), "hostile input is not echoed");
+
+    // Registered but unverified: cannot sign in, and the message is the generic one.
+    let r = http
+        .post(stack.url("/api/users"))
+        .json(&json!({"uid": "carol", "email": "carol@example.org", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = sign_in(&stack, &fresh, &login, "carol", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert!(r.text().await.unwrap().contains("invalid user id or password"));
+
+    // Hostile uids never become users.
+    for uid in ["</saml:NameID><saml:NameID>admin", "bob\"", "a b", ""] {
+        let r = http
+            .post(stack.url("/api/users"))
+            .json(&json!({"uid": uid, "email": "x@example.org", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{uid:?}");
+    }
+
+    // Oversized bodies are refused before they are read.
+    let r = http
+        .post(stack.url("/saml/sso"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 2 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+
+    // After all that, alice still signs in normally.
+    let login =
+        http.get(stack.url(&format!("/saml/sso?{query}"))).send().await.unwrap().text().await.unwrap();
+    let r = sign_in(&stack, &http, &login, "alice", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let _ = saml_response(&r.text().await.unwrap(), SHOP_ACS);
+    stack.stop().await;
+}
