@@ -328,13 +328,13 @@ pub fn register(
     let sent = send_verification(state, &user, now);
     match sent {
         Ok(mail) => {
-            tracing::info!(uid = %user.uid, "registered a user; verification mail in the outbox");
+            tracing::info!(user = %federation::redact::log_id(&user.uid), "registered a user; verification mail in the outbox");
             Ok(Registered { user, mail })
         }
         Err(e) => {
             // Roll back, so the uid can be registered again.
             if let Err(rollback) = state.store.delete_user(&user.uid) {
-                tracing::error!(uid = %user.uid, error = %rollback, "rolling back a registration failed");
+                tracing::error!(user = %federation::redact::log_id(&user.uid), error = %rollback, "rolling back a registration failed");
             }
             Err(e)
         }
@@ -376,7 +376,7 @@ pub fn verify_email(state: &AppState, token: &str, now: i64) -> Result<User, Ver
     }
     let user =
         state.store.update_user(&v.uid, &mut |u| u.verified = true)?.ok_or(VerifyError::InvalidToken)?;
-    tracing::info!(uid = %user.uid, "e-mail address verified");
+    tracing::info!(user = %federation::redact::log_id(&user.uid), "e-mail address verified");
     Ok(user)
 }
 
@@ -425,7 +425,7 @@ pub fn authenticate(
     };
     if let (Ok(()), Some(user)) = (outcome, user) {
         state.throttle.success(&ukey);
-        tracing::info!(uid = %user.uid, "sign-in succeeded");
+        tracing::info!(user = %federation::redact::log_id(&user.uid), "sign-in succeeded");
         return Ok(user);
     }
     let reason = outcome.err().unwrap_or(FailReason::UnknownUser);
@@ -558,7 +558,7 @@ pub fn put_pii(
         updated: now,
     };
     let created = state.store.put_pii(uid, &record)?;
-    tracing::info!(uid, attribute, size = record.ciphertext.len(), created, "stored a PII ciphertext");
+    tracing::info!(user = %federation::redact::log_id(uid), attribute, size = record.ciphertext.len(), created, "stored a PII ciphertext");
     Ok((PiiSummary::from(&record), created))
 }
 
@@ -581,7 +581,7 @@ pub fn delete_pii(state: &AppState, uid: &str, attribute: &str) -> Result<(), Pi
         return Err(PiiError::InvalidAttribute);
     }
     if state.store.delete_pii(uid, attribute)? {
-        tracing::info!(uid, attribute, "deleted a PII ciphertext");
+        tracing::info!(user = %federation::redact::log_id(uid), attribute, "deleted a PII ciphertext");
         Ok(())
     } else {
         Err(PiiError::NotFound(attribute.to_owned()))
@@ -604,7 +604,7 @@ pub fn set_groups(state: &AppState, uid: &str, groups: Vec<String>) -> Result<Ve
     let uid = normalize_uid(uid).ok_or(GroupsError::NoSuchUser)?;
     let user =
         state.store.update_user(&uid, &mut |u| u.groups = groups.clone())?.ok_or(GroupsError::NoSuchUser)?;
-    tracing::info!(uid = %user.uid, count = user.groups.len(), "groups updated");
+    tracing::info!(user = %federation::redact::log_id(&user.uid), count = user.groups.len(), "groups updated");
     Ok(user.groups)
 }
 
