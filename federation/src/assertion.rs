@@ -168,9 +168,14 @@ pub fn build_signed_response<R: RngCore + CryptoRng>(
     }
     x.open("samlp:Response", &resp_attrs);
     x.leaf("saml:Issuer", &[], &p.issuer);
-    x.open("samlp:Status", &[]).empty("samlp:StatusCode", &[("Value", "urn:oasis:names:tc:SAML:2.0:status:Success")]).close();
+    x.open("samlp:Status", &[])
+        .empty("samlp:StatusCode", &[("Value", "urn:oasis:names:tc:SAML:2.0:status:Success")])
+        .close();
 
-    x.open("saml:Assertion", &[("xmlns:saml", NS_ASSERTION), ("ID", &assertion_id), ("Version", "2.0"), ("IssueInstant", &now)]);
+    x.open(
+        "saml:Assertion",
+        &[("xmlns:saml", NS_ASSERTION), ("ID", &assertion_id), ("Version", "2.0"), ("IssueInstant", &now)],
+    );
     x.leaf("saml:Issuer", &[], &p.issuer);
     signature_template(&mut x, &reference, cert_base64);
 
@@ -196,17 +201,28 @@ pub fn build_signed_response<R: RngCore + CryptoRng>(
 
     x.open(
         "saml:AuthnStatement",
-        &[("AuthnInstant", &authn_instant), ("SessionIndex", &p.session_index), ("SessionNotOnOrAfter", &session_end)],
+        &[
+            ("AuthnInstant", &authn_instant),
+            ("SessionIndex", &p.session_index),
+            ("SessionNotOnOrAfter", &session_end),
+        ],
     );
     x.open("saml:AuthnContext", &[])
-        .leaf("saml:AuthnContextClassRef", &[], "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport")
+        .leaf(
+            "saml:AuthnContextClassRef",
+            &[],
+            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
+        )
         .close();
     x.close();
 
     if !p.attributes.is_empty() {
         x.open("saml:AttributeStatement", &[]);
         for a in &p.attributes {
-            x.open("saml:Attribute", &[("Name", &a.name), ("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:basic")]);
+            x.open(
+                "saml:Attribute",
+                &[("Name", &a.name), ("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:basic")],
+            );
             for v in &a.values {
                 x.leaf("saml:AttributeValue", &[], v);
             }
@@ -217,7 +233,8 @@ pub fn build_signed_response<R: RngCore + CryptoRng>(
     x.close(); // Assertion
     x.close(); // Response
     let unsigned = x.finish();
-    let xml = Crypto::sign_xml(unsigned.as_bytes(), signing_key_der).map_err(|e| AssertionError::Signing(e.to_string()))?;
+    let xml = Crypto::sign_xml(unsigned.as_bytes(), signing_key_der)
+        .map_err(|e| AssertionError::Signing(e.to_string()))?;
     Ok(SignedResponse { xml, response_id, assertion_id })
 }
 
@@ -237,6 +254,10 @@ fn signature_template(x: &mut XmlBuilder, reference: &str, cert_base64: &str) {
     x.close(); // Reference
     x.close(); // SignedInfo
     x.leaf("ds:SignatureValue", &[], "");
-    x.open("ds:KeyInfo", &[]).open("ds:X509Data", &[]).leaf("ds:X509Certificate", &[], cert_base64).close().close();
+    x.open("ds:KeyInfo", &[])
+        .open("ds:X509Data", &[])
+        .leaf("ds:X509Certificate", &[], cert_base64)
+        .close()
+        .close();
     x.close(); // Signature
 }

@@ -66,3 +66,31 @@ mod tests {
         assert_eq!(c.today(), 20_430);
     }
 }
+
+/// The system clock shifted by a fixed number of seconds: `idaas quickstart --now DATE`
+/// pretends today is another date (to show the expiry of a disclosure policy) while time still
+/// runs.
+#[derive(Debug, Clone, Copy)]
+pub struct OffsetClock {
+    offset: i64,
+}
+
+impl OffsetClock {
+    /// A clock `offset` seconds ahead of (or, negative, behind) the system clock.
+    pub fn new(offset: i64) -> Self {
+        OffsetClock { offset }
+    }
+
+    /// A clock on which today is `day` (days since 1970-01-01), at the current time of day.
+    pub fn on_day(day: u64) -> Self {
+        let now = SystemClock.now();
+        let today = now.div_euclid(86_400);
+        OffsetClock { offset: (day as i64 - today) * 86_400 }
+    }
+}
+
+impl Clock for OffsetClock {
+    fn now(&self) -> i64 {
+        SystemClock.now().saturating_add(self.offset)
+    }
+}

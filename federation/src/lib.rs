@@ -7,7 +7,15 @@
 
 pub mod assertion;
 pub mod clock;
+pub mod files;
+pub mod pat;
+pub mod redact;
 pub mod seal;
+pub mod secret;
+pub mod settings;
+#[cfg(feature = "test-support")]
+pub mod testing;
+pub mod verify;
 pub mod xml;
 
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 /// The log id of `identifier`: 12 hex characters (48 bits) of `SHA-256("idaas log id v1" ‖ identifier)`.
 pub fn log_id(identifier: &str) -> String {
-    let digest = Sha256::new().chain_update(b"idaas log id v1\0").chain_update(identifier.as_bytes()).finalize();
+    let digest =
+        Sha256::new().chain_update(b"idaas log id v1\0").chain_update(identifier.as_bytes()).finalize();
     hex_prefix(&digest, 6)
 }
 

@@ -46,7 +46,10 @@ pub struct RecipientKey {
 
 impl std::fmt::Debug for RecipientKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecipientKey").field("public", &self.public_text()).field("secret", &"[redacted]").finish()
+        f.debug_struct("RecipientKey")
+            .field("public", &self.public_text())
+            .field("secret", &"[redacted]")
+            .finish()
     }
 }
 
@@ -63,7 +66,8 @@ impl RecipientKey {
 
     /// Rebuilds a key pair from its 32 secret bytes.
     pub fn from_secret_bytes(bytes: &[u8]) -> Result<Self, SealError> {
-        let sk = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(bytes).map_err(|_| SealError::InvalidKey)?;
+        let sk = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(bytes)
+            .map_err(|_| SealError::InvalidKey)?;
         let pk = X25519HkdfSha256::sk_to_pk(&sk);
         let mut secret = Zeroizing::new([0u8; 32]);
         secret.copy_from_slice(&sk.to_bytes());
@@ -96,12 +100,20 @@ impl RecipientKey {
             return Err(SealError::Malformed);
         }
         let (enc, ct) = rest.split_at(ENC_LEN);
-        let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc).map_err(|_| SealError::Malformed)?;
+        let enc = <X25519HkdfSha256 as hpke::Kem>::EncappedKey::from_bytes(enc)
+            .map_err(|_| SealError::Malformed)?;
         let sk = <X25519HkdfSha256 as hpke::Kem>::PrivateKey::from_bytes(self.secret.as_slice())
             .map_err(|_| SealError::InvalidKey)?;
-        hpke::single_shot_open::<AesGcm128, HkdfSha256, X25519HkdfSha256>(&OpModeR::Base, &sk, &enc, info, ct, MAGIC)
-            .map(Zeroizing::new)
-            .map_err(|_| SealError::OpenFailed)
+        hpke::single_shot_open::<AesGcm128, HkdfSha256, X25519HkdfSha256>(
+            &OpModeR::Base,
+            &sk,
+            &enc,
+            info,
+            ct,
+            MAGIC,
+        )
+        .map(Zeroizing::new)
+        .map_err(|_| SealError::OpenFailed)
     }
 }
 
@@ -114,10 +126,17 @@ pub fn seal<R: RngCore + CryptoRng>(
     rng: &mut R,
 ) -> Result<String, SealError> {
     let pk_bytes = URL_SAFE_NO_PAD.decode(recipient_public.trim()).map_err(|_| SealError::InvalidKey)?;
-    let pk = <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(&pk_bytes).map_err(|_| SealError::InvalidKey)?;
-    let (enc, ct) =
-        hpke::single_shot_seal::<AesGcm128, HkdfSha256, X25519HkdfSha256, _>(&OpModeS::Base, &pk, info, plaintext, MAGIC, rng)
-            .map_err(|_| SealError::InvalidKey)?;
+    let pk = <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(&pk_bytes)
+        .map_err(|_| SealError::InvalidKey)?;
+    let (enc, ct) = hpke::single_shot_seal::<AesGcm128, HkdfSha256, X25519HkdfSha256, _>(
+        &OpModeS::Base,
+        &pk,
+        info,
+        plaintext,
+        MAGIC,
+        rng,
+    )
+    .map_err(|_| SealError::InvalidKey)?;
     let mut out = Vec::with_capacity(5 + ENC_LEN + ct.len());
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
@@ -129,7 +148,9 @@ pub fn seal<R: RngCore + CryptoRng>(
 /// Validates that `text` is an X25519 public key in unpadded base64url.
 pub fn check_public_key(text: &str) -> Result<(), SealError> {
     let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| SealError::InvalidKey)?;
-    <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(&bytes).map(|_| ()).map_err(|_| SealError::InvalidKey)
+    <X25519HkdfSha256 as hpke::Kem>::PublicKey::from_bytes(&bytes)
+        .map(|_| ())
+        .map_err(|_| SealError::InvalidKey)
 }
 
 /// The HPKE `info` of a TAT: length-prefixed (entity ID, SessionIndex), so neither part can
@@ -157,8 +178,14 @@ mod tests {
         let sealed = seal(&sp.public_text(), &info, b"tat bytes", r).unwrap();
         assert_eq!(sp.open(&sealed, &info).unwrap().as_slice(), b"tat bytes");
         assert_eq!(other.open(&sealed, &info).unwrap_err(), SealError::OpenFailed);
-        assert_eq!(sp.open(&sealed, &tat_info("https://shop.example", "s-2")).unwrap_err(), SealError::OpenFailed);
-        assert_eq!(sp.open(&sealed, &tat_info("https://shop.example/", "s-1")).unwrap_err(), SealError::OpenFailed);
+        assert_eq!(
+            sp.open(&sealed, &tat_info("https://shop.example", "s-2")).unwrap_err(),
+            SealError::OpenFailed
+        );
+        assert_eq!(
+            sp.open(&sealed, &tat_info("https://shop.example/", "s-1")).unwrap_err(),
+            SealError::OpenFailed
+        );
         let restored = RecipientKey::from_secret_bytes(sp.secret_bytes()).unwrap();
         assert_eq!(restored.public_text(), sp.public_text());
     }

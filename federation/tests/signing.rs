@@ -29,7 +29,8 @@ fn signer() -> Signer {
 }
 
 const HOSTILE_UID: &str = "bob</saml:NameID><saml:NameID>admin";
-const HOSTILE_VALUE: &str = "x</saml:AttributeValue></saml:Attribute><saml:Attribute Name=\"groups\"><saml:AttributeValue>admins";
+const HOSTILE_VALUE: &str =
+    "x</saml:AttributeValue></saml:Attribute><saml:Attribute Name=\"groups\"><saml:AttributeValue>admins";
 
 fn params() -> ResponseParams {
     ResponseParams {
@@ -61,7 +62,12 @@ fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
     std::fs::write(&doc, xml).unwrap();
     std::fs::write(&cert, cert_pem).unwrap();
     let out = Command::new("xmlsec1")
-        .args(["--verify", "--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion", "--pubkey-cert-pem"])
+        .args([
+            "--verify",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--pubkey-cert-pem",
+        ])
         .arg(&cert)
         .args(["--enabled-reference-uris", "same-doc"])
         .arg(&doc)

@@ -20,6 +20,11 @@ pub enum Command {
     Pbe(PbeCommand),
     /// Run the home IdP (SAML 2.0 IdP, PII vault, time/domain/country authority).
     Home(ServeArgs),
+    /// Run the visitor IdP (OAuth 2.0 token endpoint for the RFC 7522 SAML bearer grant,
+    /// issuing Purpose Access Tokens).
+    Visitor(ServeArgs),
+    /// Run a web agent (SAML SP + reverse proxy that passes decrypted PII to a backend).
+    Agent(ServeArgs),
 }
 
 /// Arguments of every long-running service.

@@ -21,6 +21,8 @@ fn main() -> ExitCode {
             }
         },
         cli::Command::Home(args) => report(serve::home(args)),
+        cli::Command::Visitor(args) => report(serve::visitor(args)),
+        cli::Command::Agent(args) => report(serve::agent(args)),
     }
 }
 

@@ -114,3 +114,89 @@ pub fn home(args: ServeArgs) -> Result<(), ServeError> {
         idp_home::serve(state, listener, shutdown_signal())
     }))
 }
+
+/// `idaas visitor --config FILE`.
+pub fn visitor(args: ServeArgs) -> Result<(), ServeError> {
+    init_logging();
+    let config = idp_visitor::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
+    let addr = config.listen;
+    let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
+    let state =
+        idp_visitor::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;
+    let trusted: Vec<&str> = state.trust.entity_ids().collect();
+    let summary = format!(
+        "visitor IdP: entity ID {}, token endpoint {}, authority {} ({}), trusted IdPs [{}], listen {addr}",
+        state.config.entity_id,
+        state.config.token_endpoint(),
+        state.keys.authority_name(),
+        state.keys.suite().name(),
+        trusted.join(", ")
+    );
+    if args.check {
+        println!("{summary}\nconfiguration OK");
+        return Ok(());
+    }
+    if trusted.is_empty() {
+        tracing::warn!("no trusted_idps configured: every token request will be refused");
+    }
+    tracing::info!("{summary}");
+    runtime()?.block_on(bind_and_run(addr, "visitor IdP", |listener| {
+        idp_visitor::serve(state, listener, shutdown_signal())
+    }))
+}
+
+/// `idaas agent --config FILE`: also reloads the access rules on SIGHUP, and with `--check`
+/// runs the self-check (an unauthenticated request must be redirected to the IdP).
+pub fn agent(args: ServeArgs) -> Result<(), ServeError> {
+    init_logging();
+    let config = web_agent::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
+    let addr = config.listen;
+    let rt = runtime()?;
+    let metadata = rt
+        .block_on(web_agent::AppState::load_metadata(&config))
+        .map_err(|e| ServeError::config(&args.config, e))?;
+    let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
+    let state = web_agent::AppState::new(config, &metadata, clock)
+        .map_err(|e| ServeError::config(&args.config, e))?;
+    let summary = format!(
+        "web agent: entity ID {}, ACS {}, home IdP {}, backend {}, visitor {}, TAT public key {}, listen {addr}",
+        state.config.entity_id,
+        state.config.acs_url(),
+        state.idp.entity_id,
+        state.config.backend_url,
+        state.config.visitor.as_ref().map_or("none (plain SAML)", |v| v.token_endpoint.as_str()),
+        state.key.public_text(),
+    );
+    let check = rt.block_on(web_agent::self_check(state.clone()));
+    if args.check {
+        println!("{summary}");
+        return match check {
+            Ok(target) => {
+                println!(
+                    "self-check: an unauthenticated request is redirected to {target}\nconfiguration OK"
+                );
+                Ok(())
+            }
+            Err(e) => Err(ServeError::config(&args.config, format!("self-check failed: {e}"))),
+        };
+    }
+    check.map_err(|e| ServeError::config(&args.config, format!("self-check failed: {e}")))?;
+    tracing::info!("{summary}");
+    let reload_state = state.clone();
+    let path = args.config.clone();
+    rt.block_on(async move {
+        #[cfg(unix)]
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                match reload_state.reload_rules(&path) {
+                    Ok(()) => tracing::info!("access rules reloaded"),
+                    Err(e) => tracing::error!(error = %e, "access rules not reloaded; the old ones stay"),
+                }
+            }
+        });
+        bind_and_run(addr, "web agent", |listener| web_agent::serve(state, listener, shutdown_signal())).await
+    })
+}

@@ -1,0 +1,336 @@
+//! `federation::verify` against assertions from two independent producers — the home IdP's
+//! builder and the `xmlsec1` command-line tool — and against hostile variants of them:
+//! signature wrapping, wrong signer, SHA-1, unsigned, DOCTYPE, truncated, garbage, oversized.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use base64::Engine as _;
+use federation::assertion::{build_signed_response, AttributeValues, Recipient, ResponseParams};
+use federation::testing::{
+    bare_assertion, strip_signature, xmlsec1_sign, Template, TestSigner, RSA_SHA1, RSA_SHA256, SHA1, SHA256,
+};
+use federation::verify::{
+    idp_metadata_certificates, InResponseTo, TrustError, TrustStore, UnverifiedAssertion, ValidationError,
+    VerifiedAssertion, DEFAULT_MAX_XML_BYTES,
+};
+use rand_chacha::rand_core::SeedableRng;
+
+const IDP: &str = "https://idp.example";
+const VISITOR: &str = "https://visitor.example";
+const TOKEN: &str = "https://visitor.example/oauth2/token";
+const ACS: &str = "https://shop.example/saml/acs";
+const NOW: i64 = 1_795_000_000;
+
+fn signer(seed: u64) -> TestSigner {
+    TestSigner::new(seed)
+}
+
+fn b64(der: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(der)
+}
+
+fn params() -> ResponseParams {
+    ResponseParams {
+        issuer: IDP.into(),
+        destination: ACS.into(),
+        in_response_to: Some("_req1".into()),
+        name_id: "bob".into(),
+        recipients: vec![
+            Recipient { url: ACS.into(), in_response_to: Some("_req1".into()) },
+            Recipient { url: TOKEN.into(), in_response_to: None },
+        ],
+        audiences: vec!["https://shop.example".into(), VISITOR.into()],
+        now: NOW,
+        lifetime: 300,
+        session_index: "_s1".into(),
+        session_not_on_or_after: NOW + 8 * 3600,
+        authn_instant: NOW - 10,
+        attributes: vec![
+            AttributeValues { name: "groups".into(), values: vec!["customers".into(), "staff".into()] },
+            AttributeValues { name: "pii:lastname".into(), values: vec!["ct<&>".into()] },
+        ],
+    }
+}
+
+fn trust(s: &TestSigner) -> TrustStore {
+    let mut t = TrustStore::new();
+    t.insert(IDP, vec![s.cert_der.clone()]).unwrap();
+    t
+}
+
+fn home_assertion(s: &TestSigner) -> (String, String) {
+    let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(11);
+    let signed = build_signed_response(&params(), &s.key_der, &b64(&s.cert_der), rng).unwrap();
+    (signed.xml, signed.assertion_id)
+}
+
+fn verify(xml: &str, t: &TrustStore) -> Result<VerifiedAssertion, ValidationError> {
+    UnverifiedAssertion::parse(xml, DEFAULT_MAX_XML_BYTES)?.verify(t)
+}
+
+#[test]
+fn verifies_the_home_idps_assertion_and_returns_what_is_signed() {
+    let s = signer(1);
+    let (response, id) = home_assertion(&s);
+    let a = verify(bare_assertion(&response), &trust(&s)).unwrap();
+    assert_eq!(a.issuer(), IDP);
+    assert_eq!(a.id(), id);
+    assert_eq!(a.issue_instant(), NOW);
+    assert_eq!(a.name_id().value, "bob");
+    assert_eq!(a.name_id().format.as_deref(), Some(federation::assertion::NAMEID_PERSISTENT));
+    assert_eq!(a.session_index(), Some("_s1"));
+    assert_eq!(a.session_not_on_or_after(), Some(NOW + 8 * 3600));
+    assert_eq!(a.authn_instant(), Some(NOW - 10));
+    assert_eq!((a.not_before(), a.not_on_or_after()), (Some(NOW - 60), Some(NOW + 300)));
+    assert_eq!(a.audience_restrictions(), &[vec!["https://shop.example".to_owned(), VISITOR.to_owned()]]);
+    assert_eq!(a.bearer_confirmations().len(), 2);
+    assert_eq!(a.attribute("groups").unwrap(), &["customers".to_owned(), "staff".to_owned()]);
+    assert_eq!(a.attribute("pii:lastname").unwrap(), &["ct<&>".to_owned()]);
+
+    // The RFC 7522 view: audience = visitor IdP, recipient = token endpoint, no InResponseTo.
+    a.check_audience(&[VISITOR]).unwrap();
+    let c = a.bearer_confirmation(TOKEN, InResponseTo::Ignore).unwrap();
+    assert_eq!(c.not_on_or_after, Some(NOW + 300));
+    c.check_time(NOW, 60).unwrap();
+    assert_eq!(c.check_time(NOW + 400, 60), Err(ValidationError::ConfirmationExpired));
+    assert_eq!(
+        a.bearer_confirmation("https://evil.example/token", InResponseTo::Ignore).err(),
+        Some(ValidationError::WrongRecipient)
+    );
+    assert_eq!(a.check_audience(&["https://evil.example"]), Err(ValidationError::WrongAudience));
+
+    // The web agent's view of the whole Response: the same assertion, SP-initiated checks.
+    let from_response = UnverifiedAssertion::parse_response(&response, DEFAULT_MAX_XML_BYTES)
+        .unwrap()
+        .verify(&trust(&s))
+        .unwrap();
+    assert_eq!(from_response.id(), id);
+    from_response
+        .check_web_sso("https://shop.example", ACS, InResponseTo::OneOf(&["_req1"]), NOW, 60)
+        .unwrap();
+    assert_eq!(
+        from_response
+            .check_web_sso("https://shop.example", ACS, InResponseTo::OneOf(&["_other"]), NOW, 60)
+            .err(),
+        Some(ValidationError::WrongRecipient)
+    );
+    assert_eq!(
+        from_response
+            .check_web_sso("https://shop.example", ACS, InResponseTo::OneOf(&["_req1"]), NOW + 301 + 60, 60)
+            .err(),
+        Some(ValidationError::Expired)
+    );
+    assert_eq!(
+        from_response.check_web_sso("https://shop.example", ACS, InResponseTo::Absent, NOW, 60).err(),
+        Some(ValidationError::WrongRecipient)
+    );
+    // A bare-assertion parser does not take a Response, and the other way round.
+    assert_eq!(
+        UnverifiedAssertion::parse(&response, DEFAULT_MAX_XML_BYTES).err(),
+        Some(ValidationError::WrongRoot("saml:Assertion"))
+    );
+    assert!(UnverifiedAssertion::parse_response(bare_assertion(&response), DEFAULT_MAX_XML_BYTES).is_err());
+}
+
+// ---- an independent producer: the xmlsec1 command-line tool ----
+
+/// An assertion made by an independent producer: a template signed by the xmlsec1 CLI.
+fn template(
+    issuer: &str,
+    name_id: &str,
+    signature_method: &'static str,
+    digest_method: &'static str,
+) -> String {
+    Template {
+        id: "_cli1".into(),
+        issuer: issuer.into(),
+        name_id: name_id.into(),
+        recipient: TOKEN.into(),
+        audience: VISITOR.into(),
+        now: NOW,
+        session_index: "_cli-session".into(),
+        signature_method,
+        digest_method,
+    }
+    .to_xml()
+}
+
+#[test]
+fn verifies_an_assertion_signed_by_the_xmlsec1_cli() {
+    let s = signer(2);
+    let signed = xmlsec1_sign(&s, &template(IDP, "alice", RSA_SHA256, SHA256));
+    assert!(signed.contains("<ds:X509Certificate>"), "xmlsec1 filled in the certificate");
+    let a = verify(&signed, &trust(&s)).unwrap();
+    assert_eq!(
+        (a.id(), a.name_id().value.as_str(), a.session_index()),
+        ("_cli1", "alice", Some("_cli-session"))
+    );
+    a.check_audience(&[VISITOR]).unwrap();
+    a.bearer_confirmation(TOKEN, InResponseTo::Ignore).unwrap();
+    assert_eq!(a.attribute("groups").unwrap(), &["customers".to_owned()]);
+
+    // A comment inside the NameID does not break the signature (C14N drops comments) and the
+    // value used is the signed one, not the text before the comment.
+    let commented = signed.replace(">alice<", ">ali<!-- x -->ce<");
+    assert_ne!(commented, signed);
+    assert_eq!(verify(&commented, &trust(&s)).unwrap().name_id().value, "alice");
+
+    // Modified content fails.
+    let tampered = signed.replace(">customers<", ">admins<");
+    assert_eq!(verify(&tampered, &trust(&s)).err(), Some(ValidationError::BadSignature));
+}
+
+#[test]
+fn refuses_sha1_signatures_and_digests() {
+    let s = signer(3);
+    for (sig, dig) in [(RSA_SHA1, SHA1), (RSA_SHA256, SHA1), (RSA_SHA1, SHA256)] {
+        let signed = xmlsec1_sign(&s, &template(IDP, "alice", sig, dig));
+        assert_eq!(verify(&signed, &trust(&s)).err(), Some(ValidationError::WeakAlgorithm), "{sig} {dig}");
+    }
+}
+
+#[test]
+fn refuses_wrong_signer_unknown_issuer_and_unsigned() {
+    let s = signer(4);
+    let mallory = signer(5);
+    // Signed by another key, with that key's certificate in KeyInfo: still refused.
+    let forged = xmlsec1_sign(&mallory, &template(IDP, "alice", RSA_SHA256, SHA256));
+    assert_eq!(verify(&forged, &trust(&s)).err(), Some(ValidationError::BadSignature));
+    // Signed correctly, but by an IdP nobody trusts.
+    let signed = xmlsec1_sign(&s, &template("https://other-idp.example", "alice", RSA_SHA256, SHA256));
+    assert_eq!(verify(&signed, &trust(&s)).err(), Some(ValidationError::UnknownIssuer));
+    // An IdP trusted with mallory's key cannot speak for IDP.
+    let mut t = trust(&s);
+    t.insert("https://mallory.example", vec![mallory.cert_der.clone()]).unwrap();
+    let claims_idp = xmlsec1_sign(&mallory, &template(IDP, "alice", RSA_SHA256, SHA256));
+    assert_eq!(verify(&claims_idp, &t).err(), Some(ValidationError::BadSignature));
+    // Unsigned.
+    let unsigned = strip_signature(&signed);
+    assert_eq!(verify(&unsigned, &trust(&s)).err(), Some(ValidationError::Unsigned));
+    // Key rollover: a second certificate for the same IdP.
+    let mut rolled = TrustStore::new();
+    rolled.insert(IDP, vec![mallory.cert_der.clone(), s.cert_der.clone()]).unwrap();
+    let (response, _) = home_assertion(&s);
+    assert!(verify(bare_assertion(&response), &rolled).is_ok());
+}
+
+/// Every wrapping must either fail or yield exactly the signed assertion — never the attacker's.
+#[test]
+fn signature_wrapping_never_yields_the_attackers_content() {
+    let s = signer(6);
+    let (response, _) = home_assertion(&s);
+    let legit = bare_assertion(&response).to_owned();
+    let t = trust(&s);
+    let evil_open = format!(
+        r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" IssueInstant="2026-11-18T08:26:40Z"><saml:Issuer>{IDP}</saml:Issuer>"#
+    );
+    let evil_subject = format!(
+        r#"<saml:Subject><saml:NameID>mallory</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="2030-01-01T00:00:00Z" Recipient="{TOKEN}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions><saml:AudienceRestriction><saml:Audience>{VISITOR}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement SessionIndex="_evil-session"/>"#
+    );
+    let signature = {
+        let a = legit.find("<ds:Signature").unwrap();
+        let b = legit.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        legit[a..b].to_owned()
+    };
+    let legit_without_sig = legit.replace(&signature, "");
+    let variants = [
+        // The signed assertion inside an unsigned one (Advice), the outer one first to be read.
+        format!("{evil_open}{evil_subject}<saml:Advice>{legit}</saml:Advice></saml:Assertion>"),
+        // The legitimate signature moved onto the evil assertion, the signed one in ds:Object.
+        format!(
+            "{evil_open}{}{evil_subject}</saml:Assertion>",
+            signature.replace("</ds:Signature>", &format!("<ds:Object>{legit_without_sig}</ds:Object></ds:Signature>"))
+        ),
+        // Evil assertion with the signature copied and the same ID as the signed one.
+        format!("{}{}{evil_subject}</saml:Assertion>", evil_open.replace("_evil", &signed_id(&legit)), signature),
+        // A second, unsigned Subject appended inside the signed assertion.
+        legit.replace("</saml:Assertion>", &format!("{evil_subject}</saml:Assertion>")),
+        // An extra attribute injected into the signed assertion.
+        legit.replace(
+            "</saml:AttributeStatement>",
+            "<saml:Attribute Name=\"groups\"><saml:AttributeValue>admins</saml:AttributeValue></saml:Attribute></saml:AttributeStatement>",
+        ),
+    ];
+    for (i, xml) in variants.iter().enumerate() {
+        match verify(xml, &t) {
+            Err(_) => {}
+            Ok(a) => {
+                assert_eq!(a.name_id().value, "bob", "variant {i} yielded unsigned content");
+                assert_eq!(a.session_index(), Some("_s1"), "variant {i}");
+                assert_ne!(a.id(), "_evil", "variant {i}");
+                assert!(!a.attributes().values().flatten().any(|v| v == "admins"), "variant {i}");
+            }
+        }
+    }
+}
+
+fn signed_id(assertion: &str) -> String {
+    let at = assertion.find(" ID=\"").unwrap() + 5;
+    assertion[at..].split('"').next().unwrap().to_owned()
+}
+
+#[test]
+fn refuses_hostile_bytes_before_libxml() {
+    let s = signer(7);
+    let t = trust(&s);
+    let (response, _) = home_assertion(&s);
+    let legit = bare_assertion(&response).to_owned();
+    let doctype = format!("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{legit}");
+    assert_eq!(verify(&doctype, &t).err(), Some(ValidationError::Doctype));
+    let lol = "<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\"><!ENTITY lol2 \"&lol;&lol;&lol;\">]><lolz>&lol2;</lolz>";
+    assert_eq!(verify(lol, &t).err(), Some(ValidationError::Doctype));
+    for cut in [10, legit.len() / 2, legit.len() - 3] {
+        assert!(matches!(verify(&legit[..cut], &t), Err(ValidationError::Malformed(_))), "cut at {cut}");
+    }
+    for garbage in ["", "not xml", "\u{0}\u{1}", "<<>>", "<a>", "{\"json\":true}"] {
+        assert!(verify(garbage, &t).is_err(), "{garbage:?}");
+    }
+    let big = legit.replace(
+        "</saml:Assertion>",
+        &format!("<!--{}--></saml:Assertion>", "x".repeat(DEFAULT_MAX_XML_BYTES)),
+    );
+    assert_eq!(verify(&big, &t).err(), Some(ValidationError::TooLarge { limit: DEFAULT_MAX_XML_BYTES }));
+    assert_eq!(UnverifiedAssertion::parse(&legit, 100).err(), Some(ValidationError::TooLarge { limit: 100 }));
+    // Trailing content after the root element.
+    assert!(matches!(verify(&format!("{legit}<x/>"), &t), Err(ValidationError::Malformed(_))));
+}
+
+#[test]
+fn trust_store_refuses_entries_without_a_usable_certificate() {
+    let s = signer(8);
+    let mut t = TrustStore::new();
+    assert_eq!(t.insert(IDP, vec![]), Err(TrustError::NoCertificate));
+    assert_eq!(t.insert(IDP, vec![vec![]]), Err(TrustError::NoCertificate));
+    assert_eq!(t.insert(IDP, vec![b"not a certificate".to_vec()]), Err(TrustError::InvalidCertificate));
+    assert_eq!(t.insert("has space", vec![s.cert_der.clone()]), Err(TrustError::InvalidEntityId));
+    assert!(!t.contains(IDP));
+
+    let metadata = |key_descriptor: &str| {
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="{IDP}"><md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{key_descriptor}<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect" Location="{IDP}/saml/sso"/></md:IDPSSODescriptor></md:EntityDescriptor>"#
+        )
+    };
+    let with_cert = metadata(&format!(
+        r#"<md:KeyDescriptor use="signing"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+        b64(&s.cert_der)
+    ));
+    let (entity, certs) = idp_metadata_certificates(&with_cert).unwrap();
+    assert_eq!((entity.as_str(), certs), (IDP, vec![s.cert_der.clone()]));
+    assert_eq!(
+        t.insert_metadata(&with_cert, Some("https://other.example")),
+        Err(TrustError::EntityIdMismatch)
+    );
+    assert_eq!(t.insert_metadata(&with_cert, Some(IDP)).unwrap(), IDP);
+    assert!(t.contains(IDP));
+    let (response, _) = home_assertion(&s);
+    assert!(verify(bare_assertion(&response), &t).is_ok());
+
+    let encryption_only = metadata(&format!(
+        r#"<md:KeyDescriptor use="encryption"><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"#,
+        b64(&s.cert_der)
+    ));
+    assert_eq!(idp_metadata_certificates(&encryption_only).err(), Some(TrustError::NoCertificate));
+    assert_eq!(idp_metadata_certificates(&metadata("")).err(), Some(TrustError::NoCertificate));
+    assert!(idp_metadata_certificates("<!DOCTYPE x><x/>").is_err());
+    assert!(idp_metadata_certificates("garbage").is_err());
+}

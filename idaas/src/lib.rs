@@ -1,0 +1,8 @@
+//! The `idaas` library half: what the `idaas` commands share with the end-to-end tests —
+//! the data-owner client ([`owner`]), the demo backends ([`demo_backend`]) and the whole
+//! quickstart topology started in one process ([`stack`]).
+#![warn(missing_docs)]
+
+pub mod demo_backend;
+pub mod owner;
+pub mod stack;

@@ -1,0 +1,191 @@
+//! The data owner's client: it fetches the federation's authority public keys from the home
+//! IdP (`GET /pbe/authorities`), encrypts **locally**, and uploads only ciphertexts to the PII
+//! vault. The server never sees a plaintext. Used by `idaas pii …` and by the quickstart.
+
+use std::time::Duration;
+
+use pbe_core::disclosure::DisclosurePolicy;
+use pbe_core::{AuthorityPublicKey, Bls12_381Suite, Bn254Suite, Encryptor, Policy, Suite};
+use serde_json::Value;
+
+/// Why a data-owner operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OwnerError {
+    /// Network or protocol failure.
+    #[error("home IdP: {0}")]
+    Http(String),
+    /// The home IdP answered with an error document.
+    #[error("home IdP refused ({status}): {detail}")]
+    Refused {
+        /// HTTP status.
+        status: u16,
+        /// The problem document's detail.
+        detail: String,
+    },
+    /// Bad local input (policy, keys).
+    #[error("{0}")]
+    Input(String),
+}
+
+/// What to encrypt under: a policy in the policy language, or a disclosure policy.
+#[derive(Debug, Clone)]
+pub enum PolicySource {
+    /// Policy text.
+    Text(String),
+    /// A disclosure policy, compiled with the home authority and `today` (days since epoch).
+    Disclosure(Box<DisclosurePolicy>, u64),
+}
+
+/// A client of one home IdP.
+#[derive(Debug, Clone)]
+pub struct HomeClient {
+    base: String,
+    http: reqwest::Client,
+}
+
+async fn answer(resp: reqwest::Response) -> Result<Value, OwnerError> {
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(body)
+    } else {
+        let detail = body["detail"].as_str().or(body["error"].as_str()).unwrap_or("no detail").to_owned();
+        Err(OwnerError::Refused { status: status.as_u16(), detail })
+    }
+}
+
+fn http_err(e: reqwest::Error) -> OwnerError {
+    OwnerError::Http(e.without_url().to_string())
+}
+
+impl HomeClient {
+    /// A client for the home IdP at `base` (e.g. `http://127.0.0.1:8081`).
+    pub fn new(base: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        HomeClient { base: base.trim_end_matches('/').to_owned(), http }
+    }
+
+    /// `POST /api/token`: a short-lived bearer token for `uid`.
+    pub async fn token(&self, uid: &str, password: &str) -> Result<String, OwnerError> {
+        let body = serde_json::json!({"uid": uid, "password": password});
+        let resp =
+            self.http.post(format!("{}/api/token", self.base)).json(&body).send().await.map_err(http_err)?;
+        let v = answer(resp).await?;
+        v["access_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| OwnerError::Http("no access_token".into()))
+    }
+
+    /// `GET /pbe/authorities`: (suite, home authority, [(authority, public key text)]).
+    pub async fn authorities(&self) -> Result<(String, String, Vec<(String, String)>), OwnerError> {
+        let resp = self.http.get(format!("{}/pbe/authorities", self.base)).send().await.map_err(http_err)?;
+        let v = answer(resp).await?;
+        let suite = v["suite"].as_str().unwrap_or_default().to_owned();
+        let mut home = String::new();
+        let mut keys = Vec::new();
+        for a in v["authorities"].as_array().into_iter().flatten() {
+            let (Some(name), Some(pk)) = (a["authority"].as_str(), a["public_key"].as_str()) else {
+                continue;
+            };
+            if a["own"].as_bool() == Some(true) {
+                home = name.to_owned();
+            }
+            keys.push((name.to_owned(), pk.to_owned()));
+        }
+        if home.is_empty() || keys.is_empty() {
+            return Err(OwnerError::Http("/pbe/authorities names no own authority".into()));
+        }
+        Ok((suite, home, keys))
+    }
+
+    /// Encrypts `value` locally under `policy` with the federation's keys; returns the
+    /// ciphertext text and the canonical policy.
+    pub async fn encrypt(&self, policy: &PolicySource, value: &[u8]) -> Result<(String, String), OwnerError> {
+        let (suite, home, keys) = self.authorities().await?;
+        let policy = match policy {
+            PolicySource::Text(t) => {
+                Policy::parse(t).map_err(|e| OwnerError::Input(format!("policy: {e}")))?
+            }
+            PolicySource::Disclosure(d, today) => {
+                d.compile(&home, *today).map_err(|e| OwnerError::Input(format!("disclosure policy: {e}")))?
+            }
+        };
+        let text = match suite.as_str() {
+            "bls12-381" => encrypt_with::<Bls12_381Suite>(&keys, &policy, value)?,
+            "bn254" => encrypt_with::<Bn254Suite>(&keys, &policy, value)?,
+            other => {
+                return Err(OwnerError::Input(format!(
+                    "the home IdP uses suite '{other}', which this client does not support"
+                )))
+            }
+        };
+        Ok((text, policy.to_string()))
+    }
+
+    /// `PUT /api/pii/{attribute}` with a ciphertext (text form).
+    pub async fn put(&self, token: &str, attribute: &str, ciphertext: &str) -> Result<Value, OwnerError> {
+        let resp = self
+            .http
+            .put(format!("{}/api/pii/{attribute}", self.base))
+            .bearer_auth(token)
+            .body(ciphertext.to_owned())
+            .send()
+            .await
+            .map_err(http_err)?;
+        answer(resp).await
+    }
+
+    /// `GET /api/pii`.
+    pub async fn list(&self, token: &str) -> Result<Value, OwnerError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/pii", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(http_err)?;
+        answer(resp).await
+    }
+
+    /// `DELETE /api/pii/{attribute}`.
+    pub async fn remove(&self, token: &str, attribute: &str) -> Result<(), OwnerError> {
+        let resp = self
+            .http
+            .delete(format!("{}/api/pii/{attribute}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(http_err)?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            answer(resp).await.map(|_| ())
+        }
+    }
+}
+
+fn encrypt_with<S: Suite>(
+    keys: &[(String, String)],
+    policy: &Policy,
+    value: &[u8],
+) -> Result<String, OwnerError> {
+    let pks: Vec<AuthorityPublicKey<S>> = keys
+        .iter()
+        .map(|(name, text)| {
+            pbe_core::wire::from_text(text)
+                .map_err(pbe_core::Error::from)
+                .and_then(|b| AuthorityPublicKey::<S>::from_bytes(&b))
+                .map_err(|e| OwnerError::Input(format!("public key of {name}: {e}")))
+        })
+        .collect::<Result<_, _>>()?;
+    let enc = Encryptor::new(pks.iter()).map_err(|e| OwnerError::Input(e.to_string()))?;
+    let ct =
+        enc.encrypt(policy, value, &mut rand_core::OsRng).map_err(|e| OwnerError::Input(e.to_string()))?;
+    Ok(ct.to_text())
+}

@@ -1,0 +1,373 @@
+//! The paper's whole scenario in one process, on 127.0.0.1 (DESIGN.md §4): the home IdP
+//! `telekom`, the visitor IdP `salesforce`, and two services — shopping and delivery — each a
+//! web agent in front of a demo backend. Used by `idaas quickstart` and by the end-to-end
+//! tests (with ephemeral ports and a manual clock).
+//!
+//! Ports with base `P`: shopping agent `P`, home IdP `P+1`, visitor IdP `P+2`, delivery agent
+//! `P+3`, shopping backend `P+4`, delivery backend `P+5`. Base 0 picks free ports.
+//!
+//! First run in a data directory: the service providers and OAuth clients are registered,
+//! `bob` is created in the group `customers` with a random password (`<dir>/bob.password`,
+//! mode 0600), and the PII of Table 1 is encrypted **by the data-owner client** and uploaded
+//! over HTTP. Later runs reuse everything.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use federation::Clock;
+use pbe_core::disclosure::table1;
+use pbe_core::{AuthoritySecretKey, Bls12_381Suite};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::owner::{HomeClient, PolicySource};
+
+/// The data owner of the scenario.
+pub const USER: &str = "bob";
+/// bob's group.
+pub const GROUP: &str = "customers";
+/// The home authority.
+pub const HOME_AUTHORITY: &str = "telekom";
+/// The visitor authority.
+pub const VISITOR_AUTHORITY: &str = "salesforce";
+/// The second domain of Table 1 (only its public key is needed).
+pub const OTHER_DOMAIN: &str = "amazon";
+
+/// One service of the scenario.
+#[derive(Debug, Clone)]
+pub struct ServiceSpec {
+    /// Name (also the OAuth client ID).
+    pub name: &'static str,
+    /// Registered purposes at the visitor IdP.
+    pub purposes: &'static [&'static str],
+    /// Which Table 1 attributes it should see (for the printed table and the tests).
+    pub expected: &'static [&'static str],
+}
+
+/// The shopping and delivery services of DESIGN.md §4.
+pub const SERVICES: [ServiceSpec; 2] = [
+    ServiceSpec {
+        name: "shopping",
+        purposes: &["purpose:current", "ppurpose:purchase"],
+        expected: &["lastname", "dob"],
+    },
+    ServiceSpec {
+        name: "delivery",
+        purposes: &["purpose:current", "purpose:contact", "ppurpose:delivery"],
+        expected: &["lastname", "addresses"],
+    },
+];
+
+/// Why the stack could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StackError(pub String);
+
+macro_rules! ctx {
+    ($e:expr, $what:expr) => {
+        $e.map_err(|e| StackError(format!("{}: {}", $what, e)))
+    };
+}
+
+/// Options of [`start`].
+pub struct Options {
+    /// Base port (0: free ports).
+    pub base_port: u16,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// The clock every service uses.
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The running stack.
+pub struct Stack {
+    /// Home IdP base URL.
+    pub home_url: String,
+    /// Visitor IdP base URL.
+    pub visitor_url: String,
+    /// Agent base URLs, in [`SERVICES`] order.
+    pub agent_urls: Vec<String>,
+    /// Backend base URLs, in [`SERVICES`] order.
+    pub backend_urls: Vec<String>,
+    /// bob's password.
+    pub password: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// Whether this run created the data.
+    pub created: bool,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<std::io::Result<()>>>,
+}
+
+impl Stack {
+    /// Stops every service and waits for them.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+
+    /// The OAuth client secret of `service` at the visitor IdP.
+    pub fn client_secret(&self, service: &str) -> Option<String> {
+        std::fs::read_to_string(self.data_dir.join("visitor/client-secrets").join(service))
+            .ok()
+            .map(|s| s.trim().to_owned())
+    }
+}
+
+async fn bind(base: u16, offset: u16) -> Result<(TcpListener, String), StackError> {
+    let port = if base == 0 {
+        0
+    } else {
+        base.checked_add(offset).ok_or_else(|| StackError("base port too high".into()))?
+    };
+    let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .map_err(|e| StackError(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
+    let url = format!("http://{}", ctx!(l.local_addr(), "local address")?);
+    Ok((l, url))
+}
+
+fn random_secret() -> String {
+    use rand_core::RngCore;
+    let mut b = [0u8; 18];
+    rand_core::OsRng.fill_bytes(&mut b);
+    base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, b)
+}
+
+/// Starts the whole scenario.
+pub async fn start(opts: Options) -> Result<Stack, StackError> {
+    let dir = opts.data_dir.clone();
+    ctx!(federation::files::ensure_private_dir(&dir), dir.display())?;
+    let (agent_l0, agent_u0) = bind(opts.base_port, 0).await?;
+    let (home_l, home_url) = bind(opts.base_port, 1).await?;
+    let (visitor_l, visitor_url) = bind(opts.base_port, 2).await?;
+    let (agent_l1, agent_u1) = bind(opts.base_port, 3).await?;
+    let (backend_l0, backend_u0) = bind(opts.base_port, 4).await?;
+    let (backend_l1, backend_u1) = bind(opts.base_port, 5).await?;
+    let agent_urls = vec![agent_u0, agent_u1];
+    let backend_urls = vec![backend_u0, backend_u1];
+
+    // Keys first: the IdPs need the agents' X25519 keys and each other's authority keys.
+    let agent_keys = SERVICES
+        .iter()
+        .map(|s| ctx!(web_agent::keys::load_or_create(&dir.join(s.name)), "agent key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let visitor_keys = ctx!(
+        idp_visitor::keys::Keys::load_or_create(
+            &dir.join("visitor"),
+            VISITOR_AUTHORITY,
+            pbe_core::SuiteId::Bls12_381
+        ),
+        "visitor keys"
+    )?;
+    let other_domain = other_domain_key(&dir)?;
+    let token_endpoint = format!("{visitor_url}/oauth2/token");
+
+    // The home IdP.
+    let created = !dir.join("bob.password").exists();
+    let home_config = idp_home::Config {
+        listen: ctx!(home_l.local_addr(), "address")?,
+        public_url: home_url.clone(),
+        entity_id: home_url.clone(),
+        data_dir: dir.join("home"),
+        authority: HOME_AUTHORITY.into(),
+        service_providers: SERVICES
+            .iter()
+            .zip(&agent_urls)
+            .zip(&agent_keys)
+            .map(|((_, url), key)| idp_home::config::SpConfig {
+                entity_id: format!("{url}/saml/metadata"),
+                acs_urls: vec![format!("{url}/saml/acs")],
+                authn_request_cert_pem: None,
+                pbe: Some(idp_home::config::PbeConfig {
+                    tat_public_key: key.public_text(),
+                    visitor_entity_id: visitor_url.clone(),
+                    visitor_token_endpoint: token_endpoint.clone(),
+                    domain: VISITOR_AUTHORITY.into(),
+                    country: "eu".into(),
+                }),
+            })
+            .collect(),
+        visitor_authorities: vec![
+            idp_home::config::VisitorAuthority {
+                name: VISITOR_AUTHORITY.into(),
+                public_key: Some(visitor_keys.authority_public_key_text()),
+                url: None,
+            },
+            idp_home::config::VisitorAuthority {
+                name: OTHER_DOMAIN.into(),
+                public_key: Some(pbe_core::wire::to_text(&other_domain.public_key().to_bytes())),
+                url: None,
+            },
+        ],
+        ..idp_home::Config::default()
+    };
+    let home = ctx!(idp_home::AppState::open(home_config, opts.clock.clone()), "home IdP")?;
+    let metadata = idp_home::saml::response::metadata_xml(&home);
+    let metadata_path = dir.join("home-metadata.xml");
+    ctx!(std::fs::write(&metadata_path, &metadata), "home metadata")?;
+    let password = if created {
+        create_bob(&home, &dir)?
+    } else {
+        ctx!(std::fs::read_to_string(dir.join("bob.password")), "bob.password")?.trim().to_owned()
+    };
+
+    // The visitor IdP.
+    drop(visitor_keys);
+    let visitor_config = idp_visitor::Config {
+        listen: ctx!(visitor_l.local_addr(), "address")?,
+        public_url: visitor_url.clone(),
+        entity_id: visitor_url.clone(),
+        data_dir: dir.join("visitor"),
+        authority: VISITOR_AUTHORITY.into(),
+        trusted_idps: vec![idp_visitor::config::TrustedIdpConfig {
+            metadata: Some(metadata.clone()),
+            ..Default::default()
+        }],
+        clients: SERVICES
+            .iter()
+            .zip(&agent_keys)
+            .map(|(s, key)| idp_visitor::config::ClientConfig {
+                client_id: s.name.into(),
+                client_secret: None,
+                name: format!("the {} service", s.name),
+                purposes: s.purposes.iter().map(|p| p.to_string()).collect(),
+                pat_public_key: Some(key.public_text()),
+            })
+            .collect(),
+        ..idp_visitor::Config::default()
+    };
+    let visitor = ctx!(idp_visitor::AppState::open(visitor_config, opts.clock.clone()), "visitor IdP")?;
+
+    // The agents.
+    let mut agents = Vec::new();
+    for ((s, url), backend) in SERVICES.iter().zip(&agent_urls).zip(&backend_urls) {
+        let secret_path = dir.join("visitor/client-secrets").join(s.name);
+        let secret = ctx!(std::fs::read_to_string(&secret_path), secret_path.display())?.trim().to_owned();
+        let toml = agent_toml(url, backend, &dir.join(s.name), &metadata_path, &token_endpoint, s.name);
+        let mut config = ctx!(web_agent::Config::from_toml_with_secret(&toml, &secret), "agent config")?;
+        config.listen = ctx!(url.trim_start_matches("http://").parse(), "agent address")?;
+        agents.push(ctx!(web_agent::AppState::new(config, &metadata, opts.clock.clone()), s.name)?);
+    }
+
+    let (stop, rx) = watch::channel(false);
+    let shutdown = move || {
+        let mut rx = rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let mut tasks = vec![
+        tokio::spawn(idp_home::serve(home, home_l, shutdown())),
+        tokio::spawn(idp_visitor::serve(visitor, visitor_l, shutdown())),
+    ];
+    for (agent, l) in agents.into_iter().zip([agent_l0, agent_l1]) {
+        tasks.push(tokio::spawn(web_agent::serve(agent, l, shutdown())));
+    }
+    for (s, l) in SERVICES.iter().zip([backend_l0, backend_l1]) {
+        let app = crate::demo_backend::app(s.name);
+        let sd = shutdown();
+        tasks.push(tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(sd).await }));
+    }
+    let stack = Stack {
+        home_url,
+        visitor_url,
+        agent_urls,
+        backend_urls,
+        password,
+        data_dir: dir,
+        created,
+        stop,
+        tasks,
+    };
+    if created {
+        if let Err(e) = store_table1(&stack, opts.clock.today()).await {
+            let _ = std::fs::remove_file(stack.data_dir.join("bob.password"));
+            stack.stop().await;
+            return Err(e);
+        }
+    }
+    Ok(stack)
+}
+
+fn other_domain_key(dir: &Path) -> Result<AuthoritySecretKey<Bls12_381Suite>, StackError> {
+    let path = dir.join(format!("{OTHER_DOMAIN}.msk"));
+    if let Ok(bytes) = std::fs::read(&path) {
+        return ctx!(AuthoritySecretKey::from_bytes(&bytes), path.display());
+    }
+    let key = ctx!(AuthoritySecretKey::setup(OTHER_DOMAIN, &mut rand_core::OsRng), "amazon authority")?;
+    ctx!(federation::files::write_private(&path, &key.to_bytes(), 0o600), path.display())?;
+    Ok(key)
+}
+
+fn create_bob(home: &idp_home::AppState, dir: &Path) -> Result<String, StackError> {
+    let password = random_secret();
+    let hash = idp_home::users::hash_password(&idp_home::users::Password::new(password.clone()))
+        .map_err(|e| StackError(format!("password hash: {e}")))?;
+    let user = idp_home::model::User {
+        uid: USER.into(),
+        email: "bob@example.org".into(),
+        password_hash: hash,
+        verified: true,
+        groups: vec![GROUP.into()],
+        created: home.clock.now(),
+    };
+    ctx!(home.store.put_user(&user), "store bob")?;
+    ctx!(
+        federation::files::write_private(&dir.join("bob.password"), password.as_bytes(), 0o600),
+        "bob.password"
+    )?;
+    Ok(password)
+}
+
+/// Table 1, encrypted by the data-owner client and uploaded over HTTP.
+async fn store_table1(stack: &Stack, today: u64) -> Result<(), StackError> {
+    let client = HomeClient::new(&stack.home_url);
+    let token = ctx!(client.token(USER, &stack.password).await, "bob's API token")?;
+    for (name, value, disclosure) in table1() {
+        let (ct, _) = ctx!(
+            client.encrypt(&PolicySource::Disclosure(Box::new(disclosure), today), value.as_bytes()).await,
+            name
+        )?;
+        ctx!(client.put(&token, name, &ct).await, name)?;
+    }
+    Ok(())
+}
+
+/// The agent configuration the quickstart writes (also a readable example).
+pub fn agent_toml(
+    public_url: &str,
+    backend_url: &str,
+    data_dir: &Path,
+    metadata: &Path,
+    token_endpoint: &str,
+    client_id: &str,
+) -> String {
+    format!(
+        r#"public_url = "{public_url}"
+backend_url = "{backend_url}"
+data_dir = "{data}"
+
+[home_idp]
+metadata_file = "{metadata}"
+
+[visitor]
+token_endpoint = "{token_endpoint}"
+client_id = "{client_id}"
+
+[access]
+default_level = "none"
+admin_paths = ["/admin"]
+
+[[access.rules]]
+prefix = "/"
+groups = {{ {GROUP} = "read_write" }}
+"#,
+        data = data_dir.display(),
+        metadata = metadata.display(),
+    )
+}

@@ -1,0 +1,267 @@
+//! The paper's lifecycle over real HTTP, with the quickstart stack on free ports and a manual
+//! clock, driven by reqwest acting as a browser (cookie jar, each redirect and auto-post form
+//! followed by hand): (1) bob's PII is stored encrypted; (2)–(4) shopping sees lastname and
+//! dob, delivery — signed in without a password — sees lastname and addresses; (5) an
+//! assertion whose SAML session expired gets a PAT without `purpose:current`, and dob stays
+//! closed; (6) 15 days later addresses no longer open while lastname does. Also the web
+//! agent's refusals: replay, another service's response, tampering, a forged signer, a TAT
+//! sealed for someone else, client-sent identity headers, off-site return paths, RBAC.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
+
+use std::sync::Arc;
+
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use federation::ManualClock;
+use idaas::owner::HomeClient;
+use idaas::stack::{self, Options, Stack};
+use reqwest::StatusCode;
+use serde_json::Value;
+
+/// 2025-10-09, noon UTC.
+const T0: i64 = 1_760_011_200;
+
+async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
+    stack::start(Options { base_port: 0, data_dir: dir.to_owned(), clock }).await.unwrap()
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn location(r: &reqwest::Response) -> String {
+    r.headers().get(reqwest::header::LOCATION).unwrap().to_str().unwrap().to_owned()
+}
+
+fn input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = start + html[start..].find('"')?;
+    Some(
+        html[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").unwrap() + "action=\"".len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+/// A sign-in as a browser makes it. Returns the backend's JSON and the SAMLResponse.
+struct SignIn {
+    seen: Value,
+    saml_response: String,
+    asked_password: bool,
+}
+
+/// Follows a protected request to the IdP and through sign-in (when asked); returns the
+/// auto-post page and whether a password was asked.
+async fn to_auto_post(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> (String, bool) {
+    let agent = &stack.agent_urls[service];
+    let r = b.get(format!("{agent}{path}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND, "a request without a session is redirected");
+    let sso = location(&r);
+    assert!(sso.starts_with(&format!("{}/saml/sso?SAMLRequest=", stack.home_url)));
+    let page = b.get(&sso).send().await.unwrap().text().await.unwrap();
+    if !page.contains("action=\"/saml/login\"") {
+        return (page, false);
+    }
+    let csrf = input(&page, "csrf").unwrap();
+    let r = b
+        .post(format!("{}/saml/login", stack.home_url))
+        .form(&[("csrf", csrf.as_str()), ("uid", stack::USER), ("password", stack.password.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    (r.text().await.unwrap(), true)
+}
+
+async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> SignIn {
+    let agent = &stack.agent_urls[service];
+    let (page, asked_password) = to_auto_post(stack, b, service, path).await;
+    let saml_response = input(&page, "SAMLResponse").expect("an auto-post form");
+    let relay = input(&page, "RelayState").unwrap_or_default();
+    let action = form_action(&page);
+    assert_eq!(action, format!("{agent}/saml/acs"));
+    let r = b
+        .post(&action)
+        .form(&[("SAMLResponse", saml_response.as_str()), ("RelayState", relay.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let back = location(&r);
+    assert_eq!(back, path, "back where the user started");
+    let r = b.get(format!("{agent}{back}")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    SignIn { seen: r.json().await.unwrap(), saml_response, asked_password }
+}
+
+fn pii_names(seen: &Value) -> Vec<String> {
+    seen["pii"].as_object().unwrap().keys().cloned().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_papers_lifecycle_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let stack = start(dir.path(), clock.clone()).await;
+    assert!(stack.created);
+
+    // (1) The vault holds three ciphertexts, and no plaintext.
+    let owner = HomeClient::new(&stack.home_url);
+    let token = owner.token(stack::USER, &stack.password).await.unwrap();
+    let list = owner.list(&token).await.unwrap().to_string();
+    for name in ["lastname", "dob", "addresses"] {
+        assert!(list.contains(&format!("\"{name}\"")), "{list}");
+    }
+    assert!(!list.contains("Tri") && !list.contains("1980"), "the server never sees plaintext");
+
+    // (2)-(3) Shopping: lastname and dob, not addresses.
+    let b = browser();
+    let shop = visit(&stack, &b, 0, "/cart?item=42").await;
+    assert!(shop.asked_password);
+    assert_eq!(shop.seen["user"], "bob");
+    assert_eq!(shop.seen["groups"], serde_json::json!(["customers"]));
+    assert_eq!(pii_names(&shop.seen), ["dob", "lastname"]);
+    assert_eq!(shop.seen["pii"]["lastname"], "Tri");
+    assert_eq!(shop.seen["pii"]["dob"], "1980-01-01");
+    // RBAC: customers have read_write on /, /admin needs full.
+    let r = b.get(format!("{}/admin/orders", stack.agent_urls[0])).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("full") && page.contains("read_write"), "{page}");
+
+    // (4) Delivery: no password asked; lastname and addresses, not dob — even when the
+    // client sends its own identity headers.
+    let delivery = visit(&stack, &b, 1, "/ship").await;
+    assert!(!delivery.asked_password, "single sign-on");
+    assert_eq!(pii_names(&delivery.seen), ["addresses", "lastname"]);
+    let r = b
+        .get(format!("{}/ship", stack.agent_urls[1]))
+        .header("X-Idaas-Pii-Dob", "1980-01-01")
+        .header("x-idaas-user", "mallory")
+        .send()
+        .await
+        .unwrap();
+    let seen: Value = r.json().await.unwrap();
+    assert_eq!(seen["user"], "bob");
+    assert!(seen["pii"].get("dob").is_none(), "client-sent identity headers are stripped");
+
+    // The agent's refusals, each a 400 page and no session.
+    let acs = format!("{}/saml/acs", stack.agent_urls[0]);
+    let post = |resp: String| {
+        let acs = acs.clone();
+        async move {
+            let r = browser().post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
+            let status = r.status();
+            let cookie = r.headers().get(reqwest::header::SET_COOKIE).is_some();
+            (status, cookie, r.text().await.unwrap())
+        }
+    };
+    let (status, cookie, page) = post(shop.saml_response.clone()).await;
+    assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false), "replay: {page}");
+    let (status, _, page) = post(delivery.saml_response.clone()).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "another service's response: {page}");
+    assert!(page.contains("another service"), "{page}");
+    let xml = String::from_utf8(STANDARD.decode(&shop.saml_response).unwrap()).unwrap();
+    let tampered = xml.replacen("<saml:AttributeValue>customers", "<saml:AttributeValue>admins", 1);
+    let (status, _, page) = post(STANDARD.encode(tampered)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "tampered: {page}");
+    for garbage in ["", "%%%", "PGEvPg==", &"A".repeat(2 << 20)] {
+        let (status, cookie, _) = post(garbage.to_owned()).await;
+        assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false));
+    }
+    // An off-site return path is never followed.
+    let r = b
+        .get(format!("{}/saml/login?return_to=https://evil.example/", stack.agent_urls[0]))
+        .send()
+        .await
+        .unwrap();
+    let sso = location(&r);
+    assert!(sso.contains("RelayState=%2F") && !sso.contains("evil"), "{sso}");
+
+    // (5) An assertion for shopping whose SAML session has ended (8 h) by the time it is
+    // exchanged gets a PAT without purpose:current — and dob does not open.
+    let (page, _) = to_auto_post(&stack, &browser(), 0, "/late").await;
+    let xml = String::from_utf8(STANDARD.decode(input(&page, "SAMLResponse").unwrap()).unwrap()).unwrap();
+    clock.advance(9 * 3600);
+    let assertion_id = {
+        let at = xml.find("<saml:Assertion").unwrap();
+        let id_at = at + xml[at..].find(" ID=\"").unwrap() + 5;
+        xml[id_at..id_at + xml[id_at..].find('"').unwrap()].to_owned()
+    };
+    let assertion = web_agent::acs::signed_assertion(&xml, &assertion_id).unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/oauth2/token", stack.visitor_url))
+        .basic_auth("shopping", Some(stack.client_secret("shopping").unwrap()))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:saml2-bearer"),
+            ("assertion", URL_SAFE_NO_PAD.encode(assertion).as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let grant: Value = r.json().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "{grant}");
+    let scope = grant["scope"].as_str().unwrap();
+    assert!(scope.contains("ppurpose:purchase") && !scope.contains("purpose:current "), "{scope}");
+    assert!(!scope.split(' ').any(|s| s == "purpose:current"), "{scope}");
+    let key = web_agent::keys::load_or_create(&dir.path().join("shopping")).unwrap();
+    let session_index = {
+        let at = xml.find("SessionIndex=\"").unwrap() + "SessionIndex=\"".len();
+        xml[at..at + xml[at..].find('"').unwrap()].to_owned()
+    };
+    let pat = key
+        .open(
+            grant["purpose_access_token"].as_str().unwrap(),
+            &federation::pat::pat_info("shopping", &session_index),
+        )
+        .unwrap();
+    let attr = |name: &str| {
+        let at = xml.find(&format!("Name=\"{name}\"")).unwrap();
+        let v = at + xml[at..].find("<saml:AttributeValue>").unwrap() + "<saml:AttributeValue>".len();
+        xml[v..v + xml[v..].find('<').unwrap()].to_owned()
+    };
+    let tat = key
+        .open(
+            &attr("idaas:tat"),
+            &federation::seal::tat_info(&format!("{}/saml/metadata", stack.agent_urls[0]), &session_index),
+        )
+        .unwrap();
+    let cts: Vec<(String, String)> =
+        ["lastname", "dob", "addresses"].iter().map(|n| (n.to_string(), attr(&format!("pii:{n}")))).collect();
+    let opened = web_agent::pii::open(
+        "bls12-381",
+        &tat,
+        &pbe_core::wire::from_binary_or_text(&pat).unwrap(),
+        "bob",
+        &session_index,
+        &cts,
+    )
+    .unwrap();
+    assert!(opened.values.is_empty(), "without purpose:current nothing of Table 1 opens");
+    assert_eq!(opened.closed, 3);
+
+    // (6) 15 days after bob encrypted: a new sign-in at delivery; addresses (14 days) closed,
+    // lastname (30 days) still open.
+    clock.set(T0 + 15 * 86_400);
+    let later = visit(&stack, &browser(), 1, "/ship").await;
+    assert!(later.asked_password, "the old IdP session is long gone");
+    assert_eq!(pii_names(&later.seen), ["lastname"]);
+
+    // A restart keeps everything: same password, no new data.
+    stack.stop().await;
+    let again = start(dir.path(), clock.clone()).await;
+    assert!(!again.created);
+    let owner = HomeClient::new(&again.home_url);
+    owner.token(stack::USER, &again.password).await.unwrap();
+    again.stop().await;
+}

@@ -1,0 +1,209 @@
+//! OAuth clients: registration checks, secret hashing (argon2id) and client authentication.
+//!
+//! Secrets are stored only as argon2id PHC strings (OWASP parameters: m = 19 MiB, t = 2,
+//! p = 1). Hashing costs tens of milliseconds by design; so that every token request does not
+//! pay it, a successful verification is remembered in memory as an HMAC of the secret under a
+//! per-process random key, tied to the stored PHC string (a changed secret invalidates it).
+//! Client secrets are ≥ 32 random characters, so the cached HMAC is no easier to attack than
+//! the secret itself.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use hmac::{Hmac, Mac};
+use rand_core::{OsRng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use subtle::ConstantTimeEq as _;
+
+use crate::config::check_purpose;
+
+/// Longest client ID.
+pub const MAX_CLIENT_ID_LEN: usize = 128;
+/// Most purposes per client.
+pub const MAX_PURPOSES: usize = 32;
+
+/// A registered client (as stored).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Client {
+    /// The OAuth client ID.
+    pub client_id: String,
+    /// Display name.
+    pub name: String,
+    /// argon2id PHC string of the secret.
+    pub secret_hash: String,
+    /// Registered purpose attributes (`purpose:current`, …), sorted, without duplicates.
+    pub purposes: Vec<String>,
+    /// X25519 public key the PAT is sealed for (unpadded base64url), if any.
+    pub pat_public_key: Option<String>,
+    /// Registration time, Unix seconds.
+    pub created: i64,
+}
+
+/// Checks a registration; the error is `(field, reason)`.
+pub fn validate_registration(
+    client_id: &str,
+    name: &str,
+    purposes: &[String],
+    pat_public_key: Option<&str>,
+) -> Result<(), (String, String)> {
+    let id_ok = !client_id.is_empty()
+        && client_id.len() <= MAX_CLIENT_ID_LEN
+        && client_id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b'~'));
+    if !id_ok {
+        return Err((
+            "client_id".into(),
+            format!("must be 1-{MAX_CLIENT_ID_LEN} characters of [A-Za-z0-9_.~-]"),
+        ));
+    }
+    if name.len() > 256 || name.chars().any(char::is_control) {
+        return Err(("name".into(), "must be at most 256 characters without control characters".into()));
+    }
+    if purposes.is_empty() || purposes.len() > MAX_PURPOSES {
+        return Err(("purposes".into(), format!("must list 1-{MAX_PURPOSES} purposes")));
+    }
+    for (i, p) in purposes.iter().enumerate() {
+        check_purpose(p).map_err(|r| (format!("purposes[{i}]"), r))?;
+    }
+    if let Some(k) = pat_public_key {
+        federation::seal::check_public_key(k).map_err(|_| {
+            ("pat_public_key".to_owned(), "must be an X25519 public key, unpadded base64url".to_owned())
+        })?;
+    }
+    Ok(())
+}
+
+/// Sorted, de-duplicated purposes.
+pub fn normalize_purposes(purposes: &[String]) -> Vec<String> {
+    let mut p = purposes.to_vec();
+    p.sort();
+    p.dedup();
+    p
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP: argon2id, 19 MiB, 2 iterations, 1 lane.
+    let params = argon2::Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// Hashes a client secret (argon2id PHC string). Blocking: tens of milliseconds.
+pub fn hash_secret(secret: &str) -> Result<String, String> {
+    let salt = SaltString::generate(&mut OsRng);
+    argon2().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
+}
+
+/// A fresh client secret: 32 random bytes, unpadded base64url (43 characters).
+pub fn generate_secret() -> String {
+    use base64::Engine as _;
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Remembers successful secret verifications (see the module doc).
+pub struct SecretCache {
+    key: [u8; 32],
+    entries: Mutex<HashMap<String, (String, [u8; 32])>>,
+}
+
+impl std::fmt::Debug for SecretCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretCache([redacted])")
+    }
+}
+
+impl Default for SecretCache {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        OsRng.fill_bytes(&mut key);
+        SecretCache { key, entries: Mutex::new(HashMap::new()) }
+    }
+}
+
+impl SecretCache {
+    fn mac(&self, client_id: &str, secret: &str) -> [u8; 32] {
+        let Ok(mut m) = <Hmac<Sha256> as Mac>::new_from_slice(&self.key) else {
+            return [0; 32];
+        };
+        m.update(&(client_id.len() as u32).to_be_bytes());
+        m.update(client_id.as_bytes());
+        m.update(secret.as_bytes());
+        m.finalize().into_bytes().into()
+    }
+
+    /// Whether `secret` is `client`'s. Blocking (argon2) unless remembered.
+    pub fn verify(&self, client: &Client, secret: &str) -> bool {
+        let mac = self.mac(&client.client_id, secret);
+        {
+            let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some((phc, cached)) = entries.get(&client.client_id) {
+                if *phc == client.secret_hash && bool::from(cached.ct_eq(&mac)) {
+                    return true;
+                }
+            }
+        }
+        let ok = PasswordHash::new(&client.secret_hash)
+            .is_ok_and(|h| argon2().verify_password(secret.as_bytes(), &h).is_ok());
+        if ok {
+            let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if entries.len() > 10_000 {
+                entries.clear();
+            }
+            entries.insert(client.client_id.clone(), (client.secret_hash.clone(), mac));
+        }
+        ok
+    }
+
+    /// Forgets a client (its secret changed or it was deleted).
+    pub fn forget(&self, client_id: &str) {
+        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(client_id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verifies_hashed_secrets_and_remembers_only_the_right_one() {
+        let secret = generate_secret();
+        let client = Client {
+            client_id: "shop".into(),
+            name: String::new(),
+            secret_hash: hash_secret(&secret).unwrap(),
+            purposes: vec!["purpose:current".into()],
+            pat_public_key: None,
+            created: 0,
+        };
+        assert!(client.secret_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let cache = SecretCache::default();
+        assert!(cache.verify(&client, &secret));
+        assert!(cache.verify(&client, &secret), "from the cache");
+        assert!(!cache.verify(&client, "wrong"));
+        let mut changed = client.clone();
+        changed.secret_hash = hash_secret("another secret of enough length 1234567").unwrap();
+        assert!(!cache.verify(&changed, &secret), "a changed hash invalidates the cached secret");
+    }
+
+    #[test]
+    fn registration_checks() {
+        let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(validate_registration("shop", "Shop", &p(&["purpose:current", "ppurpose:purchase"]), None)
+            .is_ok());
+        assert_eq!(validate_registration("", "", &p(&["purpose:current"]), None).unwrap_err().0, "client_id");
+        assert_eq!(
+            validate_registration("a b", "", &p(&["purpose:current"]), None).unwrap_err().0,
+            "client_id"
+        );
+        assert_eq!(validate_registration("s", "", &[], None).unwrap_err().0, "purposes");
+        assert_eq!(validate_registration("s", "", &p(&["role:admin"]), None).unwrap_err().0, "purposes[0]");
+        assert_eq!(
+            validate_registration("s", "", &p(&["purpose:current"]), Some("xx")).unwrap_err().0,
+            "pat_public_key"
+        );
+        assert_eq!(normalize_purposes(&p(&["b:x", "a:y", "b:x"])), p(&["a:y", "b:x"]));
+    }
+}

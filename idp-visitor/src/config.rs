@@ -1,0 +1,398 @@
+//! The visitor IdP's configuration file (TOML), documented key by key in
+//! `docs/visitor-idp.md`.
+//!
+//! Unknown keys are errors, every value is validated at load time with an error naming the key,
+//! and secrets can come from the environment instead of the file: `IDAAS_VISITOR_ADMIN_TOKEN`,
+//! and `IDAAS_VISITOR_CLIENT_SECRET_<CLIENT_ID>` for each static client (the client ID upper-cased,
+//! every character other than `A-Z0-9` replaced by `_`).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub use federation::secret::Secret;
+use pbe_core::SuiteId;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Environment variable that overrides `admin_token`.
+pub const ADMIN_TOKEN_ENV: &str = "IDAAS_VISITOR_ADMIN_TOKEN";
+/// Prefix of the environment variables that override static client secrets.
+pub const CLIENT_SECRET_ENV_PREFIX: &str = "IDAAS_VISITOR_CLIENT_SECRET_";
+/// Minimum length of the admin token and of client secrets, bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+/// The token endpoint's path under `public_url`.
+pub const TOKEN_PATH: &str = "/oauth2/token";
+
+pub use federation::settings::ConfigError;
+use federation::settings::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
+
+/// The visitor IdP configuration. See `docs/visitor-idp.md` for every key.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Public base URL; the token endpoint is `<public_url>/oauth2/token`.
+    #[serde(default = "default_public_url")]
+    pub public_url: String,
+    /// This IdP's entity ID (the audience home IdPs put in assertions); `public_url` if empty.
+    #[serde(default)]
+    pub entity_id: String,
+    /// Data directory (sled database, keys).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// This IdP's ABE authority name (the domain, e.g. `salesforce`).
+    #[serde(default = "default_authority")]
+    pub authority: String,
+    /// The pairing suite.
+    #[serde(default = "default_suite", serialize_with = "ser_suite", deserialize_with = "de_suite")]
+    pub suite: SuiteId,
+    /// Purposes granted only while the SAML session and the assertion are valid.
+    #[serde(default = "default_transaction_purposes")]
+    pub transaction_purposes: Vec<String>,
+    /// Oldest assertion (by IssueInstant) exchanged for the other purposes, days.
+    #[serde(default = "default_max_age_days")]
+    pub max_assertion_age_days: u32,
+    /// Clock-skew allowance for every time comparison, seconds.
+    #[serde(default = "default_skew")]
+    pub clock_skew_seconds: u32,
+    /// Lifetime of the opaque access token, seconds.
+    #[serde(default = "default_token_lifetime")]
+    pub access_token_lifetime_seconds: u32,
+    /// Largest request body, bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Largest decoded assertion, bytes.
+    #[serde(default = "default_max_assertion")]
+    pub max_assertion_bytes: usize,
+    /// Bearer token of `/admin/*`; the admin API is disabled when unset.
+    #[serde(default)]
+    pub admin_token: Option<Secret>,
+    /// Home IdPs whose assertions are accepted.
+    #[serde(default)]
+    pub trusted_idps: Vec<TrustedIdpConfig>,
+    /// Statically registered clients (upserted into the store at every start).
+    #[serde(default)]
+    pub clients: Vec<ClientConfig>,
+}
+
+/// A trusted home IdP: exactly one of `metadata_file`, `metadata` and `certificate_pem`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIdpConfig {
+    /// Its entity ID; required with `certificate_pem`, checked against the metadata otherwise.
+    #[serde(default)]
+    pub entity_id: Option<String>,
+    /// A file holding its SAML metadata (what the home IdP serves at `/saml/metadata`).
+    #[serde(default)]
+    pub metadata_file: Option<PathBuf>,
+    /// Its SAML metadata, inline.
+    #[serde(default)]
+    pub metadata: Option<String>,
+    /// Its signing certificate(s), PEM, inline.
+    #[serde(default)]
+    pub certificate_pem: Option<String>,
+    /// Not supported: fetching metadata over the network at start-up. Setting it is an error
+    /// that says so.
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+}
+
+/// A statically configured client.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// The OAuth client ID.
+    pub client_id: String,
+    /// Its secret (≥ 32 characters); or from `IDAAS_VISITOR_CLIENT_SECRET_<ID>`; when neither
+    /// is set, generated on first start into `<data_dir>/client-secrets/<client_id>` (0600).
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// A display name.
+    #[serde(default)]
+    pub name: String,
+    /// The purpose attributes it is registered for (`purpose:current`, `ppurpose:purchase`).
+    pub purposes: Vec<String>,
+    /// Its X25519 public key (unpadded base64url): the PAT is sealed for it when set.
+    #[serde(default)]
+    pub pat_public_key: Option<String>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8082))
+}
+fn default_public_url() -> String {
+    "http://127.0.0.1:8082".into()
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data/visitor")
+}
+fn default_authority() -> String {
+    "salesforce".into()
+}
+fn default_suite() -> SuiteId {
+    SuiteId::Bls12_381
+}
+fn default_transaction_purposes() -> Vec<String> {
+    vec!["purpose:current".into()]
+}
+fn default_max_age_days() -> u32 {
+    30
+}
+fn default_skew() -> u32 {
+    60
+}
+fn default_token_lifetime() -> u32 {
+    3600
+}
+fn default_max_body() -> usize {
+    256 * 1024
+}
+fn default_max_assertion() -> usize {
+    // ¾ of the default body limit: the base64url form must fit in the body.
+    default_max_body() / 4 * 3
+}
+
+fn ser_suite<S: Serializer>(suite: &SuiteId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(suite.name())
+}
+
+fn de_suite<'de, D: Deserializer<'de>>(d: D) -> Result<SuiteId, D::Error> {
+    let name = String::deserialize(d)?;
+    SuiteId::from_name(&name).ok_or_else(|| {
+        serde::de::Error::custom(format!("unknown suite '{name}' (expected \"bls12-381\" or \"bn254\")"))
+    })
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: default_listen(),
+            public_url: default_public_url(),
+            entity_id: default_public_url(),
+            data_dir: default_data_dir(),
+            authority: default_authority(),
+            suite: default_suite(),
+            transaction_purposes: default_transaction_purposes(),
+            max_assertion_age_days: default_max_age_days(),
+            clock_skew_seconds: default_skew(),
+            access_token_lifetime_seconds: default_token_lifetime(),
+            max_body_bytes: default_max_body(),
+            max_assertion_bytes: default_max_assertion(),
+            admin_token: None,
+            trusted_idps: Vec::new(),
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// The environment variable holding the secret of static client `client_id`.
+pub fn client_secret_env(client_id: &str) -> String {
+    let suffix: String = client_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' })
+        .collect();
+    format!("{CLIENT_SECRET_ENV_PREFIX}{suffix}")
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`, then applies environment overrides and
+    /// validates again. Relative `metadata_file` paths are relative to the working directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = read_toml(path)?;
+        config.normalize();
+        config.apply_env(|k| std::env::var(k).ok());
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text (no environment overrides).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = parse_toml(text, Path::new("<string>"))?;
+        config.normalize();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn normalize(&mut self) {
+        self.public_url = self.public_url.trim_end_matches('/').to_owned();
+        if self.entity_id.is_empty() {
+            self.entity_id = self.public_url.clone();
+        }
+    }
+
+    /// Applies overrides from the environment, read through `lookup` (testable).
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        if let Some(token) = lookup(ADMIN_TOKEN_ENV).filter(|t| !t.is_empty()) {
+            self.admin_token = Some(Secret::new(token));
+        }
+        for c in &mut self.clients {
+            if let Some(secret) = lookup(&client_secret_env(&c.client_id)).filter(|t| !t.is_empty()) {
+                c.client_secret = Some(Secret::new(secret));
+            }
+        }
+    }
+
+    /// The token endpoint URL (the Recipient home IdPs put in the bearer confirmation).
+    pub fn token_endpoint(&self) -> String {
+        format!("{}{TOKEN_PATH}", self.public_url)
+    }
+
+    /// The sled database directory, `<data_dir>/db`.
+    pub fn db_dir(&self) -> PathBuf {
+        self.data_dir.join("db")
+    }
+
+    /// Maximum assertion age, seconds.
+    pub fn max_age_seconds(&self) -> i64 {
+        i64::from(self.max_assertion_age_days) * 86_400
+    }
+
+    /// Checks every value; the error names the offending key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_base_url("public_url", &self.public_url)?;
+        check_entity_id("entity_id", &self.entity_id)?;
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        pbe_core::attribute::validate_identifier("authority", &self.authority)
+            .ok()
+            .filter(|a| *a == self.authority)
+            .ok_or_else(|| invalid("authority", "must be 1-64 characters of [a-z0-9_.-]"))?;
+        for (i, p) in self.transaction_purposes.iter().enumerate() {
+            check_purpose(p).map_err(|r| invalid(format!("transaction_purposes[{i}]"), r))?;
+        }
+        check_range("max_assertion_age_days", self.max_assertion_age_days.into(), 1, 366)?;
+        check_range("clock_skew_seconds", self.clock_skew_seconds.into(), 0, 600)?;
+        check_range("access_token_lifetime_seconds", self.access_token_lifetime_seconds.into(), 60, 86_400)?;
+        check_range("max_body_bytes", self.max_body_bytes as u64, 4096, 16 * 1024 * 1024)?;
+        check_range("max_assertion_bytes", self.max_assertion_bytes as u64, 1024, 4 * 1024 * 1024)?;
+        if let Some(token) = &self.admin_token {
+            check_secret("admin_token", token.expose())?;
+        }
+        for (i, idp) in self.trusted_idps.iter().enumerate() {
+            let key = format!("trusted_idps[{i}]");
+            let sources =
+                [idp.metadata_file.is_some(), idp.metadata.is_some(), idp.certificate_pem.is_some()]
+                    .iter()
+                    .filter(|b| **b)
+                    .count();
+            if idp.metadata_url.is_some() {
+                return Err(invalid(
+                    format!("{key}.metadata_url"),
+                    "fetching metadata at start-up is not supported: save the home IdP's /saml/metadata to a file \
+                     and set metadata_file",
+                ));
+            }
+            if sources != 1 {
+                return Err(invalid(key, "set exactly one of metadata_file, metadata, certificate_pem"));
+            }
+            if let Some(e) = &idp.entity_id {
+                check_entity_id(&format!("{key}.entity_id"), e)?;
+            } else if idp.certificate_pem.is_some() {
+                return Err(invalid(format!("{key}.entity_id"), "is required with certificate_pem"));
+            }
+        }
+        let mut ids = std::collections::BTreeSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            let key = format!("clients[{i}]");
+            crate::clients::validate_registration(
+                &c.client_id,
+                &c.name,
+                &c.purposes,
+                c.pat_public_key.as_deref(),
+            )
+            .map_err(|(field, reason)| invalid(format!("{key}.{field}"), reason))?;
+            // Without a secret, `AppState::open` generates one into the data directory.
+            if let Some(s) = &c.client_secret {
+                check_secret(&format!("{key}.client_secret"), s.expose())?;
+            }
+            if !ids.insert(c.client_id.as_str()) {
+                return Err(invalid(
+                    format!("{key}.client_id"),
+                    format!("duplicate client '{}'", c.client_id),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A purpose attribute as registered: `purpose:<value>` or `ppurpose:<value>` (the names of
+/// `pbe_core::disclosure`), lower-case `[a-z0-9_.-]`; the authority is this IdP's.
+pub fn check_purpose(p: &str) -> Result<(), String> {
+    let Some((name, value)) = p.split_once(':') else {
+        return Err(format!("'{p}' is not name:value"));
+    };
+    if name != pbe_core::disclosure::PURPOSE && name != pbe_core::disclosure::PRIMARY_PURPOSE {
+        return Err(format!(
+            "'{p}': the name must be '{}' or '{}'",
+            pbe_core::disclosure::PURPOSE,
+            pbe_core::disclosure::PRIMARY_PURPOSE
+        ));
+    }
+    match pbe_core::attribute::validate_identifier("value", value) {
+        Ok(v) if v == value => Ok(()),
+        _ => Err(format!("'{p}': the value must be lower-case [a-z0-9_.-]")),
+    }
+}
+
+fn check_secret(key: &str, s: &str) -> Result<(), ConfigError> {
+    federation::settings::check_secret(key, s, MIN_SECRET_LEN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8082");
+        assert_eq!(c.entity_id, "http://127.0.0.1:8082");
+        assert_eq!(c.token_endpoint(), "http://127.0.0.1:8082/oauth2/token");
+        assert_eq!(c.transaction_purposes, vec!["purpose:current"]);
+        assert_eq!(c.max_age_seconds(), 30 * 86_400);
+        assert_eq!(c.authority, "salesforce");
+    }
+
+    #[test]
+    fn example_file_is_valid() {
+        let c = Config::from_toml(include_str!("../../docs/examples/visitor.toml")).unwrap();
+        assert!(!c.clients.is_empty());
+    }
+
+    #[test]
+    fn env_overrides_secrets_and_they_are_redacted() {
+        let toml = "[[clients]]\nclient_id = \"shop-1\"\npurposes = [\"purpose:current\"]\n";
+        assert!(Config::from_toml(toml).unwrap().clients[0].client_secret.is_none());
+        let mut c: Config = parse_toml(toml, Path::new("x")).unwrap();
+        c.apply_env(|k| match k {
+            "IDAAS_VISITOR_CLIENT_SECRET_SHOP_1" => Some("c".repeat(40)),
+            ADMIN_TOKEN_ENV => Some("a".repeat(40)),
+            _ => None,
+        });
+        c.validate().unwrap();
+        assert_eq!(c.clients[0].client_secret.as_ref().unwrap().expose(), "c".repeat(40));
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("cccc") && !shown.contains("aaaa"));
+    }
+
+    #[test]
+    fn refuses_bad_values_naming_the_key() {
+        for (toml, key) in [
+            ("transaction_purposes = [\"current\"]", "transaction_purposes[0]"),
+            ("transaction_purposes = [\"domain:x\"]", "transaction_purposes[0]"),
+            ("max_assertion_age_days = 0", "max_assertion_age_days"),
+            ("authority = \"Sales Force\"", "authority"),
+            ("admin_token = \"short\"", "admin_token"),
+            ("[[trusted_idps]]\nmetadata_url = \"http://x\"", "trusted_idps[0].metadata_url"),
+            ("[[trusted_idps]]\ncertificate_pem = \"x\"", "trusted_idps[0].entity_id"),
+            ("[[trusted_idps]]\nentity_id = \"x\"", "trusted_idps[0]"),
+        ] {
+            let err = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(key), "{toml}: {err}");
+        }
+        assert!(Config::from_toml("unknown_key = 1").is_err());
+    }
+}

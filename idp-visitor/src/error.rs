@@ -1,0 +1,291 @@
+//! Errors and their one mapping to HTTP responses (STYLE.md §2.4, §2.5).
+//!
+//! - [`OAuthError`]: the token and introspection endpoints answer as RFC 6749 §5.2 says —
+//!   JSON `{"error": …, "error_description": …}`, `Cache-Control: no-store`,
+//!   `Pragma: no-cache`; 400, except `invalid_client` (401 with
+//!   `WWW-Authenticate: Basic realm="idaas visitor IdP"`), an oversized body (413), throttling
+//!   (429 with `Retry-After`) and `server_error` (500, generic description; cause logged).
+//! - [`ApiError`]: the admin API's RFC 7807 problem documents.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// The realm of the `WWW-Authenticate: Basic` challenge.
+pub const REALM: &str = "idaas visitor IdP";
+/// The content type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An RFC 6749 §5.2 error of the token or introspection endpoint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OAuthError {
+    /// Missing, repeated or malformed parameter, unsupported content type, several client
+    /// authentication methods. 400 `invalid_request`.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// Client authentication failed (unknown client, wrong secret, none given). 401
+    /// `invalid_client`.
+    #[error("client authentication failed")]
+    InvalidClient,
+    /// The assertion is invalid, expired, too old, replayed, or not for this IdP. 400
+    /// `invalid_grant`.
+    #[error("{0}")]
+    InvalidGrant(String),
+    /// The client may not use this grant (no purposes registered). 400 `unauthorized_client`.
+    #[error("{0}")]
+    UnauthorizedClient(String),
+    /// A `grant_type` other than RFC 7522's. 400 `unsupported_grant_type`.
+    #[error("only grant_type=urn:ietf:params:oauth:grant-type:saml2-bearer is supported")]
+    UnsupportedGrantType,
+    /// `scope` names purposes the client is not registered for. 400 `invalid_scope`.
+    #[error("{0}")]
+    InvalidScope(String),
+    /// Too many failed client authentications. 429 `invalid_client` with `Retry-After`.
+    #[error("too many failed client authentications; retry in {retry_after} s")]
+    Throttled {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
+    /// The body is larger than `max_body_bytes`. 413 `invalid_request`.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// A server-side failure (logged). 500 `server_error`.
+    #[error("internal: {0}")]
+    ServerError(String),
+}
+
+#[derive(Serialize)]
+struct OAuthBody<'a> {
+    error: &'a str,
+    error_description: String,
+}
+
+impl OAuthError {
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OAuthError::InvalidRequest(_) | OAuthError::PayloadTooLarge { .. } => "invalid_request",
+            OAuthError::InvalidClient | OAuthError::Throttled { .. } => "invalid_client",
+            OAuthError::InvalidGrant(_) => "invalid_grant",
+            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
+            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
+            OAuthError::InvalidScope(_) => "invalid_scope",
+            OAuthError::ServerError(_) => "server_error",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            OAuthError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The `error_description` (never an internal cause).
+    pub fn description(&self) -> String {
+        match self {
+            OAuthError::ServerError(_) => "the server could not complete the request".to_owned(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
+pub fn no_store(res: &mut Response) {
+    let h = res.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        if let OAuthError::ServerError(cause) = &self {
+            tracing::error!(%cause, "token endpoint failure");
+        }
+        let body = OAuthBody { error: self.code(), error_description: self.description() };
+        let mut res = (self.status(), axum::Json(body)).into_response();
+        no_store(&mut res);
+        match &self {
+            OAuthError::InvalidClient => {
+                let challenge = format!("Basic realm=\"{REALM}\", charset=\"UTF-8\"");
+                if let Ok(v) = HeaderValue::from_str(&challenge) {
+                    res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            OAuthError::Throttled { retry_after } => {
+                if let Ok(v) = HeaderValue::from_str(&retry_after.max(&1).to_string()) {
+                    res.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+            }
+            _ => {}
+        }
+        res
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> Self {
+        OAuthError::ServerError(format!("store: {e}"))
+    }
+}
+
+/// An admin-API error; a problem document.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// Malformed input. 400.
+    #[error("{0}")]
+    InvalidInput(String),
+    /// Missing or wrong admin token. 401 with `WWW-Authenticate: Bearer`.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// No `admin_token` configured. 404.
+    #[error("the admin API is disabled: set admin_token (or IDAAS_VISITOR_ADMIN_TOKEN) to enable it")]
+    AdminDisabled,
+    /// No such resource. 404.
+    #[error("{0}")]
+    NotFound(String),
+    /// The resource exists. 409.
+    #[error("{0}")]
+    Conflict(String),
+    /// Body too large. 413.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Not JSON. 415.
+    #[error("send the body as JSON with Content-Type: application/json")]
+    UnsupportedMediaType,
+    /// Too slow. 408.
+    #[error("the request took too long")]
+    Timeout,
+    /// Server-side failure (logged). 500.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: String,
+}
+
+impl ApiError {
+    /// Status, problem type slug and title.
+    pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        match self {
+            ApiError::InvalidInput(_) => (StatusCode::BAD_REQUEST, "invalid-input", "Invalid input"),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::AdminDisabled => (StatusCode::NOT_FOUND, "admin-disabled", "Admin API disabled"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large")
+            }
+            ApiError::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
+            }
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "Request timeout"),
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, slug, title) = self.parts();
+        let detail = match &self {
+            ApiError::Internal(cause) => {
+                tracing::error!(%cause, "internal error");
+                "the server could not complete the request; the operator can find the cause in the log"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        };
+        let problem =
+            Problem { kind: format!("urn:idaas:problem:{slug}"), title, status: status.as_u16(), detail };
+        let body = serde_json::to_vec(&problem).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if matches!(self, ApiError::Unauthorized(_)) {
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        res
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        ApiError::Internal(format!("store: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn each_oauth_error_maps_to_its_code_status_and_headers() {
+        let cases = [
+            (OAuthError::InvalidRequest("x".into()), 400, "invalid_request"),
+            (OAuthError::InvalidClient, 401, "invalid_client"),
+            (OAuthError::InvalidGrant("x".into()), 400, "invalid_grant"),
+            (OAuthError::UnauthorizedClient("x".into()), 400, "unauthorized_client"),
+            (OAuthError::UnsupportedGrantType, 400, "unsupported_grant_type"),
+            (OAuthError::InvalidScope("x".into()), 400, "invalid_scope"),
+            (OAuthError::Throttled { retry_after: 3 }, 429, "invalid_client"),
+            (OAuthError::PayloadTooLarge { limit: 9 }, 413, "invalid_request"),
+            (OAuthError::ServerError("secret cause".into()), 500, "server_error"),
+        ];
+        for (err, status, code) in cases {
+            let res = err.clone().into_response();
+            assert_eq!(res.status().as_u16(), status, "{err:?}");
+            assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+            assert_eq!(res.headers()[header::PRAGMA], "no-cache");
+            assert_eq!(res.headers().contains_key(header::WWW_AUTHENTICATE), status == 401);
+            if status == 429 {
+                assert_eq!(res.headers()[header::RETRY_AFTER], "3");
+            }
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(v["error"], code);
+            assert!(!v["error_description"].as_str().unwrap().contains("secret cause"));
+        }
+    }
+
+    #[tokio::test]
+    async fn api_errors_are_problem_documents() {
+        for (err, status) in [
+            (ApiError::InvalidInput("x".into()), 400),
+            (ApiError::Unauthorized("x"), 401),
+            (ApiError::AdminDisabled, 404),
+            (ApiError::NotFound("x".into()), 404),
+            (ApiError::Conflict("x".into()), 409),
+            (ApiError::PayloadTooLarge { limit: 1 }, 413),
+            (ApiError::UnsupportedMediaType, 415),
+            (ApiError::Timeout, 408),
+            (ApiError::Internal("secret cause".into()), 500),
+        ] {
+            let res = err.into_response();
+            assert_eq!(res.status().as_u16(), status);
+            assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+            assert!(!String::from_utf8_lossy(&body).contains("secret cause"));
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! # idp-visitor — the idaas visitor IdP
+//!
+//! An OAuth 2.0 authorization server with one grant: RFC 7522's SAML 2.0 bearer assertion.
+//! A service's web agent presents the signed assertion its user's home IdP issued and gets a
+//! **Purpose Access Token** (PAT): pbe-core attribute keys from this IdP's ABE authority for the
+//! purposes the service is registered for, bound to the linchpin `GID(NameID, SessionIndex)`
+//! (DESIGN.md §1, §5). The PAT comes sealed for the client when it registered a key, with a
+//! signed grant receipt; every grant and refusal is audited.
+//!
+//! Modules: [`config`] (TOML), [`clients`] (registration, argon2id secrets), [`keys`] (ABE
+//! authority, receipt and audit keys), [`store`] (sled), [`grant`] (the exchange, HTTP-free),
+//! [`api`] (axum routes), [`error`] (RFC 6749 errors and problem documents), [`audit`],
+//! [`throttle`], [`state`].
+
+pub mod api;
+pub mod audit;
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod grant;
+pub mod keys;
+pub mod state;
+pub mod store;
+pub mod throttle;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+pub use config::Config;
+pub use state::AppState;
+
+/// Serves the visitor IdP on `listener` until `shutdown` completes, then finishes the requests
+/// in flight. Connect info is recorded so client-authentication throttling can count per
+/// address. Expired tokens and replay records are purged hourly.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let purge_state = state.clone();
+    let purger = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let st = purge_state.clone();
+            let purged = tokio::task::spawn_blocking(move || st.store.purge_expired(st.now())).await;
+            match purged {
+                Ok(Ok(n)) if n > 0 => tracing::info!(records = n, "purged expired tokens and replay records"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "purging expired records failed"),
+                _ => {}
+            }
+        }
+    });
+    let app = api::app(state);
+    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    purger.abort();
+    result
+}

@@ -1,0 +1,409 @@
+//! The agent's configuration — the paper's *security topology*: which IdP it trusts, which
+//! visitor IdP it exchanges assertions at, which PII goes to which header, and who may reach
+//! which path. Every key is documented in `docs/web-agent.md`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::rbac::{AccessRules, Level};
+
+/// Environment variable overriding `[visitor].client_secret`.
+pub const CLIENT_SECRET_ENV: &str = "IDAAS_AGENT_CLIENT_SECRET";
+
+/// Why the configuration is unusable. Messages name the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not valid TOML for this schema (unknown keys included).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said.
+        message: String,
+    },
+    /// A value is out of range or malformed.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// The offending key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), reason: reason.into() }
+}
+
+/// A secret string: never printed by `Debug`, wiped on drop.
+#[derive(Clone, Deserialize, Default)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+/// The whole agent configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Public base URL of the agent (what browsers see).
+    pub public_url: String,
+    /// The backend the agent protects (scheme, host, port, optional base path).
+    pub backend_url: String,
+    /// SAML entity ID of this SP; `<public_url>/saml/metadata` when empty.
+    #[serde(default)]
+    pub entity_id: String,
+    /// Data directory (the X25519 key for TATs).
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Lifetime of an agent session, minutes (also capped by the IdP's SessionNotOnOrAfter).
+    #[serde(default = "default_session_minutes")]
+    pub session_lifetime_minutes: u32,
+    /// Allowed clock difference with the IdPs, seconds.
+    #[serde(default = "default_skew")]
+    pub clock_skew_seconds: u32,
+    /// Paths (prefixes) served without sign-in.
+    #[serde(default)]
+    pub public_paths: Vec<String>,
+    /// The trusted home IdP.
+    pub home_idp: HomeIdpConfig,
+    /// The visitor IdP (RFC 7522 token endpoint); absent for a plain SAML SP without PBE.
+    #[serde(default)]
+    pub visitor: Option<VisitorConfig>,
+    /// PII attribute name → header name. Default: `X-Idaas-Pii-<Name>` for every attribute.
+    #[serde(default)]
+    pub claims_mapping: BTreeMap<String, String>,
+    /// SAML group → agent group (for access rules). Unmapped SAML groups keep their name.
+    #[serde(default)]
+    pub group_mapping: BTreeMap<String, String>,
+    /// Header names for the user and groups.
+    #[serde(default)]
+    pub headers: HeaderNames,
+    /// Role-based access rules.
+    #[serde(default)]
+    pub access: AccessConfig,
+    /// Largest request body forwarded, bytes (0 = unlimited streaming).
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+}
+
+/// Where the home IdP's metadata comes from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HomeIdpConfig {
+    /// A metadata file (as served at the IdP's `/saml/metadata`).
+    #[serde(default)]
+    pub metadata_file: Option<PathBuf>,
+    /// Or a metadata URL, fetched at start-up.
+    #[serde(default)]
+    pub metadata_url: Option<String>,
+}
+
+/// The visitor IdP and this agent's client registration there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VisitorConfig {
+    /// `POST` RFC 7522 token endpoint.
+    pub token_endpoint: String,
+    /// OAuth client ID.
+    pub client_id: String,
+    /// OAuth client secret (prefer `IDAAS_AGENT_CLIENT_SECRET`).
+    #[serde(default)]
+    pub client_secret: Secret,
+}
+
+/// Header names of the identity the backend receives.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeaderNames {
+    /// The NameID.
+    #[serde(default = "default_user_header")]
+    pub user: String,
+    /// The groups, comma-separated.
+    #[serde(default = "default_groups_header")]
+    pub groups: String,
+    /// Prefix of PII headers without an explicit `claims_mapping`.
+    #[serde(default = "default_pii_prefix")]
+    pub pii_prefix: String,
+}
+
+impl Default for HeaderNames {
+    fn default() -> Self {
+        HeaderNames {
+            user: default_user_header(),
+            groups: default_groups_header(),
+            pii_prefix: default_pii_prefix(),
+        }
+    }
+}
+
+/// `[access]`: levels per path prefix and group.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AccessConfig {
+    /// Level for a signed-in user no rule names (default `read_write`, i.e. no RBAC).
+    #[serde(default)]
+    pub default_level: Option<Level>,
+    /// Path prefixes that need `full`.
+    #[serde(default)]
+    pub admin_paths: Vec<String>,
+    /// `[[access.rules]]`.
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// One rule: at `prefix`, these groups get these levels.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    /// Path prefix (segment-aligned: `/shop` matches `/shop` and `/shop/x`, not `/shopping`).
+    pub prefix: String,
+    /// Group → level.
+    pub groups: BTreeMap<String, Level>,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("./data/agent")
+}
+fn default_session_minutes() -> u32 {
+    480
+}
+fn default_skew() -> u32 {
+    60
+}
+fn default_max_body() -> usize {
+    16 << 20
+}
+fn default_user_header() -> String {
+    "X-Idaas-User".into()
+}
+fn default_groups_header() -> String {
+    "X-Idaas-Groups".into()
+}
+fn default_pii_prefix() -> String {
+    "X-Idaas-Pii-".into()
+}
+
+impl Config {
+    /// Reads, parses and validates `path`, then applies `IDAAS_AGENT_CLIENT_SECRET`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
+        let mut config = Config::parse(&text, path)?;
+        if let (Some(v), Ok(secret)) = (config.visitor.as_mut(), std::env::var(CLIENT_SECRET_ENV)) {
+            if !secret.is_empty() {
+                v.client_secret = Secret::new(secret);
+            }
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses and validates TOML text (no environment).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let config = Config::parse(text, Path::new("<string>"))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML text, sets `[visitor].client_secret` to `secret`, and validates.
+    pub fn from_toml_with_secret(text: &str, secret: &str) -> Result<Config, ConfigError> {
+        let mut config = Config::parse(text, Path::new("<string>"))?;
+        if let Some(v) = config.visitor.as_mut() {
+            v.client_secret = Secret::new(secret);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        config.public_url = config.public_url.trim_end_matches('/').to_owned();
+        config.backend_url = config.backend_url.trim_end_matches('/').to_owned();
+        if config.entity_id.is_empty() {
+            config.entity_id = format!("{}/saml/metadata", config.public_url);
+        }
+        Ok(config)
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check_url("public_url", &self.public_url)?;
+        check_url("backend_url", &self.backend_url)?;
+        if self.entity_id.len() > 1024 || self.entity_id.chars().any(char::is_whitespace) {
+            return Err(invalid("entity_id", "at most 1024 characters, no spaces"));
+        }
+        if !(1..=10_080).contains(&self.session_lifetime_minutes) {
+            return Err(invalid("session_lifetime_minutes", "must be 1 - 10080"));
+        }
+        if self.clock_skew_seconds > 600 {
+            return Err(invalid("clock_skew_seconds", "must be at most 600"));
+        }
+        match (&self.home_idp.metadata_file, &self.home_idp.metadata_url) {
+            (Some(_), None) => {}
+            (None, Some(u)) => check_url("home_idp.metadata_url", u)?,
+            _ => return Err(invalid("home_idp", "set exactly one of metadata_file and metadata_url")),
+        }
+        if let Some(v) = &self.visitor {
+            check_url("visitor.token_endpoint", &v.token_endpoint)?;
+            if v.client_id.is_empty() || v.client_id.len() > 256 || v.client_id.contains(':') {
+                return Err(invalid("visitor.client_id", "1-256 characters, no ':'"));
+            }
+            if v.client_secret.expose().is_empty() {
+                return Err(invalid(
+                    "visitor.client_secret",
+                    format!("missing: set it in the file or in {CLIENT_SECRET_ENV}"),
+                ));
+            }
+        }
+        for p in &self.public_paths {
+            check_prefix("public_paths", p)?;
+        }
+        for (attr, header) in &self.claims_mapping {
+            if !is_pii_name(attr) {
+                return Err(invalid(format!("claims_mapping.{attr}"), "not a PII attribute name"));
+            }
+            check_header(&format!("claims_mapping.{attr}"), header)?;
+        }
+        check_header("headers.user", &self.headers.user)?;
+        check_header("headers.groups", &self.headers.groups)?;
+        check_header("headers.pii_prefix", &format!("{}x", self.headers.pii_prefix))?;
+        self.access_rules()?;
+        Ok(())
+    }
+
+    /// The compiled access rules.
+    pub fn access_rules(&self) -> Result<AccessRules, ConfigError> {
+        for p in &self.access.admin_paths {
+            check_prefix("access.admin_paths", p)?;
+        }
+        for (i, r) in self.access.rules.iter().enumerate() {
+            check_prefix(&format!("access.rules[{i}].prefix"), &r.prefix)?;
+        }
+        Ok(AccessRules::new(
+            self.access.default_level.unwrap_or(Level::ReadWrite),
+            self.access.admin_paths.clone(),
+            self.access.rules.iter().map(|r| (r.prefix.clone(), r.groups.clone())).collect(),
+        ))
+    }
+
+    /// The ACS URL (`<public_url>/saml/acs`).
+    pub fn acs_url(&self) -> String {
+        format!("{}/saml/acs", self.public_url)
+    }
+
+    /// Whether cookies get `Secure`.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
+}
+
+/// A PII attribute name as the home IdP's vault accepts it: `[a-z0-9_.-]{1,64}`.
+pub fn is_pii_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+}
+
+fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let url = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(invalid(key, "must be an http or https URL with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(invalid(key, "must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+fn check_prefix(key: &str, p: &str) -> Result<(), ConfigError> {
+    if !p.starts_with('/') || p.len() > 1024 || p.contains(['?', '#', ' ']) {
+        return Err(invalid(key, format!("'{p}' must be a path starting with '/'")));
+    }
+    Ok(())
+}
+
+fn check_header(key: &str, name: &str) -> Result<(), ConfigError> {
+    axum::http::HeaderName::from_bytes(name.as_bytes())
+        .map(|_| ())
+        .map_err(|_| invalid(key, format!("'{name}' is not a valid header name")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: &str = r#"
+        public_url = "http://127.0.0.1:8080/"
+        backend_url = "http://127.0.0.1:9000"
+        [home_idp]
+        metadata_file = "idp.xml"
+    "#;
+
+    #[test]
+    fn defaults_and_derived_values() {
+        let c = Config::from_toml(MIN).unwrap();
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert_eq!(c.entity_id, "http://127.0.0.1:8080/saml/metadata");
+        assert_eq!(c.acs_url(), "http://127.0.0.1:8080/saml/acs");
+        assert_eq!(c.headers.user, "X-Idaas-User");
+        assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let cases = [
+            ("unknown = 1", "unknown field"),
+            ("[visitor]\ntoken_endpoint = \"http://v/t\"\nclient_id = \"shop\"", "visitor.client_secret"),
+            ("[claims_mapping]\nlastname = \"bad header\"", "claims_mapping.lastname"),
+            ("[access]\nadmin_paths = [\"admin\"]", "access.admin_paths"),
+            ("[[access.rules]]\nprefix = \"/\"\ngroups = { customers = \"superuser\" }", "unknown variant"),
+        ];
+        for (extra, expected) in cases {
+            let err = Config::from_toml(&format!("{MIN}\n{extra}")).unwrap_err().to_string();
+            assert!(err.contains(expected), "{extra}: {err}");
+        }
+        let err = Config::from_toml(&MIN.replace("http://127.0.0.1:9000", "ftp://x")).unwrap_err();
+        assert!(err.to_string().contains("backend_url"));
+    }
+}

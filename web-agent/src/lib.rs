@@ -1,0 +1,353 @@
+//! # web-agent — the idaas web agent
+//!
+//! A SAML 2.0 service provider and reverse proxy in front of one backend (DESIGN.md §1, §5).
+//! It signs users in at the home IdP, exchanges the assertion at the visitor IdP for a
+//! Purpose Access Token (RFC 7522), combines it with the Time Access Token from the assertion,
+//! decrypts the PII they open, and passes identity, groups and PII to the backend as headers,
+//! after role-based access control.
+#![warn(missing_docs)]
+
+pub mod acs;
+pub mod config;
+pub mod exchange;
+pub mod html;
+pub mod keys;
+pub mod pii;
+pub mod proxy;
+pub mod rbac;
+pub mod session;
+pub mod sp;
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use federation::seal::RecipientKey;
+use federation::verify::ReplayCache;
+use federation::Clock;
+use serde::Deserialize;
+
+pub use config::Config;
+use rbac::{AccessRules, Decision};
+use session::{Pending, Sessions};
+use sp::TrustedIdp;
+
+/// The agent's session cookie name: `idaas_agent_` + 8 hex digits derived from the entity
+/// ID. Browsers do not separate cookies by port, so two agents on one host (the quickstart)
+/// must not share a cookie name.
+pub fn session_cookie_name(entity_id: &str) -> String {
+    format!("idaas_agent_{}", &federation::redact::log_id(entity_id)[..8])
+}
+
+/// Why the agent could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Configuration.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The key file.
+    #[error(transparent)]
+    Key(#[from] keys::KeyFileError),
+    /// The IdP metadata.
+    #[error("home_idp metadata: {0}")]
+    Metadata(String),
+}
+
+/// What every handler can reach (all `Arc`s: cheap to clone).
+#[derive(Clone)]
+pub struct AppState {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The trusted home IdP.
+    pub idp: Arc<TrustedIdp>,
+    /// The agent's X25519 key.
+    pub key: Arc<RecipientKey>,
+    /// Sessions and pending requests.
+    pub sessions: Arc<Sessions>,
+    /// Used assertion IDs.
+    pub replay: Arc<ReplayCache>,
+    /// Access rules (replaced on reload).
+    pub rules: Arc<RwLock<AccessRules>>,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Client for the visitor IdP.
+    pub http: reqwest::Client,
+    /// Client for the backend.
+    pub backend: reqwest::Client,
+    /// The session cookie's name.
+    pub cookie_name: Arc<str>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("entity_id", &self.config.entity_id).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Builds the state from a validated configuration and the IdP metadata text.
+    pub fn new(config: Config, idp_metadata: &str, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
+        config.validate()?;
+        let idp = TrustedIdp::from_metadata(idp_metadata).map_err(|e| StartError::Metadata(e.to_string()))?;
+        let key = keys::load_or_create(&config.data_dir)?;
+        let rules = config.access_rules()?;
+        let backend = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Ok(AppState {
+            idp: Arc::new(idp),
+            key: Arc::new(key),
+            sessions: Arc::new(Sessions::default()),
+            replay: Arc::new(ReplayCache::new(session::MAX_SESSIONS)),
+            rules: Arc::new(RwLock::new(rules)),
+            clock,
+            http: exchange::http_client(),
+            backend,
+            cookie_name: session_cookie_name(&config.entity_id).into(),
+            config: Arc::new(config),
+        })
+    }
+
+    /// Reads the IdP metadata named by the configuration (file, or URL fetched now).
+    pub async fn load_metadata(config: &Config) -> Result<String, StartError> {
+        if let Some(path) = &config.home_idp.metadata_file {
+            return std::fs::read_to_string(path)
+                .map_err(|e| StartError::Metadata(format!("{}: {e}", path.display())));
+        }
+        let url = config.home_idp.metadata_url.as_deref().unwrap_or_default();
+        let resp = exchange::http_client()
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| StartError::Metadata(format!("{url}: {e}")))?;
+        resp.text().await.map_err(|e| StartError::Metadata(format!("{url}: {e}")))
+    }
+
+    /// Re-reads the access rules from `path` (SIGHUP). Sessions are kept. On error the old
+    /// rules stay and the error is returned.
+    pub fn reload_rules(&self, path: &Path) -> Result<(), config::ConfigError> {
+        let fresh = Config::load(path)?.access_rules()?;
+        *self.rules.write().unwrap_or_else(std::sync::PoisonError::into_inner) = fresh;
+        Ok(())
+    }
+}
+
+/// The agent's routes; everything that is not an agent endpoint goes through [`gate`].
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/saml/metadata", get(metadata))
+        .route("/saml/login", get(login))
+        .route("/saml/acs", post(acs))
+        .route("/saml/logout", get(logout))
+        .fallback(gate)
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// Serves the agent on `listener` until `shutdown`; expired sessions are swept every minute.
+pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let sweeper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                state.sessions.sweep(state.clock.now());
+            }
+        })
+    };
+    let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    sweeper.abort();
+    result
+}
+
+/// The start-up self-check (the paper's "add_target" test): an unauthenticated request for a
+/// protected path must be redirected to the IdP, not served. Returns the redirect target.
+pub async fn self_check(state: AppState) -> Result<String, String> {
+    use tower::ServiceExt as _;
+    let req = Request::get("/").body(Body::empty()).map_err(|e| e.to_string())?;
+    let resp = app(state.clone()).oneshot(req).await.map_err(|e| e.to_string())?;
+    let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let protected = !state.config.public_paths.iter().any(|p| rbac::covers(p, "/"));
+    match (protected, resp.status(), location.starts_with(&state.idp.sso_url)) {
+        (true, StatusCode::FOUND, true) => Ok(location.split('?').next().unwrap_or_default().to_owned()),
+        (false, _, _) => Ok("/ is a public path; nothing to check".to_owned()),
+        (_, status, _) => Err(format!(
+            "an unauthenticated request for / was answered with {status}, not a redirect to the IdP"
+        )),
+    }
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| {
+            let (k, v) = c.trim().split_once('=')?;
+            (k == name && !v.is_empty()).then(|| v.to_owned())
+        })
+}
+
+fn set_cookie(resp: &mut Response, state: &AppState, value: &str, max_age: i64) {
+    let secure = if state.config.secure_cookies() { "; Secure" } else { "" };
+    let c =
+        format!("{}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", state.cookie_name);
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+async fn metadata(State(state): State<AppState>) -> Response {
+    let xml = sp::metadata_xml(&state.config.entity_id, &state.config.acs_url(), &state.key.public_text());
+    ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginParams {
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// Starts a sign-in: AuthnRequest over HTTP-Redirect, RelayState = the return path.
+fn start_sign_in(state: &AppState, return_to: &str) -> Response {
+    let return_to = sp::safe_return_path(return_to);
+    let id = sp::request_id();
+    let now = state.clock.now();
+    let xml =
+        sp::authn_request_xml(&id, &state.config.entity_id, &state.idp.sso_url, &state.config.acs_url(), now);
+    state.sessions.remember_request(
+        id,
+        Pending { return_to: return_to.clone(), expires: now + session::PENDING_LIFETIME },
+    );
+    match sp::redirect_url(&state.idp.sso_url, &xml, &return_to) {
+        // 302 Found, as SAML deployments expect for the HTTP-Redirect binding.
+        Some(url) => match HeaderValue::from_str(&url) {
+            Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+            Err(_) => {
+                html::page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "The IdP URL is not usable.")
+            }
+        },
+        None => html::page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Sign-in failed",
+            "The sign-in request could not be built.",
+        ),
+    }
+}
+
+async fn login(State(state): State<AppState>, Query(p): Query<LoginParams>) -> Response {
+    start_sign_in(&state, p.return_to.as_deref().unwrap_or("/"))
+}
+
+#[derive(Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState", default)]
+    _relay_state: Option<String>,
+}
+
+async fn acs(
+    State(state): State<AppState>,
+    form: Result<Form<AcsForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return html::page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in failed",
+            "The sign-in answer is missing or malformed.",
+        );
+    };
+    match acs::process(&state, &form.saml_response).await {
+        Ok(signed_in) => {
+            let lifetime = (signed_in.session.expires - state.clock.now()).max(0);
+            let cookie = state.sessions.create(signed_in.session, state.clock.now());
+            // The return path comes from our own pending request, never from RelayState.
+            let mut resp = Redirect::to(&signed_in.return_to).into_response();
+            set_cookie(&mut resp, &state, &cookie, lifetime);
+            resp
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "SAML response refused");
+            let status = match e {
+                acs::AcsError::Exchange(crate::exchange::ExchangeError::Transport(_)) => {
+                    StatusCode::BAD_GATEWAY
+                }
+                _ => StatusCode::BAD_REQUEST,
+            };
+            html::page(status, "Sign-in failed", &e.to_string())
+        }
+    }
+}
+
+async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(c) = cookie(&headers, &state.cookie_name) {
+        state.sessions.end(&c);
+    }
+    let mut resp = html::page(StatusCode::OK, "Signed out", "You are signed out of this service.");
+    set_cookie(&mut resp, &state, "", 0);
+    resp
+}
+
+/// Every request that is not an agent endpoint: public paths go through without identity;
+/// otherwise a session is needed (GET/HEAD without one start a sign-in, other methods get
+/// 401), then the access rules decide, then the request is forwarded with identity headers.
+async fn gate(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let client: Option<IpAddr> =
+        ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &state).await.ok().map(|c| c.0.ip());
+    let req = Request::from_parts(parts, body);
+    let path = req.uri().path().to_owned();
+    if state.config.public_paths.iter().any(|p| rbac::covers(p, &path)) {
+        return proxy::forward(&state, req, client, Vec::new()).await;
+    }
+    let now = state.clock.now();
+    let session = cookie(req.headers(), &state.cookie_name).and_then(|c| state.sessions.get(&c, now));
+    let Some(session) = session else {
+        if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+            let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+            return start_sign_in(&state, &target);
+        }
+        return html::page(StatusCode::UNAUTHORIZED, "Sign-in required", "Sign in to this service first.");
+    };
+    let decision = state.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner).check(
+        req.method(),
+        &path,
+        &session.groups,
+    );
+    if let Decision::Deny { needed, has } = decision {
+        tracing::info!(user = %federation::redact::log_id(&session.user), needed = needed.name(), "access denied");
+        return html::page(
+            StatusCode::FORBIDDEN,
+            "Access denied",
+            &format!(
+                "This page needs the access level '{}'; your groups give you '{}' here.",
+                needed.name(),
+                has.name()
+            ),
+        );
+    }
+    let identity = proxy::identity_headers(&state, &session);
+    proxy::forward(&state, req, client, identity).await
+}

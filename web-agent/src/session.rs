@@ -1,0 +1,185 @@
+//! Agent sessions and pending AuthnRequests, in memory only: the decrypted PII never touches
+//! disk, and is wiped (zeroized) when a session ends, expires or is evicted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+/// Most live sessions (oldest-expiring evicted beyond it) and most pending requests.
+pub const MAX_SESSIONS: usize = 100_000;
+/// How long an AuthnRequest may stay unanswered, seconds.
+pub const PENDING_LIFETIME: i64 = 600;
+
+/// A signed-in user, as the backend will see them.
+pub struct Session {
+    /// The NameID.
+    pub user: String,
+    /// Agent groups (after `group_mapping`).
+    pub groups: Vec<String>,
+    /// Decrypted PII: attribute → value. Wiped on drop.
+    pub pii: BTreeMap<String, Zeroizing<String>>,
+    /// The SAML SessionIndex (the linchpin of this session's keys).
+    pub session_index: String,
+    /// Unix seconds after which the session is gone.
+    pub expires: i64,
+    /// PII ciphertexts the keys did not open (counted, never named in logs).
+    pub closed: usize,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("groups", &self.groups.len())
+            .field("pii", &self.pii.len())
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An AuthnRequest this agent sent and has not seen answered.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Where to send the browser afterwards (a same-origin path).
+    pub return_to: String,
+    /// Unix seconds after which the answer is refused.
+    pub expires: i64,
+}
+
+/// The session table: the cookie value is random; only its SHA-256 is a key here.
+#[derive(Default)]
+pub struct Sessions {
+    live: Mutex<HashMap<[u8; 32], Arc<Session>>>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sessions")
+    }
+}
+
+fn key(cookie: &str) -> [u8; 32] {
+    Sha256::digest(cookie.as_bytes()).into()
+}
+
+/// A fresh random token (32 bytes, hex).
+pub fn random_token() -> String {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+impl Sessions {
+    /// Stores `session`; returns the cookie value.
+    pub fn create(&self, session: Session, now: i64) -> String {
+        let cookie = random_token();
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        if live.len() >= MAX_SESSIONS {
+            live.retain(|_, s| s.expires > now);
+            if live.len() >= MAX_SESSIONS {
+                // Evict the session closest to expiry rather than refuse sign-ins.
+                if let Some(k) = live.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k) {
+                    live.remove(&k);
+                }
+            }
+        }
+        live.insert(key(&cookie), Arc::new(session));
+        cookie
+    }
+
+    /// The live session for `cookie`; an expired one is removed (and so wiped).
+    pub fn get(&self, cookie: &str, now: i64) -> Option<Arc<Session>> {
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let k = key(cookie);
+        match live.get(&k) {
+            Some(s) if s.expires > now => Some(s.clone()),
+            Some(_) => {
+                live.remove(&k);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Ends the session for `cookie`.
+    pub fn end(&self, cookie: &str) -> bool {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).remove(&key(cookie)).is_some()
+    }
+
+    /// Drops expired sessions and requests (called periodically).
+    pub fn sweep(&self, now: i64) {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, s| s.expires > now);
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, p| p.expires > now);
+    }
+
+    /// Number of live sessions.
+    pub fn len(&self) -> usize {
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Remembers an AuthnRequest ID.
+    pub fn remember_request(&self, id: String, pending: Pending) {
+        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        if p.len() >= MAX_SESSIONS {
+            let now = pending.expires - PENDING_LIFETIME;
+            p.retain(|_, x| x.expires > now);
+            if p.len() >= MAX_SESSIONS {
+                return; // the answer to this request will be refused: better than unbounded memory
+            }
+        }
+        p.insert(id, pending);
+    }
+
+    /// Takes (once) the pending request `id` if it has not expired.
+    pub fn take_request(&self, id: &str, now: i64) -> Option<Pending> {
+        let p = self.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(id)?;
+        (p.expires > now).then_some(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(expires: i64) -> Session {
+        Session {
+            user: "bob".into(),
+            groups: vec![],
+            pii: BTreeMap::new(),
+            session_index: "s".into(),
+            expires,
+            closed: 0,
+        }
+    }
+
+    #[test]
+    fn sessions_expire_and_end() {
+        let s = Sessions::default();
+        let c = s.create(session(100), 0);
+        assert!(s.get(&c, 99).is_some());
+        assert!(s.get("other", 0).is_none());
+        assert!(s.get(&c, 100).is_none());
+        assert!(s.is_empty(), "expired sessions are dropped");
+        let c = s.create(session(100), 0);
+        assert!(s.end(&c));
+        assert!(s.get(&c, 0).is_none());
+    }
+
+    #[test]
+    fn requests_are_answered_once_and_in_time() {
+        let s = Sessions::default();
+        s.remember_request("a".into(), Pending { return_to: "/".into(), expires: 10 });
+        assert!(s.take_request("a", 11).is_none());
+        s.remember_request("b".into(), Pending { return_to: "/x".into(), expires: 10 });
+        assert_eq!(s.take_request("b", 5).unwrap().return_to, "/x");
+        assert!(s.take_request("b", 5).is_none());
+    }
+}

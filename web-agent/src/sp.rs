@@ -1,0 +1,187 @@
+//! The SAML service-provider side that does not touch keys: the trusted IdP from its
+//! metadata, AuthnRequests (HTTP-Redirect binding), same-origin RelayState, and this SP's own
+//! metadata (with the X25519 key the home IdP seals TATs to).
+
+use std::io::Write as _;
+use std::panic::catch_unwind;
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use federation::verify::TrustStore;
+use federation::xml::XmlBuilder;
+
+/// `urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect`.
+pub const BINDING_REDIRECT: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+/// `urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST`.
+pub const BINDING_POST: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+/// Namespace of this project's metadata extension carrying the TAT key.
+pub const NS_IDAAS_MD: &str = "urn:idaas:metadata:1.0";
+
+/// The trusted home IdP.
+#[derive(Debug, Clone)]
+pub struct TrustedIdp {
+    /// Its entity ID.
+    pub entity_id: String,
+    /// Its HTTP-Redirect SSO endpoint.
+    pub sso_url: String,
+    /// Its signing certificates.
+    pub trust: TrustStore,
+}
+
+/// Why the IdP metadata is unusable (start-up error).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MetadataError {
+    /// No signing certificate, bad XML, etc.
+    #[error(transparent)]
+    Trust(#[from] federation::verify::TrustError),
+    /// No HTTP-Redirect SingleSignOnService.
+    #[error("the IdP metadata has no HTTP-Redirect SingleSignOnService")]
+    NoSso,
+}
+
+impl TrustedIdp {
+    /// Reads IdP metadata. An IdP without a signing certificate is refused: samael would
+    /// otherwise skip signature checks (DESIGN.md §9).
+    pub fn from_metadata(xml: &str) -> Result<TrustedIdp, MetadataError> {
+        let mut trust = TrustStore::new();
+        let entity_id = trust.insert_metadata(xml, None)?;
+        let parsed = catch_unwind(|| xml.parse::<samael::metadata::EntityDescriptor>())
+            .ok()
+            .and_then(Result::ok)
+            .ok_or(MetadataError::NoSso)?;
+        let sso_url = parsed
+            .idp_sso_descriptors
+            .iter()
+            .flatten()
+            .flat_map(|d| d.single_sign_on_services.iter())
+            .find(|e| e.binding == BINDING_REDIRECT)
+            .map(|e| e.location.clone())
+            .filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+            .ok_or(MetadataError::NoSso)?;
+        Ok(TrustedIdp { entity_id, sso_url, trust })
+    }
+}
+
+/// A new AuthnRequest ID (`_` + 32 hex digits: an NCName).
+pub fn request_id() -> String {
+    format!("_{}", &crate::session::random_token()[..32])
+}
+
+/// The AuthnRequest XML.
+pub fn authn_request_xml(id: &str, issuer: &str, destination: &str, acs_url: &str, now: i64) -> String {
+    let instant = federation::assertion::xml_time(now).unwrap_or_default();
+    let mut x = XmlBuilder::new();
+    x.open(
+        "samlp:AuthnRequest",
+        &[
+            ("xmlns:samlp", federation::assertion::NS_PROTOCOL),
+            ("xmlns:saml", federation::assertion::NS_ASSERTION),
+            ("ID", id),
+            ("Version", "2.0"),
+            ("IssueInstant", &instant),
+            ("Destination", destination),
+            ("AssertionConsumerServiceURL", acs_url),
+            ("ProtocolBinding", BINDING_POST),
+        ],
+    );
+    x.leaf("saml:Issuer", &[], issuer);
+    x.empty(
+        "samlp:NameIDPolicy",
+        &[("Format", federation::assertion::NAMEID_PERSISTENT), ("AllowCreate", "true")],
+    );
+    x.close();
+    x.finish()
+}
+
+/// The HTTP-Redirect URL carrying `xml` (raw DEFLATE, base64, URL-encoded) and `relay_state`.
+pub fn redirect_url(sso_url: &str, xml: &str, relay_state: &str) -> Option<String> {
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(xml.as_bytes()).ok()?;
+    let deflated = enc.finish().ok()?;
+    let mut url = url::Url::parse(sso_url).ok()?;
+    url.query_pairs_mut()
+        .append_pair("SAMLRequest", &STANDARD.encode(deflated))
+        .append_pair("RelayState", relay_state);
+    Some(url.into())
+}
+
+/// The path to return to after sign-in, if `candidate` is a safe same-origin path: it starts
+/// with one `/`, has no backslash, no scheme-relative `//`, no control characters, ≤ 1024 bytes.
+/// Anything else (absolute URLs, `//evil.example`, `/\evil.example`) becomes `/`.
+pub fn safe_return_path(candidate: &str) -> String {
+    let ok = candidate.starts_with('/')
+        && !candidate.starts_with("//")
+        && !candidate.contains('\\')
+        && candidate.len() <= 1024
+        && !candidate.chars().any(|c| c.is_control() || c.is_whitespace());
+    if ok {
+        candidate.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+/// This SP's metadata: entity ID, ACS (HTTP-POST), and in `md:Extensions` the X25519 public
+/// key the home IdP seals TATs to (`<idaas:TatKey Algorithm="X25519">base64url</idaas:TatKey>`).
+pub fn metadata_xml(entity_id: &str, acs_url: &str, tat_public_key: &str) -> String {
+    let mut x = XmlBuilder::new();
+    x.open(
+        "md:EntityDescriptor",
+        &[("xmlns:md", "urn:oasis:names:tc:SAML:2.0:metadata"), ("entityID", entity_id)],
+    );
+    x.open("md:Extensions", &[]);
+    x.leaf("idaas:TatKey", &[("xmlns:idaas", NS_IDAAS_MD), ("Algorithm", "X25519")], tat_public_key);
+    x.close();
+    x.open(
+        "md:SPSSODescriptor",
+        &[
+            ("AuthnRequestsSigned", "false"),
+            ("WantAssertionsSigned", "true"),
+            ("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol"),
+        ],
+    );
+    x.leaf("md:NameIDFormat", &[], federation::assertion::NAMEID_PERSISTENT);
+    x.empty(
+        "md:AssertionConsumerService",
+        &[("Binding", BINDING_POST), ("Location", acs_url), ("index", "0"), ("isDefault", "true")],
+    );
+    x.close();
+    x.close();
+    x.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_paths_stay_on_this_origin() {
+        assert_eq!(safe_return_path("/cart?x=1"), "/cart?x=1");
+        for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "evil", "/a b", "/\n", ""] {
+            assert_eq!(safe_return_path(bad), "/", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn redirect_url_round_trips() {
+        let xml = authn_request_xml(
+            "_1",
+            "https://sp/saml/metadata",
+            "https://idp/saml/sso",
+            "https://sp/saml/acs",
+            0,
+        );
+        assert!(xml.contains("AssertionConsumerServiceURL=\"https://sp/saml/acs\""));
+        let url = redirect_url("https://idp/saml/sso?x=1", &xml, "/cart").unwrap();
+        let parsed = url::Url::parse(&url).unwrap();
+        let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+        assert_eq!(pairs[0], ("x".into(), "1".into()));
+        assert_eq!(pairs[2], ("RelayState".into(), "/cart".into()));
+        let deflated = STANDARD.decode(&pairs[1].1).unwrap();
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(&deflated[..]), &mut out)
+            .unwrap();
+        assert_eq!(out, xml);
+    }
+}
