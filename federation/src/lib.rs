@@ -15,6 +15,7 @@ pub mod secret;
 pub mod settings;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod throttle;
 pub mod verify;
 pub mod xml;
 

@@ -25,6 +25,80 @@ pub enum Command {
     Visitor(ServeArgs),
     /// Run a web agent (SAML SP + reverse proxy that passes decrypted PII to a backend).
     Agent(ServeArgs),
+    /// Run the paper's whole scenario locally: home IdP, visitor IdP, shopping and delivery.
+    Quickstart(QuickstartArgs),
+    /// Data owner: encrypt PII locally and keep it in the home IdP's vault.
+    #[command(subcommand)]
+    Pii(PiiCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct QuickstartArgs {
+    /// Shopping agent on P, home IdP P+1, visitor IdP P+2, delivery agent P+3, backends P+4, P+5.
+    #[arg(long, default_value_t = 8080)]
+    pub base_port: u16,
+    /// Where everything is kept between runs.
+    #[arg(long, default_value = "./data/quickstart")]
+    pub data_dir: PathBuf,
+    /// Delete the data directory first and start over.
+    #[arg(long)]
+    pub reset: bool,
+    /// Pretend today is this date (YYYY-MM-DD), e.g. 15 days on to see addresses expire.
+    #[arg(long)]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PiiCommand {
+    /// Encrypt one attribute locally and store the ciphertext in the vault.
+    Put(PiiPutArgs),
+    /// List the stored attributes (names, policies, sizes; never values).
+    List(PiiAccountArgs),
+    /// Delete one stored attribute.
+    Rm(PiiRmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PiiAccountArgs {
+    /// The home IdP's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    pub home: String,
+    /// Your user id. The password comes from IDAAS_PASSWORD or a prompt.
+    #[arg(long)]
+    pub user: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PiiPutArgs {
+    #[command(flatten)]
+    pub account: PiiAccountArgs,
+    /// Attribute name ([a-z0-9_.-], at most 64).
+    #[arg(long)]
+    pub attr: String,
+    /// The value.
+    #[arg(long, conflicts_with = "file", required_unless_present = "file")]
+    pub value: Option<String>,
+    /// Or a file holding the value.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// A disclosure policy (JSON or TOML; see docs/examples/).
+    #[arg(long, conflicts_with = "policy", required_unless_present = "policy")]
+    pub disclosure: Option<PathBuf>,
+    /// Or a policy in the policy language.
+    #[arg(long)]
+    pub policy: Option<String>,
+    /// The date a disclosure policy's validity starts from when it names none (default today).
+    #[arg(long)]
+    pub today: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PiiRmArgs {
+    #[command(flatten)]
+    pub account: PiiAccountArgs,
+    /// Attribute name.
+    #[arg(long)]
+    pub attr: String,
 }
 
 /// Arguments of every long-running service.

@@ -8,6 +8,8 @@ mod cli;
 mod clock;
 mod files;
 mod pbe;
+mod pii;
+mod quickstart;
 mod serve;
 
 fn main() -> ExitCode {
@@ -23,6 +25,14 @@ fn main() -> ExitCode {
         cli::Command::Home(args) => report(serve::home(args)),
         cli::Command::Visitor(args) => report(serve::visitor(args)),
         cli::Command::Agent(args) => report(serve::agent(args)),
+        cli::Command::Quickstart(args) => report(quickstart::run(args)),
+        cli::Command::Pii(cmd) => match pii::run(cmd) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("idaas: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
     }
 }
 

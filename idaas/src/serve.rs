@@ -22,6 +22,11 @@ impl ServeError {
         ServeError { message: format!("{}: {e}", context.display()), code: 2 }
     }
 
+    /// A start-up error that is the user's to fix (exit 2).
+    pub fn usage(message: String) -> Self {
+        ServeError { message, code: 2 }
+    }
+
     fn runtime(e: impl fmt::Display) -> Self {
         ServeError { message: e.to_string(), code: 1 }
     }

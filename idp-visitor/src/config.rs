@@ -367,6 +367,7 @@ mod tests {
         let toml = "[[clients]]\nclient_id = \"shop-1\"\npurposes = [\"purpose:current\"]\n";
         assert!(Config::from_toml(toml).unwrap().clients[0].client_secret.is_none());
         let mut c: Config = parse_toml(toml, Path::new("x")).unwrap();
+        c.normalize();
         c.apply_env(|k| match k {
             "IDAAS_VISITOR_CLIENT_SECRET_SHOP_1" => Some("c".repeat(40)),
             ADMIN_TOKEN_ENV => Some("a".repeat(40)),

@@ -169,7 +169,7 @@ impl AppState {
             clock,
             keys,
             trust: Arc::new(trust),
-            throttle: Arc::new(Throttle::default()),
+            throttle: Arc::new(Throttle::new(crate::throttle::params())),
             secrets: Arc::new(secrets),
         })
     }

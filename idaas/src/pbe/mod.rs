@@ -220,7 +220,7 @@ pub fn read_disclosure(path: &Path) -> Result<DisclosurePolicy, CliError> {
     }
 }
 
-fn parse_day(arg: &str, text: Option<&str>) -> Result<u64, CliError> {
+pub(crate) fn parse_day(arg: &str, text: Option<&str>) -> Result<u64, CliError> {
     match text {
         None => Ok(crate::clock::today_days()),
         Some(t) => match segtree::parse_number(t) {

@@ -1,0 +1,66 @@
+//! `idaas quickstart`: the paper's scenario on this machine, until Ctrl-C.
+
+use std::sync::Arc;
+
+use idaas::stack::{self, Options, SERVICES};
+
+use crate::cli::QuickstartArgs;
+use crate::serve::{init_logging, runtime, shutdown_signal, ServeError};
+
+/// Runs the quickstart.
+pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
+    init_logging();
+    let clock: Arc<dyn federation::Clock> = match &a.now {
+        None => Arc::new(federation::SystemClock),
+        Some(d) => {
+            let day =
+                crate::pbe::parse_day("--now", Some(d)).map_err(|e| ServeError::usage(e.to_string()))?;
+            Arc::new(federation::clock::OffsetClock::on_day(day))
+        }
+    };
+    if a.reset && a.data_dir.exists() {
+        std::fs::remove_dir_all(&a.data_dir)
+            .map_err(|e| ServeError::usage(format!("--reset: {}: {e}", a.data_dir.display())))?;
+    }
+    let today = pbe_core::segtree::format_date(clock.today());
+    runtime()?.block_on(async move {
+        let stack = stack::start(Options { base_port: a.base_port, data_dir: a.data_dir.clone(), clock })
+            .await
+            .map_err(|e| ServeError::usage(e.to_string()))?;
+        let pw_file = a.data_dir.join("bob.password");
+        println!();
+        println!(
+            "idaas quickstart — the paper's scenario, today = {today}{}",
+            if a.now.is_some() { " (--now)" } else { "" }
+        );
+        println!();
+        println!("  {:<26}{:<26}sign-in, PII vault, /saml/metadata", "home IdP (telekom)", stack.home_url);
+        println!("  {:<26}{:<26}RFC 7522 token endpoint", "visitor IdP (salesforce)", stack.visitor_url);
+        for (s, url) in SERVICES.iter().zip(&stack.agent_urls) {
+            let label = format!("{} service", s.name);
+            println!("  {label:<26}{:<26}purposes: {}", format!("{url}/"), s.purposes.join(", "));
+        }
+        println!();
+        println!("  sign in as:  {}  /  {}   (also in {})", stack::USER, stack.password, pw_file.display());
+        println!(
+            "  {} Table 1 encrypted by the data-owner client{}",
+            if stack.created { "stored" } else { "kept" },
+            if stack.created { "" } else { " on an earlier run" }
+        );
+        println!();
+        println!("  what each service should see (DESIGN.md §4):");
+        for s in SERVICES.iter() {
+            println!("    {:<10} {}", s.name, s.expected.join(", "));
+        }
+        println!("    (14+ days after encryption: addresses no longer open; try --now)");
+        println!(
+            "    {}/admin is reserved for 'full' access: bob gets a 403 page there",
+            stack.agent_urls[0]
+        );
+        println!();
+        println!("  Ctrl-C stops everything; data stays in {} (--reset starts over).", a.data_dir.display());
+        shutdown_signal().await;
+        stack.stop().await;
+        Ok(())
+    })
+}
