@@ -14,7 +14,9 @@
 //!    from xmlsec's **pre-digest** output — exactly the bytes the signature covers — and never
 //!    from the document that was sent, so wrapped, unsigned or commented-in content (XSW 1–8,
 //!    comment injection) cannot be what is used. The signed element must be a
-//!    `saml:Assertion`, and its `Issuer` must be the IdP whose certificate verified it.
+//!    `saml:Assertion` — the document's root, or the `samlp:Response`'s only Assertion child —
+//!    and its `Issuer` must be the IdP whose certificate verified it; a signed assertion found
+//!    anywhere else (wrapped in `Advice`, `ds:Object`, …) is refused.
 //!
 //! A [`VerifiedAssertion`] holds only what the signature covers. The checks that depend on
 //! the relying party are separate methods, so each party composes the rules it needs:
@@ -308,6 +310,10 @@ enum Root {
 /// What the pre-scan learnt from an untrusted document.
 struct Prescan {
     root: Option<Root>,
+    /// The root element's `ID`.
+    root_id: Option<String>,
+    /// The `ID`s of the `saml:Assertion` children of the root.
+    child_assertion_ids: Vec<Option<String>>,
     claimed_issuer: Option<String>,
     signatures: usize,
     weak_algorithm: bool,
@@ -318,6 +324,18 @@ fn is(ns: &ResolveResult<'_>, local: &[u8], want_ns: &str, want_local: &str) -> 
         && local == want_local.as_bytes()
 }
 
+/// The unqualified `ID` attribute of an element.
+fn id_attribute(start: &quick_xml::events::BytesStart<'_>) -> Result<Option<String>, ValidationError> {
+    for a in start.attributes().with_checks(true) {
+        let a = a.map_err(|_| ValidationError::Malformed("attribute"))?;
+        if a.key.as_ref() == b"ID" {
+            let v = a.unescape_value().map_err(|_| ValidationError::Malformed("attribute"))?;
+            return Ok(Some(v.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
 /// Size limit, DOCTYPE, encoding and well-formedness, with quick-xml (no entity expansion, no
 /// network): nothing reaches libxml before this passes.
 fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
@@ -325,7 +343,14 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
         return Err(ValidationError::TooLarge { limit: max_bytes });
     }
     let mut reader = NsReader::from_str(xml);
-    let mut out = Prescan { root: None, claimed_issuer: None, signatures: 0, weak_algorithm: false };
+    let mut out = Prescan {
+        root: None,
+        root_id: None,
+        child_assertion_ids: Vec::new(),
+        claimed_issuer: None,
+        signatures: 0,
+        weak_algorithm: false,
+    };
     let mut depth = 0usize;
     let mut in_issuer = false;
     let mut roots = 0usize;
@@ -355,6 +380,10 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
                     } else {
                         None
                     };
+                    out.root_id = id_attribute(s)?;
+                }
+                if depth == 1 && is(&ns, local, NS_ASSERTION, "Assertion") {
+                    out.child_assertion_ids.push(id_attribute(s)?);
                 }
                 if is(&ns, local, NS_DSIG, "Signature") {
                     out.signatures += 1;
@@ -415,6 +444,9 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
 pub struct UnverifiedAssertion<'a> {
     xml: &'a str,
     claimed_issuer: String,
+    /// The `ID` the signed assertion must have: the root's (bare assertion) or the one
+    /// Assertion child's (response).
+    expected_id: String,
 }
 
 impl<'a> UnverifiedAssertion<'a> {
@@ -450,7 +482,19 @@ impl<'a> UnverifiedAssertion<'a> {
         }
         let claimed_issuer =
             scan.claimed_issuer.filter(|i| !i.is_empty()).ok_or(ValidationError::Missing("Issuer"))?;
-        Ok(UnverifiedAssertion { xml, claimed_issuer })
+        // The element that is used must be the one that is signed: the root itself, or the
+        // Response's only Assertion child. A signed assertion hidden elsewhere (Advice,
+        // ds:Object, Extensions, a second child) is refused rather than silently used.
+        let expected_id = match root {
+            Root::Assertion => scan.root_id,
+            Root::Response => match scan.child_assertion_ids.as_slice() {
+                [one] => one.clone(),
+                [] => return Err(ValidationError::Missing("Assertion")),
+                _ => return Err(ValidationError::Ambiguous("Assertion")),
+            },
+        };
+        let expected_id = expected_id.filter(|i| !i.is_empty()).ok_or(ValidationError::Missing("ID"))?;
+        Ok(UnverifiedAssertion { xml, claimed_issuer, expected_id })
     }
 
     /// The issuer the document *claims* (unverified: use it to pick keys or for messages only).
@@ -487,7 +531,7 @@ impl<'a> UnverifiedAssertion<'a> {
             .map_err(|_| ValidationError::Malformed("assertion"))?
             .map_err(|_| ValidationError::Malformed("assertion"))?;
         let verified = VerifiedAssertion::from_samael(parsed)?;
-        if verified.issuer != self.claimed_issuer {
+        if verified.issuer != self.claimed_issuer || verified.id != self.expected_id {
             return Err(ValidationError::SignedContentMismatch);
         }
         Ok(verified)

@@ -364,12 +364,12 @@ async fn every_refusal_is_an_rfc6749_error_and_writes_only_an_audit_entry() {
     let b64 = |xml: &str| URL_SAFE_NO_PAD.encode(xml);
     let good_xml = String::from_utf8(URL_SAFE_NO_PAD.decode(&good).unwrap()).unwrap();
     let unsigned = b64(&strip_signature(&good_xml));
+    // XSW: the validly signed assertion hidden in the Advice of an unsigned one for mallory.
     let wrapped = b64(&format!(
-        r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" IssueInstant="{}"><saml:Issuer>{IDP}</saml:Issuer><saml:Subject><saml:NameID>mallory</saml:NameID></saml:Subject>{}</saml:Assertion>"#,
+        r#"<saml:Assertion xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" IssueInstant="{}"><saml:Issuer>{IDP}</saml:Issuer><saml:Subject><saml:NameID>mallory</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{}" Recipient="{token_endpoint}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions><saml:AudienceRestriction><saml:Audience>{}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:Advice>{good_xml}</saml:Advice><saml:AuthnStatement SessionIndex="_evil"/></saml:Assertion>"#,
         xml_time(NOW).unwrap(),
-        good_xml
-            .replacen("<saml:Assertion ", "<saml:Assertion2 ", 1)
-            .replace("</saml:Assertion>", "</saml:Assertion2>")
+        xml_time(NOW + 300).unwrap(),
+        h.base,
     ));
     let mut p = h.params("_s-aud");
     p.audiences = vec![SP.into()];

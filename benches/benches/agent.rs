@@ -1,0 +1,103 @@
+//! The web agent's two costs, with the whole quickstart stack in-process on loopback:
+//! - **ACS processing**: `POST /saml/acs` for a fresh response: base64, signature
+//!   verification, checks, TAT unseal, RFC 7522 exchange at the visitor IdP (which verifies
+//!   the assertion again and issues the PAT), PAT unseal, and decryption of the three Table 1
+//!   ciphertexts (target ≤ 15 ms). Producing the response at the home IdP is setup, not measured.
+//! - **Proxy overhead**: a request with a session through the agent, beside the same request
+//!   sent to the backend directly (target: difference ≤ 0.5 ms).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a benchmark that cannot set up should stop
+
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use idaas::stack::{self, Options};
+
+fn input(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).unwrap() + marker.len();
+    html[start..start + html[start..].find('"').unwrap()]
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+fn agent(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let stack = rt
+        .block_on(stack::start(Options {
+            base_port: 0,
+            data_dir: dir.path().to_owned(),
+            clock: Arc::new(federation::SystemClock),
+        }))
+        .unwrap();
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let shop = stack.agent_urls[0].clone();
+
+    // A fresh SAMLResponse answering a fresh AuthnRequest of the shopping agent (the browser
+    // keeps its IdP session, so no password after the first time).
+    let fresh_response = || {
+        rt.block_on(async {
+            let r = browser.get(format!("{shop}/saml/login?return_to=/")).send().await.unwrap();
+            let sso = r.headers()["location"].to_str().unwrap().to_owned();
+            let mut page = browser.get(&sso).send().await.unwrap().text().await.unwrap();
+            if page.contains("action=\"/saml/login\"") {
+                let csrf = input(&page, "csrf");
+                page = browser
+                    .post(format!("{}/saml/login", stack.home_url))
+                    .form(&[("csrf", csrf.as_str()), ("uid", "bob"), ("password", stack.password.as_str())])
+                    .send()
+                    .await
+                    .unwrap()
+                    .text()
+                    .await
+                    .unwrap();
+            }
+            input(&page, "SAMLResponse")
+        })
+    };
+    let acs = format!("{shop}/saml/acs");
+    let post = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let mut g = c.benchmark_group("web-agent");
+    g.sample_size(30);
+    g.bench_function("acs (verify + TAT + RFC 7522 exchange + PAT + decrypt 3)", |b| {
+        b.iter_batched(
+            fresh_response,
+            |resp| {
+                rt.block_on(async {
+                    let r = post.post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
+                    assert_eq!(r.status(), 303);
+                })
+            },
+            BatchSize::PerIteration,
+        )
+    });
+
+    // One signed-in session for the proxy benchmark.
+    let resp = fresh_response();
+    rt.block_on(async {
+        let r = browser.post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+    });
+    let through_agent = format!("{shop}/cart");
+    let direct = format!("{}/cart", stack.backend_urls[0]);
+    g.sample_size(100);
+    g.bench_function("proxy/through-agent", |b| {
+        b.iter(|| {
+            rt.block_on(async { browser.get(&through_agent).send().await.unwrap().bytes().await.unwrap() })
+        })
+    });
+    g.bench_function("proxy/backend-direct", |b| {
+        b.iter(|| rt.block_on(async { post.get(&direct).send().await.unwrap().bytes().await.unwrap() }))
+    });
+    g.finish();
+    rt.block_on(stack.stop());
+}
+
+criterion_group!(benches, agent);
+criterion_main!(benches);
