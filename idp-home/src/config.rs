@@ -4,13 +4,14 @@
 //! an error naming the key, and secrets can come from the environment instead of the file
 //! (`IDAAS_HOME_ADMIN_TOKEN`).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use federation::secret::Secret;
+use federation::settings::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
+pub use federation::settings::{ConfigError, MAX_URL_LEN};
 use pbe_core::SuiteId;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use zeroize::Zeroize;
 
 use crate::model::{PbeBinding, ServiceProvider};
 
@@ -20,77 +21,6 @@ pub const ADMIN_TOKEN_ENV: &str = "IDAAS_HOME_ADMIN_TOKEN";
 pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 /// Maximum number of ACS URLs per service provider.
 pub const MAX_ACS_URLS: usize = 16;
-/// Maximum length of a SAML entity ID or URL we accept.
-pub const MAX_URL_LEN: usize = 1024;
-
-/// Why the configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// The file is not valid TOML or does not match the expected shape (unknown key, wrong type).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file (`<string>` when parsed from memory).
-        path: PathBuf,
-        /// The parser's message, with line and column.
-        message: String,
-    },
-    /// A value is out of range or malformed.
-    #[error("configuration key `{key}`: {reason}")]
-    Invalid {
-        /// The key (e.g. `service_providers[0].acs_urls[1]`).
-        key: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
-fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), reason: reason.into() }
-}
-
-/// A secret string: redacted in `Debug`, zeroed on drop.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret value (do not log it).
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Serialize for Secret {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("[redacted]")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
-}
 
 /// The home IdP configuration. See `docs/home-idp.md` for every key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -296,9 +226,7 @@ impl Config {
     /// Reads, parses and validates the file at `path`, then applies environment overrides
     /// (`IDAAS_HOME_ADMIN_TOKEN`) and validates again.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
-        let mut config = Self::parse(&text, path)?;
+        let mut config = read_toml::<Config>(path)?.normalised();
         config.apply_env(|k| std::env::var(k).ok());
         config.validate()?;
         Ok(config)
@@ -306,19 +234,18 @@ impl Config {
 
     /// Parses and validates TOML text (no environment overrides).
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        let config = Self::parse(text, Path::new("<string>"))?;
+        let config = parse_toml::<Config>(text, Path::new("<string>"))?.normalised();
         config.validate()?;
         Ok(config)
     }
 
-    fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
-        config.public_url = config.public_url.trim_end_matches('/').to_owned();
-        if config.entity_id.is_empty() {
-            config.entity_id = config.public_url.clone();
+    /// Drops a trailing slash from `public_url` and defaults `entity_id` to it.
+    fn normalised(mut self) -> Config {
+        self.public_url = self.public_url.trim_end_matches('/').to_owned();
+        if self.entity_id.is_empty() {
+            self.entity_id = self.public_url.clone();
         }
-        Ok(config)
+        self
     }
 
     /// Applies overrides from the environment, read through `lookup` (testable).
@@ -360,12 +287,7 @@ impl Config {
 
     /// Checks every value; the error names the offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        check_http_url("public_url", &self.public_url)?;
-        if let Ok(u) = url::Url::parse(&self.public_url) {
-            if u.query().is_some() || u.fragment().is_some() {
-                return Err(invalid("public_url", "must not have a query or fragment"));
-            }
-        }
+        check_base_url("public_url", &self.public_url)?;
         check_entity_id("entity_id", &self.entity_id)?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
@@ -373,11 +295,11 @@ impl Config {
         if !is_identifier(&self.authority, pbe_core::attribute::MAX_AUTHORITY_LEN) {
             return Err(invalid("authority", "must be 1-64 characters of [a-z0-9_.-]"));
         }
-        range("session_lifetime_minutes", self.session_lifetime_minutes.into(), 1, 7 * 24 * 60)?;
-        range("assertion_lifetime_seconds", self.assertion_lifetime_seconds.into(), 10, 3600)?;
-        range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
-        range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
-        range("max_body_bytes", self.max_body_bytes as u64, 4096, 64 * 1024 * 1024)?;
+        check_range("session_lifetime_minutes", self.session_lifetime_minutes.into(), 1, 7 * 24 * 60)?;
+        check_range("assertion_lifetime_seconds", self.assertion_lifetime_seconds.into(), 10, 3600)?;
+        check_range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
+        check_range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
+        check_range("max_body_bytes", self.max_body_bytes as u64, 4096, 64 * 1024 * 1024)?;
         if let Some(token) = &self.admin_token {
             if token.expose().len() < MIN_ADMIN_TOKEN_LEN {
                 return Err(invalid(
@@ -453,28 +375,11 @@ pub fn check_visitor_authority(
     Ok(key)
 }
 
-fn range(key: &str, value: u64, min: u64, max: u64) -> Result<(), ConfigError> {
-    if value < min || value > max {
-        return Err(invalid(key, format!("{value} is out of range {min}..={max}")));
-    }
-    Ok(())
-}
-
 /// `[a-z0-9_.-]{1,max}` (lower case only).
 pub fn is_identifier(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b'-'))
-}
-
-fn check_entity_id(key: &str, id: &str) -> Result<(), ConfigError> {
-    if id.is_empty() || id.len() > MAX_URL_LEN {
-        return Err(invalid(key, format!("must be 1-{MAX_URL_LEN} characters")));
-    }
-    if id.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(invalid(key, "must not contain spaces or control characters"));
-    }
-    Ok(())
 }
 
 /// Checks that `value` is an absolute `http` or `https` URL with a host and no fragment.

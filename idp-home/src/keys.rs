@@ -6,9 +6,9 @@
 //! - `abe-<authority>.msk` — the ABE authority's master secret key (pbe-core format).
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use federation::files::{ensure_private_dir, write_private};
 use pbe_core::{AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Gid, Suite, SuiteId};
 use rand_core::{CryptoRng, OsRng, RngCore};
 use rsa::pkcs8::EncodePrivateKey;
@@ -36,7 +36,8 @@ pub enum KeysError {
     },
 }
 
-fn io(path: &Path) -> impl Fn(std::io::Error) -> KeysError + '_ {
+/// Maps an I/O error to [`KeysError::Io`] naming `path`.
+pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> KeysError + '_ {
     move |source| KeysError::Io { path: path.to_owned(), source }
 }
 
@@ -65,40 +66,10 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-/// Writes a file created with `mode` (0600 for secrets), fsynced, via a temporary name.
-pub fn write_private(path: &Path, data: &[u8], mode: u32) -> Result<(), KeysError> {
-    let tmp = path.with_extension("tmp");
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(mode);
-    }
-    let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-    f.write_all(data).and_then(|()| f.sync_all()).map_err(io(&tmp))?;
-    fs::rename(&tmp, path).map_err(io(path))
-}
-
-/// Creates `dir` (and parents) with mode 0700 if missing.
-pub fn ensure_private_dir(dir: &Path) -> Result<(), KeysError> {
-    if !dir.exists() {
-        let mut b = fs::DirBuilder::new();
-        b.recursive(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::DirBuilderExt;
-            b.mode(0o700);
-        }
-        b.create(dir).map_err(io(dir))?;
-    }
-    Ok(())
-}
-
 impl Keys {
     /// Loads the key material from `data_dir`, creating what is missing.
     pub fn load_or_create(data_dir: &Path, authority: &str, suite: SuiteId) -> Result<Keys, KeysError> {
-        ensure_private_dir(data_dir)?;
+        ensure_private_dir(data_dir).map_err(io(data_dir))?;
         let key_path = data_dir.join("saml-signing.key");
         let cert_path = data_dir.join("saml-signing.crt.pem");
         let signing_key_der = if key_path.exists() {
@@ -110,7 +81,7 @@ impl Keys {
                 .to_pkcs8_der()
                 .map_err(|e| KeysError::Invalid { path: key_path.clone(), reason: e.to_string() })?;
             let der = Zeroizing::new(der.as_bytes().to_vec());
-            write_private(&key_path, &der, 0o600)?;
+            write_private(&key_path, &der, 0o600).map_err(io(&key_path))?;
             // A new key invalidates any old certificate.
             let _ = fs::remove_file(&cert_path);
             der
@@ -120,7 +91,7 @@ impl Keys {
         } else {
             let pem = self_signed_certificate(&signing_key_der, authority)
                 .map_err(|reason| KeysError::Invalid { path: cert_path.clone(), reason })?;
-            write_private(&cert_path, pem.as_bytes(), 0o644)?;
+            write_private(&cert_path, pem.as_bytes(), 0o644).map_err(io(&cert_path))?;
             pem
         };
         let cert_der = pem_to_der(&cert_pem).ok_or_else(|| KeysError::Invalid {
@@ -233,7 +204,7 @@ fn load_or_create_msk<S: Suite>(path: &Path, name: &str) -> Result<AuthoritySecr
         Ok(k)
     } else {
         let k = AuthoritySecretKey::<S>::setup(name, &mut OsRng).map_err(|e| invalid(e.to_string()))?;
-        write_private(path, &k.to_bytes(), 0o600)?;
+        write_private(path, &k.to_bytes(), 0o600).map_err(io(path))?;
         Ok(k)
     }
 }

@@ -6,6 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::keys::io;
+
 /// Why a message could not be written.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,9 +57,9 @@ impl Outbox {
     pub fn send(&self, msg: &Message, now: i64) -> Result<PathBuf, MailError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let text = render(msg, now, &id)?;
-        crate::keys::ensure_private_dir(&self.dir)?;
+        federation::files::ensure_private_dir(&self.dir).map_err(io(&self.dir))?;
         let path = self.dir.join(format!("{now}-{id}.eml"));
-        crate::keys::write_private(&path, text.as_bytes(), 0o600)?;
+        federation::files::write_private(&path, text.as_bytes(), 0o600).map_err(io(&path))?;
         Ok(path)
     }
 }

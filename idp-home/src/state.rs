@@ -109,7 +109,7 @@ impl AppState {
     /// then calls [`AppState::new`]. This is what `idaas home` does.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StateError> {
         config.validate()?;
-        crate::keys::ensure_private_dir(&config.data_dir)?;
+        federation::files::ensure_private_dir(&config.data_dir).map_err(crate::keys::io(&config.data_dir))?;
         let keys = Keys::load_or_create(&config.data_dir, &config.authority, config.suite)?;
         let store = SledStore::open(&config.db_dir())?;
         AppState::new(config, Arc::new(store), clock, Arc::new(keys))

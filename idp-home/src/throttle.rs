@@ -1,146 +1,18 @@
-//! Throttling of failed sign-ins, per user id and per client address.
-//!
-//! Each key (`uid:<uid>`, `ip:<address>`) counts consecutive failures. The first
-//! [`ThrottleParams::free_failures`] cost nothing; after that every failure imposes an
-//! exponentially growing wait (1 s, 2 s, 4 s, … up to [`ThrottleParams::max_delay`]); at
-//! [`ThrottleParams::lock_after`] failures the key is locked for
-//! [`ThrottleParams::lock_seconds`]. A key is forgotten after a success (uid keys only: an
-//! attacker must not reset their address by signing in to their own account) or after
-//! [`ThrottleParams::forget_after`] seconds without failures. Unknown uids are throttled exactly
-//! like known ones, so the throttle does not reveal which uids exist.
+//! Throttling of failed sign-ins, per user id and per client address, with
+//! [`federation::throttle`] and its default parameters: from the 3rd failure of a key on, each
+//! attempt waits 1 s, 2 s, 4 s, … up to 60 s; after 10 the key is locked for 15 minutes; counts
+//! are forgotten 15 minutes after the last failure, and a uid's count after a successful
+//! sign-in (uid keys only: an attacker must not reset their address by signing in to their own
+//! account). Unknown uids are throttled exactly like known ones, so the throttle does not
+//! reveal which uids exist.
 //!
 //! State is in memory: a restart forgets it (documented in `docs/home-idp.md`).
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-
-/// Tunables of the [`Throttle`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ThrottleParams {
-    /// Failures allowed before any delay.
-    pub free_failures: u32,
-    /// Longest back-off delay, seconds.
-    pub max_delay: i64,
-    /// Failures after which the key is locked.
-    pub lock_after: u32,
-    /// Duration of the lock, seconds.
-    pub lock_seconds: i64,
-    /// Seconds without a failure after which a key's count is forgotten.
-    pub forget_after: i64,
-    /// Entries kept before stale ones are pruned.
-    pub prune_at: usize,
-}
-
-impl Default for ThrottleParams {
-    fn default() -> Self {
-        ThrottleParams {
-            free_failures: 3,
-            max_delay: 60,
-            lock_after: 10,
-            lock_seconds: 15 * 60,
-            forget_after: 15 * 60,
-            prune_at: 100_000,
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-struct Entry {
-    failures: u32,
-    blocked_until: i64,
-    last_failure: i64,
-}
-
-/// In-memory failure counters.
-#[derive(Debug, Default)]
-pub struct Throttle {
-    params: ThrottleParams,
-    entries: Mutex<HashMap<String, Entry>>,
-}
+pub use federation::throttle::{addr_key, Throttle, ThrottleParams};
 
 /// The throttle key of a user id.
 pub fn uid_key(uid: &str) -> String {
     format!("uid:{}", uid.to_ascii_lowercase())
-}
-
-/// The throttle key of a client address (IPv6 by /64, since one host usually owns a /64);
-/// `ip:unknown` when the address is not known.
-pub fn addr_key(addr: Option<IpAddr>) -> String {
-    match addr {
-        Some(IpAddr::V4(a)) => format!("ip:{a}"),
-        Some(IpAddr::V6(a)) => match a.to_ipv4_mapped() {
-            Some(v4) => format!("ip:{v4}"),
-            None => {
-                let s = a.segments();
-                format!("ip:{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-            }
-        },
-        None => "ip:unknown".to_owned(),
-    }
-}
-
-impl Throttle {
-    /// A throttle with the given parameters.
-    pub fn new(params: ThrottleParams) -> Self {
-        Throttle { params, entries: Mutex::new(HashMap::new()) }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        // A poisoned map is still a valid map of counters.
-        self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// `Err(seconds)` if any of `keys` must wait before the next attempt.
-    pub fn check(&self, keys: &[&str], now: i64) -> Result<(), u64> {
-        let map = self.lock();
-        let wait = keys
-            .iter()
-            .filter_map(|k| map.get(*k))
-            .map(|e| e.blocked_until.saturating_sub(now))
-            .max()
-            .unwrap_or(0);
-        if wait > 0 {
-            Err(u64::try_from(wait).unwrap_or(u64::MAX))
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Records a failed attempt against each of `keys`.
-    pub fn failure(&self, keys: &[&str], now: i64) {
-        let p = self.params;
-        let mut map = self.lock();
-        if map.len() >= p.prune_at {
-            map.retain(|_, e| e.blocked_until > now || now - e.last_failure < p.forget_after);
-        }
-        for key in keys {
-            let e = map.entry((*key).to_owned()).or_default();
-            let stale = now - e.last_failure >= p.forget_after && e.blocked_until <= now;
-            let lock_over = e.failures >= p.lock_after && e.blocked_until <= now;
-            if stale || lock_over {
-                *e = Entry::default();
-            }
-            e.failures = e.failures.saturating_add(1);
-            e.last_failure = now;
-            if e.failures >= p.lock_after {
-                e.blocked_until = now.saturating_add(p.lock_seconds);
-            } else if e.failures >= p.free_failures {
-                let exp = (e.failures - p.free_failures).min(30);
-                e.blocked_until = now.saturating_add((1i64 << exp).min(p.max_delay));
-            }
-        }
-    }
-
-    /// Forgets the failures of `key` (after a successful sign-in).
-    pub fn success(&self, key: &str) {
-        self.lock().remove(key);
-    }
-
-    /// Number of failures currently counted for `key`.
-    pub fn failures(&self, key: &str) -> u32 {
-        self.lock().get(key).map_or(0, |e| e.failures)
-    }
 }
 
 #[cfg(test)]
@@ -148,49 +20,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backs_off_exponentially_then_locks_then_releases() {
-        let t = Throttle::default();
-        let k = ["uid:bob"];
-        let mut now = 1000;
-        for _ in 0..2 {
-            t.failure(&k, now);
-            assert_eq!(t.check(&k, now), Ok(()));
-        }
-        let mut expected = 1;
-        for _ in 3..10 {
-            t.failure(&k, now);
-            assert_eq!(t.check(&k, now), Err(expected));
-            now += expected as i64;
-            assert_eq!(t.check(&k, now), Ok(()));
-            expected = (expected * 2).min(60);
-        }
-        t.failure(&k, now);
-        assert_eq!(t.check(&k, now), Err(900));
-        now += 900;
-        assert_eq!(t.check(&k, now), Ok(()));
-        // After the lock the count starts again.
-        t.failure(&k, now);
-        assert_eq!(t.failures("uid:bob"), 1);
+    fn home_uses_the_documented_parameters() {
+        let p = ThrottleParams::default();
+        assert_eq!(
+            (p.free_failures, p.max_delay, p.lock_after, p.lock_seconds, p.forget_after),
+            (3, 60, 10, 15 * 60, 15 * 60)
+        );
     }
 
     #[test]
-    fn success_and_time_forget() {
-        let t = Throttle::default();
-        for _ in 0..5 {
-            t.failure(&["uid:a", "ip:1.2.3.4"], 0);
-        }
-        assert!(t.check(&["uid:b", "ip:1.2.3.4"], 0).is_err());
-        t.success("uid:a");
-        assert_eq!(t.failures("uid:a"), 0);
-        t.failure(&["ip:1.2.3.4"], 2000);
-        assert_eq!(t.failures("ip:1.2.3.4"), 1);
-    }
-
-    #[test]
-    fn ipv6_is_grouped_by_64() {
-        let a: IpAddr = "2001:db8:1:2:3:4:5:6".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:ffff::1".parse().unwrap();
-        assert_eq!(addr_key(Some(a)), addr_key(Some(b)));
-        assert_eq!(addr_key(Some("::ffff:10.0.0.1".parse().unwrap())), "ip:10.0.0.1");
+    fn uid_keys_ignore_case() {
+        assert_eq!(uid_key("Bob"), uid_key("bob"));
+        assert_eq!(uid_key("bob"), "uid:bob");
     }
 }

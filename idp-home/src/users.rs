@@ -14,9 +14,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use federation::secret::Secret;
 use rand_core::{OsRng, RngCore};
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroize;
 
 use crate::config::is_identifier;
 use crate::mail::{MailError, Message, Outbox};
@@ -42,32 +42,27 @@ pub const MAX_GROUP_LEN: usize = 64;
 /// Most groups per user.
 pub const MAX_GROUPS: usize = 64;
 
-/// A password: zeroed on drop, redacted in `Debug`.
+/// A password: zeroed on drop, redacted in `Debug`; unlike the [`Secret`] it wraps, neither
+/// cloned nor serialized.
 #[derive(Deserialize)]
 #[serde(transparent)]
-pub struct Password(String);
+pub struct Password(Secret);
 
 impl Password {
     /// Wraps a password.
     pub fn new(s: impl Into<String>) -> Self {
-        Password(s.into())
+        Password(Secret::new(s))
     }
 
     /// The password (never log it).
     pub fn expose(&self) -> &str {
-        &self.0
+        self.0.expose()
     }
 }
 
 impl std::fmt::Debug for Password {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Password([redacted])")
-    }
-}
-
-impl Drop for Password {
-    fn drop(&mut self) {
-        self.0.zeroize();
     }
 }
 

@@ -171,6 +171,9 @@ async fn open_pii(
         )
         .map_err(|_| AcsError::Tat)?,
     );
+    // Decode the TAT while the exchange below is in flight.
+    let tat_suite = suite.clone();
+    let tat_job = tokio::task::spawn_blocking(move || crate::pii::Tat::decode(&tat_suite, &tat));
 
     // RFC 7522 carries the signed Assertion itself; the visitor IdP verifies it again.
     let signed =
@@ -196,8 +199,9 @@ async fn open_pii(
         })
         .collect();
     let (user, session_index) = (user.clone(), session_index.to_owned());
+    let tat = tat_job.await.map_err(|_| AcsError::Tat)??;
     let opened = tokio::task::spawn_blocking(move || {
-        crate::pii::open(&suite, &tat, &pat, &user, &session_index, &ciphertexts)
+        crate::pii::open_decoded(&tat, &pat, &user, &session_index, &ciphertexts)
     })
     .await
     .map_err(|_| AcsError::Pat)??;

@@ -33,6 +33,31 @@ pub struct Opened {
     pub broken: usize,
 }
 
+/// One attribute's decryption result.
+type Decrypted = (String, Result<Zeroizing<Vec<u8>>, pbe_core::Error>);
+
+/// A decoded Time Access Token, in its suite.
+pub enum Tat {
+    /// BLS12-381.
+    Bls12_381(Box<UserKey<Bls12_381Suite>>),
+    /// BN254.
+    Bn254(Box<UserKey<Bn254Suite>>),
+}
+
+impl Tat {
+    /// Decodes (and fully validates) a TAT of `suite`. This is the costliest step of a sign-in
+    /// after decryption itself (19 validated G1/G2 pairs), so the agent runs it while the PAT
+    /// exchange is in flight.
+    pub fn decode(suite: &str, bytes: &[u8]) -> Result<Tat, KeyError> {
+        let bad = |_| KeyError::Malformed("TAT");
+        match suite {
+            "bls12-381" => Ok(Tat::Bls12_381(Box::new(UserKey::from_bytes(bytes).map_err(bad)?))),
+            "bn254" => Ok(Tat::Bn254(Box::new(UserKey::from_bytes(bytes).map_err(bad)?))),
+            _ => Err(KeyError::Suite),
+        }
+    }
+}
+
 /// Decodes both bundles in `suite`, checks they are for `(uid, session_index)`, and decrypts
 /// every `(attribute, ciphertext text)`.
 pub fn open(
@@ -43,22 +68,35 @@ pub fn open(
     session_index: &str,
     ciphertexts: &[(String, String)],
 ) -> Result<Opened, KeyError> {
-    match suite {
-        "bls12-381" => open_with::<Bls12_381Suite>(tat, pat, uid, session_index, ciphertexts),
-        "bn254" => open_with::<Bn254Suite>(tat, pat, uid, session_index, ciphertexts),
-        _ => Err(KeyError::Suite),
-    }
+    open_decoded(&Tat::decode(suite, tat)?, pat, uid, session_index, ciphertexts)
 }
 
-fn open_with<S: Suite>(
-    tat: &[u8],
+/// As [`open`], with the TAT already decoded (its suite decides the PAT's).
+pub fn open_decoded(
+    tat: &Tat,
     pat: &[u8],
     uid: &str,
     session_index: &str,
     ciphertexts: &[(String, String)],
 ) -> Result<Opened, KeyError> {
-    let tat = UserKey::<S>::from_bytes(tat).map_err(|_| KeyError::Malformed("TAT"))?;
+    match tat {
+        Tat::Bls12_381(t) => open_with::<Bls12_381Suite>(t, pat, uid, session_index, ciphertexts),
+        Tat::Bn254(t) => open_with::<Bn254Suite>(t, pat, uid, session_index, ciphertexts),
+    }
+}
+
+fn open_with<S: Suite>(
+    tat: &UserKey<S>,
+    pat: &[u8],
+    uid: &str,
+    session_index: &str,
+    ciphertexts: &[(String, String)],
+) -> Result<Opened, KeyError> {
+    // Ciphertexts decode lazily (rows are validated when a decryption uses them); decryption
+    // is a multi-pairing per ciphertext, spread over two threads (the 2-core target machine).
     let pat = UserKey::<S>::from_bytes(pat).map_err(|_| KeyError::Malformed("PAT"))?;
+    let parsed: Vec<(&String, Option<Ciphertext<S>>)> =
+        ciphertexts.iter().map(|(name, text)| (name, Ciphertext::<S>::from_text(text).ok())).collect();
     // The linchpin: both bundles must be for the assertion's (NameID, SessionIndex). The
     // scheme would refuse to combine mismatched keys anyway; checking here gives a clear error.
     let gid = Gid::new(uid, session_index).map_err(|_| KeyError::WrongSession("TAT"))?;
@@ -68,16 +106,36 @@ fn open_with<S: Suite>(
     if pat.gid() != &gid {
         return Err(KeyError::WrongSession("PAT"));
     }
+    let keys = [tat, &pat];
     let mut opened = Opened::default();
-    for (name, text) in ciphertexts {
-        let Ok(ct) = Ciphertext::<S>::from_text(text) else {
-            opened.broken += 1;
-            continue;
-        };
-        match ct.decrypt(&[&tat, &pat]) {
+    let mut work = Vec::new();
+    for (name, ct) in parsed {
+        match ct {
+            None => opened.broken += 1,
+            Some(ct) => work.push((name, ct)),
+        }
+    }
+    let decrypt = |jobs: &[(&String, Ciphertext<S>)]| -> Vec<Decrypted> {
+        jobs.iter().map(|(name, ct)| ((*name).clone(), ct.decrypt(&keys))).collect()
+    };
+    let (left, right) = work.split_at(work.len() / 2);
+    let (results, lost) = std::thread::scope(|s| {
+        let other = s.spawn(|| decrypt(left));
+        let mut mine = decrypt(right);
+        match other.join() {
+            Ok(mut theirs) => {
+                theirs.append(&mut mine);
+                (theirs, 0)
+            }
+            Err(_) => (mine, left.len()),
+        }
+    });
+    opened.broken += lost;
+    for (name, result) in results {
+        match result {
             Ok(plain) => {
                 let value = Zeroizing::new(String::from_utf8_lossy(&plain).into_owned());
-                opened.values.insert(name.clone(), value);
+                opened.values.insert(name, value);
             }
             Err(pbe_core::Error::Scheme(pbe_core::SchemeError::NotSatisfied { .. })) => opened.closed += 1,
             Err(_) => opened.broken += 1,
