@@ -265,3 +265,132 @@ async fn the_papers_lifecycle_over_http() {
     owner.token(stack::USER, &again.password).await.unwrap();
     again.stop().await;
 }
+
+/// The ID of the AuthnRequest the agent sends for a fresh sign-in.
+async fn pending_request_id(agent: &str) -> String {
+    let r = browser().get(format!("{agent}/saml/login?return_to=/x")).send().await.unwrap();
+    let url = reqwest::Url::parse(&location(&r)).unwrap();
+    let encoded = url.query_pairs().find(|(k, _)| k == "SAMLRequest").unwrap().1.into_owned();
+    let deflated = STANDARD.decode(encoded).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(&deflated[..]), &mut xml).unwrap();
+    let at = xml.find(" ID=\"").unwrap() + 5;
+    xml[at..at + xml[at..].find('"').unwrap()].to_owned()
+}
+
+/// A response for the shopping agent answering `request_id`, signed with `key_der`, whose TAT
+/// is sealed to `tat_key` for `tat_sp`.
+fn forged_response(
+    stack: &Stack,
+    request_id: &str,
+    key_der: &[u8],
+    cert_b64: &str,
+    tat_key: &str,
+    tat_sp: &str,
+    audience: &str,
+) -> String {
+    use federation::assertion::{build_signed_response, AttributeValues, Recipient, ResponseParams};
+    let shop = &stack.agent_urls[0];
+    let acs = format!("{shop}/saml/acs");
+    let session_index = "forged-session";
+    let info = federation::seal::tat_info(tat_sp, session_index);
+    let sealed = federation::seal::seal(tat_key, &info, b"not really a TAT", &mut rand_core::OsRng).unwrap();
+    let params = ResponseParams {
+        issuer: stack.home_url.clone(),
+        destination: acs.clone(),
+        in_response_to: Some(request_id.to_owned()),
+        name_id: "bob".into(),
+        recipients: vec![
+            Recipient { url: acs, in_response_to: Some(request_id.to_owned()) },
+            Recipient { url: format!("{}/oauth2/token", stack.visitor_url), in_response_to: None },
+        ],
+        audiences: vec![audience.to_owned(), stack.visitor_url.clone()],
+        now: T0,
+        lifetime: 300,
+        session_index: session_index.into(),
+        session_not_on_or_after: T0 + 3600,
+        authn_instant: T0,
+        attributes: vec![
+            AttributeValues { name: "groups".into(), values: vec!["customers".into()] },
+            AttributeValues { name: "idaas:tat".into(), values: vec![sealed] },
+        ],
+    };
+    let signed = build_signed_response(&params, key_der, cert_b64, &mut rand_core::OsRng).unwrap();
+    STANDARD.encode(signed.xml)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_refuses_forged_and_misdirected_responses() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let stack = start(dir.path(), clock.clone()).await;
+    let shop = stack.agent_urls[0].clone();
+    let home_key = std::fs::read(dir.path().join("home/saml-signing.key")).unwrap();
+    let home_cert = {
+        let pem = std::fs::read_to_string(dir.path().join("home/saml-signing.crt.pem")).unwrap();
+        pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()
+    };
+    let shop_key = web_agent::keys::load_or_create(&dir.path().join("shopping")).unwrap().public_text();
+    let delivery_key = web_agent::keys::load_or_create(&dir.path().join("delivery")).unwrap().public_text();
+    let shop_sp = format!("{shop}/saml/metadata");
+    let post = |resp: String| {
+        let acs = format!("{shop}/saml/acs");
+        async move {
+            let r = browser().post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
+            let cookie = r.headers().get(reqwest::header::SET_COOKIE).is_some();
+            (r.status(), cookie, r.text().await.unwrap())
+        }
+    };
+
+    // Signed by a key the agent does not trust.
+    let stranger = federation::testing::TestSigner::new(99);
+    let id = pending_request_id(&shop).await;
+    let forged = forged_response(
+        &stack,
+        &id,
+        &stranger.key_der,
+        &stranger.cert_base64(),
+        &shop_key,
+        &shop_sp,
+        &shop_sp,
+    );
+    let (status, cookie, page) = post(forged).await;
+    assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false), "{page}");
+
+    // Signed by the IdP, but the TAT is sealed for the delivery service.
+    let id = pending_request_id(&shop).await;
+    let misdirected = forged_response(&stack, &id, &home_key, &home_cert, &delivery_key, &shop_sp, &shop_sp);
+    let (status, cookie, page) = post(misdirected).await;
+    assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false));
+    assert!(page.contains("Time Access Token"), "{page}");
+
+    // Signed by the IdP, TAT sealed for shopping, but the audience is another service.
+    let id = pending_request_id(&shop).await;
+    let other_audience =
+        forged_response(&stack, &id, &home_key, &home_cert, &shop_key, &shop_sp, "https://elsewhere.example");
+    let (status, _, page) = post(other_audience).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.to_lowercase().contains("audience"), "{page}");
+
+    // Answering a request this agent never sent (IdP-initiated or stolen).
+    let unsolicited =
+        forged_response(&stack, "_never-sent", &home_key, &home_cert, &shop_key, &shop_sp, &shop_sp);
+    let (status, _, page) = post(unsolicited).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("did not start") || page.contains("this service started"), "{page}");
+
+    // A well-formed response whose TAT opens, but is garbage inside: refused, no session.
+    let id = pending_request_id(&shop).await;
+    let junk_tat = forged_response(&stack, &id, &home_key, &home_cert, &shop_key, &shop_sp, &shop_sp);
+    let (status, cookie, _) = post(junk_tat).await;
+    assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false));
+
+    // Expired: the clock moves past the assertion's lifetime before it is posted.
+    let id = pending_request_id(&shop).await;
+    let late = forged_response(&stack, &id, &home_key, &home_cert, &shop_key, &shop_sp, &shop_sp);
+    clock.advance(3600);
+    let (status, _, page) = post(late).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(page.contains("expired") || page.contains("time"), "{page}");
+    stack.stop().await;
+}

@@ -143,3 +143,58 @@ fn open_with<S: Suite>(
     }
     Ok(opened)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pbe_core::{Attribute, AuthoritySecretKey, Encryptor, Policy};
+    use rand_chacha::rand_core::SeedableRng;
+
+    type S = Bls12_381Suite;
+
+    #[test]
+    fn keys_must_share_the_assertions_uid_and_session() {
+        let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let home = AuthoritySecretKey::<S>::setup("telekom", rng).unwrap();
+        let visitor = AuthoritySecretKey::<S>::setup("salesforce", rng).unwrap();
+        let policy = Policy::parse("domain:salesforce@telekom and purpose:current@salesforce").unwrap();
+        let ct = Encryptor::new([home.public_key(), visitor.public_key()])
+            .unwrap()
+            .encrypt(&policy, b"Tri", rng)
+            .unwrap();
+        let mut key = |k: &AuthoritySecretKey<S>, session: &str, attr: &str| {
+            let a = Attribute::parse(attr).unwrap();
+            k.keygen(&Gid::new("bob", session).unwrap(), &[a], rng).unwrap().to_bytes()
+        };
+        let tat = key(&home, "s1", "domain:salesforce@telekom");
+        let pat = key(&visitor, "s1", "purpose:current@salesforce");
+        let other_pat = key(&visitor, "s2", "purpose:current@salesforce");
+        let cts = vec![("lastname".to_string(), ct.to_text()), ("junk".to_string(), "AAAA".to_string())];
+
+        let opened = open("bls12-381", &tat, &pat, "bob", "s1", &cts).unwrap();
+        assert_eq!(opened.values["lastname"].as_str(), "Tri");
+        assert_eq!((opened.closed, opened.broken), (0, 1));
+        assert_eq!(
+            open("bls12-381", &tat, &other_pat, "bob", "s1", &cts).unwrap_err(),
+            KeyError::WrongSession("PAT")
+        );
+        assert_eq!(
+            open("bls12-381", &tat, &pat, "bob", "s2", &cts).unwrap_err(),
+            KeyError::WrongSession("TAT")
+        );
+        assert_eq!(
+            open("bls12-381", &tat, &pat, "alice", "s1", &cts).unwrap_err(),
+            KeyError::WrongSession("TAT")
+        );
+        assert_eq!(open("bn254", &tat, &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("TAT"));
+        assert_eq!(open("bls48-581", &tat, &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Suite);
+        assert_eq!(
+            open("bls12-381", b"garbage", &pat, "bob", "s1", &cts).unwrap_err(),
+            KeyError::Malformed("TAT")
+        );
+        assert_eq!(
+            open("bls12-381", &tat, &tat[..10], "bob", "s1", &cts).unwrap_err(),
+            KeyError::Malformed("PAT")
+        );
+    }
+}
