@@ -27,9 +27,21 @@ pub enum Command {
     Agent(ServeArgs),
     /// Run the paper's whole scenario locally: home IdP, visitor IdP, shopping and delivery.
     Quickstart(QuickstartArgs),
+    /// A demo backend that answers with the identity headers it received (JSON or HTML).
+    DemoBackend(DemoBackendArgs),
     /// Data owner: encrypt PII locally and keep it in the home IdP's vault.
     #[command(subcommand)]
     Pii(PiiCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoBackendArgs {
+    /// The service name it reports.
+    #[arg(long)]
+    pub service: String,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Args)]
@@ -224,4 +236,29 @@ pub struct DemoArgs {
     /// Pairing suite.
     #[arg(long, default_value = "bls12-381")]
     pub suite: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser as _;
+
+    use super::Cli;
+
+    /// Every `command:` of docker/compose.yml (written as JSON arrays) is accepted by the
+    /// command line (a Docker engine is not available in CI, so this is what can be checked).
+    #[test]
+    fn compose_command_lines_parse() {
+        let compose = include_str!("../../docker/compose.yml");
+        let mut seen = 0;
+        for line in compose.lines().map(str::trim) {
+            let Some(json) = line.strip_prefix("command: ") else { continue };
+            let args: Vec<String> = serde_json::from_str(json).unwrap_or_else(|e| panic!("{line}: {e}"));
+            let argv = std::iter::once("idaas".to_owned()).chain(args);
+            if let Err(e) = Cli::try_parse_from(argv) {
+                panic!("{line}: {e}");
+            }
+            seen += 1;
+        }
+        assert_eq!(seen, 6, "home, visitor, two agents, two backends");
+    }
 }

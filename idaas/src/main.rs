@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         cli::Command::Visitor(args) => report(serve::visitor(args)),
         cli::Command::Agent(args) => report(serve::agent(args)),
         cli::Command::Quickstart(args) => report(quickstart::run(args)),
+        cli::Command::DemoBackend(args) => report(quickstart::demo_backend(args)),
         cli::Command::Pii(cmd) => match pii::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use idaas::stack::{self, Options, SERVICES};
 
-use crate::cli::QuickstartArgs;
+use crate::cli::{DemoBackendArgs, QuickstartArgs};
 use crate::serve::{init_logging, runtime, shutdown_signal, ServeError};
 
 /// Runs the quickstart.
@@ -62,5 +62,21 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
         shutdown_signal().await;
         stack.stop().await;
         Ok(())
+    })
+}
+
+/// `idaas demo-backend`: one demo backend, until Ctrl-C.
+pub fn demo_backend(a: DemoBackendArgs) -> Result<(), ServeError> {
+    init_logging();
+    let service: &'static str = Box::leak(a.service.into_boxed_str());
+    runtime()?.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(a.listen)
+            .await
+            .map_err(|e| ServeError::usage(format!("cannot listen on {}: {e}", a.listen)))?;
+        tracing::info!(addr = %a.listen, service, "demo backend listening");
+        axum::serve(listener, idaas::demo_backend::app(service))
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .map_err(|e| ServeError::usage(e.to_string()))
     })
 }

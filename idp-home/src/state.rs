@@ -112,7 +112,17 @@ impl AppState {
         federation::files::ensure_private_dir(&config.data_dir).map_err(crate::keys::io(&config.data_dir))?;
         let keys = Keys::load_or_create(&config.data_dir, &config.authority, config.suite)?;
         let store = SledStore::open(&config.db_dir())?;
-        AppState::new(config, Arc::new(store), clock, Arc::new(keys))
+        let state = AppState::new(config, Arc::new(store), clock, Arc::new(keys))?;
+        // The metadata as a file too, for relying parties that are configured with a file
+        // (the visitor IdP's `metadata_file`, the web agent's `[home_idp] metadata_file`).
+        let md_path = state.config.data_dir.join("metadata.xml");
+        federation::files::write_private(
+            &md_path,
+            crate::saml::response::metadata_xml(&state).as_bytes(),
+            0o644,
+        )
+        .map_err(crate::keys::io(&md_path))?;
+        Ok(state)
     }
 
     /// The names of all known ABE authorities.
