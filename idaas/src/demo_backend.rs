@@ -5,10 +5,13 @@
 
 use std::collections::BTreeMap;
 
-use axum::http::{header, HeaderMap, Method, Uri};
+use axum::http::{header, HeaderMap, Method, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
 use serde_json::json;
+
+/// The session handle header the agent gives the backend.
+pub const SESSION_HEADER: &str = "x-idaas-session";
 
 /// The PII header prefix the agents use by default.
 pub const PII_PREFIX: &str = "x-idaas-pii-";
@@ -45,14 +48,83 @@ pub fn seen(service: &str, headers: &HeaderMap) -> serde_json::Value {
     let groups: Vec<String> = get("x-idaas-groups")
         .map(|g| g.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
-    json!({"service": service, "user": get("x-idaas-user"), "groups": groups, "pii": pii})
+    let mut out = json!({"service": service, "user": get("x-idaas-user"), "groups": groups, "pii": pii});
+    // Set by the agent for a propagated call: the partner that called on the user's behalf.
+    if let Some(caller) = get("x-idaas-caller") {
+        out["caller"] = json!(caller);
+    }
+    out
 }
 
 /// The backend app for `service`.
 pub fn app(service: &'static str) -> Router {
-    Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap| async move {
-        answer(service, &method, &uri, &headers)
+    app_with_agent(service, None)
+}
+
+/// The backend app for `service`, which can reach partners through its agent at `agent_url`:
+/// `POST /order` calls the delivery service's `/ship` on the user's behalf
+/// (docs/propagation.md) and answers `{"shopping_saw": …, "delivery_saw": …}`.
+/// `POST /order?smuggle=1` also sends the PII it saw in headers named like identity headers,
+/// to show that the agents strip them.
+pub fn app_with_agent(service: &'static str, agent_url: Option<String>) -> Router {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .unwrap_or_default();
+    Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+        let (agent_url, http) = (agent_url.clone(), http.clone());
+        async move {
+            if method == Method::POST && uri.path() == "/order" {
+                return order(service, agent_url.as_deref(), &http, &uri, &headers, body).await;
+            }
+            answer(service, &method, &uri, &headers)
+        }
     })
+}
+
+/// The shopping side of an order: ship it through the agent's partner route.
+async fn order(
+    service: &str,
+    agent_url: Option<&str>,
+    http: &reqwest::Client,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let shopping_saw = seen(service, headers);
+    let err = |status: StatusCode, msg: &str| {
+        (status, axum::Json(json!({"error": msg, "shopping_saw": shopping_saw.clone()}))).into_response()
+    };
+    let Some(agent) = agent_url else {
+        return err(StatusCode::NOT_IMPLEMENTED, "this backend was started without its agent's URL");
+    };
+    let Some(handle) = headers.get(SESSION_HEADER).cloned() else {
+        return err(StatusCode::UNAUTHORIZED, "no session handle from the agent");
+    };
+    let mut req = http
+        .post(format!("{agent}/.idaas/partners/delivery/ship"))
+        .header(SESSION_HEADER, handle)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(if body.is_empty() { axum::body::Bytes::from_static(b"{\"item\":\"42\"}") } else { body });
+    if uri.query().is_some_and(|q| q.split('&').any(|p| p == "smuggle=1")) {
+        // A misbehaving backend: everything it knows, in headers named like identity headers.
+        for (name, value) in headers {
+            let n = name.as_str();
+            if n.starts_with(PII_PREFIX) || n == "x-idaas-user" || n == "x-idaas-groups" {
+                req = req.header(name.clone(), value.clone());
+            }
+        }
+        req = req.header("x-idaas-pii-dob", "1980-01-01").header("x-idaas-user", "mallory");
+    }
+    let resp = match req.send().await {
+        Ok(r) => r,
+        Err(_) => return err(StatusCode::BAD_GATEWAY, "the agent could not be reached"),
+    };
+    let status = resp.status();
+    let delivery_saw: serde_json::Value = resp.json().await.unwrap_or(serde_json::Value::Null);
+    let code = StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+    (code, axum::Json(json!({"shopping_saw": shopping_saw, "delivery_saw": delivery_saw}))).into_response()
 }
 
 fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {

@@ -164,6 +164,13 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         ),
         "visitor keys"
     )?;
+    // Identity propagation (docs/propagation.md): each agent's call-signing key.
+    let call_keys = SERVICES
+        .iter()
+        .map(|s| {
+            ctx!(web_agent::propagation::CallSigner::load_or_create(&dir.join(s.name)), "agent call key")
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let other_domain = other_domain_key(&dir)?;
     let token_endpoint = format!("{visitor_url}/oauth2/token");
 
@@ -248,7 +255,13 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     for ((s, url), backend) in SERVICES.iter().zip(&agent_urls).zip(&backend_urls) {
         let secret_path = dir.join("visitor/client-secrets").join(s.name);
         let secret = ctx!(std::fs::read_to_string(&secret_path), secret_path.display())?.trim().to_owned();
-        let toml = agent_toml(url, backend, &dir.join(s.name), &metadata_path, &token_endpoint, s.name);
+        let mut toml = agent_toml(url, backend, &dir.join(s.name), &metadata_path, &token_endpoint, s.name);
+        // shopping → delivery: shopping's backend may call delivery's `/ship` on bob's behalf.
+        match s.name {
+            "shopping" => toml.push_str(&partner_toml(PARTNER, &agent_urls[1], &agent_keys[1].public_text())),
+            "delivery" => toml.push_str(&caller_toml("shopping", &call_keys[0].public_text(), &[ORDER_PATH])),
+            _ => {}
+        }
         let mut config = ctx!(web_agent::Config::from_toml_with_secret(&toml, &secret), "agent config")?;
         config.listen = ctx!(url.trim_start_matches("http://").parse(), "agent address")?;
         agents.push(ctx!(web_agent::AppState::new(config, &metadata, opts.clock.clone()), s.name)?);
@@ -268,8 +281,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     for (agent, l) in agents.into_iter().zip([agent_l0, agent_l1]) {
         tasks.push(tokio::spawn(web_agent::serve(agent, l, shutdown())));
     }
-    for (s, l) in SERVICES.iter().zip([backend_l0, backend_l1]) {
-        let app = crate::demo_backend::app(s.name);
+    for ((s, l), agent) in SERVICES.iter().zip([backend_l0, backend_l1]).zip(&agent_urls) {
+        let app = crate::demo_backend::app_with_agent(s.name, Some(agent.clone()));
         let sd = shutdown();
         tasks.push(tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(sd).await }));
     }
@@ -336,6 +349,25 @@ async fn store_table1(stack: &Stack, today: u64) -> Result<(), StackError> {
         ctx!(client.put(&token, name, &ct).await, name)?;
     }
     Ok(())
+}
+
+/// The partner shopping calls on an order.
+pub const PARTNER: &str = "delivery";
+/// The delivery path the shopping backend calls (the only one shopping may call).
+pub const ORDER_PATH: &str = "/ship";
+
+/// A `[[partners]]` entry.
+pub fn partner_toml(name: &str, url: &str, tat_key: &str) -> String {
+    format!("\n[[partners]]\nname = \"{name}\"\nurl = \"{url}\"\ntat_key = \"{tat_key}\"\n")
+}
+
+/// A `[[callers]]` entry.
+pub fn caller_toml(name: &str, public_key: &str, prefixes: &[&str]) -> String {
+    let prefixes: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
+    format!(
+        "\n[[callers]]\nname = \"{name}\"\npublic_key = \"{public_key}\"\nallowed_prefixes = [{}]\n",
+        prefixes.join(", ")
+    )
 }
 
 /// The agent configuration the quickstart writes (also a readable example).

@@ -111,6 +111,31 @@ fn table1_lifecycle<S: Suite>() {
     check(&[&shopping], [false, false, false]);
 }
 
+/// A key decoded with only the components the policies use opens exactly what the full key
+/// opens, decodes far fewer points, and still refuses malformed bytes.
+fn filtered_decoding_opens_the_same<S: Suite>() {
+    let w = world::<S>(3);
+    let r = &mut rng(4);
+    let cts = w.table1(r);
+    let gid = Gid::new("bob", "s-f").unwrap();
+    let tat = w.tat(&gid, DAY, r).to_bytes();
+    let delivery = w.pat(&gid, &["purpose:current", "purpose:contact", "ppurpose:delivery"], r);
+    let needed: std::collections::BTreeSet<Attribute> =
+        cts.iter().flat_map(|(_, _, ct)| ct.policy().attributes()).collect();
+    let filtered = UserKey::<S>::from_bytes_for(&tat, &|a| needed.contains(a)).unwrap();
+    assert!(filtered.attributes().count() < 19, "most time nodes are skipped");
+    let full = UserKey::<S>::from_bytes(&tat).unwrap();
+    for (_, value, ct) in &cts {
+        assert_eq!(opens(ct, &[&filtered, &delivery], value), opens(ct, &[&full, &delivery], value));
+    }
+    for cut in [0, 10, tat.len() / 2, tat.len() - 1] {
+        assert!(UserKey::<S>::from_bytes_for(&tat[..cut], &|_| false).is_err(), "cut at {cut}");
+    }
+    let mut trailing = tat.to_vec();
+    trailing.push(0);
+    assert!(UserKey::<S>::from_bytes_for(&trailing, &|_| false).is_err());
+}
+
 /// Keys of two users, or of one user in two sessions, never combine — even when the
 /// attacker relabels one bundle's GID so that the library's identity check passes.
 fn collusion_fails<S: Suite>() {
@@ -329,6 +354,10 @@ macro_rules! suite_tests {
             #[test]
             fn thresholds_decrypt() {
                 super::thresholds_decrypt::<$suite>();
+            }
+            #[test]
+            fn filtered_decoding_opens_the_same() {
+                super::filtered_decoding_opens_the_same::<$suite>();
             }
         }
     };

@@ -113,7 +113,7 @@ pub async fn process(state: &AppState, saml_response: &str) -> Result<SignedIn, 
     }
     let groups = map_groups(state, assertion.attribute("groups").unwrap_or_default());
     let session_index = assertion.session_index().unwrap_or_default().to_owned();
-    let opened = if state.config.visitor.is_some() {
+    let (opened, propagation) = if state.config.visitor.is_some() {
         open_pii(state, &xml, &assertion).await?
     } else {
         Default::default()
@@ -132,12 +132,22 @@ pub async fn process(state: &AppState, saml_response: &str) -> Result<SignedIn, 
         "signed in"
     );
     Ok(SignedIn {
-        session: Session { user, groups, pii: opened.values, session_index, expires, closed: opened.closed },
+        session: Session {
+            user,
+            groups,
+            pii: opened.values,
+            session_index,
+            expires,
+            closed: opened.closed,
+            handle: String::new(),
+            propagation,
+        },
         return_to: pending.return_to,
     })
 }
 
-fn map_groups(state: &AppState, saml_groups: &[String]) -> Vec<String> {
+/// SAML groups after `group_mapping`, sorted and deduplicated.
+pub fn map_groups(state: &AppState, saml_groups: &[String]) -> Vec<String> {
     let mut groups: Vec<String> = saml_groups
         .iter()
         .map(|g| state.config.group_mapping.get(g).cloned().unwrap_or_else(|| g.clone()))
@@ -151,7 +161,7 @@ async fn open_pii(
     state: &AppState,
     response_xml: &str,
     assertion: &VerifiedAssertion,
-) -> Result<crate::pii::Opened, AcsError> {
+) -> Result<(crate::pii::Opened, Option<crate::session::Propagation>), AcsError> {
     let Some(visitor) = state.config.visitor.as_ref() else { return Ok(Default::default()) };
     let session_index = assertion.session_index().ok_or(AcsError::Tat)?;
     let user = &assertion.name_id().value;
@@ -171,9 +181,20 @@ async fn open_pii(
         )
         .map_err(|_| AcsError::Tat)?,
     );
+    let ciphertexts: Vec<(String, String)> = assertion
+        .attributes()
+        .iter()
+        .filter_map(|(name, values)| {
+            let attr = name.strip_prefix(federation::assertion::PII_PREFIX)?;
+            (crate::config::is_pii_name(attr))
+                .then(|| (attr.to_owned(), values.first().cloned().unwrap_or_default()))
+        })
+        .collect();
     // Decode the TAT while the exchange below is in flight.
-    let tat_suite = suite.clone();
-    let tat_job = tokio::task::spawn_blocking(move || crate::pii::Tat::decode(&tat_suite, &tat));
+    let (tat_suite, tat_cts) = (suite.clone(), ciphertexts.clone());
+    // Kept (zeroized on drop) so the agent can re-seal it for a partner service.
+    let tat_kept = tat.clone();
+    let tat_job = tokio::task::spawn_blocking(move || crate::pii::Tat::decode(&tat_suite, &tat, &tat_cts));
 
     // RFC 7522 carries the signed Assertion itself; the visitor IdP verifies it again.
     let signed =
@@ -189,15 +210,6 @@ async fn open_pii(
         Zeroizing::new(exchanged.fields.purpose_access_token.as_bytes().to_vec())
     };
     let pat = Zeroizing::new(pbe_core::wire::from_binary_or_text(&pat_text).map_err(|_| AcsError::Pat)?);
-    let ciphertexts: Vec<(String, String)> = assertion
-        .attributes()
-        .iter()
-        .filter_map(|(name, values)| {
-            let attr = name.strip_prefix(federation::assertion::PII_PREFIX)?;
-            (crate::config::is_pii_name(attr))
-                .then(|| (attr.to_owned(), values.first().cloned().unwrap_or_default()))
-        })
-        .collect();
     let (user, session_index) = (user.clone(), session_index.to_owned());
     let tat = tat_job.await.map_err(|_| AcsError::Tat)??;
     let opened = tokio::task::spawn_blocking(move || {
@@ -205,7 +217,12 @@ async fn open_pii(
     })
     .await
     .map_err(|_| AcsError::Pat)??;
-    Ok(opened)
+    let propagation = crate::session::Propagation {
+        assertion_xml: signed.to_owned(),
+        assertion_id: assertion.id().to_owned(),
+        tat: tat_kept,
+    };
+    Ok((opened, Some(propagation)))
 }
 
 /// The `Destination` attribute of the root element, if any (`Err` on malformed XML).

@@ -122,6 +122,51 @@ pub struct Config {
     /// Largest request body forwarded, bytes (0 = unlimited streaming).
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// `[[partners]]`: services this agent's backend may call on the user's behalf
+    /// (identity propagation, `docs/propagation.md`).
+    #[serde(default)]
+    pub partners: Vec<PartnerConfig>,
+    /// `[[callers]]`: agents allowed to call this service on a user's behalf.
+    #[serde(default)]
+    pub callers: Vec<CallerConfig>,
+}
+
+/// A partner service, reached through its agent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartnerConfig {
+    /// Name in the egress route `/.idaas/partners/<name>/…` (`[a-z0-9_-]{1,64}`).
+    pub name: String,
+    /// The partner agent's base URL.
+    pub url: String,
+    /// The partner's SAML entity ID; `<url>/saml/metadata` when empty.
+    #[serde(default)]
+    pub entity_id: String,
+    /// The partner agent's X25519 public key (its `/saml/metadata` key), unpadded base64url.
+    pub tat_key: String,
+}
+
+impl PartnerConfig {
+    /// The entity ID (explicit, or derived from the URL).
+    pub fn entity_id(&self) -> String {
+        if self.entity_id.is_empty() {
+            format!("{}/saml/metadata", self.url.trim_end_matches('/'))
+        } else {
+            self.entity_id.clone()
+        }
+    }
+}
+
+/// An agent allowed to call this service on a user's behalf.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallerConfig {
+    /// Name (logged, and passed to the backend as `X-Idaas-Caller`).
+    pub name: String,
+    /// The caller agent's Ed25519 public key (`GET /.idaas/caller-key`), unpadded base64url.
+    pub public_key: String,
+    /// Backend path prefixes it may call (segment-aligned).
+    pub allowed_prefixes: Vec<String>,
 }
 
 /// Where the home IdP's metadata comes from.
@@ -310,6 +355,31 @@ impl Config {
         check_header("headers.groups", &self.headers.groups)?;
         check_header("headers.pii_prefix", &format!("{}x", self.headers.pii_prefix))?;
         self.access_rules()?;
+        let mut names = std::collections::BTreeSet::new();
+        for (i, p) in self.partners.iter().enumerate() {
+            let key = format!("partners[{i}]");
+            if !is_peer_name(&p.name) || !names.insert(p.name.as_str()) {
+                return Err(invalid(format!("{key}.name"), "unique, [a-z0-9_-]{1,64}"));
+            }
+            check_url(&format!("{key}.url"), p.url.trim_end_matches('/'))?;
+            federation::seal::check_public_key(&p.tat_key)
+                .map_err(|_| invalid(format!("{key}.tat_key"), "not an X25519 public key (base64url)"))?;
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for (i, c) in self.callers.iter().enumerate() {
+            let key = format!("callers[{i}]");
+            if !is_peer_name(&c.name) || !names.insert(c.name.as_str()) {
+                return Err(invalid(format!("{key}.name"), "unique, [a-z0-9_-]{1,64}"));
+            }
+            crate::propagation::parse_public_key(&c.public_key)
+                .map_err(|_| invalid(format!("{key}.public_key"), "not an Ed25519 public key (base64url)"))?;
+            if c.allowed_prefixes.is_empty() {
+                return Err(invalid(format!("{key}.allowed_prefixes"), "name at least one path prefix"));
+            }
+            for p in &c.allowed_prefixes {
+                check_prefix(&format!("{key}.allowed_prefixes"), p)?;
+            }
+        }
         Ok(())
     }
 
@@ -343,6 +413,11 @@ impl Config {
 pub fn is_pii_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
+}
+
+fn is_peer_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
 }
 
 fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {

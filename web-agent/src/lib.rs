@@ -13,6 +13,7 @@ pub mod exchange;
 pub mod html;
 pub mod keys;
 pub mod pii;
+pub mod propagation;
 pub mod proxy;
 pub mod rbac;
 pub mod session;
@@ -84,6 +85,10 @@ pub struct AppState {
     pub backend: reqwest::Client,
     /// The session cookie's name.
     pub cookie_name: Arc<str>,
+    /// The Ed25519 key that signs propagated calls.
+    pub signer: Arc<propagation::CallSigner>,
+    /// Nonces of received propagated calls and PATs exchanged for them.
+    pub propagation: Arc<propagation::Memory>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -98,6 +103,15 @@ impl AppState {
         config.validate()?;
         let idp = TrustedIdp::from_metadata(idp_metadata).map_err(|e| StartError::Metadata(e.to_string()))?;
         let key = keys::load_or_create(&config.data_dir)?;
+        let signer = propagation::CallSigner::load_or_create(&config.data_dir)?;
+        if !config.partners.is_empty() || !config.callers.is_empty() {
+            tracing::info!(
+                public_key = %signer.public_text(),
+                partners = config.partners.len(),
+                callers = config.callers.len(),
+                "identity propagation: this agent's call-signing key"
+            );
+        }
         let rules = config.access_rules()?;
         let backend = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -113,6 +127,8 @@ impl AppState {
             http: exchange::http_client(),
             backend,
             cookie_name: session_cookie_name(&config.entity_id).into(),
+            signer: Arc::new(signer),
+            propagation: Arc::new(propagation::Memory::default()),
             config: Arc::new(config),
         })
     }
@@ -150,6 +166,9 @@ pub fn app(state: AppState) -> Router {
         .route("/saml/login", get(login))
         .route("/saml/acs", post(acs))
         .route("/saml/logout", get(logout))
+        .route("/.idaas/caller-key", get(caller_key))
+        .route("/.idaas/partners/{*rest}", axum::routing::any(egress))
+        .route("/.idaas/call/{*rest}", axum::routing::any(ingress))
         .fallback(gate)
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
@@ -170,6 +189,7 @@ pub async fn serve(
             loop {
                 tick.tick().await;
                 state.sessions.sweep(state.clock.now());
+                state.propagation.sweep(state.clock.now());
             }
         })
     };
@@ -299,6 +319,26 @@ async fn acs(
             html::page(status, "Sign-in failed", &e.to_string())
         }
     }
+}
+
+async fn caller_key(State(state): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({
+        "entity_id": state.config.entity_id,
+        "public_key": state.signer.public_text(),
+        "alg": "Ed25519",
+    }))
+    .into_response()
+}
+
+async fn egress(State(state): State<AppState>, req: Request<Body>) -> Response {
+    propagation::egress(state, req).await
+}
+
+async fn ingress(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let client: Option<IpAddr> =
+        ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &state).await.ok().map(|c| c.0.ip());
+    propagation::ingress(state, client, Request::from_parts(parts, body)).await
 }
 
 async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {

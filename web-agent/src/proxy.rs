@@ -26,6 +26,11 @@ const HOP_BY_HOP: &[&str] = &[
     "content-length",
 ];
 
+/// Whether `name` (lower-case) is a hop-by-hop header a proxy must not forward.
+pub fn is_hop_by_hop(name: &str) -> bool {
+    HOP_BY_HOP.contains(&name)
+}
+
 /// Whether `name` is an identity header the agent controls (any `X-Idaas-*`, and every
 /// configured header name).
 pub fn is_identity_header(state: &AppState, name: &str) -> bool {
@@ -61,6 +66,9 @@ pub fn identity_headers(state: &AppState, session: &Session) -> Vec<(HeaderName,
         }
     };
     push(&h.user, &session.user);
+    if !session.handle.is_empty() {
+        push(crate::propagation::SESSION_HEADER, &session.handle);
+    }
     push(&h.groups, &session.groups.join(","));
     for (attr, value) in &session.pii {
         match state.config.claims_mapping.get(attr) {
@@ -133,18 +141,7 @@ pub async fn forward(
     let body = reqwest::Body::wrap_stream(body.into_data_stream());
     let upstream = state.backend.request(parts.method, &url).headers(headers).body(body).send().await;
     match upstream {
-        Ok(resp) => {
-            let mut out = Response::builder().status(resp.status());
-            if let Some(h) = out.headers_mut() {
-                for (name, value) in resp.headers() {
-                    if !HOP_BY_HOP.contains(&name.as_str()) {
-                        h.append(name.clone(), value.clone());
-                    }
-                }
-            }
-            out.body(Body::from_stream(resp.bytes_stream()))
-                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
-        }
+        Ok(resp) => stream_response(resp),
         Err(e) => {
             tracing::warn!(error = %e.without_url(), "backend unreachable");
             html::page(
@@ -154,6 +151,20 @@ pub async fn forward(
             )
         }
     }
+}
+
+/// An upstream response streamed back, without hop-by-hop headers.
+pub fn stream_response(resp: reqwest::Response) -> Response {
+    let mut out = Response::builder().status(resp.status());
+    if let Some(h) = out.headers_mut() {
+        for (name, value) in resp.headers() {
+            if !HOP_BY_HOP.contains(&name.as_str()) {
+                h.append(name.clone(), value.clone());
+            }
+        }
+    }
+    out.body(Body::from_stream(resp.bytes_stream()))
+        .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
 }
 
 #[cfg(test)]

@@ -27,6 +27,29 @@ pub struct Session {
     pub expires: i64,
     /// PII ciphertexts the keys did not open (counted, never named in logs).
     pub closed: usize,
+    /// The opaque handle the backend presents to call partners on this user's behalf
+    /// (`X-Idaas-Session`); set by [`Sessions::create`], empty until then.
+    pub handle: String,
+    /// What identity propagation needs (PBE services only): the signed assertion and the
+    /// opened TAT. Wiped on drop.
+    pub propagation: Option<Propagation>,
+}
+
+/// The material an agent needs to propagate a user's identity to a partner service.
+pub struct Propagation {
+    /// The signed SAML assertion exactly as the home IdP produced it.
+    pub assertion_xml: String,
+    /// The assertion's ID.
+    pub assertion_id: String,
+    /// The TAT, opened (pbe-core binary form).
+    pub tat: Zeroizing<Vec<u8>>,
+}
+
+impl Propagation {
+    /// Wraps the material (the TAT is wiped on drop).
+    pub fn new(assertion_xml: String, assertion_id: String, tat: Vec<u8>) -> Self {
+        Propagation { assertion_xml, assertion_id, tat: Zeroizing::new(tat) }
+    }
 }
 
 impl std::fmt::Debug for Session {
@@ -52,6 +75,8 @@ pub struct Pending {
 #[derive(Default)]
 pub struct Sessions {
     live: Mutex<HashMap<[u8; 32], Arc<Session>>>,
+    /// SHA-256(handle) → SHA-256(cookie).
+    handles: Mutex<HashMap<[u8; 32], [u8; 32]>>,
     pending: Mutex<HashMap<String, Pending>>,
 }
 
@@ -74,8 +99,13 @@ pub fn random_token() -> String {
 
 impl Sessions {
     /// Stores `session`; returns the cookie value.
-    pub fn create(&self, session: Session, now: i64) -> String {
+    pub fn create(&self, mut session: Session, now: i64) -> String {
         let cookie = random_token();
+        session.handle = random_token();
+        self.handles
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key(&session.handle), key(&cookie));
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
         if live.len() >= MAX_SESSIONS {
             live.retain(|_, s| s.expires > now);
@@ -104,6 +134,20 @@ impl Sessions {
         }
     }
 
+    /// The live session whose backend handle is `handle` (`X-Idaas-Session`).
+    pub fn by_handle(&self, handle: &str, now: i64) -> Option<Arc<Session>> {
+        let target = *self.handles.lock().unwrap_or_else(PoisonError::into_inner).get(&key(handle))?;
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        match live.get(&target) {
+            Some(s) if s.expires > now => Some(s.clone()),
+            Some(_) => {
+                live.remove(&target);
+                None
+            }
+            None => None,
+        }
+    }
+
     /// Ends the session for `cookie`.
     pub fn end(&self, cookie: &str) -> bool {
         self.live.lock().unwrap_or_else(PoisonError::into_inner).remove(&key(cookie)).is_some()
@@ -111,7 +155,10 @@ impl Sessions {
 
     /// Drops expired sessions and requests (called periodically).
     pub fn sweep(&self, now: i64) {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, s| s.expires > now);
+        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        live.retain(|_, s| s.expires > now);
+        self.handles.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, c| live.contains_key(c));
+        drop(live);
         self.pending.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, p| p.expires > now);
     }
 
@@ -157,6 +204,8 @@ mod tests {
             session_index: "s".into(),
             expires,
             closed: 0,
+            handle: String::new(),
+            propagation: None,
         }
     }
 
@@ -168,6 +217,12 @@ mod tests {
         assert!(s.get("other", 0).is_none());
         assert!(s.get(&c, 100).is_none());
         assert!(s.is_empty(), "expired sessions are dropped");
+        let c = s.create(session(100), 0);
+        let handle = s.get(&c, 0).unwrap().handle.clone();
+        assert_eq!(handle.len(), 64);
+        assert!(s.by_handle(&handle, 0).is_some());
+        assert!(s.by_handle(&c, 0).is_none(), "the cookie is not a handle");
+        assert!(s.by_handle(&handle, 100).is_none(), "expired");
         let c = s.create(session(100), 0);
         assert!(s.end(&c));
         assert!(s.get(&c, 0).is_none());

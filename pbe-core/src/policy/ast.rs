@@ -188,6 +188,20 @@ impl Policy {
         out
     }
 
+    /// Every attribute a key could use against this policy: the attributes it names and the
+    /// node attributes of each range's cover.
+    pub fn attributes(&self) -> BTreeSet<Attribute> {
+        let mut out = BTreeSet::new();
+        self.visit(&mut |p| match p {
+            Policy::Attr(a) => {
+                out.insert(a.clone());
+            }
+            Policy::Range(r) => out.extend(r.cover_attributes()),
+            _ => {}
+        });
+        out
+    }
+
     /// Reference semantics: whether a key holding exactly the attributes for which `has`
     /// returns true satisfies the policy. A range is satisfied when `has` accepts any node
     /// attribute of its cover (a key holds the path of its value, which meets the cover iff the

@@ -157,6 +157,15 @@ impl<S: Suite> UserKey<S> {
     /// Decodes a bundle, validating every point (on curve, in subgroup), every attribute's
     /// syntax, and refusing duplicates.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::from_bytes_for(bytes, &|_| true)
+    }
+
+    /// Decodes a bundle keeping only the components whose attribute `needed` accepts. Every
+    /// component's attribute text is still checked and duplicates are refused, but the points
+    /// of the others are skipped without being decoded. Decoding a validated G1 + G2 pair
+    /// costs about 0.25 ms, and a TAT has 19 of them, of which a decryption uses a few. Pass
+    /// the attributes of the policies about to be decrypted (`Policy::attributes`).
+    pub fn from_bytes_for(bytes: &[u8], needed: &dyn Fn(&Attribute) -> bool) -> Result<Self> {
         let mut r = Reader::new(bytes);
         Header::expect(&mut r, Kind::UserKey, S::ID)?;
         let uid = r.string("uid", MAX_GID_PART)?;
@@ -169,16 +178,22 @@ impl<S: Suite> UserKey<S> {
         let g1_size = element_size::<G1<S>>(Compress::Yes);
         let g2_size = element_size::<G2<S>>(Compress::Yes);
         let mut map = BTreeMap::new();
+        let mut seen = std::collections::BTreeSet::new();
         for _ in 0..n {
             let text = r.string("key attribute", MAX_ATTRIBUTE_TEXT)?;
             let a = Attribute::parse(text).map_err(|_| DecodeError::InvalidText("key attribute"))?;
             if a.to_string() != text {
                 return Err(DecodeError::InvalidText("key attribute").into());
             }
-            let k: G1<S> = r.element(g1_size, Compress::Yes, Validate::Yes, "key component K")?;
-            let k_prime: G2<S> = r.element(g2_size, Compress::Yes, Validate::Yes, "key component K'")?;
-            if map.insert(a, KeyComponent::new(k, k_prime)).is_some() {
+            if !seen.insert(a.clone()) {
                 return Err(DecodeError::DuplicateAttribute.into());
+            }
+            if needed(&a) {
+                let k: G1<S> = r.element(g1_size, Compress::Yes, Validate::Yes, "key component K")?;
+                let k_prime: G2<S> = r.element(g2_size, Compress::Yes, Validate::Yes, "key component K'")?;
+                map.insert(a, KeyComponent::new(k, k_prime));
+            } else {
+                r.take(g1_size + g2_size, "key component")?;
             }
         }
         r.finish("key bundle")?;
