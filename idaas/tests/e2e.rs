@@ -154,6 +154,12 @@ async fn the_papers_lifecycle_over_http() {
     assert_eq!(seen["user"], "bob");
     assert!(seen["pii"].get("dob").is_none(), "client-sent identity headers are stripped");
 
+    // Bodies are streamed to the backend, up to max_body_bytes (16 MiB by default).
+    let r = b.post(format!("{}/upload", stack.agent_urls[0])).body(vec![b'x'; 1 << 20]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = b.post(format!("{}/upload", stack.agent_urls[0])).body(vec![b'x'; 17 << 20]).send().await;
+    assert!(r.map_or(true, |r| r.status() == StatusCode::PAYLOAD_TOO_LARGE), "oversized bodies are refused");
+
     // The agent's refusals, each a 400 page and no session.
     let acs = format!("{}/saml/acs", stack.agent_urls[0]);
     let post = |resp: String| {

@@ -119,7 +119,7 @@ pub struct Config {
     /// Role-based access rules.
     #[serde(default)]
     pub access: AccessConfig,
-    /// Largest request body forwarded, bytes (0 = unlimited streaming).
+    /// Largest request body accepted (and streamed to the backend), bytes; 0 = no limit.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
     /// `[[partners]]`: services this agent's backend may call on the user's behalf

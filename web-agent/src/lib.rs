@@ -170,6 +170,11 @@ pub fn app(state: AppState) -> Router {
         .route("/.idaas/partners/{*rest}", axum::routing::any(egress))
         .route("/.idaas/call/{*rest}", axum::routing::any(ingress))
         .fallback(gate)
+        // Larger bodies get 413 (by Content-Length) or a cut stream (chunked); 0 = no limit.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(match state.config.max_body_bytes {
+            0 => usize::MAX,
+            n => n,
+        }))
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
         }))
