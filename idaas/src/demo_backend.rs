@@ -78,7 +78,7 @@ pub fn app_with_agent(service: &'static str, agent_url: Option<String>) -> Route
             if method == Method::POST && uri.path() == "/order" {
                 return order(service, agent_url.as_deref(), &http, &uri, &headers, body).await;
             }
-            answer(service, &method, &uri, &headers)
+            answer(service, &method, &uri, &headers, agent_url.is_some())
         }
     })
 }
@@ -127,7 +127,7 @@ async fn order(
     (code, axum::Json(json!({"shopping_saw": shopping_saw, "delivery_saw": delivery_saw}))).into_response()
 }
 
-fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap) -> Response {
+fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap, can_order: bool) -> Response {
     let mut body = seen(service, headers);
     body["request"] = json!({"method": method.as_str(), "path": uri.path()});
     let wants_html =
@@ -154,7 +154,13 @@ fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap) -> Res
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{s}</title></head><body><main>\
          <h1>The {s} service</h1><p>Signed in as <strong>{u}</strong> (groups: {g}).</p>\
          <table><caption>What bob's disclosure rules let this service see</caption>{rows}</table>\
-         <p><a href=\"/saml/logout\">Sign out</a></p></main></body></html>",
+         {order}<p><a href=\"/saml/logout\">Sign out</a></p></main></body></html>",
+        order = if can_order && service == "shopping" {
+            "<form method=\"post\" action=\"/order\"><button>Place an order (shipped by the delivery \
+             service on your behalf)</button></form>"
+        } else {
+            ""
+        },
         s = esc(service),
         u = esc(body["user"].as_str().unwrap_or("-")),
         g = esc(&body["groups"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()),

@@ -58,6 +58,27 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             stack.agent_urls[0]
         );
         println!();
+        println!("  identity propagation (docs/propagation.md): after signing in at shopping,");
+        println!(
+            "    the page's \"Place an order\" button (POST {}/order) makes shopping's backend",
+            stack.agent_urls[0]
+        );
+        println!("    call delivery's /ship");
+        println!(
+            "    through {}/.idaas/partners/{}/ship on bob's behalf;",
+            stack.agent_urls[0],
+            stack::PARTNER
+        );
+        println!(
+            "    the answer {{\"shopping_saw\", \"delivery_saw\"}} shows each service decrypting its own:"
+        );
+        for s in SERVICES.iter() {
+            println!("    {:<10} saw {}", s.name, s.expected.join(", "));
+        }
+        println!(
+            "    ?smuggle=1 makes shopping's backend send dob in identity-like headers: the agents strip it."
+        );
+        println!();
         println!("  Ctrl-C stops everything; data stays in {} (--reset starts over).", a.data_dir.display());
         shutdown_signal().await;
         stack.stop().await;

@@ -1,0 +1,87 @@
+//! Access rules reload from the configuration file (what SIGHUP does) without dropping
+//! sessions; an invalid file leaves the old rules in place. Also: IdP metadata without a
+//! signing certificate is refused at start-up.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::http::Method;
+use federation::ManualClock;
+use web_agent::rbac::Decision;
+use web_agent::session::Session;
+use web_agent::{AppState, Config};
+
+fn metadata(cert_b64: Option<&str>) -> String {
+    let key = cert_b64.map_or(String::new(), |c| {
+        format!(
+            "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">\
+             <ds:X509Data><ds:X509Certificate>{c}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>"
+        )
+    });
+    format!(
+        "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"https://idp.example\">\
+         <md:IDPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">{key}\
+         <md:SingleSignOnService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"https://idp.example/saml/sso\"/>\
+         </md:IDPSSODescriptor></md:EntityDescriptor>"
+    )
+}
+
+fn config_text(dir: &std::path::Path, level: &str) -> String {
+    format!(
+        "public_url = \"http://127.0.0.1:1\"\nbackend_url = \"http://127.0.0.1:2\"\ndata_dir = \"{}\"\n\
+         [home_idp]\nmetadata_file = \"unused.xml\"\n\
+         [access]\ndefault_level = \"none\"\n[[access.rules]]\nprefix = \"/\"\ngroups = {{ customers = \"{level}\" }}\n",
+        dir.join("agent").display()
+    )
+}
+
+#[test]
+fn rules_reload_without_dropping_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, config_text(dir.path(), "read")).unwrap();
+    let signer = federation::testing::TestSigner::new(7);
+    let config = Config::load(&path).unwrap();
+    let state =
+        AppState::new(config, &metadata(Some(&signer.cert_base64())), Arc::new(ManualClock::new(0))).unwrap();
+    let groups = vec!["customers".to_owned()];
+    let check = |m: Method| state.rules.read().unwrap().check(&m, "/cart", &groups);
+    assert_eq!(check(Method::GET), Decision::Allow);
+    assert!(matches!(check(Method::POST), Decision::Deny { .. }));
+
+    let cookie = state.sessions.create(
+        Session {
+            user: "bob".into(),
+            groups: groups.clone(),
+            pii: BTreeMap::new(),
+            session_index: "s".into(),
+            expires: 100,
+            closed: 0,
+            handle: String::new(),
+            propagation: None,
+        },
+        0,
+    );
+
+    std::fs::write(&path, config_text(dir.path(), "read_write")).unwrap();
+    state.reload_rules(&path).unwrap();
+    assert_eq!(check(Method::POST), Decision::Allow, "new rules apply");
+    assert!(state.sessions.get(&cookie, 1).is_some(), "sessions survive a reload");
+
+    std::fs::write(&path, "this is [not toml").unwrap();
+    assert!(state.reload_rules(&path).is_err());
+    assert_eq!(check(Method::POST), Decision::Allow, "a bad file keeps the old rules");
+}
+
+#[test]
+fn metadata_without_a_signing_certificate_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml(&config_text(dir.path(), "read")).unwrap();
+    let err = AppState::new(config, &metadata(None), Arc::new(ManualClock::new(0))).unwrap_err();
+    assert!(err.to_string().contains("certificate"), "{err}");
+    let config = Config::from_toml(&config_text(dir.path(), "read")).unwrap();
+    for garbage in ["", "<md:EntityDescriptor", "<!DOCTYPE x><x/>", "\u{0}\u{ff}"] {
+        assert!(AppState::new(config.clone(), garbage, Arc::new(ManualClock::new(0))).is_err());
+    }
+}
