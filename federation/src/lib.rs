@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod assertion;
+pub mod authority;
 pub mod clock;
 pub mod files;
 pub mod pat;

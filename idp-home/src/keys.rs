@@ -3,13 +3,14 @@
 //! - `saml-signing.key` — RSA-2048 PKCS#8 DER for XML signatures (samael's xmlsec signing uses
 //!   RSA; EC keys fail with its hard-coded method, DESIGN.md §9);
 //! - `saml-signing.crt.pem` — its self-signed certificate (rcgen), published in the metadata;
-//! - `abe-<authority>.msk` — the ABE authority's master secret key (pbe-core format).
+//! - `abe-<authority>.msk` — the ABE authority's master secret key (`federation::authority`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use federation::authority::AuthorityKey;
 use federation::files::{ensure_private_dir, write_private};
-use pbe_core::{AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Gid, Suite, SuiteId};
+use pbe_core::SuiteId;
 use rand_core::{CryptoRng, OsRng, RngCore};
 use rsa::pkcs8::EncodePrivateKey;
 use zeroize::Zeroizing;
@@ -41,20 +42,12 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> KeysError + '_ {
     move |source| KeysError::Io { path: path.to_owned(), source }
 }
 
-/// The ABE authority of this IdP, in whichever suite the configuration names.
-pub enum Authority {
-    /// BLS12-381.
-    Bls12_381(Box<AuthoritySecretKey<Bls12_381Suite>>),
-    /// BN254.
-    Bn254(Box<AuthoritySecretKey<Bn254Suite>>),
-}
-
 /// This IdP's key material.
 pub struct Keys {
     signing_key_der: Zeroizing<Vec<u8>>,
     cert_pem: String,
     cert_der: Vec<u8>,
-    authority: Authority,
+    authority: AuthorityKey,
 }
 
 impl std::fmt::Debug for Keys {
@@ -99,17 +92,8 @@ impl Keys {
             reason: "not a PEM certificate".into(),
         })?;
 
-        let msk_path = data_dir.join(format!("abe-{authority}.msk"));
-        let authority = match suite {
-            SuiteId::Bls12_381 => Authority::Bls12_381(Box::new(load_or_create_msk(&msk_path, authority)?)),
-            SuiteId::Bn254 => Authority::Bn254(Box::new(load_or_create_msk(&msk_path, authority)?)),
-            other => {
-                return Err(KeysError::Invalid {
-                    path: msk_path,
-                    reason: format!("suite {other} is not supported"),
-                })
-            }
-        };
+        let authority = AuthorityKey::load_or_create(data_dir, authority, suite)
+            .map_err(|e| KeysError::Invalid { path: e.path, reason: e.reason })?;
         Ok(Keys { signing_key_der, cert_pem, cert_der, authority })
     }
 
@@ -136,26 +120,17 @@ impl Keys {
 
     /// The ABE authority's name.
     pub fn authority_name(&self) -> &str {
-        match &self.authority {
-            Authority::Bls12_381(k) => k.name(),
-            Authority::Bn254(k) => k.name(),
-        }
+        self.authority.name()
     }
 
     /// The ABE suite.
     pub fn suite(&self) -> SuiteId {
-        match &self.authority {
-            Authority::Bls12_381(_) => SuiteId::Bls12_381,
-            Authority::Bn254(_) => SuiteId::Bn254,
-        }
+        self.authority.suite()
     }
 
     /// The ABE authority public key, base64url text form.
     pub fn authority_public_key_text(&self) -> String {
-        match &self.authority {
-            Authority::Bls12_381(k) => pbe_core::wire::to_text(&k.public_key().to_bytes()),
-            Authority::Bn254(k) => pbe_core::wire::to_text(&k.public_key().to_bytes()),
-        }
+        self.authority.public_key_text()
     }
 
     /// Issues a Time Access Token for `(uid, session)`: `access_time` = `day` (its 17
@@ -170,42 +145,11 @@ impl Keys {
         country: &str,
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, pbe_core::Error> {
-        match &self.authority {
-            Authority::Bls12_381(k) => tat(k, uid, session, day, domain, country, rng),
-            Authority::Bn254(k) => tat(k, uid, session, day, domain, country, rng),
-        }
-    }
-}
-
-fn tat<S: Suite, R: RngCore + CryptoRng>(
-    k: &AuthoritySecretKey<S>,
-    uid: &str,
-    session: &str,
-    day: u64,
-    domain: &str,
-    country: &str,
-    rng: &mut R,
-) -> Result<Zeroizing<Vec<u8>>, pbe_core::Error> {
-    let gid = Gid::new(uid, session)?;
-    let mut attrs = pbe_core::segtree::path_attributes("access_time", k.name(), day)?;
-    attrs.push(pbe_core::Attribute::new("domain", domain, k.name())?);
-    attrs.push(pbe_core::Attribute::new("country", country, k.name())?);
-    Ok(k.keygen(&gid, &attrs, rng)?.to_bytes())
-}
-
-fn load_or_create_msk<S: Suite>(path: &Path, name: &str) -> Result<AuthoritySecretKey<S>, KeysError> {
-    let invalid = |reason: String| KeysError::Invalid { path: path.to_owned(), reason };
-    if path.exists() {
-        let bytes = Zeroizing::new(fs::read(path).map_err(io(path))?);
-        let k = AuthoritySecretKey::<S>::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if k.name() != name {
-            return Err(invalid(format!("key is for authority '{}', configuration says '{name}'", k.name())));
-        }
-        Ok(k)
-    } else {
-        let k = AuthoritySecretKey::<S>::setup(name, &mut OsRng).map_err(|e| invalid(e.to_string()))?;
-        write_private(path, &k.to_bytes(), 0o600).map_err(io(path))?;
-        Ok(k)
+        let name = self.authority.name();
+        let mut attrs = pbe_core::segtree::path_attributes("access_time", name, day)?;
+        attrs.push(pbe_core::Attribute::new("domain", domain, name)?);
+        attrs.push(pbe_core::Attribute::new("country", country, name)?);
+        self.authority.issue(uid, session, &attrs, rng)
     }
 }
 

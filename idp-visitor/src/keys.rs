@@ -1,15 +1,16 @@
 //! Key material created on first start and reused afterwards (files mode 0600, directory 0700):
 //!
-//! - `abe-<authority>.msk` — the ABE authority's master secret key (pbe-core format);
+//! - `abe-<authority>.msk` — the ABE authority's master secret key (`federation::authority`);
 //! - `receipt-signing.key` — the Ed25519 key of grant receipts (32 bytes);
 //! - `audit.key` — the 32-byte key of the salted subject hashes in the audit log.
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use federation::authority::AuthorityKey;
 use federation::pat::ReceiptSigner;
 use hmac::{Hmac, Mac};
-use pbe_core::{Attribute, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Gid, Suite, SuiteId};
+use pbe_core::{Attribute, SuiteId};
 use rand_core::{CryptoRng, OsRng, RngCore};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -69,15 +70,9 @@ pub fn load_or_create_text(path: &Path, make: impl FnOnce() -> String) -> Result
         .map_err(|_| KeysError::Invalid { path: path.to_owned(), reason: "not UTF-8".into() })
 }
 
-/// The ABE authority of this IdP, in the configured suite.
-enum Authority {
-    Bls12_381(Box<AuthoritySecretKey<Bls12_381Suite>>),
-    Bn254(Box<AuthoritySecretKey<Bn254Suite>>),
-}
-
 /// This IdP's key material.
 pub struct Keys {
-    authority: Authority,
+    authority: AuthorityKey,
     receipt: ReceiptSigner,
     audit_key: Zeroizing<[u8; 32]>,
 }
@@ -92,25 +87,6 @@ impl std::fmt::Debug for Keys {
     }
 }
 
-fn msk<S: Suite>(path: &Path, name: &str) -> Result<AuthoritySecretKey<S>, KeysError> {
-    let invalid = |reason: String| KeysError::Invalid { path: path.to_owned(), reason };
-    let mut fresh = None;
-    let bytes = load_or_create(path, || {
-        let k = AuthoritySecretKey::<S>::setup(name, &mut OsRng);
-        let bytes = k.as_ref().map(|k| k.to_bytes()).unwrap_or_default();
-        fresh = Some(k);
-        bytes
-    })?;
-    if let Some(k) = fresh {
-        return k.map_err(|e| invalid(e.to_string()));
-    }
-    let k = AuthoritySecretKey::<S>::from_bytes(&bytes).map_err(|e| invalid(e.to_string()))?;
-    if k.name() != name {
-        return Err(invalid(format!("key is for authority '{}', configuration says '{name}'", k.name())));
-    }
-    Ok(k)
-}
-
 fn random32() -> Zeroizing<Vec<u8>> {
     let mut b = Zeroizing::new(vec![0u8; 32]);
     OsRng.fill_bytes(&mut b);
@@ -121,17 +97,8 @@ impl Keys {
     /// Loads the key material from `data_dir`, creating what is missing.
     pub fn load_or_create(data_dir: &Path, authority: &str, suite: SuiteId) -> Result<Keys, KeysError> {
         ensure_private_dir(data_dir)?;
-        let msk_path = data_dir.join(format!("abe-{authority}.msk"));
-        let authority = match suite {
-            SuiteId::Bls12_381 => Authority::Bls12_381(Box::new(msk(&msk_path, authority)?)),
-            SuiteId::Bn254 => Authority::Bn254(Box::new(msk(&msk_path, authority)?)),
-            other => {
-                return Err(KeysError::Invalid {
-                    path: msk_path,
-                    reason: format!("suite {other} is not supported"),
-                })
-            }
-        };
+        let authority = AuthorityKey::load_or_create(data_dir, authority, suite)
+            .map_err(|e| KeysError::Invalid { path: e.path, reason: e.reason })?;
         let receipt_path = data_dir.join("receipt-signing.key");
         let receipt = ReceiptSigner::from_secret_bytes(&load_or_create(&receipt_path, random32)?)
             .map_err(|e| KeysError::Invalid { path: receipt_path.clone(), reason: e.to_string() })?;
@@ -150,10 +117,7 @@ impl Keys {
         suite: SuiteId,
         rng: &mut R,
     ) -> Result<Keys, pbe_core::Error> {
-        let authority = match suite {
-            SuiteId::Bn254 => Authority::Bn254(Box::new(AuthoritySecretKey::setup(authority, rng)?)),
-            _ => Authority::Bls12_381(Box::new(AuthoritySecretKey::setup(authority, rng)?)),
-        };
+        let authority = AuthorityKey::setup(authority, suite, rng)?;
         let mut audit_key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(audit_key.as_mut());
         Ok(Keys { authority, receipt: ReceiptSigner::generate(rng), audit_key })
@@ -161,26 +125,17 @@ impl Keys {
 
     /// The ABE authority's name.
     pub fn authority_name(&self) -> &str {
-        match &self.authority {
-            Authority::Bls12_381(k) => k.name(),
-            Authority::Bn254(k) => k.name(),
-        }
+        self.authority.name()
     }
 
     /// The ABE suite.
     pub fn suite(&self) -> SuiteId {
-        match &self.authority {
-            Authority::Bls12_381(_) => SuiteId::Bls12_381,
-            Authority::Bn254(_) => SuiteId::Bn254,
-        }
+        self.authority.suite()
     }
 
     /// The ABE authority public key, base64url text form.
     pub fn authority_public_key_text(&self) -> String {
-        match &self.authority {
-            Authority::Bls12_381(k) => pbe_core::wire::to_text(&k.public_key().to_bytes()),
-            Authority::Bn254(k) => pbe_core::wire::to_text(&k.public_key().to_bytes()),
-        }
+        self.authority.public_key_text()
     }
 
     /// Issues a PAT: pbe-core keys for `GID(uid, session)` and each of `purposes`
@@ -192,7 +147,6 @@ impl Keys {
         purposes: &[String],
         rng: &mut R,
     ) -> Result<Zeroizing<Vec<u8>>, pbe_core::Error> {
-        let gid = Gid::new(uid, session)?;
         let attrs = purposes
             .iter()
             .map(|p| {
@@ -201,10 +155,7 @@ impl Keys {
                 Ok(Attribute::new(name, value, self.authority_name())?)
             })
             .collect::<Result<Vec<_>, pbe_core::Error>>()?;
-        match &self.authority {
-            Authority::Bls12_381(k) => Ok(k.keygen(&gid, &attrs, rng)?.to_bytes()),
-            Authority::Bn254(k) => Ok(k.keygen(&gid, &attrs, rng)?.to_bytes()),
-        }
+        self.authority.issue(uid, session, &attrs, rng)
     }
 
     /// The grant-receipt signer.
@@ -262,8 +213,8 @@ mod tests {
         let k = Keys::ephemeral("salesforce", SuiteId::Bls12_381, rng).unwrap();
         let pat =
             k.issue_pat("bob", "s1", &["purpose:current".into(), "ppurpose:purchase".into()], rng).unwrap();
-        let key = pbe_core::UserKey::<Bls12_381Suite>::from_bytes(&pat).unwrap();
-        assert_eq!(key.gid(), &Gid::new("bob", "s1").unwrap());
+        let key = pbe_core::UserKey::<pbe_core::Bls12_381Suite>::from_bytes(&pat).unwrap();
+        assert_eq!(key.gid(), &pbe_core::Gid::new("bob", "s1").unwrap());
         let mut attrs: Vec<String> = key.attributes().map(ToString::to_string).collect();
         attrs.sort();
         assert_eq!(attrs, ["ppurpose:purchase@salesforce", "purpose:current@salesforce"]);
