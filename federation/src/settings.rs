@@ -128,3 +128,23 @@ mod tests {
         assert!(check_secret("s", &format!("{} ", "x".repeat(32)), 32).is_err());
     }
 }
+
+/// `#[serde(with = "federation::settings::suite_name")]`: a pairing suite written by its name
+/// (`"bls12-381"`, `"bn254"`) in configuration files, with an error listing the names.
+pub mod suite_name {
+    use pbe_core::SuiteId;
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    /// Writes the suite's name.
+    pub fn serialize<S: Serializer>(suite: &SuiteId, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(suite.name())
+    }
+
+    /// Reads a suite name.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<SuiteId, D::Error> {
+        let name = String::deserialize(d)?;
+        SuiteId::from_name(&name).ok_or_else(|| {
+            serde::de::Error::custom(format!("unknown suite '{name}' (expected \"bls12-381\" or \"bn254\")"))
+        })
+    }
+}

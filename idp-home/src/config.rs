@@ -11,7 +11,7 @@ pub use federation::secret::Secret;
 use federation::settings::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
 pub use federation::settings::{ConfigError, MAX_URL_LEN};
 use pbe_core::SuiteId;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::model::{PbeBinding, ServiceProvider};
 
@@ -42,7 +42,7 @@ pub struct Config {
     #[serde(default = "default_authority")]
     pub authority: String,
     /// The pairing suite.
-    #[serde(default = "default_suite", serialize_with = "ser_suite", deserialize_with = "de_suite")]
+    #[serde(default = "default_suite", with = "federation::settings::suite_name")]
     pub suite: SuiteId,
     /// Lifetime of the IdP (SAML) session, minutes.
     #[serde(default = "default_session_lifetime")]
@@ -186,17 +186,6 @@ fn default_verification_lifetime() -> u32 {
 }
 fn default_max_body() -> usize {
     1024 * 1024
-}
-
-fn ser_suite<S: Serializer>(suite: &SuiteId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(suite.name())
-}
-
-fn de_suite<'de, D: Deserializer<'de>>(d: D) -> Result<SuiteId, D::Error> {
-    let name = String::deserialize(d)?;
-    SuiteId::from_name(&name).ok_or_else(|| {
-        serde::de::Error::custom(format!("unknown suite '{name}' (expected \"bls12-381\" or \"bn254\")"))
-    })
 }
 
 impl Default for Config {

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 pub use federation::secret::Secret;
 use pbe_core::SuiteId;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 /// Environment variable that overrides `admin_token`.
 pub const ADMIN_TOKEN_ENV: &str = "IDAAS_VISITOR_ADMIN_TOKEN";
@@ -45,7 +45,7 @@ pub struct Config {
     #[serde(default = "default_authority")]
     pub authority: String,
     /// The pairing suite.
-    #[serde(default = "default_suite", serialize_with = "ser_suite", deserialize_with = "de_suite")]
+    #[serde(default = "default_suite", with = "federation::settings::suite_name")]
     pub suite: SuiteId,
     /// Purposes granted only while the SAML session and the assertion are valid.
     #[serde(default = "default_transaction_purposes")]
@@ -151,17 +151,6 @@ fn default_max_body() -> usize {
 fn default_max_assertion() -> usize {
     // ¾ of the default body limit: the base64url form must fit in the body.
     default_max_body() / 4 * 3
-}
-
-fn ser_suite<S: Serializer>(suite: &SuiteId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(suite.name())
-}
-
-fn de_suite<'de, D: Deserializer<'de>>(d: D) -> Result<SuiteId, D::Error> {
-    let name = String::deserialize(d)?;
-    SuiteId::from_name(&name).ok_or_else(|| {
-        serde::de::Error::custom(format!("unknown suite '{name}' (expected \"bls12-381\" or \"bn254\")"))
-    })
 }
 
 impl Default for Config {
