@@ -58,26 +58,25 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             stack.agent_urls[0]
         );
         println!();
-        println!("  identity propagation (docs/propagation.md): after signing in at shopping,");
+        println!("  identity propagation (docs/propagation.md): POST {}/order (the", stack.agent_urls[0]);
+        println!("  \"Place an order\" button) makes shopping's backend call delivery's /ship through");
         println!(
-            "    the page's \"Place an order\" button (POST {}/order) makes shopping's backend",
-            stack.agent_urls[0]
-        );
-        println!("    call delivery's /ship");
-        println!(
-            "    through {}/.idaas/partners/{}/ship on bob's behalf;",
+            "  {}/.idaas/partners/{}/ship on bob's behalf. Run once now:",
             stack.agent_urls[0],
             stack::PARTNER
         );
-        println!(
-            "    the answer {{\"shopping_saw\", \"delivery_saw\"}} shows each service decrypting its own:"
-        );
-        for s in SERVICES.iter() {
-            println!("    {:<10} saw {}", s.name, s.expected.join(", "));
+        match stack::demo_order(&stack).await {
+            Ok(order) => {
+                for key in ["shopping_saw", "delivery_saw"] {
+                    let pii = order[key]["pii"]
+                        .as_object()
+                        .map(|m| m.keys().cloned().collect::<Vec<_>>().join(", "));
+                    println!("    {key:<13} user {}, pii: {}", order[key]["user"], pii.unwrap_or_default());
+                }
+                println!("    (delivery decrypted with its own PAT; dob never reaches it)");
+            }
+            Err(e) => println!("    the order failed: {e}"),
         }
-        println!(
-            "    ?smuggle=1 makes shopping's backend send dob in identity-like headers: the agents strip it."
-        );
         println!();
         println!("  Ctrl-C stops everything; data stays in {} (--reset starts over).", a.data_dir.display());
         shutdown_signal().await;

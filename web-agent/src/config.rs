@@ -371,8 +371,9 @@ impl Config {
             if !is_peer_name(&c.name) || !names.insert(c.name.as_str()) {
                 return Err(invalid(format!("{key}.name"), "unique, [a-z0-9_-]{1,64}"));
             }
-            crate::propagation::parse_public_key(&c.public_key)
-                .map_err(|_| invalid(format!("{key}.public_key"), "not an Ed25519 public key (base64url)"))?;
+            crate::propagation::parse_public_key(&c.public_key).ok_or_else(|| {
+                invalid(format!("{key}.public_key"), "not an Ed25519 public key (base64url)")
+            })?;
             if c.allowed_prefixes.is_empty() {
                 return Err(invalid(format!("{key}.allowed_prefixes"), "name at least one path prefix"));
             }
@@ -463,6 +464,40 @@ mod tests {
         assert_eq!(c.acs_url(), "http://127.0.0.1:8080/saml/acs");
         assert_eq!(c.headers.user, "X-Idaas-User");
         assert!(!c.secure_cookies());
+    }
+
+    #[test]
+    fn partners_and_callers_are_checked() {
+        let x25519 = federation::seal::RecipientKey::generate(&mut rand_core::OsRng).public_text();
+        let ed25519 = crate::propagation::CallSigner::generate(&mut rand_core::OsRng).public_text();
+        let partner = |name: &str, key: &str| {
+            format!(
+                "[[partners]]\nname = \"{name}\"\nurl = \"http://127.0.0.1:8083/\"\ntat_key = \"{key}\"\n"
+            )
+        };
+        let caller = |key: &str, prefixes: &str| {
+            format!("[[callers]]\nname = \"shop\"\npublic_key = \"{key}\"\nallowed_prefixes = {prefixes}\n")
+        };
+        let c = Config::from_toml(&format!(
+            "{MIN}\n{}{}",
+            partner("delivery", &x25519),
+            caller(&ed25519, "[\"/ship\"]")
+        ))
+        .unwrap();
+        assert_eq!(c.partners[0].entity_id(), "http://127.0.0.1:8083/saml/metadata");
+        assert_eq!(c.callers[0].allowed_prefixes, ["/ship"]);
+        let cases = [
+            (partner("Delivery", &x25519), "partners[0].name"),
+            (partner("delivery", "AAAA"), "partners[0].tat_key"),
+            (format!("{}{}", partner("d", &x25519), partner("d", &x25519)), "partners[1].name"),
+            (caller(&x25519[..20], "[\"/ship\"]"), "callers[0].public_key"),
+            (caller(&ed25519, "[]"), "callers[0].allowed_prefixes"),
+            (caller(&ed25519, "[\"ship\"]"), "callers[0].allowed_prefixes"),
+        ];
+        for (extra, expected) in cases {
+            let err = Config::from_toml(&format!("{MIN}\n{extra}")).unwrap_err().to_string();
+            assert!(err.contains(expected), "{extra}: {err}");
+        }
     }
 
     #[test]

@@ -198,6 +198,12 @@ pub async fn serve(
             }
         })
     };
+    // No Nagle: a streamed response's later chunks would otherwise wait for the peer's
+    // delayed ACK (≈ 40 ms) on a kept-alive connection — propagated calls reuse them.
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

@@ -108,10 +108,10 @@ impl CallSigner {
 }
 
 /// Parses an Ed25519 public key in unpadded base64url.
-pub fn parse_public_key(text: &str) -> Result<VerifyingKey, ()> {
-    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).map_err(|_| ())?;
-    let bytes: [u8; 32] = bytes.as_slice().try_into().map_err(|_| ())?;
-    VerifyingKey::from_bytes(&bytes).map_err(|_| ())
+pub fn parse_public_key(text: &str) -> Option<VerifyingKey> {
+    let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok()?;
+    let bytes: [u8; 32] = bytes.as_slice().try_into().ok()?;
+    VerifyingKey::from_bytes(&bytes).ok()
 }
 
 /// The HPKE `info` of a TAT re-sealed for a partner: `"idaas propagated TAT v1"`, then the
@@ -208,11 +208,31 @@ pub fn call_headers<R: RngCore + CryptoRng>(
     ])
 }
 
+/// An exchanged PAT (wiped on drop) and until when it may be reused.
+type CachedPat = (Zeroizing<Vec<u8>>, i64);
+
+/// Whether `path_and_query` is a plain absolute path: no `.`/`..` segments, no empty
+/// segments, no backslash, no percent-encoded dot, slash or backslash. URL libraries
+/// normalise such paths on the way to the backend, which would let a call signed for an
+/// allowed prefix (`/ship/../admin`) reach another path.
+pub fn is_plain_path(path_and_query: &str) -> bool {
+    let path = path_and_query.split('?').next().unwrap_or_default();
+    let lower = path.to_ascii_lowercase();
+    let Some(rest) = path.strip_prefix('/') else { return false };
+    let segments: Vec<&str> = rest.split('/').collect();
+    !path.contains('\\')
+        && !["%2e", "%2f", "%5c"].iter().any(|p| lower.contains(p))
+        && segments
+            .iter()
+            .enumerate()
+            .all(|(i, seg)| *seg != "." && *seg != ".." && (!seg.is_empty() || i + 1 == segments.len()))
+}
+
 /// Remembered nonces and exchanged PATs.
 #[derive(Default)]
 pub struct Memory {
     nonces: Mutex<HashMap<[u8; 32], i64>>,
-    pats: Mutex<HashMap<[u8; 32], (Zeroizing<Vec<u8>>, i64)>>,
+    pats: Mutex<HashMap<[u8; 32], CachedPat>>,
 }
 
 impl std::fmt::Debug for Memory {
@@ -406,7 +426,7 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let rest = pq.strip_prefix(EGRESS_PREFIX).ok_or(CallError::Malformed("path"))?;
     let (name, path_and_query) = match rest.find(['/', '?']) {
-        Some(i) if rest[i..].starts_with('/') => (&rest[..i], &rest[i..]),
+        Some(i) if rest[i..].starts_with('/') && is_plain_path(&rest[i..]) => (&rest[..i], &rest[i..]),
         _ => return Err(CallError::Malformed("path: /.idaas/partners/<name>/<path>")),
     };
     let partner = state
@@ -467,7 +487,7 @@ fn check_caller(
     body: &[u8],
 ) -> Result<Checked, CallError> {
     let path_and_query =
-        pq.strip_prefix(INGRESS_PREFIX).filter(|p| p.starts_with('/')).ok_or(CallError::Malformed("path"))?;
+        pq.strip_prefix(INGRESS_PREFIX).filter(|p| is_plain_path(p)).ok_or(CallError::Malformed("path"))?;
     let get = |n: &'static str| header(headers, n).ok_or(CallError::Malformed(n));
     let key = get(KEY_HEADER)?;
     let caller = state
@@ -476,7 +496,7 @@ fn check_caller(
         .iter()
         .find(|c| c.public_key.trim() == key.trim())
         .ok_or(CallError::UnknownCaller)?;
-    let verifying = parse_public_key(&caller.public_key).map_err(|_| CallError::UnknownCaller)?;
+    let verifying = parse_public_key(&caller.public_key).ok_or(CallError::UnknownCaller)?;
     let timestamp: i64 =
         get(TIMESTAMP_HEADER)?.parse().map_err(|_| CallError::Malformed(TIMESTAMP_HEADER))?;
     let nonce = get(NONCE_HEADER)?;
@@ -550,6 +570,7 @@ async fn ingress_inner(
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or(CallError::Malformed(ASSERTION_HEADER))?;
+    let started = std::time::Instant::now();
     let assertion = {
         let trust = state.idp.trust.clone();
         let xml = xml.clone();
@@ -587,6 +608,7 @@ async fn ingress_inner(
         })
         .collect();
     let (tat_suite, tat_cts) = (suite.clone(), ciphertexts.clone());
+    let verified_at = started.elapsed();
     let tat_job = tokio::task::spawn_blocking(move || crate::pii::Tat::decode(&tat_suite, &tat, &tat_cts));
 
     let pat = match state.propagation.pat(assertion.issuer(), assertion.id(), now) {
@@ -617,13 +639,22 @@ async fn ingress_inner(
             pat
         }
     };
+    let pat_at = started.elapsed();
     let tat = tat_job.await.map_err(|_| CallError::Tat)?.map_err(|_| CallError::Tat)?;
+    let tat_at = started.elapsed();
     let (u, s) = (user.clone(), session_index.clone());
     let opened =
         tokio::task::spawn_blocking(move || crate::pii::open_decoded(&tat, &pat, &u, &s, &ciphertexts))
             .await
             .map_err(|_| CallError::Pat)??;
 
+    tracing::debug!(
+        verified_us = verified_at.as_micros() as u64,
+        pat_us = pat_at.as_micros() as u64,
+        tat_us = tat_at.as_micros() as u64,
+        opened_us = started.elapsed().as_micros() as u64,
+        "propagated call timings"
+    );
     let groups = crate::acs::map_groups(state, assertion.attribute("groups").unwrap_or_default());
     let path = checked.path_and_query.split('?').next().unwrap_or_default();
     let decision =
@@ -699,7 +730,27 @@ mod tests {
         }
         let other = CallSigner::generate(r);
         assert!(parse_public_key(&other.public_text()).unwrap().verify_strict(&p.message(), &sig).is_err());
-        assert!(parse_public_key("AAAA").is_err());
+        assert!(parse_public_key("AAAA").is_none());
+    }
+
+    #[test]
+    fn only_plain_paths_are_propagated() {
+        for ok in ["/", "/ship", "/ship/", "/ship/42?x=../y", "/a.b/c"] {
+            assert!(is_plain_path(ok), "{ok}");
+        }
+        for bad in [
+            "ship",
+            "/ship/../admin",
+            "/./ship",
+            "/ship/..",
+            "//admin",
+            "/a//b",
+            "/ship/%2e%2E/admin",
+            "/ship%2Fadmin",
+            "/a\\b",
+        ] {
+            assert!(!is_plain_path(bad), "{bad}");
+        }
     }
 
     #[test]
