@@ -52,6 +52,11 @@ pub async fn serve(
         }
     });
     let app = api::app(state);
+    // No Nagle: replies on kept-alive connections must not wait for the peer's delayed ACK.
+    use axum::serve::ListenerExt as _;
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

@@ -121,7 +121,9 @@ fn open_with<S: Suite>(
     for (name, ct) in parsed {
         match ct {
             None => opened.broken += 1,
-            Some(ct) => work.push((name, ct)),
+            // Only satisfied ciphertexts cost pairings: share those out evenly.
+            Some(ct) if ct.is_satisfied_by(&keys) => work.push((name, ct)),
+            Some(_) => opened.closed += 1,
         }
     }
     let decrypt = |jobs: &[(&String, Ciphertext<S>)]| -> Vec<Decrypted> {
