@@ -17,12 +17,7 @@ use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use idaas::stack::{self, Options};
 
 fn input(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker).unwrap() + marker.len();
-    html[start..start + html[start..].find('"').unwrap()]
-        .replace("&#39;", "'")
-        .replace("&quot;", "\"")
-        .replace("&amp;", "&")
+    idaas::browser::form_input(html, name).expect("a hidden input")
 }
 
 fn propagation(c: &mut Criterion) {

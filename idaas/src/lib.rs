@@ -3,6 +3,7 @@
 //! quickstart topology started in one process ([`stack`]).
 #![warn(missing_docs)]
 
+pub mod browser;
 pub mod demo_backend;
 pub mod owner;
 pub mod stack;

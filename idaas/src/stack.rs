@@ -351,38 +351,17 @@ async fn store_table1(stack: &Stack, today: u64) -> Result<(), StackError> {
     Ok(())
 }
 
-fn form_input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = start + html[start..].find('"')?;
-    Some(
-        html[start..end]
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
-}
-
 /// The order flow of the quickstart, run once as a browser would: bob signs in at shopping
 /// (password form, auto-post to the ACS), then `POST /order`. Returns the backend's answer,
 /// `{"shopping_saw", "delivery_saw"}`.
 pub async fn demo_order(stack: &Stack) -> Result<serde_json::Value, StackError> {
-    let b = ctx!(
-        reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build(),
-        "HTTP client"
-    )?;
+    let b = crate::browser::client();
     let shop = &stack.agent_urls[0];
     let fail = |what: &str| StackError(format!("demo order: {what}"));
     let r = ctx!(b.get(format!("{shop}/saml/login?return_to=/")).send().await, "sign-in")?;
-    let sso = r
-        .headers()
-        .get(reqwest::header::LOCATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| fail("no redirect to the IdP"))?;
+    let sso = crate::browser::location(&r).ok_or_else(|| fail("no redirect to the IdP"))?;
     let page = ctx!(ctx!(b.get(sso).send().await, "IdP")?.text().await, "IdP")?;
-    let csrf = form_input(&page, "csrf").ok_or_else(|| fail("no login form"))?;
+    let csrf = crate::browser::form_input(&page, "csrf").ok_or_else(|| fail("no login form"))?;
     let r = ctx!(
         b.post(format!("{}/saml/login", stack.home_url))
             .form(&[("csrf", csrf.as_str()), ("uid", USER), ("password", stack.password.as_str())])
@@ -391,7 +370,8 @@ pub async fn demo_order(stack: &Stack) -> Result<serde_json::Value, StackError> 
         "login"
     )?;
     let page = ctx!(r.text().await, "login")?;
-    let response = form_input(&page, "SAMLResponse").ok_or_else(|| fail("no SAML response"))?;
+    let response =
+        crate::browser::form_input(&page, "SAMLResponse").ok_or_else(|| fail("no SAML response"))?;
     let r = ctx!(
         b.post(format!("{shop}/saml/acs")).form(&[("SAMLResponse", response.as_str())]).send().await,
         "ACS"

@@ -26,26 +26,14 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
 }
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    idaas::browser::client()
 }
 
 fn location(r: &reqwest::Response) -> String {
-    r.headers().get(reqwest::header::LOCATION).unwrap().to_str().unwrap().to_owned()
+    idaas::browser::location(r).unwrap()
 }
 
-fn input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = start + html[start..].find('"')?;
-    Some(
-        html[start..end]
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
-}
+use idaas::browser::form_input as input;
 
 fn form_action(html: &str) -> String {
     let start = html.find("action=\"").unwrap() + "action=\"".len();

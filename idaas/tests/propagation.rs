@@ -23,26 +23,14 @@ use web_agent::session::Propagation;
 const T0: i64 = 1_760_011_200;
 
 fn browser() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    idaas::browser::client()
 }
 
 fn location(r: &reqwest::Response) -> String {
-    r.headers().get(reqwest::header::LOCATION).unwrap().to_str().unwrap().to_owned()
+    idaas::browser::location(r).unwrap()
 }
 
-fn input(html: &str, name: &str) -> Option<String> {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html.find(&marker)? + marker.len();
-    let end = start + html[start..].find('"')?;
-    Some(
-        html[start..end]
-            .replace("&quot;", "\"")
-            .replace("&#39;", "'")
-            .replace("&lt;", "<")
-            .replace("&gt;", ">")
-            .replace("&amp;", "&"),
-    )
-}
+use idaas::browser::form_input as input;
 
 /// Signs bob in at shopping as a browser; returns the SAMLResponse the agent accepted.
 async fn sign_in_at_shopping(stack: &Stack, b: &reqwest::Client) -> String {

@@ -230,7 +230,7 @@ impl SledStore {
     /// Opens (creating if needed, with mode 0700) the database in directory `path`.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
         create_private_dir(path)?;
-        let db = sled::Config::new().path(path).open()?;
+        let db = open_db(&sled::Config::new().path(path))?;
         let meta = db.open_tree("meta")?;
         match meta.get(b"schema")? {
             Some(v) => {
@@ -421,6 +421,22 @@ impl Store for SledStore {
             self.flush()?;
         }
         Ok(n)
+    }
+}
+
+/// Opens the database, waiting up to a second for the directory lock. sled's flusher thread
+/// releases the lock shortly *after* the last handle is dropped, so a quick restart (or a
+/// previous process still exiting) would otherwise fail with "could not acquire lock".
+fn open_db(config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if attempts < 50 && e.to_string().contains("could not acquire lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

@@ -195,7 +195,7 @@ impl SledStore {
     }
 
     fn with_config(config: sled::Config) -> Result<SledStore, StoreError> {
-        let db = config.open()?;
+        let db = open_db(&config)?;
         let meta = db.open_tree("meta")?;
         match meta.get(b"schema")? {
             Some(v) => {
@@ -339,6 +339,22 @@ impl Store for SledStore {
             used: self.used.len(),
             audit: self.audit.len(),
         })
+    }
+}
+
+/// Opens the database, waiting up to a second for the directory lock. sled's flusher thread
+/// releases the lock shortly *after* the last handle is dropped, so a quick restart (or a
+/// previous process still exiting) would otherwise fail with "could not acquire lock".
+fn open_db(config: &sled::Config) -> sled::Result<sled::Db> {
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e)) if attempts < 50 && e.to_string().contains("could not acquire lock") => {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return other,
+        }
     }
 }
 

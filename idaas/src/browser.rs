@@ -1,0 +1,46 @@
+//! What a browser does that the quickstart's order demo, the end-to-end tests and the
+//! benchmarks all need: a client with a cookie jar that does not follow redirects (each hop is
+//! looked at), and reading the hidden inputs of a form (the CSRF token, the auto-posted
+//! `SAMLResponse`).
+
+/// A client with a cookie jar that does not follow redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+/// The `Location` of a redirect.
+pub fn location(r: &reqwest::Response) -> Option<String> {
+    r.headers().get(reqwest::header::LOCATION)?.to_str().ok().map(str::to_owned)
+}
+
+/// The HTML-unescaped value of `<input … name="NAME" value="…">` in a page.
+pub fn form_input(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = start + html[start..].find('"')?;
+    Some(
+        html[start..end]
+            .replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_escaped_hidden_inputs() {
+        let page = "<input type=\"hidden\" name=\"RelayState\" value=\"/a?b=1&amp;c=&lt;x&gt;&quot;\">";
+        assert_eq!(form_input(page, "RelayState").as_deref(), Some("/a?b=1&c=<x>\""));
+        assert_eq!(form_input(page, "csrf"), None);
+        assert_eq!(form_input("name=\"csrf\" value=\"unterminated", "csrf"), None);
+    }
+}
