@@ -123,8 +123,12 @@ pub fn home(args: ServeArgs) -> Result<(), ServeError> {
 /// `idaas visitor --config FILE`.
 pub fn visitor(args: ServeArgs) -> Result<(), ServeError> {
     init_logging();
-    let config = idp_visitor::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
+    let mut config =
+        idp_visitor::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
     let addr = config.listen;
+    let rt = runtime()?;
+    rt.block_on(idp_visitor::state::fetch_metadata(&mut config))
+        .map_err(|e| ServeError::config(&args.config, e))?;
     let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
     let state =
         idp_visitor::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;
@@ -145,7 +149,7 @@ pub fn visitor(args: ServeArgs) -> Result<(), ServeError> {
         tracing::warn!("no trusted_idps configured: every token request will be refused");
     }
     tracing::info!("{summary}");
-    runtime()?.block_on(bind_and_run(addr, "visitor IdP", |listener| {
+    rt.block_on(bind_and_run(addr, "visitor IdP", |listener| {
         idp_visitor::serve(state, listener, shutdown_signal())
     }))
 }

@@ -261,20 +261,27 @@ impl Config {
         }
         for (i, idp) in self.trusted_idps.iter().enumerate() {
             let key = format!("trusted_idps[{i}]");
-            let sources =
-                [idp.metadata_file.is_some(), idp.metadata.is_some(), idp.certificate_pem.is_some()]
-                    .iter()
-                    .filter(|b| **b)
-                    .count();
-            if idp.metadata_url.is_some() {
+            let sources = [
+                idp.metadata_file.is_some(),
+                idp.metadata.is_some(),
+                idp.certificate_pem.is_some(),
+                idp.metadata_url.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if sources != 1 {
                 return Err(invalid(
-                    format!("{key}.metadata_url"),
-                    "fetching metadata at start-up is not supported: save the home IdP's /saml/metadata to a file \
-                     and set metadata_file",
+                    key,
+                    "set exactly one of metadata_file, metadata_url, metadata, certificate_pem",
                 ));
             }
-            if sources != 1 {
-                return Err(invalid(key, "set exactly one of metadata_file, metadata, certificate_pem"));
+            if let Some(url) = &idp.metadata_url {
+                let ok = url::Url::parse(url)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !ok {
+                    return Err(invalid(format!("{key}.metadata_url"), "must be an http or https URL"));
+                }
             }
             if let Some(e) = &idp.entity_id {
                 check_entity_id(&format!("{key}.entity_id"), e)?;
@@ -376,7 +383,8 @@ mod tests {
             ("max_assertion_age_days = 0", "max_assertion_age_days"),
             ("authority = \"Sales Force\"", "authority"),
             ("admin_token = \"short\"", "admin_token"),
-            ("[[trusted_idps]]\nmetadata_url = \"http://x\"", "trusted_idps[0].metadata_url"),
+            ("[[trusted_idps]]\nmetadata_url = \"ftp://x\"", "trusted_idps[0].metadata_url"),
+            ("[[trusted_idps]]\nmetadata_url = \"http://x\"\nmetadata_file = \"f\"", "trusted_idps[0]"),
             ("[[trusted_idps]]\ncertificate_pem = \"x\"", "trusted_idps[0].entity_id"),
             ("[[trusted_idps]]\nentity_id = \"x\"", "trusted_idps[0]"),
         ] {

@@ -79,7 +79,44 @@ pub fn load_trust(config: &Config) -> Result<TrustStore, StateError> {
     Ok(trust)
 }
 
+/// Largest metadata document fetched, bytes.
+pub const MAX_METADATA_BYTES: usize = 512 * 1024;
+
+/// Fetches every `metadata_url` of `config.trusted_idps` (no redirects, 10 s, at most
+/// [`MAX_METADATA_BYTES`]) and keeps the document as inline `metadata`, so the trust store is
+/// built from what was fetched at start-up. `idaas visitor` calls this before
+/// [`AppState::open`]; a failure names the entry and stops the start.
+pub async fn fetch_metadata(config: &mut Config) -> Result<(), StateError> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .map_err(|e| StateError::Trust { index: 0, reason: e.to_string() })?;
+    for (index, idp) in config.trusted_idps.iter_mut().enumerate() {
+        let Some(url) = idp.metadata_url.clone() else { continue };
+        let fail = |reason: String| StateError::Trust { index, reason: format!("{url}: {reason}") };
+        let mut resp = http.get(&url).send().await.map_err(|e| fail(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("HTTP {}", resp.status())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.without_url().to_string()))? {
+            if body.len() + chunk.len() > MAX_METADATA_BYTES {
+                return Err(fail(format!("larger than {MAX_METADATA_BYTES} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let text = String::from_utf8(body).map_err(|_| fail("not UTF-8".into()))?;
+        idp.metadata = Some(text);
+        idp.metadata_url = None;
+    }
+    Ok(())
+}
+
 fn add_trusted(trust: &mut TrustStore, idp: &TrustedIdpConfig) -> Result<(), String> {
+    if idp.metadata_url.is_some() {
+        return Err("metadata_url has not been fetched (call state::fetch_metadata first)".into());
+    }
     let expected = idp.entity_id.as_deref();
     if let Some(path) = &idp.metadata_file {
         let xml = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
