@@ -100,8 +100,11 @@ where
 /// `idaas home --config FILE`.
 pub fn home(args: ServeArgs) -> Result<(), ServeError> {
     init_logging();
-    let config = idp_home::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
+    let mut config = idp_home::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
     let addr = config.listen;
+    let rt = runtime()?;
+    rt.block_on(idp_home::state::fetch_authorities(&mut config))
+        .map_err(|e| ServeError::config(&args.config, e))?;
     let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
     let state = idp_home::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;
     let summary = format!(
@@ -115,7 +118,7 @@ pub fn home(args: ServeArgs) -> Result<(), ServeError> {
         return Ok(());
     }
     tracing::info!("{summary}");
-    runtime()?.block_on(bind_and_run(addr, "home IdP", |listener| {
+    rt.block_on(bind_and_run(addr, "home IdP", |listener| {
         idp_home::serve(state, listener, shutdown_signal())
     }))
 }

@@ -345,16 +345,16 @@ pub fn check_visitor_authority(
     if !is_identifier(&va.name, pbe_core::attribute::MAX_AUTHORITY_LEN) {
         return Err(("name", "must be 1-64 characters of [a-z0-9_.-]".into()));
     }
-    if va.url.is_some() {
-        return Err((
-            "url",
-            "fetching authority keys from a URL is not supported yet; pin the key with `public_key` \
-             (copy it from the visitor IdP's GET /pbe/authority)"
-                .into(),
-        ));
-    }
-    let Some(key) = va.public_key.as_deref() else {
-        return Err(("public_key", "is required".into()));
+    let key = match (va.public_key.as_deref(), va.url.as_deref()) {
+        (Some(key), None) => key,
+        (None, Some(url)) => {
+            // Fetched at start-up (`state::fetch_authorities`), which replaces it with the key.
+            let ok = url::Url::parse(url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            return if ok { Ok("") } else { Err(("url", "must be an http or https URL".into())) };
+        }
+        (Some(_), Some(_)) => return Err(("url", "set either public_key or url, not both".into())),
+        (None, None) => return Err(("public_key", "is required (or url, to fetch it at start-up)".into())),
     };
     let name = crate::pbe::check_authority_public_key(suite, key)
         .map_err(|e| ("public_key", format!("not a {} authority public key: {e}", suite.name())))?;

@@ -88,6 +88,13 @@ impl AppState {
                 crate::config::check_visitor_authority(config.suite, va).map_err(|(field, reason)| {
                     ConfigError::Invalid { key: format!("visitor_authorities[{i}].{field}"), reason }
                 })?;
+            if va.public_key.is_none() {
+                return Err(ConfigError::Invalid {
+                    key: format!("visitor_authorities[{i}].url"),
+                    reason: "has not been fetched (call state::fetch_authorities first)".into(),
+                }
+                .into());
+            }
             federation.insert(va.name.clone(), key.to_owned());
         }
         for sp in &config.service_providers {
@@ -134,4 +141,53 @@ impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
+}
+
+/// Fetches the public key of every visitor authority configured by `url` (its
+/// `GET /pbe/authority`: no redirects, 10 s, at most 64 KiB) and pins it as `public_key`, after
+/// checking that the answer names the configured authority and suite. `idaas home` calls this
+/// before [`AppState::open`]; a failure names the entry and stops the start.
+pub async fn fetch_authorities(config: &mut Config) -> Result<(), StateError> {
+    const MAX: usize = 64 * 1024;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10))
+        .build()
+        .unwrap_or_default();
+    let suite = config.suite;
+    for (i, va) in config.visitor_authorities.iter_mut().enumerate() {
+        let Some(url) = va.url.clone() else { continue };
+        let fail = |reason: String| {
+            StateError::Config(ConfigError::Invalid {
+                key: format!("visitor_authorities[{i}].url"),
+                reason: format!("{url}: {reason}"),
+            })
+        };
+        let mut resp = http.get(&url).send().await.map_err(|e| fail(e.without_url().to_string()))?;
+        if !resp.status().is_success() {
+            return Err(fail(format!("HTTP {}", resp.status())));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.without_url().to_string()))? {
+            if body.len() + chunk.len() > MAX {
+                return Err(fail(format!("larger than {MAX} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| fail("not JSON".into()))?;
+        if v["suite"].as_str() != Some(suite.name()) {
+            return Err(fail(format!("the authority uses suite {}, this IdP {}", v["suite"], suite.name())));
+        }
+        if v["authority"].as_str() != Some(va.name.as_str()) {
+            return Err(fail(format!(
+                "the authority is {}, the configuration says '{}'",
+                v["authority"], va.name
+            )));
+        }
+        let key = v["public_key"].as_str().ok_or_else(|| fail("no public_key".into()))?;
+        va.public_key = Some(key.to_owned());
+        va.url = None;
+        crate::config::check_visitor_authority(suite, va).map_err(|(_, reason)| fail(reason))?;
+    }
+    Ok(())
 }

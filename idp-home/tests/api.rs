@@ -644,7 +644,8 @@ fn configuration_errors_name_the_key() {
         ("[[visitor_authorities]]\nname = \"amazon\"\npublic_key = \"garbage\"".into(), "public_key"),
         (format!("[[visitor_authorities]]\nname = \"other\"\npublic_key = \"{key}\""), "'amazon'"),
         (format!("[[visitor_authorities]]\nname = \"telekom\"\npublic_key = \"{key}\""), "public_key"),
-        ("[[visitor_authorities]]\nname = \"amazon\"\nurl = \"https://v/pbe/authority\"".into(), "not supported"),
+        (format!("[[visitor_authorities]]\nname = \"amazon\"\npublic_key = \"{key}\"\nurl = \"https://v/pbe/authority\""), "not both"),
+        ("[[visitor_authorities]]\nname = \"amazon\"\nurl = \"mailto:x\"".into(), "http or https"),
         ("[[visitor_authorities]]\nname = \"amazon\"".into(), "required"),
         ("listen = ".into(), "<string>"),
     ];
