@@ -165,6 +165,29 @@ pub fn xmlsec1_sign(signer: &TestSigner, xml: &str) -> String {
     }
 }
 
+/// Whether the `xmlsec1` command-line tool (an implementation independent of ours) verifies
+/// the signature of the `ID`-referenced Assertion in `xml` with `cert_pem`, same-document
+/// references only.
+pub fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let (doc, cert) = (dir.path().join("doc.xml"), dir.path().join("cert.pem"));
+    std::fs::write(&doc, xml).expect("write document");
+    std::fs::write(&cert, cert_pem).expect("write certificate");
+    let out = Command::new("xmlsec1")
+        .args([
+            "--verify",
+            "--id-attr:ID",
+            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
+            "--pubkey-cert-pem",
+        ])
+        .arg(&cert)
+        .args(["--enabled-reference-uris", "same-doc"])
+        .arg(&doc)
+        .output()
+        .expect("xmlsec1 is installed by scripts/install-deps.sh");
+    out.status.success()
+}
+
 /// The `<saml:Assertion …>…</saml:Assertion>` of a signed response built by
 /// [`crate::assertion::build_signed_response`] (self-contained: it declares `xmlns:saml`).
 pub fn bare_assertion(response_xml: &str) -> &str {

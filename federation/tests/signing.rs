@@ -3,8 +3,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::process::Command;
-
 use base64::Engine as _;
 use federation::assertion::{build_signed_response, AttributeValues, Recipient, ResponseParams};
 use rand_chacha::rand_core::SeedableRng;
@@ -55,26 +53,7 @@ fn params() -> ResponseParams {
     }
 }
 
-fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    let doc = dir.path().join("resp.xml");
-    let cert = dir.path().join("cert.pem");
-    std::fs::write(&doc, xml).unwrap();
-    std::fs::write(&cert, cert_pem).unwrap();
-    let out = Command::new("xmlsec1")
-        .args([
-            "--verify",
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-            "--pubkey-cert-pem",
-        ])
-        .arg(&cert)
-        .args(["--enabled-reference-uris", "same-doc"])
-        .arg(&doc)
-        .output()
-        .expect("xmlsec1 is installed by scripts/install-deps.sh");
-    out.status.success()
-}
+use federation::testing::xmlsec1_verifies;
 
 #[test]
 fn xmlsec1_verifies_the_signed_assertion_and_hostile_values_stay_text() {

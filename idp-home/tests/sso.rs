@@ -9,7 +9,6 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, OnceLock};
 
 use base64::engine::general_purpose::STANDARD;
@@ -308,26 +307,7 @@ fn parse(xml: &str) -> Parsed {
     p
 }
 
-fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
-    let dir = tempfile::tempdir().unwrap();
-    let doc = dir.path().join("resp.xml");
-    let cert = dir.path().join("cert.pem");
-    std::fs::write(&doc, xml).unwrap();
-    std::fs::write(&cert, cert_pem).unwrap();
-    let out = Command::new("xmlsec1")
-        .args([
-            "--verify",
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-            "--pubkey-cert-pem",
-        ])
-        .arg(&cert)
-        .args(["--enabled-reference-uris", "same-doc"])
-        .arg(&doc)
-        .output()
-        .expect("xmlsec1 is installed by scripts/install-deps.sh");
-    out.status.success()
-}
+use federation::testing::xmlsec1_verifies;
 
 /// The signing certificate from the IdP's metadata, as PEM.
 async fn metadata_cert(stack: &Stack, http: &reqwest::Client) -> String {
