@@ -5,7 +5,12 @@
 //! - `encrypt`, `decrypt`: one Table 1 value each; `decrypt` also times the multi-pairing
 //!   floor (one multi-Miller loop over the same number of pairs + one final exponentiation)
 //!   in the same run, so the report can state the ratio;
-//! - `bulk`: 1 MB … 100 MB under the dob policy beside raw AES-GCM on the same buffer.
+//! - `bulk`: 1 B … 100 MB under the dob policy beside raw AES-GCM (the suite's key size)
+//!   on the same buffer;
+//! - `primitives`: the building blocks, so the report can say where time goes.
+//!
+//! Every suite runs: BN254, BLS12-381, BLS24-479 and BLS48-581. Filter with criterion's
+//! own argument, e.g. `cargo bench -p benches --bench pbe -- bls24-479`.
 //!
 //! `cargo run -p benches --bin report` turns the results into docs/performance.md.
 
@@ -13,13 +18,49 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
-use aes_gcm::{Aes128Gcm, Nonce};
-use ark_ec::pairing::Pairing;
-use ark_ec::{CurveGroup, PrimeGroup};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, Nonce};
 use ark_ff::UniformRand;
+use ark_serialize::{Compress, Validate};
 use benches::{rng, World};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use pbe_core::{AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Gid, Suite};
+use pbe_core::suite::Group;
+use pbe_core::{AuthoritySecretKey, Bls12_381Suite, Bls24_479Suite, Bls48_581Suite, Bn254Suite, Gid, Suite};
+
+/// Raw AES-GCM with the suite's key size: the baseline the bulk numbers are compared with.
+enum RawAead {
+    Aes128(Box<Aes128Gcm>),
+    Aes256(Box<Aes256Gcm>),
+}
+
+impl RawAead {
+    fn for_suite<S: Suite>() -> Self {
+        if S::AEAD_KEY_LEN == 16 {
+            RawAead::Aes128(Box::new(Aes128Gcm::new(&[7u8; 16].into())))
+        } else {
+            RawAead::Aes256(Box::new(Aes256Gcm::new(&[7u8; 32].into())))
+        }
+    }
+
+    fn encrypt(&self, msg: &[u8]) -> Vec<u8> {
+        let nonce = Nonce::from_slice(&[0u8; 12]);
+        let payload = Payload { msg, aad: b"header" };
+        match self {
+            RawAead::Aes128(k) => k.encrypt(nonce, payload),
+            RawAead::Aes256(k) => k.encrypt(nonce, payload),
+        }
+        .unwrap_or_default()
+    }
+
+    fn decrypt(&self, msg: &[u8]) -> Vec<u8> {
+        let nonce = Nonce::from_slice(&[0u8; 12]);
+        let payload = Payload { msg, aad: b"header" };
+        match self {
+            RawAead::Aes128(k) => k.decrypt(nonce, payload),
+            RawAead::Aes256(k) => k.decrypt(nonce, payload),
+        }
+        .unwrap_or_default()
+    }
+}
 
 fn setup_and_keygen<S: Suite>(c: &mut Criterion) {
     let suite = S::ID.name();
@@ -71,20 +112,13 @@ fn encrypt_decrypt<S: Suite>(c: &mut Criterion) {
     // exponentiation, inputs already decoded (affine), nothing prepared in advance.
     let r = &mut rng(12);
     let pairs = 11;
-    let g1: Vec<_> = (0..pairs)
-        .map(|_| {
-            (<S::Engine as Pairing>::G1::generator() * <S::Engine as Pairing>::ScalarField::rand(r))
-                .into_affine()
-        })
-        .collect();
-    let g2: Vec<_> = (0..pairs)
-        .map(|_| {
-            (<S::Engine as Pairing>::G2::generator() * <S::Engine as Pairing>::ScalarField::rand(r))
-                .into_affine()
-        })
-        .collect();
+    let g1: Vec<S::G1> = (0..pairs).map(|_| S::g1_generator().mul(&S::Scalar::rand(r))).collect();
+    let g2: Vec<S::G2> = (0..pairs).map(|_| S::g2_generator().mul(&S::Scalar::rand(r))).collect();
     g.bench_function(BenchmarkId::new("floor", "multi-pairing-11"), |b| {
-        b.iter(|| S::Engine::multi_pairing(black_box(g1.clone()), black_box(g2.clone())))
+        b.iter(|| {
+            let prepared: Vec<_> = g2.iter().map(S::prepare_g2).collect();
+            S::multi_pairing(black_box(&g1), &prepared)
+        })
     });
     g.finish();
 }
@@ -93,32 +127,23 @@ fn bulk<S: Suite>(c: &mut Criterion) {
     let suite = S::ID.name();
     let world = World::<S>::new();
     let (tat, shopping, _) = world.keys();
-    let key = Aes128Gcm::new_from_slice(&[7u8; 16]).unwrap_or_else(|_| unreachable!());
-    let nonce = [0u8; 12];
+    let key = RawAead::for_suite::<S>();
     let mut g = c.benchmark_group(format!("bulk/{suite}"));
-    g.sample_size(10).measurement_time(Duration::from_secs(8)).warm_up_time(Duration::from_secs(1));
-    for mb in [1usize, 10, 100] {
-        let data = vec![0x5au8; mb << 20];
+    g.sample_size(10).measurement_time(Duration::from_secs(6)).warm_up_time(Duration::from_secs(1));
+    for (label, len) in [("1B", 1usize), ("1MB", 1 << 20), ("10MB", 10 << 20), ("100MB", 100 << 20)] {
+        let data = vec![0x5au8; len];
         g.throughput(Throughput::Bytes(data.len() as u64));
         let policy = world.table1(None).into_iter().nth(1).map(|(_, ct)| ct.policy().clone());
         let Some(policy) = policy else { return };
         let r = &mut rng(13);
-        g.bench_with_input(BenchmarkId::new("pbe-encrypt", format!("{mb}MB")), &data, |b, d| {
+        g.bench_with_input(BenchmarkId::new("pbe-encrypt", label), &data, |b, d| {
             b.iter(|| world.encryptor.encrypt(&policy, d, r))
         });
-        g.bench_with_input(BenchmarkId::new("aes-gcm-encrypt", format!("{mb}MB")), &data, |b, d| {
-            b.iter(|| key.encrypt(Nonce::from_slice(&nonce), Payload { msg: d, aad: b"header" }))
-        });
+        g.bench_with_input(BenchmarkId::new("aes-gcm-encrypt", label), &data, |b, d| b.iter(|| key.encrypt(d)));
         let ct = world.encryptor.encrypt(&policy, &data, r).unwrap_or_else(|_| unreachable!());
-        let raw = key
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &data, aad: b"header" })
-            .unwrap_or_default();
-        g.bench_function(BenchmarkId::new("pbe-decrypt", format!("{mb}MB")), |b| {
-            b.iter(|| ct.decrypt(&[&tat, &shopping]))
-        });
-        g.bench_function(BenchmarkId::new("aes-gcm-decrypt", format!("{mb}MB")), |b| {
-            b.iter(|| key.decrypt(Nonce::from_slice(&nonce), Payload { msg: &raw, aad: b"header" }))
-        });
+        let raw = key.encrypt(&data);
+        g.bench_function(BenchmarkId::new("pbe-decrypt", label), |b| b.iter(|| ct.decrypt(&[&tat, &shopping])));
+        g.bench_function(BenchmarkId::new("aes-gcm-decrypt", label), |b| b.iter(|| key.decrypt(&raw)));
     }
     g.finish();
 }
@@ -145,48 +170,35 @@ fn sizes<S: Suite>() {
 
 /// The building blocks, so the report can say where the time of each operation goes.
 fn primitives<S: Suite>(c: &mut Criterion) {
-    use ark_serialize::{CanonicalDeserialize, CanonicalSerialize};
-    type E<S> = <S as Suite>::Engine;
     let suite = S::ID.name();
     let r = &mut rng(14);
-    let k = <E<S> as Pairing>::ScalarField::rand(r);
-    let p1 = (<E<S> as Pairing>::G1::generator() * k).into_affine();
-    let p2 = (<E<S> as Pairing>::G2::generator() * k).into_affine();
+    let k = S::Scalar::rand(r);
+    let p1 = S::g1_generator().mul(&k);
+    let p2 = S::g2_generator().mul(&k);
     let tables = S::tables();
     let mut g = c.benchmark_group(format!("primitives/{suite}"));
     g.bench_function("hash-attribute-to-g1", |b| {
         b.iter(|| S::hash_attribute(black_box("purpose:current@salesforce")))
     });
-    g.bench_function("g1-mul-glv", |b| b.iter(|| black_box(p1) * k));
-    g.bench_function("g2-mul-glv", |b| b.iter(|| S::g2_mul(black_box(p2).into(), k)));
+    g.bench_function("g1-mul", |b| b.iter(|| black_box(&p1).mul(&k)));
+    g.bench_function("g2-mul", |b| b.iter(|| black_box(&p2).mul(&k)));
     g.bench_function("g2-fixed-base-table", |b| b.iter(|| tables.g2_table.mul(black_box(&k))));
     g.bench_function("gt-fixed-base-table", |b| b.iter(|| tables.gt_table.mul(black_box(&k))));
-    g.bench_function("gt-exp-plain", |b| b.iter(|| black_box(tables.gt) * k));
-    g.bench_function("g2-prepare", |b| b.iter(|| <E<S> as Pairing>::G2Prepared::from(black_box(p2))));
-    for (label, compress) in
-        [("compressed", ark_serialize::Compress::Yes), ("uncompressed", ark_serialize::Compress::No)]
-    {
+    g.bench_function("gt-exp-plain", |b| b.iter(|| black_box(&tables.gt).mul(&k)));
+    g.bench_function("g2-prepare", |b| b.iter(|| S::prepare_g2(black_box(&p2))));
+    g.bench_function("pairing", |b| {
+        b.iter(|| S::multi_pairing(std::slice::from_ref(black_box(&p1)), &[S::prepare_g2(&p2)]))
+    });
+    for (label, form) in [("compressed", Compress::Yes), ("uncompressed", Compress::No)] {
         let mut b1 = Vec::new();
         let mut b2 = Vec::new();
-        let _ = p1.serialize_with_mode(&mut b1, compress);
-        let _ = p2.serialize_with_mode(&mut b2, compress);
+        p1.encode(form, &mut b1);
+        p2.encode(form, &mut b2);
         g.bench_function(format!("g1-decode-validated-{label}"), |b| {
-            b.iter(|| {
-                <E<S> as Pairing>::G1Affine::deserialize_with_mode(
-                    black_box(&b1[..]),
-                    compress,
-                    ark_serialize::Validate::Yes,
-                )
-            })
+            b.iter(|| S::G1::decode(black_box(&b1[..]), form, Validate::Yes))
         });
         g.bench_function(format!("g2-decode-validated-{label}"), |b| {
-            b.iter(|| {
-                <E<S> as Pairing>::G2Affine::deserialize_with_mode(
-                    black_box(&b2[..]),
-                    compress,
-                    ark_serialize::Validate::Yes,
-                )
-            })
+            b.iter(|| S::G2::decode(black_box(&b2[..]), form, Validate::Yes))
         });
     }
     g.finish();
@@ -210,9 +222,17 @@ fn bn254(c: &mut Criterion) {
     all::<Bn254Suite>(c);
 }
 
+fn bls24_479(c: &mut Criterion) {
+    all::<Bls24_479Suite>(c);
+}
+
+fn bls48_581(c: &mut Criterion) {
+    all::<Bls48_581Suite>(c);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().sample_size(20).measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_millis(500));
-    targets = bls12_381, bn254
+    targets = bn254, bls12_381, bls24_479, bls48_581
 }
 criterion_main!(benches);

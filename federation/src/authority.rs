@@ -4,7 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
-use pbe_core::{Attribute, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Gid, Suite, SuiteId};
+use pbe_core::{
+    Attribute, AuthoritySecretKey, Bls12_381Suite, Bls24_479Suite, Bls48_581Suite, Bn254Suite, Gid, Suite,
+    SuiteId,
+};
 use rand_core::{CryptoRng, OsRng, RngCore};
 use zeroize::Zeroizing;
 
@@ -24,7 +27,45 @@ pub enum AuthorityKey {
     Bls12_381(Box<AuthoritySecretKey<Bls12_381Suite>>),
     /// BN254 (legacy, about 100-bit).
     Bn254(Box<AuthoritySecretKey<Bn254Suite>>),
+    /// BLS24-479 (192-bit).
+    Bls24_479(Box<AuthoritySecretKey<Bls24_479Suite>>),
+    /// BLS48-581 (256-bit).
+    Bls48_581(Box<AuthoritySecretKey<Bls48_581Suite>>),
 }
+
+/// Evaluates `$body` with `$k` bound to the suite-typed key inside `$key`.
+macro_rules! each_key {
+    ($key:expr, $k:ident => $body:expr) => {
+        match $key {
+            AuthorityKey::Bls12_381($k) => $body,
+            AuthorityKey::Bn254($k) => $body,
+            AuthorityKey::Bls24_479($k) => $body,
+            AuthorityKey::Bls48_581($k) => $body,
+        }
+    };
+}
+
+/// Wraps a suite-typed key in its variant.
+trait IntoAuthorityKey {
+    fn wrap(self) -> AuthorityKey;
+}
+
+macro_rules! into_authority_key {
+    ($($suite:ty => $variant:ident),*) => {$(
+        impl IntoAuthorityKey for AuthoritySecretKey<$suite> {
+            fn wrap(self) -> AuthorityKey {
+                AuthorityKey::$variant(Box::new(self))
+            }
+        }
+    )*};
+}
+
+into_authority_key!(
+    Bls12_381Suite => Bls12_381,
+    Bn254Suite => Bn254,
+    Bls24_479Suite => Bls24_479,
+    Bls48_581Suite => Bls48_581
+);
 
 impl std::fmt::Debug for AuthorityKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -47,13 +88,7 @@ impl AuthorityKey {
         suite: SuiteId,
         rng: &mut R,
     ) -> Result<Self, pbe_core::Error> {
-        match suite {
-            SuiteId::Bls12_381 => {
-                Ok(AuthorityKey::Bls12_381(Box::new(AuthoritySecretKey::setup(name, rng)?)))
-            }
-            SuiteId::Bn254 => Ok(AuthorityKey::Bn254(Box::new(AuthoritySecretKey::setup(name, rng)?))),
-            _ => Err(pbe_core::Error::Misuse("unsupported suite")),
-        }
+        pbe_core::with_suite!(suite, S => Ok(AuthoritySecretKey::<S>::setup(name, rng)?.wrap()))
     }
 
     /// Loads `<data_dir>/abe-<name>.msk`, creating it (mode 0600) when missing. An existing key
@@ -63,16 +98,8 @@ impl AuthorityKey {
         let err = |reason: String| AuthorityKeyError { path: path.clone(), reason };
         if path.exists() {
             let bytes = Zeroizing::new(std::fs::read(&path).map_err(|e| err(e.to_string()))?);
-            let key = match suite {
-                SuiteId::Bls12_381 => {
-                    AuthoritySecretKey::from_bytes(&bytes).map(|k| AuthorityKey::Bls12_381(Box::new(k)))
-                }
-                SuiteId::Bn254 => {
-                    AuthoritySecretKey::from_bytes(&bytes).map(|k| AuthorityKey::Bn254(Box::new(k)))
-                }
-                other => return Err(err(format!("suite {other} is not supported"))),
-            }
-            .map_err(|e| err(e.to_string()))?;
+            let key = pbe_core::with_suite!(suite, S => AuthoritySecretKey::<S>::from_bytes(&bytes).map(IntoAuthorityKey::wrap))
+                .map_err(|e| err(e.to_string()))?;
             if key.name() != name {
                 return Err(err(format!(
                     "key is for authority '{}', configuration says '{name}'",
@@ -88,34 +115,25 @@ impl AuthorityKey {
 
     /// The authority's name.
     pub fn name(&self) -> &str {
-        match self {
-            AuthorityKey::Bls12_381(k) => k.name(),
-            AuthorityKey::Bn254(k) => k.name(),
-        }
+        each_key!(self, k => k.name())
     }
 
     /// Its suite.
     pub fn suite(&self) -> SuiteId {
-        match self {
-            AuthorityKey::Bls12_381(_) => SuiteId::Bls12_381,
-            AuthorityKey::Bn254(_) => SuiteId::Bn254,
+        fn id<S: Suite>(_: &AuthoritySecretKey<S>) -> SuiteId {
+            S::ID
         }
+        each_key!(self, k => id(k))
     }
 
     /// The public key, base64url text form (what `/pbe/authority` publishes).
     pub fn public_key_text(&self) -> String {
-        match self {
-            AuthorityKey::Bls12_381(k) => pbe_core::wire::to_text(&k.public_key().to_bytes()),
-            AuthorityKey::Bn254(k) => pbe_core::wire::to_text(&k.public_key().to_bytes()),
-        }
+        each_key!(self, k => pbe_core::wire::to_text(&k.public_key().to_bytes()))
     }
 
     /// The secret key's encoding (secret: mode 0600).
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        match self {
-            AuthorityKey::Bls12_381(k) => k.to_bytes(),
-            AuthorityKey::Bn254(k) => k.to_bytes(),
-        }
+        each_key!(self, k => k.to_bytes())
     }
 
     /// Issues a key bundle for `GID(uid, session)` and `attributes` (all this authority's).
@@ -136,10 +154,7 @@ impl AuthorityKey {
             Ok(k.keygen(gid, attributes, rng)?.to_bytes())
         }
         let gid = Gid::new(uid, session)?;
-        match self {
-            AuthorityKey::Bls12_381(k) => issue(k, &gid, attributes, rng),
-            AuthorityKey::Bn254(k) => issue(k, &gid, attributes, rng),
-        }
+        each_key!(self, k => issue(k, &gid, attributes, rng))
     }
 }
 

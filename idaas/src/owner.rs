@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use pbe_core::disclosure::DisclosurePolicy;
-use pbe_core::{AuthorityPublicKey, Bls12_381Suite, Bn254Suite, Encryptor, Policy, Suite};
+use pbe_core::{AuthorityPublicKey, Encryptor, Policy, Suite, SuiteId};
 use serde_json::Value;
 
 /// Why a data-owner operation failed.
@@ -116,15 +116,10 @@ impl HomeClient {
                 d.compile(&home, *today).map_err(|e| OwnerError::Input(format!("disclosure policy: {e}")))?
             }
         };
-        let text = match suite.as_str() {
-            "bls12-381" => encrypt_with::<Bls12_381Suite>(&keys, &policy, value)?,
-            "bn254" => encrypt_with::<Bn254Suite>(&keys, &policy, value)?,
-            other => {
-                return Err(OwnerError::Input(format!(
-                    "the home IdP uses suite '{other}', which this client does not support"
-                )))
-            }
-        };
+        let suite = SuiteId::from_name(&suite).ok_or_else(|| {
+            OwnerError::Input(format!("the home IdP uses suite '{suite}', which this client does not support"))
+        })?;
+        let text = pbe_core::with_suite!(suite, S => encrypt_with::<S>(&keys, &policy, value)?);
         Ok((text, policy.to_string()))
     }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use pbe_core::{AuthorityPublicKey, Bls12_381Suite, Bn254Suite, Ciphertext, SchemeError, Suite, SuiteId};
+use pbe_core::{AuthorityPublicKey, Ciphertext, SchemeError, Suite, SuiteId};
 
 /// What the vault keeps about an accepted ciphertext.
 #[derive(Debug, Clone)]
@@ -23,11 +23,7 @@ pub fn check_ciphertext(
     known: &BTreeSet<String>,
 ) -> Result<CiphertextInfo, pbe_core::Error> {
     let bytes = pbe_core::wire::from_binary_or_text(input)?;
-    match suite {
-        SuiteId::Bls12_381 => check::<Bls12_381Suite>(bytes, known),
-        SuiteId::Bn254 => check::<Bn254Suite>(bytes, known),
-        _ => Err(pbe_core::Error::Misuse("unsupported suite")),
-    }
+    pbe_core::with_suite!(suite, S => check::<S>(bytes, known))
 }
 
 fn check<S: Suite>(bytes: Vec<u8>, known: &BTreeSet<String>) -> Result<CiphertextInfo, pbe_core::Error> {
@@ -43,9 +39,5 @@ fn check<S: Suite>(bytes: Vec<u8>, known: &BTreeSet<String>) -> Result<Ciphertex
 /// Checks an authority public key (text form) of `suite`; returns its authority name.
 pub fn check_authority_public_key(suite: SuiteId, text: &str) -> Result<String, pbe_core::Error> {
     let bytes = pbe_core::wire::from_text(text)?;
-    match suite {
-        SuiteId::Bls12_381 => Ok(AuthorityPublicKey::<Bls12_381Suite>::from_bytes(&bytes)?.name().to_owned()),
-        SuiteId::Bn254 => Ok(AuthorityPublicKey::<Bn254Suite>::from_bytes(&bytes)?.name().to_owned()),
-        _ => Err(pbe_core::Error::Misuse("unsupported suite")),
-    }
+    pbe_core::with_suite!(suite, S => Ok(AuthorityPublicKey::<S>::from_bytes(&bytes)?.name().to_owned()))
 }

@@ -38,4 +38,37 @@ pub use disclosure::DisclosurePolicy;
 pub use error::{DecodeError, EnvelopeError, Error, PolicyError, Result, SchemeError};
 pub use policy::Policy;
 pub use scheme::{AuthorityPublicKey, AuthoritySecretKey, Ciphertext, Encryptor, Gid, UserKey};
-pub use suite::{Bls12_381Suite, Bn254Suite, Suite, SuiteId};
+/// Runs generic code with the suite named at run time: `with_suite!(id, S => f::<S>(x))`
+/// binds the type alias `S` to the [`Suite`] of `id` and evaluates the expression. This is
+/// the one place a run-time [`SuiteId`] becomes a type; every service uses it.
+///
+/// ```
+/// use pbe_core::{with_suite, Suite, SuiteId};
+/// fn aead_bits<S: Suite>() -> usize { S::AEAD_KEY_LEN * 8 }
+/// assert_eq!(with_suite!(SuiteId::Bls48_581, S => aead_bits::<S>()), 256);
+/// ```
+#[macro_export]
+macro_rules! with_suite {
+    ($id:expr, $S:ident => $body:expr) => {
+        match $id {
+            $crate::SuiteId::Bn254 => {
+                type $S = $crate::Bn254Suite;
+                $body
+            }
+            $crate::SuiteId::Bls12_381 => {
+                type $S = $crate::Bls12_381Suite;
+                $body
+            }
+            $crate::SuiteId::Bls24_479 => {
+                type $S = $crate::Bls24_479Suite;
+                $body
+            }
+            $crate::SuiteId::Bls48_581 => {
+                type $S = $crate::Bls48_581Suite;
+                $body
+            }
+        }
+    };
+}
+
+pub use suite::{Bls12_381Suite, Bls24_479Suite, Bls48_581Suite, Bn254Suite, Suite, SuiteId};

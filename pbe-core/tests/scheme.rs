@@ -8,6 +8,8 @@ use pbe_core::{
     segtree, Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, DecodeError, Encryptor, Error,
     Gid, Policy, SchemeError, Suite, UserKey,
 };
+use ark_serialize::Compress;
+use pbe_core::suite::Group;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -269,7 +271,7 @@ fn kinds_and_suites_do_not_mix<S: Suite, T: Suite>() {
 }
 
 /// A point off the curve or outside the prime-order subgroup in a key bundle is refused.
-/// The G2 component is changed: G2 has a large cofactor on both curves, so a changed
+/// The G2 component is changed: G2 has a large cofactor on every curve, so a changed
 /// x coordinate (when it lands on the curve at all) gives a point outside the subgroup.
 fn rejects_invalid_points<S: Suite>() {
     let w = world::<S>(10);
@@ -279,7 +281,8 @@ fn rejects_invalid_points<S: Suite>() {
     let kb = key.to_bytes();
     // The K component starts after header, uid, session, count and the attribute text.
     let start = 7 + 2 + 3 + 2 + 1 + 2 + 2 + "domain:x@telekom".len();
-    let g1_len = (kb.len() - start) / 3; // compressed G2 is twice compressed G1 on both curves
+    let g1_len = <S::G1 as Group>::encoded_len(Compress::Yes);
+    assert_eq!(kb.len(), start + g1_len + <S::G2 as Group>::encoded_len(Compress::Yes));
     let mut rejected = 0;
     for i in 0..16 {
         let mut bad = kb.to_vec();
@@ -320,8 +323,12 @@ fn thresholds_decrypt<S: Suite>() {
     assert!(opens(&ct, &[&both], "t"));
 }
 
+/// The full set for one suite. `$stride` samples the byte-flip test (1 = every byte); for
+/// the large suites `$ignored` marks that exhaustive run `#[ignore]` (about 2 minutes at
+/// 256-bit; run it with `cargo test -- --ignored`) and `make test` runs it sampled every
+/// `$quick_stride` bytes instead. Everything else runs for every suite in `make test`.
 macro_rules! suite_tests {
-    ($module:ident, $suite:ty, $other:ty, $stride:expr) => {
+    ($module:ident, $suite:ty, $other:ty, stride $stride:expr, quick_stride $quick:expr, $(#[$ignored:meta])?) => {
         mod $module {
             #[test]
             fn table1_lifecycle() {
@@ -332,8 +339,13 @@ macro_rules! suite_tests {
                 super::collusion_fails::<$suite>();
             }
             #[test]
+            $(#[$ignored])?
             fn tampering_fails() {
                 super::tampering_fails::<$suite>($stride);
+            }
+            #[test]
+            fn tampering_fails_sampled() {
+                super::tampering_fails::<$suite>($quick);
             }
             #[test]
             fn truncation_fails() {
@@ -363,13 +375,29 @@ macro_rules! suite_tests {
     };
 }
 
-suite_tests!(bls12_381, pbe_core::Bls12_381Suite, pbe_core::Bn254Suite, 1);
-suite_tests!(bn254, pbe_core::Bn254Suite, pbe_core::Bls12_381Suite, 5);
+suite_tests!(bls12_381, pbe_core::Bls12_381Suite, pbe_core::Bn254Suite, stride 1, quick_stride 97,);
+suite_tests!(bn254, pbe_core::Bn254Suite, pbe_core::Bls12_381Suite, stride 5, quick_stride 97,);
+suite_tests!(
+    bls24_479,
+    pbe_core::Bls24_479Suite,
+    pbe_core::Bls12_381Suite,
+    stride 7,
+    quick_stride 211,
+    #[ignore = "slow at 192-bit: the full set runs under `cargo test -- --ignored`"]
+);
+suite_tests!(
+    bls48_581,
+    pbe_core::Bls48_581Suite,
+    pbe_core::Bls24_479Suite,
+    stride 13,
+    quick_stride 701,
+    #[ignore = "slow at 256-bit: the full set runs under `cargo test -- --ignored`"]
+);
 
 mod hostile_bytes {
     //! Random bytes, alone or behind a valid header, never panic a decoder.
     use super::*;
-    use pbe_core::{Bls12_381Suite as B, Bn254Suite as N};
+    use pbe_core::{Bls12_381Suite as B, Bls24_479Suite as L24, Bls48_581Suite as L48, Bn254Suite as N};
     use proptest::prelude::*;
 
     fn all_decoders(bytes: &[u8]) {
@@ -382,6 +410,13 @@ mod hostile_bytes {
         let _ = AuthorityPublicKey::<N>::from_bytes(bytes);
         let _ = UserKey::<N>::from_bytes(bytes);
         let _ = Ciphertext::<N>::from_bytes(bytes);
+        let _ = AuthorityPublicKey::<L24>::from_bytes(bytes);
+        let _ = UserKey::<L24>::from_bytes(bytes);
+        let _ = Ciphertext::<L24>::from_bytes(bytes);
+        let _ = AuthorityPublicKey::<L48>::from_bytes(bytes);
+        let _ = AuthoritySecretKey::<L48>::from_bytes(bytes);
+        let _ = UserKey::<L48>::from_bytes(bytes);
+        let _ = Ciphertext::<L48>::from_bytes(bytes);
         if let Ok(text) = std::str::from_utf8(bytes) {
             let _ = Ciphertext::<B>::from_text(text);
             let _ = Policy::parse(text);
@@ -399,7 +434,7 @@ mod hostile_bytes {
         #[test]
         fn random_bodies_behind_valid_headers_never_panic(
             kind in 1u8..=4,
-            suite in 1u8..=2,
+            suite in 1u8..=4,
             body in proptest::collection::vec(any::<u8>(), 0..4096),
         ) {
             let mut bytes = b"IDPB\x01".to_vec();

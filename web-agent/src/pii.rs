@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use pbe_core::{Bls12_381Suite, Bn254Suite, Ciphertext, Gid, Suite, UserKey};
+use pbe_core::{Ciphertext, Gid, Suite, SuiteId, UserKey};
 use zeroize::Zeroizing;
 
 /// Why the keys could not be used.
@@ -36,12 +36,25 @@ pub struct Opened {
 /// One attribute's decryption result.
 type Decrypted = (String, Result<Zeroizing<Vec<u8>>, pbe_core::Error>);
 
-/// A decoded Time Access Token, in its suite.
-pub enum Tat {
-    /// BLS12-381.
-    Bls12_381(Box<UserKey<Bls12_381Suite>>),
-    /// BN254.
-    Bn254(Box<UserKey<Bn254Suite>>),
+/// A decoded Time Access Token, in its suite (which decides the PAT's).
+pub struct Tat(Box<dyn OpenWith>);
+
+/// What the agent does with a TAT of any suite: combine it with a PAT and decrypt.
+trait OpenWith: Send + Sync {
+    fn open(&self, pat: &[u8], uid: &str, session_index: &str, ciphertexts: &[(String, String)])
+        -> Result<Opened, KeyError>;
+}
+
+impl<S: Suite> OpenWith for UserKey<S> {
+    fn open(
+        &self,
+        pat: &[u8],
+        uid: &str,
+        session_index: &str,
+        ciphertexts: &[(String, String)],
+    ) -> Result<Opened, KeyError> {
+        open_with::<S>(self, pat, uid, session_index, ciphertexts)
+    }
 }
 
 impl Tat {
@@ -50,11 +63,8 @@ impl Tat {
     /// path), and decoding a validated pair costs about 0.25 ms, while a decryption uses a
     /// few. The agent runs this while the PAT exchange is in flight.
     pub fn decode(suite: &str, bytes: &[u8], ciphertexts: &[(String, String)]) -> Result<Tat, KeyError> {
-        match suite {
-            "bls12-381" => Ok(Tat::Bls12_381(Box::new(decode_needed(bytes, ciphertexts)?))),
-            "bn254" => Ok(Tat::Bn254(Box::new(decode_needed(bytes, ciphertexts)?))),
-            _ => Err(KeyError::Suite),
-        }
+        let suite = SuiteId::from_name(suite).ok_or(KeyError::Suite)?;
+        pbe_core::with_suite!(suite, S => Ok(Tat(Box::new(decode_needed::<S>(bytes, ciphertexts)?))))
     }
 }
 
@@ -88,10 +98,7 @@ pub fn open_decoded(
     session_index: &str,
     ciphertexts: &[(String, String)],
 ) -> Result<Opened, KeyError> {
-    match tat {
-        Tat::Bls12_381(t) => open_with::<Bls12_381Suite>(t, pat, uid, session_index, ciphertexts),
-        Tat::Bn254(t) => open_with::<Bn254Suite>(t, pat, uid, session_index, ciphertexts),
-    }
+    tat.0.open(pat, uid, session_index, ciphertexts)
 }
 
 fn open_with<S: Suite>(

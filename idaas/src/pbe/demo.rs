@@ -57,11 +57,7 @@ const SCENARIOS: [Scenario; 4] = [
 pub fn run(a: &DemoArgs) -> Result<(), CliError> {
     let suite = parse_suite(&a.suite)?;
     let today = parse_day("--today", a.today.as_deref())?;
-    match suite {
-        SuiteId::Bls12_381 => run_with::<Bls12_381Suite>(today),
-        SuiteId::Bn254 => run_with::<Bn254Suite>(today),
-        other => Err(CliError::input(format!("suite {other} is not supported by the demo"))),
-    }
+    pbe_core::with_suite!(suite, S => run_with::<S>(today))
 }
 
 fn run_with<S: Suite>(today: u64) -> Result<(), CliError> {

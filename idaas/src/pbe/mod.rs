@@ -88,11 +88,7 @@ fn expect_kind(path: &Path, header: &wire::Header, kind: Kind) -> Result<(), Cli
 /// Runs a generic function with the suite named at run time.
 macro_rules! with_suite {
     ($suite:expr, $f:ident ( $($arg:expr),* )) => {
-        match $suite {
-            SuiteId::Bls12_381 => $f::<Bls12_381Suite>($($arg),*),
-            SuiteId::Bn254 => $f::<Bn254Suite>($($arg),*),
-            other => Err(CliError::input(format!("suite {other} is not supported by this command"))),
-        }
+        pbe_core::with_suite!($suite, S => $f::<S>($($arg),*))
     };
 }
 

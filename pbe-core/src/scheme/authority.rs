@@ -2,8 +2,6 @@
 
 use std::fmt;
 
-use ark_ec::pairing::Pairing;
-use ark_ec::{CurveGroup, PrimeGroup};
 use ark_ff::UniformRand;
 use ark_serialize::{Compress, Validate};
 use rand_core::{CryptoRng, RngCore};
@@ -13,8 +11,8 @@ use crate::attribute::{validate_identifier, Attribute};
 use crate::error::{DecodeError, Error, Result, SchemeError};
 use crate::scheme::gid::Gid;
 use crate::scheme::user_key::{KeyComponent, UserKey};
-use crate::suite::{Fr, Gt, Suite, G1, G2};
-use crate::wire::codec::{element_size, put_element, put_string, Reader};
+use crate::suite::{Fr, Group, Gt, Suite, G1, G2};
+use crate::wire::codec::{element_size, put_element, put_point, put_string, Reader};
 use crate::wire::{Header, Kind};
 
 /// Longest authority name (bytes).
@@ -29,7 +27,7 @@ pub struct AuthorityPublicKey<S: Suite> {
 
 impl<S: Suite> Clone for AuthorityPublicKey<S> {
     fn clone(&self) -> Self {
-        AuthorityPublicKey { name: self.name.clone(), e_alpha: self.e_alpha, g2_y: self.g2_y }
+        AuthorityPublicKey { name: self.name.clone(), e_alpha: self.e_alpha.clone(), g2_y: self.g2_y.clone() }
     }
 }
 
@@ -69,8 +67,8 @@ impl<S: Suite> AuthorityPublicKey<S> {
         let mut out = Vec::new();
         Header { kind: Kind::AuthorityPublicKey, suite: S::ID }.encode(&mut out);
         put_string(&mut out, &self.name);
-        put_element(&mut out, &self.e_alpha, Compress::Yes);
-        put_element(&mut out, &self.g2_y, Compress::Yes);
+        put_point(&mut out, &self.e_alpha, Compress::Yes);
+        put_point(&mut out, &self.g2_y, Compress::Yes);
         out
     }
 
@@ -79,14 +77,8 @@ impl<S: Suite> AuthorityPublicKey<S> {
         let mut r = Reader::new(bytes);
         Header::expect(&mut r, Kind::AuthorityPublicKey, S::ID)?;
         let name = read_authority_name(&mut r)?;
-        let e_alpha: Gt<S> = r.element(
-            element_size::<Gt<S>>(Compress::Yes),
-            Compress::Yes,
-            Validate::Yes,
-            "public key gt^alpha",
-        )?;
-        let g2_y: G2<S> =
-            r.element(element_size::<G2<S>>(Compress::Yes), Compress::Yes, Validate::Yes, "public key g2^y")?;
+        let e_alpha: Gt<S> = r.point(Compress::Yes, Validate::Yes, "public key gt^alpha")?;
+        let g2_y: G2<S> = r.point(Compress::Yes, Validate::Yes, "public key g2^y")?;
         r.finish("authority public key")?;
         Ok(AuthorityPublicKey { name, e_alpha, g2_y })
     }
@@ -146,8 +138,8 @@ impl<S: Suite> AuthoritySecretKey<S> {
     fn from_scalars(name: String, alpha: Fr<S>, y: Fr<S>) -> Self {
         let tables = S::tables();
         let e_alpha = tables.gt_table.mul(&alpha);
-        let g2_y = tables.g2_table.mul(&y).into_affine();
-        let g1_alpha = (<S::Engine as Pairing>::G1::generator() * alpha).into_affine();
+        let g2_y = tables.g2_table.mul(&y);
+        let g1_alpha = S::g1_generator().mul(&alpha);
         AuthoritySecretKey {
             alpha,
             y,
@@ -163,13 +155,13 @@ impl<S: Suite> AuthoritySecretKey<S> {
         // valid cache of correct hashes.
         let mut memo = self.attribute_hashes.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(h) = memo.get(attribute) {
-            return *h;
+            return h.clone();
         }
         let h = S::hash_attribute(attribute);
         if memo.len() >= MAX_MEMOISED_HASHES {
             memo.clear();
         }
-        memo.insert(attribute.to_owned(), h);
+        memo.insert(attribute.to_owned(), h.clone());
         h
     }
 
@@ -208,18 +200,18 @@ impl<S: Suite> AuthoritySecretKey<S> {
         }
         let h_gid = S::hash_gid(&gid.encode());
         // g1^α · H(GID)^y is the same for every attribute of this bundle: compute it once.
-        let base = self.g1_alpha + h_gid * self.y;
+        let base = self.g1_alpha.add(&h_gid.mul(&self.y));
         let tables = S::tables();
         let mut k = Vec::with_capacity(attributes.len());
         let mut k_prime = Vec::with_capacity(attributes.len());
         for a in attributes {
             let mut t = Fr::<S>::rand(rng);
-            k.push(base + self.attribute_hash(&a.to_string()) * t);
+            k.push(base.add(&self.attribute_hash(&a.to_string()).mul(&t)));
             k_prime.push(tables.g2_table.mul(&t));
             t.zeroize();
         }
-        let k = <S::Engine as Pairing>::G1::normalize_batch(&k);
-        let k_prime = <S::Engine as Pairing>::G2::normalize_batch(&k_prime);
+        G1::<S>::normalize_batch(&mut k);
+        G2::<S>::normalize_batch(&mut k_prime);
         let components = attributes
             .iter()
             .cloned()

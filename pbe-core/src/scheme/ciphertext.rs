@@ -21,8 +21,8 @@ use ark_serialize::{Compress, Validate};
 use crate::error::{DecodeError, Result};
 use crate::lsss::Lsss;
 use crate::policy::Policy;
-use crate::suite::{Fr, Gt, Suite, G1, G2};
-use crate::wire::codec::{decode_element, element_size, Reader};
+use crate::suite::{Fr, Group, Gt, Suite, G1, G2};
+use crate::wire::codec::Reader;
 use crate::wire::{Header, Kind};
 
 /// How ciphertext points are encoded (see the module documentation).
@@ -52,9 +52,9 @@ pub(crate) struct Sizes {
 impl Sizes {
     pub(crate) fn of<S: Suite>() -> Self {
         Sizes {
-            gt: element_size::<Gt<S>>(Compress::Yes),
-            g1: element_size::<G1<S>>(POINTS),
-            g2: element_size::<G2<S>>(POINTS),
+            gt: Gt::<S>::encoded_len(Compress::Yes),
+            g1: G1::<S>::encoded_len(POINTS),
+            g2: G2::<S>::encoded_len(POINTS),
         }
     }
 
@@ -203,7 +203,8 @@ impl<S: Suite> Ciphertext<S> {
     /// pairing result, never paired with a secret; a wrong value fails the AEAD tag.
     pub(crate) fn c0(&self) -> Result<Gt<S>> {
         let bytes = self.bytes.get(self.c0_start..self.c0_start + self.sizes.gt).unwrap_or_default();
-        Ok(decode_element(bytes, Compress::Yes, Validate::No, "ciphertext C0")?)
+        Ok(Gt::<S>::decode(bytes, Compress::Yes, Validate::No)
+            .ok_or(DecodeError::InvalidGroupElement("ciphertext C0"))?)
     }
 
     /// Decodes row `i`. `C2`, `C3`, `C4` are paired with key material, so they are fully
@@ -217,10 +218,10 @@ impl<S: Suite> Ciphertext<S> {
         let mut r = Reader::new(bytes);
         let gt_check = if strict { Validate::Yes } else { Validate::No };
         Ok(Row {
-            c1: r.element(s.gt, Compress::Yes, gt_check, "ciphertext C1")?,
-            c2: r.element(s.g2, POINTS, Validate::Yes, "ciphertext C2")?,
-            c3: r.element(s.g2, POINTS, Validate::Yes, "ciphertext C3")?,
-            c4: r.element(s.g1, POINTS, Validate::Yes, "ciphertext C4")?,
+            c1: r.point(Compress::Yes, gt_check, "ciphertext C1")?,
+            c2: r.point(POINTS, Validate::Yes, "ciphertext C2")?,
+            c3: r.point(POINTS, Validate::Yes, "ciphertext C3")?,
+            c4: r.point(POINTS, Validate::Yes, "ciphertext C4")?,
         })
     }
 
@@ -232,7 +233,8 @@ impl<S: Suite> Ciphertext<S> {
             self.row(i, true)?;
         }
         let bytes = self.bytes.get(self.c0_start..self.c0_start + self.sizes.gt).unwrap_or_default();
-        let _: Gt<S> = decode_element(bytes, Compress::Yes, Validate::Yes, "ciphertext C0")?;
+        Gt::<S>::decode(bytes, Compress::Yes, Validate::Yes)
+            .ok_or(DecodeError::InvalidGroupElement("ciphertext C0"))?;
         Ok(())
     }
 }

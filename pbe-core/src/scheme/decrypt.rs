@@ -2,17 +2,15 @@
 
 use std::collections::BTreeSet;
 
-use ark_ec::pairing::Pairing;
-use ark_ec::{AffineRepr, CurveGroup};
-use ark_ff::{One, Zero};
-use ark_serialize::CanonicalSerialize;
+use ark_ff::One;
+use ark_serialize::Compress;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::attribute::Attribute;
 use crate::error::{Error, Result, SchemeError};
 use crate::scheme::ciphertext::Ciphertext;
 use crate::scheme::user_key::{KeyComponent, UserKey};
-use crate::suite::{G2Projective, Gt, Suite};
+use crate::suite::{Group, Gt, Suite, G2};
 
 /// Which key bundle holds an attribute's key.
 fn find<'k, S: Suite>(keys: &[&'k UserKey<S>], a: &Attribute) -> Option<&'k KeyComponent<S>> {
@@ -43,34 +41,33 @@ pub(crate) fn recover_blinding<S: Suite>(ct: &Ciphertext<S>, keys: &[&UserKey<S>
     let has = |a: &Attribute| find(keys, a).is_some();
     let terms = lsss.reconstruction(&has).ok_or_else(|| not_satisfied(keys))?;
 
-    let mut g1s: Vec<<S::Engine as Pairing>::G1Prepared> = Vec::with_capacity(2 * terms.len() + 1);
-    let mut g2s: Vec<<S::Engine as Pairing>::G2Prepared> = Vec::with_capacity(2 * terms.len() + 1);
-    let mut c1_product = Gt::<S>::zero();
-    let mut c3_sum = G2Projective::<S>::zero();
+    let mut g1s: Vec<S::G1> = Vec::with_capacity(2 * terms.len() + 1);
+    let mut g2s: Vec<S::G2Prepared> = Vec::with_capacity(2 * terms.len() + 1);
+    let mut c1_product = Gt::<S>::identity();
+    let mut c3_sum = G2::<S>::identity();
     for (index, coefficient) in terms {
         let row_attr =
             &lsss.rows().get(index).ok_or(Error::Misuse("reconstruction row out of range"))?.attribute;
         let key = find(keys, row_attr).ok_or_else(|| not_satisfied(keys))?;
         let row = ct.row(index, false)?;
         if coefficient.is_one() {
-            c1_product += row.c1;
-            g1s.push(key.k.into());
-            g1s.push(row.c4.into());
-            c3_sum += row.c3;
+            c1_product = c1_product.add(&row.c1);
+            g1s.push(key.k.clone());
+            g1s.push(row.c4);
+            c3_sum = c3_sum.add(&row.c3);
         } else {
-            c1_product += row.c1 * coefficient;
-            g1s.push((key.k.into_group() * coefficient).into_affine().into());
-            g1s.push((row.c4.into_group() * coefficient).into_affine().into());
-            c3_sum += row.c3 * coefficient;
+            c1_product = c1_product.add(&row.c1.mul(&coefficient));
+            g1s.push(key.k.mul(&coefficient));
+            g1s.push(row.c4.mul(&coefficient));
+            c3_sum = c3_sum.add(&row.c3.mul(&coefficient));
         }
-        g2s.push(row.c2.into());
+        g2s.push(S::prepare_g2(&row.c2));
         g2s.push(key.k_prime_prepared());
     }
-    g1s.push((*first.h_gid()).into());
-    g2s.push(c3_sum.into_affine().into());
-    let miller = S::Engine::multi_miller_loop(g1s, g2s);
-    let e = S::Engine::final_exponentiation(miller).ok_or(Error::Misuse("degenerate pairing product"))?;
-    Ok(c1_product + e)
+    g1s.push(first.h_gid().clone());
+    g2s.push(S::prepare_g2(&c3_sum));
+    let e = S::multi_pairing(&g1s, &g2s).ok_or(Error::Misuse("degenerate pairing product"))?;
+    Ok(c1_product.add(&e))
 }
 
 impl<S: Suite> Ciphertext<S> {
@@ -82,9 +79,9 @@ impl<S: Suite> Ciphertext<S> {
     /// [`crate::error::EnvelopeError::AuthenticationFailed`] when the ciphertext was modified.
     pub fn decrypt(&self, keys: &[&UserKey<S>]) -> Result<Zeroizing<Vec<u8>>> {
         let blinding = recover_blinding(self, keys)?;
-        let mut session_key = self.c0()? - blinding;
+        let mut session_key = self.c0()?.sub(&blinding);
         let mut m_bytes = Zeroizing::new(Vec::new());
-        let _ = session_key.serialize_compressed(&mut *m_bytes);
+        session_key.encode(Compress::Yes, &mut m_bytes);
         session_key.zeroize();
         Ok(crate::envelope::open(S::ID, S::AEAD_KEY_LEN, &m_bytes, self.aad(), self.payload())?)
     }

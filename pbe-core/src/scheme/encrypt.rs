@@ -2,10 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use ark_ec::pairing::Pairing;
-use ark_ec::CurveGroup;
 use ark_ff::{UniformRand, Zero};
-use ark_serialize::{CanonicalSerialize, Compress};
+use ark_serialize::Compress;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
 
@@ -15,14 +13,14 @@ use crate::lsss::Lsss;
 use crate::policy::Policy;
 use crate::scheme::authority::AuthorityPublicKey;
 use crate::scheme::ciphertext::{Ciphertext, MAX_POLICY_TEXT, MAX_ROWS, POINTS};
-use crate::suite::{Fr, G2Projective, Gt, Suite};
-use crate::wire::codec::{put_element, put_string, put_u16};
+use crate::suite::{Fr, Group, Gt, Suite, G1, G2};
+use crate::wire::codec::{put_point, put_string, put_u16};
 use crate::wire::{Header, Kind};
 
 /// One authority's public key with its exponentiation tables.
 struct PreparedAuthority<S: Suite> {
     e_alpha: FixedBaseTable<Gt<S>>,
-    g2_y: FixedBaseTable<G2Projective<S>>,
+    g2_y: FixedBaseTable<G2<S>>,
 }
 
 /// Encrypts under policies over a fixed set of authorities.
@@ -50,11 +48,14 @@ impl<S: Suite> Encryptor<S> {
     }
 
     /// Prepares the given public keys with `window`-bit tables (4 suits one-shot CLI use).
+    /// The window is capped at the suite's [`Suite::TABLE_WINDOW`] (the large suites'
+    /// target-group elements make wide tables too big).
     pub fn with_window<'a>(
         keys: impl IntoIterator<Item = &'a AuthorityPublicKey<S>>,
         window: usize,
     ) -> Result<Self> {
         let mut authorities = BTreeMap::new();
+        let window = window.min(S::TABLE_WINDOW);
         let mut seen: BTreeMap<String, &AuthorityPublicKey<S>> = BTreeMap::new();
         for pk in keys {
             if let Some(previous) = seen.get(pk.name()) {
@@ -65,8 +66,8 @@ impl<S: Suite> Encryptor<S> {
             }
             seen.insert(pk.name().to_owned(), pk);
             let prepared = PreparedAuthority {
-                e_alpha: FixedBaseTable::new(*pk.e_alpha(), window),
-                g2_y: FixedBaseTable::new(G2Projective::<S>::from(*pk.g2_y()), window),
+                e_alpha: FixedBaseTable::new(pk.e_alpha().clone(), window),
+                g2_y: FixedBaseTable::new(pk.g2_y().clone(), window),
             };
             authorities.insert(pk.name().to_owned(), prepared);
         }
@@ -123,14 +124,15 @@ impl<S: Suite> Encryptor<S> {
             let lambda = dot(&row.vector, &v);
             let omega = dot(&row.vector, &w);
             let mut t = Fr::<S>::rand(rng);
-            c1.push(tables.gt_table.mul(&lambda) + auth.e_alpha.mul(&t));
+            c1.push(tables.gt_table.mul(&lambda).add(&auth.e_alpha.mul(&t)));
             g2_points.push(tables.g2_table.mul(&-t));
-            g2_points.push(auth.g2_y.mul(&t) + tables.g2_table.mul(&omega));
-            c4.push(S::hash_attribute(&row.attribute.to_string()) * t);
+            g2_points.push(auth.g2_y.mul(&t).add(&tables.g2_table.mul(&omega)));
+            c4.push(S::hash_attribute(&row.attribute.to_string()).mul(&t));
             t.zeroize();
         }
-        let g2_affine = <S::Engine as Pairing>::G2::normalize_batch(&g2_points);
-        let c4 = <S::Engine as Pairing>::G1::normalize_batch(&c4);
+        G2::<S>::normalize_batch(&mut g2_points);
+        G1::<S>::normalize_batch(&mut c4);
+        let g2_affine = g2_points;
 
         // The session key M = gt^m; C0 = M · gt^z = gt^(m+z).
         let mut m = Fr::<S>::rand(rng);
@@ -148,20 +150,20 @@ impl<S: Suite> Encryptor<S> {
         put_u16(&mut out, rows.len() as u16);
         let rows_start = out.len();
         for (i, (c1, c4)) in c1.iter().zip(&c4).enumerate() {
-            put_element(&mut out, c1, Compress::Yes);
+            put_point(&mut out, c1, Compress::Yes);
             if let (Some(c2), Some(c3)) = (g2_affine.get(2 * i), g2_affine.get(2 * i + 1)) {
-                put_element(&mut out, c2, POINTS);
-                put_element(&mut out, c3, POINTS);
+                put_point(&mut out, c2, POINTS);
+                put_point(&mut out, c3, POINTS);
             }
-            put_element(&mut out, c4, POINTS);
+            put_point(&mut out, c4, POINTS);
         }
         let c0_start = out.len();
-        put_element(&mut out, &c0, Compress::Yes);
+        put_point(&mut out, &c0, Compress::Yes);
         out.extend_from_slice(&(plaintext.len() as u64).to_be_bytes());
         let payload_start = out.len();
 
         let mut m_bytes = Vec::new();
-        let _ = session_key.serialize_compressed(&mut m_bytes);
+        session_key.encode(Compress::Yes, &mut m_bytes);
         let sealed = crate::envelope::seal_appending(S::ID, S::AEAD_KEY_LEN, &m_bytes, &mut out, plaintext);
         m_bytes.zeroize();
         sealed?;

@@ -5,15 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::OnceLock;
 
-use ark_ec::pairing::Pairing;
 use ark_serialize::{Compress, Validate};
 use zeroize::Zeroize;
 
 use crate::attribute::Attribute;
 use crate::error::{DecodeError, Error, Result, SchemeError};
 use crate::scheme::gid::{Gid, MAX_GID_PART};
-use crate::suite::{Suite, G1, G2};
-use crate::wire::codec::{element_size, put_element, put_string, put_u16, Reader};
+use crate::suite::{Group, Suite, G1, G2};
+use crate::wire::codec::{put_point, put_string, put_u16, Reader};
 use crate::wire::{Header, Kind};
 
 /// Most attribute keys one bundle may hold (a TAT has 19).
@@ -26,7 +25,7 @@ pub const MAX_ATTRIBUTE_TEXT: usize = 260;
 pub(crate) struct KeyComponent<S: Suite> {
     pub(crate) k: G1<S>,
     pub(crate) k_prime: G2<S>,
-    prepared: OnceLock<<S::Engine as Pairing>::G2Prepared>,
+    prepared: OnceLock<S::G2Prepared>,
 }
 
 impl<S: Suite> KeyComponent<S> {
@@ -34,14 +33,14 @@ impl<S: Suite> KeyComponent<S> {
         KeyComponent { k, k_prime, prepared: OnceLock::new() }
     }
 
-    pub(crate) fn k_prime_prepared(&self) -> <S::Engine as Pairing>::G2Prepared {
-        self.prepared.get_or_init(|| self.k_prime.into()).clone()
+    pub(crate) fn k_prime_prepared(&self) -> S::G2Prepared {
+        self.prepared.get_or_init(|| S::prepare_g2(&self.k_prime)).clone()
     }
 }
 
 impl<S: Suite> Clone for KeyComponent<S> {
     fn clone(&self) -> Self {
-        KeyComponent { k: self.k, k_prime: self.k_prime, prepared: self.prepared.clone() }
+        KeyComponent { k: self.k.clone(), k_prime: self.k_prime.clone(), prepared: self.prepared.clone() }
     }
 }
 
@@ -60,7 +59,7 @@ pub struct UserKey<S: Suite> {
 
 impl<S: Suite> Clone for UserKey<S> {
     fn clone(&self) -> Self {
-        UserKey { gid: self.gid.clone(), h_gid: self.h_gid, components: self.components.clone() }
+        UserKey { gid: self.gid.clone(), h_gid: self.h_gid.clone(), components: self.components.clone() }
     }
 }
 
@@ -148,8 +147,8 @@ impl<S: Suite> UserKey<S> {
         put_u16(&mut out, self.components.len().min(usize::from(u16::MAX)) as u16);
         for (a, c) in &self.components {
             put_string(&mut out, &a.to_string());
-            put_element(&mut out, &c.k, Compress::Yes);
-            put_element(&mut out, &c.k_prime, Compress::Yes);
+            put_point(&mut out, &c.k, Compress::Yes);
+            put_point(&mut out, &c.k_prime, Compress::Yes);
         }
         zeroize::Zeroizing::new(out)
     }
@@ -175,8 +174,8 @@ impl<S: Suite> UserKey<S> {
         if n == 0 {
             return Err(DecodeError::Empty("key bundle").into());
         }
-        let g1_size = element_size::<G1<S>>(Compress::Yes);
-        let g2_size = element_size::<G2<S>>(Compress::Yes);
+        let g1_size = G1::<S>::encoded_len(Compress::Yes);
+        let g2_size = G2::<S>::encoded_len(Compress::Yes);
         let mut map = BTreeMap::new();
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..n {
@@ -189,8 +188,8 @@ impl<S: Suite> UserKey<S> {
                 return Err(DecodeError::DuplicateAttribute.into());
             }
             if needed(&a) {
-                let k: G1<S> = r.element(g1_size, Compress::Yes, Validate::Yes, "key component K")?;
-                let k_prime: G2<S> = r.element(g2_size, Compress::Yes, Validate::Yes, "key component K'")?;
+                let k: G1<S> = r.point(Compress::Yes, Validate::Yes, "key component K")?;
+                let k_prime: G2<S> = r.point(Compress::Yes, Validate::Yes, "key component K'")?;
                 map.insert(a, KeyComponent::new(k, k_prime));
             } else {
                 r.take(g1_size + g2_size, "key component")?;

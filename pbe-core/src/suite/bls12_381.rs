@@ -2,15 +2,27 @@
 
 use std::sync::OnceLock;
 
-use ark_bls12_381::{g1, Bls12_381, G1Projective};
+use ark_bls12_381::{g1, g2, Bls12_381, G1Projective, G2Projective};
 use ark_ec::hashing::curve_maps::wb::WBMap;
 use ark_ec::hashing::map_to_curve_hasher::MapToCurveBasedHasher;
 use ark_ec::hashing::HashToCurve;
+use ark_ec::pairing::{Pairing, PairingOutput};
 use ark_ec::scalar_mul::glv::GLVConfig;
+use ark_ec::PrimeGroup;
 use ark_ff::field_hashers::DefaultFieldHasher;
 use sha2::Sha256;
 
-use super::{dst, Fr, G2Projective, GeneratorTables, Suite, SuiteId, G1};
+use super::ark::ArkCurve;
+use super::{dst, GeneratorTables, Suite, SuiteId, G1};
+
+impl ArkCurve for g1::Config {}
+
+impl ArkCurve for g2::Config {
+    // arkworks' generic G2 multiplication does not use the endomorphism; GLV halves it.
+    fn scalar_mul(p: &G2Projective, k: &ark_bls12_381::Fr) -> G2Projective {
+        g2::Config::glv_mul_projective(*p, *k)
+    }
+}
 
 type Hasher = MapToCurveBasedHasher<G1Projective, DefaultFieldHasher<Sha256, 128>, WBMap<g1::Config>>;
 
@@ -42,7 +54,7 @@ fn unreachable_map() -> Hasher {
 fn hash_with(h: &Hasher, msg: &[u8]) -> G1<Bls12_381Suite> {
     // The WB map is total (no exceptional inputs), so hashing cannot fail for any message.
     match h.hash(msg) {
-        Ok(p) => p,
+        Ok(p) => p.into(),
         Err(_) => unreachable_hash(),
     }
 }
@@ -53,9 +65,30 @@ fn unreachable_hash() -> G1<Bls12_381Suite> {
 }
 
 impl Suite for Bls12_381Suite {
-    type Engine = Bls12_381;
+    type Scalar = ark_bls12_381::Fr;
+    type G1 = G1Projective;
+    type G2 = G2Projective;
+    type Gt = PairingOutput<Bls12_381>;
+    type G2Prepared = <Bls12_381 as Pairing>::G2Prepared;
     const ID: SuiteId = SuiteId::Bls12_381;
     const AEAD_KEY_LEN: usize = 16;
+    const TABLE_WINDOW: usize = crate::fixed_base::DEFAULT_WINDOW;
+
+    fn g1_generator() -> G1Projective {
+        G1Projective::generator()
+    }
+
+    fn g2_generator() -> G2Projective {
+        G2Projective::generator()
+    }
+
+    fn prepare_g2(p: &G2Projective) -> Self::G2Prepared {
+        (*p).into()
+    }
+
+    fn multi_pairing(g1: &[G1Projective], g2: &[Self::G2Prepared]) -> Option<Self::Gt> {
+        super::ark::multi_pairing::<Bls12_381>(g1, g2)
+    }
 
     fn hash_gid(encoded_gid: &[u8]) -> G1<Self> {
         hash_with(&hashers().gid, encoded_gid)
@@ -63,10 +96,6 @@ impl Suite for Bls12_381Suite {
 
     fn hash_attribute(attribute: &str) -> G1<Self> {
         hash_with(&hashers().attribute, attribute.as_bytes())
-    }
-
-    fn g2_mul(p: G2Projective<Self>, k: Fr<Self>) -> G2Projective<Self> {
-        ark_bls12_381::g2::Config::glv_mul_projective(p, k)
     }
 
     fn tables() -> &'static GeneratorTables<Self> {

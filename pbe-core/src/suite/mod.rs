@@ -6,28 +6,41 @@
 //! travels in every public key, key bundle and ciphertext, so mixing suites is a decode
 //! error rather than garbage.
 
+mod ark;
 mod bls12_381;
+mod bls24_479;
+mod bls48_581;
 mod bn254;
+mod miracl;
 mod svdw;
 
 pub use self::bls12_381::Bls12_381Suite;
+pub use self::bls24_479::Bls24_479Suite;
+pub use self::bls48_581::Bls48_581Suite;
 pub use self::bn254::Bn254Suite;
 
-use ark_ec::pairing::{Pairing, PairingOutput};
-use ark_ec::PrimeGroup;
+use ark_ff::PrimeField;
+use ark_serialize::{Compress, Validate};
 use std::fmt;
+use zeroize::Zeroize;
 
 use crate::fixed_base::FixedBaseTable;
 
 /// The wire identifier of a pairing suite (one byte in every encoded object).
+///
+/// Not `#[non_exhaustive]`: services dispatch on it with [`crate::with_suite!`], which must
+/// name every suite so that adding one is a compile error wherever it is not handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
 pub enum SuiteId {
     /// BLS12-381 (arkworks), ≈128-bit security. The default.
     Bls12_381,
     /// BN254 (arkworks), ≈100-bit security after the Kim–Barbulescu NFS improvements. Legacy:
     /// offered for comparison with earlier implementations (Charm, rabe), not for new data.
     Bn254,
+    /// BLS24-479 (MIRACL Core), ≈192-bit security.
+    Bls24_479,
+    /// BLS48-581 (MIRACL Core), ≈256-bit security.
+    Bls48_581,
 }
 
 impl SuiteId {
@@ -36,6 +49,8 @@ impl SuiteId {
         match self {
             SuiteId::Bls12_381 => 1,
             SuiteId::Bn254 => 2,
+            SuiteId::Bls24_479 => 3,
+            SuiteId::Bls48_581 => 4,
         }
     }
 
@@ -44,15 +59,19 @@ impl SuiteId {
         match b {
             1 => Some(SuiteId::Bls12_381),
             2 => Some(SuiteId::Bn254),
+            3 => Some(SuiteId::Bls24_479),
+            4 => Some(SuiteId::Bls48_581),
             _ => None,
         }
     }
 
-    /// The suite's configuration name (`bls12-381`, `bn254`).
+    /// The suite's configuration name (`bn254`, `bls12-381`, `bls24-479`, `bls48-581`).
     pub const fn name(self) -> &'static str {
         match self {
             SuiteId::Bls12_381 => "bls12-381",
             SuiteId::Bn254 => "bn254",
+            SuiteId::Bls24_479 => "bls24-479",
+            SuiteId::Bls48_581 => "bls48-581",
         }
     }
 
@@ -61,18 +80,23 @@ impl SuiteId {
         match name.to_ascii_lowercase().as_str() {
             "bls12-381" | "bls12_381" | "bls12381" => Some(SuiteId::Bls12_381),
             "bn254" | "bn-254" | "bn_254" => Some(SuiteId::Bn254),
+            "bls24-479" | "bls24_479" | "bls24479" => Some(SuiteId::Bls24_479),
+            "bls48-581" | "bls48_581" | "bls48581" => Some(SuiteId::Bls48_581),
             _ => None,
         }
     }
 
-    /// Every suite this build supports.
-    pub const ALL: [SuiteId; 2] = [SuiteId::Bls12_381, SuiteId::Bn254];
+    /// Every suite this build supports, in order of security level.
+    pub const ALL: [SuiteId; 4] =
+        [SuiteId::Bn254, SuiteId::Bls12_381, SuiteId::Bls24_479, SuiteId::Bls48_581];
 
     /// Approximate security level in bits.
     pub const fn security_bits(self) -> u32 {
         match self {
             SuiteId::Bls12_381 => 128,
             SuiteId::Bn254 => 100,
+            SuiteId::Bls24_479 => 192,
+            SuiteId::Bls48_581 => 256,
         }
     }
 }
@@ -83,16 +107,59 @@ impl fmt::Display for SuiteId {
     }
 }
 
+/// A prime-order group as the scheme sees it: written additively (the target group's
+/// "addition" is multiplication in `F_p^k`), with scalar multiplication by the suite's
+/// scalar field and a validating byte encoding.
+///
+/// This trait and [`Suite`] are the whole seam between the scheme and a curve library:
+/// arkworks implements them for BN254 and BLS12-381 (`suite::ark`), MIRACL Core for
+/// BLS24-479 and BLS48-581 (`suite::miracl`).
+pub trait Group: Clone + PartialEq + Eq + Send + Sync + Zeroize + 'static {
+    /// The scalar field (an arkworks prime field for every suite, so the LSSS and the
+    /// scalar arithmetic are shared).
+    type Scalar: PrimeField;
+
+    /// The neutral element.
+    fn identity() -> Self;
+
+    /// `self + other`.
+    fn add(&self, other: &Self) -> Self;
+
+    /// `−self`.
+    fn neg(&self) -> Self;
+
+    /// `self − other`.
+    fn sub(&self, other: &Self) -> Self {
+        self.add(&other.neg())
+    }
+
+    /// `self · k`, with the curve's endomorphism-accelerated method where it has one.
+    fn mul(&self, k: &Self::Scalar) -> Self;
+
+    /// Brings points into the representation that encodes fastest (affine), with one shared
+    /// inversion. Purely an optimisation: the default does nothing.
+    fn normalize_batch(_points: &mut [Self]) {}
+
+    /// Size of the encoding in `form`.
+    fn encoded_len(form: Compress) -> usize;
+
+    /// Appends the canonical encoding in `form`.
+    fn encode(&self, form: Compress, out: &mut Vec<u8>);
+
+    /// Decodes exactly `bytes`; `None` for a wrong length, a non-canonical encoding, a point
+    /// off the curve, or (with `Validate::Yes`) an element outside the prime-order subgroup.
+    /// Never panics.
+    fn decode(bytes: &[u8], form: Compress, check: Validate) -> Option<Self>;
+}
+
 /// Shorthand for a suite's scalar field.
-pub type Fr<S> = <<S as Suite>::Engine as Pairing>::ScalarField;
-/// Shorthand for a suite's G1 affine points.
-pub type G1<S> = <<S as Suite>::Engine as Pairing>::G1Affine;
-/// Shorthand for a suite's G2 affine points.
-pub type G2<S> = <<S as Suite>::Engine as Pairing>::G2Affine;
-/// Shorthand for a suite's G2 projective points.
-pub type G2Projective<S> = <<S as Suite>::Engine as Pairing>::G2;
+pub type Fr<S> = <S as Suite>::Scalar;
+/// Shorthand for a suite's G1.
+pub type G1<S> = <S as Suite>::G1;
+/// Shorthand for a suite's G2.
+pub type G2<S> = <S as Suite>::G2;
 /// Shorthand for a suite's target group.
-pub type Gt<S> = PairingOutput<<S as Suite>::Engine>;
+pub type Gt<S> = <S as Suite>::Gt;
 
 /// Fixed-base tables for the two global generators, built once per process and suite.
 pub struct GeneratorTables<S: Suite> {
@@ -101,27 +168,36 @@ pub struct GeneratorTables<S: Suite> {
     /// Table for `gt^x`.
     pub gt_table: FixedBaseTable<Gt<S>>,
     /// Table for `g2^x`.
-    pub g2_table: FixedBaseTable<G2Projective<S>>,
+    pub g2_table: FixedBaseTable<G2<S>>,
 }
 
 impl<S: Suite> GeneratorTables<S> {
     /// Builds the tables (tens of milliseconds; done once per suite via [`Suite::tables`]).
     pub fn build() -> Self {
-        let g1 = <S::Engine as Pairing>::G1::generator();
-        let g2 = <S::Engine as Pairing>::G2::generator();
-        let gt = S::Engine::pairing(g1, g2);
+        let g2 = S::g2_generator();
+        let gt = S::multi_pairing(&[S::g1_generator()], &[S::prepare_g2(&g2)])
+            .unwrap_or_else(Gt::<S>::identity);
         GeneratorTables {
+            gt_table: FixedBaseTable::new(gt.clone(), S::TABLE_WINDOW),
+            g2_table: FixedBaseTable::new(g2, S::TABLE_WINDOW),
             gt,
-            gt_table: FixedBaseTable::new(gt, crate::fixed_base::DEFAULT_WINDOW),
-            g2_table: FixedBaseTable::new(g2, crate::fixed_base::DEFAULT_WINDOW),
         }
     }
 }
 
 /// A pairing suite: everything the generic scheme needs from a concrete curve.
 pub trait Suite: Sized + Send + Sync + 'static {
-    /// The arkworks pairing engine.
-    type Engine: Pairing;
+    /// The scalar field `Z_r`.
+    type Scalar: PrimeField;
+    /// G1 (keys `K`, `H(GID)`, `F(u)`, ciphertext `C4`).
+    type G1: Group<Scalar = Self::Scalar>;
+    /// G2 (keys `K'`, public keys `g2^y`, ciphertext `C2`, `C3`).
+    type G2: Group<Scalar = Self::Scalar>;
+    /// The target group GT (public keys `gt^α`, ciphertext `C0`, `C1`).
+    type Gt: Group<Scalar = Self::Scalar>;
+    /// A G2 point prepared for repeated pairing (precomputed line functions where the
+    /// library offers them; a key component's `K'` is prepared once).
+    type G2Prepared: Clone + Send + Sync;
 
     /// Wire identifier.
     const ID: SuiteId;
@@ -129,15 +205,29 @@ pub trait Suite: Sized + Send + Sync + 'static {
     /// AES-GCM key length in bytes: 16 up to 128-bit security, 32 above.
     const AEAD_KEY_LEN: usize;
 
+    /// Window width of the fixed-base tables for long-lived bases. Wider is faster and
+    /// larger: 8 bits suits BLS12-381 (≈4.7 MB per authority); the 192/256-bit suites use
+    /// narrower windows because one GT element is 1.4–3.5 KB.
+    const TABLE_WINDOW: usize;
+
+    /// The G1 generator `g1`.
+    fn g1_generator() -> Self::G1;
+
+    /// The G2 generator `g2`.
+    fn g2_generator() -> Self::G2;
+
     /// `H(GID)`: hashes an encoded global identifier to G1 (DESIGN.md §3).
-    fn hash_gid(encoded_gid: &[u8]) -> G1<Self>;
+    fn hash_gid(encoded_gid: &[u8]) -> Self::G1;
 
     /// `F(u)`: hashes a canonical attribute string to G1.
-    fn hash_attribute(attribute: &str) -> G1<Self>;
+    fn hash_attribute(attribute: &str) -> Self::G1;
 
-    /// `p · k` in G2, using the GLV endomorphism where the curve has one (arkworks' generic
-    /// G2 multiplication does not).
-    fn g2_mul(p: G2Projective<Self>, k: Fr<Self>) -> G2Projective<Self>;
+    /// Prepares a G2 point for pairing.
+    fn prepare_g2(p: &Self::G2) -> Self::G2Prepared;
+
+    /// `Π e(g1[i], g2[i])`: one multi-Miller loop and ONE final exponentiation. `None` when
+    /// the slices differ in length or the product is degenerate.
+    fn multi_pairing(g1: &[Self::G1], g2: &[Self::G2Prepared]) -> Option<Self::Gt>;
 
     /// Process-wide generator tables (built on first use).
     fn tables() -> &'static GeneratorTables<Self>;

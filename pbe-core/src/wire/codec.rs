@@ -7,6 +7,7 @@
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 
 use crate::error::DecodeError;
+use crate::suite::Group;
 
 /// A cursor over untrusted bytes.
 pub struct Reader<'a> {
@@ -86,7 +87,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A canonically serialized value (group element or scalar) of known size.
+    /// A group element in `form`, decoded and checked by the suite (see [`Group::decode`]).
+    pub fn point<G: Group>(
+        &mut self,
+        form: Compress,
+        check: Validate,
+        what: &'static str,
+    ) -> Result<G, DecodeError> {
+        let bytes = self.take(G::encoded_len(form), what)?;
+        G::decode(bytes, form, check).ok_or(DecodeError::InvalidGroupElement(what))
+    }
+
+    /// A canonically serialized arkworks value (a scalar) of known size.
     pub fn element<T: CanonicalDeserialize>(
         &mut self,
         size: usize,
@@ -130,7 +142,12 @@ pub fn put_string(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(bytes.get(..n).unwrap_or_default());
 }
 
-/// Appends a canonically serialized value.
+/// Appends a group element's encoding.
+pub fn put_point<G: Group>(out: &mut Vec<u8>, v: &G, form: Compress) {
+    v.encode(form, out);
+}
+
+/// Appends a canonically serialized arkworks value (a scalar).
 pub fn put_element<T: CanonicalSerialize>(out: &mut Vec<u8>, v: &T, compress: Compress) {
     // Serializing into a Vec cannot fail: the writer never errors.
     let _ = v.serialize_with_mode(&mut *out, compress);
