@@ -36,6 +36,11 @@ demo: deps
 bench: deps
 	$(CARGO) bench -p benches
 
+## The scheme across all four security levels, then docs/performance.md and its plot.
+perf-report: deps
+	$(CARGO) bench -p benches --bench pbe
+	$(CARGO) run -p benches --bin report
+
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -24,6 +24,7 @@ fn agent(c: &mut Criterion) {
             base_port: 0,
             data_dir: dir.path().to_owned(),
             clock: Arc::new(federation::SystemClock),
+            suite: pbe_core::SuiteId::Bls12_381,
         }))
         .unwrap();
     let browser = reqwest::Client::builder()

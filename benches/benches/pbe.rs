@@ -139,10 +139,14 @@ fn bulk<S: Suite>(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("pbe-encrypt", label), &data, |b, d| {
             b.iter(|| world.encryptor.encrypt(&policy, d, r))
         });
-        g.bench_with_input(BenchmarkId::new("aes-gcm-encrypt", label), &data, |b, d| b.iter(|| key.encrypt(d)));
+        g.bench_with_input(BenchmarkId::new("aes-gcm-encrypt", label), &data, |b, d| {
+            b.iter(|| key.encrypt(d))
+        });
         let ct = world.encryptor.encrypt(&policy, &data, r).unwrap_or_else(|_| unreachable!());
         let raw = key.encrypt(&data);
-        g.bench_function(BenchmarkId::new("pbe-decrypt", label), |b| b.iter(|| ct.decrypt(&[&tat, &shopping])));
+        g.bench_function(BenchmarkId::new("pbe-decrypt", label), |b| {
+            b.iter(|| ct.decrypt(&[&tat, &shopping]))
+        });
         g.bench_function(BenchmarkId::new("aes-gcm-decrypt", label), |b| b.iter(|| key.decrypt(&raw)));
     }
     g.finish();

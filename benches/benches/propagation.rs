@@ -28,6 +28,7 @@ fn propagation(c: &mut Criterion) {
             base_port: 0,
             data_dir: dir.path().to_owned(),
             clock: Arc::new(federation::SystemClock),
+            suite: pbe_core::SuiteId::Bls12_381,
         }))
         .unwrap();
     let shop = stack.agent_urls[0].clone();

@@ -185,4 +185,25 @@ mod tests {
         let foreign = Attribute::new("purpose", "current", "salesforce").unwrap();
         assert!(k.issue("bob", "s1", &[foreign], &mut OsRng).is_err());
     }
+
+    #[test]
+    fn every_suite_creates_reloads_and_issues() {
+        let dir = tempfile::tempdir().unwrap();
+        for suite in SuiteId::ALL {
+            let name = format!("auth{}", suite.to_byte());
+            let k = AuthorityKey::load_or_create(dir.path(), &name, suite).unwrap();
+            assert_eq!(k.suite(), suite);
+            let again = AuthorityKey::load_or_create(dir.path(), &name, suite).unwrap();
+            assert_eq!(k.public_key_text(), again.public_key_text());
+            let attr = Attribute::new("purpose", "current", &name).unwrap();
+            let bundle = k.issue("bob", "s1", &[attr], &mut OsRng).unwrap();
+            let decoded = pbe_core::with_suite!(suite, S => pbe_core::UserKey::<S>::from_bytes(&bundle).map(|k| k.len()));
+            assert_eq!(decoded.unwrap(), 1);
+            // The same file read as any other suite is refused, naming the file.
+            for other in SuiteId::ALL.into_iter().filter(|o| *o != suite) {
+                let err = AuthorityKey::load_or_create(dir.path(), &name, other).unwrap_err();
+                assert!(err.to_string().contains(&format!("abe-{name}.msk")), "{err}");
+            }
+        }
+    }
 }

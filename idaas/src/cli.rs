@@ -58,6 +58,18 @@ pub struct QuickstartArgs {
     /// Pretend today is this date (YYYY-MM-DD), e.g. 15 days on to see addresses expire.
     #[arg(long)]
     pub now: Option<String>,
+    /// Pairing suite of the whole federation: bls12-381 (128-bit), bls24-479 (192-bit),
+    /// bls48-581 (256-bit) or bn254 (legacy). Fixed when the data directory is created.
+    #[arg(long, default_value = "bls12-381", value_parser = parse_suite_name)]
+    pub suite: pbe_core::SuiteId,
+}
+
+/// `--suite`: a known suite name, or an error listing them.
+fn parse_suite_name(name: &str) -> Result<pbe_core::SuiteId, String> {
+    pbe_core::SuiteId::from_name(name).ok_or_else(|| {
+        let known: Vec<_> = pbe_core::SuiteId::ALL.iter().map(|s| s.name()).collect();
+        format!("unknown suite '{name}' (known: {})", known.join(", "))
+    })
 }
 
 #[derive(Debug, Subcommand)]

@@ -117,7 +117,9 @@ impl HomeClient {
             }
         };
         let suite = SuiteId::from_name(&suite).ok_or_else(|| {
-            OwnerError::Input(format!("the home IdP uses suite '{suite}', which this client does not support"))
+            OwnerError::Input(format!(
+                "the home IdP uses suite '{suite}', which this client does not support"
+            ))
         })?;
         let text = pbe_core::with_suite!(suite, S => encrypt_with::<S>(&keys, &policy, value)?);
         Ok((text, policy.to_string()))

@@ -24,9 +24,14 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
     }
     let today = pbe_core::segtree::format_date(clock.today());
     runtime()?.block_on(async move {
-        let stack = stack::start(Options { base_port: a.base_port, data_dir: a.data_dir.clone(), clock })
-            .await
-            .map_err(|e| ServeError::usage(e.to_string()))?;
+        let stack = stack::start(Options {
+            base_port: a.base_port,
+            data_dir: a.data_dir.clone(),
+            clock,
+            suite: a.suite,
+        })
+        .await
+        .map_err(|e| ServeError::usage(e.to_string()))?;
         let pw_file = a.data_dir.join("bob.password");
         println!();
         println!(

@@ -15,9 +15,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use federation::authority::AuthorityKey;
 use federation::Clock;
 use pbe_core::disclosure::table1;
-use pbe_core::{AuthoritySecretKey, Bls12_381Suite};
+use pbe_core::SuiteId;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -79,6 +80,8 @@ pub struct Options {
     pub data_dir: PathBuf,
     /// The clock every service uses.
     pub clock: Arc<dyn Clock>,
+    /// The pairing suite of every authority (and so of every key and ciphertext).
+    pub suite: SuiteId,
 }
 
 /// The running stack.
@@ -157,11 +160,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         .map(|s| ctx!(web_agent::keys::load_or_create(&dir.join(s.name)), "agent key"))
         .collect::<Result<Vec<_>, _>>()?;
     let visitor_keys = ctx!(
-        idp_visitor::keys::Keys::load_or_create(
-            &dir.join("visitor"),
-            VISITOR_AUTHORITY,
-            pbe_core::SuiteId::Bls12_381
-        ),
+        idp_visitor::keys::Keys::load_or_create(&dir.join("visitor"), VISITOR_AUTHORITY, opts.suite),
         "visitor keys"
     )?;
     // Identity propagation (docs/propagation.md): each agent's call-signing key.
@@ -171,7 +170,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             ctx!(web_agent::propagation::CallSigner::load_or_create(&dir.join(s.name)), "agent call key")
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let other_domain = other_domain_key(&dir)?;
+    let other_domain =
+        ctx!(AuthorityKey::load_or_create(&dir, OTHER_DOMAIN, opts.suite), "amazon authority")?;
     let token_endpoint = format!("{visitor_url}/oauth2/token");
 
     // The home IdP.
@@ -182,6 +182,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         entity_id: home_url.clone(),
         data_dir: dir.join("home"),
         authority: HOME_AUTHORITY.into(),
+        suite: opts.suite,
         service_providers: SERVICES
             .iter()
             .zip(&agent_urls)
@@ -207,7 +208,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             },
             idp_home::config::VisitorAuthority {
                 name: OTHER_DOMAIN.into(),
-                public_key: Some(pbe_core::wire::to_text(&other_domain.public_key().to_bytes())),
+                public_key: Some(other_domain.public_key_text()),
                 url: None,
             },
         ],
@@ -231,6 +232,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         entity_id: visitor_url.clone(),
         data_dir: dir.join("visitor"),
         authority: VISITOR_AUTHORITY.into(),
+        suite: opts.suite,
         trusted_idps: vec![idp_visitor::config::TrustedIdpConfig {
             metadata: Some(metadata.clone()),
             ..Default::default()
@@ -305,16 +307,6 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         }
     }
     Ok(stack)
-}
-
-fn other_domain_key(dir: &Path) -> Result<AuthoritySecretKey<Bls12_381Suite>, StackError> {
-    let path = dir.join(format!("{OTHER_DOMAIN}.msk"));
-    if let Ok(bytes) = std::fs::read(&path) {
-        return ctx!(AuthoritySecretKey::from_bytes(&bytes), path.display());
-    }
-    let key = ctx!(AuthoritySecretKey::setup(OTHER_DOMAIN, &mut rand_core::OsRng), "amazon authority")?;
-    ctx!(federation::files::write_private(&path, &key.to_bytes(), 0o600), path.display())?;
-    Ok(key)
 }
 
 fn create_bob(home: &idp_home::AppState, dir: &Path) -> Result<String, StackError> {

@@ -22,7 +22,14 @@ use serde_json::Value;
 const T0: i64 = 1_760_011_200;
 
 async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
-    stack::start(Options { base_port: 0, data_dir: dir.to_owned(), clock }).await.unwrap()
+    stack::start(Options {
+        base_port: 0,
+        data_dir: dir.to_owned(),
+        clock,
+        suite: pbe_core::SuiteId::Bls12_381,
+    })
+    .await
+    .unwrap()
 }
 
 fn browser() -> reqwest::Client {

@@ -133,9 +133,14 @@ async fn send(stack: &Stack, c: &Call) -> (StatusCode, Value) {
 async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let stack = stack::start(Options { base_port: 0, data_dir: dir.path().to_owned(), clock: clock.clone() })
-        .await
-        .unwrap();
+    let stack = stack::start(Options {
+        base_port: 0,
+        data_dir: dir.path().to_owned(),
+        clock: clock.clone(),
+        suite: pbe_core::SuiteId::Bls12_381,
+    })
+    .await
+    .unwrap();
     let b = browser();
     let saml_response = sign_in_at_shopping(&stack, &b).await;
     let shop = &stack.agent_urls[0];
@@ -235,4 +240,39 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
     assert_ne!(r.status(), StatusCode::OK);
 
     stack.stop().await;
+}
+
+/// The same order flow with the whole federation at 192-bit (`suite = "bls24-479"` in every
+/// service): the home IdP's TAT, the visitor IdP's PAT, both agents' decryption and the
+/// propagated call all run in the MIRACL Core suite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_flow_runs_at_192_bits() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(T0));
+    let stack = stack::start(Options {
+        base_port: 0,
+        data_dir: dir.path().to_owned(),
+        clock,
+        suite: pbe_core::SuiteId::Bls24_479,
+    })
+    .await
+    .unwrap();
+    let b = browser();
+    sign_in_at_shopping(&stack, &b).await;
+    let shop = &stack.agent_urls[0];
+    let r = b.post(format!("{shop}/order")).json(&serde_json::json!({"item": "42"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let order: Value = r.json().await.unwrap();
+    assert_eq!(pii_names(&order["shopping_saw"]), ["dob", "lastname"]);
+    assert_eq!(pii_names(&order["delivery_saw"]), ["addresses", "lastname"]);
+    // The key file records the suite: restarting the data directory at another level fails.
+    stack.stop().await;
+    let again = stack::start(Options {
+        base_port: 0,
+        data_dir: dir.path().to_owned(),
+        clock: Arc::new(ManualClock::new(T0)),
+        suite: pbe_core::SuiteId::Bls12_381,
+    })
+    .await;
+    assert!(again.is_err(), "a 192-bit data directory must not start at 128-bit");
 }

@@ -86,7 +86,7 @@ mod tests {
 
     #[test]
     fn gt_table_agrees_with_plain_exponentiation() {
-        agrees_with_plain_multiplication(Bls12_381Suite::tables().gt.clone(), 4);
-        agrees_with_plain_multiplication(Bls24_479Suite::tables().gt.clone(), 3);
+        agrees_with_plain_multiplication(Bls12_381Suite::tables().gt, 4);
+        agrees_with_plain_multiplication(Bls24_479Suite::tables().gt, 3);
     }
 }

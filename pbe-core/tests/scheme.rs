@@ -3,13 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
 
+use ark_serialize::Compress;
 use pbe_core::disclosure::table1;
+use pbe_core::suite::Group;
 use pbe_core::{
     segtree, Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, DecodeError, Encryptor, Error,
     Gid, Policy, SchemeError, Suite, UserKey,
 };
-use ark_serialize::Compress;
-use pbe_core::suite::Group;
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 

@@ -41,8 +41,13 @@ pub struct Tat(Box<dyn OpenWith>);
 
 /// What the agent does with a TAT of any suite: combine it with a PAT and decrypt.
 trait OpenWith: Send + Sync {
-    fn open(&self, pat: &[u8], uid: &str, session_index: &str, ciphertexts: &[(String, String)])
-        -> Result<Opened, KeyError>;
+    fn open(
+        &self,
+        pat: &[u8],
+        uid: &str,
+        session_index: &str,
+        ciphertexts: &[(String, String)],
+    ) -> Result<Opened, KeyError>;
 }
 
 impl<S: Suite> OpenWith for UserKey<S> {
@@ -168,10 +173,16 @@ mod tests {
     use pbe_core::{Attribute, AuthoritySecretKey, Encryptor, Policy};
     use rand_chacha::rand_core::SeedableRng;
 
-    type S = Bls12_381Suite;
-
     #[test]
     fn keys_must_share_the_assertions_uid_and_session() {
+        for suite in SuiteId::ALL {
+            pbe_core::with_suite!(suite, S => keys_must_share::<S>());
+        }
+    }
+
+    fn keys_must_share<S: Suite>() {
+        let name = S::ID.name();
+        let other = if S::ID == SuiteId::Bn254 { "bls12-381" } else { "bn254" };
         let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(1);
         let home = AuthoritySecretKey::<S>::setup("telekom", rng).unwrap();
         let visitor = AuthoritySecretKey::<S>::setup("salesforce", rng).unwrap();
@@ -189,30 +200,18 @@ mod tests {
         let other_pat = key(&visitor, "s2", "purpose:current@salesforce");
         let cts = vec![("lastname".to_string(), ct.to_text()), ("junk".to_string(), "AAAA".to_string())];
 
-        let opened = open("bls12-381", &tat, &pat, "bob", "s1", &cts).unwrap();
+        let opened = open(name, &tat, &pat, "bob", "s1", &cts).unwrap();
         assert_eq!(opened.values["lastname"].as_str(), "Tri");
         assert_eq!((opened.closed, opened.broken), (0, 1));
         assert_eq!(
-            open("bls12-381", &tat, &other_pat, "bob", "s1", &cts).unwrap_err(),
+            open(name, &tat, &other_pat, "bob", "s1", &cts).unwrap_err(),
             KeyError::WrongSession("PAT")
         );
-        assert_eq!(
-            open("bls12-381", &tat, &pat, "bob", "s2", &cts).unwrap_err(),
-            KeyError::WrongSession("TAT")
-        );
-        assert_eq!(
-            open("bls12-381", &tat, &pat, "alice", "s1", &cts).unwrap_err(),
-            KeyError::WrongSession("TAT")
-        );
-        assert_eq!(open("bn254", &tat, &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("TAT"));
-        assert_eq!(open("bls48-581", &tat, &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Suite);
-        assert_eq!(
-            open("bls12-381", b"garbage", &pat, "bob", "s1", &cts).unwrap_err(),
-            KeyError::Malformed("TAT")
-        );
-        assert_eq!(
-            open("bls12-381", &tat, &tat[..10], "bob", "s1", &cts).unwrap_err(),
-            KeyError::Malformed("PAT")
-        );
+        assert_eq!(open(name, &tat, &pat, "bob", "s2", &cts).unwrap_err(), KeyError::WrongSession("TAT"));
+        assert_eq!(open(name, &tat, &pat, "alice", "s1", &cts).unwrap_err(), KeyError::WrongSession("TAT"));
+        assert_eq!(open(other, &tat, &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("TAT"));
+        assert_eq!(open("bls96-999", &tat, &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Suite);
+        assert_eq!(open(name, b"garbage", &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("TAT"));
+        assert_eq!(open(name, &tat, &tat[..10], "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("PAT"));
     }
 }

@@ -3,9 +3,7 @@
 //! outcome is the one the paper describes, and the command fails if any is not.
 
 use pbe_core::disclosure::table1;
-use pbe_core::{
-    segtree, Attribute, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Encryptor, Gid, Suite, SuiteId,
-};
+use pbe_core::{segtree, Attribute, AuthoritySecretKey, Encryptor, Gid, Suite};
 use rand_core::OsRng;
 
 use super::{at, parse_day, parse_suite, CliError};

@@ -9,8 +9,8 @@ use std::path::Path;
 use pbe_core::segtree;
 use pbe_core::wire::{self, Kind};
 use pbe_core::{
-    Attribute, AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Bn254Suite, Ciphertext,
-    DisclosurePolicy, Encryptor, Gid, Policy, SchemeError, Suite, SuiteId, UserKey,
+    Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, DisclosurePolicy, Encryptor, Gid, Policy,
+    SchemeError, Suite, SuiteId, UserKey,
 };
 use rand_core::OsRng;
 

@@ -175,8 +175,8 @@ impl<S: Suite> GeneratorTables<S> {
     /// Builds the tables (tens of milliseconds; done once per suite via [`Suite::tables`]).
     pub fn build() -> Self {
         let g2 = S::g2_generator();
-        let gt = S::multi_pairing(&[S::g1_generator()], &[S::prepare_g2(&g2)])
-            .unwrap_or_else(Gt::<S>::identity);
+        let gt =
+            S::multi_pairing(&[S::g1_generator()], &[S::prepare_g2(&g2)]).unwrap_or_else(Gt::<S>::identity);
         GeneratorTables {
             gt_table: FixedBaseTable::new(gt.clone(), S::TABLE_WINDOW),
             g2_table: FixedBaseTable::new(g2, S::TABLE_WINDOW),
