@@ -5,7 +5,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: all deps build test quickstart demo bench perf-report lint fmt clean-data
+.PHONY: all deps build test test-slow quickstart demo bench perf-report lint fmt clean-data
 
 all: build
 
@@ -35,6 +35,10 @@ demo: deps
 ## Criterion benchmarks (several minutes); results under target/criterion.
 bench: deps
 	$(CARGO) bench -p benches
+
+## The exhaustive byte-flip tests of the 192/256-bit suites (#[ignore] in make test: ~2 min).
+test-slow: deps
+	$(CARGO) nextest run -p pbe-core --test scheme --run-ignored ignored-only
 
 ## The scheme across all four security levels, then docs/performance.md and its plot.
 perf-report: deps

@@ -155,7 +155,7 @@ fn verdict(measured: Option<f64>, target: f64) -> String {
     match measured {
         None => "not measured".into(),
         Some(v) if v <= target => format!("**met** ({:.0}% of the budget)", 100.0 * v / target),
-        Some(v) => format!("**missed** by {:.0}%", 100.0 * (v / target - 1.0)),
+        Some(v) => format!("**missed** by {:.1}%", 100.0 * (v / target - 1.0)),
     }
 }
 
