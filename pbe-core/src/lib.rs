@@ -27,6 +27,7 @@ pub mod envelope;
 pub mod error;
 pub mod fixed_base;
 pub mod lsss;
+mod parallel;
 pub mod policy;
 pub mod scheme;
 pub mod segtree;

@@ -273,6 +273,9 @@ fn render(m: &Medians, sizes: &BTreeMap<SuiteId, serde_json::Value>) -> String {
         }
     }
 
+    row(&mut o, "wiping the 100 MB plaintext on drop (inside pbe decrypt)", |s| {
+        time(bulk(m, s, "zeroize-plaintext", "100MB"))
+    });
     o.push_str("\n### Sizes\n\n");
     header(&mut o, "object");
     row(&mut o, "TAT (19 attributes)", |s| bytes(size(s, "tat")));

@@ -117,18 +117,29 @@ impl<S: Suite> Encryptor<S> {
         }
         let z = v.first().copied().unwrap_or_default();
 
+        // The per-row randomness is drawn here, in order, on this thread; the group work of
+        // each row is independent and runs in parallel (crate::parallel).
+        let mut ts: Vec<Fr<S>> = (0..rows.len()).map(|_| Fr::<S>::rand(rng)).collect();
+        let jobs: Vec<_> = rows.iter().zip(&prepared).zip(&ts).collect();
+        let computed = crate::parallel::map(&jobs, |((row, auth), t)| {
+            let lambda = dot(&row.vector, &v);
+            let omega = dot(&row.vector, &w);
+            let c1 = tables.gt_table.mul(&lambda).add(&auth.e_alpha.mul(t));
+            let c2 = tables.g2_table.mul(&-**t);
+            let c3 = auth.g2_y.mul(t).add(&tables.g2_table.mul(&omega));
+            let c4 = S::hash_attribute(&row.attribute.to_string()).mul(t);
+            (c1, c2, c3, c4)
+        });
+        drop(jobs);
+        ts.zeroize();
         let mut c1 = Vec::with_capacity(rows.len());
         let mut g2_points = Vec::with_capacity(2 * rows.len());
         let mut c4 = Vec::with_capacity(rows.len());
-        for (row, auth) in rows.iter().zip(&prepared) {
-            let lambda = dot(&row.vector, &v);
-            let omega = dot(&row.vector, &w);
-            let mut t = Fr::<S>::rand(rng);
-            c1.push(tables.gt_table.mul(&lambda).add(&auth.e_alpha.mul(&t)));
-            g2_points.push(tables.g2_table.mul(&-t));
-            g2_points.push(auth.g2_y.mul(&t).add(&tables.g2_table.mul(&omega)));
-            c4.push(S::hash_attribute(&row.attribute.to_string()).mul(&t));
-            t.zeroize();
+        for (a, b, c, d) in computed {
+            c1.push(a);
+            g2_points.push(b);
+            g2_points.push(c);
+            c4.push(d);
         }
         G2::<S>::normalize_batch(&mut g2_points);
         G1::<S>::normalize_batch(&mut c4);
