@@ -36,6 +36,7 @@ pub mod wire;
 
 pub use attribute::Attribute;
 pub use disclosure::DisclosurePolicy;
+pub use envelope::Plaintext;
 pub use error::{DecodeError, EnvelopeError, Error, PolicyError, Result, SchemeError};
 pub use policy::Policy;
 pub use scheme::{AuthorityPublicKey, AuthoritySecretKey, Ciphertext, Encryptor, Gid, UserKey};

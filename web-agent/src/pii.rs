@@ -34,7 +34,7 @@ pub struct Opened {
 }
 
 /// One attribute's decryption result.
-type Decrypted = (String, Result<Zeroizing<Vec<u8>>, pbe_core::Error>);
+type Decrypted = (String, Result<pbe_core::Plaintext, pbe_core::Error>);
 
 /// A decoded Time Access Token, in its suite (which decides the PAT's).
 pub struct Tat(Box<dyn OpenWith>);

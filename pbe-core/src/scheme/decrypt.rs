@@ -77,7 +77,7 @@ impl<S: Suite> Ciphertext<S> {
     /// Errors: [`SchemeError::NotSatisfied`] when the keys do not satisfy the policy,
     /// [`SchemeError::MixedIdentities`] when the bundles belong to different identities,
     /// [`crate::error::EnvelopeError::AuthenticationFailed`] when the ciphertext was modified.
-    pub fn decrypt(&self, keys: &[&UserKey<S>]) -> Result<Zeroizing<Vec<u8>>> {
+    pub fn decrypt(&self, keys: &[&UserKey<S>]) -> Result<crate::envelope::Plaintext> {
         let blinding = recover_blinding(self, keys)?;
         let mut session_key = self.c0()?.sub(&blinding);
         let mut m_bytes = Zeroizing::new(Vec::new());
