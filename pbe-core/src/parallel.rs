@@ -39,6 +39,15 @@ pub(crate) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> 
     })
 }
 
+/// Runs `a` on a scoped thread and `b` on this one; `None` from `a` if it panicked.
+pub(crate) fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (Option<A>, B) {
+    std::thread::scope(|scope| {
+        let handle = scope.spawn(a);
+        let b = b();
+        (handle.join().ok(), b)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -73,6 +73,7 @@ impl Suite for Bls12_381Suite {
     const ID: SuiteId = SuiteId::Bls12_381;
     const AEAD_KEY_LEN: usize = 16;
     const TABLE_WINDOW: usize = crate::fixed_base::DEFAULT_WINDOW;
+    const PARALLEL_DECRYPT: bool = false;
 
     fn g1_generator() -> G1Projective {
         G1Projective::generator()

@@ -366,6 +366,7 @@ macro_rules! miracl_suite {
             const ID: SuiteId = SuiteId::$id;
             const AEAD_KEY_LEN: usize = $aead;
             const TABLE_WINDOW: usize = $window;
+            const PARALLEL_DECRYPT: bool = true;
 
             fn g1_generator() -> G1 {
                 G1(ECP::generator())

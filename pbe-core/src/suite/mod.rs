@@ -210,6 +210,13 @@ pub trait Suite: Sized + Send + Sync + 'static {
     /// narrower windows because one GT element is 1.4–3.5 KB.
     const TABLE_WINDOW: usize;
 
+    /// Whether one decryption spreads its work over two threads (the rows' point decoding,
+    /// and the multi-pairing as two halves, each with its own final exponentiation). Worth it
+    /// where a pairing costs milliseconds (192/256-bit); at 128-bit the extra final
+    /// exponentiation and thread start cost about what they save, and the web agent already
+    /// decrypts several values in parallel.
+    const PARALLEL_DECRYPT: bool;
+
     /// The G1 generator `g1`.
     fn g1_generator() -> Self::G1;
 
