@@ -34,7 +34,7 @@ impl<S: Suite> KeyComponent<S> {
     }
 
     pub(crate) fn k_prime_prepared(&self) -> S::G2Prepared {
-        self.prepared.get_or_init(|| S::prepare_g2(&self.k_prime)).clone()
+        self.prepared.get_or_init(|| S::prepare_g2_for_reuse(&self.k_prime)).clone()
     }
 }
 

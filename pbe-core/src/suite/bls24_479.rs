@@ -11,6 +11,7 @@ miracl_suite! {
     pairing: pair4,
     g2: ecp4::ECP4 (width 4),
     gt: fp24::FP24 (width 24, encoder encode_gt),
+    lines: fp8::FP8,
     scalar: (
         "39411628175557697617090394197952197801542843954260125585649332611866166173671941728410546111990041923305187416473601",
         generator "13",

@@ -34,6 +34,7 @@ macro_rules! miracl_suite {
         pairing: $pair:ident,
         g2: $g2mod:ident :: $G2:ident (width $g2width:literal),
         gt: $gtmod:ident :: $Gt:ident (width $gtwidth:literal, encoder $gt_encode:path),
+        lines: $linemod:ident :: $Line:ident,
         scalar: ($modulus:literal, generator $generator:literal, limbs $limbs:literal),
         aead_key_len: $aead:literal,
         table_window: $window:literal $(,)?
@@ -49,6 +50,7 @@ macro_rules! miracl_suite {
         use miracl_core::$curve::fp::FP;
         use miracl_core::$curve::$g2mod::$G2;
         use miracl_core::$curve::$gtmod::$Gt;
+        use miracl_core::$curve::$linemod::$Line;
         use miracl_core::$curve::{$pair, rom};
         use zeroize::Zeroize;
 
@@ -353,6 +355,17 @@ macro_rules! miracl_suite {
             DSTS.get_or_init(|| (dst("GID"), dst("ATTR")))
         }
 
+        /// A G2 point ready for pairing: the point itself (used once), or, for a key
+        /// component's `K'`, MIRACL's precomputed line functions (`precomp`), which spare each
+        /// later pairing the G2 arithmetic of its Miller loop.
+        #[derive(Clone)]
+        pub enum G2Prepared {
+            /// Lines computed during the pairing.
+            Point(G2),
+            /// Lines computed once.
+            Lines(std::sync::Arc<Vec<$Line>>),
+        }
+
         $(#[$doc])*
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub struct $suite;
@@ -362,7 +375,7 @@ macro_rules! miracl_suite {
             type G1 = G1;
             type G2 = G2;
             type Gt = Gt;
-            type G2Prepared = G2;
+            type G2Prepared = G2Prepared;
             const ID: SuiteId = SuiteId::$id;
             const AEAD_KEY_LEN: usize = $aead;
             const TABLE_WINDOW: usize = $window;
@@ -384,17 +397,32 @@ macro_rules! miracl_suite {
                 hash_to_g1(&dsts().1, attribute.as_bytes())
             }
 
-            fn prepare_g2(p: &G2) -> G2 {
-                p.clone()
+            fn prepare_g2(p: &G2) -> G2Prepared {
+                G2Prepared::Point(p.clone())
             }
 
-            fn multi_pairing(g1: &[G1], g2: &[G2]) -> Option<Gt> {
+            fn prepare_g2_for_reuse(p: &G2) -> G2Prepared {
+                // `precomp` reads the coordinates as they are: it needs the affine form
+                // (`another` makes its own affine copy; `precomp` does not).
+                let mut affine = p.clone();
+                affine.0.affine();
+                let mut lines = vec![$Line::new(); ecp::G2_TABLE];
+                match guarded(|| $pair::precomp(&mut lines, &affine.0)) {
+                    Some(()) => G2Prepared::Lines(std::sync::Arc::new(lines)),
+                    None => G2Prepared::Point(p.clone()),
+                }
+            }
+
+            fn multi_pairing(g1: &[G1], g2: &[G2Prepared]) -> Option<Gt> {
                 if g1.len() != g2.len() {
                     return None;
                 }
                 let mut lines = $pair::initmp();
                 for (p, q) in g1.iter().zip(g2) {
-                    $pair::another(&mut lines, &q.0, &p.0);
+                    match q {
+                        G2Prepared::Point(q) => $pair::another(&mut lines, &q.0, &p.0),
+                        G2Prepared::Lines(t) => $pair::another_pc(&mut lines, t, &p.0),
+                    }
                 }
                 let miller = $pair::miller(&mut lines);
                 Some(Gt($pair::fexp(&miller)))
@@ -417,12 +445,20 @@ macro_rules! miracl_suite {
                 let (a, b) = (Fr::rand(&mut rng), Fr::rand(&mut rng));
                 let g1 = $suite::g1_generator();
                 let g2 = $suite::g2_generator();
-                let lhs = $suite::multi_pairing(&[g1.mul(&a)], &[g2.mul(&b)]).unwrap();
+                let lhs = $suite::multi_pairing(&[g1.mul(&a)], &[$suite::prepare_g2(&g2.mul(&b))]).unwrap();
+                // A projective point (as key generation leaves K') and its affine form agree.
+                let projective = g2.mul(&b).add(&g2).sub(&g2);
+                let pc = $suite::multi_pairing(&[g1.mul(&a)], &[$suite::prepare_g2_for_reuse(&projective)]).unwrap();
+                assert!(lhs == pc, "precomputed lines give the same pairing");
                 let rhs = $suite::tables().gt.mul(&(a * b));
                 assert!(lhs == rhs);
                 assert!(!(lhs == Gt::identity()));
                 // e(a·g1, g2) · e(−a·g1, g2) = 1 in one multi-pairing.
-                let one = $suite::multi_pairing(&[g1.mul(&a), g1.mul(&-a)], &[g2.clone(), g2]).unwrap();
+                let one = $suite::multi_pairing(
+                    &[g1.mul(&a), g1.mul(&-a)],
+                    &[$suite::prepare_g2(&g2), $suite::prepare_g2_for_reuse(&g2)],
+                )
+                .unwrap();
                 assert!(one == Gt::identity());
             }
 

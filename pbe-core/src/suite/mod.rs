@@ -229,8 +229,14 @@ pub trait Suite: Sized + Send + Sync + 'static {
     /// `F(u)`: hashes a canonical attribute string to G1.
     fn hash_attribute(attribute: &str) -> Self::G1;
 
-    /// Prepares a G2 point for pairing.
+    /// Prepares a G2 point for one pairing.
     fn prepare_g2(p: &Self::G2) -> Self::G2Prepared;
+
+    /// Prepares a G2 point that will be paired many times (a key component's `K'`): a suite
+    /// may precompute more here. The default is [`Suite::prepare_g2`].
+    fn prepare_g2_for_reuse(p: &Self::G2) -> Self::G2Prepared {
+        Self::prepare_g2(p)
+    }
 
     /// `Π e(g1[i], g2[i])`: one multi-Miller loop and ONE final exponentiation. `None` when
     /// the slices differ in length or the product is degenerate.
