@@ -361,7 +361,7 @@ macro_rules! miracl_suite {
         #[derive(Clone)]
         pub enum G2Prepared {
             /// Lines computed during the pairing.
-            Point(G2),
+            Point(Box<G2>),
             /// Lines computed once.
             Lines(std::sync::Arc<Vec<$Line>>),
         }
@@ -398,7 +398,7 @@ macro_rules! miracl_suite {
             }
 
             fn prepare_g2(p: &G2) -> G2Prepared {
-                G2Prepared::Point(p.clone())
+                G2Prepared::Point(Box::new(p.clone()))
             }
 
             fn prepare_g2_for_reuse(p: &G2) -> G2Prepared {
@@ -409,7 +409,7 @@ macro_rules! miracl_suite {
                 let mut lines = vec![$Line::new(); ecp::G2_TABLE];
                 match guarded(|| $pair::precomp(&mut lines, &affine.0)) {
                     Some(()) => G2Prepared::Lines(std::sync::Arc::new(lines)),
-                    None => G2Prepared::Point(p.clone()),
+                    None => G2Prepared::Point(Box::new(p.clone())),
                 }
             }
 
