@@ -4,33 +4,43 @@
 
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
+# Where cargo puts the build; `make quickstart` runs the binary from there.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all deps build test test-slow quickstart demo bench perf-report lint fmt clean-data
+.PHONY: all deps build test test-slow quickstart demo bench perf-report lint fmt clean-data check-one-build
 
 all: build
 
 deps:
 	@bash scripts/install-deps.sh
 
+# ONE build serves both README commands: every target of the workspace, so dev-dependency
+# features (federation's test-support, …) are unified the same way whichever command runs
+# first. `cargo run -p idaas` alone would resolve features differently and recompile ~36 crates.
 build: deps
 	$(CARGO) build --workspace --all-targets
 
 ## Runs every test: unit, integration (including the CLI binary), doc tests.
-test: deps
+test: build
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
 	else \
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
+	@$(MAKE) --no-print-directory check-one-build
+
+## Fails if the build `make quickstart` runs would compile anything after `make test`.
+check-one-build:
+	@bash scripts/check-one-build.sh
 
 ## The main job: the paper's whole scenario on 127.0.0.1 (home IdP, visitor IdP, shopping and
 ## delivery services), until Ctrl-C. QUICKSTART_ARGS passes options, e.g. --reset or --now DATE.
-quickstart: deps
-	$(CARGO) run -p idaas --bin idaas -- quickstart $(QUICKSTART_ARGS)
+quickstart: build
+	$(TARGET_DIR)/debug/idaas quickstart $(QUICKSTART_ARGS)
 
 ## The scheme alone: the paper's Table 1 lifecycle as a table, then exit.
-demo: deps
-	$(CARGO) run -p idaas --bin idaas -- pbe demo
+demo: build
+	$(TARGET_DIR)/debug/idaas pbe demo
 
 ## Criterion benchmarks (several minutes); results under target/criterion.
 bench: deps
