@@ -3,6 +3,8 @@
 //! operator copies these files first; a sample that drifted from the code would be the first
 //! thing to fail them.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a failed unwrap in a test is a failed test
+
 use std::path::{Path, PathBuf};
 
 use pbe_core::disclosure::DisclosurePolicy;
