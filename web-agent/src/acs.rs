@@ -128,9 +128,8 @@ pub async fn process(
     let request_id = confirmation.in_response_to.as_deref().ok_or(AcsError::UnknownRequest)?;
     // Bound to the browser: the request must be pending in the cookie of the browser that
     // posted this response (login CSRF), and answered only once.
-    let mut pending_here = signin_cookie
-        .map(|v| state.signin.open(&state.signin_cookie, v, now))
-        .unwrap_or_default();
+    let mut pending_here =
+        signin_cookie.map(|v| state.signin.open(&state.signin_cookie, v, now)).unwrap_or_default();
     let at = pending_here.iter().position(|p| p.id == request_id).ok_or(AcsError::UnknownRequest)?;
     let pending = pending_here.remove(at);
     if !state.sessions.answer_once(request_id, pending.expires, now) {
@@ -415,7 +414,10 @@ mod tests {
         let dup = xml.replace("ID='r'", "ID='a1'");
         assert_eq!(signed_assertion(&dup, "a1"), None);
         // An entity in the value is compared unescaped; an empty element is not an assertion.
-        assert_eq!(signed_assertion("<R><saml:Assertion ID=\"a&amp;b\"></saml:Assertion></R>", "a&b"), Some("<saml:Assertion ID=\"a&amp;b\"></saml:Assertion>"));
+        assert_eq!(
+            signed_assertion("<R><saml:Assertion ID=\"a&amp;b\"></saml:Assertion></R>", "a&b"),
+            Some("<saml:Assertion ID=\"a&amp;b\"></saml:Assertion>")
+        );
         assert_eq!(signed_assertion("<R><saml:Assertion ID=\"a\"/></R>", "a"), None);
     }
 
@@ -437,7 +439,8 @@ mod tests {
             Some("urn:oasis:names:tc:SAML:2.0:status:Responder"),
             "the second-level code does not count"
         );
-        let deep = "<R><A><Status><StatusCode Value='urn:oasis:names:tc:SAML:2.0:status:Success'/></Status></A></R>";
+        let deep =
+            "<R><A><Status><StatusCode Value='urn:oasis:names:tc:SAML:2.0:status:Success'/></Status></A></R>";
         assert_eq!(root_fields(deep).unwrap().status, None, "only a child of the root");
         assert_eq!(root_fields("<R><Status/><Status/></R>"), Err(()), "two statuses");
         assert_eq!(status_name("urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"), "AuthnFailed");

@@ -326,7 +326,10 @@ impl Config {
             if !crate::paths::is_canonical(u.path()) || u.as_str().trim_end_matches('/') != self.backend_url {
                 return Err(invalid(
                     "backend_url",
-                    format!("write it in plain, normal form ('{}', no '.', '..', '//', ';' or encoded '/')", u.as_str().trim_end_matches('/')),
+                    format!(
+                        "write it in plain, normal form ('{}', no '.', '..', '//', ';' or encoded '/')",
+                        u.as_str().trim_end_matches('/')
+                    ),
                 ));
             }
         }
@@ -424,10 +427,9 @@ impl Config {
         if !self.egress_allowed_sources.is_empty() {
             return self.egress_allowed_sources.iter().map(|a| a.to_canonical()).collect();
         }
-        let Some((host, port)) = url::Url::parse(&self.backend_url)
-            .ok()
-            .and_then(|u| Some((u.host_str()?.trim_matches(['[', ']']).to_owned(), u.port_or_known_default()?)))
-        else {
+        let Some((host, port)) = url::Url::parse(&self.backend_url).ok().and_then(|u| {
+            Some((u.host_str()?.trim_matches(['[', ']']).to_owned(), u.port_or_known_default()?))
+        }) else {
             return Vec::new();
         };
         let mut out: Vec<std::net::IpAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
@@ -549,11 +551,14 @@ mod tests {
         }
         let err = Config::from_toml(&MIN.replace("http://127.0.0.1:9000", "ftp://x")).unwrap_err();
         assert!(err.to_string().contains("backend_url"));
-        for bad in ["http://127.0.0.1:9000/app/../x", "http://127.0.0.1:9000/a//b", "http://127.0.0.1:9000/a;b"] {
+        for bad in
+            ["http://127.0.0.1:9000/app/../x", "http://127.0.0.1:9000/a//b", "http://127.0.0.1:9000/a;b"]
+        {
             let err = Config::from_toml(&MIN.replace("http://127.0.0.1:9000", bad)).unwrap_err();
             assert!(err.to_string().contains("backend_url"), "{bad}: {err}");
         }
-        let c = Config::from_toml(&MIN.replace("http://127.0.0.1:9000", "http://127.0.0.1:9000/app")).unwrap();
+        let c =
+            Config::from_toml(&MIN.replace("http://127.0.0.1:9000", "http://127.0.0.1:9000/app")).unwrap();
         assert_eq!(c.egress_sources(), ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
         let c = Config::from_toml(&format!("egress_allowed_sources = [\"10.0.0.7\"]\n{MIN}")).unwrap();
         assert_eq!(c.egress_sources(), ["10.0.0.7".parse::<std::net::IpAddr>().unwrap()]);

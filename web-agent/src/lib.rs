@@ -190,6 +190,9 @@ impl AppState {
 pub const MAX_TARGET: usize = 8 * 1024;
 /// Most header bytes (names and values) accepted in one request; more gets 431.
 pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// The same for propagated calls (`/.idaas/call/…`), which carry the signed assertion (up
+/// to [`acs::MAX_ENCODED`]) and the sealed TAT in headers.
+pub const MAX_CALL_HEADER_BYTES: usize = acs::MAX_ENCODED + 64 * 1024;
 
 /// Refuses over-long request targets and header sections before any handler runs, so no
 /// endpoint (nor the backend behind the agent) has to cope with them.
@@ -199,7 +202,12 @@ async fn limits(req: Request<Body>, next: axum::middleware::Next) -> Response {
         return html::page(StatusCode::URI_TOO_LONG, "Request too long", "The address is too long.");
     }
     let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
-    if header_bytes > MAX_HEADER_BYTES {
+    let max = if req.uri().path().starts_with(propagation::INGRESS_PREFIX) {
+        MAX_CALL_HEADER_BYTES
+    } else {
+        MAX_HEADER_BYTES
+    };
+    if header_bytes > max {
         return html::page(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             "Request too large",
@@ -466,7 +474,11 @@ async fn logout(
     form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
-        return html::page(StatusCode::BAD_REQUEST, "Sign-out failed", "The sign-out form is missing or malformed.");
+        return html::page(
+            StatusCode::BAD_REQUEST,
+            "Sign-out failed",
+            "The sign-out form is missing or malformed.",
+        );
     };
     let Some(c) = cookie(&headers, &state.cookie_name) else {
         return html::page(StatusCode::OK, "Signed out", "You are not signed in to this service.");
@@ -502,7 +514,9 @@ async fn gate(State(state): State<AppState>, req: Request<Body>) -> Response {
     };
     parts.uri = match path_and_query.parse() {
         Ok(u) => u,
-        Err(_) => return html::page(StatusCode::BAD_REQUEST, "Bad request", "The request target is malformed."),
+        Err(_) => {
+            return html::page(StatusCode::BAD_REQUEST, "Bad request", "The request target is malformed.")
+        }
     };
     let req = Request::from_parts(parts, body);
     if state.config.public_paths.iter().any(|p| rbac::covers(p, &path)) {

@@ -39,7 +39,8 @@ fn unreserved(b: u8) -> bool {
 
 /// Raw bytes kept as they are: unreserved, sub-delims without `;`, `:`, `@` and `/`.
 fn plain(b: u8) -> bool {
-    unreserved(b) || matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=')
+    unreserved(b)
+        || matches!(b, b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'=')
         || matches!(b, b':' | b'@' | b'/')
 }
 
@@ -58,7 +59,8 @@ pub fn normalise(path: &str) -> Result<String, PathError> {
     while i < bytes.len() {
         let b = bytes[i];
         if b == b'%' {
-            let value = match (bytes.get(i + 1).and_then(|&h| hex(h)), bytes.get(i + 2).and_then(|&l| hex(l))) {
+            let value = match (bytes.get(i + 1).and_then(|&h| hex(h)), bytes.get(i + 2).and_then(|&l| hex(l)))
+            {
                 (Some(h), Some(l)) => h * 16 + l,
                 _ => return Err(PathError("a '%' is not followed by two hex digits")),
             };

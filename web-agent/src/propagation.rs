@@ -391,7 +391,8 @@ fn outbound_headers(state: &AppState, headers: &HeaderMap) -> HeaderMap {
     let connection = crate::proxy::connection_named(headers);
     for (name, value) in headers {
         let n = name.as_str();
-        if crate::proxy::is_dropped_request_header(state, n, &connection) || matches!(n, "cookie" | "authorization")
+        if crate::proxy::is_dropped_request_header(state, n, &connection)
+            || matches!(n, "cookie" | "authorization")
         {
             continue;
         }

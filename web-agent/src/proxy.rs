@@ -39,7 +39,8 @@ pub fn is_hop_by_hop(name: &str) -> bool {
 
 /// Forwarding headers a client could forge; the agent sets its own `X-Forwarded-*`.
 pub fn is_forwarding_header(name: &str) -> bool {
-    name.starts_with("x-forwarded-") || matches!(name, "forwarded" | "x-real-ip" | "x-client-ip" | "true-client-ip")
+    name.starts_with("x-forwarded-")
+        || matches!(name, "forwarded" | "x-real-ip" | "x-client-ip" | "true-client-ip")
 }
 
 /// The (lower-case) header names listed in the `Connection` headers of `headers`: they are
@@ -245,7 +246,8 @@ mod tests {
         assert_eq!(capitalise("lastname"), "Lastname");
         assert_eq!(capitalise("date_of_birth"), "Date-Of-Birth");
         assert_eq!(
-            cookies_without_ours("a=1; idaas_agent_1=s; __Host-idaas_agent_2=s; IDAAS_login=x; b=2").as_deref(),
+            cookies_without_ours("a=1; idaas_agent_1=s; __Host-idaas_agent_2=s; IDAAS_login=x; b=2")
+                .as_deref(),
             Some("a=1; b=2")
         );
         assert_eq!(cookies_without_ours("idaas_idp_session=secret"), None);

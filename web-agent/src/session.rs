@@ -166,6 +166,12 @@ impl Sessions {
         self.len() == 0
     }
 
+    /// How many answered request IDs are remembered (the only per-sign-in state on the
+    /// server; anonymous traffic never adds to it).
+    pub fn answered_len(&self) -> usize {
+        self.answered.lock().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
     /// Records that the request `id` (pending until `until`) is answered; false if it was
     /// answered before (or the table is full of live entries: refusing beats forgetting).
     pub fn answer_once(&self, id: &str, until: i64, now: i64) -> bool {

@@ -87,8 +87,11 @@ impl Keys {
         if self.mac("idaas signin v1", &[name.as_bytes(), payload.as_bytes()]).verify_slice(&tag).is_err() {
             return Vec::new();
         }
-        let list: Vec<Pending> =
-            URL_SAFE_NO_PAD.decode(payload).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let list: Vec<Pending> = URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
         list.into_iter().filter(|p| p.expires > now).collect()
     }
 
@@ -109,14 +112,15 @@ impl Keys {
     /// The CSRF token of the sign-out form for the session whose cookie is `session_cookie`:
     /// a MAC of it, so it is bound to that session and useless to anyone without the cookie.
     pub fn logout_token(&self, session_cookie: &str) -> String {
-        URL_SAFE_NO_PAD.encode(self.mac("idaas logout v1", &[session_cookie.as_bytes()]).finalize().into_bytes())
+        URL_SAFE_NO_PAD
+            .encode(self.mac("idaas logout v1", &[session_cookie.as_bytes()]).finalize().into_bytes())
     }
 
     /// Whether `token` is the sign-out token of `session_cookie` (constant time).
     pub fn check_logout_token(&self, session_cookie: &str, token: &str) -> bool {
-        URL_SAFE_NO_PAD.decode(token).is_ok_and(|t| {
-            self.mac("idaas logout v1", &[session_cookie.as_bytes()]).verify_slice(&t).is_ok()
-        })
+        URL_SAFE_NO_PAD
+            .decode(token)
+            .is_ok_and(|t| self.mac("idaas logout v1", &[session_cookie.as_bytes()]).verify_slice(&t).is_ok())
     }
 }
 
@@ -136,7 +140,8 @@ mod tests {
         assert!(k.open("c", &v, 10).is_empty(), "expired");
         assert!(k.open("other", &v, 5).is_empty(), "bound to the cookie name");
         assert!(Keys::default().open("c", &v, 5).is_empty(), "another agent's key");
-        let forged = format!("{}.{}", URL_SAFE_NO_PAD.encode(b"[{\"id\":\"_b\"}]"), v.split_once('.').unwrap().1);
+        let forged =
+            format!("{}.{}", URL_SAFE_NO_PAD.encode(b"[{\"id\":\"_b\"}]"), v.split_once('.').unwrap().1);
         assert!(k.open("c", &forged, 5).is_empty());
         assert!(k.open("c", "garbage", 5).is_empty());
     }

@@ -43,7 +43,8 @@ async fn dot_segments_and_their_encodings_never_reach_another_path() {
     let a = get(&agent, "/%61dmin", &[("Cookie", &cookie)]).await;
     assert_eq!(a.status, 403, "/%61dmin");
     // Anonymous: the public prefix cannot be climbed out of.
-    for target in ["/pub/../admin", "/pub/%2e%2e/admin", "/pub%2f..%2fadmin", "/pub/..;/admin", "/pub/.%2E/x"] {
+    for target in ["/pub/../admin", "/pub/%2e%2e/admin", "/pub%2f..%2fadmin", "/pub/..;/admin", "/pub/.%2E/x"]
+    {
         let a = get(&agent, target, &[]).await;
         assert!(a.status == 400 || a.status == 0, "{target}: {}", a.status);
         assert!(agent.backend.take().is_empty(), "{target} reached the backend");
@@ -59,9 +60,41 @@ mod property {
     use proptest::prelude::*;
 
     const TOKENS: &[&str] = &[
-        "/", "a", "admin", "pub", ".", "..", "%2e", "%2E", "%2f", "%5c", "%5C", "%41", "%61dmin", "%7e", "%25",
-        "%00", ";", ";x=1", "\\", "~", "é", "{", "%zz", "%", "?q=../admin", "x.y", "ADMIN", "//", "%3b", "'", "@",
-        ":", "*", "%C3%A9", "%3F",
+        "/",
+        "a",
+        "admin",
+        "pub",
+        ".",
+        "..",
+        "%2e",
+        "%2E",
+        "%2f",
+        "%5c",
+        "%5C",
+        "%41",
+        "%61dmin",
+        "%7e",
+        "%25",
+        "%00",
+        ";",
+        ";x=1",
+        "\\",
+        "~",
+        "é",
+        "{",
+        "%zz",
+        "%",
+        "?q=../admin",
+        "x.y",
+        "ADMIN",
+        "//",
+        "%3b",
+        "'",
+        "@",
+        ":",
+        "*",
+        "%C3%A9",
+        "%3F",
     ];
 
     fn target() -> impl Strategy<Value = String> {
@@ -211,7 +244,10 @@ async fn over_https_the_agents_cookies_are_host_prefixed() {
     let a = b.send(&agent, "GET", "/saml/login?return_to=/x", &[], b"").await;
     let set = a.headers("set-cookie");
     assert!(set[0].starts_with("__Host-idaas_signin_"), "{set:?}");
-    assert!(set[0].contains("; Secure") && set[0].contains("Path=/") && !set[0].contains("Domain"), "{set:?}");
+    assert!(
+        set[0].contains("; Secure") && set[0].contains("Path=/") && !set[0].contains("Domain"),
+        "{set:?}"
+    );
     let id = common::request_id(&a.headers("location")[0]);
     let a = b.post_response(&agent, &agent.response(&id)).await;
     assert_eq!(a.status, 303, "{a:?}");
@@ -260,7 +296,8 @@ async fn a_flood_of_sign_in_starts_displaces_no_one() {
     let flood = {
         let url = format!("{}/saml/login?return_to=/flood", agent.url);
         tokio::spawn(async move {
-            let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+            let client =
+                reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
             let mut done = 0;
             for _ in 0..(10_000 / 32 + 1) {
                 let batch: Vec<_> = (0..32)
@@ -280,11 +317,15 @@ async fn a_flood_of_sign_in_starts_displaces_no_one() {
     let mut during = Browser::default();
     let id_during = during.start_sign_in(&agent, "/during").await;
     assert!(flood.await.unwrap() >= 10_000);
+    // The flood left no state on the agent (before: one table entry per request, bounded at
+    // 100 000 and then refusing everyone's new sign-ins).
+    assert_eq!(agent.state.sessions.answered_len(), 0);
     for (b, id, back) in [(&mut before, id_before, "/before"), (&mut during, id_during, "/during")] {
         let a = b.post_response(&agent, &agent.response(&id)).await;
         assert_eq!(a.status, 303, "{a:?}");
         assert_eq!(a.headers("location"), [back]);
     }
+    assert_eq!(agent.state.sessions.answered_len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,10 +386,12 @@ async fn the_partner_route_answers_only_the_backends_address_and_filters_the_ans
     let agent = Agent::start(Opts::default()).await;
     let (_, handle) = agent.propagatable_session();
     let h = [("X-Idaas-Session", handle.as_str())];
-    let a = request(&agent, Some("127.0.0.2".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
+    let a =
+        request(&agent, Some("127.0.0.2".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
     assert_eq!(a.status, 403, "{a:?}");
     assert!(agent.partner.take().is_empty());
-    let a = request(&agent, Some("127.0.0.1".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
+    let a =
+        request(&agent, Some("127.0.0.1".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
     assert_eq!(a.status, 200, "{a:?}");
     assert_eq!(agent.partner.take()[0].target, "/.idaas/call/ship");
     // The partner's answer: no identity header, no idaas cookie, no named hop-by-hop header.
@@ -358,12 +401,15 @@ async fn the_partner_route_answers_only_the_backends_address_and_filters_the_ans
     assert_eq!(a.headers("set-cookie").len(), 1, "{}", a.head);
     assert_eq!(a.headers("x-kept"), ["yes"]);
     // Configured: only the listed address.
-    let agent = Agent::start(Opts { egress_sources: vec!["127.0.0.2".parse().unwrap()], ..Opts::default() }).await;
+    let agent =
+        Agent::start(Opts { egress_sources: vec!["127.0.0.2".parse().unwrap()], ..Opts::default() }).await;
     let (_, handle) = agent.propagatable_session();
     let h = [("X-Idaas-Session", handle.as_str())];
-    let a = request(&agent, Some("127.0.0.1".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
+    let a =
+        request(&agent, Some("127.0.0.1".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
     assert_eq!(a.status, 403);
-    let a = request(&agent, Some("127.0.0.2".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
+    let a =
+        request(&agent, Some("127.0.0.2".parse().unwrap()), "GET", "/.idaas/partners/p/ship", &h, b"").await;
     assert_eq!(a.status, 200);
 }
 

@@ -51,7 +51,10 @@ impl Recorder {
                 log.lock().unwrap().push(Seen { target, headers });
                 let mut h = HeaderMap::new();
                 h.append("set-cookie", "idaas_idp_session=planted; Path=/".parse().unwrap());
-                h.append("set-cookie", "__Host-idaas_agent_00000000=planted; Path=/; Secure".parse().unwrap());
+                h.append(
+                    "set-cookie",
+                    "__Host-idaas_agent_00000000=planted; Path=/; Secure".parse().unwrap(),
+                );
                 h.append("set-cookie", "theme=light; Path=/".parse().unwrap());
                 h.append("x-idaas-user", "mallory".parse().unwrap());
                 h.append("x-idaas-pii-dob", "1900-01-01".parse().unwrap());
@@ -156,8 +159,9 @@ impl Agent {
             authn_instant: T0,
             attributes: vec![AttributeValues { name: "groups".into(), values: vec!["customers".into()] }],
         };
-        let s = build_signed_response(&params, &signer().key_der, &signer().cert_base64(), &mut rand_core::OsRng)
-            .unwrap();
+        let s =
+            build_signed_response(&params, &signer().key_der, &signer().cert_base64(), &mut rand_core::OsRng)
+                .unwrap();
         s.xml
     }
 
@@ -241,7 +245,8 @@ pub async fn request(
     extra: &[(&str, &str)],
     body: &[u8],
 ) -> Answer {
-    let mut req = format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", agent.addr).into_bytes();
+    let mut req =
+        format!("{method} {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n", agent.addr).into_bytes();
     for (k, v) in extra {
         req.extend_from_slice(format!("{k}: {v}\r\n").as_bytes());
     }
@@ -280,7 +285,14 @@ impl Browser {
     }
 
     /// A request with this browser's cookies; its `Set-Cookie`s are kept.
-    pub async fn send(&mut self, agent: &Agent, method: &str, target: &str, extra: &[(&str, &str)], body: &[u8]) -> Answer {
+    pub async fn send(
+        &mut self,
+        agent: &Agent,
+        method: &str,
+        target: &str,
+        extra: &[(&str, &str)],
+        body: &[u8],
+    ) -> Answer {
         let cookie = self.cookie_header();
         let mut headers: Vec<(&str, &str)> = extra.to_vec();
         if !cookie.is_empty() {
@@ -301,8 +313,14 @@ impl Browser {
     /// Posts a SAML response (XML) to the ACS.
     pub async fn post_response(&mut self, agent: &Agent, xml: &str) -> Answer {
         let form = format!("SAMLResponse={}", urlencode(&STANDARD.encode(xml)));
-        self.send(agent, "POST", "/saml/acs", &[("Content-Type", "application/x-www-form-urlencoded")], form.as_bytes())
-            .await
+        self.send(
+            agent,
+            "POST",
+            "/saml/acs",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            form.as_bytes(),
+        )
+        .await
     }
 
     /// A full sign-in; returns the session cookie's value.
