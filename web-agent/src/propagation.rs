@@ -407,7 +407,7 @@ fn outbound_headers(state: &AppState, headers: &HeaderMap) -> HeaderMap {
 pub async fn egress(state: AppState, client: Option<std::net::IpAddr>, req: Request<Body>) -> Response {
     let allowed = client.is_some_and(|c| {
         let c = c.to_canonical();
-        state.egress_sources.iter().any(|a| *a == c)
+        state.egress_sources.contains(&c)
     });
     if !allowed {
         tracing::info!(reason = "egress_source", "outbound propagated call refused");

@@ -413,6 +413,9 @@ async fn the_partner_route_answers_only_the_backends_address_and_filters_the_ans
     assert_eq!(a.status, 200);
 }
 
+/// (method, target, extra headers, body).
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, &'a [u8]);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn junk_on_every_endpoint_gets_a_clean_4xx() {
     let agent = Agent::start(Opts::default()).await;
@@ -432,7 +435,7 @@ async fn junk_on_every_endpoint_gets_a_clean_4xx() {
     // connection on an over-long head, after answering or not) and come within the timeout.
     let long_target = format!("/saml/login?return_to={long}");
     let long_proxied = format!("/x?{long}");
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, &[u8])> = vec![
+    let cases: Vec<Case<'_>> = vec![
         ("POST", "/saml/metadata", vec![], b""),
         ("GET", "/saml/metadata", vec![("X-Long", &long)], b""),
         ("GET", &long_target, vec![], b""),
