@@ -267,9 +267,10 @@ async fn the_papers_lifecycle_over_http() {
     again.stop().await;
 }
 
-/// The ID of the AuthnRequest the agent sends for a fresh sign-in.
-async fn pending_request_id(agent: &str) -> String {
-    let r = browser().get(format!("{agent}/saml/login?return_to=/x")).send().await.unwrap();
+/// The ID of the AuthnRequest the agent sends for a fresh sign-in started in browser `b` (the
+/// agent accepts the answer only in that browser).
+async fn pending_request_id(b: &reqwest::Client, agent: &str) -> String {
+    let r = b.get(format!("{agent}/saml/login?return_to=/x")).send().await.unwrap();
     let url = reqwest::Url::parse(&location(&r)).unwrap();
     let encoded = url.query_pairs().find(|(k, _)| k == "SAMLRequest").unwrap().1.into_owned();
     let deflated = STANDARD.decode(encoded).unwrap();
@@ -334,10 +335,13 @@ async fn the_agent_refuses_forged_and_misdirected_responses() {
     let shop_key = web_agent::keys::load_or_create(&dir.path().join("shopping")).unwrap().public_text();
     let delivery_key = web_agent::keys::load_or_create(&dir.path().join("delivery")).unwrap().public_text();
     let shop_sp = format!("{shop}/saml/metadata");
+    // One browser starts each sign-in and posts each answer (responses are bound to it).
+    let b = browser();
     let post = |resp: String| {
         let acs = format!("{shop}/saml/acs");
+        let b = b.clone();
         async move {
-            let r = browser().post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
+            let r = b.post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
             let cookie = r.headers().get(reqwest::header::SET_COOKIE).is_some();
             (r.status(), cookie, r.text().await.unwrap())
         }
@@ -345,7 +349,7 @@ async fn the_agent_refuses_forged_and_misdirected_responses() {
 
     // Signed by a key the agent does not trust.
     let stranger = federation::testing::TestSigner::new(99);
-    let id = pending_request_id(&shop).await;
+    let id = pending_request_id(&b, &shop).await;
     let forged = forged_response(
         &stack,
         &id,
@@ -359,14 +363,14 @@ async fn the_agent_refuses_forged_and_misdirected_responses() {
     assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false), "{page}");
 
     // Signed by the IdP, but the TAT is sealed for the delivery service.
-    let id = pending_request_id(&shop).await;
+    let id = pending_request_id(&b, &shop).await;
     let misdirected = forged_response(&stack, &id, &home_key, &home_cert, &delivery_key, &shop_sp, &shop_sp);
     let (status, cookie, page) = post(misdirected).await;
     assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false));
     assert!(page.contains("Time Access Token"), "{page}");
 
     // Signed by the IdP, TAT sealed for shopping, but the audience is another service.
-    let id = pending_request_id(&shop).await;
+    let id = pending_request_id(&b, &shop).await;
     let other_audience =
         forged_response(&stack, &id, &home_key, &home_cert, &shop_key, &shop_sp, "https://elsewhere.example");
     let (status, _, page) = post(other_audience).await;
@@ -381,13 +385,13 @@ async fn the_agent_refuses_forged_and_misdirected_responses() {
     assert!(page.contains("did not start") || page.contains("this service started"), "{page}");
 
     // A well-formed response whose TAT opens, but is garbage inside: refused, no session.
-    let id = pending_request_id(&shop).await;
+    let id = pending_request_id(&b, &shop).await;
     let junk_tat = forged_response(&stack, &id, &home_key, &home_cert, &shop_key, &shop_sp, &shop_sp);
     let (status, cookie, _) = post(junk_tat).await;
     assert_eq!((status, cookie), (StatusCode::BAD_REQUEST, false));
 
     // Expired: the clock moves past the assertion's lifetime before it is posted.
-    let id = pending_request_id(&shop).await;
+    let id = pending_request_id(&b, &shop).await;
     let late = forged_response(&stack, &id, &home_key, &home_cert, &shop_key, &shop_sp, &shop_sp);
     clock.advance(3600);
     let (status, _, page) = post(late).await;

@@ -2,13 +2,15 @@
 //! with a clear message and leaving nothing behind:
 //!
 //! 1. size cap, whitespace-tolerant strict base64, UTF-8; the Response's `Destination` (if
-//!    present) must be this ACS;
+//!    present) must be this ACS; its top-level `samlp:StatusCode` must be `Success` (anything
+//!    else is shown as "the identity provider did not sign you in");
 //! 2. the one signed Assertion is verified with the trusted IdP's certificate
 //!    (`federation::verify`: no DOCTYPE, no SHA-1, only the signed content is read, so XML
 //!    signature wrapping fails) and its issuer must be that IdP;
 //! 3. time conditions with the configured skew, an AudienceRestriction naming this SP, a
-//!    bearer confirmation whose Recipient is this ACS and whose `InResponseTo` is a request this
-//!    agent sent (each answered once), and a replay cache of assertion IDs;
+//!    bearer confirmation whose Recipient is this ACS and whose `InResponseTo` is a request
+//!    *this browser* started (its sign-in cookie, `crate::signin`; each answered once), and a
+//!    replay cache of assertion IDs;
 //! 4. for a PBE service: the TAT is unsealed with the agent's X25519 key; the *same signed
 //!    assertion* is exchanged at the visitor IdP for a PAT (RFC 7522), which is unsealed when
 //!    sealed; both must be bound to `(NameID, SessionIndex)`; every `pii:*` ciphertext they
@@ -40,9 +42,15 @@ pub enum AcsError {
     /// Signature, issuer, audience, recipient, time or replay.
     #[error("the SAML assertion was refused: {0}")]
     Invalid(#[from] federation::verify::ValidationError),
-    /// `InResponseTo` names no request this agent sent (or one already answered / expired).
-    #[error("the SAML response does not answer a sign-in this service started (or it was already used)")]
+    /// `InResponseTo` names no request this browser started here (or one already answered /
+    /// expired).
+    #[error(
+        "the SAML response does not answer a sign-in this service started in this browser (or it was already used or has expired); start again from the page you wanted"
+    )]
     UnknownRequest,
+    /// The IdP answered with a status other than Success.
+    #[error("the identity provider did not sign you in (status: {0})")]
+    Status(String),
     /// No TAT, or it does not open with this agent's key for this session.
     #[error("the Time Access Token is missing or not sealed for this service and session")]
     Tat,
@@ -63,10 +71,17 @@ pub struct SignedIn {
     pub session: Session,
     /// Where the browser goes next.
     pub return_to: String,
+    /// The browser's other sign-ins still under way (written back to its sign-in cookie).
+    pub still_pending: Vec<crate::signin::Pending>,
 }
 
-/// Processes one posted SAMLResponse.
-pub async fn process(state: &AppState, saml_response: &str) -> Result<SignedIn, AcsError> {
+/// Processes one posted SAMLResponse; `signin_cookie` is the posting browser's sign-in
+/// cookie value.
+pub async fn process(
+    state: &AppState,
+    saml_response: &str,
+    signin_cookie: Option<&str>,
+) -> Result<SignedIn, AcsError> {
     let config = &state.config;
     if saml_response.len() > MAX_ENCODED {
         return Err(AcsError::Malformed("too large"));
@@ -78,10 +93,17 @@ pub async fn process(state: &AppState, saml_response: &str) -> Result<SignedIn, 
     }
     let xml = String::from_utf8(bytes).map_err(|_| AcsError::Malformed("not UTF-8"))?;
     let acs_url = config.acs_url();
-    match root_destination(&xml) {
-        Ok(Some(d)) if d != acs_url => return Err(AcsError::WrongDestination),
-        Ok(_) => {}
-        Err(()) => return Err(AcsError::Malformed("not well-formed XML")),
+    let root = root_fields(&xml).map_err(|()| AcsError::Malformed("not well-formed XML"))?;
+    if root.destination.as_deref().is_some_and(|d| d != acs_url) {
+        return Err(AcsError::WrongDestination);
+    }
+    // Checked before the signature (the Status is outside the signed assertion): an IdP's
+    // refusal is shown as what it is, and a non-success response never signs anyone in even
+    // if it carries an assertion.
+    match root.status.as_deref() {
+        Some(STATUS_SUCCESS) => {}
+        Some(other) => return Err(AcsError::Status(status_name(other))),
+        None => return Err(AcsError::Malformed("no samlp:Status")),
     }
     let assertion = {
         let trust = state.idp.trust.clone();
@@ -104,7 +126,15 @@ pub async fn process(state: &AppState, saml_response: &str) -> Result<SignedIn, 
     let confirmation = assertion.bearer_confirmation(&acs_url, InResponseTo::Ignore)?;
     confirmation.check_time(now, skew)?;
     let request_id = confirmation.in_response_to.as_deref().ok_or(AcsError::UnknownRequest)?;
-    let pending = state.sessions.take_request(request_id, now).ok_or(AcsError::UnknownRequest)?;
+    // Bound to the browser: the request must be pending in the cookie of the browser that
+    // posted this response (login CSRF), and answered only once.
+    let mut pending_here =
+        signin_cookie.map(|v| state.signin.open(&state.signin_cookie, v, now)).unwrap_or_default();
+    let at = pending_here.iter().position(|p| p.id == request_id).ok_or(AcsError::UnknownRequest)?;
+    let pending = pending_here.remove(at);
+    if !state.sessions.answer_once(request_id, pending.expires, now) {
+        return Err(AcsError::UnknownRequest);
+    }
     state.replay.check_and_record(&assertion, now, skew)?;
 
     let user = assertion.name_id().value.clone();
@@ -143,6 +173,7 @@ pub async fn process(state: &AppState, saml_response: &str) -> Result<SignedIn, 
             propagation,
         },
         return_to: pending.return_to,
+        still_pending: pending_here,
     })
 }
 
@@ -225,44 +256,129 @@ async fn open_pii(
     Ok((opened, Some(propagation)))
 }
 
-/// The `Destination` attribute of the root element, if any (`Err` on malformed XML).
-fn root_destination(xml: &str) -> Result<Option<String>, ()> {
+/// `urn:oasis:names:tc:SAML:2.0:status:Success`.
+pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+
+/// A status URN as shown to the user: its last part (`Responder`, `AuthnFailed`), at most
+/// 64 characters of `[A-Za-z0-9]`.
+fn status_name(urn: &str) -> String {
+    let last = urn.rsplit(':').next().unwrap_or_default();
+    let name: String = last.chars().filter(char::is_ascii_alphanumeric).take(64).collect();
+    if name.is_empty() {
+        "unknown".into()
+    } else {
+        name
+    }
+}
+
+/// What the agent reads from the (unsigned) Response element itself.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct RootFields {
+    /// The root's `Destination`.
+    destination: Option<String>,
+    /// The `Value` of the top-level `StatusCode` of the root's one `Status` child.
+    status: Option<String>,
+}
+
+fn local(name: &[u8]) -> &[u8] {
+    name.iter().rposition(|&b| b == b':').map_or(name, |i| &name[i + 1..])
+}
+
+fn attr(e: &quick_xml::events::BytesStart<'_>, key: &[u8]) -> Result<Option<String>, ()> {
+    for a in e.attributes() {
+        let a = a.map_err(|_| ())?;
+        if a.key.as_ref() == key {
+            return Ok(Some(a.unescape_value().map_err(|_| ())?.into_owned()));
+        }
+    }
+    Ok(None)
+}
+
+/// The root's `Destination` and status (`Err` on malformed XML or more than one `Status`).
+fn root_fields(xml: &str) -> Result<RootFields, ()> {
+    use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_str(xml);
+    let mut out = RootFields::default();
+    let (mut depth, mut in_status, mut statuses) = (0usize, false, 0usize);
     loop {
-        match reader.read_event().map_err(|_| ())? {
-            quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e) => {
-                for a in e.attributes() {
-                    let a = a.map_err(|_| ())?;
-                    if a.key.as_ref() == b"Destination" {
-                        return Ok(Some(a.unescape_value().map_err(|_| ())?.into_owned()));
-                    }
+        let (e, empty) = match reader.read_event().map_err(|_| ())? {
+            Event::Start(e) => (e, false),
+            Event::Empty(e) => (e, true),
+            Event::End(_) => {
+                if depth == 2 {
+                    in_status = false;
                 }
-                return Ok(None);
+                depth = depth.checked_sub(1).ok_or(())?;
+                if depth == 0 {
+                    return Ok(out);
+                }
+                continue;
             }
-            quick_xml::events::Event::Eof => return Err(()),
+            Event::Eof => return Err(()),
+            _ => continue,
+        };
+        depth += 1;
+        match depth {
+            1 => out.destination = attr(&e, b"Destination")?,
+            2 if local(e.name().as_ref()) == b"Status" => {
+                statuses += 1;
+                if statuses > 1 {
+                    return Err(());
+                }
+                in_status = !empty;
+            }
+            3 if in_status && local(e.name().as_ref()) == b"StatusCode" && out.status.is_none() => {
+                out.status = Some(attr(&e, b"Value")?.unwrap_or_default());
+            }
             _ => {}
+        }
+        if empty {
+            if depth == 1 {
+                return Ok(out);
+            }
+            depth -= 1;
         }
     }
 }
 
 /// The exact text of the element whose `ID` is `id` (the signed assertion), as the IdP
-/// produced it. Refuses when the ID occurs more than once (a wrapping attempt) or the element
-/// cannot be delimited. The visitor IdP verifies the signature of what is sent.
+/// produced it, found by parsing (any quoting, any whitespace before `ID=`, nested
+/// elements): the one element carrying that `ID` must be an `Assertion`, and its text runs
+/// from its start tag to its own end tag. Refuses when the ID occurs on more than one
+/// element (a wrapping attempt). The visitor IdP verifies the signature of what is sent.
 pub fn signed_assertion<'a>(xml: &'a str, id: &str) -> Option<&'a str> {
-    let needle = format!(" ID=\"{id}\"");
-    let at = xml.find(&needle)?;
-    if xml[at + needle.len()..].contains(&needle) {
-        return None;
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_str(xml);
+    let mut depth = 0usize;
+    let mut found: Option<(usize, usize, usize)> = None; // (start, depth, end)
+    let mut open_at: Option<(usize, usize)> = None;
+    loop {
+        let before = usize::try_from(reader.buffer_position()).ok()?;
+        match reader.read_event().ok()? {
+            Event::Start(e) | Event::Empty(e) if attr(&e, b"ID").ok()?.as_deref() == Some(id) => {
+                let empty = xml.get(before..usize::try_from(reader.buffer_position()).ok()?)?.ends_with("/>");
+                if found.is_some() || open_at.is_some() || empty || local(e.name().as_ref()) != b"Assertion" {
+                    return None;
+                }
+                depth += 1;
+                open_at = Some((before, depth));
+            }
+            Event::Start(_) => depth += 1,
+            Event::End(_) => {
+                if let Some((start, d)) = open_at {
+                    if d == depth {
+                        found = Some((start, d, usize::try_from(reader.buffer_position()).ok()?));
+                        open_at = None;
+                    }
+                }
+                depth = depth.checked_sub(1)?;
+            }
+            Event::Eof => break,
+            _ => {}
+        }
     }
-    let start = xml[..at].rfind('<')?;
-    let name_end = start + 1 + xml[start + 1..].find(|c: char| c.is_whitespace() || c == '>' || c == '/')?;
-    let name = &xml[start + 1..name_end];
-    if !(name == "Assertion" || name.ends_with(":Assertion")) {
-        return None;
-    }
-    let close = format!("</{name}>");
-    let end = start + xml[start..].find(&close)? + close.len();
-    Some(&xml[start..end])
+    let (start, _, end) = found?;
+    xml.get(start..end)
 }
 
 #[cfg(test)]
@@ -284,12 +400,50 @@ mod tests {
     }
 
     #[test]
-    fn destination_is_read_from_the_root_only() {
+    fn signed_assertion_is_found_by_parsing_not_by_text() {
+        // Single quotes, a newline before ID=, and a nested Assertion inside the signed one:
+        // the cut ends at the signed element's own end tag.
+        let inner = "<saml:Assertion ID='n1'><saml:Issuer>x</saml:Issuer></saml:Assertion>";
+        let signed = format!("<saml:Assertion xmlns:saml='x'\n   ID='a1'><saml:Advice>{inner}</saml:Advice><saml:Issuer>i</saml:Issuer></saml:Assertion>");
+        let xml = format!("<samlp:Response xmlns:samlp='p' ID='r'>{signed}</samlp:Response>");
+        assert_eq!(signed_assertion(&xml, "a1"), Some(signed.as_str()));
+        assert_eq!(signed_assertion(&xml, "n1"), Some(inner));
+        // The ID on another element as well as on the assertion: refused (either order).
+        let dup = xml.replace("<saml:Issuer>i", "<saml:Issuer ID=\"a1\">i");
+        assert_eq!(signed_assertion(&dup, "a1"), None);
+        let dup = xml.replace("ID='r'", "ID='a1'");
+        assert_eq!(signed_assertion(&dup, "a1"), None);
+        // An entity in the value is compared unescaped; an empty element is not an assertion.
         assert_eq!(
-            root_destination("<R Destination=\"a&amp;b\"><x Destination=\"c\"/></R>"),
-            Ok(Some("a&b".into()))
+            signed_assertion("<R><saml:Assertion ID=\"a&amp;b\"></saml:Assertion></R>", "a&b"),
+            Some("<saml:Assertion ID=\"a&amp;b\"></saml:Assertion>")
         );
-        assert_eq!(root_destination("<R><x Destination=\"c\"/></R>"), Ok(None));
-        assert_eq!(root_destination("garbage"), Err(()));
+        assert_eq!(signed_assertion("<R><saml:Assertion ID=\"a\"/></R>", "a"), None);
+    }
+
+    #[test]
+    fn destination_is_read_from_the_root_only() {
+        let f = root_fields("<R Destination=\"a&amp;b\"><x Destination=\"c\"/></R>").unwrap();
+        assert_eq!(f.destination.as_deref(), Some("a&b"));
+        assert_eq!(root_fields("<R><x Destination=\"c\"/></R>").unwrap().destination, None);
+        assert_eq!(root_fields("garbage"), Err(()));
+    }
+
+    #[test]
+    fn the_top_level_status_is_read() {
+        let ok = "<p:Response xmlns:p=\"x\"><p:Status><p:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Success\"/></p:Status></p:Response>";
+        assert_eq!(root_fields(ok).unwrap().status.as_deref(), Some(STATUS_SUCCESS));
+        let nested = "<R><Status><StatusCode Value='urn:oasis:names:tc:SAML:2.0:status:Responder'><StatusCode Value='urn:oasis:names:tc:SAML:2.0:status:Success'/></StatusCode></Status></R>";
+        assert_eq!(
+            root_fields(nested).unwrap().status.as_deref(),
+            Some("urn:oasis:names:tc:SAML:2.0:status:Responder"),
+            "the second-level code does not count"
+        );
+        let deep =
+            "<R><A><Status><StatusCode Value='urn:oasis:names:tc:SAML:2.0:status:Success'/></Status></A></R>";
+        assert_eq!(root_fields(deep).unwrap().status, None, "only a child of the root");
+        assert_eq!(root_fields("<R><Status/><Status/></R>"), Err(()), "two statuses");
+        assert_eq!(status_name("urn:oasis:names:tc:SAML:2.0:status:AuthnFailed"), "AuthnFailed");
+        assert_eq!(status_name("<script>"), "script");
     }
 }

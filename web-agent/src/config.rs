@@ -129,6 +129,10 @@ pub struct Config {
     /// `[[callers]]`: agents allowed to call this service on a user's behalf.
     #[serde(default)]
     pub callers: Vec<CallerConfig>,
+    /// Addresses the partner route (`/.idaas/partners/…`) accepts calls from. Empty (the
+    /// default): the addresses `backend_url`'s host resolves to at start-up.
+    #[serde(default)]
+    pub egress_allowed_sources: Vec<std::net::IpAddr>,
 }
 
 /// A partner service, reached through its agent.
@@ -316,6 +320,19 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_url("public_url", &self.public_url)?;
         check_url("backend_url", &self.backend_url)?;
+        // Requests are appended to backend_url's path as they are; that base must itself be
+        // plain and written in the form the URL library sends, so nothing can climb out of it.
+        if let Ok(u) = url::Url::parse(&self.backend_url) {
+            if !crate::paths::is_canonical(u.path()) || u.as_str().trim_end_matches('/') != self.backend_url {
+                return Err(invalid(
+                    "backend_url",
+                    format!(
+                        "write it in plain, normal form ('{}', no '.', '..', '//', ';' or encoded '/')",
+                        u.as_str().trim_end_matches('/')
+                    ),
+                ));
+            }
+        }
         if self.entity_id.len() > 1024 || self.entity_id.chars().any(char::is_whitespace) {
             return Err(invalid("entity_id", "at most 1024 characters, no spaces"));
         }
@@ -402,6 +419,25 @@ impl Config {
     /// The ACS URL (`<public_url>/saml/acs`).
     pub fn acs_url(&self) -> String {
         format!("{}/saml/acs", self.public_url)
+    }
+
+    /// The addresses the partner route accepts calls from: `egress_allowed_sources`, or
+    /// those `backend_url`'s host resolves to (resolved once, at start-up).
+    pub fn egress_sources(&self) -> Vec<std::net::IpAddr> {
+        if !self.egress_allowed_sources.is_empty() {
+            return self.egress_allowed_sources.iter().map(|a| a.to_canonical()).collect();
+        }
+        let Some((host, port)) = url::Url::parse(&self.backend_url).ok().and_then(|u| {
+            Some((u.host_str()?.trim_matches(['[', ']']).to_owned(), u.port_or_known_default()?))
+        }) else {
+            return Vec::new();
+        };
+        let mut out: Vec<std::net::IpAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
+            .map(|addrs| addrs.map(|a| a.ip().to_canonical()).collect())
+            .unwrap_or_default();
+        out.sort();
+        out.dedup();
+        out
     }
 
     /// Whether cookies get `Secure`.
@@ -515,5 +551,16 @@ mod tests {
         }
         let err = Config::from_toml(&MIN.replace("http://127.0.0.1:9000", "ftp://x")).unwrap_err();
         assert!(err.to_string().contains("backend_url"));
+        for bad in
+            ["http://127.0.0.1:9000/app/../x", "http://127.0.0.1:9000/a//b", "http://127.0.0.1:9000/a;b"]
+        {
+            let err = Config::from_toml(&MIN.replace("http://127.0.0.1:9000", bad)).unwrap_err();
+            assert!(err.to_string().contains("backend_url"), "{bad}: {err}");
+        }
+        let c =
+            Config::from_toml(&MIN.replace("http://127.0.0.1:9000", "http://127.0.0.1:9000/app")).unwrap();
+        assert_eq!(c.egress_sources(), ["127.0.0.1".parse::<std::net::IpAddr>().unwrap()]);
+        let c = Config::from_toml(&format!("egress_allowed_sources = [\"10.0.0.7\"]\n{MIN}")).unwrap();
+        assert_eq!(c.egress_sources(), ["10.0.0.7".parse::<std::net::IpAddr>().unwrap()]);
     }
 }

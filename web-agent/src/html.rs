@@ -35,3 +35,26 @@ pub fn page(status: StatusCode, title: &str, message: &str) -> Response {
     h.insert("content-security-policy", HeaderValue::from_static("default-src 'none'"));
     resp
 }
+
+/// The sign-out confirmation: `GET /saml/logout` changes nothing, this form POSTs the
+/// sign-out with a CSRF token bound to the session.
+pub fn confirm_logout(csrf: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign out</title></head>\
+         <body><main><h1>Sign out</h1><p>Sign out of this service?</p>\
+         <form method=\"post\" action=\"/saml/logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button>\
+         </form></main></body></html>",
+        escape(csrf)
+    );
+    let mut resp = (StatusCode::OK, body).into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // No script, no framing (the button must not be clicked through a frame), forms only here.
+    h.insert(
+        "content-security-policy",
+        HeaderValue::from_static("default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+    );
+    resp
+}

@@ -12,11 +12,13 @@ pub mod config;
 pub mod exchange;
 pub mod html;
 pub mod keys;
+pub mod paths;
 pub mod pii;
 pub mod propagation;
 pub mod proxy;
 pub mod rbac;
 pub mod session;
+pub mod signin;
 pub mod sp;
 
 use std::future::Future;
@@ -37,14 +39,27 @@ use serde::Deserialize;
 
 pub use config::Config;
 use rbac::{AccessRules, Decision};
-use session::{Pending, Sessions};
+use session::Sessions;
 use sp::TrustedIdp;
 
 /// The agent's session cookie name: `idaas_agent_` + 8 hex digits derived from the entity
 /// ID. Browsers do not separate cookies by port, so two agents on one host (the quickstart)
-/// must not share a cookie name.
+/// must not share a cookie name. See [`cookie_name`] for the `__Host-` prefix.
 pub fn session_cookie_name(entity_id: &str) -> String {
     format!("idaas_agent_{}", &federation::redact::log_id(entity_id)[..8])
+}
+
+/// The name of one of the agent's cookies (`kind`: `agent` for the session, `signin` for
+/// pending sign-ins): `idaas_<kind>_<8 hex of the entity ID>`, with the `__Host-` prefix
+/// when the agent is served over https (its `public_url`), so that the browser accepts it
+/// only with `Secure`, `Path=/` and no `Domain`: no other host can set or shadow it.
+pub fn cookie_name(config: &Config, kind: &str) -> String {
+    let name = format!("idaas_{kind}_{}", &federation::redact::log_id(&config.entity_id)[..8]);
+    if config.secure_cookies() {
+        format!("__Host-{name}")
+    } else {
+        name
+    }
 }
 
 /// Why the agent could not start.
@@ -85,6 +100,12 @@ pub struct AppState {
     pub backend: reqwest::Client,
     /// The session cookie's name.
     pub cookie_name: Arc<str>,
+    /// The sign-in cookie's name (pending AuthnRequests of this browser).
+    pub signin_cookie: Arc<str>,
+    /// The MAC key of sign-in cookies and sign-out forms.
+    pub signin: Arc<signin::Keys>,
+    /// Addresses the egress route (`/.idaas/partners/…`) accepts calls from.
+    pub egress_sources: Arc<Vec<IpAddr>>,
     /// The Ed25519 key that signs propagated calls.
     pub signer: Arc<propagation::CallSigner>,
     /// Nonces of received propagated calls and PATs exchanged for them.
@@ -113,6 +134,10 @@ impl AppState {
             );
         }
         let rules = config.access_rules()?;
+        let egress_sources = config.egress_sources();
+        if egress_sources.is_empty() && !config.partners.is_empty() {
+            tracing::warn!("backend_url's host resolves to no address: the partner route refuses every call");
+        }
         let backend = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -126,7 +151,10 @@ impl AppState {
             clock,
             http: exchange::http_client(),
             backend,
-            cookie_name: session_cookie_name(&config.entity_id).into(),
+            cookie_name: cookie_name(&config, "agent").into(),
+            signin_cookie: cookie_name(&config, "signin").into(),
+            signin: Arc::new(signin::Keys::default()),
+            egress_sources: Arc::new(egress_sources),
             signer: Arc::new(signer),
             propagation: Arc::new(propagation::Memory::default()),
             config: Arc::new(config),
@@ -158,6 +186,37 @@ impl AppState {
     }
 }
 
+/// Longest request target (path and query) accepted, bytes; longer ones get 414.
+pub const MAX_TARGET: usize = 8 * 1024;
+/// Most header bytes (names and values) accepted in one request; more gets 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// The same for propagated calls (`/.idaas/call/…`), which carry the signed assertion (up
+/// to [`acs::MAX_ENCODED`]) and the sealed TAT in headers.
+pub const MAX_CALL_HEADER_BYTES: usize = acs::MAX_ENCODED + 64 * 1024;
+
+/// Refuses over-long request targets and header sections before any handler runs, so no
+/// endpoint (nor the backend behind the agent) has to cope with them.
+async fn limits(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_TARGET {
+        return html::page(StatusCode::URI_TOO_LONG, "Request too long", "The address is too long.");
+    }
+    let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    let max = if req.uri().path().starts_with(propagation::INGRESS_PREFIX) {
+        MAX_CALL_HEADER_BYTES
+    } else {
+        MAX_HEADER_BYTES
+    };
+    if header_bytes > max {
+        return html::page(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "Request too large",
+            "The request's headers (cookies included) are too large.",
+        );
+    }
+    next.run(req).await
+}
+
 /// The agent's routes; everything that is not an agent endpoint goes through [`gate`].
 pub fn app(state: AppState) -> Router {
     Router::new()
@@ -165,11 +224,12 @@ pub fn app(state: AppState) -> Router {
         .route("/saml/metadata", get(metadata))
         .route("/saml/login", get(login))
         .route("/saml/acs", post(acs))
-        .route("/saml/logout", get(logout))
+        .route("/saml/logout", get(logout_page).post(logout))
         .route("/.idaas/caller-key", get(caller_key))
         .route("/.idaas/partners/{*rest}", axum::routing::any(egress))
         .route("/.idaas/call/{*rest}", axum::routing::any(ingress))
         .fallback(gate)
+        .layer(axum::middleware::from_fn(limits))
         // Larger bodies get 413 (by Content-Length) or a cut stream (chunked); 0 = no limit.
         .layer(tower_http::limit::RequestBodyLimitLayer::new(match state.config.max_body_bytes {
             0 => usize::MAX,
@@ -249,6 +309,19 @@ fn set_cookie(resp: &mut Response, state: &AppState, value: &str, max_age: i64) 
     }
 }
 
+/// Sets (or, with `max_age` 0, removes) the sign-in cookie. Over https it is
+/// `SameSite=None`: the IdP's auto-posted form is a cross-site POST when the IdP is on
+/// another site, and the cookie must come with it. That is safe here: the cookie only ever
+/// lets a response in that this browser asked for. Over http (development, one host) it is
+/// `SameSite=Lax`, which browsers require without `Secure`.
+fn set_signin_cookie(resp: &mut Response, state: &AppState, value: &str, max_age: i64) {
+    let attrs = if state.config.secure_cookies() { "Secure; SameSite=None" } else { "SameSite=Lax" };
+    let c = format!("{}={value}; Path=/; Max-Age={max_age}; HttpOnly; {attrs}", state.signin_cookie);
+    if let Ok(v) = HeaderValue::from_str(&c) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
 async fn metadata(State(state): State<AppState>) -> Response {
     let xml = sp::metadata_xml(&state.config.entity_id, &state.config.acs_url(), &state.key.public_text());
     ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
@@ -260,21 +333,30 @@ struct LoginParams {
     return_to: Option<String>,
 }
 
-/// Starts a sign-in: AuthnRequest over HTTP-Redirect, RelayState = the return path.
-fn start_sign_in(state: &AppState, return_to: &str) -> Response {
+/// Starts a sign-in: AuthnRequest over HTTP-Redirect, RelayState = the return path. The
+/// pending request goes into this browser's sign-in cookie (`signin`), not into a table.
+fn start_sign_in(state: &AppState, headers: &HeaderMap, return_to: &str) -> Response {
     let return_to = sp::safe_return_path(return_to);
     let id = sp::request_id();
     let now = state.clock.now();
     let xml =
         sp::authn_request_xml(&id, &state.config.entity_id, &state.idp.sso_url, &state.config.acs_url(), now);
-    state.sessions.remember_request(
-        id,
-        Pending { return_to: return_to.clone(), expires: now + session::PENDING_LIFETIME },
+    let existing = cookie(headers, &state.signin_cookie)
+        .map(|v| state.signin.open(&state.signin_cookie, &v, now))
+        .unwrap_or_default();
+    let value = state.signin.add(
+        &state.signin_cookie,
+        existing,
+        signin::Pending { id, return_to: return_to.clone(), expires: now + signin::PENDING_LIFETIME },
     );
     match sp::redirect_url(&state.idp.sso_url, &xml, &return_to) {
         // 302 Found, as SAML deployments expect for the HTTP-Redirect binding.
         Some(url) => match HeaderValue::from_str(&url) {
-            Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+            Ok(v) => {
+                let mut resp = (StatusCode::FOUND, [(header::LOCATION, v)]).into_response();
+                set_signin_cookie(&mut resp, state, &value, signin::PENDING_LIFETIME);
+                resp
+            }
             Err(_) => {
                 html::page(StatusCode::INTERNAL_SERVER_ERROR, "Sign-in failed", "The IdP URL is not usable.")
             }
@@ -287,8 +369,14 @@ fn start_sign_in(state: &AppState, return_to: &str) -> Response {
     }
 }
 
-async fn login(State(state): State<AppState>, Query(p): Query<LoginParams>) -> Response {
-    start_sign_in(&state, p.return_to.as_deref().unwrap_or("/"))
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<LoginParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    // A query that is not form-encoded text starts a sign-in back to `/` rather than failing.
+    let return_to = query.ok().and_then(|Query(p)| p.return_to);
+    start_sign_in(&state, &headers, return_to.as_deref().unwrap_or("/"))
 }
 
 #[derive(Deserialize)]
@@ -301,6 +389,7 @@ struct AcsForm {
 
 async fn acs(
     State(state): State<AppState>,
+    headers: HeaderMap,
     form: Result<Form<AcsForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
@@ -310,13 +399,20 @@ async fn acs(
             "The sign-in answer is missing or malformed.",
         );
     };
-    match acs::process(&state, &form.saml_response).await {
+    let signin_cookie = cookie(&headers, &state.signin_cookie);
+    match acs::process(&state, &form.saml_response, signin_cookie.as_deref()).await {
         Ok(signed_in) => {
             let lifetime = (signed_in.session.expires - state.clock.now()).max(0);
             let cookie = state.sessions.create(signed_in.session, state.clock.now());
             // The return path comes from our own pending request, never from RelayState.
             let mut resp = Redirect::to(&signed_in.return_to).into_response();
             set_cookie(&mut resp, &state, &cookie, lifetime);
+            if signed_in.still_pending.is_empty() {
+                set_signin_cookie(&mut resp, &state, "", 0);
+            } else {
+                let value = state.signin.seal(&state.signin_cookie, &signed_in.still_pending);
+                set_signin_cookie(&mut resp, &state, &value, signin::PENDING_LIFETIME);
+            }
             resp
         }
         Err(e) => {
@@ -342,7 +438,10 @@ async fn caller_key(State(state): State<AppState>) -> Response {
 }
 
 async fn egress(State(state): State<AppState>, req: Request<Body>) -> Response {
-    propagation::egress(state, req).await
+    let (mut parts, body) = req.into_parts();
+    let client: Option<IpAddr> =
+        ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &state).await.ok().map(|c| c.0.ip());
+    propagation::egress(state, client, Request::from_parts(parts, body)).await
 }
 
 async fn ingress(State(state): State<AppState>, req: Request<Body>) -> Response {
@@ -352,10 +451,46 @@ async fn ingress(State(state): State<AppState>, req: Request<Body>) -> Response 
     propagation::ingress(state, client, Request::from_parts(parts, body)).await
 }
 
-async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(c) = cookie(&headers, &state.cookie_name) {
-        state.sessions.end(&c);
+/// `GET /saml/logout` changes nothing: it shows a form that POSTs the sign-out with a CSRF
+/// token bound to this session (a link or image elsewhere cannot sign anyone out).
+async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let now = state.clock.now();
+    match cookie(&headers, &state.cookie_name).filter(|c| state.sessions.get(c, now).is_some()) {
+        Some(c) => html::confirm_logout(&state.signin.logout_token(&c)),
+        None => html::page(StatusCode::OK, "Signed out", "You are not signed in to this service."),
     }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /saml/logout` with the form's CSRF token ends the session.
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return html::page(
+            StatusCode::BAD_REQUEST,
+            "Sign-out failed",
+            "The sign-out form is missing or malformed.",
+        );
+    };
+    let Some(c) = cookie(&headers, &state.cookie_name) else {
+        return html::page(StatusCode::OK, "Signed out", "You are not signed in to this service.");
+    };
+    if !state.signin.check_logout_token(&c, &form.csrf) {
+        return html::page(
+            StatusCode::FORBIDDEN,
+            "Sign-out failed",
+            "The sign-out form did not come from this service. Open /saml/logout and confirm there.",
+        );
+    }
+    state.sessions.end(&c);
     let mut resp = html::page(StatusCode::OK, "Signed out", "You are signed out of this service.");
     set_cookie(&mut resp, &state, "", 0);
     resp
@@ -368,20 +503,35 @@ async fn gate(State(state): State<AppState>, req: Request<Body>) -> Response {
     let (mut parts, body) = req.into_parts();
     let client: Option<IpAddr> =
         ConnectInfo::<SocketAddr>::from_request_parts(&mut parts, &state).await.ok().map(|c| c.0.ip());
+    // One canonical path (crate::paths): decided on, and forwarded exactly.
+    let path = match paths::normalise(parts.uri.path()) {
+        Ok(p) => p,
+        Err(e) => return html::page(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
+    };
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    parts.uri = match path_and_query.parse() {
+        Ok(u) => u,
+        Err(_) => {
+            return html::page(StatusCode::BAD_REQUEST, "Bad request", "The request target is malformed.")
+        }
+    };
     let req = Request::from_parts(parts, body);
-    let path = req.uri().path().to_owned();
     if state.config.public_paths.iter().any(|p| rbac::covers(p, &path)) {
+        paths::record_decision("public", &path);
         return proxy::forward(&state, req, client, Vec::new()).await;
     }
     let now = state.clock.now();
     let session = cookie(req.headers(), &state.cookie_name).and_then(|c| state.sessions.get(&c, now));
     let Some(session) = session else {
         if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
-            let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-            return start_sign_in(&state, &target);
+            return start_sign_in(&state, req.headers(), &path_and_query);
         }
         return html::page(StatusCode::UNAUTHORIZED, "Sign-in required", "Sign in to this service first.");
     };
+    paths::record_decision("gate", &path);
     let decision = state.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner).check(
         req.method(),
         &path,

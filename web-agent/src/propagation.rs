@@ -211,21 +211,13 @@ pub fn call_headers<R: RngCore + CryptoRng>(
 /// An exchanged PAT (wiped on drop) and until when it may be reused.
 type CachedPat = (Zeroizing<Vec<u8>>, i64);
 
-/// Whether `path_and_query` is a plain absolute path: no `.`/`..` segments, no empty
-/// segments, no backslash, no percent-encoded dot, slash or backslash. URL libraries
-/// normalise such paths on the way to the backend, which would let a call signed for an
-/// allowed prefix (`/ship/../admin`) reach another path.
+/// Whether `path_and_query` is a plain absolute path: its path is in the canonical form of
+/// [`crate::paths`] already (no dot-segments, no empty segments, no backslash or `;`, no
+/// encoded dot, slash, backslash or percent, nothing a URL library would rewrite). The call
+/// signature covers the exact text, and the path that is signed, checked against the
+/// caller's prefixes and the access rules is the one the backend receives.
 pub fn is_plain_path(path_and_query: &str) -> bool {
-    let path = path_and_query.split('?').next().unwrap_or_default();
-    let lower = path.to_ascii_lowercase();
-    let Some(rest) = path.strip_prefix('/') else { return false };
-    let segments: Vec<&str> = rest.split('/').collect();
-    !path.contains('\\')
-        && !["%2e", "%2f", "%5c"].iter().any(|p| lower.contains(p))
-        && segments
-            .iter()
-            .enumerate()
-            .all(|(i, seg)| *seg != "." && *seg != ".." && (!seg.is_empty() || i + 1 == segments.len()))
+    crate::paths::is_canonical(path_and_query)
 }
 
 /// Remembered nonces and exchanged PATs.
@@ -396,12 +388,11 @@ async fn read_body(body: Body) -> Result<Bytes, CallError> {
 /// forwarding, cookie or authorization header.
 fn outbound_headers(state: &AppState, headers: &HeaderMap) -> HeaderMap {
     let mut out = HeaderMap::new();
+    let connection = crate::proxy::connection_named(headers);
     for (name, value) in headers {
         let n = name.as_str();
-        if crate::proxy::is_hop_by_hop(n)
-            || crate::proxy::is_identity_header(state, n)
-            || n.starts_with("x-forwarded-")
-            || matches!(n, "forwarded" | "cookie" | "authorization")
+        if crate::proxy::is_dropped_request_header(state, n, &connection)
+            || matches!(n, "cookie" | "authorization")
         {
             continue;
         }
@@ -411,7 +402,24 @@ fn outbound_headers(state: &AppState, headers: &HeaderMap) -> HeaderMap {
 }
 
 /// `/.idaas/partners/<name>/<path>`: the backend calls a partner on the user's behalf.
-pub async fn egress(state: AppState, req: Request<Body>) -> Response {
+/// Accepted only from the backend's addresses ([`crate::config::Config::egress_sources`]):
+/// a session handle that leaked to a browser is of no use from anywhere else.
+pub async fn egress(state: AppState, client: Option<std::net::IpAddr>, req: Request<Body>) -> Response {
+    let allowed = client.is_some_and(|c| {
+        let c = c.to_canonical();
+        state.egress_sources.contains(&c)
+    });
+    if !allowed {
+        tracing::info!(reason = "egress_source", "outbound propagated call refused");
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(serde_json::json!({
+                "error": "egress_source",
+                "error_description": "the partner route is only for this agent's backend",
+            })),
+        )
+            .into_response();
+    }
     match egress_inner(&state, req).await {
         Ok(r) => r,
         Err(e) => {
@@ -424,6 +432,9 @@ pub async fn egress(state: AppState, req: Request<Body>) -> Response {
 async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, CallError> {
     let (parts, body) = req.into_parts();
     let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    if !is_plain_path(pq) {
+        return Err(CallError::Malformed("path: not in plain form (docs/web-agent.md, request paths)"));
+    }
     let rest = pq.strip_prefix(EGRESS_PREFIX).ok_or(CallError::Malformed("path"))?;
     let (name, path_and_query) = match rest.find(['/', '?']) {
         Some(i) if rest[i..].starts_with('/') && is_plain_path(&rest[i..]) => (&rest[..i], &rest[i..]),
@@ -435,6 +446,7 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
         .iter()
         .find(|p| p.name == name)
         .ok_or_else(|| CallError::UnknownPartner(name.chars().take(64).collect()))?;
+    crate::paths::record_decision("egress", path_and_query.split('?').next().unwrap_or_default());
     let now = state.clock.now();
     let session = header(&parts.headers, SESSION_HEADER)
         .and_then(|h| state.sessions.by_handle(h, now))
@@ -470,7 +482,8 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
             tracing::warn!(partner = %partner.name, error = %e.without_url(), "partner unreachable");
             CallError::Unreachable
         })?;
-    Ok(crate::proxy::stream_response(resp))
+    // The partner's answer must not tell this backend who the user is or set idaas cookies.
+    Ok(crate::proxy::stream_response(resp, Some(state)))
 }
 
 /// A call that passed the caller checks.
@@ -657,6 +670,7 @@ async fn ingress_inner(
     );
     let groups = crate::acs::map_groups(state, assertion.attribute("groups").unwrap_or_default());
     let path = checked.path_and_query.split('?').next().unwrap_or_default();
+    crate::paths::record_decision("ingress", path);
     let decision =
         state.rules.read().unwrap_or_else(PoisonError::into_inner).check(&parts.method, path, &groups);
     if let crate::rbac::Decision::Deny { .. } = decision {

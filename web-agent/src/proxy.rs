@@ -1,7 +1,13 @@
 //! Forwarding to the backend: method, path, query, streaming body both ways, status and
-//! headers; hop-by-hop headers dropped; `X-Forwarded-*` added; every client-sent copy of an
-//! identity header removed before the agent adds its own; the agent's session cookie never
-//! reaches the backend.
+//! headers. On the way in (issue 14, items 2 and 3): hop-by-hop headers and every header
+//! named in `Connection` are dropped; every header whose name contains `_` is dropped (CGI,
+//! WSGI and PHP fold `_` and `-` into one variable name, so `X_Idaas_User` would read as the
+//! identity header); every client-sent identity header, `X-Forwarded-*`, `Forwarded` and
+//! `X-Real-IP` are dropped and the agent sets its own `X-Forwarded-For/-Proto/-Host`; every
+//! idaas cookie (names starting `idaas_`, `__Host-idaas_` or `__Secure-idaas_`: any agent's,
+//! the IdP's, the sign-in cookies) is removed from `Cookie`. On the way out: hop-by-hop
+//! headers and headers named in `Connection` are dropped, and so is a `Set-Cookie` that
+//! would set an idaas cookie.
 
 use std::net::IpAddr;
 
@@ -29,6 +35,44 @@ const HOP_BY_HOP: &[&str] = &[
 /// Whether `name` (lower-case) is a hop-by-hop header a proxy must not forward.
 pub fn is_hop_by_hop(name: &str) -> bool {
     HOP_BY_HOP.contains(&name)
+}
+
+/// Forwarding headers a client could forge; the agent sets its own `X-Forwarded-*`.
+pub fn is_forwarding_header(name: &str) -> bool {
+    name.starts_with("x-forwarded-")
+        || matches!(name, "forwarded" | "x-real-ip" | "x-client-ip" | "true-client-ip")
+}
+
+/// The (lower-case) header names listed in the `Connection` headers of `headers`: they are
+/// hop-by-hop for this message (RFC 9110 §7.6.1).
+pub fn connection_named(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Cookie-name prefixes reserved for idaas: never forwarded to a backend, never set by one.
+pub const RESERVED_COOKIE_PREFIXES: &[&str] = &["idaas_", "__host-idaas_", "__secure-idaas_"];
+
+/// Whether a cookie name is reserved for idaas (case-insensitively: some frameworks fold).
+pub fn is_reserved_cookie(name: &str) -> bool {
+    let lower = name.trim().to_ascii_lowercase();
+    RESERVED_COOKIE_PREFIXES.iter().any(|p| lower.starts_with(p))
+}
+
+/// Whether a header from a client (or a backend calling a partner) must not be forwarded:
+/// hop-by-hop, named in `Connection`, containing `_`, an identity or forwarding header.
+pub fn is_dropped_request_header(state: &AppState, name: &str, connection: &[String]) -> bool {
+    is_hop_by_hop(name)
+        || connection.iter().any(|c| c == name)
+        || name.contains('_')
+        || is_identity_header(state, name)
+        || is_forwarding_header(name)
 }
 
 /// Whether `name` is an identity header the agent controls (any `X-Idaas-*`, and every
@@ -89,11 +133,13 @@ fn capitalise(attr: &str) -> String {
         .join("-")
 }
 
-/// The `Cookie` header without the agent's own cookie.
-fn cookies_without_ours(value: &str, ours: &str) -> Option<String> {
-    let ours = format!("{ours}=");
-    let kept: Vec<&str> =
-        value.split(';').map(str::trim).filter(|c| !c.is_empty() && !c.starts_with(&ours)).collect();
+/// The `Cookie` header without any idaas cookie.
+fn cookies_without_ours(value: &str) -> Option<String> {
+    let kept: Vec<&str> = value
+        .split(';')
+        .map(str::trim)
+        .filter(|c| !c.is_empty() && !is_reserved_cookie(c.split('=').next().unwrap_or_default()))
+        .collect();
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
@@ -105,20 +151,18 @@ pub async fn forward(
     identity: Vec<(HeaderName, HeaderValue)>,
 ) -> Response {
     let (parts, body) = req.into_parts();
+    // The caller passes a request whose path is canonical (crate::paths) and was decided on;
+    // it is appended to the backend's base path as it is, so the base cannot be escaped.
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let url = format!("{}{}", state.config.backend_url, path_and_query);
+    let connection = connection_named(&parts.headers);
     let mut headers = HeaderMap::new();
     for (name, value) in &parts.headers {
-        let n = name.as_str();
-        if HOP_BY_HOP.contains(&n)
-            || is_identity_header(state, n)
-            || n.starts_with("x-forwarded-")
-            || n == "forwarded"
-        {
+        if is_dropped_request_header(state, name.as_str(), &connection) {
             continue;
         }
         if name == header::COOKIE {
-            if let Some(v) = value.to_str().ok().and_then(|v| cookies_without_ours(v, &state.cookie_name)) {
+            if let Some(v) = value.to_str().ok().and_then(cookies_without_ours) {
                 if let Ok(v) = HeaderValue::from_str(&v) {
                     headers.append(header::COOKIE, v);
                 }
@@ -132,8 +176,12 @@ pub async fn forward(
     }
     let proto = if state.config.secure_cookies() { "https" } else { "http" };
     headers.insert("x-forwarded-proto", HeaderValue::from_static(proto));
-    if let Some(host) = parts.headers.get(header::HOST) {
-        headers.insert("x-forwarded-host", host.clone());
+    // The public host as configured, not the client's Host header.
+    if let Some(host) = url::Url::parse(&state.config.public_url).ok().and_then(|u| {
+        let host = u.host_str()?.to_owned();
+        Some(u.port().map_or(host.clone(), |p| format!("{host}:{p}")))
+    }) {
+        headers.insert("x-forwarded-host", header_value(&host));
     }
     for (name, value) in identity {
         headers.append(name, value);
@@ -141,7 +189,7 @@ pub async fn forward(
     let body = reqwest::Body::wrap_stream(body.into_data_stream());
     let upstream = state.backend.request(parts.method, &url).headers(headers).body(body).send().await;
     match upstream {
-        Ok(resp) => stream_response(resp),
+        Ok(resp) => stream_response(resp, None),
         Err(e) => {
             tracing::warn!(error = %e.without_url(), "backend unreachable");
             html::page(
@@ -153,14 +201,30 @@ pub async fn forward(
     }
 }
 
-/// An upstream response streamed back, without hop-by-hop headers.
-pub fn stream_response(resp: reqwest::Response) -> Response {
+/// Whether a `Set-Cookie` value sets an idaas cookie.
+pub fn sets_reserved_cookie(value: &HeaderValue) -> bool {
+    // A value that is not text cannot be checked: dropped too.
+    value.to_str().map_or(true, |v| is_reserved_cookie(v.split(['=', ';']).next().unwrap_or_default()))
+}
+
+/// An upstream response streamed back, without hop-by-hop headers, headers named in its
+/// `Connection`, or a `Set-Cookie` of an idaas cookie. With `identity_of` (a partner's
+/// answer on its way to this agent's backend), identity headers are dropped too: only this
+/// agent says who the user is.
+pub fn stream_response(resp: reqwest::Response, identity_of: Option<&AppState>) -> Response {
     let mut out = Response::builder().status(resp.status());
+    let connection = connection_named(resp.headers());
     if let Some(h) = out.headers_mut() {
         for (name, value) in resp.headers() {
-            if !HOP_BY_HOP.contains(&name.as_str()) {
-                h.append(name.clone(), value.clone());
+            let n = name.as_str();
+            if HOP_BY_HOP.contains(&n)
+                || connection.iter().any(|c| c == n)
+                || (name == header::SET_COOKIE && sets_reserved_cookie(value))
+                || identity_of.is_some_and(|s| is_identity_header(s, n) || n.contains('_'))
+            {
+                continue;
             }
+            h.append(name.clone(), value.clone());
         }
     }
     out.body(Body::from_stream(resp.bytes_stream()))
@@ -181,7 +245,14 @@ mod tests {
     fn names_and_cookies() {
         assert_eq!(capitalise("lastname"), "Lastname");
         assert_eq!(capitalise("date_of_birth"), "Date-Of-Birth");
-        assert_eq!(cookies_without_ours("a=1; ours=secret; b=2", "ours").as_deref(), Some("a=1; b=2"));
-        assert_eq!(cookies_without_ours("ours=secret", "ours"), None);
+        assert_eq!(
+            cookies_without_ours("a=1; idaas_agent_1=s; __Host-idaas_agent_2=s; IDAAS_login=x; b=2")
+                .as_deref(),
+            Some("a=1; b=2")
+        );
+        assert_eq!(cookies_without_ours("idaas_idp_session=secret"), None);
+        assert!(sets_reserved_cookie(&HeaderValue::from_static("idaas_idp_session=x; Path=/")));
+        assert!(sets_reserved_cookie(&HeaderValue::from_static("__Secure-idaas_x=1")));
+        assert!(!sets_reserved_cookie(&HeaderValue::from_static("theme=dark; Path=/")));
     }
 }

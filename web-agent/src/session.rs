@@ -8,10 +8,10 @@ use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-/// Most live sessions (oldest-expiring evicted beyond it) and most pending requests.
+/// Most live sessions (oldest-expiring evicted beyond it) and most answered request IDs.
 pub const MAX_SESSIONS: usize = 100_000;
 /// How long an AuthnRequest may stay unanswered, seconds.
-pub const PENDING_LIFETIME: i64 = 600;
+pub const PENDING_LIFETIME: i64 = crate::signin::PENDING_LIFETIME;
 
 /// A signed-in user, as the backend will see them.
 pub struct Session {
@@ -62,22 +62,16 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// An AuthnRequest this agent sent and has not seen answered.
-#[derive(Debug, Clone)]
-pub struct Pending {
-    /// Where to send the browser afterwards (a same-origin path).
-    pub return_to: String,
-    /// Unix seconds after which the answer is refused.
-    pub expires: i64,
-}
-
 /// The session table: the cookie value is random; only its SHA-256 is a key here.
 #[derive(Default)]
 pub struct Sessions {
     live: Mutex<HashMap<[u8; 32], Arc<Session>>>,
     /// SHA-256(handle) → SHA-256(cookie).
     handles: Mutex<HashMap<[u8; 32], [u8; 32]>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    /// AuthnRequest IDs already answered → until when to remember them. Pending requests
+    /// themselves live in the browser's sign-in cookie (`crate::signin`); only responses the
+    /// IdP signed for this SP get here, so anonymous traffic cannot fill this.
+    answered: Mutex<HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for Sessions {
@@ -159,7 +153,7 @@ impl Sessions {
         live.retain(|_, s| s.expires > now);
         self.handles.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, c| live.contains_key(c));
         drop(live);
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, p| p.expires > now);
+        self.answered.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, until| *until > now);
     }
 
     /// Number of live sessions.
@@ -172,23 +166,27 @@ impl Sessions {
         self.len() == 0
     }
 
-    /// Remembers an AuthnRequest ID.
-    pub fn remember_request(&self, id: String, pending: Pending) {
-        let mut p = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        if p.len() >= MAX_SESSIONS {
-            let now = pending.expires - PENDING_LIFETIME;
-            p.retain(|_, x| x.expires > now);
-            if p.len() >= MAX_SESSIONS {
-                return; // the answer to this request will be refused: better than unbounded memory
-            }
-        }
-        p.insert(id, pending);
+    /// How many answered request IDs are remembered (the only per-sign-in state on the
+    /// server; anonymous traffic never adds to it).
+    pub fn answered_len(&self) -> usize {
+        self.answered.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 
-    /// Takes (once) the pending request `id` if it has not expired.
-    pub fn take_request(&self, id: &str, now: i64) -> Option<Pending> {
-        let p = self.pending.lock().unwrap_or_else(PoisonError::into_inner).remove(id)?;
-        (p.expires > now).then_some(p)
+    /// Records that the request `id` (pending until `until`) is answered; false if it was
+    /// answered before (or the table is full of live entries: refusing beats forgetting).
+    pub fn answer_once(&self, id: &str, until: i64, now: i64) -> bool {
+        let mut a = self.answered.lock().unwrap_or_else(PoisonError::into_inner);
+        if a.get(id).is_some_and(|&u| u > now) {
+            return false;
+        }
+        if a.len() >= MAX_SESSIONS {
+            a.retain(|_, u| *u > now);
+            if a.len() >= MAX_SESSIONS {
+                return false;
+            }
+        }
+        a.insert(id.to_owned(), until);
+        true
     }
 }
 
@@ -231,10 +229,10 @@ mod tests {
     #[test]
     fn requests_are_answered_once_and_in_time() {
         let s = Sessions::default();
-        s.remember_request("a".into(), Pending { return_to: "/".into(), expires: 10 });
-        assert!(s.take_request("a", 11).is_none());
-        s.remember_request("b".into(), Pending { return_to: "/x".into(), expires: 10 });
-        assert_eq!(s.take_request("b", 5).unwrap().return_to, "/x");
-        assert!(s.take_request("b", 5).is_none());
+        assert!(s.answer_once("a", 10, 0));
+        assert!(!s.answer_once("a", 10, 5), "once");
+        assert!(s.answer_once("b", 10, 5));
+        s.sweep(11);
+        assert!(s.answer_once("a", 20, 11), "forgotten once its request expired");
     }
 }
