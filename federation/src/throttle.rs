@@ -102,11 +102,7 @@ impl Throttle {
     /// counts this attempt as a failure against every key (each with its own parameters), all
     /// under one lock. The returned [`Reservation`] settles the attempt once its outcome is
     /// known; dropping it keeps the failure.
-    pub fn reserve<'t>(
-        &'t self,
-        keys: &[(&str, ThrottleParams)],
-        now: i64,
-    ) -> Result<Reservation<'t>, u64> {
+    pub fn reserve<'t>(&'t self, keys: &[(&str, ThrottleParams)], now: i64) -> Result<Reservation<'t>, u64> {
         let mut map = self.lock();
         let wait = keys
             .iter()

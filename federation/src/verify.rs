@@ -386,7 +386,8 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
     if xml.len() > max_bytes {
         return Err(ValidationError::TooLarge { limit: max_bytes });
     }
-    crate::xml::check_utf8_xml_text(xml).map_err(|_| ValidationError::Malformed("the encoding must be UTF-8"))?;
+    crate::xml::check_utf8_xml_text(xml)
+        .map_err(|_| ValidationError::Malformed("the encoding must be UTF-8"))?;
     let mut reader = NsReader::from_str(xml);
     let mut out = Prescan {
         root: None,

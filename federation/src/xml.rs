@@ -182,7 +182,10 @@ mod tests {
         assert!(check_utf8_xml(b"<?xml version='1.0' encoding='utf-8'?><a/>").is_ok());
         assert!(check_utf8_xml(b"<?xml version=\"1.0\"?><a/>").is_ok());
         for (bad, why) in [
-            (&b"<?xml version=\"1.0\" encoding=\"UTF-7\"?>+ADw-!DOCTYPE x+AD4-<a/>"[..], XmlEncodingError::OtherEncoding),
+            (
+                &b"<?xml version=\"1.0\" encoding=\"UTF-7\"?>+ADw-!DOCTYPE x+AD4-<a/>"[..],
+                XmlEncodingError::OtherEncoding,
+            ),
             (b"<?xml version=\"1.0\" encoding = 'ISO-8859-1'?><a/>", XmlEncodingError::OtherEncoding),
             (b"<?xml version=\"1.0\" encoding=UTF-8?><a/>", XmlEncodingError::OtherEncoding),
             (b"<?XML version=\"1.0\" ENCODING=\"utf-16\"?><a/>", XmlEncodingError::OtherEncoding),

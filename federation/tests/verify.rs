@@ -358,7 +358,8 @@ fn edge_namespaced_id_attributes_are_refused() {
     );
     assert_ne!(on_root, bare);
     // On a descendant (the Subject), pointing at the same ID.
-    let on_child = bare.replacen("<saml:Subject>", &format!("<saml:Subject xmlns:foo=\"urn:x\" foo:ID=\"{id}\">"), 1);
+    let on_child =
+        bare.replacen("<saml:Subject>", &format!("<saml:Subject xmlns:foo=\"urn:x\" foo:ID=\"{id}\">"), 1);
     assert_ne!(on_child, bare);
     for xml in [on_root, on_child] {
         assert_eq!(
@@ -379,7 +380,8 @@ fn edge_namespaced_id_attributes_are_refused() {
 fn edge_non_success_status_is_refused() {
     let s = signer(22);
     let (response, _) = home_assertion(&s);
-    let ok = UnverifiedAssertion::parse_response(&response, DEFAULT_MAX_XML_BYTES).unwrap().verify(&trust(&s));
+    let ok =
+        UnverifiedAssertion::parse_response(&response, DEFAULT_MAX_XML_BYTES).unwrap().verify(&trust(&s));
     assert!(ok.is_ok());
     let success = "urn:oasis:names:tc:SAML:2.0:status:Success";
     assert!(response.contains(success));
@@ -424,7 +426,10 @@ fn edge_only_utf8_assertions_are_accepted() {
         let decl = format!("<?xml version=\"1.0\" encoding=\"{enc}\"?>");
         let xml = format!("{decl}{bare}");
         assert!(
-            matches!(UnverifiedAssertion::parse(&xml, DEFAULT_MAX_XML_BYTES), Err(ValidationError::Malformed(_))),
+            matches!(
+                UnverifiedAssertion::parse(&xml, DEFAULT_MAX_XML_BYTES),
+                Err(ValidationError::Malformed(_))
+            ),
             "{enc}"
         );
         let resp = response.replacen("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", &decl, 1);
@@ -435,9 +440,13 @@ fn edge_only_utf8_assertions_are_accepted() {
         ));
     }
     let with_nul = bare.replacen("<saml:Subject>", "<saml:Subject>\0", 1);
-    assert!(matches!(UnverifiedAssertion::parse(&with_nul, DEFAULT_MAX_XML_BYTES), Err(ValidationError::Malformed(_))));
+    assert!(matches!(
+        UnverifiedAssertion::parse(&with_nul, DEFAULT_MAX_XML_BYTES),
+        Err(ValidationError::Malformed(_))
+    ));
     // UTF-16 bytes of the document are not text to begin with.
-    let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain(bare.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    let utf16: Vec<u8> =
+        [0xFF, 0xFE].into_iter().chain(bare.encode_utf16().flat_map(u16::to_le_bytes)).collect();
     assert!(federation::xml::check_utf8_xml(&utf16).is_err());
     // A UTF-8 declaration (any case) is fine.
     let fine = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>{bare}");

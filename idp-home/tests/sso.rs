@@ -146,7 +146,17 @@ impl Stack {
         let server = tokio::spawn(idp_home::serve(state.clone(), listener, async {
             let _ = rx.await;
         }));
-        Stack { _dir: dir, data, base, clock, shop_key, delivery_key, state, stop: Some(tx), server: Some(server) }
+        Stack {
+            _dir: dir,
+            data,
+            base,
+            clock,
+            shop_key,
+            delivery_key,
+            state,
+            stop: Some(tx),
+            server: Some(server),
+        }
     }
 
     async fn stop(mut self) {
@@ -725,7 +735,9 @@ async fn edge_pending_sign_in_survives_a_flood_and_is_bound_to_the_browser() {
                     }
                 }
                 let (anon, url) = (anon.clone(), format!("{base}/saml/sso?{q}&RelayState=f{i}"));
-                set.spawn(async move { anon.get(url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) });
+                set.spawn(
+                    async move { anon.get(url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) },
+                );
             }
             while let Some(r) = set.join_next().await {
                 ok += usize::from(r.unwrap_or(false));
@@ -759,9 +771,11 @@ async fn edge_pending_sign_in_survives_a_flood_and_is_bound_to_the_browser() {
     let d_cookie = login_cookie(&d).expect("a login cookie");
     assert_ne!(c_cookie, d_cookie);
     let post = |cookie: Option<String>| {
-        let mut req = anon
-            .post(stack.url("/saml/login"))
-            .form(&[("csrf", c_csrf.as_str()), ("uid", "alice"), ("password", PASSWORD)]);
+        let mut req = anon.post(stack.url("/saml/login")).form(&[
+            ("csrf", c_csrf.as_str()),
+            ("uid", "alice"),
+            ("password", PASSWORD),
+        ]);
         if let Some(c) = cookie {
             req = req.header(reqwest::header::COOKIE, format!("idaas_login={c}"));
         }
@@ -799,7 +813,8 @@ async fn edge_parallel_guesses_are_reserved_before_hashing() {
         let (http, url, barrier) = (reqwest::Client::new(), stack.url("/api/token"), barrier.clone());
         set.spawn(async move {
             barrier.wait().await;
-            let r = http.post(url).json(&json!({"uid": "alice", "password": format!("wrong password {i:04}")}));
+            let r =
+                http.post(url).json(&json!({"uid": "alice", "password": format!("wrong password {i:04}")}));
             r.send().await.unwrap().status()
         });
     }
@@ -900,12 +915,40 @@ async fn edge_every_public_endpoint_answers_bad_input_with_a_clean_4xx() {
         ("wrong content type", Some("image/png"), b"\x89PNG\r\n".to_vec(), None, "", true),
         ("no content type", None, b"{\"uid\":\"bob\"}".to_vec(), None, "", true),
         ("invalid UTF-8 JSON", Some("application/json"), invalid_utf8.to_vec(), None, "", true),
-        ("invalid UTF-8 form", Some("application/x-www-form-urlencoded"), invalid_utf8.to_vec(), None, "", true),
+        (
+            "invalid UTF-8 form",
+            Some("application/x-www-form-urlencoded"),
+            invalid_utf8.to_vec(),
+            None,
+            "",
+            true,
+        ),
         ("long header", None, Vec::new(), Some(("x-junk", long.clone())), "", false),
-        ("long cookie", None, Vec::new(), Some(("cookie", format!("idaas_login={long}; idaas_idp_session={long}"))), "", false),
-        ("long authorization", None, Vec::new(), Some(("authorization", format!("Bearer {long}"))), "", false),
+        (
+            "long cookie",
+            None,
+            Vec::new(),
+            Some(("cookie", format!("idaas_login={long}; idaas_idp_session={long}"))),
+            "",
+            false,
+        ),
+        (
+            "long authorization",
+            None,
+            Vec::new(),
+            Some(("authorization", format!("Bearer {long}"))),
+            "",
+            false,
+        ),
         ("long query", None, Vec::new(), None, "long", false),
-        ("invalid UTF-8 query", None, Vec::new(), None, "SAMLRequest=%FF%FE&token=%C3%28&RelayState=%80", false),
+        (
+            "invalid UTF-8 query",
+            None,
+            Vec::new(),
+            None,
+            "SAMLRequest=%FF%FE&token=%C3%28&RelayState=%80",
+            false,
+        ),
     ];
     for (method, path, takes_body) in endpoints {
         for (name, ct, body, header, query, body_variant) in &variants {

@@ -78,7 +78,10 @@ pub fn validate_exchange_fields(
     }
     for (i, d) in may_exchange_for.iter().enumerate() {
         if !ok(d) {
-            return Err((format!("may_exchange_for[{i}]"), "must be 1-1024 characters without spaces".into()));
+            return Err((
+                format!("may_exchange_for[{i}]"),
+                "must be 1-1024 characters without spaces".into(),
+            ));
         }
     }
     Ok(())
@@ -165,7 +168,12 @@ impl Default for SecretCache {
     fn default() -> Self {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
-        SecretCache { key, entries: Mutex::new(HashMap::new()), dummy: OnceLock::new(), argon2_runs: AtomicU64::new(0) }
+        SecretCache {
+            key,
+            entries: Mutex::new(HashMap::new()),
+            dummy: OnceLock::new(),
+            argon2_runs: AtomicU64::new(0),
+        }
     }
 }
 

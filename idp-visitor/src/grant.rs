@@ -176,7 +176,10 @@ pub fn exchange_allowed(
     client: &Client,
     assertion: &VerifiedAssertion,
 ) -> Result<Option<String>, OAuthError> {
-    if assertion.check_audience(&[client.audience_id()]).is_ok() {
+    // This IdP's own names are in every audience it accepts: they never identify a service.
+    let token_endpoint = state.config.token_endpoint();
+    let is_service = |a: &str| a != state.config.entity_id && a != token_endpoint;
+    if is_service(client.audience_id()) && assertion.check_audience(&[client.audience_id()]).is_ok() {
         return Ok(None);
     }
     for entry in &client.may_exchange_for {
@@ -184,7 +187,7 @@ pub fn exchange_allowed(
             Some(other) => other.audience_id().to_owned(),
             None => entry.clone(),
         };
-        if assertion.check_audience(&[&audience]).is_ok() {
+        if is_service(&audience) && assertion.check_audience(&[&audience]).is_ok() {
             return Ok(Some(entry.clone()));
         }
     }

@@ -352,6 +352,13 @@ fn template(h: &Harness, id: &str, signature_method: &'static str, digest_method
         digest_method,
     }
     .to_xml()
+    // The audience names the service the assertion is for, too (delivery's entity ID): only
+    // that client, or one delegated for it, may exchange it.
+    .replacen(
+        "</saml:Audience>",
+        "</saml:Audience><saml:Audience>https://delivery.example</saml:Audience>",
+        1,
+    )
 }
 
 #[tokio::test]

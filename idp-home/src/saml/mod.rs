@@ -106,7 +106,9 @@ async fn handle_sso(
     };
     let now = state.clock.now();
     let (session_name, login_name, path) = cookie_names(state);
-    if let Some(session) = session::cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now)) {
+    if let Some(session) =
+        session::cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now))
+    {
         return response::respond(state, &accepted, relay_state.as_deref(), &session).await;
     }
     // The pending request goes into this browser's cookie, not into a server-side table.
@@ -146,7 +148,8 @@ async fn login(
         );
     };
     let store = state.store.clone();
-    let acs_url = move |sp: &str, i: usize| store.get_sp(sp).ok().flatten().and_then(|sp| sp.acs_urls.get(i).cloned());
+    let acs_url =
+        move |sp: &str, i: usize| store.get_sp(sp).ok().flatten().and_then(|sp| sp.acs_urls.get(i).cloned());
     let Some(pending) = state.sso.pending(&pending_cookie, &form.csrf, now, &acs_url) else {
         return html::error_page(
             StatusCode::FORBIDDEN,

@@ -273,7 +273,8 @@ mod tests {
             "<?xml version=\"1.0\" encoding=\"UTF-7\"?>+ADw-!DOCTYPE x +AFs-+ADw-!ENTITY a SYSTEM +ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-{body}"
         );
         let latin1 = format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>{body}");
-        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain(body.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain(body.encode_utf16().flat_map(u16::to_le_bytes)).collect();
         for xml in [utf7.as_bytes(), latin1.as_bytes(), utf16.as_slice()] {
             let post = decode(&STANDARD.encode(xml), Binding::Post);
             assert!(matches!(post, Err(RequestError::Xml(_))), "{post:?}");

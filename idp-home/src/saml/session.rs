@@ -120,7 +120,12 @@ impl SsoState {
 
     /// The pending-sign-in cookie value for an accepted request, and the form's CSRF token;
     /// `None` if the request is too large to carry in a cookie.
-    pub fn begin(&self, request: &AcceptedRequest, relay_state: Option<String>, now: i64) -> Option<(String, String)> {
+    pub fn begin(
+        &self,
+        request: &AcceptedRequest,
+        relay_state: Option<String>,
+        now: i64,
+    ) -> Option<(String, String)> {
         let mut nonce = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let nonce = URL_SAFE_NO_PAD.encode(nonce);
@@ -167,7 +172,12 @@ impl SsoState {
         }
         let acs = acs_url(&claims.sp, claims.acs)?;
         Some(Pending {
-            request: AcceptedRequest { id: claims.id, sp_entity_id: claims.sp, acs_url: acs, acs_index: claims.acs },
+            request: AcceptedRequest {
+                id: claims.id,
+                sp_entity_id: claims.sp,
+                acs_url: acs,
+                acs_index: claims.acs,
+            },
             relay_state: claims.rs,
             csrf: bound,
         })
