@@ -729,3 +729,62 @@ async fn edge_a_global_per_uid_ceiling_bounds_distributed_guessing() {
     env.clock.advance(ceiling.lock_seconds);
     assert_eq!(env.token_from("bob", PASSWORD, [192, 0, 2, 7]).await.status, StatusCode::OK);
 }
+
+/// Issue 14, item 4: over https the sign-in cookies carry the `__Host-` prefix (Secure,
+/// `Path=/`, no Domain), and the form is accepted with that cookie.
+#[tokio::test]
+async fn edge_https_cookies_use_the_host_prefix() {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let env = env_with(|c| {
+        c.service_providers = vec![SpConfig {
+            entity_id: "https://static.example".into(),
+            acs_urls: vec!["https://static.example/acs".into()],
+            authn_request_cert_pem: None,
+            pbe: None,
+            release: vec!["groups".into()],
+        }]
+    });
+    env.verified_user("bob").await;
+    let request = "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
+        xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_r\" Version=\"2.0\" \
+        IssueInstant=\"2025-10-09T12:00:00Z\"><saml:Issuer>https://static.example</saml:Issuer></samlp:AuthnRequest>";
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(request.as_bytes()).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(e.finish().unwrap());
+    let query: String =
+        url::form_urlencoded::Serializer::new(String::new()).append_pair("SAMLRequest", &encoded).finish();
+    let r = env.send(Request::get(format!("/saml/sso?{query}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-idaas_login="), "{set}");
+    assert!(set.contains("; Path=/;") && set.contains("Secure") && !set.contains("Domain"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = String::from_utf8_lossy(&r.body).into_owned();
+    let start = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let csrf = &page[start..start + page[start..].find('"').unwrap()];
+    let form = format!(
+        "csrf={csrf}&uid=bob&password={}",
+        url::form_urlencoded::byte_serialize(PASSWORD.as_bytes()).collect::<String>()
+    );
+    let post = |cookie: String| {
+        Request::post("/saml/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookie)
+            .body(Body::from(form.clone()))
+            .unwrap()
+    };
+    // The bare name is not the IdP's cookie over https.
+    let r = env.send(post(cookie.replacen("__Host-", "", 1))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = env.send(post(cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let cookies: Vec<_> =
+        r.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("__Host-idaas_idp_session=")
+            && c.contains("; Path=/;")
+            && c.contains("Secure")),
+        "{cookies:?}"
+    );
+}
