@@ -34,6 +34,7 @@ fn sso_response(c: &mut Criterion) {
         entity_id: "https://shop.example/saml/metadata".into(),
         acs_urls: vec!["https://shop.example/saml/acs".into()],
         authn_request_cert_pem: None,
+        release: vec!["groups".into()],
         pbe: Some(PbeConfig {
             tat_public_key: sp_key.public_text(),
             visitor_entity_id: "https://salesforce.example".into(),
@@ -91,6 +92,7 @@ fn sso_response(c: &mut Criterion) {
         id: "_req".into(),
         sp_entity_id: sp.entity_id.clone(),
         acs_url: sp.acs_urls[0].clone(),
+        acs_index: 0,
     };
     let (shop_req, wiki_req) = (request(&shop), request(&wiki));
     let (shop_sp, wiki_sp): (ServiceProvider, ServiceProvider) = (shop.into(), wiki.into());

@@ -49,6 +49,8 @@ fn token_request(c: &mut Criterion) {
             name: "Shopping service".into(),
             purposes: vec!["purpose:current".into(), "ppurpose:purchase".into()],
             pat_public_key: Some(agent_key.public_text()),
+            entity_id: Some("https://shop.example".into()),
+            may_exchange_for: Vec::new(),
         }],
         ..Config::default()
     };

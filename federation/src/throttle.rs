@@ -10,6 +10,17 @@
 //! after [`ThrottleParams::forget_after`] seconds without failures. Callers count unknown
 //! accounts exactly like known ones, so the throttle does not reveal which exist.
 //!
+//! # Reserve first, then evaluate
+//!
+//! Checking the counters and counting a failure must not be two steps: 40 parallel guesses
+//! would all pass the check before the first one is counted. [`Throttle::reserve`] therefore
+//! checks *and* counts the attempt as a failure under one lock, before the caller hashes
+//! anything; the caller then either keeps that count ([`Reservation::failed`]) or, on success,
+//! clears the account keys and gives the provisional count back on the others
+//! ([`Reservation::succeeded`]). An attempt in flight thus counts as a failure until it is
+//! known to be one, so at most as many attempts as the free failures allow are ever evaluated
+//! at once for one key.
+//!
 //! State is in memory: a restart forgets it.
 
 use std::collections::HashMap;
@@ -46,7 +57,7 @@ impl Default for ThrottleParams {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct Entry {
     failures: u32,
     blocked_until: i64,
@@ -87,6 +98,39 @@ impl Throttle {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// Atomically: refuses with `Err(seconds)` if any of `keys` must wait, and otherwise
+    /// counts this attempt as a failure against every key (each with its own parameters), all
+    /// under one lock. The returned [`Reservation`] settles the attempt once its outcome is
+    /// known; dropping it keeps the failure.
+    pub fn reserve<'t>(&'t self, keys: &[(&str, ThrottleParams)], now: i64) -> Result<Reservation<'t>, u64> {
+        let mut map = self.lock();
+        let wait = keys
+            .iter()
+            .filter_map(|(k, _)| map.get(*k))
+            .map(|e| e.blocked_until.saturating_sub(now))
+            .max()
+            .unwrap_or(0);
+        if wait > 0 {
+            return Err(u64::try_from(wait).unwrap_or(u64::MAX));
+        }
+        self.prune(&mut map, now);
+        let mut taken = Vec::with_capacity(keys.len());
+        for (key, params) in keys {
+            let e = map.entry((*key).to_owned()).or_default();
+            let before = *e;
+            count_failure(e, params, now);
+            taken.push(((*key).to_owned(), before, *e));
+        }
+        Ok(Reservation { throttle: self, taken })
+    }
+
+    fn prune(&self, map: &mut HashMap<String, Entry>, now: i64) {
+        let p = self.params;
+        if map.len() >= p.prune_at {
+            map.retain(|_, e| e.blocked_until > now || now - e.last_failure < p.forget_after);
+        }
+    }
+
     /// `Err(seconds)` if any of `keys` must wait before the next attempt.
     pub fn check(&self, keys: &[&str], now: i64) -> Result<(), u64> {
         let map = self.lock();
@@ -107,25 +151,15 @@ impl Throttle {
     pub fn failure(&self, keys: &[&str], now: i64) {
         let p = self.params;
         let mut map = self.lock();
-        if map.len() >= p.prune_at {
-            map.retain(|_, e| e.blocked_until > now || now - e.last_failure < p.forget_after);
-        }
+        self.prune(&mut map, now);
         for key in keys {
-            let e = map.entry((*key).to_owned()).or_default();
-            let stale = now - e.last_failure >= p.forget_after && e.blocked_until <= now;
-            let lock_over = e.failures >= p.lock_after && e.blocked_until <= now;
-            if stale || lock_over {
-                *e = Entry::default();
-            }
-            e.failures = e.failures.saturating_add(1);
-            e.last_failure = now;
-            if e.failures >= p.lock_after {
-                e.blocked_until = now.saturating_add(p.lock_seconds);
-            } else if e.failures >= p.free_failures {
-                let exp = (e.failures - p.free_failures).min(30);
-                e.blocked_until = now.saturating_add((1i64 << exp).min(p.max_delay));
-            }
+            count_failure(map.entry((*key).to_owned()).or_default(), &p, now);
         }
+    }
+
+    /// The throttle's own parameters.
+    pub fn params(&self) -> ThrottleParams {
+        self.params
     }
 
     /// Forgets the failures of `key` (after a successful sign-in).
@@ -136,6 +170,60 @@ impl Throttle {
     /// Number of failures currently counted for `key`.
     pub fn failures(&self, key: &str) -> u32 {
         self.lock().get(key).map_or(0, |e| e.failures)
+    }
+}
+
+fn count_failure(e: &mut Entry, p: &ThrottleParams, now: i64) {
+    let stale = now - e.last_failure >= p.forget_after && e.blocked_until <= now;
+    let lock_over = e.failures >= p.lock_after && e.blocked_until <= now;
+    if stale || lock_over {
+        *e = Entry::default();
+    }
+    e.failures = e.failures.saturating_add(1);
+    e.last_failure = now;
+    if e.failures >= p.lock_after {
+        e.blocked_until = now.saturating_add(p.lock_seconds);
+    } else if e.failures >= p.free_failures {
+        let exp = (e.failures - p.free_failures).min(30);
+        e.blocked_until = now.saturating_add((1i64 << exp).min(p.max_delay));
+    }
+}
+
+/// An attempt counted in advance by [`Throttle::reserve`]. Dropping it (or
+/// [`Reservation::failed`]) keeps the failure; [`Reservation::succeeded`] undoes it.
+#[derive(Debug)]
+#[must_use = "settle the reservation with failed() or succeeded()"]
+pub struct Reservation<'t> {
+    throttle: &'t Throttle,
+    /// (key, entry before, entry right after this reservation).
+    taken: Vec<(String, Entry, Entry)>,
+}
+
+impl Reservation<'_> {
+    /// The attempt failed: the provisional failure stays counted.
+    pub fn failed(self) {}
+
+    /// The attempt succeeded: `clear` (account keys) are forgotten; every other key gets the
+    /// provisional failure back (exactly restored if nothing else counted on it meanwhile,
+    /// otherwise one failure less, its wait left as is — erring on the side of waiting).
+    pub fn succeeded(self, clear: &[&str]) {
+        let mut map = self.throttle.lock();
+        for (key, before, after) in &self.taken {
+            if clear.contains(&key.as_str()) {
+                map.remove(key);
+                continue;
+            }
+            let Some(e) = map.get_mut(key) else { continue };
+            if e == after {
+                if *before == Entry::default() {
+                    map.remove(key);
+                } else {
+                    *e = *before;
+                }
+            } else {
+                e.failures = e.failures.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -180,6 +268,31 @@ mod tests {
         assert_eq!(t.failures("uid:a"), 0);
         t.failure(&["ip:1.2.3.4"], 2000);
         assert_eq!(t.failures("ip:1.2.3.4"), 1);
+    }
+
+    #[test]
+    fn reservations_count_before_the_outcome_and_successes_give_back() {
+        let t = Throttle::default();
+        let p = ThrottleParams::default();
+        let keys = [("uid:bob", p), ("ip:1.2.3.4", p)];
+        // In flight at once: the first `free_failures` pass, the next one waits.
+        let r: Vec<_> = (0..p.free_failures).map(|_| t.reserve(&keys, 10).unwrap()).collect();
+        assert_eq!(t.failures("uid:bob"), p.free_failures);
+        assert!(t.reserve(&keys, 10).is_err(), "a 4th parallel attempt is not evaluated");
+        for r in r {
+            r.succeeded(&["uid:bob"]);
+        }
+        assert_eq!(t.failures("uid:bob"), 0);
+        assert_eq!(t.failures("ip:1.2.3.4"), 0, "successes give the address its count back");
+        // A failure keeps its count.
+        t.reserve(&keys, 20).unwrap().failed();
+        assert_eq!(t.failures("ip:1.2.3.4"), 1);
+        // Per-key parameters: a higher ceiling on one key.
+        let lenient = ThrottleParams { free_failures: 100, lock_after: 200, ..p };
+        for _ in 0..50 {
+            t.reserve(&[("uid:alice", lenient)], 30).unwrap().failed();
+        }
+        assert_eq!(t.check(&["uid:alice"], 30), Ok(()));
     }
 
     #[test]

@@ -142,7 +142,26 @@ pub enum ValidationError {
     /// The assertion ID was seen before.
     #[error("the assertion was already used")]
     Replayed,
+    /// The `samlp:Response`'s top-level `StatusCode` is not `Success` (the IdP reports that
+    /// the sign-in failed or was refused), or the Response has no `Status` at all.
+    #[error("the identity provider reported that the sign-in did not succeed (status: {0})")]
+    StatusNotSuccess(&'static str),
 }
+
+/// A SAML top-level status code's short name (SAML core §3.2.2.2), for messages: never text
+/// from the input.
+fn status_name(value: &str) -> &'static str {
+    match value.strip_prefix("urn:oasis:names:tc:SAML:2.0:status:") {
+        Some("Success") => "Success",
+        Some("Requester") => "Requester",
+        Some("Responder") => "Responder",
+        Some("VersionMismatch") => "VersionMismatch",
+        _ => "unknown status code",
+    }
+}
+
+/// The `Value` of a success `StatusCode`.
+pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
 /// Why a trusted IdP could not be added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -317,6 +336,9 @@ struct Prescan {
     claimed_issuer: Option<String>,
     signatures: usize,
     weak_algorithm: bool,
+    /// The `Value`s of the top-level `samlp:Status/samlp:StatusCode` of a Response root (one
+    /// expected; several are refused by the caller).
+    status_codes: Vec<Option<String>>,
 }
 
 fn is(ns: &ResolveResult<'_>, local: &[u8], want_ns: &str, want_local: &str) -> bool {
@@ -326,14 +348,36 @@ fn is(ns: &ResolveResult<'_>, local: &[u8], want_ns: &str, want_local: &str) -> 
 
 /// The unqualified `ID` attribute of an element.
 fn id_attribute(start: &quick_xml::events::BytesStart<'_>) -> Result<Option<String>, ValidationError> {
+    plain_attribute(start, b"ID")
+}
+
+/// The unqualified attribute `name` of an element.
+fn plain_attribute(
+    start: &quick_xml::events::BytesStart<'_>,
+    name: &[u8],
+) -> Result<Option<String>, ValidationError> {
     for a in start.attributes().with_checks(true) {
         let a = a.map_err(|_| ValidationError::Malformed("attribute"))?;
-        if a.key.as_ref() == b"ID" {
+        if a.key.as_ref() == name {
             let v = a.unescape_value().map_err(|_| ValidationError::Malformed("attribute"))?;
             return Ok(Some(v.into_owned()));
         }
     }
     Ok(None)
+}
+
+/// Refuses an element carrying a prefixed attribute whose local name is `ID` (`foo:ID`):
+/// libxmlsec resolves a reference by the first attribute whose local name is `ID`, in any
+/// namespace, while this pre-scan (and samael) read the unprefixed one. Two readers must
+/// never disagree on which element an `ID` names.
+fn refuse_namespaced_id(start: &quick_xml::events::BytesStart<'_>) -> Result<(), ValidationError> {
+    for a in start.attributes().with_checks(true) {
+        let a = a.map_err(|_| ValidationError::Malformed("attribute"))?;
+        if a.key.local_name().as_ref() == b"ID" && a.key.as_ref() != b"ID" {
+            return Err(ValidationError::Malformed("an attribute named ID has a namespace prefix"));
+        }
+    }
+    Ok(())
 }
 
 /// Size limit, DOCTYPE, encoding and well-formedness, with quick-xml (no entity expansion, no
@@ -342,6 +386,8 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
     if xml.len() > max_bytes {
         return Err(ValidationError::TooLarge { limit: max_bytes });
     }
+    crate::xml::check_utf8_xml_text(xml)
+        .map_err(|_| ValidationError::Malformed("the encoding must be UTF-8"))?;
     let mut reader = NsReader::from_str(xml);
     let mut out = Prescan {
         root: None,
@@ -350,9 +396,12 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
         claimed_issuer: None,
         signatures: 0,
         weak_algorithm: false,
+        status_codes: Vec::new(),
     };
     let mut depth = 0usize;
     let mut in_issuer = false;
+    // Inside the Response's top-level samlp:Status (depth 1).
+    let mut in_status = false;
     let mut roots = 0usize;
     loop {
         let (ns, event) =
@@ -371,6 +420,16 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
                 let empty = matches!(event, Event::Empty(_));
                 let local = s.local_name();
                 let local = local.as_ref();
+                refuse_namespaced_id(s)?;
+                if out.root == Some(Root::Response) && depth == 1 && is(&ns, local, NS_PROTOCOL, "Status") {
+                    in_status = !empty;
+                    if empty {
+                        out.status_codes.push(None);
+                    }
+                }
+                if in_status && depth == 2 && is(&ns, local, NS_PROTOCOL, "StatusCode") {
+                    out.status_codes.push(plain_attribute(s, b"Value")?);
+                }
                 if depth == 0 {
                     roots += 1;
                     out.root = if is(&ns, local, NS_ASSERTION, "Assertion") {
@@ -412,6 +471,9 @@ fn prescan(xml: &str, max_bytes: usize) -> Result<Prescan, ValidationError> {
             Event::End(_) => {
                 in_issuer = false;
                 depth = depth.saturating_sub(1);
+                if depth == 1 {
+                    in_status = false;
+                }
             }
             Event::Text(t) if in_issuer => {
                 let text = t.unescape().map_err(|_| ValidationError::Malformed("text"))?;
@@ -479,6 +541,18 @@ impl<'a> UnverifiedAssertion<'a> {
         }
         if scan.weak_algorithm {
             return Err(ValidationError::WeakAlgorithm);
+        }
+        if root == Root::Response {
+            // The Response's status is not covered by the assertion's signature, but an IdP
+            // that says the sign-in failed is believed (SAML core §3.2.2.2): only `Success`,
+            // in exactly one top-level StatusCode, goes on.
+            match scan.status_codes.as_slice() {
+                [Some(v)] if v == STATUS_SUCCESS => {}
+                [Some(v)] => return Err(ValidationError::StatusNotSuccess(status_name(v))),
+                [] => return Err(ValidationError::StatusNotSuccess("no Status")),
+                [None] => return Err(ValidationError::StatusNotSuccess("no StatusCode")),
+                _ => return Err(ValidationError::Ambiguous("Status")),
+            }
         }
         let claimed_issuer =
             scan.claimed_issuer.filter(|i| !i.is_empty()).ok_or(ValidationError::Missing("Issuer"))?;

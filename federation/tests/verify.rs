@@ -338,3 +338,117 @@ fn trust_store_refuses_entries_without_a_usable_certificate() {
     assert!(idp_metadata_certificates("<!DOCTYPE x><x/>").is_err());
     assert!(idp_metadata_certificates("garbage").is_err());
 }
+
+// ---- edge hardening (issue 14, item 9) ----
+
+/// A prefixed attribute whose local name is `ID` (`foo:ID`) is what libxmlsec would resolve a
+/// reference to while the pre-scan reads the unprefixed `ID`: refused wherever it appears,
+/// before any signature check.
+#[test]
+fn edge_namespaced_id_attributes_are_refused() {
+    let s = signer(21);
+    let (response, id) = home_assertion(&s);
+    let bare = bare_assertion(&response).to_owned();
+    assert!(verify(&bare, &trust(&s)).is_ok(), "the untouched assertion verifies");
+    // On the assertion itself, beside the real ID.
+    let on_root = bare.replacen(
+        &format!("ID=\"{id}\""),
+        &format!("xmlns:foo=\"urn:x\" foo:ID=\"{id}\" ID=\"{id}\""),
+        1,
+    );
+    assert_ne!(on_root, bare);
+    // On a descendant (the Subject), pointing at the same ID.
+    let on_child =
+        bare.replacen("<saml:Subject>", &format!("<saml:Subject xmlns:foo=\"urn:x\" foo:ID=\"{id}\">"), 1);
+    assert_ne!(on_child, bare);
+    for xml in [on_root, on_child] {
+        assert_eq!(
+            UnverifiedAssertion::parse(&xml, DEFAULT_MAX_XML_BYTES).err(),
+            Some(ValidationError::Malformed("an attribute named ID has a namespace prefix"))
+        );
+    }
+    // The same in a Response.
+    let resp = response.replacen("<samlp:Status>", "<samlp:Status xmlns:foo=\"urn:x\" foo:ID=\"x\">", 1);
+    assert!(matches!(
+        UnverifiedAssertion::parse_response(&resp, DEFAULT_MAX_XML_BYTES),
+        Err(ValidationError::Malformed(_))
+    ));
+}
+
+/// `samlp:Status` of a Response: only a single top-level `Success` goes on.
+#[test]
+fn edge_non_success_status_is_refused() {
+    let s = signer(22);
+    let (response, _) = home_assertion(&s);
+    let ok =
+        UnverifiedAssertion::parse_response(&response, DEFAULT_MAX_XML_BYTES).unwrap().verify(&trust(&s));
+    assert!(ok.is_ok());
+    let success = "urn:oasis:names:tc:SAML:2.0:status:Success";
+    assert!(response.contains(success));
+    let requester = response.replacen(success, "urn:oasis:names:tc:SAML:2.0:status:Requester", 1);
+    assert_eq!(
+        UnverifiedAssertion::parse_response(&requester, DEFAULT_MAX_XML_BYTES).err(),
+        Some(ValidationError::StatusNotSuccess("Requester"))
+    );
+    // A Success nested under a failing top-level code is still a failure.
+    let nested = response.replacen(
+        &format!("<samlp:StatusCode Value=\"{success}\"/>"),
+        &format!(
+            "<samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Responder\"><samlp:StatusCode Value=\"{success}\"/></samlp:StatusCode>"
+        ),
+        1,
+    );
+    assert_ne!(nested, response);
+    assert_eq!(
+        UnverifiedAssertion::parse_response(&nested, DEFAULT_MAX_XML_BYTES).err(),
+        Some(ValidationError::StatusNotSuccess("Responder"))
+    );
+    // No Status at all.
+    let start = response.find("<samlp:Status>").unwrap();
+    let end = response.find("</samlp:Status>").unwrap() + "</samlp:Status>".len();
+    let none = format!("{}{}", &response[..start], &response[end..]);
+    assert_eq!(
+        UnverifiedAssertion::parse_response(&none, DEFAULT_MAX_XML_BYTES).err(),
+        Some(ValidationError::StatusNotSuccess("no Status"))
+    );
+    assert!(ValidationError::StatusNotSuccess("Requester").to_string().contains("did not succeed"));
+}
+
+/// Only UTF-8: a declaration of UTF-7 (which would let `+ADw-!DOCTYPE` decode to a DOCTYPE
+/// after the filter), UTF-16, or a NUL is refused before libxml sees the document, for bare
+/// assertions and Responses alike.
+#[test]
+fn edge_only_utf8_assertions_are_accepted() {
+    let s = signer(23);
+    let (response, _) = home_assertion(&s);
+    let bare = bare_assertion(&response).to_owned();
+    for enc in ["UTF-7", "utf-16", "ISO-8859-1"] {
+        let decl = format!("<?xml version=\"1.0\" encoding=\"{enc}\"?>");
+        let xml = format!("{decl}{bare}");
+        assert!(
+            matches!(
+                UnverifiedAssertion::parse(&xml, DEFAULT_MAX_XML_BYTES),
+                Err(ValidationError::Malformed(_))
+            ),
+            "{enc}"
+        );
+        let resp = response.replacen("<?xml version=\"1.0\" encoding=\"UTF-8\"?>", &decl, 1);
+        assert_ne!(resp, response, "the Response starts with a UTF-8 declaration");
+        assert!(matches!(
+            UnverifiedAssertion::parse_response(&resp, DEFAULT_MAX_XML_BYTES),
+            Err(ValidationError::Malformed(_))
+        ));
+    }
+    let with_nul = bare.replacen("<saml:Subject>", "<saml:Subject>\0", 1);
+    assert!(matches!(
+        UnverifiedAssertion::parse(&with_nul, DEFAULT_MAX_XML_BYTES),
+        Err(ValidationError::Malformed(_))
+    ));
+    // UTF-16 bytes of the document are not text to begin with.
+    let utf16: Vec<u8> =
+        [0xFF, 0xFE].into_iter().chain(bare.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+    assert!(federation::xml::check_utf8_xml(&utf16).is_err());
+    // A UTF-8 declaration (any case) is fine.
+    let fine = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>{bare}");
+    assert!(verify(&fine, &trust(&s)).is_ok());
+}

@@ -191,6 +191,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 entity_id: format!("{url}/saml/metadata"),
                 acs_urls: vec![format!("{url}/saml/acs")],
                 authn_request_cert_pem: None,
+                // groups for the agents' access rules; no e-mail address (none needs it).
+                release: vec!["groups".into()],
                 pbe: Some(idp_home::config::PbeConfig {
                     tat_public_key: key.public_text(),
                     visitor_entity_id: visitor_url.clone(),
@@ -240,12 +242,17 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         clients: SERVICES
             .iter()
             .zip(&agent_keys)
-            .map(|(s, key)| idp_visitor::config::ClientConfig {
+            .zip(&agent_urls)
+            .map(|((s, key), url)| idp_visitor::config::ClientConfig {
                 client_id: s.name.into(),
                 client_secret: None,
                 name: format!("the {} service", s.name),
                 purposes: s.purposes.iter().map(|p| p.to_string()).collect(),
                 pat_public_key: Some(key.public_text()),
+                // The audience the home IdP writes for this service: its agent's entity ID.
+                entity_id: Some(format!("{url}/saml/metadata")),
+                // shopping → delivery: delivery exchanges the assertions shopping forwards.
+                may_exchange_for: if s.name == PARTNER { vec!["shopping".into()] } else { Vec::new() },
             })
             .collect(),
         ..idp_visitor::Config::default()

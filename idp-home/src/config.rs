@@ -91,6 +91,10 @@ pub struct SpConfig {
     /// The PBE part (absent for a plain SAML 2.0 service).
     #[serde(default)]
     pub pbe: Option<PbeConfig>,
+    /// The plain user attributes released to this SP: any of `groups`, `email`. Default
+    /// `["groups"]`; `[]` releases none (only the NameID, and for a PBE SP the ciphertexts).
+    #[serde(default = "crate::model::default_release")]
+    pub release: Vec<String>,
 }
 
 /// [`PbeBinding`] as written in the configuration.
@@ -115,6 +119,7 @@ impl From<SpConfig> for ServiceProvider {
             entity_id: c.entity_id,
             acs_urls: c.acs_urls,
             authn_request_cert_pem: c.authn_request_cert_pem,
+            release: c.release,
             pbe: c.pbe.map(|p| PbeBinding {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,
@@ -132,6 +137,7 @@ impl From<ServiceProvider> for SpConfig {
             entity_id: s.entity_id,
             acs_urls: s.acs_urls,
             authn_request_cert_pem: s.authn_request_cert_pem,
+            release: s.release,
             pbe: s.pbe.map(|p| PbeConfig {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,
@@ -416,6 +422,14 @@ pub fn validate_service_provider(sp: &ServiceProvider) -> Result<(), (String, St
             && crate::keys::pem_to_der(pem).is_some_and(|der| !der.is_empty());
         if !ok {
             return Err(("authn_request_cert_pem".into(), "not a PEM certificate".into()));
+        }
+    }
+    for (i, r) in sp.release.iter().enumerate() {
+        if !crate::model::RELEASABLE.contains(&r.as_str()) {
+            return Err((format!("release[{i}]"), "must be one of \"groups\", \"email\"".into()));
+        }
+        if sp.release[..i].contains(r) {
+            return Err((format!("release[{i}]"), "is repeated".into()));
         }
     }
     if let Some(pbe) = &sp.pbe {

@@ -23,9 +23,42 @@ use std::net::SocketAddr;
 pub use config::Config;
 pub use state::AppState;
 
+/// How often expired unverified registrations and tokens are purged while serving.
+pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
+
 /// Serves the home IdP on `listener` until `shutdown` completes, then finishes the requests
 /// in flight. Connect info is recorded so sign-in throttling can count per client address.
+/// Expired unverified registrations (and expired tokens) are purged at start and every
+/// [`PURGE_INTERVAL`].
 pub async fn serve(
+    state: AppState,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let purger = tokio::spawn(purge_periodically(state.clone()));
+    let result = serve_app(state, listener, shutdown).await;
+    purger.abort();
+    result
+}
+
+async fn purge_periodically(state: AppState) {
+    let mut tick = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tick.tick().await;
+        let st = state.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let now = st.now();
+            let _ = st.store.purge_expired(now);
+            users::purge_unverified(&st, now)
+        })
+        .await;
+        if let Ok(Err(e)) = done {
+            tracing::warn!(error = %e, "purging unverified registrations failed");
+        }
+    }
+}
+
+async fn serve_app(
     state: AppState,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,

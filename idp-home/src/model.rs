@@ -36,6 +36,25 @@ pub struct ServiceProvider {
     /// The PBE part; `None` for a plain SAML 2.0 service (no TAT, no PII ciphertexts).
     #[serde(default)]
     pub pbe: Option<PbeBinding>,
+    /// The plain user attributes released to this SP ([`RELEASABLE`]); `["groups"]` unless
+    /// registered otherwise. The e-mail address goes only to an SP registered for it.
+    #[serde(default = "default_release")]
+    pub release: Vec<String>,
+}
+
+/// The plain (unencrypted) user attributes an SP can be registered to receive.
+pub const RELEASABLE: [&str; 2] = ["groups", "email"];
+
+/// What an SP receives when its registration says nothing: its users' groups only.
+pub fn default_release() -> Vec<String> {
+    vec!["groups".to_owned()]
+}
+
+impl ServiceProvider {
+    /// Whether the plain attribute `name` is released to this SP.
+    pub fn releases(&self, name: &str) -> bool {
+        self.release.iter().any(|r| r == name)
+    }
 }
 
 /// What makes a service provider part of the purpose-based-encryption federation.

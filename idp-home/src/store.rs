@@ -88,6 +88,9 @@ pub trait Store: Send + Sync + 'static {
     fn update_user(&self, uid: &str, f: &mut dyn FnMut(&mut User)) -> Result<Option<User>, StoreError>;
     /// Deletes a user and their PII; `false` if there was none.
     fn delete_user(&self, uid: &str) -> Result<bool, StoreError>;
+    /// Deletes a user (and their PII) only if `pred` holds for the stored record at the moment
+    /// of deletion (atomic: a concurrent verification wins); `false` if nothing was deleted.
+    fn delete_user_if(&self, uid: &str, pred: &dyn Fn(&User) -> bool) -> Result<bool, StoreError>;
     /// All users, ordered by uid.
     fn list_users(&self) -> Result<Vec<User>, StoreError>;
 
@@ -317,6 +320,25 @@ impl Store for SledStore {
         }
         self.flush()?;
         Ok(existed)
+    }
+
+    fn delete_user_if(&self, uid: &str, pred: &dyn Fn(&User) -> bool) -> Result<bool, StoreError> {
+        let Some(old) = self.users.get(uid.as_bytes())? else {
+            return Ok(false);
+        };
+        if !pred(&user_from(&old)?) {
+            return Ok(false);
+        }
+        // Only if the record is still exactly the one judged (not verified meanwhile).
+        if self.users.compare_and_swap(uid.as_bytes(), Some(old), None::<&[u8]>)?.is_err() {
+            return Ok(false);
+        }
+        for entry in self.pii.scan_prefix(pii_prefix(uid)) {
+            let (k, _) = entry?;
+            self.pii.remove(k)?;
+        }
+        self.flush()?;
+        Ok(true)
     }
 
     fn list_users(&self) -> Result<Vec<User>, StoreError> {

@@ -1,18 +1,40 @@
-//! Throttling of failed sign-ins, per user id and per client address, with
-//! [`federation::throttle`] and its default parameters: from the 3rd failure of a key on, each
-//! attempt waits 1 s, 2 s, 4 s, … up to 60 s; after 10 the key is locked for 15 minutes; counts
-//! are forgotten 15 minutes after the last failure, and a uid's count after a successful
-//! sign-in (uid keys only: an attacker must not reset their address by signing in to their own
-//! account). Unknown uids are throttled exactly like known ones, so the throttle does not
-//! reveal which uids exist.
+//! Throttling of failed sign-ins, with [`federation::throttle`]. Three keys per attempt:
+//!
+//! - **(uid, client address)** with the default parameters: from the 3rd failure on, each
+//!   attempt waits 1 s, 2 s, 4 s, … up to 60 s; after 10 the pair is locked for 15 minutes.
+//!   Someone guessing bob's password from one address locks only *that address* out of bob's
+//!   account, not bob on his own devices.
+//! - **uid**, a global ceiling over all addresses ([`uid_ceiling`]): from the 30th failure on,
+//!   waits; after 100 locked for 15 minutes. It bounds a distributed guessing attack (at most
+//!   100 guesses per 15 minutes, whatever the number of addresses), at the price that someone
+//!   with many addresses can still lock the account for everyone (the documented trade-off,
+//!   docs/security-model.md).
+//! - **client address**, default parameters: one address guessing many uids.
+//!
+//! Every attempt is reserved (checked and counted) atomically before the password is hashed
+//! ([`federation::throttle::Throttle::reserve`]), so parallel guesses cannot all slip past the
+//! check. Counts are forgotten 15 minutes after the last failure; a success clears the uid and
+//! (uid, address) keys and gives the address its provisional count back (an attacker must not
+//! reset their address by signing in to their own account). Unknown uids are throttled
+//! exactly like known ones, so the throttle does not reveal which uids exist.
 //!
 //! State is in memory: a restart forgets it (documented in `docs/home-idp.md`).
 
-pub use federation::throttle::{addr_key, Throttle, ThrottleParams};
+pub use federation::throttle::{addr_key, Reservation, Throttle, ThrottleParams};
 
-/// The throttle key of a user id.
+/// The throttle key of a user id (the global ceiling).
 pub fn uid_key(uid: &str) -> String {
     format!("uid:{}", uid.to_ascii_lowercase())
+}
+
+/// The throttle key of a (user id, client address) pair; `addr` is an [`addr_key`].
+pub fn pair_key(uid: &str, addr: &str) -> String {
+    format!("pair:{}|{addr}", uid.to_ascii_lowercase())
+}
+
+/// The parameters of the global per-uid ceiling.
+pub fn uid_ceiling() -> ThrottleParams {
+    ThrottleParams { free_failures: 30, lock_after: 100, ..ThrottleParams::default() }
 }
 
 #[cfg(test)]
@@ -26,6 +48,14 @@ mod tests {
             (p.free_failures, p.max_delay, p.lock_after, p.lock_seconds, p.forget_after),
             (3, 60, 10, 15 * 60, 15 * 60)
         );
+    }
+
+    #[test]
+    fn the_ceiling_is_above_the_per_address_limit() {
+        let (c, p) = (uid_ceiling(), ThrottleParams::default());
+        assert!(c.free_failures > p.lock_after && c.lock_after > c.free_failures);
+        assert_eq!(c.forget_after, p.forget_after);
+        assert_eq!(pair_key("Bob", "ip:1.2.3.4"), "pair:bob|ip:1.2.3.4");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::mail::{MailError, Message, Outbox};
 use crate::model::{PiiRecord, User};
 use crate::state::AppState;
 use crate::store::{token_hash, ApiToken, StoreError, Verification};
-use crate::throttle::{addr_key, uid_key};
+use crate::throttle::{addr_key, pair_key, uid_ceiling, uid_key, ThrottleParams};
 
 /// Longest user id, bytes.
 pub const MAX_UID_LEN: usize = 64;
@@ -303,8 +303,16 @@ pub fn register(
     if !password_ok(password) {
         return Err(RegisterError::InvalidPassword);
     }
-    if state.store.get_user(&uid)?.is_some() {
-        return Err(RegisterError::UidTaken);
+    if let Some(existing) = state.store.get_user(&uid)? {
+        // A registration never verified within its window frees the uid (squatting with
+        // someone else's address must not hold it for ever).
+        let window = verification_window(state);
+        if !registration_expired(&existing, window, now)
+            || !state.store.delete_user_if(&uid, &|u| registration_expired(u, window, now))?
+        {
+            return Err(RegisterError::UidTaken);
+        }
+        tracing::info!(user = %federation::redact::log_id(&uid), "purged an expired unverified registration");
     }
     let password_hash = hash_password(password).map_err(RegisterError::Hash)?;
     let user = User {
@@ -360,6 +368,35 @@ fn send_verification(state: &AppState, user: &User, now: i64) -> Result<PathBuf,
     Ok(Outbox::new(state.config.outbox_dir()).send(&msg, now)?)
 }
 
+/// The verification window, seconds.
+fn verification_window(state: &AppState) -> i64 {
+    i64::from(state.config.verification_lifetime_hours) * 3600
+}
+
+/// Whether `u` is an unverified registration whose verification window has ended.
+fn registration_expired(u: &User, window: i64, now: i64) -> bool {
+    !u.verified && u.created.saturating_add(window) <= now
+}
+
+/// Deletes every unverified registration whose verification window has ended (the uid becomes
+/// free again); returns how many. Run at start-up and periodically by [`crate::serve`], and
+/// lazily by [`register`] for the uid being registered.
+pub fn purge_unverified(state: &AppState, now: i64) -> Result<usize, StoreError> {
+    let window = verification_window(state);
+    let mut purged = 0;
+    for u in state.store.list_users()? {
+        if registration_expired(&u, window, now)
+            && state.store.delete_user_if(&u.uid, &|u| registration_expired(u, window, now))?
+        {
+            purged += 1;
+        }
+    }
+    if purged > 0 {
+        tracing::info!(count = purged, "purged unverified registrations whose verification window ended");
+    }
+    Ok(purged)
+}
+
 /// Marks the user of a verification token as verified (single use).
 pub fn verify_email(state: &AppState, token: &str, now: i64) -> Result<User, VerifyError> {
     if !token_shape_ok(token) {
@@ -368,6 +405,12 @@ pub fn verify_email(state: &AppState, token: &str, now: i64) -> Result<User, Ver
     let v = state.store.take_verification(&token_hash(token))?.ok_or(VerifyError::InvalidToken)?;
     if v.expires <= now {
         return Err(VerifyError::Expired);
+    }
+    // The token must belong to this registration of the uid: one made after the token expired
+    // (the old one was purged, someone registered the uid again) is not its.
+    let user = state.store.get_user(&v.uid)?.ok_or(VerifyError::InvalidToken)?;
+    if user.created >= v.expires {
+        return Err(VerifyError::InvalidToken);
     }
     let user =
         state.store.update_user(&v.uid, &mut |u| u.verified = true)?.ok_or(VerifyError::InvalidToken)?;
@@ -394,8 +437,12 @@ pub fn authenticate(
         None => uid_key(&uid.chars().take(MAX_UID_LEN).collect::<String>()),
     };
     let akey = addr_key(client);
-    let keys = [ukey.as_str(), akey.as_str()];
-    state.throttle.check(&keys, now).map_err(|retry_after| AuthError::Throttled { retry_after })?;
+    let pkey = pair_key(ukey.trim_start_matches("uid:"), &akey);
+    let default = ThrottleParams::default();
+    let keys = [(pkey.as_str(), default), (ukey.as_str(), uid_ceiling()), (akey.as_str(), default)];
+    // Reserve (check and count) before hashing: parallel guesses cannot all pass the check.
+    let reservation =
+        state.throttle.reserve(&keys, now).map_err(|retry_after| AuthError::Throttled { retry_after })?;
 
     let user = match &normalized {
         Some(u) => state.store.get_user(u)?,
@@ -419,12 +466,12 @@ pub fn authenticate(
         }
     };
     if let (Ok(()), Some(user)) = (outcome, user) {
-        state.throttle.success(&ukey);
+        reservation.succeeded(&[&ukey, &pkey]);
         tracing::info!(user = %federation::redact::log_id(&user.uid), "sign-in succeeded");
         return Ok(user);
     }
     let reason = outcome.err().unwrap_or(FailReason::UnknownUser);
-    state.throttle.failure(&keys, now);
+    reservation.failed();
     tracing::info!(reason = ?reason, client = %akey, "sign-in failed");
     Err(AuthError::Failed(reason))
 }

@@ -331,16 +331,19 @@ async fn failed_sign_ins_are_throttled_and_released() {
     for _ in 0..3 {
         env.token_from("bob", "wrong password!!", client).await.problem(401);
     }
-    // Back-off: even the right password waits now, from another address too (per uid).
-    let r = env.token_from("bob", PASSWORD, [192, 0, 2, 99]).await;
+    // Back-off of the (uid, address) pair: the right password waits now from that address...
+    let r = env.token_from("bob", PASSWORD, client).await;
     r.problem(429);
     assert_eq!(r.headers[header::RETRY_AFTER], "1");
-    // ... and the same address is throttled for another (unknown) uid.
+    // ... and the same address is throttled for another (unknown) uid (per address) ...
     env.token_from("nobody", PASSWORD, client).await.problem(429);
-    env.clock.advance(1);
+    // ... but bob on his own device (another address) is not held back by someone else's
+    // guesses (issue 14, item 5: per (uid, address), with a global per-uid ceiling).
     assert_eq!(env.token_from("bob", PASSWORD, [192, 0, 2, 99]).await.status, StatusCode::OK);
+    env.clock.advance(1);
+    assert_eq!(env.token_from("bob", PASSWORD, client).await.status, StatusCode::OK);
 
-    // Ten failures (honouring the back-off) lock the uid and the address for 15 minutes.
+    // Ten failures (honouring the back-off) lock the pair and the address for 15 minutes.
     let mut failures = 0;
     loop {
         let r = env.token_from("bob", "wrong password!!", [198, 51, 100, 1]).await;
@@ -359,11 +362,13 @@ async fn failed_sign_ins_are_throttled_and_released() {
         assert!(failures <= 10);
     }
     assert_eq!(failures, 10);
-    env.token_from("bob", PASSWORD, [198, 51, 100, 2]).await.problem(429);
-    env.clock.advance(15 * 60 - 1);
-    env.token_from("bob", PASSWORD, [198, 51, 100, 2]).await.problem(429);
-    env.clock.advance(1);
+    env.token_from("bob", PASSWORD, [198, 51, 100, 1]).await.problem(429);
+    // Another address signs bob in meanwhile.
     assert_eq!(env.token_from("bob", PASSWORD, [198, 51, 100, 2]).await.status, StatusCode::OK);
+    env.clock.advance(15 * 60 - 1);
+    env.token_from("bob", PASSWORD, [198, 51, 100, 1]).await.problem(429);
+    env.clock.advance(1);
+    assert_eq!(env.token_from("bob", PASSWORD, [198, 51, 100, 1]).await.status, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -576,6 +581,7 @@ async fn authority_keys_health_and_static_sps() {
             acs_urls: vec!["https://static.example/acs".into()],
             authn_request_cert_pem: None,
             pbe: None,
+            release: vec!["groups".into()],
         }]
     });
     let r = env.call(Method::GET, "/pbe/authority", None, None).await.json();
@@ -690,4 +696,95 @@ async fn app_state_open_uses_the_data_dir_and_checks_the_keys() {
     config.suite = pbe_core::SuiteId::Bn254;
     config.visitor_authorities.clear();
     assert!(AppState::open(config, clock).is_err());
+}
+
+/// Issue 14, item 5: guesses spread over many addresses never meet a per-(uid, address) limit,
+/// but the global per-uid ceiling stops them after `uid_ceiling().lock_after` failures — and
+/// then locks the uid for everyone (the documented trade-off).
+#[tokio::test]
+async fn edge_a_global_per_uid_ceiling_bounds_distributed_guessing() {
+    let env = env();
+    env.verified_user("bob").await;
+    let ceiling = idp_home::throttle::uid_ceiling();
+    let mut evaluated = 0u32;
+    for i in 1u32.. {
+        let addr = [10, (i >> 16) as u8, (i >> 8) as u8, i as u8];
+        let r = env.token_from("bob", "wrong password!!", addr).await;
+        match r.status {
+            StatusCode::UNAUTHORIZED => evaluated += 1,
+            StatusCode::TOO_MANY_REQUESTS => {
+                let wait: i64 = r.headers[header::RETRY_AFTER].to_str().unwrap().parse().unwrap();
+                if wait > 60 {
+                    assert_eq!(wait, ceiling.lock_seconds);
+                    break;
+                }
+                env.clock.advance(wait);
+            }
+            other => panic!("unexpected {other}"),
+        }
+        assert!(evaluated <= ceiling.lock_after);
+    }
+    assert_eq!(evaluated, ceiling.lock_after);
+    env.token_from("bob", PASSWORD, [192, 0, 2, 7]).await.problem(429);
+    env.clock.advance(ceiling.lock_seconds);
+    assert_eq!(env.token_from("bob", PASSWORD, [192, 0, 2, 7]).await.status, StatusCode::OK);
+}
+
+/// Issue 14, item 4: over https the sign-in cookies carry the `__Host-` prefix (Secure,
+/// `Path=/`, no Domain), and the form is accepted with that cookie.
+#[tokio::test]
+async fn edge_https_cookies_use_the_host_prefix() {
+    use base64::Engine as _;
+    use std::io::Write as _;
+    let env = env_with(|c| {
+        c.service_providers = vec![SpConfig {
+            entity_id: "https://static.example".into(),
+            acs_urls: vec!["https://static.example/acs".into()],
+            authn_request_cert_pem: None,
+            pbe: None,
+            release: vec!["groups".into()],
+        }]
+    });
+    env.verified_user("bob").await;
+    let request = "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
+        xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_r\" Version=\"2.0\" \
+        IssueInstant=\"2025-10-09T12:00:00Z\"><saml:Issuer>https://static.example</saml:Issuer></samlp:AuthnRequest>";
+    let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(request.as_bytes()).unwrap();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(e.finish().unwrap());
+    let query: String =
+        url::form_urlencoded::Serializer::new(String::new()).append_pair("SAMLRequest", &encoded).finish();
+    let r = env.send(Request::get(format!("/saml/sso?{query}")).body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let set = r.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(set.starts_with("__Host-idaas_login="), "{set}");
+    assert!(set.contains("; Path=/;") && set.contains("Secure") && !set.contains("Domain"), "{set}");
+    let cookie = set.split(';').next().unwrap().to_owned();
+    let page = String::from_utf8_lossy(&r.body).into_owned();
+    let start = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    let csrf = &page[start..start + page[start..].find('"').unwrap()];
+    let form = format!(
+        "csrf={csrf}&uid=bob&password={}",
+        url::form_urlencoded::byte_serialize(PASSWORD.as_bytes()).collect::<String>()
+    );
+    let post = |cookie: String| {
+        Request::post("/saml/login")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .header(header::COOKIE, cookie)
+            .body(Body::from(form.clone()))
+            .unwrap()
+    };
+    // The bare name is not the IdP's cookie over https.
+    let r = env.send(post(cookie.replacen("__Host-", "", 1))).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = env.send(post(cookie)).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    let cookies: Vec<_> =
+        r.headers.get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    assert!(
+        cookies.iter().any(|c| c.starts_with("__Host-idaas_idp_session=")
+            && c.contains("; Path=/;")
+            && c.contains("Secure")),
+        "{cookies:?}"
+    );
 }

@@ -78,6 +78,7 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
         entity_id: entity_id.into(),
         acs_urls: vec![acs.into()],
         authn_request_cert_pem: None,
+        release: vec!["groups".into()],
         pbe: Some(PbeConfig {
             tat_public_key: key.public_text(),
             visitor_entity_id: VISITOR_ID.into(),
@@ -96,6 +97,7 @@ struct Stack {
     clock: Arc<ManualClock>,
     shop_key: RecipientKey,
     delivery_key: RecipientKey,
+    state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
@@ -129,6 +131,8 @@ impl Stack {
                     acs_urls: vec![WIKI_ACS.into()],
                     authn_request_cert_pem: None,
                     pbe: None,
+                    // The wiki is registered for the e-mail address as well.
+                    release: vec!["groups".into(), "email".into()],
                 },
             ],
             visitor_authorities: vec![visitor_authority(salesforce()), visitor_authority(amazon())],
@@ -139,10 +143,20 @@ impl Stack {
         let store = SledStore::open(&data.join("db")).unwrap();
         let state = AppState::new(config, Arc::new(store), clock.clone(), Arc::new(keys)).unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(idp_home::serve(state, listener, async {
+        let server = tokio::spawn(idp_home::serve(state.clone(), listener, async {
             let _ = rx.await;
         }));
-        Stack { _dir: dir, data, base, clock, shop_key, delivery_key, stop: Some(tx), server: Some(server) }
+        Stack {
+            _dir: dir,
+            data,
+            base,
+            clock,
+            shop_key,
+            delivery_key,
+            state,
+            stop: Some(tx),
+            server: Some(server),
+        }
     }
 
     async fn stop(mut self) {
@@ -457,8 +471,10 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     assert_eq!(shop.audiences, [SHOP, VISITOR_ID]);
     assert_eq!(shop.recipients, [SHOP_ACS, TOKEN_ENDPOINT]);
     assert_eq!(shop.attributes["groups"], ["customers", "staff"]);
-    assert_eq!(shop.attributes["email"], [AWKWARD_EMAIL], "the e-mail arrives as text, escaped on the wire");
-    assert!(xml.contains("o&apos;neil&amp;co") || xml.contains("o'neil&amp;co"));
+    // Attribute release (issue 14, item 8): shop is registered for `groups` only, so the
+    // e-mail address is not in its (verified) assertion at all.
+    assert!(!shop.attributes.contains_key("email"), "e-mail released to an SP not registered for it");
+    assert!(!xml.contains("neil"), "the e-mail address appears nowhere in shop's response");
     assert_eq!(shop.attributes["idaas:suite"], ["bls12-381"]);
     let opened =
         decrypt_all(&shop, SHOP, &stack.shop_key, &[("purpose", "current"), ("ppurpose", "purchase")]);
@@ -501,7 +517,10 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let xml = saml_response(&r.text().await.unwrap(), WIKI_ACS);
     assert!(xmlsec1_verifies(&xml, &cert));
     let wiki = parse(&xml);
+    // The wiki is registered with `release = ["groups", "email"]`: it gets the address.
     assert_eq!(wiki.attributes.keys().collect::<Vec<_>>(), ["email", "groups"]);
+    assert_eq!(wiki.attributes["email"], [AWKWARD_EMAIL], "the e-mail arrives as text, escaped on the wire");
+    assert!(xml.contains("o&apos;neil&amp;co") || xml.contains("o'neil&amp;co"));
     assert_eq!(wiki.audiences, [WIKI]);
     assert_eq!(wiki.recipients, [WIKI_ACS]);
 
@@ -669,5 +688,301 @@ async fn bad_requests_get_an_error_page_and_change_nothing() {
     let r = sign_in(&stack, &http, &login, "alice", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
     let _ = saml_response(&r.text().await.unwrap(), SHOP_ACS);
+    stack.stop().await;
+}
+
+// ---- edge hardening (issue 14) ----
+
+/// The `idaas_login` cookie a response sets (its value), if any.
+fn login_cookie(r: &reqwest::Response) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.strip_prefix("idaas_login="))
+        .map(|v| v.split(';').next().unwrap_or_default().to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// Item 4: the pending sign-in is carried by the browser that started it. 10 000 anonymous
+/// SSO requests — before, and while, two browsers sign in — displace nothing; a form posted
+/// without the browser's cookie, or with another browser's, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_pending_sign_in_survives_a_flood_and_is_bound_to_the_browser() {
+    let stack = Stack::start().await;
+    let http = browser();
+    stack.verified_user(&http, "alice", "alice@example.org").await;
+    let query = |id: &str| redirect_query(&deflate_b64(authn_request(SHOP, None, id).as_bytes()), None);
+
+    // Browser A starts before the flood.
+    let a = browser();
+    let login_a = a.get(stack.url(&format!("/saml/sso?{}", query("_a")))).send().await.unwrap();
+    assert_eq!(login_a.status(), StatusCode::OK);
+    let login_a = login_a.text().await.unwrap();
+
+    // The flood: 10 000 anonymous AuthnRequests from cookie-less clients, 16 at a time. Browser
+    // B starts in the middle of it.
+    let anon = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let flood = {
+        let (anon, base, q) = (anon.clone(), stack.base.clone(), query("_flood"));
+        tokio::spawn(async move {
+            let mut set = tokio::task::JoinSet::new();
+            let mut ok = 0usize;
+            for i in 0..10_000usize {
+                if set.len() >= 16 {
+                    if let Some(Ok(true)) = set.join_next().await {
+                        ok += 1;
+                    }
+                }
+                let (anon, url) = (anon.clone(), format!("{base}/saml/sso?{q}&RelayState=f{i}"));
+                set.spawn(
+                    async move { anon.get(url).send().await.is_ok_and(|r| r.status() == StatusCode::OK) },
+                );
+            }
+            while let Some(r) = set.join_next().await {
+                ok += usize::from(r.unwrap_or(false));
+            }
+            ok
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let b = browser();
+    let login_b = b.get(stack.url(&format!("/saml/sso?{}", query("_b")))).send().await.unwrap();
+    assert_eq!(login_b.status(), StatusCode::OK);
+    let login_b = login_b.text().await.unwrap();
+    let r = sign_in(&stack, &b, &login_b, "alice", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK, "B signs in while the flood runs");
+    let xml = saml_response(&r.text().await.unwrap(), SHOP_ACS);
+    assert!(xml.contains("InResponseTo=\"_b\""));
+    assert_eq!(flood.await.unwrap(), 10_000, "every flood request got a form (nothing is refused)");
+
+    // A completes after the flood: its pending request was not displaced.
+    let r = sign_in(&stack, &a, &login_a, "alice", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let xml = saml_response(&r.text().await.unwrap(), SHOP_ACS);
+    assert!(xml.contains("InResponseTo=\"_a\""), "A gets the answer to its own request");
+
+    // Binding: C's form without any cookie, and with D's cookie, is refused.
+    let c = anon.get(stack.url(&format!("/saml/sso?{}", query("_c")))).send().await.unwrap();
+    let c_cookie = login_cookie(&c).expect("a login cookie");
+    let c_page = c.text().await.unwrap();
+    let c_csrf = input_value(&c_page, "csrf").unwrap();
+    let d = anon.get(stack.url(&format!("/saml/sso?{}", query("_d")))).send().await.unwrap();
+    let d_cookie = login_cookie(&d).expect("a login cookie");
+    assert_ne!(c_cookie, d_cookie);
+    let post = |cookie: Option<String>| {
+        let mut req = anon.post(stack.url("/saml/login")).form(&[
+            ("csrf", c_csrf.as_str()),
+            ("uid", "alice"),
+            ("password", PASSWORD),
+        ]);
+        if let Some(c) = cookie {
+            req = req.header(reqwest::header::COOKIE, format!("idaas_login={c}"));
+        }
+        req.send()
+    };
+    let r = post(None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST, "no cookie: refused");
+    let r = post(Some(d_cookie.clone())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "another browser's cookie: refused");
+    assert!(r.headers().get(reqwest::header::SET_COOKIE).is_none(), "no session from it");
+    // A tampered cookie (one byte of the payload changed) is refused too.
+    let mut tampered = c_cookie.clone().into_bytes();
+    tampered[3] = if tampered[3] == b'A' { b'B' } else { b'A' };
+    let r = post(Some(String::from_utf8(tampered).unwrap())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a tampered cookie: refused");
+    // With its own cookie the form goes through, once the form's lifetime has not passed.
+    let r = post(Some(c_cookie.clone())).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    stack.clock.advance(idp_home::saml::session::PENDING_LIFETIME);
+    let r = post(Some(c_cookie)).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "an expired pending sign-in: refused");
+    stack.stop().await;
+}
+
+/// Item 5: 40 parallel guesses for one user over real HTTP — each attempt is reserved before
+/// the password is hashed, so at most the free failures are evaluated; the rest wait (429).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_parallel_guesses_are_reserved_before_hashing() {
+    let stack = Stack::start().await;
+    let http = browser();
+    stack.verified_user(&http, "alice", "alice@example.org").await;
+    let mut set = tokio::task::JoinSet::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(40));
+    for i in 0..40 {
+        let (http, url, barrier) = (reqwest::Client::new(), stack.url("/api/token"), barrier.clone());
+        set.spawn(async move {
+            barrier.wait().await;
+            let r =
+                http.post(url).json(&json!({"uid": "alice", "password": format!("wrong password {i:04}")}));
+            r.send().await.unwrap().status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(s) = set.join_next().await {
+        statuses.push(s.unwrap());
+    }
+    let evaluated = statuses.iter().filter(|s| **s == StatusCode::UNAUTHORIZED).count();
+    let waited = statuses.iter().filter(|s| **s == StatusCode::TOO_MANY_REQUESTS).count();
+    assert_eq!(evaluated + waited, 40, "{statuses:?}");
+    let free = idp_home::throttle::ThrottleParams::default().free_failures as usize;
+    assert!(evaluated <= free, "{evaluated} guesses were evaluated, at most {free} may be");
+    stack.stop().await;
+}
+
+/// Item 7: an unverified registration is purged when its verification window ends (lazily on
+/// a new registration of the uid, and by the periodic purge), and the uid is free again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_unverified_registrations_are_purged_and_the_uid_is_free_again() {
+    let stack = Stack::start().await;
+    let http = browser();
+    let register = |uid: &'static str, email: &'static str| {
+        http.post(stack.url("/api/users"))
+            .json(&json!({"uid": uid, "email": email, "password": PASSWORD}))
+            .send()
+    };
+    // Eve squats "bob" and "carol" with addresses she does not own.
+    assert_eq!(register("bob", "bob@example.org").await.unwrap().status(), StatusCode::CREATED);
+    assert_eq!(register("carol", "carol@example.org").await.unwrap().status(), StatusCode::CREATED);
+    let eves_link = stack.verification_link("bob");
+    // Within the window the uid is taken.
+    stack.clock.advance(48 * 3600 - 1);
+    assert_eq!(register("bob", "real-bob@example.org").await.unwrap().status(), StatusCode::CONFLICT);
+    // When the window ends, registering again frees it (lazy purge)...
+    stack.clock.advance(1);
+    assert_eq!(register("bob", "real-bob@example.org").await.unwrap().status(), StatusCode::CREATED);
+    let users = stack.state.store.list_users().unwrap();
+    let bob = users.iter().find(|u| u.uid == "bob").unwrap();
+    assert_eq!(bob.email, "real-bob@example.org");
+    // ... Eve's old link does nothing to the new registration ...
+    assert_eq!(http.get(eves_link).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert!(!stack.state.store.get_user("bob").unwrap().unwrap().verified);
+    // ... and the periodic purge removes the other squatted uid.
+    use federation::Clock as _;
+    let purged = idp_home::users::purge_unverified(&stack.state, stack.clock.now()).unwrap();
+    assert_eq!(purged, 1);
+    assert!(stack.state.store.get_user("carol").unwrap().is_none());
+    assert!(stack.state.store.get_user("bob").unwrap().is_some(), "the fresh registration stays");
+    // A verified user is never purged, however old.
+    stack.verified_user(&http, "dave", "dave@example.org").await;
+    stack.clock.advance(365 * 86_400);
+    assert_eq!(idp_home::users::purge_unverified(&stack.state, stack.clock.now()).unwrap(), 1, "only bob");
+    assert!(stack.state.store.get_user("dave").unwrap().is_some());
+    stack.stop().await;
+}
+
+/// "Also": every public endpoint of the home IdP answers empty, huge, wrongly typed, non-UTF-8
+/// and oversized-header input with a clean 4xx — never a 5xx, never a hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edge_every_public_endpoint_answers_bad_input_with_a_clean_4xx() {
+    use reqwest::Method;
+    let stack = Stack::start().await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    // (method, path, takes a body)
+    let endpoints: &[(Method, &str, bool)] = &[
+        (Method::GET, "/healthz", false),
+        (Method::POST, "/api/users", true),
+        (Method::GET, "/api/users/verify", false),
+        (Method::POST, "/api/token", true),
+        (Method::GET, "/api/pii", false),
+        (Method::PUT, "/api/pii/lastname", true),
+        (Method::GET, "/api/pii/lastname", false),
+        (Method::DELETE, "/api/pii/lastname", false),
+        (Method::GET, "/pbe/authority", false),
+        (Method::GET, "/pbe/authorities", false),
+        (Method::GET, "/saml/metadata", false),
+        (Method::GET, "/saml/sso", false),
+        (Method::POST, "/saml/sso", true),
+        (Method::POST, "/saml/login", true),
+        (Method::GET, "/admin/sps", false),
+        (Method::POST, "/admin/sps", true),
+        (Method::PUT, "/admin/users/bob/groups", true),
+        (Method::GET, "/no/such/endpoint", false),
+    ];
+    let huge = vec![b'a'; 3 << 20];
+    let long = "x".repeat(60 * 1024);
+    let invalid_utf8: &[u8] = b"\xff\xfe\xc3(uid=\x80";
+    // (variant, content type, body, extra header, query, is a body variant)
+    type Variant<'a> = (&'a str, Option<&'a str>, Vec<u8>, Option<(&'a str, String)>, &'a str, bool);
+    let variants: Vec<Variant<'_>> = vec![
+        ("empty body", Some("application/json"), Vec::new(), None, "", true),
+        ("empty form", Some("application/x-www-form-urlencoded"), Vec::new(), None, "", true),
+        ("huge body", Some("application/x-www-form-urlencoded"), huge.clone(), None, "", true),
+        ("wrong content type", Some("image/png"), b"\x89PNG\r\n".to_vec(), None, "", true),
+        ("no content type", None, b"{\"uid\":\"bob\"}".to_vec(), None, "", true),
+        ("invalid UTF-8 JSON", Some("application/json"), invalid_utf8.to_vec(), None, "", true),
+        (
+            "invalid UTF-8 form",
+            Some("application/x-www-form-urlencoded"),
+            invalid_utf8.to_vec(),
+            None,
+            "",
+            true,
+        ),
+        ("long header", None, Vec::new(), Some(("x-junk", long.clone())), "", false),
+        (
+            "long cookie",
+            None,
+            Vec::new(),
+            Some(("cookie", format!("idaas_login={long}; idaas_idp_session={long}"))),
+            "",
+            false,
+        ),
+        (
+            "long authorization",
+            None,
+            Vec::new(),
+            Some(("authorization", format!("Bearer {long}"))),
+            "",
+            false,
+        ),
+        ("long query", None, Vec::new(), None, "long", false),
+        (
+            "invalid UTF-8 query",
+            None,
+            Vec::new(),
+            None,
+            "SAMLRequest=%FF%FE&token=%C3%28&RelayState=%80",
+            false,
+        ),
+    ];
+    for (method, path, takes_body) in endpoints {
+        for (name, ct, body, header, query, body_variant) in &variants {
+            let q = match *query {
+                "" => String::new(),
+                // ~60 KiB: close to the longest URI the HTTP types represent (64 KiB).
+                "long" => format!("?SAMLRequest={q}&token={q}", q = &long[..30 * 1024]),
+                q => format!("?{q}"),
+            };
+            let mut req = http.request(method.clone(), stack.url(&format!("{path}{q}")));
+            if let Some(ct) = ct {
+                req = req.header(reqwest::header::CONTENT_TYPE, *ct);
+            }
+            if let Some((k, v)) = header {
+                req = req.header(*k, v.as_str());
+            }
+            if *takes_body {
+                req = req.body(body.clone());
+            }
+            let what = format!("{method} {path}: {name}");
+            match req.send().await {
+                Ok(r) => {
+                    let status = r.status();
+                    assert!(!status.is_server_error(), "{what}: {status}");
+                    if *takes_body && *body_variant {
+                        assert!(status.is_client_error(), "{what}: {status}");
+                    }
+                }
+                // A server that answers 413 and closes before a 3 MiB upload is finished.
+                Err(e) => assert!(*name == "huge body" && !e.is_timeout(), "{what}: {}", e.without_url()),
+            }
+        }
+    }
+    // Still serving.
+    assert_eq!(http.get(stack.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
     stack.stop().await;
 }

@@ -1,6 +1,6 @@
 //! The HTTP routes (documented in `docs/visitor-idp.md`). Handlers are thin: extract, call
 //! [`crate::grant`] or the store, map the result; the token endpoint writes one audit entry
-//! for every answer.
+//! for every answer to an authenticated client, and only counts the others in memory.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -135,23 +135,36 @@ async fn authenticate_client(
 ) -> Result<Client, OAuthError> {
     let creds = grant::credentials(authorization, params)?.ok_or(OAuthError::InvalidClient)?;
     audit.client_id = Some(creds.client_id.chars().take(128).collect());
+    let method = creds.method;
+    // A secret verified before is recognised by its HMAC without argon2 and without the
+    // throttle: no guess can match it, and a client locked by someone else's guesses keeps
+    // working with its real secret.
+    if let Some(client) = state.store.get_client(&creds.client_id)? {
+        if state.secrets.remembered(&client, &creds.secret) {
+            audit.client_authenticated = true;
+            return Ok(client);
+        }
+    }
     let now = state.now();
     let (ck, ak) = (client_key(&creds.client_id), addr_key(ip));
-    if let Err(retry_after) = state.throttle.check(&[&ck, &ak], now) {
-        return Err(OAuthError::Throttled { retry_after });
-    }
+    let params = state.throttle.params();
+    // Reserve before hashing: parallel guesses cannot all pass a check that has not counted
+    // them yet (federation::throttle).
+    let reservation = state
+        .throttle
+        .reserve(&[(&ck, params), (&ak, params)], now)
+        .map_err(|retry_after| OAuthError::Throttled { retry_after })?;
     let st = state.clone();
-    let method = creds.method;
     let result = blocking(move || grant::authenticate(&st, &creds)).await?;
     match result {
         Ok(client) => {
-            state.throttle.success(&ck);
+            reservation.succeeded(&[&ck]);
             audit.client_authenticated = true;
             tracing::debug!(client_id = %client.client_id, basic = method == AuthMethod::Basic, "client authenticated");
             Ok(client)
         }
         Err(e) => {
-            state.throttle.failure(&[&ck, &ak], now);
+            reservation.failed();
             Err(e)
         }
     }
@@ -190,6 +203,13 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
                 OAuthError::ServerError(_) => "server error".to_owned(),
                 other => other.description(),
             });
+            if !audit.client_authenticated {
+                // Anonymous: counted in memory only (shown by /healthz), so junk traffic cannot
+                // grow the database. Logged at debug level for the same reason.
+                state.refused_unauthenticated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(error = e.code(), "token request refused before client authentication");
+                return e.into_response();
+            }
             tracing::info!(client_id = ?audit.client_id, error = e.code(), "token request refused");
             if let Err(store_err) = state.store.append_audit(&audit) {
                 tracing::error!(error = %store_err, "could not write the audit entry");
@@ -239,7 +259,11 @@ async fn introspect(State(state): State<AppState>, req: Request) -> Response {
     let result = async {
         let params = read_form(&state, req).await?;
         let mut audit = AuditEntry::new(state.now(), Outcome::Refused);
-        let client = authenticate_client(&state, authorization.as_deref(), &params, ip, &mut audit).await?;
+        let client = authenticate_client(&state, authorization.as_deref(), &params, ip, &mut audit)
+            .await
+            .inspect_err(|_| {
+                state.refused_unauthenticated.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            })?;
         let token = params
             .get("token")
             .ok_or_else(|| OAuthError::InvalidRequest("the token parameter is missing".into()))?;
@@ -309,8 +333,10 @@ async fn authority(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+/// Liveness, and the in-memory count of requests refused before client authentication.
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let refused = state.refused_unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
+    Json(serde_json::json!({"status": "ok", "refused_unauthenticated": refused}))
 }
 
 // ---- admin ----
@@ -376,6 +402,10 @@ struct ClientBody {
     purposes: Vec<String>,
     #[serde(default)]
     pat_public_key: Option<String>,
+    #[serde(default)]
+    entity_id: Option<String>,
+    #[serde(default)]
+    may_exchange_for: Vec<String>,
     /// Optional: generated (and returned once) when absent on creation; kept when absent on
     /// replacement.
     #[serde(default)]
@@ -391,6 +421,10 @@ struct ClientView {
     pat_public_key: Option<String>,
     created: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    entity_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    may_exchange_for: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<String>,
 }
 
@@ -402,6 +436,8 @@ impl From<&Client> for ClientView {
             purposes: c.purposes.clone(),
             pat_public_key: c.pat_public_key.clone(),
             created: c.created,
+            entity_id: c.entity_id.clone(),
+            may_exchange_for: c.may_exchange_for.clone(),
             client_secret: None,
         }
     }
@@ -430,6 +466,8 @@ async fn store_client(
     existing: Option<Client>,
 ) -> Result<(Client, Option<String>), ApiError> {
     validate_registration(&body.client_id, &body.name, &body.purposes, body.pat_public_key.as_deref())
+        .map_err(|(field, reason)| ApiError::InvalidInput(format!("{field}: {reason}")))?;
+    crate::clients::validate_exchange_fields(body.entity_id.as_deref(), &body.may_exchange_for)
         .map_err(|(field, reason)| ApiError::InvalidInput(format!("{field}: {reason}")))?;
     let (hash, shown) = match (body.client_secret, &existing) {
         (Some(s), _) => {
@@ -461,6 +499,8 @@ async fn store_client(
         purposes: normalize_purposes(&body.purposes),
         pat_public_key: body.pat_public_key,
         created: existing.as_ref().map_or(now, |e| e.created),
+        entity_id: body.entity_id,
+        may_exchange_for: body.may_exchange_for,
     };
     state.store.put_client(&client)?;
     state.secrets.forget(&client.client_id);

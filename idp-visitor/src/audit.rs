@@ -1,5 +1,8 @@
-//! The append-only audit log: one entry for every grant and every refusal at the token
-//! endpoint, and for every change to the client registry.
+//! The append-only audit log: one entry for every grant and every refusal of an
+//! *authenticated* client at the token endpoint, and for every change to the client registry.
+//! Requests refused before the client authenticated are only counted in memory
+//! ([`crate::AppState::refused_unauthenticated`], shown by `/healthz`): anonymous traffic must
+//! not be able to grow the database.
 //!
 //! No PII and no secrets: the subject (NameID), the SAML SessionIndex and the assertion ID are
 //! recorded only as keyed hashes ([`crate::keys::Keys::audit_hash`], key in `data_dir`), so the
@@ -64,6 +67,10 @@ pub struct AuditEntry {
     /// The grant receipt's `jti`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receipt: Option<String>,
+    /// A delegated exchange: the `may_exchange_for` entry under which the client exchanged an
+    /// assertion made for another service (absent when the audience names the client).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delegated_for: Option<String>,
 }
 
 impl AuditEntry {
@@ -83,6 +90,7 @@ impl AuditEntry {
             purposes: Vec::new(),
             withheld: Vec::new(),
             receipt: None,
+            delegated_for: None,
         }
     }
 }

@@ -8,7 +8,8 @@
 //! the secret itself.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -24,6 +25,8 @@ use crate::config::check_purpose;
 pub const MAX_CLIENT_ID_LEN: usize = 128;
 /// Most purposes per client.
 pub const MAX_PURPOSES: usize = 32;
+/// Most `may_exchange_for` entries per client.
+pub const MAX_DELEGATIONS: usize = 16;
 
 /// A registered client (as stored).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -40,6 +43,48 @@ pub struct Client {
     pub pat_public_key: Option<String>,
     /// Registration time, Unix seconds.
     pub created: i64,
+    /// The SAML entity ID of the client's service: the audience the home IdP names in the
+    /// assertions made for it. `None`: the client ID itself is compared with the audience.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// Services whose assertions this client may also exchange (identity propagation): each
+    /// an entity ID, or the client ID of another client (meaning that client's entity ID).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub may_exchange_for: Vec<String>,
+}
+
+impl Client {
+    /// The audience value that names this client's service.
+    pub fn audience_id(&self) -> &str {
+        self.entity_id.as_deref().unwrap_or(&self.client_id)
+    }
+}
+
+/// Checks the exchange-related registration fields; the error is `(field, reason)`.
+pub fn validate_exchange_fields(
+    entity_id: Option<&str>,
+    may_exchange_for: &[String],
+) -> Result<(), (String, String)> {
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s.len() <= federation::verify::MAX_ENTITY_ID_LEN
+            && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    };
+    if entity_id.is_some_and(|e| !ok(e)) {
+        return Err(("entity_id".into(), "must be 1-1024 characters without spaces".into()));
+    }
+    if may_exchange_for.len() > MAX_DELEGATIONS {
+        return Err(("may_exchange_for".into(), format!("at most {MAX_DELEGATIONS} entries")));
+    }
+    for (i, d) in may_exchange_for.iter().enumerate() {
+        if !ok(d) {
+            return Err((
+                format!("may_exchange_for[{i}]"),
+                "must be 1-1024 characters without spaces".into(),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks a registration; the error is `(field, reason)`.
@@ -107,6 +152,10 @@ pub fn generate_secret() -> String {
 pub struct SecretCache {
     key: [u8; 32],
     entries: Mutex<HashMap<String, (String, [u8; 32])>>,
+    /// A hash of a random secret, verified against for unknown client IDs.
+    dummy: OnceLock<String>,
+    /// argon2 verifications run (known and unknown clients alike); for tests and operators.
+    argon2_runs: AtomicU64,
 }
 
 impl std::fmt::Debug for SecretCache {
@@ -119,7 +168,12 @@ impl Default for SecretCache {
     fn default() -> Self {
         let mut key = [0u8; 32];
         OsRng.fill_bytes(&mut key);
-        SecretCache { key, entries: Mutex::new(HashMap::new()) }
+        SecretCache {
+            key,
+            entries: Mutex::new(HashMap::new()),
+            dummy: OnceLock::new(),
+            argon2_runs: AtomicU64::new(0),
+        }
     }
 }
 
@@ -134,19 +188,43 @@ impl SecretCache {
         m.finalize().into_bytes().into()
     }
 
+    /// Whether `secret` was verified for `client` before (an HMAC comparison, no argon2). A
+    /// guess can never take this path: only the exact secret matches the remembered HMAC.
+    pub fn remembered(&self, client: &Client, secret: &str) -> bool {
+        let mac = self.mac(&client.client_id, secret);
+        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        entries
+            .get(&client.client_id)
+            .is_some_and(|(phc, cached)| *phc == client.secret_hash && bool::from(cached.ct_eq(&mac)))
+    }
+
+    /// The one argon2 verification both known and unknown clients go through.
+    fn argon2_verify(&self, phc: &str, secret: &str) -> bool {
+        self.argon2_runs.fetch_add(1, Ordering::Relaxed);
+        PasswordHash::new(phc).is_ok_and(|h| argon2().verify_password(secret.as_bytes(), &h).is_ok())
+    }
+
+    /// How many argon2 verifications ran since start.
+    pub fn argon2_runs(&self) -> u64 {
+        self.argon2_runs.load(Ordering::Relaxed)
+    }
+
+    /// For an unknown client ID: the same argon2 verification as for a known one, against a
+    /// hash of a random secret, so that the answer takes as long (no timing oracle on which
+    /// client IDs exist). Always `false`.
+    pub fn verify_unknown(&self, secret: &str) -> bool {
+        let dummy = self.dummy.get_or_init(|| hash_secret(&generate_secret()).unwrap_or_default());
+        let _ = self.argon2_verify(dummy, secret);
+        false
+    }
+
     /// Whether `secret` is `client`'s. Blocking (argon2) unless remembered.
     pub fn verify(&self, client: &Client, secret: &str) -> bool {
-        let mac = self.mac(&client.client_id, secret);
-        {
-            let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Some((phc, cached)) = entries.get(&client.client_id) {
-                if *phc == client.secret_hash && bool::from(cached.ct_eq(&mac)) {
-                    return true;
-                }
-            }
+        if self.remembered(client, secret) {
+            return true;
         }
-        let ok = PasswordHash::new(&client.secret_hash)
-            .is_ok_and(|h| argon2().verify_password(secret.as_bytes(), &h).is_ok());
+        let mac = self.mac(&client.client_id, secret);
+        let ok = self.argon2_verify(&client.secret_hash, secret);
         if ok {
             let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             if entries.len() > 10_000 {
@@ -177,6 +255,8 @@ mod tests {
             purposes: vec!["purpose:current".into()],
             pat_public_key: None,
             created: 0,
+            entity_id: None,
+            may_exchange_for: Vec::new(),
         };
         assert!(client.secret_hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
         let cache = SecretCache::default();

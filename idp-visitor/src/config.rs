@@ -116,6 +116,14 @@ pub struct ClientConfig {
     /// Its X25519 public key (unpadded base64url): the PAT is sealed for it when set.
     #[serde(default)]
     pub pat_public_key: Option<String>,
+    /// The SAML entity ID of its service (the audience the home IdP writes for it); the
+    /// client ID when unset. A client may exchange only assertions whose audience names it.
+    #[serde(default)]
+    pub entity_id: Option<String>,
+    /// Delegations: services whose assertions it may exchange too (the propagation partner
+    /// of `shopping` says `may_exchange_for = ["shopping"]`). Entity IDs or client IDs.
+    #[serde(default)]
+    pub may_exchange_for: Vec<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -299,6 +307,19 @@ impl Config {
                 c.pat_public_key.as_deref(),
             )
             .map_err(|(field, reason)| invalid(format!("{key}.{field}"), reason))?;
+            crate::clients::validate_exchange_fields(c.entity_id.as_deref(), &c.may_exchange_for)
+                .map_err(|(field, reason)| invalid(format!("{key}.{field}"), reason))?;
+            // This IdP's own names are in every audience: as a client's service they would let
+            // it exchange every assertion.
+            let own = [self.entity_id.as_str(), self.public_url.as_str()];
+            if c.entity_id.as_deref().is_some_and(|e| own.contains(&e) || e == self.token_endpoint())
+                || c.may_exchange_for.iter().any(|d| own.contains(&d.as_str()) || *d == self.token_endpoint())
+            {
+                return Err(invalid(
+                    format!("{key}.entity_id"),
+                    "must name the client's service, not this visitor IdP",
+                ));
+            }
             // Without a secret, `AppState::open` generates one into the data directory.
             if let Some(s) = &c.client_secret {
                 check_secret(&format!("{key}.client_secret"), s.expose())?;

@@ -18,10 +18,14 @@
 //!    registered purposes are granted while the assertion is younger than
 //!    `max_assertion_age_days` — so an assertion whose `NotOnOrAfter` has passed **is
 //!    accepted** for them, unlike RFC 7522 §3 item 4/5 requires. Older → `invalid_grant`.
-//! 5. Replay: each client may exchange a given assertion (issuer + ID) **once**; other clients
-//!    may exchange it too (a partner service the user's identity is propagated to gets its
-//!    own PAT, for its own purposes). Replay records are kept until the assertion is too old.
-//! 6. The PAT (pbe-core keys for `GID(NameID, SessionIndex)` and the granted purposes) is
+//! 5. **Who may exchange it:** only the client whose service the assertion was made for (its
+//!    `entity_id`, or its client ID, in every `AudienceRestriction`), or a client with an
+//!    explicit delegation for that service (`may_exchange_for`: the propagation partner gets
+//!    its own PAT, for its own purposes; every such grant is audited with `delegated_for`).
+//!    Anyone else: `invalid_grant`.
+//! 6. Replay: each client may exchange a given assertion (issuer + ID) **once**; replay
+//!    records are kept until the assertion is too old.
+//! 7. The PAT (pbe-core keys for `GID(NameID, SessionIndex)` and the granted purposes) is
 //!    sealed with HPKE for the client's X25519 key when one is registered
 //!    (`federation::pat::pat_info(client_id, SessionIndex)`), and a signed grant receipt is
 //!    made. Replay record, access token and audit entry are written in one transaction.
@@ -149,13 +153,47 @@ fn form_decode(s: &str) -> String {
 }
 
 /// Authenticates a client (blocking: argon2 unless remembered). Unknown clients and wrong
-/// secrets look the same.
+/// secrets look the same, and take the same time: an unknown client ID is verified against a
+/// dummy hash with the same argon2 parameters.
 pub fn authenticate(state: &AppState, creds: &Credentials) -> Result<Client, OAuthError> {
     let client = state.store.get_client(&creds.client_id)?;
     match client {
         Some(c) if state.secrets.verify(&c, &creds.secret) => Ok(c),
-        _ => Err(OAuthError::InvalidClient),
+        Some(_) => Err(OAuthError::InvalidClient),
+        None => {
+            state.secrets.verify_unknown(&creds.secret);
+            Err(OAuthError::InvalidClient)
+        }
     }
+}
+
+/// Whether `client` may exchange `assertion`: its own service is in every
+/// `AudienceRestriction` (`Ok(None)`), or one of its `may_exchange_for` delegations is
+/// (`Ok(Some(entry))`, to be audited). A delegation naming a registered client ID stands for
+/// that client's entity ID.
+pub fn exchange_allowed(
+    state: &AppState,
+    client: &Client,
+    assertion: &VerifiedAssertion,
+) -> Result<Option<String>, OAuthError> {
+    // This IdP's own names are in every audience it accepts: they never identify a service.
+    let token_endpoint = state.config.token_endpoint();
+    let is_service = |a: &str| a != state.config.entity_id && a != token_endpoint;
+    if is_service(client.audience_id()) && assertion.check_audience(&[client.audience_id()]).is_ok() {
+        return Ok(None);
+    }
+    for entry in &client.may_exchange_for {
+        let audience = match state.store.get_client(entry)? {
+            Some(other) => other.audience_id().to_owned(),
+            None => entry.clone(),
+        };
+        if is_service(&audience) && assertion.check_audience(&[&audience]).is_ok() {
+            return Ok(Some(entry.clone()));
+        }
+    }
+    Err(OAuthError::InvalidGrant(
+        "the assertion was not issued for this client's service, and no delegation covers it".into(),
+    ))
 }
 
 /// A successful exchange.
@@ -232,6 +270,13 @@ pub fn exchange<R: RngCore + CryptoRng>(
     let token_endpoint = config.token_endpoint();
     assertion.check_not_before(now, skew).map_err(invalid_grant)?;
     assertion.check_audience(&[&config.entity_id, &token_endpoint]).map_err(invalid_grant)?;
+    // Only the service the assertion was made for, or an explicitly delegated partner, gets a
+    // PAT for it: otherwise two services could pool keys for one session (DESIGN.md §5).
+    let delegated = exchange_allowed(state, client, assertion)?;
+    if let Some(d) = &delegated {
+        tracing::info!(client_id = %client.client_id, delegated_for = %d, "delegated exchange");
+    }
+    audit.delegated_for = delegated;
     let confirmation =
         assertion.bearer_confirmation(&token_endpoint, InResponseTo::Ignore).map_err(invalid_grant)?;
     let session_index = assertion

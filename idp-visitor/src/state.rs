@@ -58,6 +58,9 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// Remembered client-secret verifications.
     pub secrets: Arc<SecretCache>,
+    /// Token and introspection requests refused before the client authenticated: counted
+    /// here, never written to the audit log (anonymous traffic must not grow the store).
+    pub refused_unauthenticated: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -190,6 +193,8 @@ impl AppState {
                 purposes: normalize_purposes(&c.purposes),
                 pat_public_key: c.pat_public_key.clone(),
                 created: existing.as_ref().map_or(now, |e| e.created),
+                entity_id: c.entity_id.clone(),
+                may_exchange_for: c.may_exchange_for.clone(),
             };
             if existing.as_ref() != Some(&client) {
                 store.put_client(&client)?;
@@ -208,6 +213,7 @@ impl AppState {
             trust: Arc::new(trust),
             throttle: Arc::new(Throttle::new(crate::throttle::params())),
             secrets: Arc::new(secrets),
+            refused_unauthenticated: Arc::new(std::sync::atomic::AtomicU64::new(0)),
         })
     }
 

@@ -371,6 +371,8 @@ mod tests {
             purposes: vec!["purpose:current".into()],
             pat_public_key: None,
             created: 1,
+            entity_id: None,
+            may_exchange_for: Vec::new(),
         }
     }
 

@@ -62,6 +62,8 @@ impl Harness {
                 name: "Shopping service".into(),
                 purposes: vec!["purpose:current".into(), "ppurpose:purchase".into()],
                 pat_public_key: Some(shop_key.public_text()),
+                entity_id: Some(SP.into()),
+                may_exchange_for: Vec::new(),
             },
             ClientConfig {
                 client_id: "delivery".into(),
@@ -73,6 +75,10 @@ impl Harness {
                     "ppurpose:delivery".into(),
                 ],
                 pat_public_key: None,
+                entity_id: Some("https://delivery.example".into()),
+                // The propagation partner of shop (the delegation is what lets it exchange
+                // shop's assertions, see the edge tests).
+                may_exchange_for: vec!["shop".into()],
             },
         ];
         let signer = TestSigner::new(7);
@@ -346,10 +352,17 @@ fn template(h: &Harness, id: &str, signature_method: &'static str, digest_method
         digest_method,
     }
     .to_xml()
+    // The audience names the service the assertion is for, too (delivery's entity ID): only
+    // that client, or one delegated for it, may exchange it.
+    .replacen(
+        "</saml:Audience>",
+        "</saml:Audience><saml:Audience>https://delivery.example</saml:Audience>",
+        1,
+    )
 }
 
 #[tokio::test]
-async fn every_refusal_is_an_rfc6749_error_and_writes_only_an_audit_entry() {
+async fn every_refusal_is_an_rfc6749_error_and_writes_only_an_audit_entry_when_authenticated() {
     let h = Harness::start().await;
     let good = h.assertion("_s-good");
     let token_endpoint = h.token_endpoint();
@@ -465,9 +478,20 @@ async fn every_refusal_is_an_rfc6749_error_and_writes_only_an_audit_entry() {
             assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic realm="), "{name}");
         }
         let after = h.store.counts().unwrap();
+        // Refusals before the client authenticated are only counted in memory (issue 14,
+        // item 6): the form checks that come first, and client authentication itself.
+        let anonymous = status == 401
+            || matches!(
+                name,
+                "missing grant_type"
+                    | "other grant_type"
+                    | "duplicate assertion"
+                    | "duplicate grant_type"
+                    | "two auth methods"
+            );
         assert_eq!(
             (after.tokens, after.used, after.audit),
-            (before.tokens, before.used, before.audit + 1),
+            (before.tokens, before.used, before.audit + u64::from(!anonymous) as usize),
             "{name}"
         );
     }
@@ -516,7 +540,10 @@ async fn metadata_admin_api_and_health() {
         m["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post"])
     );
-    assert_eq!(h.get_json("/healthz", false).await, (200, serde_json::json!({"status": "ok"})));
+    assert_eq!(
+        h.get_json("/healthz", false).await,
+        (200, serde_json::json!({"status": "ok", "refused_unauthenticated": 0}))
+    );
     assert_eq!(h.get_json("/nope", false).await.0, 404);
 
     // Admin: token required.
@@ -529,7 +556,11 @@ async fn metadata_admin_api_and_health() {
     let admin =
         |m: reqwest::Method, path: &str| h.http.request(m, format!("{}{path}", h.base)).bearer_auth(ADMIN);
     let created = admin(reqwest::Method::POST, "/admin/clients")
-        .json(&serde_json::json!({"client_id": "partner", "purposes": ["purpose:contact", "ppurpose:delivery"]}))
+        .json(&serde_json::json!({
+            "client_id": "partner",
+            "purposes": ["purpose:contact", "ppurpose:delivery"],
+            "may_exchange_for": ["shop"],
+        }))
         .send()
         .await
         .unwrap();

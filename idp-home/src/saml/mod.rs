@@ -21,10 +21,23 @@ use crate::state::AppState;
 use crate::users::{self, AuthError};
 use request::{Binding, RequestError};
 
-/// Cookie of the IdP session (sign in once, SSO to every SP).
+/// Cookie of the IdP session (sign in once, SSO to every SP); `__Host-idaas_idp_session`
+/// when the IdP is served over https.
 pub const SESSION_COOKIE: &str = "idaas_idp_session";
-/// Cookie binding a browser to its pending sign-in (CSRF protection of the form).
+/// Cookie carrying the browser's pending sign-in (MAC'd; the form's CSRF token is bound to
+/// it, see [`session`]); `__Host-idaas_login` over https.
 pub const LOGIN_COOKIE: &str = "idaas_login";
+
+/// The cookie names and path of this IdP: over https the `__Host-` prefix (the browser then
+/// insists on `Secure`, `Path=/` and no `Domain`, so no other host or port can set or shadow
+/// them), over plain http the bare names on `/saml`.
+pub fn cookie_names(state: &AppState) -> (String, String, &'static str) {
+    if state.config.public_url.starts_with("https://") {
+        (format!("__Host-{SESSION_COOKIE}"), format!("__Host-{LOGIN_COOKIE}"), "/")
+    } else {
+        (SESSION_COOKIE.to_owned(), LOGIN_COOKIE.to_owned(), "/saml")
+    }
+}
 
 /// The SAML routes.
 pub fn router() -> Router<AppState> {
@@ -92,12 +105,18 @@ async fn handle_sso(
         }
     };
     let now = state.clock.now();
-    if let Some(session) = session::cookie(headers, SESSION_COOKIE).and_then(|c| state.sso.session(&c, now)) {
+    let (session_name, login_name, path) = cookie_names(state);
+    if let Some(session) =
+        session::cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now))
+    {
         return response::respond(state, &accepted, relay_state.as_deref(), &session).await;
     }
-    let (pending_id, csrf) = state.sso.begin(accepted, relay_state, now);
+    // The pending request goes into this browser's cookie, not into a server-side table.
+    let Some((pending_cookie, csrf)) = state.sso.begin(&accepted, relay_state, now) else {
+        return html::error_page(StatusCode::BAD_REQUEST, "The sign-in request is too large.");
+    };
     let mut resp = html::login_form(&csrf, None, StatusCode::OK);
-    set_cookie(&mut resp, state, LOGIN_COOKIE, &pending_id, "/saml", 600);
+    set_cookie(&mut resp, state, &login_name, &pending_cookie, path, session::PENDING_LIFETIME);
     resp
 }
 
@@ -121,13 +140,17 @@ async fn login(
     Form(form): Form<LoginForm>,
 ) -> Response {
     let now = state.clock.now();
-    let Some(pending_id) = session::cookie(&headers, LOGIN_COOKIE) else {
+    let (session_name, login_name, path) = cookie_names(&state);
+    let Some(pending_cookie) = session::cookie(&headers, &login_name, session::MAX_PENDING_COOKIE) else {
         return html::error_page(
             StatusCode::BAD_REQUEST,
             "This sign-in form has expired. Go back to the service and try again.",
         );
     };
-    let Some(pending) = state.sso.pending(&pending_id, &form.csrf, now) else {
+    let store = state.store.clone();
+    let acs_url =
+        move |sp: &str, i: usize| store.get_sp(sp).ok().flatten().and_then(|sp| sp.acs_urls.get(i).cloned());
+    let Some(pending) = state.sso.pending(&pending_cookie, &form.csrf, now, &acs_url) else {
         return html::error_page(
             StatusCode::FORBIDDEN,
             "The sign-in form's security token is missing or wrong. Go back to the service and try again.",
@@ -154,13 +177,13 @@ async fn login(
             );
         }
     };
-    state.sso.finish(&pending_id);
     let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
     let (cookie_value, session) = state.sso.create_session(&user.uid, now, lifetime);
     let mut resp =
         response::respond(&state, &pending.request, pending.relay_state.as_deref(), &session).await;
-    set_cookie(&mut resp, &state, SESSION_COOKIE, &cookie_value, "/saml", lifetime);
-    set_cookie(&mut resp, &state, LOGIN_COOKIE, "", "/saml", 0);
+    set_cookie(&mut resp, &state, &session_name, &cookie_value, path, lifetime);
+    // The pending sign-in is used up: the browser forgets it.
+    set_cookie(&mut resp, &state, &login_name, "", path, 0);
     resp
 }
 

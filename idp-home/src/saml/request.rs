@@ -66,6 +66,8 @@ pub struct AcceptedRequest {
     pub sp_entity_id: String,
     /// The ACS URL to answer: a registered one.
     pub acs_url: String,
+    /// Its position in the SP's registered `acs_urls`.
+    pub acs_index: usize,
 }
 
 /// Decodes the SAMLRequest of either binding into XML text.
@@ -91,6 +93,14 @@ pub fn decode(encoded: &str, binding: Binding) -> Result<String, RequestError> {
     if xml_bytes.len() > MAX_XML {
         return Err(RequestError::TooLarge);
     }
+    // Only UTF-8, before any other check: libxml honours a declared encoding, so with
+    // `encoding="UTF-7"` the DOCTYPE filter below would look at `+ADw-!DOCTYPE` and miss it.
+    federation::xml::check_utf8_xml(&xml_bytes).map_err(|e| match e {
+        federation::xml::XmlEncodingError::OtherEncoding => {
+            RequestError::Xml("only UTF-8 is accepted (the XML declaration names another encoding)")
+        }
+        _ => RequestError::Xml("not UTF-8"),
+    })?;
     let xml = String::from_utf8(xml_bytes).map_err(|_| RequestError::Xml("not UTF-8"))?;
     if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
         return Err(RequestError::Xml("DOCTYPE and entity declarations are not allowed"));
@@ -148,20 +158,18 @@ pub fn accept(
     if signed_issuer != Some(sp.entity_id.as_str()) {
         return Err(RequestError::UnknownSp);
     }
-    let acs_url = match request.assertion_consumer_service_url.as_deref() {
-        Some(url) => sp.acs_urls.iter().find(|u| u.as_str() == url).cloned().ok_or(RequestError::WrongAcs)?,
-        None => match request.assertion_consumer_service_index {
-            Some(i) => sp.acs_urls.get(i).cloned().ok_or(RequestError::WrongAcs)?,
-            None => sp.acs_urls.first().cloned().ok_or(RequestError::WrongAcs)?,
-        },
+    let acs_index = match request.assertion_consumer_service_url.as_deref() {
+        Some(url) => sp.acs_urls.iter().position(|u| u.as_str() == url).ok_or(RequestError::WrongAcs)?,
+        None => request.assertion_consumer_service_index.unwrap_or(0),
     };
+    let acs_url = sp.acs_urls.get(acs_index).cloned().ok_or(RequestError::WrongAcs)?;
     if request.id.is_empty()
         || request.id.len() > 256
         || federation::xml::check_chars("ID", &request.id).is_err()
     {
         return Err(RequestError::Xml("bad request ID"));
     }
-    Ok(AcceptedRequest { id: request.id, sp_entity_id: sp.entity_id, acs_url })
+    Ok(AcceptedRequest { id: request.id, sp_entity_id: sp.entity_id, acs_url, acs_index })
 }
 
 fn verify_redirect_signature(cert_pem: &str, raw_query: &str) -> Result<(), RequestError> {
@@ -201,6 +209,7 @@ mod tests {
             acs_urls: vec!["https://shop.example/saml/acs".into(), "https://shop.example/acs2".into()],
             authn_request_cert_pem: None,
             pbe: None,
+            release: crate::model::default_release(),
         }
     }
 
@@ -253,6 +262,29 @@ mod tests {
         assert!(matches!(decode(&STANDARD.encode(doctype), Binding::Post), Err(RequestError::Xml(_))));
         assert!(matches!(accept("<x/>", Binding::Post, None, &lookup), Err(RequestError::Xml(_))));
         assert!(matches!(accept("", Binding::Post, None, &lookup), Err(RequestError::Xml(_))));
+    }
+
+    /// Issue 14, item 9: a UTF-7 declaration hides `<!DOCTYPE` from a byte filter; UTF-16 and
+    /// other encodings are refused as well, in both bindings, before any other check.
+    #[test]
+    fn only_utf8_authn_requests_are_decoded() {
+        let body = req("https://shop.example", None);
+        let utf7 = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-7\"?>+ADw-!DOCTYPE x +AFs-+ADw-!ENTITY a SYSTEM +ACI-file:///etc/passwd+ACI-+AD4-+AF0-+AD4-{body}"
+        );
+        let latin1 = format!("<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?>{body}");
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain(body.encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        for xml in [utf7.as_bytes(), latin1.as_bytes(), utf16.as_slice()] {
+            let post = decode(&STANDARD.encode(xml), Binding::Post);
+            assert!(matches!(post, Err(RequestError::Xml(_))), "{post:?}");
+            let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+            e.write_all(xml).unwrap();
+            let redirect = decode(&STANDARD.encode(e.finish().unwrap()), Binding::Redirect);
+            assert!(matches!(redirect, Err(RequestError::Xml(_))), "{redirect:?}");
+        }
+        let utf8 = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>{body}");
+        assert!(decode(&STANDARD.encode(&utf8), Binding::Post).is_ok());
     }
 
     #[test]

@@ -97,10 +97,15 @@ pub fn build_for(
     // handed to two different services therefore never share a GID, so the services cannot
     // pool them either.
     let session_index = federation::assertion::new_id(rng);
-    let mut attributes = vec![
-        AttributeValues { name: "groups".into(), values: user.groups.clone() },
-        AttributeValues { name: "email".into(), values: vec![user.email.clone()] },
-    ];
+    // Plain attributes only as the SP is registered for (default: groups). The e-mail address
+    // is personal data outside any disclosure policy: it goes only where it was asked for.
+    let mut attributes = Vec::new();
+    if sp.releases("groups") {
+        attributes.push(AttributeValues { name: "groups".into(), values: user.groups.clone() });
+    }
+    if sp.releases("email") {
+        attributes.push(AttributeValues { name: "email".into(), values: vec![user.email.clone()] });
+    }
     let mut recipients =
         vec![Recipient { url: request.acs_url.clone(), in_response_to: Some(request.id.clone()) }];
     let mut audiences = vec![sp.entity_id.clone()];

@@ -1,22 +1,42 @@
-//! IdP sessions and pending sign-ins, in memory.
+//! IdP sessions (in memory) and pending sign-ins (in a MAC'd cookie, nowhere else).
 //!
-//! Cookies carry 256-bit random values; the maps are keyed by their SHA-256, so a memory dump
-//! of the map does not yield usable cookies. Both maps are bounded and purge expired entries.
+//! Session cookies carry 256-bit random values; the session map is keyed by their SHA-256, so a
+//! memory dump of the map does not yield usable cookies. The map is bounded, purges expired
+//! entries, and only ever grows after a successful password check.
+//!
+//! # Pending sign-ins live in the browser
+//!
+//! An accepted AuthnRequest waiting for the password is **not** kept in a server-side table:
+//! a table that anonymous `/saml/sso` requests can fill is one they can fill so that nobody
+//! else can sign in. The request (ID, SP, which of the SP's registered ACS URLs, RelayState,
+//! creation time and a random nonce) is serialised into the `idaas_login` cookie and
+//! authenticated with HMAC-SHA-256 under a per-process key. The form's CSRF token is an HMAC of
+//! that cookie's nonce, so the form is accepted only together with the cookie of the browser
+//! that started the sign-in: a form posted without it, or with another browser's cookie, is
+//! refused. Nothing an anonymous client sends can displace anyone's pending sign-in. A restart
+//! (new key) voids the forms in flight: the user starts again at the service.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use axum::http::{header, HeaderMap};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::request::AcceptedRequest;
 
-/// Most concurrent IdP sessions and pending sign-ins kept.
+/// Most concurrent IdP sessions kept.
 pub const MAX_ENTRIES: usize = 100_000;
 /// How long a sign-in form stays valid (seconds).
 pub const PENDING_LIFETIME: i64 = 600;
+/// Longest pending-sign-in cookie value; a request that would need more is refused (browsers
+/// keep about 4 KiB per cookie, name and attributes included).
+pub const MAX_PENDING_COOKIE: usize = 3800;
 
 /// A signed-in browser.
 #[derive(Clone, Debug)]
@@ -29,23 +49,47 @@ pub struct IdpSession {
     pub expires: i64,
 }
 
-/// An AuthnRequest waiting for the user to sign in.
+/// An AuthnRequest waiting for the user to sign in, as read back from a valid cookie.
 #[derive(Clone, Debug)]
 pub struct Pending {
     /// The accepted request.
     pub request: AcceptedRequest,
     /// RelayState to echo.
     pub relay_state: Option<String>,
-    /// The form's CSRF token.
+    /// The form's CSRF token (bound to this cookie).
     pub csrf: String,
-    created: i64,
 }
 
-/// In-memory SSO state.
-#[derive(Default)]
+/// What the cookie carries (short field names: it must stay under [`MAX_PENDING_COOKIE`]).
+#[derive(Serialize, Deserialize)]
+struct PendingClaims {
+    /// Random nonce: makes every cookie, and so every CSRF token, unique.
+    n: String,
+    /// Creation time.
+    t: i64,
+    /// Request ID.
+    id: String,
+    /// SP entity ID.
+    sp: String,
+    /// Index of the ACS URL in the SP's registration.
+    acs: usize,
+    /// RelayState.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    rs: Option<String>,
+}
+
+/// SSO state: the sessions, and the key that authenticates pending-sign-in cookies.
 pub struct SsoState {
     sessions: Mutex<HashMap<String, IdpSession>>,
-    pending: Mutex<HashMap<String, Pending>>,
+    key: [u8; 32],
+}
+
+impl Default for SsoState {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        SsoState { sessions: Mutex::new(HashMap::new()), key }
+    }
 }
 
 impl std::fmt::Debug for SsoState {
@@ -65,35 +109,78 @@ fn digest(token: &str) -> String {
 }
 
 impl SsoState {
-    /// Stores a pending sign-in; returns (pending id for the cookie, CSRF token for the form).
-    pub fn begin(&self, request: AcceptedRequest, relay_state: Option<String>, now: i64) -> (String, String) {
-        let id = random_token();
-        let csrf = random_token();
-        if let Ok(mut map) = self.pending.lock() {
-            if map.len() >= MAX_ENTRIES {
-                map.retain(|_, p| now - p.created < PENDING_LIFETIME);
-            }
-            if map.len() < MAX_ENTRIES {
-                map.insert(digest(&id), Pending { request, relay_state, csrf: csrf.clone(), created: now });
-            }
-        }
-        (id, csrf)
+    fn mac(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
+        let Ok(mut m) = <Hmac<Sha256> as Mac>::new_from_slice(&self.key) else {
+            return [0; 32];
+        };
+        m.update(label);
+        m.update(data);
+        m.finalize().into_bytes().into()
     }
 
-    /// The pending sign-in of this cookie, if the form's CSRF token matches and it is fresh.
-    pub fn pending(&self, id: &str, csrf: &str, now: i64) -> Option<Pending> {
-        let map = self.pending.lock().ok()?;
-        let p = map.get(&digest(id))?;
-        let fresh = now - p.created < PENDING_LIFETIME;
-        let matches: bool = p.csrf.as_bytes().ct_eq(csrf.as_bytes()).into();
-        (fresh && matches).then(|| p.clone())
+    /// The pending-sign-in cookie value for an accepted request, and the form's CSRF token;
+    /// `None` if the request is too large to carry in a cookie.
+    pub fn begin(
+        &self,
+        request: &AcceptedRequest,
+        relay_state: Option<String>,
+        now: i64,
+    ) -> Option<(String, String)> {
+        let mut nonce = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let nonce = URL_SAFE_NO_PAD.encode(nonce);
+        let claims = PendingClaims {
+            n: nonce.clone(),
+            t: now,
+            id: request.id.clone(),
+            sp: request.sp_entity_id.clone(),
+            acs: request.acs_index,
+            rs: relay_state,
+        };
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?);
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(b"idaas pending v1\0", payload.as_bytes()));
+        let cookie = format!("{payload}.{tag}");
+        (cookie.len() <= MAX_PENDING_COOKIE).then(|| (cookie, self.csrf_for(&nonce)))
     }
 
-    /// Forgets a pending sign-in (it was used).
-    pub fn finish(&self, id: &str) {
-        if let Ok(mut map) = self.pending.lock() {
-            map.remove(&digest(id));
+    fn csrf_for(&self, nonce: &str) -> String {
+        hex::encode(self.mac(b"idaas csrf v1\0", nonce.as_bytes()))
+    }
+
+    /// The pending sign-in of this cookie, if the cookie is authentic and fresh and the form's
+    /// CSRF token is the one bound to it. `acs_url` resolves the ACS index against the SP's
+    /// current registration (`None`: the SP or that URL is gone).
+    pub fn pending(
+        &self,
+        cookie: &str,
+        csrf: &str,
+        now: i64,
+        acs_url: &dyn Fn(&str, usize) -> Option<String>,
+    ) -> Option<Pending> {
+        let (payload, tag) = cookie.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let expected = self.mac(b"idaas pending v1\0", payload.as_bytes());
+        if !bool::from(expected.as_slice().ct_eq(&tag)) {
+            return None;
         }
+        let claims: PendingClaims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+        let fresh = claims.t <= now && now - claims.t < PENDING_LIFETIME;
+        let bound = self.csrf_for(&claims.n);
+        let matches: bool = bound.as_bytes().ct_eq(csrf.as_bytes()).into();
+        if !(fresh && matches) {
+            return None;
+        }
+        let acs = acs_url(&claims.sp, claims.acs)?;
+        Some(Pending {
+            request: AcceptedRequest {
+                id: claims.id,
+                sp_entity_id: claims.sp,
+                acs_url: acs,
+                acs_index: claims.acs,
+            },
+            relay_state: claims.rs,
+            csrf: bound,
+        })
     }
 
     /// Creates an IdP session; returns (cookie value, session).
@@ -118,14 +205,14 @@ impl SsoState {
     }
 }
 
-/// Reads one cookie from the request.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+/// Reads one cookie from the request (values longer than `max` are ignored).
+pub fn cookie(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= 128)
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= max)
         .map(|(_, v)| v.to_owned())
 }
