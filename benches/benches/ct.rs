@@ -36,9 +36,13 @@ fn costs<S: Suite>(c: &mut Criterion) {
         let t2 = FixedBaseTable::new(g2.clone(), w);
         let tt = FixedBaseTable::new(gt.clone(), w);
         g.bench_function(BenchmarkId::new("g2-table-ct", w), |b| b.iter(|| t2.mul(black_box(&k))));
-        g.bench_function(BenchmarkId::new("g2-table-vartime", w), |b| b.iter(|| t2.mul_vartime(black_box(&k))));
+        g.bench_function(BenchmarkId::new("g2-table-vartime", w), |b| {
+            b.iter(|| t2.mul_vartime(black_box(&k)))
+        });
         g.bench_function(BenchmarkId::new("gt-table-ct", w), |b| b.iter(|| tt.mul(black_box(&k))));
-        g.bench_function(BenchmarkId::new("gt-table-vartime", w), |b| b.iter(|| tt.mul_vartime(black_box(&k))));
+        g.bench_function(BenchmarkId::new("gt-table-vartime", w), |b| {
+            b.iter(|| tt.mul_vartime(black_box(&k)))
+        });
     }
     let p1 = S::g1_generator().mul(&k);
     g.bench_function("g1-mul-secret", |b| b.iter(|| black_box(&p1).mul_secret(&k)));
@@ -88,7 +92,11 @@ fn timing_check<S: Suite>(label: &str, samples: usize, f: impl Fn(&S::Scalar)) {
         let start = Instant::now();
         f(black_box(&k));
         let ns = start.elapsed().as_nanos() as f64;
-        if i % 2 == 0 { low.push(ns) } else { random.push(ns) }
+        if i % 2 == 0 {
+            low.push(ns)
+        } else {
+            random.push(ns)
+        }
     }
     let t = welch_t(&mut low.clone(), &mut random.clone());
     println!(
@@ -122,8 +130,7 @@ fn timing_checks<S: Suite>(samples: usize) {
 
 fn main() {
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-')).unwrap_or_default();
-    let samples: usize =
-        std::env::var("IDAAS_CT_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
+    let samples: usize = std::env::var("IDAAS_CT_SAMPLES").ok().and_then(|s| s.parse().ok()).unwrap_or(2000);
     let mut c = Criterion::default()
         .sample_size(20)
         .measurement_time(Duration::from_secs(2))

@@ -9,7 +9,9 @@
 
 use ark_serialize::{Compress, Validate};
 use pbe_core::suite::{Group, Gt, G1, G2};
-use pbe_core::{Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, Encryptor, Gid, Policy, Suite, UserKey};
+use pbe_core::{
+    Attribute, AuthorityPublicKey, AuthoritySecretKey, Ciphertext, Encryptor, Gid, Policy, Suite, UserKey,
+};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
@@ -71,15 +73,30 @@ fn hostile_elements_are_errors<S: Suite>() {
     // Group decoders, both validation modes and both forms.
     for (what, bytes) in bad_gt::<S>() {
         for check in [Validate::Yes, Validate::No] {
-            assert!(Gt::<S>::decode(&bytes, Compress::Yes, check).is_none(), "{}: GT {what}, check {}", S::ID, check == Validate::Yes);
+            assert!(
+                Gt::<S>::decode(&bytes, Compress::Yes, check).is_none(),
+                "{}: GT {what}, check {}",
+                S::ID,
+                check == Validate::Yes
+            );
         }
     }
     for form in [Compress::Yes, Compress::No] {
         for (what, bytes) in bad_point(&S::g1_generator(), form) {
-            assert!(G1::<S>::decode(&bytes, form, Validate::Yes).is_none(), "{}: G1 {what}, compressed {}", S::ID, form == Compress::Yes);
+            assert!(
+                G1::<S>::decode(&bytes, form, Validate::Yes).is_none(),
+                "{}: G1 {what}, compressed {}",
+                S::ID,
+                form == Compress::Yes
+            );
         }
         for (what, bytes) in bad_point(&S::g2_generator(), form) {
-            assert!(G2::<S>::decode(&bytes, form, Validate::Yes).is_none(), "{}: G2 {what}, compressed {}", S::ID, form == Compress::Yes);
+            assert!(
+                G2::<S>::decode(&bytes, form, Validate::Yes).is_none(),
+                "{}: G2 {what}, compressed {}",
+                S::ID,
+                form == Compress::Yes
+            );
         }
     }
 
@@ -108,7 +125,9 @@ fn hostile_elements_are_errors<S: Suite>() {
     }
     for (what, hostile) in cases {
         let decoded = Ciphertext::<S>::from_bytes(&hostile).unwrap();
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decoded.decrypt(&[&key]).map(|p| p.to_vec())));
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decoded.decrypt(&[&key]).map(|p| p.to_vec())
+        }));
         match result {
             Ok(r) => assert!(r.is_err(), "{}: {what} decrypted", S::ID),
             Err(_) => panic!("{}: {what} made decrypt panic", S::ID),
@@ -122,7 +141,10 @@ fn hostile_elements_are_errors<S: Suite>() {
     let y_at = pk.len() - g2c;
     let alpha_at = y_at - gt_len;
     for (what, bad) in bad_gt::<S>() {
-        assert!(AuthorityPublicKey::<S>::from_bytes(&patched(&pk, alpha_at, &bad)).is_err(), "pk gt^α {what}");
+        assert!(
+            AuthorityPublicKey::<S>::from_bytes(&patched(&pk, alpha_at, &bad)).is_err(),
+            "pk gt^α {what}"
+        );
     }
     for (what, bad) in bad_point(&g2, Compress::Yes) {
         assert!(AuthorityPublicKey::<S>::from_bytes(&patched(&pk, y_at, &bad)).is_err(), "pk g2^y {what}");

@@ -224,7 +224,12 @@ impl<S: Suite> AuthoritySecretKey<S> {
         let components = attributes
             .iter()
             .cloned()
-            .zip(k.iter().cloned().zip(k_prime.iter().cloned()).map(|(k, k_prime)| KeyComponent::new(k, k_prime)))
+            .zip(
+                k.iter()
+                    .cloned()
+                    .zip(k_prime.iter().cloned())
+                    .map(|(k, k_prime)| KeyComponent::new(k, k_prime)),
+            )
             .collect::<Vec<_>>();
         k.zeroize();
         UserKey::from_components(gid.clone(), h_gid, components)

@@ -52,12 +52,18 @@ pub(crate) fn expand_message_xmd<H: Digest + BlockSizeUser>(
         .chain_update(dst)
         .chain_update(dst_len)
         .finalize();
-    let mut bi = H::new().chain_update(&b0).chain_update([1u8]).chain_update(dst).chain_update(dst_len).finalize();
+    let mut bi =
+        H::new().chain_update(&b0).chain_update([1u8]).chain_update(dst).chain_update(dst_len).finalize();
     let mut out = Vec::with_capacity(ell * b_in_bytes);
     out.extend_from_slice(&bi);
     for i in 2..=ell {
         let mixed: Vec<u8> = b0.iter().zip(bi.iter()).map(|(a, b)| a ^ b).collect();
-        bi = H::new().chain_update(&mixed).chain_update([i as u8]).chain_update(dst).chain_update(dst_len).finalize();
+        bi = H::new()
+            .chain_update(&mixed)
+            .chain_update([i as u8])
+            .chain_update(dst)
+            .chain_update(dst_len)
+            .finalize();
         out.extend_from_slice(&bi);
     }
     out.truncate(len_in_bytes);
@@ -200,7 +206,8 @@ mod tests {
         use ark_ff::field_hashers::{DefaultFieldHasher, HashToField};
         let dst = b"QUUX-V01-CS02-with-BN254G1_XMD:SHA-256_SVDW_RO_";
         let ark: [ark_bn254::Fq; 2] =
-            <DefaultFieldHasher<sha2::Sha256, 128> as HashToField<ark_bn254::Fq>>::new(dst).hash_to_field::<2>(b"abc");
+            <DefaultFieldHasher<sha2::Sha256, 128> as HashToField<ark_bn254::Fq>>::new(dst)
+                .hash_to_field::<2>(b"abc");
         let ours = hash_to_field_sha256::<ark_bn254::Fq>(b"abc", dst).unwrap();
         assert_ne!(ark, ours, "arkworks' BN254 hash_to_field now matches RFC 9380");
         let dst = b"QUUX-V01-CS02-with-BLS12381G1_XMD:SHA-256_SSWU_RO_";
