@@ -200,9 +200,16 @@ fn primitives<S: Suite>(c: &mut Criterion) {
         b.iter(|| S::hash_attribute(black_box("purpose:current@salesforce")))
     });
     g.bench_function("g1-mul", |b| b.iter(|| black_box(&p1).mul(&k)));
+    g.bench_function("g1-mul-secret", |b| b.iter(|| black_box(&p1).mul_secret(&k)));
     g.bench_function("g2-mul", |b| b.iter(|| black_box(&p2).mul(&k)));
     g.bench_function("g2-fixed-base-table", |b| b.iter(|| tables.g2_table.mul(black_box(&k))));
     g.bench_function("gt-fixed-base-table", |b| b.iter(|| tables.gt_table.mul(black_box(&k))));
+    g.bench_function("g2-fixed-base-table-vartime", |b| {
+        b.iter(|| tables.g2_table.mul_vartime(black_box(&k)))
+    });
+    g.bench_function("gt-fixed-base-table-vartime", |b| {
+        b.iter(|| tables.gt_table.mul_vartime(black_box(&k)))
+    });
     g.bench_function("gt-exp-plain", |b| b.iter(|| black_box(&tables.gt).mul(&k)));
     g.bench_function("g2-prepare", |b| b.iter(|| S::prepare_g2(black_box(&p2))));
     g.bench_function("pairing", |b| {

@@ -21,7 +21,7 @@ pub struct World<S: Suite> {
     pub home: AuthoritySecretKey<S>,
     /// Visitor IdP authority (`salesforce`).
     pub visitor: AuthoritySecretKey<S>,
-    /// Encryptor over telekom, salesforce and amazon with 8-bit tables.
+    /// Encryptor over telekom, salesforce and amazon with the default (6-bit) tables.
     pub encryptor: Encryptor<S>,
 }
 

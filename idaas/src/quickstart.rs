@@ -22,7 +22,7 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
         std::fs::remove_dir_all(&a.data_dir)
             .map_err(|e| ServeError::usage(format!("--reset: {}: {e}", a.data_dir.display())))?;
     }
-    let today = pbe_core::segtree::format_date(clock.today());
+    let today = pbe_core::segtree::format_date(clock.today().map_err(|e| ServeError::usage(e.to_string()))?);
     runtime()?.block_on(async move {
         let stack = stack::start(Options {
             base_port: a.base_port,

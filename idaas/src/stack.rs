@@ -307,7 +307,11 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         tasks,
     };
     if created {
-        if let Err(e) = store_table1(&stack, opts.clock.today()).await {
+        let stored = match opts.clock.today() {
+            Ok(today) => store_table1(&stack, today).await,
+            Err(e) => Err(StackError(e.to_string())),
+        };
+        if let Err(e) = stored {
             let _ = std::fs::remove_file(stack.data_dir.join("bob.password"));
             stack.stop().await;
             return Err(e);

@@ -19,21 +19,26 @@ const SALT: &[u8] = b"idaas-pbe-v1 envelope";
 /// AES-GCM tag length.
 pub const TAG_LEN: usize = 16;
 
-/// The AEAD key and nonce derived from `M`.
+/// The AEAD key and nonce derived from `M`, both wiped on drop.
 struct DerivedKey {
     key: Zeroizing<[u8; 32]>,
     key_len: usize,
-    nonce: [u8; 12],
+    nonce: Zeroizing<[u8; 12]>,
 }
 
+/// HKDF's output is wiped (the `Zeroizing` buffers). Its internal state (the PRK inside the
+/// HMAC-SHA-256 cores) cannot be: hkdf 0.12, hmac 0.12 and sha2 0.10 implement no `Zeroize`
+/// (docs/security-model.md, "Wiped temporaries"). It is dropped as soon as expansion is done.
 fn derive(suite: SuiteId, key_len: usize, m_bytes: &[u8]) -> DerivedKey {
-    let hk = Hkdf::<Sha256>::new(Some(SALT), m_bytes);
     let mut okm = Zeroizing::new([0u8; 44]);
     let info = format!("{} aes-{}-gcm key+nonce", suite.name(), key_len * 8);
-    // 44 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
-    let _ = hk.expand(info.as_bytes(), okm.as_mut_slice());
+    {
+        let hk = Hkdf::<Sha256>::new(Some(SALT), m_bytes);
+        // 44 bytes is far below HKDF-SHA256's 8160-byte limit: expand cannot fail.
+        let _ = hk.expand(info.as_bytes(), okm.as_mut_slice());
+    }
     let mut key = Zeroizing::new([0u8; 32]);
-    let mut nonce = [0u8; 12];
+    let mut nonce = Zeroizing::new([0u8; 12]);
     key[..32].copy_from_slice(&okm[..32]);
     nonce.copy_from_slice(&okm[32..44]);
     DerivedKey { key, key_len, nonce }
@@ -53,7 +58,7 @@ pub(crate) fn seal_appending(
     let header_len = buf.len();
     buf.extend_from_slice(plaintext);
     let (aad, body) = buf.split_at_mut(header_len);
-    let nonce = Nonce::from_slice(&k.nonce);
+    let nonce = Nonce::from_slice(k.nonce.as_slice());
     let tag = if k.key_len == 16 {
         Aes128Gcm::new_from_slice(&k.key[..16])
             .map_err(|_| EnvelopeError::PayloadTooLarge)?
@@ -121,7 +126,7 @@ pub(crate) fn open(
 ) -> Result<Plaintext, EnvelopeError> {
     let k = derive(suite, key_len, m_bytes);
     let payload = Payload { msg: sealed, aad };
-    let nonce = Nonce::from_slice(&k.nonce);
+    let nonce = Nonce::from_slice(k.nonce.as_slice());
     let out = if k.key_len == 16 {
         Aes128Gcm::new_from_slice(&k.key[..16])
             .map_err(|_| EnvelopeError::AuthenticationFailed)?

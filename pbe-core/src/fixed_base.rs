@@ -1,4 +1,5 @@
-//! Fixed-base windowed exponentiation tables.
+//! Fixed-base windowed exponentiation tables, and constant-time multiplication by secret
+//! scalars.
 //!
 //! Encryption raises the same few bases (`gt`, `g2`, and each authority's `gt^α` and `g2^y`)
 //! to fresh scalars for every policy row. A table of `base · (j · 2^{w·i})` turns each such
@@ -6,13 +7,64 @@
 //! square-and-multiply chain (DESIGN.md §8: "fixed-base tables for `gt`, `g2` and each
 //! authority's public key"). Written once over the suite seam's [`Group`], so the same code
 //! serves the target group (written additively) and G2 of every suite.
+//!
+//! **Constant time.** Every scalar given to a table is secret (α and y at setup, each key
+//! component's `t`, the encryption's `z`, shares `λ`/`ω`, row randomness and session key), so
+//! [`FixedBaseTable::mul`] and [`ct_mul`] are written without secret-dependent control flow
+//! or memory access (issue 23, item 1):
+//! - the digits are read from the scalar's limbs with shifts and masks;
+//! - every entry of a window's row is read and the wanted one kept with a masked move
+//!   ([`Group::ct_assign`]); no entry is indexed by the digit;
+//! - every window performs one addition: a zero digit adds a dummy entry whose sum is then
+//!   discarded by a masked move, so zero digits are not skipped;
+//! - the accumulator starts at a non-neutral point (the scalar is offset so that the sum
+//!   comes out right), so the libraries' "is this the identity?" shortcuts in point addition
+//!   are never taken for a random scalar.
+//!
+//! What this does not cover is the field arithmetic underneath: arkworks makes no
+//! constant-time claim for its field operations (its Montgomery multiplication ends with a
+//! conditional subtraction); MIRACL's are written to be constant-time. docs/security-model.md
+//! "Constant time" lists exactly which paths are constant-time per suite.
 
-use ark_ff::{BigInteger, PrimeField};
+use ark_ff::{BigInteger, Field, PrimeField};
+use subtle::ConstantTimeEq;
 
 use crate::suite::Group;
 
-/// Window width used for long-lived bases: 8 bits ⇒ 32 additions per 255-bit exponent.
-pub const DEFAULT_WINDOW: usize = 8;
+/// Window width used for long-lived bases at 128-bit (see `Suite::TABLE_WINDOW`). With a
+/// constant-time scan every multiplication reads the whole table, so the fastest width is
+/// where `⌈bits/w⌉` additions balance `⌈bits/w⌉ · 2^w` masked moves (measured in
+/// docs/performance.md).
+pub const DEFAULT_WINDOW: usize = 6;
+
+/// Window width of [`ct_mul`] (a variable base, so its table is built per call).
+const VARIABLE_BASE_WINDOW: usize = 4;
+
+/// The `w`-bit digit of `limbs` (little-endian 64-bit limbs) starting at bit `pos`. The
+/// position is public; the value is read with shifts and masks only.
+fn digit(limbs: &[u64], pos: usize, w: usize) -> u64 {
+    let mask = (1u64 << w) - 1;
+    let (limb, off) = (pos / 64, pos % 64);
+    let lo = limbs.get(limb).copied().unwrap_or(0) >> off;
+    let hi = if off + w > 64 { limbs.get(limb + 1).copied().unwrap_or(0) << (64 - off) } else { 0 };
+    (lo | hi) & mask
+}
+
+/// Scans `entries` (entry `j` stands for digit `j + 1`) and returns the one for `d`, or the
+/// first entry as a dummy when `d = 0`, reading every entry.
+fn select<G: Group>(entries: &[G], d: u64) -> G {
+    let mut out = entries.first().cloned().unwrap_or_else(G::identity);
+    for (j, e) in entries.iter().enumerate().skip(1) {
+        out.ct_assign(e, (j as u64 + 1).ct_eq(&d));
+    }
+    out
+}
+
+/// `acc ← acc + entry` when `d ≠ 0`; the addition is computed either way.
+fn add_unless_zero<G: Group>(acc: &mut G, entry: &G, d: u64) {
+    let sum = acc.add(entry);
+    acc.ct_assign(&sum, !d.ct_eq(&0));
+}
 
 /// Precomputed multiples of one base.
 #[derive(Clone)]
@@ -39,6 +91,8 @@ impl<G: Group> FixedBaseTable<G> {
                 row.push(acc);
                 acc = next;
             }
+            // Affine entries (z = 1) make each addition cheaper on the arkworks curves.
+            G::normalize_batch(&mut row);
             // `acc` is now row_base · 2^w: the next window's base.
             row_base = acc;
             rows.push(row);
@@ -46,8 +100,27 @@ impl<G: Group> FixedBaseTable<G> {
         FixedBaseTable { window, rows }
     }
 
-    /// `base · k`.
+    /// `base · k`, in constant time with respect to `k` (see the module documentation).
     pub fn mul(&self, k: &G::Scalar) -> G {
+        // The accumulator starts at `base` (never the identity), so the digits are those of
+        // k − 1: base + (k − 1)·base = k·base.
+        let Some(base) = self.rows.first().and_then(|r| r.first()) else {
+            return G::identity();
+        };
+        let shifted = *k - G::Scalar::ONE;
+        let limbs = shifted.into_bigint();
+        let limbs = limbs.as_ref();
+        let mut acc = base.clone();
+        for (i, row) in self.rows.iter().enumerate() {
+            let d = digit(limbs, i * self.window, self.window);
+            let entry = select(row, d);
+            add_unless_zero(&mut acc, &entry, d);
+        }
+        acc
+    }
+
+    /// `base · k` the plain way (variable time), for public scalars and for tests.
+    pub fn mul_vartime(&self, k: &G::Scalar) -> G {
         let bits = k.into_bigint().to_bits_le();
         let mut acc = G::identity();
         for (row, chunk) in self.rows.iter().zip(bits.chunks(self.window)) {
@@ -60,33 +133,139 @@ impl<G: Group> FixedBaseTable<G> {
     }
 }
 
+/// `p · k` for a secret `k` and any base `p`: fixed 4-bit windows from the top, four
+/// doublings and one (possibly dummy) addition per window, every entry of the 15-entry table
+/// scanned. About 1.3× arkworks' variable-time GLV multiplication in G1.
+///
+/// The accumulator starts at `p` (never the identity): after all windows it holds
+/// `2^{4n}·p + k'·p`, so the digits are those of `k' = k − 2^{4n} mod r`.
+pub fn ct_mul<G: Group>(p: &G, k: &G::Scalar) -> G {
+    let w = VARIABLE_BASE_WINDOW;
+    let windows = (G::Scalar::MODULUS_BIT_SIZE as usize).div_ceil(w);
+    let mut entries = Vec::with_capacity((1 << w) - 1);
+    let mut next = p.clone();
+    for _ in 0..(1 << w) - 1 {
+        let following = next.add(p);
+        entries.push(next);
+        next = following;
+    }
+    G::normalize_batch(&mut entries);
+    let offset = G::Scalar::from(2u64).pow([(w * windows) as u64]);
+    let shifted = *k - offset;
+    let limbs = shifted.into_bigint();
+    let limbs = limbs.as_ref();
+    let mut acc = p.clone();
+    for i in (0..windows).rev() {
+        for _ in 0..w {
+            acc = acc.double();
+        }
+        let d = digit(limbs, i * w, w);
+        let entry = select(&entries, d);
+        add_unless_zero(&mut acc, &entry, d);
+    }
+    acc
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::suite::{Bls12_381Suite, Bls24_479Suite, Suite};
-    use ark_ff::{UniformRand, Zero};
+    use crate::suite::{Bls12_381Suite, Bls24_479Suite, Bls48_581Suite, Bn254Suite, Suite};
+    use ark_ff::UniformRand;
+    use proptest::prelude::*;
+
+    fn edge_scalars<F: PrimeField>() -> Vec<F> {
+        let two = F::from(2u64);
+        vec![
+            F::zero(),
+            F::one(),
+            -F::one(),
+            two,
+            // Digits of k − 1 and of k − 2^{4n} that are all zero / all ones.
+            two.pow([64u64]),
+            two.pow([(F::MODULUS_BIT_SIZE as usize).div_ceil(VARIABLE_BASE_WINDOW) as u64 * 4]),
+            -two.pow([100u64]),
+        ]
+    }
 
     fn agrees_with_plain_multiplication<G: Group>(generator: G, window: usize) {
         let mut rng = ark_std::test_rng();
         let base = generator.mul(&G::Scalar::rand(&mut rng));
         let table = FixedBaseTable::new(base.clone(), window);
-        let mut scalars = vec![G::Scalar::zero(), G::Scalar::from(1u64), -G::Scalar::from(1u64)];
+        let mut scalars = edge_scalars::<G::Scalar>();
         scalars.extend((0..4).map(|_| G::Scalar::rand(&mut rng)));
         for k in scalars {
-            assert!(table.mul(&k) == base.mul(&k));
+            let plain = base.mul(&k);
+            assert!(table.mul(&k) == plain, "table, window {window}");
+            assert!(table.mul_vartime(&k) == plain, "vartime table, window {window}");
+            assert!(ct_mul(&base, &k) == plain, "ct_mul");
         }
+        assert!(ct_mul(&G::identity(), &G::Scalar::rand(&mut rng)) == G::identity());
     }
 
     #[test]
     fn g2_table_agrees_with_plain_multiplication() {
         agrees_with_plain_multiplication(Bls12_381Suite::g2_generator(), 5);
         agrees_with_plain_multiplication(Bls12_381Suite::g2_generator(), 8);
+        agrees_with_plain_multiplication(Bn254Suite::g2_generator(), 6);
         agrees_with_plain_multiplication(Bls24_479Suite::g2_generator(), 4);
+        agrees_with_plain_multiplication(Bls48_581Suite::g2_generator(), 3);
+    }
+
+    #[test]
+    fn g1_ct_mul_agrees_with_plain_multiplication() {
+        agrees_with_plain_multiplication(Bls12_381Suite::g1_generator(), 7);
+        agrees_with_plain_multiplication(Bn254Suite::g1_generator(), 4);
+        agrees_with_plain_multiplication(Bls24_479Suite::g1_generator(), 4);
+        agrees_with_plain_multiplication(Bls48_581Suite::g1_generator(), 4);
     }
 
     #[test]
     fn gt_table_agrees_with_plain_exponentiation() {
         agrees_with_plain_multiplication(Bls12_381Suite::tables().gt, 4);
+        agrees_with_plain_multiplication(Bn254Suite::tables().gt, 6);
         agrees_with_plain_multiplication(Bls24_479Suite::tables().gt, 3);
+        agrees_with_plain_multiplication(Bls48_581Suite::tables().gt, 2);
+    }
+
+    #[test]
+    fn digits_cross_limb_boundaries() {
+        let limbs = [0xF000_0000_0000_0000u64, 0x0000_0000_0000_000Bu64];
+        assert_eq!(digit(&limbs, 60, 6), 0b11_1111 & ((0xB << 4) | 0xF));
+        assert_eq!(digit(&limbs, 64, 4), 0xB);
+        assert_eq!(digit(&limbs, 200, 5), 0);
+    }
+
+    /// The suite tables (built once per process) against the plain multiplication, on random
+    /// scalars, for every suite.
+    fn suite_tables_agree<S: Suite>(k: S::Scalar) {
+        let t = S::tables();
+        assert!(t.g2_table.mul(&k) == S::g2_generator().mul(&k));
+        assert!(t.gt_table.mul(&k) == t.gt.mul(&k));
+        assert!(S::g1_generator().mul_secret(&k) == S::g1_generator().mul(&k));
+    }
+
+    fn scalar<F: PrimeField>() -> impl Strategy<Value = F> {
+        any::<[u8; 64]>().prop_map(|b| F::from_le_bytes_mod_order(&b))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(24))]
+        #[test]
+        fn tables_agree_bn254(k in scalar::<ark_bn254::Fr>()) { suite_tables_agree::<Bn254Suite>(k) }
+        #[test]
+        fn tables_agree_bls12_381(k in scalar::<ark_bls12_381::Fr>()) { suite_tables_agree::<Bls12_381Suite>(k) }
+    }
+
+    proptest! {
+        // The MIRACL suites' multiplications cost milliseconds: fewer cases.
+        #![proptest_config(ProptestConfig::with_cases(6))]
+        #[test]
+        fn tables_agree_bls24_479(k in scalar::<crate::suite::Fr<Bls24_479Suite>>()) {
+            suite_tables_agree::<Bls24_479Suite>(k)
+        }
+        #[test]
+        fn tables_agree_bls48_581(k in scalar::<crate::suite::Fr<Bls48_581Suite>>()) {
+            suite_tables_agree::<Bls48_581Suite>(k)
+        }
     }
 }

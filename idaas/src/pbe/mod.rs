@@ -218,7 +218,7 @@ pub fn read_disclosure(path: &Path) -> Result<DisclosurePolicy, CliError> {
 
 pub(crate) fn parse_day(arg: &str, text: Option<&str>) -> Result<u64, CliError> {
     match text {
-        None => Ok(crate::clock::today_days()),
+        None => crate::clock::today_days().map_err(|e| CliError::input(format!("{arg}: {e}"))),
         Some(t) => match segtree::parse_number(t) {
             Ok((days, true)) => Ok(days),
             Ok((_, false)) => Err(CliError::input(format!("{arg} {t}: expected a date YYYY-MM-DD"))),

@@ -119,9 +119,11 @@ pub fn build_for(
                 values: vec![pbe_core::wire::to_text(&r.ciphertext)],
             });
         }
+        // A clock before 1970 has no day number: refuse rather than issue a TAT for day 0.
+        let today = state.clock.today().map_err(|e| ResponseError::Tat(e.to_string()))?;
         let tat = state
             .keys
-            .issue_tat(&user.uid, &session_index, state.clock.today(), &pbe.domain, &pbe.country, rng)
+            .issue_tat(&user.uid, &session_index, today, &pbe.domain, &pbe.country, rng)
             .map_err(|e| ResponseError::Tat(e.to_string()))?;
         let info = federation::seal::tat_info(&sp.entity_id, &session_index);
         let sealed = federation::seal::seal(&pbe.tat_public_key, &info, &tat, rng)

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use ark_ff::UniformRand;
+use ark_ff::{UniformRand, Zero};
 use ark_serialize::{Compress, Validate};
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroize;
@@ -139,7 +139,7 @@ impl<S: Suite> AuthoritySecretKey<S> {
         let tables = S::tables();
         let e_alpha = tables.gt_table.mul(&alpha);
         let g2_y = tables.g2_table.mul(&y);
-        let g1_alpha = S::g1_generator().mul(&alpha);
+        let g1_alpha = S::g1_generator().mul_secret(&alpha);
         AuthoritySecretKey {
             alpha,
             y,
@@ -200,22 +200,38 @@ impl<S: Suite> AuthoritySecretKey<S> {
         }
         let h_gid = S::hash_gid(&gid.encode());
         // g1^α · H(GID)^y is the same for every attribute of this bundle: compute it once.
-        let base = self.g1_alpha.add(&h_gid.mul(&self.y));
+        // It is enough to mint keys for this GID (issue 23, item 4), so it and H(GID)^y are
+        // wiped before returning, as is each F(u)^t.
+        let mut h_gid_y = h_gid.mul_secret(&self.y);
+        let mut base = self.g1_alpha.add(&h_gid_y);
+        h_gid_y.zeroize();
         let tables = S::tables();
         let mut k = Vec::with_capacity(attributes.len());
         let mut k_prime = Vec::with_capacity(attributes.len());
         for a in attributes {
             let mut t = Fr::<S>::rand(rng);
-            k.push(base.add(&self.attribute_hash(&a.to_string()).mul(&t)));
+            let mut f_t = self.attribute_hash(&a.to_string()).mul_secret(&t);
+            k.push(base.add(&f_t));
+            f_t.zeroize();
             k_prime.push(tables.g2_table.mul(&t));
             t.zeroize();
         }
+        base.zeroize();
         G1::<S>::normalize_batch(&mut k);
         G2::<S>::normalize_batch(&mut k_prime);
+        // Cloned out, then the vector wiped: moving the elements out would leave their bytes
+        // in the freed buffer.
         let components = attributes
             .iter()
             .cloned()
-            .zip(k.into_iter().zip(k_prime).map(|(k, k_prime)| KeyComponent::new(k, k_prime)));
+            .zip(
+                k.iter()
+                    .cloned()
+                    .zip(k_prime.iter().cloned())
+                    .map(|(k, k_prime)| KeyComponent::new(k, k_prime)),
+            )
+            .collect::<Vec<_>>();
+        k.zeroize();
         UserKey::from_components(gid.clone(), h_gid, components)
     }
 
@@ -242,6 +258,14 @@ impl<S: Suite> AuthoritySecretKey<S> {
             .element(size, Compress::Yes, Validate::Yes, "secret y")
             .map_err(|_| DecodeError::InvalidScalar("secret y"))?;
         r.finish("authority secret key")?;
+        // A zero α or y gives the neutral element as public key (which every decoder refuses)
+        // and keys that do not depend on it: refused like any other invalid scalar.
+        if alpha.is_zero() {
+            return Err(DecodeError::InvalidScalar("secret alpha").into());
+        }
+        if y.is_zero() {
+            return Err(DecodeError::InvalidScalar("secret y").into());
+        }
         Ok(Self::from_scalars(name, alpha, y))
     }
 }

@@ -69,22 +69,39 @@ pub(crate) fn recover_blinding<S: Suite>(ct: &Ciphertext<S>, keys: &[&UserKey<S>
             )
         })
     };
-    let rows: Vec<Result<RowTerms<S>>> = if S::PARALLEL_DECRYPT {
+    let mut rows: Vec<Result<RowTerms<S>>> = if S::PARALLEL_DECRYPT {
         crate::parallel::map(&work, per_row)
     } else {
         work.iter().map(per_row).collect()
     };
 
+    // `g1s` holds each used key component raised to its coefficient (`K^c`): secret, wiped
+    // below whatever the outcome.
     let mut g1s: Vec<S::G1> = Vec::with_capacity(2 * rows.len() + 1);
     let mut g2s: Vec<S::G2Prepared> = Vec::with_capacity(2 * rows.len() + 1);
     let mut c1_product = Gt::<S>::identity();
     let mut c3_sum = G2::<S>::identity();
-    for row in rows {
-        let (c1, g1_pair, c3, g2_pair) = row?;
-        c1_product = c1_product.add(&c1);
-        c3_sum = c3_sum.add(&c3);
-        g1s.extend(g1_pair);
-        g2s.extend(g2_pair);
+    let mut failed = None;
+    // By reference, not by value: moving `K^c` out of `rows` would leave its bytes in the
+    // vector's buffer; instead it is copied out and wiped in place.
+    for row in rows.iter_mut() {
+        match row {
+            Ok((c1, g1_pair, c3, g2_pair)) => {
+                c1_product = c1_product.add(c1);
+                c3_sum = c3_sum.add(c3);
+                g1s.extend(g1_pair.iter().cloned());
+                g1_pair.zeroize();
+                g2s.extend(g2_pair.iter().cloned());
+            }
+            Err(e) => {
+                failed.get_or_insert_with(|| std::mem::replace(e, Error::Misuse("decryption row failed")));
+            }
+        }
+    }
+    drop(rows);
+    if let Some(e) = failed {
+        g1s.zeroize();
+        return Err(e);
     }
     g1s.push(first.h_gid().clone());
     g2s.push(S::prepare_g2(&c3_sum));
@@ -94,14 +111,24 @@ pub(crate) fn recover_blinding<S: Suite>(ct: &Ciphertext<S>, keys: &[&UserKey<S>
         let (g1a, g1b) = g1s.split_at(mid);
         let (g2a, g2b) = g2s.split_at(mid);
         match crate::parallel::join(|| S::multi_pairing(g1a, g2a), || S::multi_pairing(g1b, g2b)) {
-            (Some(Some(a)), Some(b)) => Some(a.add(&b)),
+            (Some(Some(mut a)), Some(mut b)) => {
+                let product = a.add(&b);
+                a.zeroize();
+                b.zeroize();
+                Some(product)
+            }
             _ => None,
         }
     } else {
         S::multi_pairing(&g1s, &g2s)
-    }
-    .ok_or(Error::Misuse("degenerate pairing product"))?;
-    Ok(c1_product.add(&e))
+    };
+    g1s.zeroize();
+    let mut e = e.ok_or(Error::Misuse("degenerate pairing product"))?;
+    // e · Π C1^c = gt^z: both factors are wiped, the caller wipes the result.
+    let blinding = c1_product.add(&e);
+    e.zeroize();
+    c1_product.zeroize();
+    Ok(blinding)
 }
 
 impl<S: Suite> Ciphertext<S> {
@@ -112,9 +139,13 @@ impl<S: Suite> Ciphertext<S> {
     /// [`SchemeError::MixedIdentities`] when the bundles belong to different identities,
     /// [`crate::error::EnvelopeError::AuthenticationFailed`] when the ciphertext was modified.
     pub fn decrypt(&self, keys: &[&UserKey<S>]) -> Result<crate::envelope::Plaintext> {
-        let blinding = recover_blinding(self, keys)?;
-        let mut session_key = self.c0()?.sub(&blinding);
-        let mut m_bytes = Zeroizing::new(Vec::new());
+        let mut blinding = recover_blinding(self, keys)?;
+        let c0 = self.c0();
+        let session_key = c0.map(|c0| c0.sub(&blinding));
+        // The blinding gt^z is wiped on every path (issue 23, item 4).
+        blinding.zeroize();
+        let mut session_key = session_key?;
+        let mut m_bytes = Zeroizing::new(Vec::with_capacity(Gt::<S>::encoded_len(Compress::Yes)));
         session_key.encode(Compress::Yes, &mut m_bytes);
         session_key.zeroize();
         Ok(crate::envelope::open(S::ID, S::AEAD_KEY_LEN, &m_bytes, self.aad(), self.payload())?)

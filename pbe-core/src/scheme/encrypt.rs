@@ -41,8 +41,9 @@ impl<S: Suite> std::fmt::Debug for Encryptor<S> {
 }
 
 impl<S: Suite> Encryptor<S> {
-    /// Prepares the given public keys with 8-bit windows (≈4.7 MB of tables per authority
-    /// at BLS12-381; the fastest choice for a long-running service).
+    /// Prepares the given public keys with [`DEFAULT_WINDOW`]-bit windows (6 bits, ≈1.6 MB of
+    /// tables per authority at BLS12-381; the fastest choice for a long-running service now
+    /// that every table multiplication scans its whole window).
     pub fn new<'a>(keys: impl IntoIterator<Item = &'a AuthorityPublicKey<S>>) -> Result<Self> {
         Self::with_window(keys, DEFAULT_WINDOW)
     }
@@ -115,19 +116,34 @@ impl<S: Suite> Encryptor<S> {
         if let Some(first) = w.first_mut() {
             *first = Fr::<S>::zero();
         }
-        let z = v.first().copied().unwrap_or_default();
+        let mut z = v.first().copied().unwrap_or_default();
 
         // The per-row randomness is drawn here, in order, on this thread; the group work of
         // each row is independent and runs in parallel (crate::parallel).
         let mut ts: Vec<Fr<S>> = (0..rows.len()).map(|_| Fr::<S>::rand(rng)).collect();
         let jobs: Vec<_> = rows.iter().zip(&prepared).zip(&ts).collect();
+        // Every scalar here is secret: the tables are constant-time, C4 uses `mul_secret`, and
+        // the shares and the partial products (each alone a function of the secrets) are
+        // wiped (issue 23, items 1 and 4).
         let computed = crate::parallel::map(&jobs, |((row, auth), t)| {
-            let lambda = dot(&row.vector, &v);
-            let omega = dot(&row.vector, &w);
-            let c1 = tables.gt_table.mul(&lambda).add(&auth.e_alpha.mul(t));
-            let c2 = tables.g2_table.mul(&-**t);
-            let c3 = auth.g2_y.mul(t).add(&tables.g2_table.mul(&omega));
-            let c4 = S::hash_attribute(&row.attribute.to_string()).mul(t);
+            let mut lambda = dot(&row.vector, &v);
+            let mut omega = dot(&row.vector, &w);
+            let mut neg_t = -**t;
+            let mut gt_lambda = tables.gt_table.mul(&lambda);
+            let mut e_alpha_t = auth.e_alpha.mul(t);
+            let c1 = gt_lambda.add(&e_alpha_t);
+            let c2 = tables.g2_table.mul(&neg_t);
+            let mut g2_y_t = auth.g2_y.mul(t);
+            let mut g2_omega = tables.g2_table.mul(&omega);
+            let c3 = g2_y_t.add(&g2_omega);
+            let c4 = S::hash_attribute(&row.attribute.to_string()).mul_secret(t);
+            lambda.zeroize();
+            omega.zeroize();
+            neg_t.zeroize();
+            gt_lambda.zeroize();
+            e_alpha_t.zeroize();
+            g2_y_t.zeroize();
+            g2_omega.zeroize();
             (c1, c2, c3, c4)
         });
         drop(jobs);
@@ -147,9 +163,12 @@ impl<S: Suite> Encryptor<S> {
 
         // The session key M = gt^m; C0 = M · gt^z = gt^(m+z).
         let mut m = Fr::<S>::rand(rng);
-        let session_key = tables.gt_table.mul(&m);
-        let c0 = tables.gt_table.mul(&(m + z));
+        let mut session_key = tables.gt_table.mul(&m);
+        let mut m_plus_z = m + z;
+        let c0 = tables.gt_table.mul(&m_plus_z);
         m.zeroize();
+        m_plus_z.zeroize();
+        z.zeroize();
         v.zeroize();
         w.zeroize();
 
@@ -173,8 +192,11 @@ impl<S: Suite> Encryptor<S> {
         out.extend_from_slice(&(plaintext.len() as u64).to_be_bytes());
         let payload_start = out.len();
 
-        let mut m_bytes = Vec::new();
+        // Sized up front so the encoding never reallocates (a reallocation would leave a copy
+        // of M in the freed buffer).
+        let mut m_bytes = Vec::with_capacity(Gt::<S>::encoded_len(Compress::Yes));
         session_key.encode(Compress::Yes, &mut m_bytes);
+        session_key.zeroize();
         let sealed = crate::envelope::seal_appending(S::ID, S::AEAD_KEY_LEN, &m_bytes, &mut out, plaintext);
         m_bytes.zeroize();
         sealed?;

@@ -3,11 +3,21 @@
 //! Points are kept in projective form (arithmetic without inversions); encoding goes through
 //! the affine form and arkworks' canonical serialization, whose validating decoder checks
 //! the curve equation and prime-order subgroup membership.
+//!
+//! Decoding also refuses the neutral element of every group (a correct encoder produces it
+//! with negligible probability, and the MIRACL suites never accepted it), and in the target
+//! group every element that is zero or not unitary (`conj(x)·x ≠ 1`), even where the costly
+//! subgroup check is skipped: arkworks' GT negation and exponentiation unwrap the inverse of
+//! their input and panic on zero, so no decoded value may reach them unless it is invertible
+//! with inverse `conj(x)` (issue 23, item 0).
 
 use ark_ec::pairing::{Pairing, PairingOutput};
 use ark_ec::short_weierstrass::{Affine, Projective, SWCurveConfig};
 use ark_ec::CurveGroup;
-use ark_ff::{PrimeField, Zero};
+use ark_ff::{CyclotomicMultSubgroup, One, PrimeField, Zero};
+use subtle::Choice;
+
+use super::ct::CtAssign;
 use ark_serialize::{CanonicalDeserialize, CanonicalSerialize, Compress, Validate};
 
 use super::Group;
@@ -34,6 +44,7 @@ fn decode_exact<T: CanonicalDeserialize>(bytes: &[u8], form: Compress, check: Va
 impl<P: ArkCurve> Group for Projective<P>
 where
     P::ScalarField: PrimeField,
+    P::BaseField: CtAssign,
 {
     type Scalar = P::ScalarField;
 
@@ -49,16 +60,28 @@ where
         -*self
     }
 
+    fn double(&self) -> Self {
+        ark_ec::AdditiveGroup::double(self)
+    }
+
     fn mul(&self, k: &Self::Scalar) -> Self {
         P::scalar_mul(self, k)
     }
 
+    fn ct_assign(&mut self, other: &Self, choice: Choice) {
+        self.x.ct_assign(&other.x, choice);
+        self.y.ct_assign(&other.y, choice);
+        self.z.ct_assign(&other.z, choice);
+    }
+
     fn normalize_batch(points: &mut [Self]) {
-        let affine = <Projective<P> as CurveGroup>::normalize_batch(points);
-        for (p, a) in points.iter_mut().zip(affine) {
+        let mut affine = <Projective<P> as CurveGroup>::normalize_batch(points);
+        for (p, a) in points.iter_mut().zip(&affine) {
             // z = 1 afterwards, so the affine conversion at encoding needs no inversion.
-            *p = a.into();
+            *p = (*a).into();
         }
+        // The points may be secret (key components): the affine copies are wiped.
+        zeroize::Zeroize::zeroize(&mut affine);
     }
 
     fn encoded_len(form: Compress) -> usize {
@@ -71,11 +94,22 @@ where
     }
 
     fn decode(bytes: &[u8], form: Compress, check: Validate) -> Option<Self> {
-        decode_exact::<Affine<P>>(bytes, form, check).map(Into::into)
+        let p = decode_exact::<Affine<P>>(bytes, form, check)?;
+        (!ark_ec::AffineRepr::is_zero(&p)).then(|| p.into())
     }
 }
 
-impl<E: Pairing> Group for PairingOutput<E> {
+/// Whether a target-group candidate is unitary: `conj(x) · x = 1`. Every element of GT (in
+/// the cyclotomic subgroup, order dividing `p^(k/2) + 1`) is; zero is not. One `F_p^12`
+/// multiplication, against ≈1.2 ms for the full subgroup check.
+fn is_unitary<F: CyclotomicMultSubgroup>(x: &F) -> bool {
+    x.cyclotomic_inverse().is_some_and(|c| (c * x).is_one())
+}
+
+impl<E: Pairing> Group for PairingOutput<E>
+where
+    E::TargetField: CtAssign,
+{
     type Scalar = E::ScalarField;
 
     fn identity() -> Self {
@@ -90,8 +124,16 @@ impl<E: Pairing> Group for PairingOutput<E> {
         -*self
     }
 
+    fn double(&self) -> Self {
+        ark_ec::AdditiveGroup::double(self)
+    }
+
     fn mul(&self, k: &Self::Scalar) -> Self {
         *self * k
+    }
+
+    fn ct_assign(&mut self, other: &Self, choice: Choice) {
+        self.0.ct_assign(&other.0, choice);
     }
 
     fn encoded_len(form: Compress) -> usize {
@@ -103,7 +145,8 @@ impl<E: Pairing> Group for PairingOutput<E> {
     }
 
     fn decode(bytes: &[u8], form: Compress, check: Validate) -> Option<Self> {
-        decode_exact(bytes, form, check)
+        let v: Self = decode_exact(bytes, form, check)?;
+        (is_unitary(&v.0) && !v.0.is_one()).then_some(v)
     }
 }
 
@@ -112,7 +155,10 @@ pub(crate) fn multi_pairing<E: Pairing>(g1: &[E::G1], g2: &[E::G2Prepared]) -> O
     if g1.len() != g2.len() {
         return None;
     }
-    let g1 = E::G1::normalize_batch(g1);
-    let miller = E::multi_miller_loop(g1.into_iter().map(E::G1Prepared::from), g2.iter().cloned());
+    let mut g1 = E::G1::normalize_batch(g1);
+    // The G1 inputs include key components raised to coefficients: the affine copies are
+    // wiped; arkworks' own prepared copies inside the Miller loop cannot be.
+    let miller = E::multi_miller_loop(g1.iter().map(|p| E::G1Prepared::from(*p)), g2.iter().cloned());
+    zeroize::Zeroize::zeroize(&mut g1);
     E::final_exponentiation(miller)
 }

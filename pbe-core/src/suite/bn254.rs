@@ -3,13 +3,9 @@
 use std::sync::OnceLock;
 
 use ark_bn254::{g1, g2, Bn254, G1Projective, G2Projective};
-use ark_ec::hashing::map_to_curve_hasher::MapToCurveBasedHasher;
-use ark_ec::hashing::HashToCurve;
 use ark_ec::pairing::{Pairing, PairingOutput};
 use ark_ec::scalar_mul::glv::GLVConfig;
 use ark_ec::PrimeGroup;
-use ark_ff::field_hashers::DefaultFieldHasher;
-use sha2::Sha256;
 
 use super::ark::ArkCurve;
 use super::svdw::SvdwMap;
@@ -24,24 +20,13 @@ impl ArkCurve for g2::Config {
     }
 }
 
-type Hasher =
-    MapToCurveBasedHasher<G1Projective, DefaultFieldHasher<Sha256, 128>, SvdwMap<ark_bn254::g1::Config>>;
-
 /// The BN254 suite (arkworks), AES-128-GCM.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bn254Suite;
 
-struct Hashers {
-    gid: Hasher,
-    attribute: Hasher,
-}
-
-fn hashers() -> &'static Hashers {
-    static HASHERS: OnceLock<Hashers> = OnceLock::new();
-    HASHERS.get_or_init(|| Hashers {
-        gid: Hasher::new(&dst(SuiteId::Bn254, "GID", "SVDW")).unwrap_or_else(|_| broken()),
-        attribute: Hasher::new(&dst(SuiteId::Bn254, "ATTR", "SVDW")).unwrap_or_else(|_| broken()),
-    })
+fn dsts() -> &'static (Vec<u8>, Vec<u8>) {
+    static DSTS: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+    DSTS.get_or_init(|| (dst(SuiteId::Bn254, "GID", "SVDW"), dst(SuiteId::Bn254, "ATTR", "SVDW")))
 }
 
 #[allow(clippy::panic)]
@@ -49,9 +34,12 @@ fn broken<T>() -> T {
     panic!("BN254 SvdW map parameters are invalid: checked by the svdw module's tests")
 }
 
-fn hash_with(h: &Hasher, msg: &[u8]) -> G1<Bn254Suite> {
+/// RFC 9380 `BN254G1_XMD:SHA-256_SVDW_RO_` under our DST: the RFC-exact
+/// `expand_message_xmd` of `suite::h2c` (arkworks' pads with 48 bytes instead of 64, so
+/// hashes made before this change differ) and the SvdW map of `suite::svdw`.
+fn hash_with(dst: &[u8], msg: &[u8]) -> G1<Bn254Suite> {
     // The SvdW map is total, so hashing cannot fail for any message.
-    h.hash(msg).map(Into::into).unwrap_or_else(|_| broken())
+    super::h2c::hash_to_curve::<g1::Config, SvdwMap<g1::Config>>(msg, dst).unwrap_or_else(broken)
 }
 
 impl Suite for Bn254Suite {
@@ -82,11 +70,11 @@ impl Suite for Bn254Suite {
     }
 
     fn hash_gid(encoded_gid: &[u8]) -> G1<Self> {
-        hash_with(&hashers().gid, encoded_gid)
+        hash_with(&dsts().0, encoded_gid)
     }
 
     fn hash_attribute(attribute: &str) -> G1<Self> {
-        hash_with(&hashers().attribute, attribute.as_bytes())
+        hash_with(&dsts().1, attribute.as_bytes())
     }
 
     fn tables() -> &'static GeneratorTables<Self> {

@@ -11,6 +11,10 @@ mod bls12_381;
 mod bls24_479;
 mod bls48_581;
 mod bn254;
+mod ct;
+mod h2c;
+#[cfg(test)]
+mod kat;
 mod miracl;
 mod svdw;
 
@@ -133,8 +137,27 @@ pub trait Group: Clone + PartialEq + Eq + Send + Sync + Zeroize + 'static {
         self.add(&other.neg())
     }
 
+    /// `2 · self`.
+    fn double(&self) -> Self {
+        self.add(self)
+    }
+
     /// `self · k`, with the curve's endomorphism-accelerated method where it has one.
+    /// **Variable time** in `k` on the arkworks suites: only for public scalars (the LSSS
+    /// reconstruction coefficients at decryption). Secret scalars go through
+    /// [`Group::mul_secret`] or a [`FixedBaseTable`].
     fn mul(&self, k: &Self::Scalar) -> Self;
+
+    /// `self · k` for a secret `k`, with no branch or memory access that depends on `k`
+    /// (fixed 4-bit windows, every table entry scanned, an addition in every window; see
+    /// `crate::fixed_base::ct_mul`). The MIRACL suites use MIRACL's own multiplication,
+    /// which is written to be constant-time.
+    fn mul_secret(&self, k: &Self::Scalar) -> Self {
+        crate::fixed_base::ct_mul(self, k)
+    }
+
+    /// `self ← other` when `choice` is 1, in constant time (masked moves, no branch).
+    fn ct_assign(&mut self, other: &Self, choice: subtle::Choice);
 
     /// Brings points into the representation that encodes fastest (affine), with one shared
     /// inversion. Purely an optimisation: the default does nothing.
@@ -205,9 +228,10 @@ pub trait Suite: Sized + Send + Sync + 'static {
     /// AES-GCM key length in bytes: 16 up to 128-bit security, 32 above.
     const AEAD_KEY_LEN: usize;
 
-    /// Window width of the fixed-base tables for long-lived bases. Wider is faster and
-    /// larger: 8 bits suits BLS12-381 (≈4.7 MB per authority); the 192/256-bit suites use
-    /// narrower windows because one GT element is 1.4–3.5 KB.
+    /// Window width of the fixed-base tables for long-lived bases. The tables are scanned in
+    /// full at every (constant-time) multiplication, so the best width balances additions
+    /// against masked moves: 6 bits at 128-bit (measured: 8 bits is slower once every entry
+    /// is read), 5 at BLS24-479 and 4 at BLS48-581, whose GT elements are 1.4–3.5 KB.
     const TABLE_WINDOW: usize;
 
     /// Whether one decryption spreads its work over two threads (the rows' point decoding,
