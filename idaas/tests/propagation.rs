@@ -22,6 +22,9 @@ use web_agent::session::Propagation;
 /// 2025-10-09, noon UTC.
 const T0: i64 = 1_760_011_200;
 
+/// The sealing suite of the 128-bit stacks of these tests.
+const X25519: federation::seal::SealSuite = federation::seal::SealSuite::X25519Aes128;
+
 fn browser() -> reqwest::Client {
     idaas::browser::client()
 }
@@ -71,7 +74,11 @@ fn shopping_material(stack: &Stack, saml_response: &str) -> (Propagation, String
     let assertion = UnverifiedAssertion::parse_response(&xml, 1 << 20).unwrap().verify(&idp.trust).unwrap();
     let session_index = assertion.session_index().unwrap().to_owned();
     let sealed = &assertion.attribute(federation::assertion::TAT_ATTRIBUTE).unwrap()[0];
-    let shop_key = web_agent::keys::load_or_create(&stack.data_dir.join("shopping")).unwrap();
+    let shop_key = web_agent::keys::load_or_create(
+        &stack.data_dir.join("shopping"),
+        federation::seal::SealSuite::X25519Aes128,
+    )
+    .unwrap();
     let entity = format!("{}/saml/metadata", stack.agent_urls[0]);
     let opened = shop_key.open(sealed, &federation::seal::tat_info(&entity, &session_index)).unwrap();
     let tat = pbe_core::wire::from_binary_or_text(&opened).unwrap();
@@ -106,6 +113,7 @@ fn call(
     let headers = propagation::call_headers(
         signer,
         partner,
+        federation::seal::SealSuite::X25519Aes128,
         "POST",
         path,
         body,
@@ -193,7 +201,7 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
     // Calls crafted as the shopping agent would make them.
     let material = shopping_material(&stack, &saml_response);
     let shop_signer = CallSigner::load_or_create(&dir.path().join("shopping")).unwrap();
-    let delivery_key = web_agent::keys::load_or_create(&dir.path().join("delivery")).unwrap();
+    let delivery_key = web_agent::keys::load_or_create(&dir.path().join("delivery"), X25519).unwrap();
     let partner = delivery_partner(&stack, delivery_key.public_text());
     let now = clock.now();
 
@@ -224,7 +232,7 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
     // The TAT sealed for another service (shopping's own key).
     let elsewhere = delivery_partner(
         &stack,
-        web_agent::keys::load_or_create(&dir.path().join("shopping")).unwrap().public_text(),
+        web_agent::keys::load_or_create(&dir.path().join("shopping"), X25519).unwrap().public_text(),
     );
     let (status, err) = send(&stack, &call(&shop_signer, &elsewhere, "/ship", b"{}", &material, now)).await;
     assert_eq!((status, err["error"].as_str()), (StatusCode::FORBIDDEN, Some("invalid_tat")));
