@@ -273,6 +273,9 @@ async fn the_order_flow_runs_at_192_bits() {
     let order: Value = r.json().await.unwrap();
     assert_eq!(pii_names(&order["shopping_saw"]), ["dob", "lastname"]);
     assert_eq!(pii_names(&order["delivery_saw"]), ["addresses", "lastname"]);
+    // The agents' sealing keys are P-384 at this level (federation::seal::SealSuite).
+    assert!(dir.path().join("shopping").join("tat-p384.key").exists());
+    assert!(!dir.path().join("shopping").join(web_agent::keys::KEY_FILE).exists());
     // The key file records the suite: restarting the data directory at another level fails.
     stack.stop().await;
     let again = stack::start(Options {
@@ -283,4 +286,42 @@ async fn the_order_flow_runs_at_192_bits() {
     })
     .await;
     assert!(again.is_err(), "a 192-bit data directory must not start at 128-bit");
+}
+
+/// The whole order flow at 256-bit (`bls48-581`): every TAT and PAT is sealed with HPKE
+/// P-521 / HKDF-SHA512 / AES-256-GCM to the agents' P-521 keys, and the agents publish those
+/// keys as `P-521` in their metadata.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_order_flow_runs_at_256_bits_with_p521_sealing() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack::start(Options {
+        base_port: 0,
+        data_dir: dir.path().to_owned(),
+        clock: Arc::new(ManualClock::new(T0)),
+        suite: pbe_core::SuiteId::Bls48_581,
+    })
+    .await
+    .unwrap();
+    let key = web_agent::keys::load_or_create(
+        &dir.path().join("shopping"),
+        federation::seal::SealSuite::P521Aes256,
+    )
+    .unwrap();
+    assert!(dir.path().join("shopping").join("tat-p521.key").exists());
+    assert!(
+        !dir.path().join("shopping").join(web_agent::keys::KEY_FILE).exists(),
+        "no X25519 key at 256 bits"
+    );
+    let metadata =
+        reqwest::get(format!("{}/saml/metadata", stack.agent_urls[0])).await.unwrap().text().await.unwrap();
+    assert!(metadata.contains("Algorithm=\"P-521\"") && metadata.contains(&key.public_text()), "{metadata}");
+    let b = browser();
+    sign_in_at_shopping(&stack, &b).await;
+    let shop = &stack.agent_urls[0];
+    let r = b.post(format!("{shop}/order")).json(&serde_json::json!({"item": "42"})).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let order: Value = r.json().await.unwrap();
+    assert_eq!(pii_names(&order["shopping_saw"]), ["dob", "lastname"]);
+    assert_eq!(pii_names(&order["delivery_saw"]), ["addresses", "lastname"]);
+    stack.stop().await;
 }
