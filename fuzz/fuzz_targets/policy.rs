@@ -12,6 +12,6 @@ fuzz_target!(|data: &[u8]| {
     if policy.validate().is_ok() {
         let printed = policy.to_string();
         assert_eq!(Policy::parse(&printed).as_ref(), Ok(&policy), "{printed}");
-        let _ = Lsss::from_policy(&policy);
+        let _ = Lsss::<pbe_core::suite::Fr<pbe_core::Bls12_381Suite>>::from_policy(&policy);
     }
 });
