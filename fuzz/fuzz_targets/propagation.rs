@@ -111,9 +111,12 @@ fuzz_target!(|data: &[u8]| {
         .map(|(i, n)| (n, text(3 + i).to_owned()))
         .collect()
     };
-    let mut req = Request::builder().method(Method::POST).uri(format!("{}{path}", propagation::INGRESS_PREFIX));
+    let mut req =
+        Request::builder().method(Method::POST).uri(format!("{}{path}", propagation::INGRESS_PREFIX));
     for (name, value) in &headers {
-        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else { return };
+        let (Ok(n), Ok(v)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) else {
+            return;
+        };
         req = req.header(n, v);
     }
     let Ok(req) = req.body(Body::from(body.to_vec())) else { return };

@@ -17,7 +17,10 @@ fn trust() -> &'static TrustStore {
 
 fuzz_target!(|data: &[u8]| {
     let Ok(xml) = std::str::from_utf8(data) else { return };
-    for parsed in [UnverifiedAssertion::parse_response(xml, DEFAULT_MAX_XML_BYTES), UnverifiedAssertion::parse(xml, DEFAULT_MAX_XML_BYTES)] {
+    for parsed in [
+        UnverifiedAssertion::parse_response(xml, DEFAULT_MAX_XML_BYTES),
+        UnverifiedAssertion::parse(xml, DEFAULT_MAX_XML_BYTES),
+    ] {
         let Ok(unverified) = parsed else { continue };
         let _ = unverified.claimed_issuer();
         let Ok(a) = unverified.verify(trust()) else { continue };
