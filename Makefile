@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 # Where cargo puts the build; `make quickstart` runs the binary from there.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all deps build test test-slow quickstart demo bench perf-report lint fmt clean-data check-one-build
+.PHONY: all deps build test test-slow quickstart demo bench perf-report lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
 
 all: build
 
@@ -61,3 +61,32 @@ lint:
 
 fmt:
 	$(CARGO) fmt --all
+
+## Coverage-guided fuzzing (cargo-fuzz + libFuzzer; fuzz/ is outside the workspace and not part
+## of `make test`). Runs every target for FUZZ_SECONDS each (default 600), from the checked-in
+## seeds in fuzz/corpus/<target>/; a crash stops with the reproducer in fuzz/artifacts/<target>/.
+## cargo-fuzz needs nightly compiler flags (-Z sanitizer, -C passes=sancov): on the stable
+## toolchain RUSTC_BOOTSTRAP=1 unlocks them. Installs cargo-fuzz when it is missing.
+## FUZZ_TARGETS picks targets, FUZZ_ARGS passes libFuzzer options (e.g. -jobs=2).
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= policy disclosure decrypt saml_response authn_request unseal receipt propagation
+FUZZ_ARGS ?=
+FUZZ_ENV = RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(CURDIR)/fuzz/target
+
+fuzz-build: deps
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && $(FUZZ_ENV) $(CARGO) fuzz build -O
+
+fuzz: fuzz-build
+	@set -e; cd fuzz; for t in $(FUZZ_TARGETS); do \
+		echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+		mkdir -p corpus/$$t; \
+		case $$t in saml_response|authn_request|propagation) dict=-dict=xml.dict;; *) dict=;; esac; \
+		$(FUZZ_ENV) $(CARGO) fuzz run -O $$t corpus/$$t -- $$dict -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(FUZZ_ARGS); \
+	done
+
+## Regenerates the structure-aware seeds (signed responses, sealed tokens, ciphertexts, keys)
+## from federation::fuzzing's fixtures, and the plain-text ones.
+fuzz-seeds: deps
+	$(CARGO) test -p federation --test fuzz_seeds -- --ignored write_fuzz_seeds
+	bash scripts/fuzz-seeds.sh

@@ -29,7 +29,7 @@ fn sso_response(c: &mut Criterion) {
     let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(1);
     let salesforce = AuthoritySecretKey::<S>::setup("salesforce", rng).unwrap();
     let amazon = AuthoritySecretKey::<S>::setup("amazon", rng).unwrap();
-    let sp_key = RecipientKey::generate(rng);
+    let sp_key = RecipientKey::generate(federation::seal::SealSuite::X25519Aes128, rng);
     let shop = SpConfig {
         entity_id: "https://shop.example/saml/metadata".into(),
         acs_urls: vec!["https://shop.example/saml/acs".into()],

@@ -39,7 +39,7 @@ fn token_request(c: &mut Criterion) {
     // The home IdP's own key material (RSA-2048 signing key and certificate).
     let home =
         idp_home::keys::Keys::load_or_create(dir.path(), "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
-    let agent_key = RecipientKey::generate(rng);
+    let agent_key = RecipientKey::generate(federation::seal::SealSuite::X25519Aes128, rng);
     let config = Config {
         public_url: BASE.into(),
         entity_id: BASE.into(),

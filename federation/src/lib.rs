@@ -9,6 +9,8 @@ pub mod assertion;
 pub mod authority;
 pub mod clock;
 pub mod files;
+#[cfg(feature = "test-support")]
+pub mod fuzzing;
 pub mod pat;
 pub mod redact;
 pub mod seal;

@@ -79,11 +79,71 @@ pub struct ReceiptClaims {
     pub jti: String,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize)]
 struct Header {
     alg: String,
     typ: String,
     kid: String,
+}
+
+/// The header as read. Unknown members that are not critical are ignored (RFC 7515 §4);
+/// `crit` is read as any JSON value so that a malformed one (`null`, not a list) is seen and
+/// refused rather than taken for an absent one.
+#[derive(Deserialize)]
+struct ReceivedHeader {
+    alg: String,
+    typ: String,
+    #[serde(default, deserialize_with = "present")]
+    crit: Option<serde_json::Value>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
+}
+
+/// Header parameters this verifier understands as critical extensions (RFC 7515 §4.1.11):
+/// none. A receipt whose header lists any extension in `crit` is refused, because honouring
+/// the JWS means honouring that extension's semantics, which this code does not know.
+const UNDERSTOOD_CRITICAL: &[&str] = &[];
+
+/// The parameters RFC 7515 and RFC 7518 define: `crit` must not list them (§4.1.11).
+const REGISTERED: &[&str] = &[
+    "alg", "jku", "jwk", "kid", "x5u", "x5c", "x5t", "x5t#S256", "typ", "cty", "crit", "enc", "zip", "epk",
+    "apu", "apv", "iv", "tag", "p2s", "p2c",
+];
+
+/// Checks a header's `crit` (RFC 7515 §4.1.11): absent, or a non-empty list of distinct
+/// strings naming extensions (not registered parameters) that the header carries and that
+/// this verifier understands.
+fn check_crit(header_json: &[u8], crit: Option<&serde_json::Value>) -> Result<(), ReceiptError> {
+    let Some(crit) = crit else { return Ok(()) };
+    let malformed = |why: &str| Err(ReceiptError::CriticalHeader(why.to_owned()));
+    let Some(list) = crit.as_array() else { return malformed("crit is not a list") };
+    if list.is_empty() {
+        return malformed("crit is an empty list");
+    }
+    let members: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(header_json).map_err(|_| ReceiptError::Malformed)?;
+    let mut seen = std::collections::BTreeSet::new();
+    for name in list {
+        let Some(name) = name.as_str() else { return malformed("crit lists a non-string") };
+        if !seen.insert(name) {
+            return malformed("crit lists a member twice");
+        }
+        if REGISTERED.contains(&name) {
+            return malformed("crit lists a registered header parameter");
+        }
+        if !members.contains_key(name) {
+            return malformed("crit lists a member the header does not carry");
+        }
+    }
+    // Only a well-formed list gets this far, so the error says which extension is the problem.
+    match seen.into_iter().find(|name| !UNDERSTOOD_CRITICAL.contains(name)) {
+        Some(name) => {
+            Err(ReceiptError::CriticalHeader(format!("unsupported critical header parameter {name:?}")))
+        }
+        None => Ok(()),
+    }
 }
 
 /// Why a receipt could not be verified.
@@ -96,6 +156,10 @@ pub enum ReceiptError {
     /// The header's `alg` is not `EdDSA` or its `typ` is not [`RECEIPT_TYP`].
     #[error("the receipt is not an EdDSA grant receipt")]
     WrongAlgorithm,
+    /// The header's `crit` is malformed or names an extension this verifier does not
+    /// understand (RFC 7515 §4.1.11).
+    #[error("the receipt's critical header parameters are not accepted: {0}")]
+    CriticalHeader(String),
     /// The signature does not verify with the key.
     #[error("the receipt's signature is not valid")]
     BadSignature,
@@ -185,7 +249,9 @@ impl ReceiptSigner {
 ///
 /// # Security
 /// Only `alg: EdDSA` with [`RECEIPT_TYP`] is accepted (no `none`, no algorithm confusion);
-/// verification is `verify_strict` (no small-order keys, no malleable signatures).
+/// a header with `crit` is refused (RFC 7515 §4.1.11: no critical extension is understood
+/// here, and a malformed `crit` makes the JWS invalid); verification is `verify_strict` (no
+/// small-order keys, no malleable signatures).
 pub fn verify_receipt(jws: &str, public_key: &[u8]) -> Result<ReceiptClaims, ReceiptError> {
     if jws.len() > MAX_RECEIPT_LEN {
         return Err(ReceiptError::Malformed);
@@ -197,10 +263,12 @@ pub fn verify_receipt(jws: &str, public_key: &[u8]) -> Result<ReceiptClaims, Rec
         return Err(ReceiptError::Malformed);
     };
     let decode = |x: &str| URL_SAFE_NO_PAD.decode(x).map_err(|_| ReceiptError::Malformed);
-    let header: Header = serde_json::from_slice(&decode(h)?).map_err(|_| ReceiptError::Malformed)?;
+    let header_json = decode(h)?;
+    let header: ReceivedHeader = serde_json::from_slice(&header_json).map_err(|_| ReceiptError::Malformed)?;
     if header.alg != "EdDSA" || header.typ != RECEIPT_TYP {
         return Err(ReceiptError::WrongAlgorithm);
     }
+    check_crit(&header_json, header.crit.as_ref())?;
     let sig: [u8; 64] = decode(s)?.try_into().map_err(|_| ReceiptError::Malformed)?;
     let signed_len = h.len() + 1 + p.len();
     let signed = jws.get(..signed_len).ok_or(ReceiptError::Malformed)?;
@@ -261,6 +329,53 @@ mod tests {
         assert_eq!(restored.kid(), signer.kid());
         assert_eq!(signer.public_jwk()["kid"], signer.kid());
         assert!(!format!("{signer:?}").contains(&URL_SAFE_NO_PAD.encode(signer.secret_bytes().as_slice())));
+    }
+
+    /// Signs an arbitrary header over the standard claims, as an attacker holding the key (or
+    /// a future producer) could.
+    fn sign_with_header(signer: &ReceiptSigner, header: &str) -> String {
+        let mut out = URL_SAFE_NO_PAD.encode(header);
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims()).unwrap()));
+        let sig = signer.key.sign(out.as_bytes());
+        out.push('.');
+        out.push_str(&URL_SAFE_NO_PAD.encode(sig.to_bytes()));
+        out
+    }
+
+    #[test]
+    fn receipt_header_crit_is_enforced() {
+        let signer = ReceiptSigner::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(4));
+        let key = signer.public_bytes();
+        let base = r#""alg":"EdDSA","typ":"idaas-grant-receipt+jwt","kid":"k""#;
+        // Correctly signed; no crit, or unknown non-critical members: accepted.
+        for ok in [format!("{{{base}}}"), format!(r#"{{{base},"x-note":"ignored"}}"#)] {
+            assert_eq!(verify_receipt(&sign_with_header(&signer, &ok), &key).unwrap(), claims(), "{ok}");
+        }
+        // Correctly signed, but crit names an extension we do not understand, or is malformed.
+        let refused = [
+            (r#","exp-ext":1,"crit":["exp-ext"]"#, "unsupported critical header parameter \"exp-ext\""),
+            (r#","b64":false,"crit":["b64"]"#, "unsupported critical header parameter \"b64\""),
+            (r#","crit":["missing"]"#, "does not carry"),
+            (r#","crit":[]"#, "empty list"),
+            (r#","crit":null"#, "not a list"),
+            (r#","crit":"exp-ext","exp-ext":1"#, "not a list"),
+            (r#","crit":{"exp-ext":true}"#, "not a list"),
+            (r#","crit":[1]"#, "non-string"),
+            (r#","crit":["alg"]"#, "registered"),
+            (r#","crit":["kid"]"#, "registered"),
+            (r#","e":1,"crit":["e","e"]"#, "twice"),
+        ];
+        for (extra, why) in refused {
+            let header = format!("{{{base}{extra}}}");
+            match verify_receipt(&sign_with_header(&signer, &header), &key) {
+                Err(ReceiptError::CriticalHeader(msg)) => assert!(msg.contains(why), "{header}: {msg}"),
+                other => panic!("{header}: {other:?}"),
+            }
+        }
+        // A duplicated crit member is malformed JSON for this header, not a bypass.
+        let dup = format!(r#"{{{base},"crit":["e"],"e":1,"crit":["e"]}}"#);
+        assert_eq!(verify_receipt(&sign_with_header(&signer, &dup), &key), Err(ReceiptError::Malformed));
     }
 
     #[test]

@@ -154,10 +154,12 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     let agent_urls = vec![agent_u0, agent_u1];
     let backend_urls = vec![backend_u0, backend_u1];
 
-    // Keys first: the IdPs need the agents' X25519 keys and each other's authority keys.
+    // Keys first: the IdPs need the agents' sealing keys (of the kind of the level:
+    // federation::seal::SealSuite) and each other's authority keys.
+    let seal_suite = federation::seal::SealSuite::for_suite(opts.suite);
     let agent_keys = SERVICES
         .iter()
-        .map(|s| ctx!(web_agent::keys::load_or_create(&dir.join(s.name)), "agent key"))
+        .map(|s| ctx!(web_agent::keys::load_or_create(&dir.join(s.name), seal_suite), "agent key"))
         .collect::<Result<Vec<_>, _>>()?;
     let visitor_keys = ctx!(
         idp_visitor::keys::Keys::load_or_create(&dir.join("visitor"), VISITOR_AUTHORITY, opts.suite),
@@ -264,7 +266,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     for ((s, url), backend) in SERVICES.iter().zip(&agent_urls).zip(&backend_urls) {
         let secret_path = dir.join("visitor/client-secrets").join(s.name);
         let secret = ctx!(std::fs::read_to_string(&secret_path), secret_path.display())?.trim().to_owned();
-        let mut toml = agent_toml(url, backend, &dir.join(s.name), &metadata_path, &token_endpoint, s.name);
+        let mut toml =
+            agent_toml(url, backend, &dir.join(s.name), &metadata_path, &token_endpoint, s.name, opts.suite);
         // shopping → delivery: shopping's backend may call delivery's `/ship` on bob's behalf.
         match s.name {
             "shopping" => toml.push_str(&partner_toml(PARTNER, &agent_urls[1], &agent_keys[1].public_text())),
@@ -416,11 +419,13 @@ pub fn agent_toml(
     metadata: &Path,
     token_endpoint: &str,
     client_id: &str,
+    suite: SuiteId,
 ) -> String {
     format!(
         r#"public_url = "{public_url}"
 backend_url = "{backend_url}"
 data_dir = "{data}"
+suite = "{suite}"
 
 [home_idp]
 metadata_file = "{metadata}"

@@ -215,7 +215,11 @@ async fn the_papers_lifecycle_over_http() {
     let scope = grant["scope"].as_str().unwrap();
     assert!(scope.contains("ppurpose:purchase") && !scope.contains("purpose:current "), "{scope}");
     assert!(!scope.split(' ').any(|s| s == "purpose:current"), "{scope}");
-    let key = web_agent::keys::load_or_create(&dir.path().join("shopping")).unwrap();
+    let key = web_agent::keys::load_or_create(
+        &dir.path().join("shopping"),
+        federation::seal::SealSuite::X25519Aes128,
+    )
+    .unwrap();
     let session_index = {
         let at = xml.find("SessionIndex=\"").unwrap() + "SessionIndex=\"".len();
         xml[at..at + xml[at..].find('"').unwrap()].to_owned()
@@ -296,7 +300,14 @@ fn forged_response(
     let acs = format!("{shop}/saml/acs");
     let session_index = "forged-session";
     let info = federation::seal::tat_info(tat_sp, session_index);
-    let sealed = federation::seal::seal(tat_key, &info, b"not really a TAT", &mut rand_core::OsRng).unwrap();
+    let sealed = federation::seal::seal(
+        federation::seal::SealSuite::X25519Aes128,
+        tat_key,
+        &info,
+        b"not really a TAT",
+        &mut rand_core::OsRng,
+    )
+    .unwrap();
     let params = ResponseParams {
         issuer: stack.home_url.clone(),
         destination: acs.clone(),
@@ -332,8 +343,18 @@ async fn the_agent_refuses_forged_and_misdirected_responses() {
         let pem = std::fs::read_to_string(dir.path().join("home/saml-signing.crt.pem")).unwrap();
         pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>()
     };
-    let shop_key = web_agent::keys::load_or_create(&dir.path().join("shopping")).unwrap().public_text();
-    let delivery_key = web_agent::keys::load_or_create(&dir.path().join("delivery")).unwrap().public_text();
+    let shop_key = web_agent::keys::load_or_create(
+        &dir.path().join("shopping"),
+        federation::seal::SealSuite::X25519Aes128,
+    )
+    .unwrap()
+    .public_text();
+    let delivery_key = web_agent::keys::load_or_create(
+        &dir.path().join("delivery"),
+        federation::seal::SealSuite::X25519Aes128,
+    )
+    .unwrap()
+    .public_text();
     let shop_sp = format!("{shop}/saml/metadata");
     // One browser starts each sign-in and posts each answer (responses are bound to it).
     let b = browser();

@@ -436,9 +436,9 @@ async fn healthz() -> Json<serde_json::Value> {
 
 // ---- admin: service providers ----
 
-fn checked_sp(body: SpConfig) -> Result<ServiceProvider, ApiError> {
+fn checked_sp(state: &AppState, body: SpConfig) -> Result<ServiceProvider, ApiError> {
     let sp = ServiceProvider::from(body);
-    validate_service_provider(&sp)
+    validate_service_provider(&sp, state.keys.suite())
         .map_err(|(field, reason)| ApiError::InvalidInput(format!("{field}: {reason}")))?;
     Ok(sp)
 }
@@ -455,7 +455,7 @@ async fn create_sp(
     _: AdminAuth,
     ApiJson(body): ApiJson<SpConfig>,
 ) -> Result<Response, ApiError> {
-    let sp = checked_sp(body)?;
+    let sp = checked_sp(&state, body)?;
     if state.store.get_sp(&sp.entity_id)?.is_some() {
         return Err(ApiError::Conflict(format!(
             "service provider '{}' exists; use PUT /admin/sps/{{entity_id}} to replace it",
@@ -488,7 +488,7 @@ async fn put_sp(
     if body.entity_id != entity_id {
         return Err(ApiError::InvalidInput("entity_id in the body differs from the one in the path".into()));
     }
-    let sp = checked_sp(body)?;
+    let sp = checked_sp(&state, body)?;
     let created = state.store.put_sp(&sp)?;
     tracing::info!(entity_id = %sp.entity_id, created, "service provider stored");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };

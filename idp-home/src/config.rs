@@ -101,7 +101,8 @@ pub struct SpConfig {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct PbeConfig {
-    /// X25519 public key for sealing the TAT, base64url.
+    /// HPKE public key for sealing the TAT, unpadded base64url, of the kind of the IdP's suite
+    /// (X25519 at 128 bits, P-384 at 192, P-521 at 256: `federation::seal::SealSuite`).
     pub tat_public_key: String,
     /// The visitor IdP's SAML entity ID.
     pub visitor_entity_id: String,
@@ -319,7 +320,7 @@ impl Config {
         let mut seen = std::collections::BTreeSet::new();
         for (i, sp) in self.service_providers.iter().enumerate() {
             let key = format!("service_providers[{i}]");
-            validate_service_provider(&ServiceProvider::from(sp.clone()))
+            validate_service_provider(&ServiceProvider::from(sp.clone()), self.suite)
                 .map_err(|(field, reason)| invalid(format!("{key}.{field}"), reason))?;
             if !seen.insert(sp.entity_id.as_str()) {
                 return Err(invalid(
@@ -399,9 +400,10 @@ pub fn check_http_url(key: &str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Validates a service-provider registration (from the configuration or the admin API).
+/// Validates a service-provider registration (from the configuration or the admin API) for an
+/// IdP of `suite`: the SP's sealing key must be of that level's HPKE suite.
 /// The error is `(field, reason)`, e.g. `("acs_urls[0]", "… is not an absolute URL")`.
-pub fn validate_service_provider(sp: &ServiceProvider) -> Result<(), (String, String)> {
+pub fn validate_service_provider(sp: &ServiceProvider, suite: SuiteId) -> Result<(), (String, String)> {
     let lift = |e: ConfigError| match e {
         ConfigError::Invalid { key, reason } => (key, reason),
         other => ("?".to_owned(), other.to_string()),
@@ -433,10 +435,14 @@ pub fn validate_service_provider(sp: &ServiceProvider) -> Result<(), (String, St
         }
     }
     if let Some(pbe) = &sp.pbe {
-        federation::seal::check_public_key(&pbe.tat_public_key).map_err(|e| {
+        let seal = federation::seal::SealSuite::for_suite(suite);
+        federation::seal::check_public_key(seal, &pbe.tat_public_key).map_err(|e| {
             (
                 "pbe.tat_public_key".to_owned(),
-                format!("{e} (expected 32 bytes of X25519, unpadded base64url)"),
+                format!(
+                    "{e} (this IdP's suite {suite} seals with {}; unpadded base64url)",
+                    seal.description()
+                ),
             )
         })?;
         check_entity_id("pbe.visitor_entity_id", &pbe.visitor_entity_id).map_err(lift)?;

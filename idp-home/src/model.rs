@@ -60,7 +60,8 @@ impl ServiceProvider {
 /// What makes a service provider part of the purpose-based-encryption federation.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct PbeBinding {
-    /// X25519 public key for sealing the TAT, base64url (32 bytes).
+    /// HPKE public key for sealing the TAT, unpadded base64url, of the kind of the IdP's suite
+    /// (X25519, 32 bytes, at 128 bits; P-384 at 192; P-521 at 256).
     pub tat_public_key: String,
     /// The visitor IdP's SAML entity ID (added to the assertion's audience).
     pub visitor_entity_id: String,

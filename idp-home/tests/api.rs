@@ -55,7 +55,11 @@ fn stranger() -> &'static AuthoritySecretKey<S> {
 }
 
 fn tat_key() -> String {
-    federation::seal::RecipientKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(3)).public_text()
+    federation::seal::RecipientKey::generate(
+        federation::seal::SealSuite::X25519Aes128,
+        &mut rand_chacha::ChaCha20Rng::seed_from_u64(3),
+    )
+    .public_text()
 }
 
 struct Env {

@@ -70,7 +70,10 @@ fn amazon() -> &'static AuthoritySecretKey<S> {
 }
 
 fn sp_key(seed: u64) -> RecipientKey {
-    RecipientKey::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(seed))
+    RecipientKey::generate(
+        federation::seal::SealSuite::X25519Aes128,
+        &mut rand_chacha::ChaCha20Rng::seed_from_u64(seed),
+    )
 }
 
 fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {

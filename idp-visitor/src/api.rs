@@ -465,8 +465,14 @@ async fn store_client(
     body: ClientBody,
     existing: Option<Client>,
 ) -> Result<(Client, Option<String>), ApiError> {
-    validate_registration(&body.client_id, &body.name, &body.purposes, body.pat_public_key.as_deref())
-        .map_err(|(field, reason)| ApiError::InvalidInput(format!("{field}: {reason}")))?;
+    validate_registration(
+        &body.client_id,
+        &body.name,
+        &body.purposes,
+        body.pat_public_key.as_deref(),
+        state.keys.suite(),
+    )
+    .map_err(|(field, reason)| ApiError::InvalidInput(format!("{field}: {reason}")))?;
     crate::clients::validate_exchange_fields(body.entity_id.as_deref(), &body.may_exchange_for)
         .map_err(|(field, reason)| ApiError::InvalidInput(format!("{field}: {reason}")))?;
     let (hash, shown) = match (body.client_secret, &existing) {

@@ -39,7 +39,8 @@ pub struct Client {
     pub secret_hash: String,
     /// Registered purpose attributes (`purpose:current`, …), sorted, without duplicates.
     pub purposes: Vec<String>,
-    /// X25519 public key the PAT is sealed for (unpadded base64url), if any.
+    /// HPKE public key the PAT is sealed for (unpadded base64url, of the kind of the IdP's
+    /// suite), if any.
     pub pat_public_key: Option<String>,
     /// Registration time, Unix seconds.
     pub created: i64,
@@ -93,6 +94,7 @@ pub fn validate_registration(
     name: &str,
     purposes: &[String],
     pat_public_key: Option<&str>,
+    suite: pbe_core::SuiteId,
 ) -> Result<(), (String, String)> {
     let id_ok = !client_id.is_empty()
         && client_id.len() <= MAX_CLIENT_ID_LEN
@@ -113,8 +115,14 @@ pub fn validate_registration(
         check_purpose(p).map_err(|r| (format!("purposes[{i}]"), r))?;
     }
     if let Some(k) = pat_public_key {
-        federation::seal::check_public_key(k).map_err(|_| {
-            ("pat_public_key".to_owned(), "must be an X25519 public key, unpadded base64url".to_owned())
+        // The PAT is sealed with the HPKE suite of this IdP's level: a key of another kind
+        // would either fail at every grant or, worse, invite sealing below the suite's strength.
+        let seal = federation::seal::SealSuite::for_suite(suite);
+        federation::seal::check_public_key(seal, k).map_err(|e| {
+            (
+                "pat_public_key".to_owned(),
+                format!("must be an HPKE {seal} public key for suite {suite}, unpadded base64url: {e}"),
+            )
         })?;
     }
     Ok(())
@@ -270,20 +278,51 @@ mod tests {
 
     #[test]
     fn registration_checks() {
+        use federation::seal::{RecipientKey, SealSuite};
+        use pbe_core::SuiteId;
+        const D: SuiteId = SuiteId::Bls12_381;
         let p = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert!(validate_registration("shop", "Shop", &p(&["purpose:current", "ppurpose:purchase"]), None)
-            .is_ok());
-        assert_eq!(validate_registration("", "", &p(&["purpose:current"]), None).unwrap_err().0, "client_id");
+        assert!(validate_registration(
+            "shop",
+            "Shop",
+            &p(&["purpose:current", "ppurpose:purchase"]),
+            None,
+            D
+        )
+        .is_ok());
         assert_eq!(
-            validate_registration("a b", "", &p(&["purpose:current"]), None).unwrap_err().0,
+            validate_registration("", "", &p(&["purpose:current"]), None, D).unwrap_err().0,
             "client_id"
         );
-        assert_eq!(validate_registration("s", "", &[], None).unwrap_err().0, "purposes");
-        assert_eq!(validate_registration("s", "", &p(&["role:admin"]), None).unwrap_err().0, "purposes[0]");
         assert_eq!(
-            validate_registration("s", "", &p(&["purpose:current"]), Some("xx")).unwrap_err().0,
+            validate_registration("a b", "", &p(&["purpose:current"]), None, D).unwrap_err().0,
+            "client_id"
+        );
+        assert_eq!(validate_registration("s", "", &[], None, D).unwrap_err().0, "purposes");
+        assert_eq!(
+            validate_registration("s", "", &p(&["role:admin"]), None, D).unwrap_err().0,
+            "purposes[0]"
+        );
+        assert_eq!(
+            validate_registration("s", "", &p(&["purpose:current"]), Some("xx"), D).unwrap_err().0,
             "pat_public_key"
         );
+        // The PAT key must be of the IdP's level: each level accepts its own kind only.
+        let r = &mut rand_core::OsRng;
+        for suite in SuiteId::ALL {
+            for kind in SealSuite::ALL {
+                let key = RecipientKey::generate(kind, r).public_text();
+                let res = validate_registration("s", "", &p(&["purpose:current"]), Some(&key), suite);
+                if kind == SealSuite::for_suite(suite) {
+                    assert!(res.is_ok(), "{suite} {kind}");
+                } else {
+                    let (field, reason) = res.unwrap_err();
+                    assert_eq!(field, "pat_public_key");
+                    assert!(reason.contains(SealSuite::for_suite(suite).kem_name()), "{reason}");
+                    assert!(reason.contains("different security levels"), "{reason}");
+                }
+            }
+        }
         assert_eq!(normalize_purposes(&p(&["b:x", "a:y", "b:x"])), p(&["a:y", "b:x"]));
     }
 }

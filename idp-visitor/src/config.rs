@@ -113,7 +113,8 @@ pub struct ClientConfig {
     pub name: String,
     /// The purpose attributes it is registered for (`purpose:current`, `ppurpose:purchase`).
     pub purposes: Vec<String>,
-    /// Its X25519 public key (unpadded base64url): the PAT is sealed for it when set.
+    /// Its HPKE public key (unpadded base64url, X25519 / P-384 / P-521 by the IdP's suite):
+    /// the PAT is sealed for it when set.
     #[serde(default)]
     pub pat_public_key: Option<String>,
     /// The SAML entity ID of its service (the audience the home IdP writes for it); the
@@ -305,6 +306,7 @@ impl Config {
                 &c.name,
                 &c.purposes,
                 c.pat_public_key.as_deref(),
+                self.suite,
             )
             .map_err(|(field, reason)| invalid(format!("{key}.{field}"), reason))?;
             crate::clients::validate_exchange_fields(c.entity_id.as_deref(), &c.may_exchange_for)

@@ -26,7 +26,7 @@
 //! 6. Replay: each client may exchange a given assertion (issuer + ID) **once**; replay
 //!    records are kept until the assertion is too old.
 //! 7. The PAT (pbe-core keys for `GID(NameID, SessionIndex)` and the granted purposes) is
-//!    sealed with HPKE for the client's X25519 key when one is registered
+//!    sealed with HPKE (the suite of the level) for the client's key when one is registered
 //!    (`federation::pat::pat_info(client_id, SessionIndex)`), and a signed grant receipt is
 //!    made. Replay record, access token and audit entry are written in one transaction.
 
@@ -320,8 +320,14 @@ pub fn exchange<R: RngCore + CryptoRng>(
         .map_err(|e| OAuthError::InvalidGrant(format!("no PAT can be issued for this subject: {e}")))?;
     let (purpose_access_token, pat_sealed) = match &client.pat_public_key {
         Some(pk) => {
-            let sealed = federation::seal::seal(pk, &pat_info(&client.client_id, session_index), &pat, rng)
-                .map_err(|e| OAuthError::ServerError(format!("sealing the PAT: {e}")))?;
+            let sealed = federation::seal::seal(
+                federation::seal::SealSuite::for_suite(keys.suite()),
+                pk,
+                &pat_info(&client.client_id, session_index),
+                &pat,
+                rng,
+            )
+            .map_err(|e| OAuthError::ServerError(format!("sealing the PAT: {e}")))?;
             (sealed, true)
         }
         None => (pbe_core::wire::to_text(&pat), false),

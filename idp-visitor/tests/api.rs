@@ -51,7 +51,7 @@ impl Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(42);
-        let shop_key = RecipientKey::generate(rng);
+        let shop_key = RecipientKey::generate(federation::seal::SealSuite::X25519Aes128, rng);
         let mut config = Config { public_url: base.clone(), entity_id: base.clone(), ..Config::default() };
         config.admin_token = Some(Secret::new(ADMIN));
         config.max_body_bytes = 64 * 1024;

@@ -90,9 +90,15 @@ pub struct Config {
     /// SAML entity ID of this SP; `<public_url>/saml/metadata` when empty.
     #[serde(default)]
     pub entity_id: String,
-    /// Data directory (the X25519 key for TATs).
+    /// Data directory (the HPKE key for TATs and PATs).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// The pairing suite of the home and visitor IdPs (`bls12-381`, `bn254`, `bls24-479`,
+    /// `bls48-581`). It decides the HPKE suite of the agent's sealing key
+    /// ([`federation::seal::SealSuite::for_suite`]): X25519 at 128 bits, P-384 at 192, P-521
+    /// at 256. The IdPs refuse a key of another kind for their level.
+    #[serde(default = "default_suite", with = "federation::settings::suite_name")]
+    pub suite: pbe_core::SuiteId,
     /// Lifetime of an agent session, minutes (also capped by the IdP's SessionNotOnOrAfter).
     #[serde(default = "default_session_minutes")]
     pub session_lifetime_minutes: u32,
@@ -146,7 +152,8 @@ pub struct PartnerConfig {
     /// The partner's SAML entity ID; `<url>/saml/metadata` when empty.
     #[serde(default)]
     pub entity_id: String,
-    /// The partner agent's X25519 public key (its `/saml/metadata` key), unpadded base64url.
+    /// The partner agent's HPKE public key (its `/saml/metadata` key), unpadded base64url; of
+    /// the kind of this agent's `suite`.
     pub tat_key: String,
 }
 
@@ -251,6 +258,10 @@ pub struct RuleConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+fn default_suite() -> pbe_core::SuiteId {
+    pbe_core::SuiteId::Bls12_381
+}
+
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./data/agent")
 }
@@ -274,6 +285,11 @@ fn default_pii_prefix() -> String {
 }
 
 impl Config {
+    /// The HPKE suite of the agent's sealing key and of its partners' keys.
+    pub fn seal_suite(&self) -> federation::seal::SealSuite {
+        federation::seal::SealSuite::for_suite(self.suite)
+    }
+
     /// Reads, parses and validates `path`, then applies `IDAAS_AGENT_CLIENT_SECRET`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -379,8 +395,16 @@ impl Config {
                 return Err(invalid(format!("{key}.name"), "unique, [a-z0-9_-]{1,64}"));
             }
             check_url(&format!("{key}.url"), p.url.trim_end_matches('/'))?;
-            federation::seal::check_public_key(&p.tat_key)
-                .map_err(|_| invalid(format!("{key}.tat_key"), "not an X25519 public key (base64url)"))?;
+            let seal_suite = self.seal_suite();
+            federation::seal::check_public_key(seal_suite, &p.tat_key).map_err(|e| {
+                invalid(
+                    format!("{key}.tat_key"),
+                    format!(
+                        "must be an HPKE {seal_suite} public key for suite {} (unpadded base64url): {e}",
+                        self.suite
+                    ),
+                )
+            })?;
         }
         let mut names = std::collections::BTreeSet::new();
         for (i, c) in self.callers.iter().enumerate() {
@@ -504,7 +528,9 @@ mod tests {
 
     #[test]
     fn partners_and_callers_are_checked() {
-        let x25519 = federation::seal::RecipientKey::generate(&mut rand_core::OsRng).public_text();
+        use federation::seal::{RecipientKey, SealSuite};
+        let x25519 = RecipientKey::generate(SealSuite::X25519Aes128, &mut rand_core::OsRng).public_text();
+        let p384 = RecipientKey::generate(SealSuite::P384Aes256, &mut rand_core::OsRng).public_text();
         let ed25519 = crate::propagation::CallSigner::generate(&mut rand_core::OsRng).public_text();
         let partner = |name: &str, key: &str| {
             format!(
@@ -525,6 +551,8 @@ mod tests {
         let cases = [
             (partner("Delivery", &x25519), "partners[0].name"),
             (partner("delivery", "AAAA"), "partners[0].tat_key"),
+            // A partner key of another security level than this agent's suite.
+            (partner("delivery", &p384), "must be an HPKE X25519 public key for suite bls12-381"),
             (format!("{}{}", partner("d", &x25519), partner("d", &x25519)), "partners[1].name"),
             (caller(&x25519[..20], "[\"/ship\"]"), "callers[0].public_key"),
             (caller(&ed25519, "[]"), "callers[0].allowed_prefixes"),
@@ -534,6 +562,13 @@ mod tests {
             let err = Config::from_toml(&format!("{MIN}\n{extra}")).unwrap_err().to_string();
             assert!(err.contains(expected), "{extra}: {err}");
         }
+        // At 192 bits the partner's key is P-384, and an X25519 one is refused with the reason.
+        let at192 = MIN.replace("[home_idp]", "suite = \"bls24-479\"\n[home_idp]");
+        let c = Config::from_toml(&format!("{at192}\n{}", partner("delivery", &p384))).unwrap();
+        assert_eq!(c.seal_suite(), SealSuite::P384Aes256);
+        let err =
+            Config::from_toml(&format!("{at192}\n{}", partner("delivery", &x25519))).unwrap_err().to_string();
+        assert!(err.contains("partners[0].tat_key") && err.contains("different security levels"), "{err}");
     }
 
     #[test]

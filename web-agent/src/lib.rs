@@ -84,7 +84,7 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// The trusted home IdP.
     pub idp: Arc<TrustedIdp>,
-    /// The agent's X25519 key.
+    /// The agent's HPKE key (TATs and PATs are sealed to it).
     pub key: Arc<RecipientKey>,
     /// Sessions and pending requests.
     pub sessions: Arc<Sessions>,
@@ -123,7 +123,7 @@ impl AppState {
     pub fn new(config: Config, idp_metadata: &str, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         config.validate()?;
         let idp = TrustedIdp::from_metadata(idp_metadata).map_err(|e| StartError::Metadata(e.to_string()))?;
-        let key = keys::load_or_create(&config.data_dir)?;
+        let key = keys::load_or_create(&config.data_dir, config.seal_suite())?;
         let signer = propagation::CallSigner::load_or_create(&config.data_dir)?;
         if !config.partners.is_empty() || !config.callers.is_empty() {
             tracing::info!(
@@ -323,7 +323,7 @@ fn set_signin_cookie(resp: &mut Response, state: &AppState, value: &str, max_age
 }
 
 async fn metadata(State(state): State<AppState>) -> Response {
-    let xml = sp::metadata_xml(&state.config.entity_id, &state.config.acs_url(), &state.key.public_text());
+    let xml = sp::metadata_xml(&state.config.entity_id, &state.config.acs_url(), &state.key);
     ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
 }
 

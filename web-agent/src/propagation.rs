@@ -2,7 +2,7 @@
 //!
 //! **Egress** (`/.idaas/partners/<name>/<path>`, for this agent's backend): the backend
 //! presents the opaque session handle it received on ingress (`X-Idaas-Session`); the agent
-//! attaches the user's signed assertion, the TAT re-sealed (HPKE) for the partner's X25519 key
+//! attaches the user's signed assertion, the TAT re-sealed (HPKE) for the partner's HPKE key
 //! and an Ed25519 signature of its own over the whole call, and sends it to the partner agent's
 //! `/.idaas/call/<path>`.
 //!
@@ -172,6 +172,7 @@ impl CallParts<'_> {
 pub fn call_headers<R: RngCore + CryptoRng>(
     signer: &CallSigner,
     partner: &PartnerConfig,
+    seal_suite: federation::seal::SealSuite,
     method: &str,
     path_and_query: &str,
     body: &[u8],
@@ -182,7 +183,7 @@ pub fn call_headers<R: RngCore + CryptoRng>(
 ) -> Result<Vec<(&'static str, String)>, federation::seal::SealError> {
     let audience = partner.entity_id();
     let info = tat_info(&audience, session_index, &propagation.assertion_id);
-    let sealed_tat = federation::seal::seal(&partner.tat_key, &info, &propagation.tat, rng)?;
+    let sealed_tat = federation::seal::seal(seal_suite, &partner.tat_key, &info, &propagation.tat, rng)?;
     let assertion = URL_SAFE_NO_PAD.encode(propagation.assertion_xml.as_bytes());
     let mut n = [0u8; 16];
     rng.fill_bytes(&mut n);
@@ -456,6 +457,7 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
     let call = call_headers(
         &state.signer,
         partner,
+        state.key.suite(),
         parts.method.as_str(),
         path_and_query,
         &body,

@@ -122,16 +122,22 @@ pub fn safe_return_path(candidate: &str) -> String {
     }
 }
 
-/// This SP's metadata: entity ID, ACS (HTTP-POST), and in `md:Extensions` the X25519 public
-/// key the home IdP seals TATs to (`<idaas:TatKey Algorithm="X25519">base64url</idaas:TatKey>`).
-pub fn metadata_xml(entity_id: &str, acs_url: &str, tat_public_key: &str) -> String {
+/// This SP's metadata: entity ID, ACS (HTTP-POST), and in `md:Extensions` the HPKE public
+/// key the home IdP seals TATs to, with its kind (`<idaas:TatKey Algorithm="X25519">base64url
+/// </idaas:TatKey>`; `P-384` at 192 bits, `P-521` at 256).
+pub fn metadata_xml(entity_id: &str, acs_url: &str, tat_key: &federation::seal::RecipientKey) -> String {
+    let tat_public_key = tat_key.public_text();
     let mut x = XmlBuilder::new();
     x.open(
         "md:EntityDescriptor",
         &[("xmlns:md", "urn:oasis:names:tc:SAML:2.0:metadata"), ("entityID", entity_id)],
     );
     x.open("md:Extensions", &[]);
-    x.leaf("idaas:TatKey", &[("xmlns:idaas", NS_IDAAS_MD), ("Algorithm", "X25519")], tat_public_key);
+    x.leaf(
+        "idaas:TatKey",
+        &[("xmlns:idaas", NS_IDAAS_MD), ("Algorithm", tat_key.suite().kem_name())],
+        &tat_public_key,
+    );
     x.close();
     x.open(
         "md:SPSSODescriptor",

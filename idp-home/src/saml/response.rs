@@ -126,8 +126,14 @@ pub fn build_for(
             .issue_tat(&user.uid, &session_index, today, &pbe.domain, &pbe.country, rng)
             .map_err(|e| ResponseError::Tat(e.to_string()))?;
         let info = federation::seal::tat_info(&sp.entity_id, &session_index);
-        let sealed = federation::seal::seal(&pbe.tat_public_key, &info, &tat, rng)
-            .map_err(|e| ResponseError::Tat(e.to_string()))?;
+        let sealed = federation::seal::seal(
+            federation::seal::SealSuite::for_suite(state.keys.suite()),
+            &pbe.tat_public_key,
+            &info,
+            &tat,
+            rng,
+        )
+        .map_err(|e| ResponseError::Tat(e.to_string()))?;
         attributes.push(AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec![sealed] });
         attributes.push(AttributeValues {
             name: SUITE_ATTRIBUTE.into(),
