@@ -292,8 +292,6 @@ async fn the_order_flow_runs_at_192_bits() {
 /// P-521 / HKDF-SHA512 / AES-256-GCM to the agents' P-521 keys, and the agents publish those
 /// keys as `P-521` in their metadata.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "at 256 bits the assertion carried to the visitor IdP exceeds its default 256 KiB \
-            max_body_bytes (invalid_request), a limit outside the sealing work; reported"]
 async fn the_order_flow_runs_at_256_bits_with_p521_sealing() {
     let dir = tempfile::tempdir().unwrap();
     let stack = stack::start(Options {
