@@ -458,7 +458,9 @@ groups = {{ {GROUP} = "read_write" }}
 /// the higher levels, whose ciphertexts (and so assertions) are several times bigger.
 fn quickstart_visitor_body_limit(suite: pbe_core::SuiteId) -> usize {
     match suite {
-        pbe_core::SuiteId::Bn254 | pbe_core::SuiteId::Bls12_381 => idp_visitor::Config::default().max_body_bytes,
+        pbe_core::SuiteId::Bn254 | pbe_core::SuiteId::Bls12_381 => {
+            idp_visitor::Config::default().max_body_bytes
+        }
         _ => 4 * 1024 * 1024,
     }
 }

@@ -66,10 +66,8 @@ fn check(path: &Path) -> Result<(), String> {
 fn every_sample_config_parses_and_validates() {
     let samples: Vec<PathBuf> = files("docs/examples").into_iter().chain(files("docker/config")).collect();
     assert!(samples.len() >= 10, "expected the shipped samples, found {samples:?}");
-    let failures: Vec<String> = samples
-        .iter()
-        .filter_map(|p| check(p).err().map(|e| format!("{}: {e}", p.display())))
-        .collect();
+    let failures: Vec<String> =
+        samples.iter().filter_map(|p| check(p).err().map(|e| format!("{}: {e}", p.display()))).collect();
     assert!(failures.is_empty(), "samples that no longer parse:\n{}", failures.join("\n"));
 }
 

@@ -121,7 +121,12 @@ impl Agent {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         let public = if opts.https { format!("https://{addr}") } else { format!("http://{addr}") };
-        let tat_key = web_agent::keys::load_or_create(&dir.path().join("partner"), federation::seal::SealSuite::X25519Aes128).unwrap().public_text();
+        let tat_key = web_agent::keys::load_or_create(
+            &dir.path().join("partner"),
+            federation::seal::SealSuite::X25519Aes128,
+        )
+        .unwrap()
+        .public_text();
         let sources: Vec<String> = opts.egress_sources.iter().map(|a| format!("\"{a}\"")).collect();
         let toml = format!(
             "public_url = \"{public}\"\nbackend_url = \"{backend}/base\"\ndata_dir = \"{data}\"\n\
