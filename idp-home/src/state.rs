@@ -26,6 +26,10 @@ pub enum StateError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// An HTTP client could not be built (TLS back end). The default client would silently
+    /// drop the timeout and the no-redirect policy, so this stops the start instead.
+    #[error("HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
 
 /// What every handler can reach.
@@ -152,8 +156,7 @@ pub async fn fetch_authorities(config: &mut Config) -> Result<(), StateError> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
-        .build()
-        .unwrap_or_default();
+        .build()?;
     let suite = config.suite;
     for (i, va) in config.visitor_authorities.iter_mut().enumerate() {
         let Some(url) = va.url.clone() else { continue };

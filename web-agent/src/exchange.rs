@@ -52,12 +52,8 @@ pub enum ExchangeError {
 }
 
 /// A client for token requests: no redirects (a token endpoint never redirects), a timeout.
-pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(TIMEOUT)
-        .build()
-        .unwrap_or_default()
+pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(TIMEOUT).build()
 }
 
 /// RFC 6749 §2.3.1: client_id and secret are form-urlencoded before HTTP Basic.

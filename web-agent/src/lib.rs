@@ -75,7 +75,16 @@ pub enum StartError {
     /// The IdP metadata.
     #[error("home_idp metadata: {0}")]
     Metadata(String),
+    /// An HTTP client could not be built (TLS back end). The default client would silently
+    /// drop the timeouts and the no-redirect policy, so this stops the start instead.
+    #[error("HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
 }
+
+/// How long the agent waits for a backend or partner to accept a connection.
+pub const BACKEND_CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long the agent waits for the next bytes of a backend's or partner's answer.
+pub const BACKEND_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What every handler can reach (all `Arc`s: cheap to clone).
 #[derive(Clone)]
@@ -138,10 +147,13 @@ impl AppState {
         if egress_sources.is_empty() && !config.partners.is_empty() {
             tracing::warn!("backend_url's host resolves to no address: the partner route refuses every call");
         }
+        // No whole-request timeout: a backend may stream a long answer. A backend that does
+        // not accept the connection, or stops sending, is cut off instead.
         let backend = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap_or_default();
+            .connect_timeout(BACKEND_CONNECT_TIMEOUT)
+            .read_timeout(BACKEND_READ_TIMEOUT)
+            .build()?;
         Ok(AppState {
             idp: Arc::new(idp),
             key: Arc::new(key),
@@ -149,7 +161,7 @@ impl AppState {
             replay: Arc::new(ReplayCache::new(session::MAX_SESSIONS)),
             rules: Arc::new(RwLock::new(rules)),
             clock,
-            http: exchange::http_client(),
+            http: exchange::http_client()?,
             backend,
             cookie_name: cookie_name(&config, "agent").into(),
             signin_cookie: cookie_name(&config, "signin").into(),
@@ -168,7 +180,7 @@ impl AppState {
                 .map_err(|e| StartError::Metadata(format!("{}: {e}", path.display())));
         }
         let url = config.home_idp.metadata_url.as_deref().unwrap_or_default();
-        let resp = exchange::http_client()
+        let resp = exchange::http_client()?
             .get(url)
             .send()
             .await
