@@ -3,13 +3,10 @@
 //! looked at), and reading the hidden inputs of a form (the CSRF token, the auto-posted
 //! `SAMLResponse`).
 
-/// A client with a cookie jar that does not follow redirects.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_default()
+/// A client with a cookie jar that does not follow redirects. An error (TLS back end) is
+/// returned, never papered over with a default client that would follow redirects.
+pub fn client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()
 }
 
 /// The `Location` of a redirect.

@@ -57,7 +57,7 @@ pub fn seen(service: &str, headers: &HeaderMap) -> serde_json::Value {
 }
 
 /// The backend app for `service`.
-pub fn app(service: &'static str) -> Router {
+pub fn app(service: &'static str) -> Result<Router, reqwest::Error> {
     app_with_agent(service, None)
 }
 
@@ -66,21 +66,22 @@ pub fn app(service: &'static str) -> Router {
 /// (docs/propagation.md) and answers `{"shopping_saw": …, "delivery_saw": …}`.
 /// `POST /order?smuggle=1` also sends the PII it saw in headers named like identity headers,
 /// to show that the agents strip them.
-pub fn app_with_agent(service: &'static str, agent_url: Option<String>) -> Router {
+pub fn app_with_agent(service: &'static str, agent_url: Option<String>) -> Result<Router, reqwest::Error> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
-        .build()
-        .unwrap_or_default();
-    Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
-        let (agent_url, http) = (agent_url.clone(), http.clone());
-        async move {
-            if method == Method::POST && uri.path() == "/order" {
-                return order(service, agent_url.as_deref(), &http, &uri, &headers, body).await;
+        .build()?;
+    Ok(Router::new().fallback(
+        move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let (agent_url, http) = (agent_url.clone(), http.clone());
+            async move {
+                if method == Method::POST && uri.path() == "/order" {
+                    return order(service, agent_url.as_deref(), &http, &uri, &headers, body).await;
+                }
+                answer(service, &method, &uri, &headers, agent_url.is_some())
             }
-            answer(service, &method, &uri, &headers, agent_url.is_some())
-        }
-    })
+        },
+    ))
 }
 
 /// The shopping side of an order: ship it through the agent's partner route.

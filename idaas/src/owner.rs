@@ -61,13 +61,13 @@ fn http_err(e: reqwest::Error) -> OwnerError {
 
 impl HomeClient {
     /// A client for the home IdP at `base` (e.g. `http://127.0.0.1:8081`).
-    pub fn new(base: &str) -> Self {
+    pub fn new(base: &str) -> Result<Self, OwnerError> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
-        HomeClient { base: base.trim_end_matches('/').to_owned(), http }
+            .map_err(|e| OwnerError::Http(format!("HTTP client: {e}")))?;
+        Ok(HomeClient { base: base.trim_end_matches('/').to_owned(), http })
     }
 
     /// `POST /api/token`: a short-lived bearer token for `uid`.

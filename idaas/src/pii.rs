@@ -40,7 +40,7 @@ fn owner_err(e: idaas::owner::OwnerError) -> CliError {
 }
 
 async fn session(a: &PiiAccountArgs) -> Result<(HomeClient, String), CliError> {
-    let client = HomeClient::new(&a.home);
+    let client = HomeClient::new(&a.home).map_err(owner_err)?;
     let token = client.token(&a.user, &password()?).await.map_err(owner_err)?;
     Ok((client, token))
 }

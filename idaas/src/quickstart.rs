@@ -99,7 +99,9 @@ pub fn demo_backend(a: DemoBackendArgs) -> Result<(), ServeError> {
             .await
             .map_err(|e| ServeError::usage(format!("cannot listen on {}: {e}", a.listen)))?;
         tracing::info!(addr = %a.listen, service, "demo backend listening");
-        axum::serve(listener, idaas::demo_backend::app(service))
+        let app =
+            idaas::demo_backend::app(service).map_err(|e| ServeError::usage(format!("HTTP client: {e}")))?;
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .map_err(|e| ServeError::usage(e.to_string()))

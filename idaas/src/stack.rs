@@ -301,7 +301,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         tasks.push(tokio::spawn(web_agent::serve(agent, l, shutdown())));
     }
     for ((s, l), agent) in SERVICES.iter().zip([backend_l0, backend_l1]).zip(&agent_urls) {
-        let app = crate::demo_backend::app_with_agent(s.name, Some(agent.clone()));
+        let app = ctx!(crate::demo_backend::app_with_agent(s.name, Some(agent.clone())), "demo backend")?;
         let sd = shutdown();
         tasks.push(tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(sd).await }));
     }
@@ -352,7 +352,7 @@ fn create_bob(home: &idp_home::AppState, dir: &Path) -> Result<String, StackErro
 
 /// Table 1, encrypted by the data-owner client and uploaded over HTTP.
 async fn store_table1(stack: &Stack, today: u64) -> Result<(), StackError> {
-    let client = HomeClient::new(&stack.home_url);
+    let client = ctx!(HomeClient::new(&stack.home_url), "HTTP client")?;
     let token = ctx!(client.token(USER, &stack.password).await, "bob's API token")?;
     for (name, value, disclosure) in table1() {
         let (ct, _) = ctx!(
@@ -368,7 +368,7 @@ async fn store_table1(stack: &Stack, today: u64) -> Result<(), StackError> {
 /// (password form, auto-post to the ACS), then `POST /order`. Returns the backend's answer,
 /// `{"shopping_saw", "delivery_saw"}`.
 pub async fn demo_order(stack: &Stack) -> Result<serde_json::Value, StackError> {
-    let b = crate::browser::client();
+    let b = ctx!(crate::browser::client(), "HTTP client")?;
     let shop = &stack.agent_urls[0];
     let fail = |what: &str| StackError(format!("demo order: {what}"));
     let r = ctx!(b.get(format!("{shop}/saml/login?return_to=/")).send().await, "sign-in")?;

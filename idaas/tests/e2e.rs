@@ -33,7 +33,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
 }
 
 fn browser() -> reqwest::Client {
-    idaas::browser::client()
+    idaas::browser::client().expect("HTTP client")
 }
 
 fn location(r: &reqwest::Response) -> String {
@@ -110,7 +110,7 @@ async fn the_papers_lifecycle_over_http() {
     assert!(stack.created);
 
     // (1) The vault holds three ciphertexts, and no plaintext.
-    let owner = HomeClient::new(&stack.home_url);
+    let owner = HomeClient::new(&stack.home_url).unwrap();
     let token = owner.token(stack::USER, &stack.password).await.unwrap();
     let list = owner.list(&token).await.unwrap().to_string();
     for name in ["lastname", "dob", "addresses"] {
@@ -266,7 +266,7 @@ async fn the_papers_lifecycle_over_http() {
     stack.stop().await;
     let again = start(dir.path(), clock.clone()).await;
     assert!(!again.created);
-    let owner = HomeClient::new(&again.home_url);
+    let owner = HomeClient::new(&again.home_url).unwrap();
     owner.token(stack::USER, &again.password).await.unwrap();
     again.stop().await;
 }

@@ -26,7 +26,7 @@ const T0: i64 = 1_760_011_200;
 const X25519: federation::seal::SealSuite = federation::seal::SealSuite::X25519Aes128;
 
 fn browser() -> reqwest::Client {
-    idaas::browser::client()
+    idaas::browser::client().expect("HTTP client")
 }
 
 fn location(r: &reqwest::Response) -> String {
