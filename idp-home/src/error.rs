@@ -186,6 +186,7 @@ impl From<PiiError> for ApiError {
             PiiError::InvalidAttribute | PiiError::TooMany => ApiError::InvalidInput(e.to_string()),
             PiiError::InvalidCiphertext(_) => ApiError::InvalidCiphertext(e.to_string()),
             PiiError::NotFound(_) => ApiError::NotFound(e.to_string()),
+            PiiError::Collides { .. } => ApiError::Conflict(e.to_string()),
             PiiError::Store(s) => s.into(),
         }
     }

@@ -49,6 +49,9 @@ pub struct AppState {
     pub throttle: Arc<Throttle>,
     /// SAML SSO state (sessions, pending requests).
     pub sso: Arc<crate::saml::SsoState>,
+    /// One PII writer at a time: the per-user cap and the name-collision check are
+    /// read-then-insert (`users::put_pii`).
+    pub pii_writes: Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -113,6 +116,7 @@ impl AppState {
             federation: Arc::new(federation),
             throttle: Arc::new(Throttle::default()),
             sso: Arc::new(crate::saml::SsoState::default()),
+            pii_writes: Arc::new(std::sync::Mutex::new(())),
         })
     }
 

@@ -157,6 +157,16 @@ pub enum PiiError {
     /// No such attribute.
     #[error("no PII attribute '{0}'")]
     NotFound(String),
+    /// Another stored attribute differs from this one only in `_` versus `-`: web agents pass
+    /// each attribute as an HTTP header, where the two names are the same header (and CGI-style
+    /// backends fold `-` and `_` anyway), so one value would be lost.
+    #[error("attribute '{new}' collides with the stored attribute '{stored}': names that differ only in '_' and '-' become the same header at a service; use '{stored}' or delete it first")]
+    Collides {
+        /// The name being stored.
+        new: String,
+        /// The stored name it collides with.
+        stored: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -588,8 +598,18 @@ pub fn put_pii(
     }
     let info = crate::pbe::check_ciphertext(state.keys.suite(), body, &state.authority_names())
         .map_err(PiiError::InvalidCiphertext)?;
-    if state.store.get_pii(uid, attribute)?.is_none() && state.store.list_pii(uid)?.len() >= MAX_PII_PER_USER
+    // The cap and the name check read the user's list, then insert: without one writer at a
+    // time, parallel uploads would all pass the check (65 stored under a race). The costly
+    // ciphertext validation above stays outside the lock.
+    let _one_writer = state.pii_writes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let stored = state.store.list_pii(uid)?;
+    let folded = fold_header_name(attribute);
+    if let Some(other) =
+        stored.iter().find(|r| r.attribute != attribute && fold_header_name(&r.attribute) == folded)
     {
+        return Err(PiiError::Collides { new: attribute.to_owned(), stored: other.attribute.clone() });
+    }
+    if !stored.iter().any(|r| r.attribute == attribute) && stored.len() >= MAX_PII_PER_USER {
         return Err(PiiError::TooMany);
     }
     let record = PiiRecord {
@@ -602,6 +622,11 @@ pub fn put_pii(
     let created = state.store.put_pii(uid, &record)?;
     tracing::info!(user = %federation::redact::log_id(uid), attribute, size = record.ciphertext.len(), created, "stored a PII ciphertext");
     Ok((PiiSummary::from(&record), created))
+}
+
+/// The form of an attribute name as an HTTP header sees it: `_` and `-` are one character.
+fn fold_header_name(attribute: &str) -> String {
+    attribute.replace('_', "-")
 }
 
 /// Lists a user's PII ciphertexts.

@@ -792,3 +792,63 @@ async fn edge_https_cookies_use_the_host_prefix() {
         "{cookies:?}"
     );
 }
+
+/// Attribute names that differ only in `_` and `-` are one HTTP header at a web agent: the
+/// second is refused (409) rather than silently shadowing the first; replacing the same name
+/// and deleting then re-using the other spelling still work.
+#[tokio::test]
+async fn pii_names_that_fold_to_the_same_header_are_refused() {
+    let env = env();
+    let at = env.verified_user("bob").await;
+    let ct = ciphertext(&env.state, POLICY, &[]);
+    let r = env.raw(Method::PUT, "/api/pii/home_address", Some(&at), ct.clone()).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = env.raw(Method::PUT, "/api/pii/home-address", Some(&at), ct.clone()).await;
+    assert_eq!(r.status, StatusCode::CONFLICT, "{}", String::from_utf8_lossy(&r.body));
+    assert!(String::from_utf8_lossy(&r.body).contains("home_address"));
+    // Nothing was stored by the refused upload.
+    let list = env.call(Method::GET, "/api/pii", Some(&at), None).await.json();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    // The same name is replaced as before.
+    let r = env.raw(Method::PUT, "/api/pii/home_address", Some(&at), ct.clone()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    // After deleting it, the other spelling is free.
+    assert_eq!(
+        env.call(Method::DELETE, "/api/pii/home_address", Some(&at), None).await.status,
+        StatusCode::NO_CONTENT
+    );
+    let r = env.raw(Method::PUT, "/api/pii/home-address", Some(&at), ct).await;
+    assert_eq!(r.status, StatusCode::CREATED);
+}
+
+/// The per-user cap holds under parallel uploads: 16 threads race to add 80 distinct
+/// attributes; exactly `MAX_PII_PER_USER` are stored and every other upload is `TooMany`.
+/// (Without the one-writer lock this fails about one run in three on 2 cores: the race needs
+/// two check-then-insert windows to overlap at the cap.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pii_cap_holds_under_parallel_uploads() {
+    use idp_home::users::{put_pii, PiiError, MAX_PII_PER_USER};
+    let env = env();
+    let _ = env.verified_user("bob").await;
+    let ct = ciphertext(&env.state, POLICY, &[]);
+    let state = env.state.clone();
+    let refused = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|s| {
+        for t in 0..16 {
+            let (state, ct, refused) = (&state, &ct, &refused);
+            s.spawn(move || {
+                for i in 0..5 {
+                    match put_pii(state, "bob", &format!("attr{t}x{i}"), ct.as_bytes(), 0) {
+                        Ok(_) => {}
+                        Err(PiiError::TooMany) => {
+                            refused.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(e) => panic!("unexpected: {e}"),
+                    }
+                }
+            });
+        }
+    });
+    assert_eq!(idp_home::users::list_pii(&state, "bob").unwrap().len(), MAX_PII_PER_USER);
+    assert_eq!(refused.into_inner(), 80 - MAX_PII_PER_USER);
+}
