@@ -18,6 +18,8 @@ pub mod secret;
 pub mod settings;
 #[cfg(feature = "test-support")]
 pub mod testing;
+#[cfg(feature = "test-support")]
+pub mod testing_bad_input;
 pub mod throttle;
 pub mod verify;
 pub mod xml;

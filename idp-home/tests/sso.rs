@@ -906,85 +906,17 @@ async fn edge_every_public_endpoint_answers_bad_input_with_a_clean_4xx() {
         (Method::PUT, "/admin/users/bob/groups", true),
         (Method::GET, "/no/such/endpoint", false),
     ];
-    let huge = vec![b'a'; 3 << 20];
-    let long = "x".repeat(60 * 1024);
-    let invalid_utf8: &[u8] = b"\xff\xfe\xc3(uid=\x80";
-    // (variant, content type, body, extra header, query, is a body variant)
-    type Variant<'a> = (&'a str, Option<&'a str>, Vec<u8>, Option<(&'a str, String)>, &'a str, bool);
-    let variants: Vec<Variant<'_>> = vec![
-        ("empty body", Some("application/json"), Vec::new(), None, "", true),
-        ("empty form", Some("application/x-www-form-urlencoded"), Vec::new(), None, "", true),
-        ("huge body", Some("application/x-www-form-urlencoded"), huge.clone(), None, "", true),
-        ("wrong content type", Some("image/png"), b"\x89PNG\r\n".to_vec(), None, "", true),
-        ("no content type", None, b"{\"uid\":\"bob\"}".to_vec(), None, "", true),
-        ("invalid UTF-8 JSON", Some("application/json"), invalid_utf8.to_vec(), None, "", true),
-        (
-            "invalid UTF-8 form",
-            Some("application/x-www-form-urlencoded"),
-            invalid_utf8.to_vec(),
-            None,
-            "",
-            true,
-        ),
-        ("long header", None, Vec::new(), Some(("x-junk", long.clone())), "", false),
-        (
-            "long cookie",
-            None,
-            Vec::new(),
-            Some(("cookie", format!("idaas_login={long}; idaas_idp_session={long}"))),
-            "",
-            false,
-        ),
-        (
-            "long authorization",
-            None,
-            Vec::new(),
-            Some(("authorization", format!("Bearer {long}"))),
-            "",
-            false,
-        ),
-        ("long query", None, Vec::new(), None, "long", false),
-        (
-            "invalid UTF-8 query",
-            None,
-            Vec::new(),
-            None,
-            "SAMLRequest=%FF%FE&token=%C3%28&RelayState=%80",
-            false,
-        ),
-    ];
-    for (method, path, takes_body) in endpoints {
-        for (name, ct, body, header, query, body_variant) in &variants {
-            let q = match *query {
-                "" => String::new(),
-                // ~60 KiB: close to the longest URI the HTTP types represent (64 KiB).
-                "long" => format!("?SAMLRequest={q}&token={q}", q = &long[..30 * 1024]),
-                q => format!("?{q}"),
-            };
-            let mut req = http.request(method.clone(), stack.url(&format!("{path}{q}")));
-            if let Some(ct) = ct {
-                req = req.header(reqwest::header::CONTENT_TYPE, *ct);
-            }
-            if let Some((k, v)) = header {
-                req = req.header(*k, v.as_str());
-            }
-            if *takes_body {
-                req = req.body(body.clone());
-            }
-            let what = format!("{method} {path}: {name}");
-            match req.send().await {
-                Ok(r) => {
-                    let status = r.status();
-                    assert!(!status.is_server_error(), "{what}: {status}");
-                    if *takes_body && *body_variant {
-                        assert!(status.is_client_error(), "{what}: {status}");
-                    }
-                }
-                // A server that answers 413 and closes before a 3 MiB upload is finished.
-                Err(e) => assert!(*name == "huge body" && !e.is_timeout(), "{what}: {}", e.without_url()),
-            }
-        }
+    federation::testing_bad_input::BadInputSweep {
+        endpoints,
+        untyped_body: b"{\"uid\":\"bob\"}",
+        invalid_utf8: b"\xff\xfe\xc3(uid=\x80",
+        long_cookies: &["idaas_login", "idaas_idp_session"],
+        long_auth_schemes: &["Bearer"],
+        long_query_params: ["SAMLRequest", "token"],
+        invalid_utf8_query: "SAMLRequest=%FF%FE&token=%C3%28&RelayState=%80",
     }
+    .run(&http, &stack.url(""))
+    .await;
     // Still serving.
     assert_eq!(http.get(stack.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
     stack.stop().await;
