@@ -243,7 +243,7 @@ async fn the_papers_lifecycle_over_http() {
         .unwrap();
     let cts: Vec<(String, String)> =
         ["lastname", "dob", "addresses"].iter().map(|n| (n.to_string(), attr(&format!("pii:{n}")))).collect();
-    let opened = web_agent::pii::open(
+    let opened = web_agent::decrypt::open(
         "bls12-381",
         &tat,
         &pbe_core::wire::from_binary_or_text(&pat).unwrap(),

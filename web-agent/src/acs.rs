@@ -18,52 +18,22 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use federation::verify::{InResponseTo, UnverifiedAssertion, VerifiedAssertion};
-use zeroize::Zeroizing;
+use std::collections::BTreeMap;
 
+use federation::verify::{InResponseTo, UnverifiedAssertion, VerifiedAssertion};
+
+pub use crate::error::AcsError;
 use crate::session::Session;
-use crate::AppState;
+// The ACS uses most of the state (configuration, trusted IdP, key, clients, sessions,
+// replay cache, sign-in keys): it is the body of the `/saml/acs` handler. No cycle: the
+// state does not know this module.
+use crate::state::AppState;
+use crate::unlock::{PatSource, Sealed};
 
 /// Largest SAMLResponse accepted (base64 characters).
 pub const MAX_ENCODED: usize = 1 << 20;
 /// Largest decoded Response XML.
 pub const MAX_XML: usize = 768 * 1024;
-
-/// Why a response was refused. Shown to the user on a 400/403 page (no secrets in it).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AcsError {
-    /// Encoding, size, or XML problems.
-    #[error("the SAML response is malformed: {0}")]
-    Malformed(&'static str),
-    /// The Response's Destination is not this ACS.
-    #[error("the SAML response is addressed to another service")]
-    WrongDestination,
-    /// Signature, issuer, audience, recipient, time or replay.
-    #[error("the SAML assertion was refused: {0}")]
-    Invalid(#[from] federation::verify::ValidationError),
-    /// `InResponseTo` names no request this browser started here (or one already answered /
-    /// expired).
-    #[error(
-        "the SAML response does not answer a sign-in this service started in this browser (or it was already used or has expired); start again from the page you wanted"
-    )]
-    UnknownRequest,
-    /// The IdP answered with a status other than Success.
-    #[error("the identity provider did not sign you in (status: {0})")]
-    Status(String),
-    /// No TAT, or it does not open with this agent's key for this session.
-    #[error("the Time Access Token is missing or not sealed for this service and session")]
-    Tat,
-    /// The visitor IdP exchange failed.
-    #[error(transparent)]
-    Exchange(#[from] crate::exchange::ExchangeError),
-    /// The PAT does not open, or is for another session.
-    #[error("the Purpose Access Token is not sealed for this service and session")]
-    Pat,
-    /// TAT/PAT mismatch.
-    #[error(transparent)]
-    Keys(#[from] crate::pii::KeyError),
-}
 
 /// The outcome of a successful ACS request.
 pub struct SignedIn {
@@ -141,7 +111,7 @@ pub async fn process(
     if user.is_empty() {
         return Err(AcsError::Malformed("empty NameID"));
     }
-    let groups = map_groups(state, assertion.attribute("groups").unwrap_or_default());
+    let groups = map_groups(&config.group_mapping, assertion.attribute("groups").unwrap_or_default());
     let session_index = assertion.session_index().unwrap_or_default().to_owned();
     let (opened, propagation) = if state.config.visitor.is_some() {
         open_pii(state, &xml, &assertion).await?
@@ -178,82 +148,44 @@ pub async fn process(
 }
 
 /// SAML groups after `group_mapping`, sorted and deduplicated.
-pub fn map_groups(state: &AppState, saml_groups: &[String]) -> Vec<String> {
-    let mut groups: Vec<String> = saml_groups
-        .iter()
-        .map(|g| state.config.group_mapping.get(g).cloned().unwrap_or_else(|| g.clone()))
-        .collect();
+pub fn map_groups(group_mapping: &BTreeMap<String, String>, saml_groups: &[String]) -> Vec<String> {
+    let mut groups: Vec<String> =
+        saml_groups.iter().map(|g| group_mapping.get(g).cloned().unwrap_or_else(|| g.clone())).collect();
     groups.sort();
     groups.dedup();
     groups
 }
 
+/// The PII of a PBE sign-in: [`crate::unlock`] with the PAT exchanged at the visitor IdP,
+/// and what identity propagation needs later (the signed assertion and the TAT).
 async fn open_pii(
     state: &AppState,
     response_xml: &str,
     assertion: &VerifiedAssertion,
-) -> Result<(crate::pii::Opened, Option<crate::session::Propagation>), AcsError> {
+) -> Result<(crate::decrypt::Opened, Option<crate::session::Propagation>), AcsError> {
     let Some(visitor) = state.config.visitor.as_ref() else { return Ok(Default::default()) };
     let session_index = assertion.session_index().ok_or(AcsError::Tat)?;
-    let user = &assertion.name_id().value;
-    let sealed_tat = assertion
-        .attribute(federation::assertion::TAT_ATTRIBUTE)
-        .and_then(|v| v.first())
-        .ok_or(AcsError::Tat)?;
-    let suite = assertion
-        .attribute(federation::assertion::SUITE_ATTRIBUTE)
-        .and_then(|v| v.first())
-        .cloned()
-        .unwrap_or_else(|| "bls12-381".into());
     let tat_info = federation::seal::tat_info(&state.config.entity_id, session_index);
-    let tat: Zeroizing<Vec<u8>> = Zeroizing::new(
-        pbe_core::wire::from_binary_or_text(
-            &state.key.open(sealed_tat, &tat_info).map_err(|_| AcsError::Tat)?,
-        )
-        .map_err(|_| AcsError::Tat)?,
-    );
-    let ciphertexts: Vec<(String, String)> = assertion
-        .attributes()
-        .iter()
-        .filter_map(|(name, values)| {
-            let attr = name.strip_prefix(federation::assertion::PII_PREFIX)?;
-            (crate::config::is_pii_name(attr))
-                .then(|| (attr.to_owned(), values.first().cloned().unwrap_or_default()))
-        })
-        .collect();
-    // Decode the TAT while the exchange below is in flight.
-    let (tat_suite, tat_cts) = (suite.clone(), ciphertexts.clone());
-    // Kept (zeroized on drop) so the agent can re-seal it for a partner service.
-    let tat_kept = tat.clone();
-    let tat_job = tokio::task::spawn_blocking(move || crate::pii::Tat::decode(&tat_suite, &tat, &tat_cts));
-
     // RFC 7522 carries the signed Assertion itself; the visitor IdP verifies it again.
     let signed =
         signed_assertion(response_xml, assertion.id()).ok_or(AcsError::Malformed("the signed assertion"))?;
-    let exchanged = crate::exchange::exchange(&state.http, visitor, signed).await?;
-    if exchanged.fields.pbe_suite != suite {
-        return Err(crate::pii::KeyError::Suite.into());
-    }
-    let pat_text: Zeroizing<Vec<u8>> = if exchanged.fields.pat_sealed {
-        let info = federation::pat::pat_info(&visitor.client_id, session_index);
-        state.key.open(&exchanged.fields.purpose_access_token, &info).map_err(|_| AcsError::Pat)?
-    } else {
-        Zeroizing::new(exchanged.fields.purpose_access_token.as_bytes().to_vec())
+    let sealed = Sealed {
+        assertion_xml: signed,
+        tat: assertion
+            .attribute(federation::assertion::TAT_ATTRIBUTE)
+            .and_then(|v| v.first())
+            .map(String::as_str),
+        tat_info: &tat_info,
     };
-    let pat = Zeroizing::new(pbe_core::wire::from_binary_or_text(&pat_text).map_err(|_| AcsError::Pat)?);
-    let (user, session_index) = (user.clone(), session_index.to_owned());
-    let tat = tat_job.await.map_err(|_| AcsError::Tat)??;
-    let opened = tokio::task::spawn_blocking(move || {
-        crate::pii::open_decoded(&tat, &pat, &user, &session_index, &ciphertexts)
-    })
-    .await
-    .map_err(|_| AcsError::Pat)??;
+    let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };
+    let unlocked =
+        crate::unlock::unlock(keys, assertion, sealed, PatSource::Exchange, state.clock.now()).await?;
     let propagation = crate::session::Propagation {
         assertion_xml: signed.to_owned(),
         assertion_id: assertion.id().to_owned(),
-        tat: tat_kept,
+        tat: unlocked.tat,
     };
-    Ok((opened, Some(propagation)))
+    Ok((unlocked.opened, Some(propagation)))
 }
 
 /// `urn:oasis:names:tc:SAML:2.0:status:Success`.

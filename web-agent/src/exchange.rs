@@ -14,6 +14,7 @@ use oauth2::{ExtraTokenFields, StandardTokenResponse, TokenResponse as _};
 use serde::{Deserialize, Serialize};
 
 use crate::config::VisitorConfig;
+pub use crate::error::ExchangeError;
 
 /// Largest token response read, bytes.
 pub const MAX_RESPONSE: usize = 256 * 1024;
@@ -39,21 +40,14 @@ pub struct Exchanged {
     pub scopes: Vec<String>,
 }
 
-/// Why the exchange failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ExchangeError {
-    /// The endpoint could not be reached or answered garbage.
-    #[error("the visitor IdP could not be reached: {0}")]
-    Transport(String),
-    /// An RFC 6749 §5.2 error.
-    #[error("the visitor IdP refused the grant: {0}")]
-    Refused(String),
-}
-
-/// A client for token requests: no redirects (a token endpoint never redirects), a timeout.
+/// A client for token requests (and the start-up metadata fetch): no redirects (a token
+/// endpoint never redirects), a connect timeout and a whole-request timeout.
 pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).timeout(TIMEOUT).build()
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(crate::BACKEND_CONNECT_TIMEOUT)
+        .timeout(TIMEOUT)
+        .build()
 }
 
 /// RFC 6749 §2.3.1: client_id and secret are form-urlencoded before HTTP Basic.

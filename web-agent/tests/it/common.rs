@@ -1,7 +1,7 @@
 //! A web agent on an ephemeral port in front of a recording backend (which also plays a
 //! propagation partner), signed in against a throw-away IdP key, and a raw TCP client so
 //! that nothing is normalised on the client side.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing, dead_code)]
+#![allow(dead_code)] // helpers for the test modules that need them
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -111,6 +111,8 @@ pub struct Opts {
     pub https: bool,
     /// `egress_allowed_sources`.
     pub egress_sources: Vec<IpAddr>,
+    /// `request_timeout_secs` (the default when `None`).
+    pub request_timeout_secs: Option<u64>,
 }
 
 impl Agent {
@@ -130,7 +132,7 @@ impl Agent {
         let sources: Vec<String> = opts.egress_sources.iter().map(|a| format!("\"{a}\"")).collect();
         let toml = format!(
             "public_url = \"{public}\"\nbackend_url = \"{backend}/base\"\ndata_dir = \"{data}\"\n\
-             public_paths = [\"/pub\"]\negress_allowed_sources = [{sources}]\n\
+             public_paths = [\"/pub\"]\negress_allowed_sources = [{sources}]\n{timeout}\
              [home_idp]\nmetadata_file = \"unused.xml\"\n\
              [access]\ndefault_level = \"none\"\nadmin_paths = [\"/admin\"]\n\
              [[access.rules]]\nprefix = \"/\"\ngroups = {{ customers = \"read_write\" }}\n\
@@ -139,6 +141,8 @@ impl Agent {
             partner = partner.url,
             data = dir.path().join("agent").display(),
             sources = sources.join(", "),
+            timeout =
+                opts.request_timeout_secs.map_or(String::new(), |t| format!("request_timeout_secs = {t}\n")),
         );
         let config = Config::from_toml(&toml).unwrap();
         let state = AppState::new(config, &metadata(&signer().cert_base64()), Arc::new(ManualClock::new(T0)))

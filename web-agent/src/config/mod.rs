@@ -1,6 +1,9 @@
 //! The agent's configuration — the paper's *security topology*: which IdP it trusts, which
 //! visitor IdP it exchanges assertions at, which PII goes to which header, and who may reach
-//! which path. Every key is documented in `docs/web-agent.md`.
+//! which path. Every key is documented in `docs/web-agent.md`. The checks of every value are
+//! in [`validate`].
+
+mod validate;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -8,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::rbac::{AccessRules, Level};
+use crate::rbac::Level;
 
 /// Environment variable overriding `[visitor].client_secret`.
 pub const CLIENT_SECRET_ENV: &str = "IDAAS_AGENT_CLIENT_SECRET";
@@ -43,7 +46,7 @@ pub enum ConfigError {
     },
 }
 
-fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key: key.into(), reason: reason.into() }
 }
 
@@ -128,6 +131,10 @@ pub struct Config {
     /// Largest request body accepted (and streamed to the backend), bytes; 0 = no limit.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Longest a request may take until its response starts (the client sending its body,
+    /// the backend answering), seconds; longer gets 408. 1 - 3600, default 75.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
     /// `[[partners]]`: services this agent's backend may call on the user's behalf
     /// (identity propagation, `docs/propagation.md`).
     #[serde(default)]
@@ -275,14 +282,22 @@ fn default_max_body() -> usize {
     16 << 20
 }
 fn default_user_header() -> String {
-    "X-Idaas-User".into()
+    crate::headers::DEFAULT_USER.into()
 }
 fn default_groups_header() -> String {
-    "X-Idaas-Groups".into()
+    crate::headers::DEFAULT_GROUPS.into()
 }
 fn default_pii_prefix() -> String {
-    "X-Idaas-Pii-".into()
+    crate::headers::DEFAULT_PII_PREFIX.into()
 }
+fn default_request_timeout() -> u64 {
+    DEFAULT_REQUEST_TIMEOUT_SECS
+}
+
+/// The default of `request_timeout_secs`: longer than the backend client's connect (10 s)
+/// and read (60 s) timeouts together, so a slow backend is answered by the forwarder (502)
+/// rather than cut off in the middle.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 75;
 
 impl Config {
     /// The HPKE suite of the agent's sealing key and of its partners' keys.
@@ -332,114 +347,6 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks every value.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        check_url("public_url", &self.public_url)?;
-        check_url("backend_url", &self.backend_url)?;
-        // Requests are appended to backend_url's path as they are; that base must itself be
-        // plain and written in the form the URL library sends, so nothing can climb out of it.
-        if let Ok(u) = url::Url::parse(&self.backend_url) {
-            if !crate::paths::is_canonical(u.path()) || u.as_str().trim_end_matches('/') != self.backend_url {
-                return Err(invalid(
-                    "backend_url",
-                    format!(
-                        "write it in plain, normal form ('{}', no '.', '..', '//', ';' or encoded '/')",
-                        u.as_str().trim_end_matches('/')
-                    ),
-                ));
-            }
-        }
-        if self.entity_id.len() > 1024 || self.entity_id.chars().any(char::is_whitespace) {
-            return Err(invalid("entity_id", "at most 1024 characters, no spaces"));
-        }
-        if !(1..=10_080).contains(&self.session_lifetime_minutes) {
-            return Err(invalid("session_lifetime_minutes", "must be 1 - 10080"));
-        }
-        if self.clock_skew_seconds > 600 {
-            return Err(invalid("clock_skew_seconds", "must be at most 600"));
-        }
-        match (&self.home_idp.metadata_file, &self.home_idp.metadata_url) {
-            (Some(_), None) => {}
-            (None, Some(u)) => check_url("home_idp.metadata_url", u)?,
-            _ => return Err(invalid("home_idp", "set exactly one of metadata_file and metadata_url")),
-        }
-        if let Some(v) = &self.visitor {
-            check_url("visitor.token_endpoint", &v.token_endpoint)?;
-            if v.client_id.is_empty() || v.client_id.len() > 256 || v.client_id.contains(':') {
-                return Err(invalid("visitor.client_id", "1-256 characters, no ':'"));
-            }
-            if v.client_secret.expose().is_empty() {
-                return Err(invalid(
-                    "visitor.client_secret",
-                    format!("missing: set it in the file or in {CLIENT_SECRET_ENV}"),
-                ));
-            }
-        }
-        for p in &self.public_paths {
-            check_prefix("public_paths", p)?;
-        }
-        for (attr, header) in &self.claims_mapping {
-            if !is_pii_name(attr) {
-                return Err(invalid(format!("claims_mapping.{attr}"), "not a PII attribute name"));
-            }
-            check_header(&format!("claims_mapping.{attr}"), header)?;
-        }
-        check_header("headers.user", &self.headers.user)?;
-        check_header("headers.groups", &self.headers.groups)?;
-        check_header("headers.pii_prefix", &format!("{}x", self.headers.pii_prefix))?;
-        self.access_rules()?;
-        let mut names = std::collections::BTreeSet::new();
-        for (i, p) in self.partners.iter().enumerate() {
-            let key = format!("partners[{i}]");
-            if !is_peer_name(&p.name) || !names.insert(p.name.as_str()) {
-                return Err(invalid(format!("{key}.name"), "unique, [a-z0-9_-]{1,64}"));
-            }
-            check_url(&format!("{key}.url"), p.url.trim_end_matches('/'))?;
-            let seal_suite = self.seal_suite();
-            federation::seal::check_public_key(seal_suite, &p.tat_key).map_err(|e| {
-                invalid(
-                    format!("{key}.tat_key"),
-                    format!(
-                        "must be an HPKE {seal_suite} public key for suite {} (unpadded base64url): {e}",
-                        self.suite
-                    ),
-                )
-            })?;
-        }
-        let mut names = std::collections::BTreeSet::new();
-        for (i, c) in self.callers.iter().enumerate() {
-            let key = format!("callers[{i}]");
-            if !is_peer_name(&c.name) || !names.insert(c.name.as_str()) {
-                return Err(invalid(format!("{key}.name"), "unique, [a-z0-9_-]{1,64}"));
-            }
-            crate::propagation::parse_public_key(&c.public_key).ok_or_else(|| {
-                invalid(format!("{key}.public_key"), "not an Ed25519 public key (base64url)")
-            })?;
-            if c.allowed_prefixes.is_empty() {
-                return Err(invalid(format!("{key}.allowed_prefixes"), "name at least one path prefix"));
-            }
-            for p in &c.allowed_prefixes {
-                check_prefix(&format!("{key}.allowed_prefixes"), p)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// The compiled access rules.
-    pub fn access_rules(&self) -> Result<AccessRules, ConfigError> {
-        for p in &self.access.admin_paths {
-            check_prefix("access.admin_paths", p)?;
-        }
-        for (i, r) in self.access.rules.iter().enumerate() {
-            check_prefix(&format!("access.rules[{i}].prefix"), &r.prefix)?;
-        }
-        Ok(AccessRules::new(
-            self.access.default_level.unwrap_or(Level::ReadWrite),
-            self.access.admin_paths.clone(),
-            self.access.rules.iter().map(|r| (r.prefix.clone(), r.groups.clone())).collect(),
-        ))
-    }
-
     /// The ACS URL (`<public_url>/saml/acs`).
     pub fn acs_url(&self) -> String {
         format!("{}/saml/acs", self.public_url)
@@ -476,35 +383,6 @@ pub fn is_pii_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
 }
 
-fn is_peer_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
-}
-
-fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
-    let url = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid(key, "must be an http or https URL with a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(key, "must not have a query or fragment"));
-    }
-    Ok(())
-}
-
-fn check_prefix(key: &str, p: &str) -> Result<(), ConfigError> {
-    if !p.starts_with('/') || p.len() > 1024 || p.contains(['?', '#', ' ']) {
-        return Err(invalid(key, format!("'{p}' must be a path starting with '/'")));
-    }
-    Ok(())
-}
-
-fn check_header(key: &str, name: &str) -> Result<(), ConfigError> {
-    axum::http::HeaderName::from_bytes(name.as_bytes())
-        .map(|_| ())
-        .map_err(|_| invalid(key, format!("'{name}' is not a valid header name")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -524,6 +402,22 @@ mod tests {
         assert_eq!(c.acs_url(), "http://127.0.0.1:8080/saml/acs");
         assert_eq!(c.headers.user, "X-Idaas-User");
         assert!(!c.secure_cookies());
+        assert_eq!(c.request_timeout_secs, 75);
+    }
+
+    #[test]
+    fn the_request_timeout_is_bounded() {
+        // Longer than the backend client's connect + read timeouts: a slow backend is
+        // answered 502 by the forwarder before the whole request is cut with 408.
+        let backend = crate::BACKEND_CONNECT_TIMEOUT + crate::BACKEND_READ_TIMEOUT;
+        assert!(std::time::Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECS) > backend);
+        for (value, ok) in [(0, false), (1, true), (3600, true), (3601, false)] {
+            let r = Config::from_toml(&format!("request_timeout_secs = {value}\n{MIN}"));
+            assert_eq!(r.is_ok(), ok, "{value}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains("request_timeout_secs"), "{e}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Access rules reload from the configuration file (what SIGHUP does) without dropping
 //! sessions; an invalid file leaves the old rules in place. Also: IdP metadata without a
 //! signing certificate is refused at start-up.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,11 +2,8 @@
 //! (nothing normalised on the client side) and a backend that records what it received:
 //! paths, identity and forwarding headers, idaas cookies, sign-in bound to the browser,
 //! the SAML status, sign-out, the egress source, partner answers, and junk on every endpoint.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
 
-mod common;
-
-use common::{decisions, get, request, Agent, Browser, Opts};
+use crate::common::{decisions, get, request, Agent, Browser, Opts};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dot_segments_and_their_encodings_never_reach_another_path() {
@@ -248,7 +245,7 @@ async fn over_https_the_agents_cookies_are_host_prefixed() {
         set[0].contains("; Secure") && set[0].contains("Path=/") && !set[0].contains("Domain"),
         "{set:?}"
     );
-    let id = common::request_id(&a.headers("location")[0]);
+    let id = crate::common::request_id(&a.headers("location")[0]);
     let a = b.post_response(&agent, &agent.response(&id)).await;
     assert_eq!(a.status, 303, "{a:?}");
     let session = a.headers("set-cookie").into_iter().find(|c| c.contains("idaas_agent_")).unwrap();

@@ -1,0 +1,108 @@
+//! `/.idaas/partners/<name>/<path>`: this agent's backend calls a partner service on the
+//! signed-in user's behalf. The call goes out signed ([`super::signing`]), with the user's
+//! assertion and the TAT re-sealed for the partner.
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
+use axum::response::{IntoResponse, Response};
+
+use super::{call_headers, is_plain_path, read_body, PropagationError, EGRESS_PREFIX, INGRESS_PREFIX};
+use crate::config::Config;
+use crate::headers::{self, SESSION_HEADER};
+// The egress is the body of its route and uses most of the state (configuration, sessions,
+// keys, the partner client, the backend's addresses): no cycle, the state does not know it.
+use crate::state::AppState;
+
+/// Headers of the backend's request that go on to the partner: no hop-by-hop, identity,
+/// forwarding, cookie or authorization header.
+fn outbound_headers(config: &Config, headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::new();
+    let connection = headers::connection_named(headers);
+    for (name, value) in headers {
+        let n = name.as_str();
+        if headers::is_dropped_request_header(config, n, &connection) || headers::NOT_TO_PARTNERS.contains(&n)
+        {
+            continue;
+        }
+        out.append(name.clone(), value.clone());
+    }
+    out
+}
+
+/// `/.idaas/partners/<name>/<path>`: the backend calls a partner on the user's behalf.
+/// Accepted only from the backend's addresses ([`crate::config::Config::egress_sources`]):
+/// a session handle that leaked to a browser is of no use from anywhere else.
+pub async fn egress(state: AppState, client: Option<std::net::IpAddr>, req: Request<Body>) -> Response {
+    let allowed = client.is_some_and(|c| {
+        let c = c.to_canonical();
+        state.egress_sources.contains(&c)
+    });
+    let result = if allowed { egress_inner(&state, req).await } else { Err(PropagationError::EgressSource) };
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::info!(reason = e.status_and_code().1, "outbound propagated call refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, PropagationError> {
+    let (parts, body) = req.into_parts();
+    let pq = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    if !is_plain_path(pq) {
+        return Err(PropagationError::Malformed(
+            "path: not in plain form (docs/web-agent.md, request paths)",
+        ));
+    }
+    let rest = pq.strip_prefix(EGRESS_PREFIX).ok_or(PropagationError::Malformed("path"))?;
+    let (name, path_and_query) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('/') && is_plain_path(&rest[i..]) => (&rest[..i], &rest[i..]),
+        _ => return Err(PropagationError::Malformed("path: /.idaas/partners/<name>/<path>")),
+    };
+    let partner = state
+        .config
+        .partners
+        .iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| PropagationError::UnknownPartner(name.chars().take(64).collect()))?;
+    crate::paths::record_decision("egress", path_and_query.split('?').next().unwrap_or_default());
+    let now = state.clock.now();
+    let session = headers::text(&parts.headers, SESSION_HEADER)
+        .and_then(|h| state.sessions.by_handle(h, now))
+        .ok_or(PropagationError::Session)?;
+    let propagation = session.propagation.as_ref().ok_or(PropagationError::NotPropagatable)?;
+    let body = read_body(body).await?;
+    let call = call_headers(
+        &state.signer,
+        partner,
+        state.key.suite(),
+        parts.method.as_str(),
+        path_and_query,
+        &body,
+        &session.session_index,
+        propagation,
+        now,
+        &mut rand_core::OsRng,
+    )
+    .map_err(|_| PropagationError::Malformed("the partner's tat_key"))?;
+    let mut headers = outbound_headers(&state.config, &parts.headers);
+    for (n, v) in call {
+        if let Ok(v) = HeaderValue::from_str(&v) {
+            headers.insert(HeaderName::from_static(n), v);
+        }
+    }
+    let url = format!("{}{INGRESS_PREFIX}{path_and_query}", partner.url.trim_end_matches('/'));
+    tracing::info!(
+        partner = %partner.name,
+        user = %federation::redact::log_id(&session.user),
+        "propagating the user's identity"
+    );
+    let resp =
+        state.backend.request(parts.method, &url).headers(headers).body(body).send().await.map_err(|e| {
+            tracing::warn!(partner = %partner.name, error = %e.without_url(), "partner unreachable");
+            PropagationError::Unreachable
+        })?;
+    // The partner's answer must not tell this backend who the user is or set idaas cookies.
+    Ok(crate::proxy::stream_response(resp, Some(&state.config)))
+}

@@ -1,0 +1,306 @@
+//! The agent's router, its layers, and thin handlers: each extracts what it needs from the
+//! request and the state, calls the module that does the work, and answers with that
+//! module's result or its area's error ([`crate::error`]).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+
+use crate::error::{AcsError, ProxyError, RequestError, SignInError};
+use crate::rbac::{self, Decision};
+use crate::state::AppState;
+use crate::{acs, cookies, html, paths, propagation, proxy, signin, sp};
+
+/// Longest request target (path and query) accepted, bytes; longer ones get 414.
+pub const MAX_TARGET: usize = 8 * 1024;
+/// Most header bytes (names and values) accepted in one request; more gets 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// The same for propagated calls (`/.idaas/call/…`), which carry the signed assertion (up
+/// to [`acs::MAX_ENCODED`]) and the sealed TAT in headers.
+pub const MAX_CALL_HEADER_BYTES: usize = acs::MAX_ENCODED + 64 * 1024;
+
+/// Refuses over-long request targets and header sections before any handler runs, so no
+/// endpoint (nor the backend behind the agent) has to cope with them.
+async fn limits(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_TARGET {
+        return RequestError::TargetTooLong.into_response();
+    }
+    let header_bytes: usize = req.headers().iter().map(|(n, v)| n.as_str().len() + v.len()).sum();
+    let max = if req.uri().path().starts_with(propagation::INGRESS_PREFIX) {
+        MAX_CALL_HEADER_BYTES
+    } else {
+        MAX_HEADER_BYTES
+    };
+    if header_bytes > max {
+        return RequestError::HeadersTooLarge.into_response();
+    }
+    next.run(req).await
+}
+
+/// Gives the timeout layer's bare 408 the agent's error page.
+fn page_for_bare_timeout(res: Response) -> Response {
+    if res.status() == StatusCode::REQUEST_TIMEOUT && !res.headers().contains_key(header::CONTENT_TYPE) {
+        return RequestError::Timeout.into_response();
+    }
+    res
+}
+
+/// The agent's routes; everything that is not an agent endpoint goes through [`gate`].
+pub fn app(state: AppState) -> Router {
+    let timeout = Duration::from_secs(state.config.request_timeout_secs);
+    Router::new()
+        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/saml/metadata", get(metadata))
+        .route("/saml/login", get(login))
+        .route("/saml/acs", post(acs))
+        .route("/saml/logout", get(logout_page).post(logout))
+        .route("/.idaas/caller-key", get(caller_key))
+        .route("/.idaas/partners/{*rest}", any(egress))
+        .route("/.idaas/call/{*rest}", any(ingress))
+        .fallback(gate)
+        .layer(axum::middleware::from_fn(limits))
+        // Larger bodies get 413 (by Content-Length) or a cut stream (chunked); 0 = no limit.
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(match state.config.max_body_bytes {
+            0 => usize::MAX,
+            n => n,
+        }))
+        // The whole request, until the response's head: a client that sends its body too
+        // slowly, or a backend that takes longer than its read timeout, gets 408 (the
+        // default is longer than the backend client's connect + read timeouts, so a slow
+        // backend is answered 502 by the forwarder first). A streamed response body is not
+        // cut by it.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
+        .layer(axum::middleware::map_response(|res: Response| async move { page_for_bare_timeout(res) }))
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// The start-up self-check (the paper's "add_target" test): an unauthenticated request for a
+/// protected path must be redirected to the IdP, not served. Returns the redirect target.
+pub async fn self_check(state: AppState) -> Result<String, String> {
+    use tower::ServiceExt as _;
+    let req = Request::get("/").body(Body::empty()).map_err(|e| e.to_string())?;
+    let resp = app(state.clone()).oneshot(req).await.map_err(|e| e.to_string())?;
+    let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let protected = !state.config.public_paths.iter().any(|p| rbac::covers(p, "/"));
+    match (protected, resp.status(), location.starts_with(&state.idp.sso_url)) {
+        (true, StatusCode::FOUND, true) => Ok(location.split('?').next().unwrap_or_default().to_owned()),
+        (false, _, _) => Ok("/ is a public path; nothing to check".to_owned()),
+        (_, status, _) => Err(format!(
+            "an unauthenticated request for / was answered with {status}, not a redirect to the IdP"
+        )),
+    }
+}
+
+fn set_session_cookie(resp: &mut Response, state: &AppState, value: &str, max_age: i64) {
+    cookies::set_session(resp, &state.cookie_name, state.config.secure_cookies(), value, max_age);
+}
+
+fn set_signin_cookie(resp: &mut Response, state: &AppState, value: &str, max_age: i64) {
+    cookies::set_signin(resp, &state.signin_cookie, state.config.secure_cookies(), value, max_age);
+}
+
+/// The client's address, when the server was started with connect info.
+async fn client_ip(parts: &mut axum::http::request::Parts, state: &AppState) -> Option<IpAddr> {
+    ConnectInfo::<SocketAddr>::from_request_parts(parts, state).await.ok().map(|c| c.0.ip())
+}
+
+async fn metadata(State(state): State<AppState>) -> Response {
+    let xml = sp::metadata_xml(&state.config.entity_id, &state.config.acs_url(), &state.key);
+    ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginParams {
+    #[serde(default)]
+    return_to: Option<String>,
+}
+
+/// Starts a sign-in: AuthnRequest over HTTP-Redirect, RelayState = the return path. The
+/// pending request goes into this browser's sign-in cookie (`signin`), not into a table.
+fn start_sign_in(state: &AppState, headers: &HeaderMap, return_to: &str) -> Result<Response, SignInError> {
+    let return_to = sp::safe_return_path(return_to);
+    let id = sp::request_id();
+    let now = state.clock.now();
+    let xml =
+        sp::authn_request_xml(&id, &state.config.entity_id, &state.idp.sso_url, &state.config.acs_url(), now);
+    let existing = cookies::read(headers, &state.signin_cookie)
+        .map(|v| state.signin.open(&state.signin_cookie, &v, now))
+        .unwrap_or_default();
+    let value = state.signin.add(
+        &state.signin_cookie,
+        existing,
+        signin::Pending { id, return_to: return_to.clone(), expires: now + signin::PENDING_LIFETIME },
+    );
+    let url = sp::redirect_url(&state.idp.sso_url, &xml, &return_to).ok_or(SignInError::Request)?;
+    let location = HeaderValue::from_str(&url).map_err(|_| SignInError::IdpUrl)?;
+    // 302 Found, as SAML deployments expect for the HTTP-Redirect binding.
+    let mut resp = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
+    set_signin_cookie(&mut resp, state, &value, signin::PENDING_LIFETIME);
+    Ok(resp)
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<LoginParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    // A query that is not form-encoded text starts a sign-in back to `/` rather than failing.
+    let return_to = query.ok().and_then(|Query(p)| p.return_to);
+    start_sign_in(&state, &headers, return_to.as_deref().unwrap_or("/")).into_response()
+}
+
+#[derive(Deserialize)]
+struct AcsForm {
+    #[serde(rename = "SAMLResponse")]
+    saml_response: String,
+    #[serde(rename = "RelayState", default)]
+    _relay_state: Option<String>,
+}
+
+async fn acs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<AcsForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return AcsError::Form.into_response();
+    };
+    let signin_cookie = cookies::read(&headers, &state.signin_cookie);
+    match acs::process(&state, &form.saml_response, signin_cookie.as_deref()).await {
+        Ok(signed_in) => {
+            let lifetime = (signed_in.session.expires - state.clock.now()).max(0);
+            let cookie = state.sessions.create(signed_in.session, state.clock.now());
+            // The return path comes from our own pending request, never from RelayState.
+            let mut resp = Redirect::to(&signed_in.return_to).into_response();
+            set_session_cookie(&mut resp, &state, &cookie, lifetime);
+            if signed_in.still_pending.is_empty() {
+                set_signin_cookie(&mut resp, &state, "", 0);
+            } else {
+                let value = state.signin.seal(&state.signin_cookie, &signed_in.still_pending);
+                set_signin_cookie(&mut resp, &state, &value, signin::PENDING_LIFETIME);
+            }
+            resp
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "SAML response refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn caller_key(State(state): State<AppState>) -> Response {
+    axum::Json(serde_json::json!({
+        "entity_id": state.config.entity_id,
+        "public_key": state.signer.public_text(),
+        "alg": "Ed25519",
+    }))
+    .into_response()
+}
+
+async fn egress(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let client = client_ip(&mut parts, &state).await;
+    propagation::egress(state, client, Request::from_parts(parts, body)).await
+}
+
+async fn ingress(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let (mut parts, body) = req.into_parts();
+    let client = client_ip(&mut parts, &state).await;
+    propagation::ingress(state, client, Request::from_parts(parts, body)).await
+}
+
+/// `GET /saml/logout` changes nothing: it shows a form that POSTs the sign-out with a CSRF
+/// token bound to this session (a link or image elsewhere cannot sign anyone out).
+async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let now = state.clock.now();
+    match cookies::read(&headers, &state.cookie_name).filter(|c| state.sessions.get(c, now).is_some()) {
+        Some(c) => html::confirm_logout(&state.signin.logout_token(&c)),
+        None => html::page(StatusCode::OK, "Signed out", "You are not signed in to this service."),
+    }
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /saml/logout` with the form's CSRF token ends the session.
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Ok(Form(form)) = form else {
+        return SignInError::LogoutForm.into_response();
+    };
+    let Some(c) = cookies::read(&headers, &state.cookie_name) else {
+        return html::page(StatusCode::OK, "Signed out", "You are not signed in to this service.");
+    };
+    if !state.signin.check_logout_token(&c, &form.csrf) {
+        return SignInError::LogoutForged.into_response();
+    }
+    state.sessions.end(&c);
+    let mut resp = html::page(StatusCode::OK, "Signed out", "You are signed out of this service.");
+    set_session_cookie(&mut resp, &state, "", 0);
+    resp
+}
+
+/// Every request that is not an agent endpoint: public paths go through without identity;
+/// otherwise a session is needed (GET/HEAD without one start a sign-in, other methods get
+/// 401), then the access rules decide, then the request is forwarded with identity headers.
+async fn gate(State(state): State<AppState>, req: Request<Body>) -> Response {
+    match gate_inner(state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn gate_inner(state: AppState, req: Request<Body>) -> Result<Response, ProxyError> {
+    let (mut parts, body) = req.into_parts();
+    let client = client_ip(&mut parts, &state).await;
+    // One canonical path (crate::paths): decided on, and forwarded exactly.
+    let path = paths::normalise(parts.uri.path())?;
+    let path_and_query = match parts.uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.clone(),
+    };
+    parts.uri = path_and_query.parse().map_err(|_| ProxyError::Target)?;
+    let req = Request::from_parts(parts, body);
+    let config = &state.config;
+    if config.public_paths.iter().any(|p| rbac::covers(p, &path)) {
+        paths::record_decision("public", &path);
+        return Ok(proxy::forward(config, &state.backend, req, client, Vec::new()).await);
+    }
+    let now = state.clock.now();
+    let session = cookies::read(req.headers(), &state.cookie_name).and_then(|c| state.sessions.get(&c, now));
+    let Some(session) = session else {
+        if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
+            return Ok(start_sign_in(&state, req.headers(), &path_and_query).into_response());
+        }
+        return Err(ProxyError::SignInRequired);
+    };
+    paths::record_decision("gate", &path);
+    let decision = state.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner).check(
+        req.method(),
+        &path,
+        &session.groups,
+    );
+    if let Decision::Deny { needed, has } = decision {
+        tracing::info!(user = %federation::redact::log_id(&session.user), needed = needed.name(), "access denied");
+        return Err(ProxyError::Denied { needed, has });
+    }
+    let identity = proxy::identity_headers(config, &session);
+    Ok(proxy::forward(config, &state.backend, req, client, identity).await)
+}
