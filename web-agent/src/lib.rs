@@ -5,6 +5,10 @@
 //! Purpose Access Token (RFC 7522), combines it with the Time Access Token from the assertion,
 //! decrypts the PII they open, and passes identity, groups and PII to the backend as headers,
 //! after role-based access control.
+//!
+//! The module map (module → job) is in `docs/architecture.md`, "web-agent modules":
+//! [`routes`] holds the router and thin handlers, [`state`] what they reach, [`error`] one
+//! error type per area, [`unlock`] the one "assertion + TAT + PAT → PII" pipeline.
 #![warn(missing_docs)]
 
 pub mod acs;

@@ -10,9 +10,10 @@
 //! `/.idaas/call/<path>`.
 //!
 //! **Ingress** (`/.idaas/call/<path>`): a configured caller's signature, a ±60 s window and a
-//! nonce cache come first (direct trust); then the assertion's signature and issuer; then [`crate::unlock`]: the TAT is
-//! opened with this agent's key; the assertion is exchanged at the visitor IdP with this
-//! agent's own client credentials (indirect trust: the visitor validates the assertion and
+//! nonce cache come first (direct trust); then the assertion's signature and issuer; then
+//! [`crate::unlock`]: the TAT is opened with this agent's key; the assertion is exchanged at
+//! the visitor IdP (or its PAT is taken from [`memory`]) with this agent's own client
+//! credentials (indirect trust: the visitor validates the assertion and
 //! grants only this service's purposes); TAT and PAT must share (NameID, SessionIndex). What
 //! those keys open goes to the backend as identity headers; no session is created.
 
