@@ -335,6 +335,66 @@ mod tests {
         r.into_response().status().as_u16()
     }
 
+    /// Fails to compile when a variant is added without a row in the table below.
+    #[allow(dead_code)]
+    fn every_variant_has_a_row(
+        r: &RequestError,
+        s: &SignInError,
+        a: &AcsError,
+        p: &ProxyError,
+        c: &PropagationError,
+    ) {
+        use PropagationError as E;
+        match r {
+            RequestError::TargetTooLong | RequestError::HeadersTooLarge | RequestError::Timeout => {}
+        }
+        match s {
+            SignInError::IdpUrl
+            | SignInError::Request
+            | SignInError::LogoutForm
+            | SignInError::LogoutForged => {}
+        }
+        match a {
+            AcsError::Form
+            | AcsError::Malformed(_)
+            | AcsError::WrongDestination
+            | AcsError::Invalid(_)
+            | AcsError::UnknownRequest
+            | AcsError::Status(_)
+            | AcsError::Tat
+            | AcsError::Exchange(ExchangeError::Transport(_) | ExchangeError::Refused(_))
+            | AcsError::Pat
+            | AcsError::Keys(_) => {}
+        }
+        match p {
+            ProxyError::Path(_)
+            | ProxyError::Target
+            | ProxyError::SignInRequired
+            | ProxyError::Denied { .. }
+            | ProxyError::Unreachable => {}
+        }
+        match c {
+            E::EgressSource
+            | E::UnknownPartner(_)
+            | E::Session
+            | E::NotPropagatable
+            | E::Malformed(_)
+            | E::TooLarge
+            | E::UnknownCaller
+            | E::BadSignature
+            | E::Stale
+            | E::Replayed
+            | E::PathNotAllowed
+            | E::Assertion(_)
+            | E::Tat
+            | E::Exchange(ExchangeError::Transport(_) | ExchangeError::Refused(_))
+            | E::Pat
+            | E::Keys(_)
+            | E::Forbidden
+            | E::Unreachable => {}
+        }
+    }
+
     /// Every variant of every area and the status it is answered with (today's statuses:
     /// a change here is a change of the agent's HTTP behaviour).
     #[test]
