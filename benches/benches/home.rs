@@ -14,7 +14,7 @@ use idp_home::keys::Keys;
 use idp_home::model::{PiiRecord, ServiceProvider, User};
 use idp_home::saml::request::AcceptedRequest;
 use idp_home::saml::response::build_for;
-use idp_home::saml::session::IdpSession;
+use idp_home::sso_sessions::IdpSession;
 use idp_home::state::AppState;
 use idp_home::store::{SledStore, Store};
 use pbe_core::disclosure::table1;

@@ -59,7 +59,7 @@ fn token_request(c: &mut Criterion) {
     let keys = idp_visitor::keys::Keys::ephemeral("salesforce", pbe_core::SuiteId::Bls12_381, rng).unwrap();
     let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
     let state = AppState::new(config, store, Arc::new(ManualClock::new(T0)), Arc::new(keys), trust).unwrap();
-    let app = idp_visitor::api::app(state.clone());
+    let app = idp_visitor::http::app(state.clone());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
 
     let mut n = 0u64;

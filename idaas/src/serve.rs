@@ -103,7 +103,7 @@ pub fn home(args: ServeArgs) -> Result<(), ServeError> {
     let mut config = idp_home::Config::load(&args.config).map_err(|e| ServeError::config(&args.config, e))?;
     let addr = config.listen;
     let rt = runtime()?;
-    rt.block_on(idp_home::state::fetch_authorities(&mut config))
+    rt.block_on(idp_home::startup::fetch_authorities(&mut config))
         .map_err(|e| ServeError::config(&args.config, e))?;
     let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
     let state = idp_home::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;

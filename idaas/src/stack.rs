@@ -219,7 +219,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         ..idp_home::Config::default()
     };
     let home = ctx!(idp_home::AppState::open(home_config, opts.clock.clone()), "home IdP")?;
-    let metadata = idp_home::saml::response::metadata_xml(&home);
+    let metadata = idp_home::saml::metadata::metadata_xml(&home);
     let metadata_path = dir.join("home-metadata.xml");
     ctx!(std::fs::write(&metadata_path, &metadata), "home metadata")?;
     let password = if created {
@@ -332,8 +332,10 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
 
 fn create_bob(home: &idp_home::AppState, dir: &Path) -> Result<String, StackError> {
     let password = random_secret();
-    let hash = idp_home::users::hash_password(&idp_home::users::Password::new(password.clone()))
-        .map_err(|e| StackError(format!("password hash: {e}")))?;
+    let hash = idp_home::service::passwords::hash_password(&idp_home::service::passwords::Password::new(
+        password.clone(),
+    ))
+    .map_err(|e| StackError(format!("password hash: {e}")))?;
     let user = idp_home::model::User {
         uid: USER.into(),
         email: "bob@example.org".into(),

@@ -3,24 +3,33 @@
 //! A SAML 2.0 identity provider whose assertions carry the user's PII ciphertexts and a
 //! Time Access Token sealed for the service (DESIGN.md §1, §5). Also the data owner's PII
 //! vault and an ABE authority for time, domain and country attributes.
+//!
+//! The module map (one line each; `docs/architecture.md` has the table): [`http`] the router,
+//! extractors, thin handlers and error mapping; [`service`] accounts, passwords, API tokens,
+//! the PII vault and groups without HTTP; [`saml`] AuthnRequests, the signed response,
+//! metadata and pages; [`sso_sessions`] the IdP session table; [`startup`] opening the state
+//! from a configuration; [`state`] the handlers' shared state; [`store`], [`keys`], [`config`],
+//! [`mail`], [`model`], [`pbe`], [`throttle`] the pieces underneath.
 
-pub mod api;
 pub mod config;
-pub mod error;
+pub mod http;
 pub mod keys;
 pub mod mail;
 pub mod model;
 pub mod pbe;
 pub mod saml;
+pub mod service;
+pub mod sso_sessions;
+pub mod startup;
 pub mod state;
 pub mod store;
 pub mod throttle;
-pub mod users;
 
 use std::future::Future;
 use std::net::SocketAddr;
 
 pub use config::Config;
+pub use startup::fetch_authorities;
 pub use state::AppState;
 
 /// How often expired unverified registrations and tokens are purged while serving.
@@ -49,7 +58,7 @@ async fn purge_periodically(state: AppState) {
         let done = tokio::task::spawn_blocking(move || {
             let now = st.now();
             let _ = st.store.purge_expired(now);
-            users::purge_unverified(&st, now)
+            service::accounts::purge_unverified(&st, now)
         })
         .await;
         if let Ok(Err(e)) = done {
@@ -63,7 +72,7 @@ async fn serve_app(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = api::app(state);
+    let app = http::app(state);
     // No Nagle: replies on kept-alive connections must not wait for the peer's delayed ACK.
     use axum::serve::ListenerExt as _;
     let listener = listener.tap_io(|tcp| {

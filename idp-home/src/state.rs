@@ -1,4 +1,6 @@
-//! The shared state of every handler: cheap to clone, all `Arc`s (STYLE.md §7.4).
+//! The shared state of every handler: cheap to clone, all `Arc`s (STYLE.md §7.4). Building it
+//! ([`AppState::new`]) touches no files; opening the data directory, fetching visitor
+//! authorities and writing `metadata.xml` are [`crate::startup`]'s.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -7,7 +9,9 @@ use federation::Clock;
 
 use crate::config::{Config, ConfigError};
 use crate::keys::{Keys, KeysError};
-use crate::store::{SledStore, Store, StoreError};
+use crate::service::passwords;
+use crate::sso_sessions::SsoState;
+use crate::store::{Store, StoreError};
 use crate::throttle::Throttle;
 
 /// Why the state could not be built.
@@ -48,9 +52,9 @@ pub struct AppState {
     /// Failed sign-in counters.
     pub throttle: Arc<Throttle>,
     /// SAML SSO state (sessions, pending requests).
-    pub sso: Arc<crate::saml::SsoState>,
+    pub sso: Arc<SsoState>,
     /// One PII writer at a time: the per-user cap and the name-collision check are
-    /// read-then-insert (`users::put_pii`).
+    /// read-then-insert (`service::vault::put_pii`).
     pub pii_writes: Arc<std::sync::Mutex<()>>,
 }
 
@@ -98,7 +102,7 @@ impl AppState {
             if va.public_key.is_none() {
                 return Err(ConfigError::Invalid {
                     key: format!("visitor_authorities[{i}].url"),
-                    reason: "has not been fetched (call state::fetch_authorities first)".into(),
+                    reason: "has not been fetched (call startup::fetch_authorities first)".into(),
                 }
                 .into());
             }
@@ -107,7 +111,7 @@ impl AppState {
         for sp in &config.service_providers {
             store.put_sp(&sp.clone().into())?;
         }
-        crate::users::warm_up();
+        passwords::warm_up();
         Ok(AppState {
             config: Arc::new(config),
             store,
@@ -115,29 +119,9 @@ impl AppState {
             keys,
             federation: Arc::new(federation),
             throttle: Arc::new(Throttle::default()),
-            sso: Arc::new(crate::saml::SsoState::default()),
+            sso: Arc::new(SsoState::default()),
             pii_writes: Arc::new(std::sync::Mutex::new(())),
         })
-    }
-
-    /// Opens the sled store in `<data_dir>/db` and loads (or creates) the keys in `data_dir`,
-    /// then calls [`AppState::new`]. This is what `idaas home` does.
-    pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StateError> {
-        config.validate()?;
-        federation::files::ensure_private_dir(&config.data_dir).map_err(crate::keys::io(&config.data_dir))?;
-        let keys = Keys::load_or_create(&config.data_dir, &config.authority, config.suite)?;
-        let store = SledStore::open(&config.db_dir())?;
-        let state = AppState::new(config, Arc::new(store), clock, Arc::new(keys))?;
-        // The metadata as a file too, for relying parties that are configured with a file
-        // (the visitor IdP's `metadata_file`, the web agent's `[home_idp] metadata_file`).
-        let md_path = state.config.data_dir.join("metadata.xml");
-        federation::files::write_private(
-            &md_path,
-            crate::saml::response::metadata_xml(&state).as_bytes(),
-            0o644,
-        )
-        .map_err(crate::keys::io(&md_path))?;
-        Ok(state)
     }
 
     /// The names of all known ABE authorities.
@@ -149,52 +133,4 @@ impl AppState {
     pub fn now(&self) -> i64 {
         self.clock.now()
     }
-}
-
-/// Fetches the public key of every visitor authority configured by `url` (its
-/// `GET /pbe/authority`: no redirects, 10 s, at most 64 KiB) and pins it as `public_key`, after
-/// checking that the answer names the configured authority and suite. `idaas home` calls this
-/// before [`AppState::open`]; a failure names the entry and stops the start.
-pub async fn fetch_authorities(config: &mut Config) -> Result<(), StateError> {
-    const MAX: usize = 64 * 1024;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(10))
-        .build()?;
-    let suite = config.suite;
-    for (i, va) in config.visitor_authorities.iter_mut().enumerate() {
-        let Some(url) = va.url.clone() else { continue };
-        let fail = |reason: String| {
-            StateError::Config(ConfigError::Invalid {
-                key: format!("visitor_authorities[{i}].url"),
-                reason: format!("{url}: {reason}"),
-            })
-        };
-        let mut resp = http.get(&url).send().await.map_err(|e| fail(e.without_url().to_string()))?;
-        if !resp.status().is_success() {
-            return Err(fail(format!("HTTP {}", resp.status())));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.without_url().to_string()))? {
-            if body.len() + chunk.len() > MAX {
-                return Err(fail(format!("larger than {MAX} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| fail("not JSON".into()))?;
-        if v["suite"].as_str() != Some(suite.name()) {
-            return Err(fail(format!("the authority uses suite {}, this IdP {}", v["suite"], suite.name())));
-        }
-        if v["authority"].as_str() != Some(va.name.as_str()) {
-            return Err(fail(format!(
-                "the authority is {}, the configuration says '{}'",
-                v["authority"], va.name
-            )));
-        }
-        let key = v["public_key"].as_str().ok_or_else(|| fail("no public_key".into()))?;
-        va.public_key = Some(key.to_owned());
-        va.url = None;
-        crate::config::check_visitor_authority(suite, va).map_err(|(_, reason)| fail(reason))?;
-    }
-    Ok(())
 }

@@ -19,8 +19,6 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 use subtle::ConstantTimeEq as _;
 
-use crate::config::check_purpose;
-
 /// Longest client ID.
 pub const MAX_CLIENT_ID_LEN: usize = 128;
 /// Most purposes per client.
@@ -246,6 +244,25 @@ impl SecretCache {
     /// Forgets a client (its secret changed or it was deleted).
     pub fn forget(&self, client_id: &str) {
         self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(client_id);
+    }
+}
+
+/// A purpose attribute as registered: `purpose:<value>` or `ppurpose:<value>` (the names of
+/// `pbe_core::disclosure`), lower-case `[a-z0-9_.-]`; the authority is this IdP's.
+pub fn check_purpose(p: &str) -> Result<(), String> {
+    let Some((name, value)) = p.split_once(':') else {
+        return Err(format!("'{p}' is not name:value"));
+    };
+    if name != pbe_core::disclosure::PURPOSE && name != pbe_core::disclosure::PRIMARY_PURPOSE {
+        return Err(format!(
+            "'{p}': the name must be '{}' or '{}'",
+            pbe_core::disclosure::PURPOSE,
+            pbe_core::disclosure::PRIMARY_PURPOSE
+        ));
+    }
+    match pbe_core::attribute::validate_identifier("value", value) {
+        Ok(v) if v == value => Ok(()),
+        _ => Err(format!("'{p}': the value must be lower-case [a-z0-9_.-]")),
     }
 }
 

@@ -24,6 +24,9 @@ pub const TOKEN_PATH: &str = "/oauth2/token";
 
 pub use federation::settings::ConfigError;
 use federation::settings::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
+// `check_purpose` lives with the client registrations that use it most; re-exported here so the
+// configuration check and its old path keep working without `clients` importing `config`.
+pub use crate::clients::check_purpose;
 
 /// The visitor IdP configuration. See `docs/visitor-idp.md` for every key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -334,25 +337,6 @@ impl Config {
             }
         }
         Ok(())
-    }
-}
-
-/// A purpose attribute as registered: `purpose:<value>` or `ppurpose:<value>` (the names of
-/// `pbe_core::disclosure`), lower-case `[a-z0-9_.-]`; the authority is this IdP's.
-pub fn check_purpose(p: &str) -> Result<(), String> {
-    let Some((name, value)) = p.split_once(':') else {
-        return Err(format!("'{p}' is not name:value"));
-    };
-    if name != pbe_core::disclosure::PURPOSE && name != pbe_core::disclosure::PRIMARY_PURPOSE {
-        return Err(format!(
-            "'{p}': the name must be '{}' or '{}'",
-            pbe_core::disclosure::PURPOSE,
-            pbe_core::disclosure::PRIMARY_PURPOSE
-        ));
-    }
-    match pbe_core::attribute::validate_identifier("value", value) {
-        Ok(v) if v == value => Ok(()),
-        _ => Err(format!("'{p}': the value must be lower-case [a-z0-9_.-]")),
     }
 }
 

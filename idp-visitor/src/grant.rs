@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 
 use crate::audit::AuditEntry;
 use crate::clients::Client;
-use crate::error::OAuthError;
+use crate::oauth::OAuthError;
 use crate::state::AppState;
 use crate::store::{AccessToken, GrantRecord, GrantStoreError};
 

@@ -9,16 +9,16 @@
 //!
 //! Modules: [`config`] (TOML), [`clients`] (registration, argon2id secrets), [`keys`] (ABE
 //! authority, receipt and audit keys), [`store`] (sled), [`grant`] (the exchange, HTTP-free),
-//! [`api`] (axum routes), [`error`] (RFC 6749 errors and problem documents), [`audit`],
-//! [`throttle`], [`state`].
+//! [`oauth`] (RFC 6749 errors, HTTP-free), [`http`] (router, extractors, thin handlers, the
+//! error mapping), [`audit`], [`throttle`], [`state`]. `docs/architecture.md` has the table.
 
-pub mod api;
 pub mod audit;
 pub mod clients;
 pub mod config;
-pub mod error;
 pub mod grant;
+pub mod http;
 pub mod keys;
+pub mod oauth;
 pub mod state;
 pub mod store;
 pub mod throttle;
@@ -51,7 +51,7 @@ pub async fn serve(
             }
         }
     });
-    let app = api::app(state);
+    let app = http::app(state);
     // No Nagle: replies on kept-alive connections must not wait for the peer's delayed ACK.
     use axum::serve::ListenerExt as _;
     let listener = listener.tap_io(|tcp| {

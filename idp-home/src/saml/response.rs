@@ -1,20 +1,17 @@
-//! Building the SSO response for one accepted request, and the IdP metadata.
+//! Building and signing the SSO response for one accepted request: the plain attributes the
+//! SP is registered for and, for a PBE service, the user's PII ciphertexts, a Time Access Token
+//! sealed for the service and the suite. Blocking (key generation, XML signing); the HTTP side
+//! ([`crate::http::sso`]) runs it on `spawn_blocking` and posts the result.
 
-use axum::http::StatusCode;
-use axum::response::Response;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use federation::assertion::{
     build_signed_response, AttributeValues, Recipient, ResponseParams, SignedResponse, PII_PREFIX,
     SUITE_ATTRIBUTE, TAT_ATTRIBUTE,
 };
-use federation::xml::XmlBuilder;
 use rand_core::OsRng;
 
-use super::html;
 use super::request::AcceptedRequest;
-use super::session::IdpSession;
 use crate::model::{ServiceProvider, User};
+use crate::sso_sessions::IdpSession;
 use crate::state::AppState;
 
 /// Why a response could not be produced (all are server-side problems: 500 page, logged).
@@ -32,36 +29,6 @@ pub enum ResponseError {
     /// Building or signing the XML failed.
     #[error(transparent)]
     Assertion(#[from] federation::assertion::AssertionError),
-}
-
-/// Answers `request` for the signed-in `session` with an auto-posting form.
-pub async fn respond(
-    state: &AppState,
-    request: &AcceptedRequest,
-    relay_state: Option<&str>,
-    session: &IdpSession,
-) -> Response {
-    let state2 = state.clone();
-    let request2 = request.clone();
-    let session2 = session.clone();
-    // Key generation and XML signing are CPU work: keep them off the async workers.
-    let built = tokio::task::spawn_blocking(move || build(&state2, &request2, &session2)).await;
-    match built {
-        Ok(Ok(signed)) => {
-            html::auto_post(&request.acs_url, &STANDARD.encode(signed.xml.as_bytes()), relay_state)
-        }
-        Ok(Err(e)) => {
-            tracing::error!(error = %e, "could not build the SSO response");
-            html::error_page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "The identity provider could not complete the sign-in.",
-            )
-        }
-        Err(_) => html::error_page(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "The identity provider could not complete the sign-in.",
-        ),
-    }
 }
 
 /// Builds and signs the response (blocking).
@@ -155,38 +122,4 @@ pub fn build_for(
         attributes,
     };
     Ok(build_signed_response(&params, state.keys.signing_key_der(), &state.keys.signing_cert_base64(), rng)?)
-}
-
-/// The IdP's SAML metadata: signing certificate and both SSO bindings.
-pub fn metadata_xml(state: &AppState) -> String {
-    let sso = format!("{}/saml/sso", state.config.public_url.trim_end_matches('/'));
-    let mut x = XmlBuilder::new();
-    x.open(
-        "md:EntityDescriptor",
-        &[("xmlns:md", "urn:oasis:names:tc:SAML:2.0:metadata"), ("entityID", &state.config.entity_id)],
-    );
-    x.open(
-        "md:IDPSSODescriptor",
-        &[
-            ("WantAuthnRequestsSigned", "false"),
-            ("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol"),
-        ],
-    );
-    x.open("md:KeyDescriptor", &[("use", "signing")])
-        .open("ds:KeyInfo", &[("xmlns:ds", federation::assertion::NS_DSIG)])
-        .open("ds:X509Data", &[])
-        .leaf("ds:X509Certificate", &[], &state.keys.signing_cert_base64())
-        .close()
-        .close()
-        .close();
-    x.leaf("md:NameIDFormat", &[], federation::assertion::NAMEID_PERSISTENT);
-    x.empty(
-        "md:SingleSignOnService",
-        &[("Binding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"), ("Location", &sso)],
-    );
-    x.empty(
-        "md:SingleSignOnService",
-        &[("Binding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"), ("Location", &sso)],
-    );
-    x.finish()
 }

@@ -1,4 +1,5 @@
-//! IdP sessions (in memory) and pending sign-ins (in a MAC'd cookie, nowhere else).
+//! The IdP's SSO session table (in memory) and pending sign-ins (in a MAC'd cookie, nowhere
+//! else). No HTTP here: [`crate::http::sso`] reads and sets the cookies.
 //!
 //! Session cookies carry 256-bit random values; the session map is keyed by their SHA-256, so a
 //! memory dump of the map does not yield usable cookies. The map is bounded, purges expired
@@ -19,7 +20,6 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::request::AcceptedRequest;
+use crate::saml::request::AcceptedRequest;
 
 /// Most concurrent IdP sessions kept.
 pub const MAX_ENTRIES: usize = 100_000;
@@ -203,16 +203,4 @@ impl SsoState {
         let map = self.sessions.lock().ok()?;
         map.get(&digest(token)).filter(|s| s.expires > now).cloned()
     }
-}
-
-/// Reads one cookie from the request (values longer than `max` are ignored).
-pub fn cookie(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= max)
-        .map(|(_, v)| v.to_owned())
 }

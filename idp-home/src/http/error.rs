@@ -1,5 +1,11 @@
-//! Errors of the JSON APIs and their one mapping to HTTP responses (STYLE.md §2.4, §2.5):
-//! RFC 7807-style problem documents, `application/problem+json`:
+//! The HTTP errors of the home IdP, one type per area, each with one `IntoResponse`
+//! (STYLE.md §2.4, §2.5):
+//!
+//! - [`ApiError`], the JSON APIs: RFC 7807-style problem documents, `application/problem+json`;
+//!   the service errors convert into it here (`From`), so handlers only write `?`;
+//! - [`SsoError`], the SAML endpoints: an HTML error page (never a redirect).
+//!
+//! A problem document:
 //!
 //! ```json
 //! {"type": "urn:idaas:problem:invalid-input", "title": "Invalid input", "status": 400,
@@ -13,8 +19,12 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::saml::html;
+use crate::saml::request::RequestError;
+use crate::service::accounts::{AuthError, RegisterError, VerifyError};
+use crate::service::groups::GroupsError;
+use crate::service::vault::PiiError;
 use crate::store::StoreError;
-use crate::users::{AuthError, GroupsError, PiiError, RegisterError, VerifyError};
 
 /// The content type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -140,6 +150,63 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A refused or failed SAML step; becomes an HTML error page in [`IntoResponse`]. The sign-in
+/// form's own "wrong password" and "throttled" answers are the form again, not this.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SsoError {
+    /// The RelayState is longer than 1024 bytes or has characters XML cannot carry. 400.
+    #[error("The RelayState is too long or malformed.")]
+    BadRelayState,
+    /// The AuthnRequest was refused (missing, malformed, unknown SP, unregistered ACS URL, bad
+    /// signature). 400.
+    #[error("{0}")]
+    Request(#[from] RequestError),
+    /// The accepted request does not fit in the pending-sign-in cookie. 400.
+    #[error("The sign-in request is too large.")]
+    TooLargeForCookie,
+    /// The sign-in form was posted without this browser's pending-sign-in cookie. 400.
+    #[error("This sign-in form has expired. Go back to the service and try again.")]
+    FormExpired,
+    /// The form's CSRF token is missing, wrong, stale, or the SP's ACS URL is gone. 403.
+    #[error("The sign-in form's security token is missing or wrong. Go back to the service and try again.")]
+    BadCsrf,
+    /// The password could not be checked (store or hash failure); the cause is logged. 500.
+    #[error("Sign-in is unavailable right now. Try again later.")]
+    SignInUnavailable(String),
+    /// The SSO response could not be built or signed; the cause is logged. 500.
+    #[error("The identity provider could not complete the sign-in.")]
+    ResponseFailed(String),
+}
+
+impl SsoError {
+    /// The HTTP status of the page.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            SsoError::BadRelayState
+            | SsoError::Request(_)
+            | SsoError::TooLargeForCookie
+            | SsoError::FormExpired => StatusCode::BAD_REQUEST,
+            SsoError::BadCsrf => StatusCode::FORBIDDEN,
+            SsoError::SignInUnavailable(_) | SsoError::ResponseFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for SsoError {
+    fn into_response(self) -> Response {
+        match &self {
+            SsoError::SignInUnavailable(cause) => tracing::error!(%cause, "sign-in could not be checked"),
+            SsoError::ResponseFailed(cause) => {
+                tracing::error!(%cause, "could not build the SSO response")
+            }
+            _ => {}
+        }
+        // The Display texts are written for the user; the causes above stay in the log.
+        html::error_page(self.status(), &self.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Internal(format!("store: {e}"))
@@ -240,11 +307,37 @@ mod tests {
 
     #[test]
     fn sign_in_failures_look_the_same() {
-        use crate::users::FailReason::*;
+        use crate::service::accounts::FailReason::*;
         let msgs: Vec<String> = [UnknownUser, WrongPassword, Unverified]
             .into_iter()
             .map(|r| ApiError::from(AuthError::Failed(r)).to_string())
             .collect();
         assert!(msgs.windows(2).all(|w| w[0] == w[1]));
+    }
+
+    #[tokio::test]
+    async fn each_sso_variant_maps_to_its_status_and_an_error_page() {
+        let cases = [
+            (SsoError::BadRelayState, 400, "The RelayState is too long or malformed."),
+            (SsoError::Request(RequestError::Missing), 400, "the request carries no SAMLRequest"),
+            (SsoError::Request(RequestError::UnknownSp), 400, "not registered"),
+            (SsoError::TooLargeForCookie, 400, "The sign-in request is too large."),
+            (SsoError::FormExpired, 400, "This sign-in form has expired."),
+            (SsoError::BadCsrf, 403, "security token is missing or wrong"),
+            (SsoError::SignInUnavailable("secret cause".into()), 500, "Sign-in is unavailable right now."),
+            (SsoError::ResponseFailed("secret cause".into()), 500, "could not complete the sign-in"),
+        ];
+        for (err, status, text) in cases {
+            let res = err.into_response();
+            assert_eq!(res.status().as_u16(), status);
+            assert_eq!(res.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+            assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+            assert!(res.headers().get(header::LOCATION).is_none(), "never a redirect");
+            let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+            let body = String::from_utf8(body.to_vec()).unwrap();
+            assert!(body.contains("Sign-in failed") && body.contains("role=\"alert\""), "{body}");
+            assert!(body.contains(&html::escape(text)), "{status}: {body}");
+            assert!(!body.contains("secret cause"));
+        }
     }
 }

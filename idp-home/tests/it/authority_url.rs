@@ -6,7 +6,7 @@
 use axum::routing::get;
 use axum::Router;
 use idp_home::config::{Config, VisitorAuthority};
-use idp_home::state::fetch_authorities;
+use idp_home::startup::fetch_authorities;
 use pbe_core::{AuthoritySecretKey, Bls12_381Suite};
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::json;

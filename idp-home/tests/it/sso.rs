@@ -797,7 +797,7 @@ async fn edge_pending_sign_in_survives_a_flood_and_is_bound_to_the_browser() {
     // With its own cookie the form goes through, once the form's lifetime has not passed.
     let r = post(Some(c_cookie.clone())).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    stack.clock.advance(idp_home::saml::session::PENDING_LIFETIME);
+    stack.clock.advance(idp_home::sso_sessions::PENDING_LIFETIME);
     let r = post(Some(c_cookie)).await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "an expired pending sign-in: refused");
     stack.stop().await;
@@ -862,14 +862,18 @@ async fn edge_unverified_registrations_are_purged_and_the_uid_is_free_again() {
     assert!(!stack.state.store.get_user("bob").unwrap().unwrap().verified);
     // ... and the periodic purge removes the other squatted uid.
     use federation::Clock as _;
-    let purged = idp_home::users::purge_unverified(&stack.state, stack.clock.now()).unwrap();
+    let purged = idp_home::service::accounts::purge_unverified(&stack.state, stack.clock.now()).unwrap();
     assert_eq!(purged, 1);
     assert!(stack.state.store.get_user("carol").unwrap().is_none());
     assert!(stack.state.store.get_user("bob").unwrap().is_some(), "the fresh registration stays");
     // A verified user is never purged, however old.
     stack.verified_user(&http, "dave", "dave@example.org").await;
     stack.clock.advance(365 * 86_400);
-    assert_eq!(idp_home::users::purge_unverified(&stack.state, stack.clock.now()).unwrap(), 1, "only bob");
+    assert_eq!(
+        idp_home::service::accounts::purge_unverified(&stack.state, stack.clock.now()).unwrap(),
+        1,
+        "only bob"
+    );
     assert!(stack.state.store.get_user("dave").unwrap().is_some());
     stack.stop().await;
 }

@@ -1,4 +1,6 @@
-//! Errors and their one mapping to HTTP responses (STYLE.md §2.4, §2.5).
+//! The HTTP errors of the visitor IdP, one type per area, each with one `IntoResponse`
+//! (STYLE.md §2.4, §2.5). [`OAuthError`] itself is defined without HTTP in [`crate::oauth`], so
+//! [`crate::grant`] needs no axum.
 //!
 //! - [`OAuthError`]: the token and introspection endpoints answer as RFC 6749 §5.2 says —
 //!   JSON `{"error": …, "error_description": …}`, `Cache-Control: no-store`,
@@ -11,6 +13,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::oauth::OAuthError;
 use crate::store::StoreError;
 
 /// The realm of the `WWW-Authenticate: Basic` challenge.
@@ -18,86 +21,10 @@ pub const REALM: &str = "idaas visitor IdP";
 /// The content type of problem documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// An RFC 6749 §5.2 error of the token or introspection endpoint.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum OAuthError {
-    /// Missing, repeated or malformed parameter, unsupported content type, several client
-    /// authentication methods. 400 `invalid_request`.
-    #[error("{0}")]
-    InvalidRequest(String),
-    /// Client authentication failed (unknown client, wrong secret, none given). 401
-    /// `invalid_client`.
-    #[error("client authentication failed")]
-    InvalidClient,
-    /// The assertion is invalid, expired, too old, replayed, or not for this IdP. 400
-    /// `invalid_grant`.
-    #[error("{0}")]
-    InvalidGrant(String),
-    /// The client may not use this grant (no purposes registered). 400 `unauthorized_client`.
-    #[error("{0}")]
-    UnauthorizedClient(String),
-    /// A `grant_type` other than RFC 7522's. 400 `unsupported_grant_type`.
-    #[error("only grant_type=urn:ietf:params:oauth:grant-type:saml2-bearer is supported")]
-    UnsupportedGrantType,
-    /// `scope` names purposes the client is not registered for. 400 `invalid_scope`.
-    #[error("{0}")]
-    InvalidScope(String),
-    /// Too many failed client authentications. 429 `invalid_client` with `Retry-After`.
-    #[error("too many failed client authentications; retry in {retry_after} s")]
-    Throttled {
-        /// Seconds to wait.
-        retry_after: u64,
-    },
-    /// The body is larger than `max_body_bytes`. 413 `invalid_request`.
-    #[error("the request body is larger than {limit} bytes")]
-    PayloadTooLarge {
-        /// The limit.
-        limit: usize,
-    },
-    /// A server-side failure (logged). 500 `server_error`.
-    #[error("internal: {0}")]
-    ServerError(String),
-}
-
 #[derive(Serialize)]
 struct OAuthBody<'a> {
     error: &'a str,
     error_description: String,
-}
-
-impl OAuthError {
-    /// The RFC 6749 error code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            OAuthError::InvalidRequest(_) | OAuthError::PayloadTooLarge { .. } => "invalid_request",
-            OAuthError::InvalidClient | OAuthError::Throttled { .. } => "invalid_client",
-            OAuthError::InvalidGrant(_) => "invalid_grant",
-            OAuthError::UnauthorizedClient(_) => "unauthorized_client",
-            OAuthError::UnsupportedGrantType => "unsupported_grant_type",
-            OAuthError::InvalidScope(_) => "invalid_scope",
-            OAuthError::ServerError(_) => "server_error",
-        }
-    }
-
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
-            OAuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
-            OAuthError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    /// The `error_description` (never an internal cause).
-    pub fn description(&self) -> String {
-        match self {
-            OAuthError::ServerError(_) => "the server could not complete the request".to_owned(),
-            other => other.to_string(),
-        }
-    }
 }
 
 /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
@@ -107,13 +34,24 @@ pub fn no_store(res: &mut Response) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
+/// The HTTP status of an OAuth error (RFC 6749 §5.2; 401, 413, 429 and 500 as described above).
+pub fn oauth_status(e: &OAuthError) -> StatusCode {
+    match e {
+        OAuthError::InvalidClient => StatusCode::UNAUTHORIZED,
+        OAuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+        OAuthError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+        OAuthError::ServerError(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         if let OAuthError::ServerError(cause) = &self {
             tracing::error!(%cause, "token endpoint failure");
         }
         let body = OAuthBody { error: self.code(), error_description: self.description() };
-        let mut res = (self.status(), axum::Json(body)).into_response();
+        let mut res = (oauth_status(&self), axum::Json(body)).into_response();
         no_store(&mut res);
         match &self {
             OAuthError::InvalidClient => {
@@ -130,12 +68,6 @@ impl IntoResponse for OAuthError {
             _ => {}
         }
         res
-    }
-}
-
-impl From<StoreError> for OAuthError {
-    fn from(e: StoreError) -> Self {
-        OAuthError::ServerError(format!("store: {e}"))
     }
 }
 

@@ -103,7 +103,7 @@ fn env_with(f: impl FnOnce(&mut Config)) -> Env {
     f(&mut config);
     let clock = Arc::new(ManualClock::new(T0));
     let state = state_for(&data, config, clock.clone());
-    let app = idp_home::api::app(state.clone());
+    let app = idp_home::http::app(state.clone());
     Env { _dir: dir, data, state, clock, app }
 }
 
@@ -614,7 +614,7 @@ async fn acknowledged_writes_survive_a_restart() {
     drop(state);
 
     let state = state_for(&data, base_config(&data), clock.clone());
-    let app = idp_home::api::app(state.clone());
+    let app = idp_home::http::app(state.clone());
     let env = Env { _dir, data, state, clock, app };
     assert!(env.state.store.get_user("bob").unwrap().unwrap().verified);
     assert!(env.state.store.get_sp("https://shop.example").unwrap().is_some());
@@ -827,7 +827,7 @@ async fn pii_names_that_fold_to_the_same_header_are_refused() {
 /// two check-then-insert windows to overlap at the cap.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_pii_cap_holds_under_parallel_uploads() {
-    use idp_home::users::{put_pii, PiiError, MAX_PII_PER_USER};
+    use idp_home::service::vault::{put_pii, PiiError, MAX_PII_PER_USER};
     let env = env();
     let _ = env.verified_user("bob").await;
     let ct = ciphertext(&env.state, POLICY, &[]);
@@ -849,6 +849,6 @@ async fn the_pii_cap_holds_under_parallel_uploads() {
             });
         }
     });
-    assert_eq!(idp_home::users::list_pii(&state, "bob").unwrap().len(), MAX_PII_PER_USER);
+    assert_eq!(idp_home::service::vault::list_pii(&state, "bob").unwrap().len(), MAX_PII_PER_USER);
     assert_eq!(refused.into_inner(), 80 - MAX_PII_PER_USER);
 }

@@ -1,0 +1,132 @@
+//! Registration, e-mail verification (JSON or, for a browser, an HTML page) and the data
+//! owner's API token (`/api/users`, `/api/users/verify`, `/api/token`).
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::extract::{blocking, no_store, ApiJson, ApiQuery, ClientAddr};
+use crate::model::User;
+use crate::service::accounts;
+use crate::service::api_tokens;
+use crate::service::passwords::Password;
+use crate::state::AppState;
+
+/// The routes of this area (merged into [`super::router`]).
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/users", post(register))
+        .route("/api/users/verify", get(verify))
+        .route("/api/token", post(token))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RegisterRequest {
+    uid: String,
+    email: String,
+    password: Password,
+}
+
+/// A user as the admin API lists it (never the password hash).
+#[derive(Serialize)]
+pub(super) struct UserView {
+    uid: String,
+    email: String,
+    verified: bool,
+    groups: Vec<String>,
+    created: i64,
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        UserView { uid: u.uid, email: u.email, verified: u.verified, groups: u.groups, created: u.created }
+    }
+}
+
+async fn register(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<RegisterRequest>,
+) -> Result<Response, ApiError> {
+    let now = state.now();
+    let registered =
+        blocking(move || accounts::register(&state, &req.uid, &req.email, &req.password, now)).await??;
+    let view = UserView::from(registered.user);
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({
+            "uid": view.uid,
+            "email": view.email,
+            "verified": false,
+            "message": "registered; open the verification link sent to the e-mail address before signing in",
+        })),
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+struct VerifyQuery {
+    token: String,
+}
+
+fn wants_html(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+}
+
+fn html_page(status: StatusCode, title: &str, text: &str) -> Response {
+    // Only static strings reach this page; nothing needs escaping.
+    let page = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
+         <body><main><h1>{title}</h1><p>{text}</p></main></body></html>\n"
+    );
+    no_store(status, Html(page))
+}
+
+async fn verify(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<ApiQuery<VerifyQuery>, ApiError>,
+) -> Response {
+    let html = wants_html(&headers);
+    let result = match query {
+        Ok(ApiQuery(q)) => accounts::verify_email(&state, &q.token, state.now()).map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
+    match (result, html) {
+        (Ok(_), true) => html_page(
+            StatusCode::OK,
+            "E-mail address verified",
+            "Your e-mail address is verified. You can now sign in.",
+        ),
+        (Ok(user), false) => {
+            no_store(StatusCode::OK, Json(serde_json::json!({"uid": user.uid, "verified": true})))
+        }
+        (Err(ApiError::InvalidInput(_)), true) => html_page(
+            StatusCode::BAD_REQUEST,
+            "Verification failed",
+            "This verification link is invalid, expired or was already used.",
+        ),
+        (Err(e), _) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    uid: String,
+    password: Password,
+}
+
+async fn token(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<TokenRequest>,
+) -> Result<Response, ApiError> {
+    let user = accounts::authenticate_async(&state, req.uid, req.password, client).await?;
+    let issued = api_tokens::issue_api_token(&state, &user.uid, state.now())?;
+    Ok(no_store(StatusCode::OK, Json(issued)))
+}

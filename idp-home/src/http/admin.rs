@@ -1,0 +1,122 @@
+//! The admin API (`/admin/*`, the configured admin bearer token): service-provider
+//! registrations, the user list, and users' groups.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::accounts::UserView;
+use super::error::ApiError;
+use super::extract::{AdminAuth, ApiJson, ApiPath};
+use crate::config::{validate_service_provider, SpConfig};
+use crate::model::ServiceProvider;
+use crate::service::groups;
+use crate::state::AppState;
+
+/// The routes of this area (merged into [`super::router`]).
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin/sps", get(list_sps).post(create_sp))
+        .route("/admin/sps/{entity_id}", get(get_sp).put(put_sp).delete(delete_sp))
+        .route("/admin/users", get(list_users))
+        .route("/admin/users/{uid}/groups", get(get_groups).put(put_groups))
+}
+
+// ---- admin: service providers ----
+
+fn checked_sp(state: &AppState, body: SpConfig) -> Result<ServiceProvider, ApiError> {
+    let sp = ServiceProvider::from(body);
+    validate_service_provider(&sp, state.keys.suite())
+        .map_err(|(field, reason)| ApiError::InvalidInput(format!("{field}: {reason}")))?;
+    Ok(sp)
+}
+
+async fn list_sps(
+    State(state): State<AppState>,
+    _: AdminAuth,
+) -> Result<Json<Vec<ServiceProvider>>, ApiError> {
+    Ok(Json(state.store.list_sps()?))
+}
+
+async fn create_sp(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiJson(body): ApiJson<SpConfig>,
+) -> Result<Response, ApiError> {
+    let sp = checked_sp(&state, body)?;
+    if state.store.get_sp(&sp.entity_id)?.is_some() {
+        return Err(ApiError::Conflict(format!(
+            "service provider '{}' exists; use PUT /admin/sps/{{entity_id}} to replace it",
+            sp.entity_id
+        )));
+    }
+    state.store.put_sp(&sp)?;
+    tracing::info!(entity_id = %sp.entity_id, pbe = sp.pbe.is_some(), "service provider registered");
+    Ok((StatusCode::CREATED, Json(sp)).into_response())
+}
+
+async fn get_sp(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(entity_id): ApiPath<String>,
+) -> Result<Json<ServiceProvider>, ApiError> {
+    state
+        .store
+        .get_sp(&entity_id)?
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no service provider '{entity_id}'")))
+}
+
+async fn put_sp(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(entity_id): ApiPath<String>,
+    ApiJson(body): ApiJson<SpConfig>,
+) -> Result<Response, ApiError> {
+    if body.entity_id != entity_id {
+        return Err(ApiError::InvalidInput("entity_id in the body differs from the one in the path".into()));
+    }
+    let sp = checked_sp(&state, body)?;
+    let created = state.store.put_sp(&sp)?;
+    tracing::info!(entity_id = %sp.entity_id, created, "service provider stored");
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(sp)).into_response())
+}
+
+async fn delete_sp(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(entity_id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    if state.store.delete_sp(&entity_id)? {
+        tracing::info!(entity_id = %entity_id, "service provider deleted");
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound(format!("no service provider '{entity_id}'")))
+    }
+}
+
+// ---- admin: users and groups ----
+
+async fn list_users(State(state): State<AppState>, _: AdminAuth) -> Result<Json<Vec<UserView>>, ApiError> {
+    Ok(Json(state.store.list_users()?.into_iter().map(UserView::from).collect()))
+}
+
+async fn get_groups(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(uid): ApiPath<String>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(groups::get_groups(&state, &uid)?))
+}
+
+async fn put_groups(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(uid): ApiPath<String>,
+    ApiJson(groups): ApiJson<Vec<String>>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(groups::set_groups(&state, &uid, groups)?))
+}

@@ -1,0 +1,215 @@
+//! The SAML endpoints (`/saml/metadata`, `/saml/sso` in both bindings, `/saml/login`): read
+//! the request and the cookies, call [`crate::saml`], [`crate::sso_sessions`] and
+//! [`crate::service::accounts`], and answer with a page. Refusals go through
+//! [`SsoError`] (an HTML error page, never a redirect to an unverified URL).
+
+use axum::extract::{Query, RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::error::SsoError;
+use super::extract::ClientAddr;
+use crate::saml::request::{self, AcceptedRequest, Binding, RequestError};
+use crate::saml::{html, metadata, response};
+use crate::service::accounts::{self, AuthError};
+use crate::service::passwords::Password;
+use crate::sso_sessions::{self, IdpSession};
+use crate::state::AppState;
+
+/// Cookie of the IdP session (sign in once, SSO to every SP); `__Host-idaas_idp_session`
+/// when the IdP is served over https.
+pub const SESSION_COOKIE: &str = "idaas_idp_session";
+/// Cookie carrying the browser's pending sign-in (MAC'd; the form's CSRF token is bound to
+/// it, see [`crate::sso_sessions`]); `__Host-idaas_login` over https.
+pub const LOGIN_COOKIE: &str = "idaas_login";
+
+/// The cookie names and path of this IdP: over https the `__Host-` prefix (the browser then
+/// insists on `Secure`, `Path=/` and no `Domain`, so no other host or port can set or shadow
+/// them), over plain http the bare names on `/saml`.
+pub fn cookie_names(state: &AppState) -> (String, String, &'static str) {
+    if state.config.public_url.starts_with("https://") {
+        (format!("__Host-{SESSION_COOKIE}"), format!("__Host-{LOGIN_COOKIE}"), "/")
+    } else {
+        (SESSION_COOKIE.to_owned(), LOGIN_COOKIE.to_owned(), "/saml")
+    }
+}
+
+/// The SAML routes (merged into [`super::app`]).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/saml/metadata", get(metadata))
+        .route("/saml/sso", get(sso_redirect).post(sso_post))
+        .route("/saml/login", post(login))
+}
+
+#[derive(Debug, Deserialize)]
+struct SsoParams {
+    #[serde(rename = "SAMLRequest")]
+    saml_request: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+async fn metadata(State(state): State<AppState>) -> Response {
+    let xml = metadata::metadata_xml(&state);
+    ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
+}
+
+async fn sso_redirect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+    Query(params): Query<SsoParams>,
+) -> Response {
+    handle_sso(&state, &headers, Binding::Redirect, params, raw.as_deref()).await
+}
+
+async fn sso_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(params): Form<SsoParams>,
+) -> Response {
+    handle_sso(&state, &headers, Binding::Post, params, None).await
+}
+
+async fn handle_sso(
+    state: &AppState,
+    headers: &HeaderMap,
+    binding: Binding,
+    params: SsoParams,
+    raw_query: Option<&str>,
+) -> Response {
+    let relay_state = match params.relay_state {
+        Some(r) if r.len() > 1024 || federation::xml::check_chars("RelayState", &r).is_err() => {
+            return SsoError::BadRelayState.into_response();
+        }
+        other => other,
+    };
+    let encoded = match params.saml_request {
+        Some(e) => e,
+        None => return SsoError::Request(RequestError::Missing).into_response(),
+    };
+    let store = state.store.clone();
+    let accepted = request::decode(&encoded, binding)
+        .and_then(|xml| request::accept(&xml, binding, raw_query, &|id| store.get_sp(id).ok().flatten()));
+    let accepted = match accepted {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::info!(error = %e, "AuthnRequest refused");
+            return SsoError::Request(e).into_response();
+        }
+    };
+    let now = state.clock.now();
+    let (session_name, login_name, path) = cookie_names(state);
+    if let Some(session) = cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now)) {
+        return respond(state, &accepted, relay_state.as_deref(), &session).await;
+    }
+    // The pending request goes into this browser's cookie, not into a server-side table.
+    let Some((pending_cookie, csrf)) = state.sso.begin(&accepted, relay_state, now) else {
+        return SsoError::TooLargeForCookie.into_response();
+    };
+    let mut resp = html::login_form(&csrf, None, StatusCode::OK);
+    set_cookie(&mut resp, state, &login_name, &pending_cookie, path, sso_sessions::PENDING_LIFETIME);
+    resp
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    uid: String,
+    password: String,
+}
+
+impl std::fmt::Debug for LoginForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginForm([redacted])")
+    }
+}
+
+async fn login(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let now = state.clock.now();
+    let (session_name, login_name, path) = cookie_names(&state);
+    let Some(pending_cookie) = cookie(&headers, &login_name, sso_sessions::MAX_PENDING_COOKIE) else {
+        return SsoError::FormExpired.into_response();
+    };
+    let store = state.store.clone();
+    let acs_url =
+        move |sp: &str, i: usize| store.get_sp(sp).ok().flatten().and_then(|sp| sp.acs_urls.get(i).cloned());
+    let Some(pending) = state.sso.pending(&pending_cookie, &form.csrf, now, &acs_url) else {
+        return SsoError::BadCsrf.into_response();
+    };
+    let LoginForm { uid, password, .. } = form;
+    let user = match accounts::authenticate_async(&state, uid, Password::new(password), client).await {
+        Ok(u) => u,
+        Err(e @ (AuthError::Failed(_) | AuthError::Throttled { .. })) => {
+            let status = if matches!(e, AuthError::Throttled { .. }) {
+                StatusCode::TOO_MANY_REQUESTS
+            } else {
+                StatusCode::UNAUTHORIZED
+            };
+            return html::login_form(&pending.csrf, Some(&e.to_string()), status);
+        }
+        // Store or hash failures are the operator's problem, not the user's: logged, with a
+        // generic page.
+        Err(e) => return SsoError::SignInUnavailable(e.to_string()).into_response(),
+    };
+    let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
+    let (cookie_value, session) = state.sso.create_session(&user.uid, now, lifetime);
+    let mut resp = respond(&state, &pending.request, pending.relay_state.as_deref(), &session).await;
+    set_cookie(&mut resp, &state, &session_name, &cookie_value, path, lifetime);
+    // The pending sign-in is used up: the browser forgets it.
+    set_cookie(&mut resp, &state, &login_name, "", path, 0);
+    resp
+}
+
+/// Sets a cookie: HttpOnly, SameSite=Lax, Secure when the IdP is served over https.
+fn set_cookie(resp: &mut Response, state: &AppState, name: &str, value: &str, path: &str, max_age: i64) {
+    let secure = if state.config.public_url.starts_with("https://") { "; Secure" } else { "" };
+    let cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// Reads one cookie from the request (values longer than `max` are ignored).
+pub fn cookie(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= max)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Answers `request` for the signed-in `session` with an auto-posting form.
+pub async fn respond(
+    state: &AppState,
+    request: &AcceptedRequest,
+    relay_state: Option<&str>,
+    session: &IdpSession,
+) -> Response {
+    let state2 = state.clone();
+    let request2 = request.clone();
+    let session2 = session.clone();
+    // Key generation and XML signing are CPU work: keep them off the async workers.
+    let built = tokio::task::spawn_blocking(move || response::build(&state2, &request2, &session2)).await;
+    match built {
+        Ok(Ok(signed)) => {
+            html::auto_post(&request.acs_url, &STANDARD.encode(signed.xml.as_bytes()), relay_state)
+        }
+        Ok(Err(e)) => SsoError::ResponseFailed(e.to_string()).into_response(),
+        Err(e) => SsoError::ResponseFailed(format!("worker task: {e}")).into_response(),
+    }
+}

@@ -1,0 +1,41 @@
+//! The IdP's SAML metadata: entity ID, signing certificate, persistent NameIDs and both SSO
+//! bindings. Served at `/saml/metadata` and written to `<data_dir>/metadata.xml` at start-up
+//! ([`crate::startup`]).
+
+use federation::xml::XmlBuilder;
+
+use crate::state::AppState;
+
+/// The IdP's SAML metadata: signing certificate and both SSO bindings.
+pub fn metadata_xml(state: &AppState) -> String {
+    let sso = format!("{}/saml/sso", state.config.public_url.trim_end_matches('/'));
+    let mut x = XmlBuilder::new();
+    x.open(
+        "md:EntityDescriptor",
+        &[("xmlns:md", "urn:oasis:names:tc:SAML:2.0:metadata"), ("entityID", &state.config.entity_id)],
+    );
+    x.open(
+        "md:IDPSSODescriptor",
+        &[
+            ("WantAuthnRequestsSigned", "false"),
+            ("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol"),
+        ],
+    );
+    x.open("md:KeyDescriptor", &[("use", "signing")])
+        .open("ds:KeyInfo", &[("xmlns:ds", federation::assertion::NS_DSIG)])
+        .open("ds:X509Data", &[])
+        .leaf("ds:X509Certificate", &[], &state.keys.signing_cert_base64())
+        .close()
+        .close()
+        .close();
+    x.leaf("md:NameIDFormat", &[], federation::assertion::NAMEID_PERSISTENT);
+    x.empty(
+        "md:SingleSignOnService",
+        &[("Binding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"), ("Location", &sso)],
+    );
+    x.empty(
+        "md:SingleSignOnService",
+        &[("Binding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"), ("Location", &sso)],
+    );
+    x.finish()
+}

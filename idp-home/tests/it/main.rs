@@ -1,0 +1,8 @@
+//! The home IdP's integration tests, one binary (one link instead of three): the JSON APIs
+//! in-process ([`api`]), SAML SSO over a real listener ([`sso`]), and fetching visitor
+//! authority keys at start-up ([`authority_url`]). Run one module with
+//! `cargo nextest run --workspace -E 'package(idp-home) and binary(it) and test(/^sso::/)'`.
+
+mod api;
+mod authority_url;
+mod sso;

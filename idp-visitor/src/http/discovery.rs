@@ -1,0 +1,59 @@
+//! What others discover about this IdP: RFC 8414 metadata, the grant-receipt key set, the ABE
+//! authority key, and `/healthz`.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use federation::pat::GRANT_TYPE_SAML2_BEARER;
+
+use crate::state::AppState;
+
+/// The routes of this area (merged into [`super::router`]).
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/.well-known/oauth-authorization-server", get(metadata))
+        .route("/.well-known/jwks.json", get(jwks))
+        .route("/pbe/authority", get(authority))
+        .route("/healthz", get(healthz))
+}
+
+/// RFC 8414 authorization server metadata.
+async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let base = &state.config.public_url;
+    Json(serde_json::json!({
+        "issuer": base,
+        "token_endpoint": state.config.token_endpoint(),
+        "introspection_endpoint": format!("{base}/oauth2/introspect"),
+        "jwks_uri": format!("{base}/.well-known/jwks.json"),
+        "grant_types_supported": [GRANT_TYPE_SAML2_BEARER],
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "saml2_entity_id": state.config.entity_id,
+        "pbe_authority": state.keys.authority_name(),
+        "pbe_suite": state.keys.suite().name(),
+        "pbe_authority_endpoint": format!("{base}/pbe/authority"),
+        "transaction_purposes": state.config.transaction_purposes,
+        "max_assertion_age_days": state.config.max_assertion_age_days,
+    }))
+}
+
+/// The grant-receipt verification key (JWK set).
+async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({"keys": [state.keys.receipt().public_jwk()]}))
+}
+
+/// The ABE authority: same shape as the home IdP's `/pbe/authority`.
+async fn authority(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "suite": state.keys.suite().name(),
+        "authority": state.keys.authority_name(),
+        "public_key": state.keys.authority_public_key_text(),
+    }))
+}
+
+/// Liveness, and the in-memory count of requests refused before client authentication.
+async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let refused = state.refused_unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
+    Json(serde_json::json!({"status": "ok", "refused_unauthenticated": refused}))
+}
