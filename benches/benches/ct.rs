@@ -20,8 +20,8 @@ use std::time::{Duration, Instant};
 use ark_ff::{PrimeField, UniformRand};
 use benches::rng;
 use criterion::{BenchmarkId, Criterion};
-use pbe_core::fixed_base::FixedBaseTable;
 use pbe_core::suite::Group;
+use pbe_core::FixedBaseTable;
 use pbe_core::{Bls12_381Suite, Bls24_479Suite, Bls48_581Suite, Bn254Suite, Suite};
 
 fn costs<S: Suite>(c: &mut Criterion) {

@@ -6,9 +6,14 @@ use std::io::Write as _;
 use std::path::Path;
 
 /// Writes `data` to `path` through a temporary file created with `mode` (0600 for secrets),
-/// fsynced, then renamed over `path`.
+/// fsynced, then renamed over `path`. The temporary file is `.<name>.tmp` beside it: hidden, and
+/// never the name of a sibling (`key.tmp` would be clobbered by writing `key.pem`), and distinct
+/// for `a.msk` and `a.pk` (the CLI writes both; it used this naming before it shared this writer).
 pub fn write_private(path: &Path, data: &[u8], mode: u32) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the path does not end in a file name")
+    })?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -52,7 +57,12 @@ mod tests {
         write_private(&key, b"one", 0o600).unwrap();
         write_private(&key, b"two", 0o600).unwrap();
         assert_eq!(fs::read(&key).unwrap(), b"two");
-        assert!(!sub.join("k.tmp").exists());
+        assert!(!sub.join(".k.tmp").exists());
+        let sibling = sub.join("k2.tmp");
+        fs::write(&sibling, b"keep").unwrap();
+        write_private(&sub.join("k2.pem"), b"three", 0o600).unwrap();
+        assert_eq!(fs::read(&sibling).unwrap(), b"keep", "a sibling named like the old temp file survives");
+        assert!(write_private(&sub.join(".."), b"x", 0o600).is_err());
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

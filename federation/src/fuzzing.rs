@@ -1,5 +1,5 @@
 //! Fixtures shared by the fuzz targets (`fuzz/`, a cargo-fuzz crate outside the workspace) and
-//! the generator of their seed corpora (`federation/tests/fuzz_seeds.rs`): the same signer,
+//! the generator of their seed corpora (`federation/tests/it/fuzz_seeds.rs`): the same signer,
 //! trust store, sealing keys and pairing authority on both sides, derived from fixed seeds, so a
 //! seed written by the generator verifies, opens or decrypts inside the target and the fuzzer
 //! starts from the deep end of each parser. Feature `test-support` only.

@@ -3,7 +3,7 @@
 //! re-derives its LSSS matrix), and whose LSSS matrix can be built when it validates.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use pbe_core::lsss::Lsss;
+use pbe_core::Lsss;
 use pbe_core::Policy;
 
 fuzz_target!(|data: &[u8]| {

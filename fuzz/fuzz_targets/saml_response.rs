@@ -1,7 +1,7 @@
 //! SAML response verification (`federation::verify`, what the web agent's ACS and the visitor
 //! IdP's token endpoint run): parse a Response (or a bare Assertion), verify its XML signature
 //! against a trust store, then read every field the services read. The seeds are real
-//! responses signed by the trusted key (`federation/tests/fuzz_seeds.rs`), so mutations start
+//! responses signed by the trusted key (`federation/tests/it/fuzz_seeds.rs`), so mutations start
 //! inside a valid signature's reach; the XML dictionary (`fuzz/xml.dict`) supplies the tokens.
 #![no_main]
 use std::sync::OnceLock;

@@ -23,13 +23,15 @@
 
 pub mod attribute;
 pub mod disclosure;
-pub mod envelope;
+// Private: the scheme's building blocks. What other crates need is re-exported by name below,
+// so the public surface is the list here, not every helper those modules hold.
+mod envelope;
 pub mod error;
-pub mod fixed_base;
-pub mod lsss;
+mod fixed_base;
+mod lsss;
 mod parallel;
 pub mod policy;
-pub mod scheme;
+mod scheme;
 pub mod segtree;
 pub mod suite;
 pub mod wire;
@@ -38,8 +40,15 @@ pub use attribute::Attribute;
 pub use disclosure::DisclosurePolicy;
 pub use envelope::Plaintext;
 pub use error::{DecodeError, EnvelopeError, Error, PolicyError, Result, SchemeError};
+/// The constant-time fixed-base table (benchmarked beside its variable-time lookup).
+pub use fixed_base::FixedBaseTable;
+/// The policy → LSSS matrix conversion (fuzzed on its own).
+pub use lsss::{Lsss, LsssRow};
 pub use policy::Policy;
-pub use scheme::{AuthorityPublicKey, AuthoritySecretKey, Ciphertext, Encryptor, Gid, UserKey};
+pub use scheme::{
+    AuthorityPublicKey, AuthoritySecretKey, Ciphertext, Encryptor, Gid, UserKey, MAX_ATTRIBUTE_TEXT,
+    MAX_AUTHORITY_NAME, MAX_GID_PART, MAX_KEY_ATTRIBUTES, MAX_POLICY_TEXT, MAX_ROWS,
+};
 /// Runs generic code with the suite named at run time: `with_suite!(id, S => f::<S>(x))`
 /// binds the type alias `S` to the [`Suite`] of `id` and evaluates the expression. This is
 /// the one place a run-time [`SuiteId`] becomes a type; every service uses it.

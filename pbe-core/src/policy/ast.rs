@@ -14,7 +14,7 @@ use crate::segtree::{self, Node, DEFAULT_WIDTH};
 /// never a child of their own kind (`a and (b and c)` is `And[a, b, c]`), and thresholds
 /// respect `1 ≤ k ≤ n ≤ 64` with `n ≥ 2`. For those, the [`Display`](fmt::Display) form parses
 /// back to an equal policy. Policies built in code should use [`Policy::and`] and [`Policy::or`]
-/// to get the same normal form; [`Policy::validate`] (run by [`crate::lsss::Lsss::from_policy`])
+/// to get the same normal form; [`Policy::validate`] (run by [`crate::Lsss::from_policy`])
 /// rejects anything else, so every policy that can be encrypted under round-trips through its
 /// text.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]

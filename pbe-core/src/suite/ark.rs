@@ -162,3 +162,114 @@ pub(crate) fn multi_pairing<E: Pairing>(g1: &[E::G1], g2: &[E::G2Prepared]) -> O
     zeroize::Zeroize::zeroize(&mut g1);
     E::final_exponentiation(miller)
 }
+
+/// Instantiates an arkworks suite in the calling module (BN254 and BLS12-381 differ only in
+/// their curve crate, hash-to-curve map, DST tag and names), as `miracl_suite!` does for the
+/// MIRACL curves: the adapter is written once.
+macro_rules! ark_suite {
+    (
+        $(#[$doc:meta])*
+        suite: $suite:ident,
+        id: $id:ident,
+        curve: $curve:ident,
+        engine: $engine:ident,
+        $(#[$hash_doc:meta])*
+        map: $map:ident (dst tag $map_tag:literal, failure $failure:literal),
+        aead_key_len: $aead:literal $(,)?
+    ) => {
+        use std::sync::OnceLock;
+
+        use $curve::{g1, g2, $engine, G1Projective, G2Projective};
+        use ark_ec::pairing::{Pairing, PairingOutput};
+        use ark_ec::scalar_mul::glv::GLVConfig;
+        use ark_ec::PrimeGroup;
+
+        use $crate::suite::ark::ArkCurve;
+        use $crate::suite::{dst, GeneratorTables, Suite, SuiteId, G1};
+
+        impl ArkCurve for g1::Config {}
+
+        impl ArkCurve for g2::Config {
+            // arkworks' generic G2 multiplication does not use the endomorphism; GLV halves it.
+            fn scalar_mul(p: &G2Projective, k: &$curve::Fr) -> G2Projective {
+                g2::Config::glv_mul_projective(*p, *k)
+            }
+        }
+
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $suite;
+
+        fn dsts() -> &'static (Vec<u8>, Vec<u8>) {
+            static DSTS: OnceLock<(Vec<u8>, Vec<u8>)> = OnceLock::new();
+            DSTS.get_or_init(|| (dst(SuiteId::$id, "GID", $map_tag), dst(SuiteId::$id, "ATTR", $map_tag)))
+        }
+
+        #[allow(clippy::panic)]
+        fn unreachable_hash() -> G1<$suite> {
+            panic!($failure)
+        }
+
+        $(#[$hash_doc])*
+        fn hash_with(dst: &[u8], msg: &[u8]) -> G1<$suite> {
+            // The map is total and the DST and output lengths are fixed and valid, so hashing
+            // cannot fail for any message.
+            $crate::suite::h2c::hash_to_curve::<g1::Config, $map<g1::Config>>(msg, dst)
+                .unwrap_or_else(unreachable_hash)
+        }
+
+        impl Suite for $suite {
+            type Scalar = $curve::Fr;
+            type G1 = G1Projective;
+            type G2 = G2Projective;
+            type Gt = PairingOutput<$engine>;
+            type G2Prepared = <$engine as Pairing>::G2Prepared;
+            const ID: SuiteId = SuiteId::$id;
+            const AEAD_KEY_LEN: usize = $aead;
+            const TABLE_WINDOW: usize = $crate::fixed_base::DEFAULT_WINDOW;
+            const PARALLEL_DECRYPT: bool = false;
+
+            fn g1_generator() -> G1Projective {
+                G1Projective::generator()
+            }
+
+            fn g2_generator() -> G2Projective {
+                G2Projective::generator()
+            }
+
+            fn prepare_g2(p: &G2Projective) -> Self::G2Prepared {
+                (*p).into()
+            }
+
+            fn multi_pairing(g1: &[G1Projective], g2: &[Self::G2Prepared]) -> Option<Self::Gt> {
+                $crate::suite::ark::multi_pairing::<$engine>(g1, g2)
+            }
+
+            fn hash_gid(encoded_gid: &[u8]) -> G1<Self> {
+                hash_with(&dsts().0, encoded_gid)
+            }
+
+            fn hash_attribute(attribute: &str) -> G1<Self> {
+                hash_with(&dsts().1, attribute.as_bytes())
+            }
+
+            fn tables() -> &'static GeneratorTables<Self> {
+                static TABLES: OnceLock<GeneratorTables<$suite>> = OnceLock::new();
+                TABLES.get_or_init(GeneratorTables::build)
+            }
+        }
+
+        #[cfg(test)]
+        mod tests {
+            use super::*;
+
+            #[test]
+            fn gid_and_attribute_hashes_are_domain_separated() {
+                assert_ne!($suite::hash_gid(b"x"), $suite::hash_attribute("x"));
+                assert_eq!($suite::hash_attribute("a:b@c"), $suite::hash_attribute("a:b@c"));
+            }
+        }
+    };
+}
+
+pub(crate) use ark_suite;

@@ -10,7 +10,8 @@
 //! (`AuthorityPublicKey`, `AuthoritySecretKey`, `UserKey`, `Ciphertext`) and in
 //! `docs/wire-format.md`.
 
-pub mod codec;
+// Private: the byte reader/writers behind every `to_bytes`/`from_bytes`.
+pub(crate) mod codec;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;

@@ -6,7 +6,7 @@ use std::io::{BufRead as _, Write as _};
 use idaas::owner::{HomeClient, PolicySource};
 
 use crate::cli::{PiiAccountArgs, PiiCommand};
-use crate::pbe::CliError;
+use crate::error::CliError;
 
 /// The environment variable holding the password (else it is asked for).
 pub const PASSWORD_ENV: &str = "IDAAS_PASSWORD";

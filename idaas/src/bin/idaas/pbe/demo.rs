@@ -6,8 +6,9 @@ use pbe_core::disclosure::table1;
 use pbe_core::{segtree, Attribute, AuthoritySecretKey, Encryptor, Gid, Suite};
 use rand_core::OsRng;
 
-use super::{at, parse_day, parse_suite, CliError};
+use super::{at, parse_day, parse_suite};
 use crate::cli::DemoArgs;
+use crate::error::CliError;
 
 const HOME: &str = "telekom";
 const VISITOR: &str = "salesforce";

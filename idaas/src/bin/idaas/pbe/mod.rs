@@ -3,9 +3,9 @@
 mod demo;
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::path::Path;
 
+use federation::Clock as _;
 use pbe_core::segtree;
 use pbe_core::wire::{self, Kind};
 use pbe_core::{
@@ -15,37 +15,8 @@ use pbe_core::{
 use rand_core::OsRng;
 
 use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs, KeygenArgs, PbeCommand, SetupArgs};
+use crate::error::CliError;
 use crate::files;
-
-/// A CLI failure with its exit code.
-#[derive(Debug)]
-pub struct CliError {
-    code: u8,
-    message: String,
-}
-
-impl CliError {
-    /// Bad input or usage (exit 2).
-    pub fn input(message: impl Into<String>) -> Self {
-        CliError { code: 2, message: message.into() }
-    }
-
-    /// The keys do not satisfy the policy (exit 1).
-    pub fn not_satisfied(message: impl Into<String>) -> Self {
-        CliError { code: 1, message: message.into() }
-    }
-
-    /// The process exit code.
-    pub fn exit_code(&self) -> u8 {
-        self.code
-    }
-}
-
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
-    }
-}
 
 /// Prefixes a library error with the file or field it concerns.
 fn at(context: &str) -> impl Fn(pbe_core::Error) -> CliError + '_ {
@@ -218,7 +189,7 @@ pub fn read_disclosure(path: &Path) -> Result<DisclosurePolicy, CliError> {
 
 pub(crate) fn parse_day(arg: &str, text: Option<&str>) -> Result<u64, CliError> {
     match text {
-        None => crate::clock::today_days().map_err(|e| CliError::input(format!("{arg}: {e}"))),
+        None => federation::clock::SystemClock.today().map_err(|e| CliError::input(format!("{arg}: {e}"))),
         Some(t) => match segtree::parse_number(t) {
             Ok((days, true)) => Ok(days),
             Ok((_, false)) => Err(CliError::input(format!("{arg} {t}: expected a date YYYY-MM-DD"))),

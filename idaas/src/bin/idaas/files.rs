@@ -1,10 +1,11 @@
-//! File input and output for the CLI: secrets are written with mode 0600, atomically.
+//! File input and output for the CLI: secrets are written with mode 0600, atomically (through
+//! `federation::files`).
 
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
 
-use crate::pbe::CliError;
+use crate::error::CliError;
 
 /// Largest file the CLI reads (1 GiB): a guard against reading a device or a runaway file.
 pub const MAX_INPUT: u64 = 1 << 30;
@@ -53,23 +54,13 @@ pub fn write_output(path: Option<&Path>, data: &[u8], secret: bool) -> Result<()
     }
 }
 
-/// Writes `data` to `path` via a temporary file in the same directory, fsynced, then renamed,
-/// so a crash leaves either the old file or the new one. Secrets get mode 0600 from creation.
+/// Writes `data` to `path` atomically with federation's private-file writer (temporary file
+/// created with its final mode, fsynced, renamed), so a crash leaves either the old file or the
+/// new one. Secrets get mode 0600 from creation, other outputs 0644.
 pub fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<(), CliError> {
-    let err = |e: std::io::Error| CliError::input(format!("{}: {e}", path.display()));
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name =
-        path.file_name().ok_or_else(|| CliError::input(format!("{}: not a file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if secret { 0o600 } else { 0o644 });
+    if path.file_name().is_none() {
+        return Err(CliError::input(format!("{}: not a file name", path.display())));
     }
-    let mut f = opts.open(&tmp).map_err(err)?;
-    f.write_all(data).and_then(|()| f.sync_all()).map_err(err)?;
-    drop(f);
-    fs::rename(&tmp, path).map_err(err)
+    federation::files::write_private(path, data, if secret { 0o600 } else { 0o644 })
+        .map_err(|e| CliError::input(format!("{}: {e}", path.display())))
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod cli;
-mod clock;
+mod error;
 mod files;
 mod pbe;
 mod pii;

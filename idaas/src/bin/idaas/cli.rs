@@ -260,7 +260,7 @@ mod tests {
     /// command line (a Docker engine is not available in CI, so this is what can be checked).
     #[test]
     fn compose_command_lines_parse() {
-        let compose = include_str!("../../docker/compose.yml");
+        let compose = include_str!("../../../../docker/compose.yml");
         let mut seen = 0;
         for line in compose.lines().map(str::trim) {
             let Some(json) = line.strip_prefix("command: ") else { continue };

@@ -1,0 +1,9 @@
+//! idaas's integration tests, one binary (linking each file separately cost a link of the whole
+//! crate per file): `cargo nextest run --workspace -E 'package(idaas) and binary(it)'`. The CLI
+//! tests run the `idaas` binary itself (`CARGO_BIN_EXE_idaas`).
+
+mod cli;
+mod e2e;
+mod propagation;
+mod sample_configs;
+mod services_cli;

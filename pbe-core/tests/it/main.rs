@@ -1,0 +1,5 @@
+//! pbe-core's integration tests, one binary (linking each file separately cost a link of the
+//! whole crate per file): `cargo nextest run --workspace -E 'package(pbe-core) and binary(it)'`.
+
+mod hostile_points;
+mod scheme;
