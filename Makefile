@@ -28,6 +28,7 @@ test: build
 		$(CARGO) test --workspace --no-fail-fast; \
 	fi
 	@$(MAKE) --no-print-directory check-one-build
+	@bash scripts/check-module-size.sh
 
 ## Fails if the build `make quickstart` runs would compile anything after `make test`.
 check-one-build:
