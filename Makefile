@@ -49,7 +49,7 @@ bench: deps
 
 ## The exhaustive byte-flip tests of the 192/256-bit suites (#[ignore] in make test: ~2 min).
 test-slow: deps
-	$(CARGO) nextest run -p pbe-core --test it --run-ignored ignored-only -E 'test(/^scheme::/)'
+	$(CARGO) nextest run --workspace --run-ignored ignored-only -E 'package(pbe-core) and test(/^scheme::/)'
 
 ## The scheme across all four security levels, then docs/performance.md and its plot.
 perf-report: deps
@@ -89,5 +89,5 @@ fuzz: fuzz-build
 ## Regenerates the structure-aware seeds (signed responses, sealed tokens, ciphertexts, keys)
 ## from federation::fuzzing's fixtures, and the plain-text ones.
 fuzz-seeds: deps
-	$(CARGO) test -p federation --test it -- --ignored fuzz_seeds::write_fuzz_seeds
+	$(CARGO) nextest run --workspace --run-ignored ignored-only -E 'test(=fuzz_seeds::write_fuzz_seeds)'
 	bash scripts/fuzz-seeds.sh

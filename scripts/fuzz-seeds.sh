@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Plain-text seeds of the fuzz targets: policies, and AuthnRequests in each binding (the
 # structure-aware seeds — signed responses, sealed tokens, ciphertexts — come from
-# `cargo test -p federation --test it -- --ignored fuzz_seeds::write_fuzz_seeds`). Run by `make fuzz-seeds`.
+# `make fuzz-seeds`, a nextest run of the ignored `fuzz_seeds::write_fuzz_seeds`). Run by `make fuzz-seeds`.
 set -euo pipefail
 mkdir -p "$(dirname "$0")/../fuzz/corpus"
 cd "$(dirname "$0")/../fuzz/corpus"
