@@ -20,12 +20,14 @@ fn lookup(entity_id: &str) -> Option<ServiceProvider> {
             acs_urls: vec!["https://sp.fuzz.example/acs".into(), "https://sp.fuzz.example/acs2".into()],
             authn_request_cert_pem: None,
             pbe: None,
+            release: idp_home::model::default_release(),
         }),
         "https://signed.fuzz.example" => Some(ServiceProvider {
             entity_id: entity_id.into(),
             acs_urls: vec!["https://signed.fuzz.example/acs".into()],
             authn_request_cert_pem: Some(fuzzing::signer().cert_pem.clone()),
             pbe: None,
+            release: idp_home::model::default_release(),
         }),
         _ => None,
     }
