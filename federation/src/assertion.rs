@@ -9,7 +9,8 @@
 //! SubjectConfirmations (the SP's ACS URL with InResponseTo, and the visitor IdP's token
 //! endpoint), Conditions with NotBefore/NotOnOrAfter and an AudienceRestriction naming the SP
 //! and its visitor IdP, an AuthnStatement whose `SessionIndex` is the linchpin session id,
-//! and an AttributeStatement with plain attributes, PII ciphertexts and the sealed TAT.
+//! and an AttributeStatement with plain attributes and the idaas claims (PII ciphertexts, the
+//! sealed TAT, the suite), written by [`crate::claims::Claims`].
 
 use rand_core::{CryptoRng, RngCore};
 use samael::crypto::{Crypto, CryptoProvider};
@@ -28,12 +29,6 @@ pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 pub const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent";
 /// Bearer subject confirmation method.
 pub const CM_BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
-/// Attribute name prefix of PII ciphertexts (`pii:lastname`).
-pub const PII_PREFIX: &str = "pii:";
-/// Attribute name of the sealed Time Access Token.
-pub const TAT_ATTRIBUTE: &str = "idaas:tat";
-/// Attribute name of the ABE suite of the ciphertexts and TAT.
-pub const SUITE_ATTRIBUTE: &str = "idaas:suite";
 
 /// One attribute of the AttributeStatement.
 #[derive(Clone, Debug)]

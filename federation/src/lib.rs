@@ -7,6 +7,7 @@
 
 pub mod assertion;
 pub mod authority;
+pub mod claims;
 pub mod clock;
 pub mod files;
 #[cfg(feature = "test-support")]

@@ -28,7 +28,7 @@ use crate::session::Session;
 // replay cache, sign-in keys): it is the body of the `/saml/acs` handler. No cycle: the
 // state does not know this module.
 use crate::state::AppState;
-use crate::unlock::{PatSource, Sealed};
+use crate::unlock::{PatSource, Sealed, TatFrom};
 
 /// Largest SAMLResponse accepted (base64 characters).
 pub const MAX_ENCODED: usize = 1 << 20;
@@ -169,14 +169,7 @@ async fn open_pii(
     // RFC 7522 carries the signed Assertion itself; the visitor IdP verifies it again.
     let signed =
         signed_assertion(response_xml, assertion.id()).ok_or(AcsError::Malformed("the signed assertion"))?;
-    let sealed = Sealed {
-        assertion_xml: signed,
-        tat: assertion
-            .attribute(federation::assertion::TAT_ATTRIBUTE)
-            .and_then(|v| v.first())
-            .map(String::as_str),
-        tat_info: &tat_info,
-    };
+    let sealed = Sealed { assertion_xml: signed, tat: TatFrom::Claims, tat_info: &tat_info };
     let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };
     let unlocked =
         crate::unlock::unlock(keys, assertion, sealed, PatSource::Exchange, state.clock.now()).await?;

@@ -16,6 +16,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use federation::claims::ClaimsError;
+
 use crate::decrypt::KeyError;
 use crate::html;
 use crate::paths::PathError;
@@ -96,6 +98,9 @@ pub enum ExchangeError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum UnlockError {
+    /// The assertion's idaas claims (suite, TAT, `pii:*`) break `federation::claims`' rules.
+    #[error(transparent)]
+    Claims(#[from] ClaimsError),
     /// No TAT, no SessionIndex, or the TAT does not open with this agent's key.
     #[error("the Time Access Token is missing or not sealed for this service and session")]
     Tat,
@@ -151,11 +156,15 @@ pub enum AcsError {
     /// TAT/PAT mismatch.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The assertion's idaas claims are missing, duplicated or hostile.
+    #[error("the SAML assertion's idaas claims were refused: {0}")]
+    Claims(ClaimsError),
 }
 
 impl From<UnlockError> for AcsError {
     fn from(e: UnlockError) -> Self {
         match e {
+            UnlockError::Claims(e) => AcsError::Claims(e),
             UnlockError::Tat => AcsError::Tat,
             UnlockError::Exchange(e) => AcsError::Exchange(e),
             UnlockError::Pat => AcsError::Pat,
@@ -270,6 +279,9 @@ pub enum PropagationError {
     /// TAT/PAT mismatch.
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The propagated assertion's idaas claims are missing, duplicated or hostile.
+    #[error("the propagated assertion's idaas claims were refused: {0}")]
+    Claims(ClaimsError),
     /// RBAC.
     #[error("the user's groups do not allow this request here")]
     Forbidden,
@@ -282,6 +294,7 @@ impl From<UnlockError> for PropagationError {
     fn from(e: UnlockError) -> Self {
         match e {
             // A propagated TAT that opens but is no key bundle is "not sealed for us".
+            UnlockError::Claims(e) => PropagationError::Claims(e),
             UnlockError::Tat | UnlockError::TatBundle(_) => PropagationError::Tat,
             UnlockError::Exchange(e) => PropagationError::Exchange(e),
             UnlockError::Pat => PropagationError::Pat,
@@ -312,6 +325,7 @@ impl PropagationError {
             E::Exchange(_) => (StatusCode::FORBIDDEN, "exchange_refused"),
             E::Pat => (StatusCode::FORBIDDEN, "invalid_pat"),
             E::Keys(_) => (StatusCode::FORBIDDEN, "key_mismatch"),
+            E::Claims(_) => (StatusCode::FORBIDDEN, "invalid_claims"),
             E::Forbidden => (StatusCode::FORBIDDEN, "access_denied"),
             E::Unreachable => (StatusCode::BAD_GATEWAY, "partner_unreachable"),
         }
@@ -364,7 +378,8 @@ mod tests {
             | AcsError::Tat
             | AcsError::Exchange(ExchangeError::Transport(_) | ExchangeError::Refused(_))
             | AcsError::Pat
-            | AcsError::Keys(_) => {}
+            | AcsError::Keys(_)
+            | AcsError::Claims(_) => {}
         }
         match p {
             ProxyError::Path(_)
@@ -390,6 +405,7 @@ mod tests {
             | E::Exchange(ExchangeError::Transport(_) | ExchangeError::Refused(_))
             | E::Pat
             | E::Keys(_)
+            | E::Claims(_)
             | E::Forbidden
             | E::Unreachable => {}
         }
@@ -426,6 +442,7 @@ mod tests {
             (AcsError::Exchange(ExchangeError::Refused("invalid_grant".into())), 400),
             (AcsError::Pat, 400),
             (AcsError::Keys(KeyError::Suite), 400),
+            (AcsError::Claims(ClaimsError::BadName), 400),
         ];
         for (e, s) in acs {
             assert_eq!(status(e), s);
@@ -458,6 +475,7 @@ mod tests {
             (E::Exchange(ExchangeError::Refused("x".into())), 403, "exchange_refused"),
             (E::Pat, 403, "invalid_pat"),
             (E::Keys(KeyError::Suite), 403, "key_mismatch"),
+            (E::Claims(ClaimsError::UnknownSuite), 403, "invalid_claims"),
             (E::Forbidden, 403, "access_denied"),
             (E::Unreachable, 502, "partner_unreachable"),
         ] {
@@ -473,6 +491,9 @@ mod tests {
         assert!(matches!(AcsError::from(tat_bundle()), AcsError::Keys(KeyError::Malformed("TAT"))));
         assert!(matches!(PropagationError::from(tat_bundle()), PropagationError::Tat));
         assert!(matches!(AcsError::from(UnlockError::Tat), AcsError::Tat));
+        let claims = || UnlockError::Claims(ClaimsError::Missing("idaas:suite"));
+        assert!(matches!(AcsError::from(claims()), AcsError::Claims(_)));
+        assert!(matches!(PropagationError::from(claims()), PropagationError::Claims(_)));
         assert!(matches!(AcsError::from(UnlockError::Pat), AcsError::Pat));
         assert!(matches!(PropagationError::from(UnlockError::Pat), PropagationError::Pat));
         assert!(matches!(

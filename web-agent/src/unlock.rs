@@ -2,13 +2,19 @@
 //! behind both the ACS (a browser signs in) and the propagation ingress (a partner agent
 //! calls on a user's behalf); only where the PAT comes from differs ([`PatSource`]).
 //!
-//! In order: the TAT is unsealed with the agent's HPKE key under the caller's `info` (the
+//! In order: the assertion's idaas claims are read ([`federation::claims::Claims`]: the
+//! suite, the TAT, the `pii:*` ciphertexts; refused when missing, duplicated or hostile);
+//! the TAT is unsealed with the agent's HPKE key under the caller's `info` (the
 //! home IdP's, or the propagated one bound to the assertion), and decoded off the async
 //! workers while the PAT is obtained; the PAT is exchanged for the signed assertion at the
 //! visitor IdP (RFC 7522) and unsealed, unless the source remembers one; both must be bound
 //! to the assertion's `(NameID, SessionIndex)`; every `pii:*` ciphertext they satisfy is
 //! decrypted, the others are counted and left out.
+//!
+//! The suite is the one the claims name (typed, no default): an assertion that does not say
+//! its suite is refused, never read as BLS12-381.
 
+use federation::claims::Claims;
 use federation::seal::RecipientKey;
 use federation::verify::VerifiedAssertion;
 use zeroize::Zeroizing;
@@ -52,10 +58,20 @@ pub struct Sealed<'a> {
     /// The signed `<saml:Assertion>` exactly as the IdP produced it (what the visitor IdP
     /// verifies again).
     pub assertion_xml: &'a str,
-    /// The sealed TAT (`None`: the assertion carries none).
-    pub tat: Option<&'a str>,
+    /// Where the sealed TAT comes from.
+    pub tat: TatFrom<'a>,
     /// The HPKE `info` the TAT was sealed under.
     pub tat_info: &'a [u8],
+}
+
+/// Where the sealed TAT of an unlock comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum TatFrom<'a> {
+    /// The assertion's own `idaas:tat` claim, sealed to this agent by the home IdP (the ACS).
+    Claims,
+    /// A TAT a partner agent re-sealed to this agent (the propagation ingress; the
+    /// assertion's own claim is sealed to the partner, not to us).
+    Propagated(&'a str),
 }
 
 /// What unlocking yields.
@@ -65,30 +81,6 @@ pub struct Unlocked {
     pub opened: Opened,
     /// The TAT bundle (binary, wiped on drop), kept so the agent can re-seal it for a partner.
     pub tat: Zeroizing<Vec<u8>>,
-}
-
-/// The pairing suite the assertion names (`idaas:suite`; BLS12-381 when absent, as older
-/// home IdPs sent no suite).
-fn suite_of(assertion: &VerifiedAssertion) -> String {
-    // TODO(issue 13, federation::claims): the typed claims will own this default.
-    assertion
-        .attribute(federation::assertion::SUITE_ATTRIBUTE)
-        .and_then(|v| v.first())
-        .cloned()
-        .unwrap_or_else(|| "bls12-381".into())
-}
-
-/// The `(attribute, ciphertext text)` pairs of the assertion's `pii:*` attributes.
-fn ciphertexts_of(assertion: &VerifiedAssertion) -> Vec<(String, String)> {
-    assertion
-        .attributes()
-        .iter()
-        .filter_map(|(name, values)| {
-            let attr = name.strip_prefix(federation::assertion::PII_PREFIX)?;
-            crate::config::is_pii_name(attr)
-                .then(|| (attr.to_owned(), values.first().cloned().unwrap_or_default()))
-        })
-        .collect()
 }
 
 /// Runs the pipeline for a verified `assertion` (its signature, issuer and the caller's
@@ -103,15 +95,19 @@ pub async fn unlock(
     let started = std::time::Instant::now();
     let session_index = assertion.session_index().ok_or(UnlockError::Tat)?.to_owned();
     let user = assertion.name_id().value.clone();
-    let suite = suite_of(assertion);
-    let opened_tat =
-        keys.key.open(sealed.tat.ok_or(UnlockError::Tat)?, sealed.tat_info).map_err(|_| UnlockError::Tat)?;
+    let claims = Claims::read(assertion)?;
+    let suite = claims.suite;
+    let sealed_tat = match sealed.tat {
+        TatFrom::Claims => claims.sealed_tat.as_str(),
+        TatFrom::Propagated(t) => t,
+    };
+    let opened_tat = keys.key.open(sealed_tat, sealed.tat_info).map_err(|_| UnlockError::Tat)?;
     let tat: Zeroizing<Vec<u8>> =
         Zeroizing::new(pbe_core::wire::from_binary_or_text(&opened_tat).map_err(|_| UnlockError::Tat)?);
-    let ciphertexts = ciphertexts_of(assertion);
+    let ciphertexts: Vec<(String, String)> = claims.pii.into_iter().collect();
     // Decode the TAT while the PAT is obtained.
-    let (tat_suite, tat_cts, tat_bytes) = (suite.clone(), ciphertexts.clone(), tat.clone());
-    let tat_job = tokio::task::spawn_blocking(move || Tat::decode(&tat_suite, &tat_bytes, &tat_cts));
+    let (tat_cts, tat_bytes) = (ciphertexts.clone(), tat.clone());
+    let tat_job = tokio::task::spawn_blocking(move || Tat::decode(suite, &tat_bytes, &tat_cts));
 
     let remembered = match pat_source {
         PatSource::Exchange => None,
@@ -120,7 +116,7 @@ pub async fn unlock(
     let pat = match remembered {
         Some(pat) => pat,
         None => {
-            let pat = exchange_pat(keys, &session_index, &suite, sealed.assertion_xml).await?;
+            let pat = exchange_pat(keys, &session_index, suite, sealed.assertion_xml).await?;
             if let PatSource::Remembered { memory, until } = pat_source {
                 memory.remember_pat(assertion.issuer(), assertion.id(), pat.clone(), now, until);
             }
@@ -148,11 +144,13 @@ pub async fn unlock(
 async fn exchange_pat(
     keys: Keys<'_>,
     session_index: &str,
-    suite: &str,
+    suite: pbe_core::SuiteId,
     assertion_xml: &str,
 ) -> Result<Zeroizing<Vec<u8>>, UnlockError> {
     let exchanged = crate::exchange::exchange(keys.http, keys.visitor, assertion_xml).await?;
-    if exchanged.fields.pbe_suite != suite {
+    // The token response names its suite in text; only the canonical name of the claims'
+    // suite matches.
+    if exchanged.fields.pbe_suite != suite.name() {
         return Err(KeyError::Suite.into());
     }
     let text: Zeroizing<Vec<u8>> = if exchanged.fields.pat_sealed {

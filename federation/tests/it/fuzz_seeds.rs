@@ -13,7 +13,8 @@ use std::path::PathBuf;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use federation::assertion::{AttributeValues, PII_PREFIX, SUITE_ATTRIBUTE, TAT_ATTRIBUTE};
+use federation::assertion::AttributeValues;
+use federation::claims::{PII_PREFIX, SUITE_ATTRIBUTE, TAT_ATTRIBUTE};
 use federation::fuzzing;
 use federation::seal::{seal, tat_info, SealSuite};
 use federation::verify::{UnverifiedAssertion, DEFAULT_MAX_XML_BYTES};

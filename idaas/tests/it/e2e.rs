@@ -244,7 +244,7 @@ async fn the_papers_lifecycle_over_http() {
     let cts: Vec<(String, String)> =
         ["lastname", "dob", "addresses"].iter().map(|n| (n.to_string(), attr(&format!("pii:{n}")))).collect();
     let opened = web_agent::decrypt::open(
-        "bls12-381",
+        pbe_core::SuiteId::Bls12_381,
         &tat,
         &pbe_core::wire::from_binary_or_text(&pat).unwrap(),
         "bob",
@@ -323,10 +323,20 @@ fn forged_response(
         session_index: session_index.into(),
         session_not_on_or_after: T0 + 3600,
         authn_instant: T0,
-        attributes: vec![
-            AttributeValues { name: "groups".into(), values: vec!["customers".into()] },
-            AttributeValues { name: "idaas:tat".into(), values: vec![sealed] },
-        ],
+        attributes: std::iter::once(AttributeValues {
+            name: "groups".into(),
+            values: vec!["customers".into()],
+        })
+        .chain(
+            federation::claims::Claims {
+                suite: pbe_core::SuiteId::Bls12_381,
+                sealed_tat: sealed,
+                pii: Default::default(),
+            }
+            .attributes()
+            .unwrap(),
+        )
+        .collect(),
     };
     let signed = build_signed_response(&params, key_der, cert_b64, &mut rand_core::OsRng).unwrap();
     STANDARD.encode(signed.xml)

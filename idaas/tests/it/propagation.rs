@@ -73,7 +73,7 @@ fn shopping_material(stack: &Stack, saml_response: &str) -> (Propagation, String
     let idp = web_agent::sp::TrustedIdp::from_metadata(&metadata).unwrap();
     let assertion = UnverifiedAssertion::parse_response(&xml, 1 << 20).unwrap().verify(&idp.trust).unwrap();
     let session_index = assertion.session_index().unwrap().to_owned();
-    let sealed = &assertion.attribute(federation::assertion::TAT_ATTRIBUTE).unwrap()[0];
+    let sealed = &assertion.attribute(federation::claims::TAT_ATTRIBUTE).unwrap()[0];
     let shop_key = web_agent::keys::load_or_create(
         &stack.data_dir.join("shopping"),
         federation::seal::SealSuite::X25519Aes128,

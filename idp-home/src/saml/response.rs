@@ -4,9 +4,9 @@
 //! ([`crate::http::sso`]) runs it on `spawn_blocking` and posts the result.
 
 use federation::assertion::{
-    build_signed_response, AttributeValues, Recipient, ResponseParams, SignedResponse, PII_PREFIX,
-    SUITE_ATTRIBUTE, TAT_ATTRIBUTE,
+    build_signed_response, AttributeValues, Recipient, ResponseParams, SignedResponse,
 };
+use federation::claims::{Claims, ClaimsError};
 use rand_core::OsRng;
 
 use super::request::AcceptedRequest;
@@ -26,6 +26,9 @@ pub enum ResponseError {
     /// TAT issuance or sealing failed.
     #[error("TAT: {0}")]
     Tat(String),
+    /// The stored PII cannot be written as claims (a name that upload would refuse today).
+    #[error("claims: {0}")]
+    Claims(#[from] ClaimsError),
     /// Building or signing the XML failed.
     #[error(transparent)]
     Assertion(#[from] federation::assertion::AssertionError),
@@ -80,12 +83,8 @@ pub fn build_for(
         recipients.push(Recipient { url: pbe.visitor_token_endpoint.clone(), in_response_to: None });
         audiences.push(pbe.visitor_entity_id.clone());
         let records = state.store.list_pii(&user.uid).map_err(|e| ResponseError::Store(e.to_string()))?;
-        for r in records {
-            attributes.push(AttributeValues {
-                name: format!("{PII_PREFIX}{}", r.attribute),
-                values: vec![pbe_core::wire::to_text(&r.ciphertext)],
-            });
-        }
+        let pii =
+            records.into_iter().map(|r| (r.attribute, pbe_core::wire::to_text(&r.ciphertext))).collect();
         // A clock before 1970 has no day number: refuse rather than issue a TAT for day 0.
         let today = state.clock.today().map_err(|e| ResponseError::Tat(e.to_string()))?;
         let tat = state
@@ -93,7 +92,7 @@ pub fn build_for(
             .issue_tat(&user.uid, &session_index, today, &pbe.domain, &pbe.country, rng)
             .map_err(|e| ResponseError::Tat(e.to_string()))?;
         let info = federation::seal::tat_info(&sp.entity_id, &session_index);
-        let sealed = federation::seal::seal(
+        let sealed_tat = federation::seal::seal(
             federation::seal::SealSuite::for_suite(state.keys.suite()),
             &pbe.tat_public_key,
             &info,
@@ -101,11 +100,9 @@ pub fn build_for(
             rng,
         )
         .map_err(|e| ResponseError::Tat(e.to_string()))?;
-        attributes.push(AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec![sealed] });
-        attributes.push(AttributeValues {
-            name: SUITE_ATTRIBUTE.into(),
-            values: vec![state.keys.suite().name().into()],
-        });
+        // The same type the relying parties read back (`Claims::read`): it refuses here what
+        // they would refuse there.
+        attributes.extend(Claims { suite: state.keys.suite(), sealed_tat, pii }.attributes()?);
     }
     let params = ResponseParams {
         issuer: state.config.entity_id.clone(),

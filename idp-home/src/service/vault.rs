@@ -4,15 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::is_identifier;
+use federation::claims::{fold_header_name, is_pii_name};
+
 use crate::model::PiiRecord;
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// Longest PII attribute name, bytes.
-pub const MAX_ATTRIBUTE_LEN: usize = 64;
-/// Most PII ciphertexts per user (each one travels in every SAML assertion).
-pub const MAX_PII_PER_USER: usize = 64;
+/// Longest PII attribute name, bytes (the rule is `federation::claims::is_pii_name`).
+pub const MAX_ATTRIBUTE_LEN: usize = federation::claims::MAX_PII_NAME_LEN;
+/// Most PII ciphertexts per user (each one travels in every SAML assertion, whose readers
+/// refuse more than `federation::claims::MAX_PII`).
+pub const MAX_PII_PER_USER: usize = federation::claims::MAX_PII;
 
 /// Why a PII operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -45,9 +47,10 @@ pub enum PiiError {
     Store(#[from] StoreError),
 }
 
-/// Checks a PII attribute name (`[a-z0-9_.-]{1,64}`, not `.` or `..`; no lower-casing).
+/// Checks a PII attribute name (`[a-z0-9_.-]{1,64}`, not `.` or `..`; no lower-casing):
+/// federation's rule, the one the agents read assertions with.
 pub fn valid_attribute(name: &str) -> bool {
-    is_identifier(name, MAX_ATTRIBUTE_LEN) && name != "." && name != ".."
+    is_pii_name(name)
 }
 
 /// What the vault lists about one PII ciphertext (never the ciphertext itself).
@@ -123,11 +126,6 @@ pub fn put_pii(
     let created = state.store.put_pii(uid, &record)?;
     tracing::info!(user = %federation::redact::log_id(uid), attribute, size = record.ciphertext.len(), created, "stored a PII ciphertext");
     Ok((PiiSummary::from(&record), created))
-}
-
-/// The form of an attribute name as an HTTP header sees it: `_` and `-` are one character.
-fn fold_header_name(attribute: &str) -> String {
-    attribute.replace('_', "-")
 }
 
 /// Lists a user's PII ciphertexts.

@@ -377,12 +377,6 @@ impl Config {
     }
 }
 
-/// A PII attribute name as the home IdP's vault accepts it: `[a-z0-9_.-]{1,64}`.
-pub fn is_pii_name(name: &str) -> bool {
-    (1..=64).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_.-".contains(&b))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

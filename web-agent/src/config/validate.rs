@@ -1,7 +1,9 @@
 //! The checks of every configuration value (`Config::validate`) and the compiled access
 //! rules. Errors name the key.
 
-use super::{invalid, is_pii_name, Config, ConfigError, Level, CLIENT_SECRET_ENV};
+use federation::claims::is_pii_name;
+
+use super::{invalid, Config, ConfigError, Level, CLIENT_SECRET_ENV};
 use crate::rbac::AccessRules;
 
 impl Config {

@@ -25,7 +25,7 @@ use crate::session::Session;
 // The ingress is the body of its route and uses most of the state (configuration, trusted
 // IdP, keys, clients, memory, rules): no cycle, the state does not know it.
 use crate::state::AppState;
-use crate::unlock::{PatSource, Sealed};
+use crate::unlock::{PatSource, Sealed, TatFrom};
 
 /// A call that passed the caller checks.
 struct Checked {
@@ -156,7 +156,7 @@ async fn ingress_inner(
     let sealed = Sealed {
         assertion_xml: &xml,
         // A missing header is an empty one, which does not open either.
-        tat: Some(headers::text(&parts.headers, TAT_HEADER).unwrap_or_default()),
+        tat: TatFrom::Propagated(headers::text(&parts.headers, TAT_HEADER).unwrap_or_default()),
         tat_info: &info,
     };
     let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };

@@ -1,0 +1,68 @@
+//! `federation::claims` through a real signature: the claims the home IdP writes are signed
+//! by libxmlsec1, verified, and read back unchanged; a signed assertion whose claims break the
+//! rules is refused after verification (the signature does not make a hostile name good).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use federation::assertion::AttributeValues;
+use federation::claims::{Claims, ClaimsError, SUITE_ATTRIBUTE, TAT_ATTRIBUTE};
+use federation::fuzzing;
+use federation::verify::{UnverifiedAssertion, DEFAULT_MAX_XML_BYTES};
+use pbe_core::SuiteId;
+
+fn sign_and_read(attributes: Vec<AttributeValues>) -> Result<Claims, ClaimsError> {
+    let signed = fuzzing::signed_response(attributes, 7);
+    let verified = UnverifiedAssertion::parse_response(&signed.xml, DEFAULT_MAX_XML_BYTES)
+        .unwrap()
+        .verify(&fuzzing::trust())
+        .unwrap();
+    Claims::read(&verified)
+}
+
+#[test]
+fn write_sign_verify_read_round_trip() {
+    for suite in [SuiteId::Bn254, SuiteId::Bls12_381] {
+        let claims = Claims {
+            suite,
+            sealed_tat: "sealed-tat-text".into(),
+            pii: [
+                ("lastname".to_owned(), fuzzing::ciphertext("country:eu@home", b"Tri", 1).to_text()),
+                ("addr.home-1".to_owned(), "ct<&>".to_owned()),
+            ]
+            .into(),
+        };
+        let mut attributes = vec![AttributeValues { name: "groups".into(), values: vec!["staff".into()] }];
+        attributes.extend(claims.attributes().unwrap());
+        assert_eq!(sign_and_read(attributes).unwrap(), claims);
+    }
+}
+
+#[test]
+fn signed_but_hostile_claims_are_refused() {
+    let base = || {
+        vec![
+            AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] },
+            AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["bn254".into()] },
+        ]
+    };
+    let with = |name: &str, values: &[&str]| {
+        let mut a = base();
+        a.push(AttributeValues {
+            name: name.into(),
+            values: values.iter().map(|v| (*v).to_owned()).collect(),
+        });
+        a
+    };
+    assert_eq!(sign_and_read(with("pii:../secret", &["ct"])), Err(ClaimsError::BadName));
+    assert_eq!(sign_and_read(with("pii:LastName", &["ct"])), Err(ClaimsError::BadName));
+    assert!(matches!(sign_and_read(with("pii:x", &["a", "b"])), Err(ClaimsError::Duplicate(_))));
+    let mut two = with("pii:home_addr", &["a"]);
+    two.push(AttributeValues { name: "pii:home-addr".into(), values: vec!["b".into()] });
+    assert!(matches!(sign_and_read(two), Err(ClaimsError::Duplicate(_))));
+    // No suite: refused, never defaulted.
+    let no_suite = vec![AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] }];
+    assert_eq!(sign_and_read(no_suite), Err(ClaimsError::Missing(SUITE_ATTRIBUTE)));
+    let mut bad_suite = vec![AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] }];
+    bad_suite.push(AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["BLS12_381".into()] });
+    assert_eq!(sign_and_read(bad_suite), Err(ClaimsError::UnknownSuite));
+}
