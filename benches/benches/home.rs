@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use federation::seal::RecipientKey;
-use federation::ManualClock;
+use service_kit::ManualClock;
 use idp_home::config::{Config, PbeConfig, SpConfig, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::model::{PiiRecord, ServiceProvider, User};

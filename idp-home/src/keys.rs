@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use federation::authority::AuthorityKey;
-use federation::files::{ensure_private_dir, write_private};
+use service_kit::files::{ensure_private_dir, write_private};
 use pbe_core::SuiteId;
 use rand_core::{CryptoRng, OsRng, RngCore};
 use rsa::pkcs8::EncodePrivateKey;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use federation::ManualClock;
+use service_kit::ManualClock;
 use idaas::owner::HomeClient;
 use idaas::stack::{self, Options, Stack};
 use reqwest::StatusCode;

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use federation::verify::UnverifiedAssertion;
-use federation::{Clock as _, ManualClock};
+use service_kit::{Clock as _, ManualClock};
 use idaas::stack::{self, Options, Stack};
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
-use federation::ManualClock;
+use service_kit::ManualClock;
 use idp_home::config::{Config, Secret, SpConfig, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::state::AppState;

@@ -14,7 +14,7 @@ use federation::assertion::{build_signed_response, AttributeValues, Recipient, R
 use federation::pat::GRANT_TYPE_SAML2_BEARER;
 use federation::testing::{bare_assertion, TestSigner};
 use federation::verify::TrustStore;
-use federation::ManualClock;
+use service_kit::ManualClock;
 use idp_visitor::audit::Outcome;
 use idp_visitor::config::{ClientConfig, Config, Secret};
 use idp_visitor::keys::Keys;

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use federation::assertion::{build_signed_response, AttributeValues, Recipient, ResponseParams};
 use federation::testing::TestSigner;
-use federation::ManualClock;
+use service_kit::ManualClock;
 use web_agent::session::{Propagation, Session};
 use web_agent::{AppState, Config};
 
