@@ -134,3 +134,56 @@ pub async fn response_head(s: &TcpStream) -> std::io::Result<(u16, String)> {
     let (head, _) = read_head(s).await?;
     Ok((status(&head), head))
 }
+
+/// What the services' tests check against a listener configured with a header-read timeout
+/// of 1 s, an idle timeout of 2 s and a request timeout of 1 s: a half-sent head is cut after
+/// about 1 s, an idle kept-alive connection (after `GET idle_path`) after about 2 s, and a
+/// slow `POST slow_path` body is answered 408. `Err` says which bound did not hold.
+pub async fn expect_short_time_bounds(
+    addr: SocketAddr,
+    idle_path: &str,
+    slow_path: &str,
+    content_type: &str,
+) -> Result<(), String> {
+    let at_least = |took: Duration, secs: u64| took + Duration::from_millis(150) >= Duration::from_secs(secs);
+    let s = half_head(addr, idle_path).await.map_err(|e| e.to_string())?;
+    match closed_within(&s, Duration::from_secs(5)).await {
+        Some(took) if at_least(took, 1) => {}
+        Some(took) => return Err(format!("a half-sent head was cut after {took:?}, before the timeout")),
+        None => return Err("a half-sent head was held for 5 s (header-read timeout 1 s)".into()),
+    }
+    let (s, status) = one_request_kept_alive(addr, idle_path).await.map_err(|e| e.to_string())?;
+    if status != 200 {
+        return Err(format!("GET {idle_path} answered {status}"));
+    }
+    match closed_within(&s, Duration::from_secs(6)).await {
+        Some(took) if at_least(took, 2) => {}
+        Some(took) => return Err(format!("an idle connection was closed after {took:?}, before the idle timeout")),
+        None => return Err("an idle kept-alive connection was held for 6 s (idle timeout 2 s)".into()),
+    }
+    match slow_body(addr, slow_path, content_type, Duration::from_secs(5)).await {
+        Ok((408, _)) => Ok(()),
+        Ok((status, _)) => Err(format!("a slow body to {slow_path} was answered {status}, not 408")),
+        Err(e) => Err(format!("a slow body to {slow_path} got no answer in 5 s: {e}")),
+    }
+}
+
+/// Opens a half-sent request at `addr`, fires `stop` and checks that `served` (the serving
+/// task) ends within `grace` + 1 s. `Err` says what happened instead.
+pub async fn expect_shutdown_within_grace(
+    addr: SocketAddr,
+    stop: impl FnOnce(),
+    served: tokio::task::JoinHandle<std::io::Result<()>>,
+    grace: Duration,
+) -> Result<(), String> {
+    let _held = half_head(addr, "/").await.map_err(|e| e.to_string())?;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    stop();
+    match tokio::time::timeout(grace + Duration::from_secs(1), served).await {
+        Ok(Ok(Ok(()))) => Ok(()),
+        Ok(Ok(Err(e))) => Err(format!("serve failed: {e}")),
+        Ok(Err(e)) => Err(format!("the serving task failed: {e}")),
+        Err(_) => Err(format!("still serving {:?} after the shutdown signal (grace {grace:?})", started.elapsed())),
+    }
+}

@@ -62,10 +62,10 @@ fn tat_key() -> String {
     .public_text()
 }
 
-struct Env {
+pub(crate) struct Env {
     _dir: tempfile::TempDir,
     data: PathBuf,
-    state: AppState,
+    pub(crate) state: AppState,
     clock: Arc<ManualClock>,
     app: Router,
 }
@@ -92,7 +92,7 @@ fn state_for(data: &Path, config: Config, clock: Arc<ManualClock>) -> AppState {
     AppState::new(config, Arc::new(store), clock, Arc::new(keys)).unwrap()
 }
 
-fn env_with(f: impl FnOnce(&mut Config)) -> Env {
+pub(crate) fn env_with(f: impl FnOnce(&mut Config)) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("home");
     std::fs::create_dir_all(&data).unwrap();

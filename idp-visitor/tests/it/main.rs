@@ -3,5 +3,6 @@
 //! IdP metadata at start-up ([`metadata_url`]).
 
 mod api;
+mod listener;
 mod edge;
 mod metadata_url;

@@ -5,4 +5,5 @@
 mod common;
 mod edge;
 mod reload;
+mod listener;
 mod timeout;
