@@ -18,4 +18,3 @@ pub mod testing;
 pub mod testing_bad_input;
 pub mod verify;
 pub mod xml;
-

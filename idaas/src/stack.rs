@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use federation::authority::AuthorityKey;
-use service_kit::Clock;
 use pbe_core::disclosure::table1;
 use pbe_core::SuiteId;
+use service_kit::Clock;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -7,11 +7,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use service_kit::secret::Secret;
-use service_kit::config::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
-pub use service_kit::config::{ConfigError, MAX_URL_LEN};
 use pbe_core::SuiteId;
 use serde::{Deserialize, Serialize};
+use service_kit::config::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
+pub use service_kit::config::{ConfigError, MAX_URL_LEN};
+pub use service_kit::secret::Secret;
 
 use crate::model::{PbeBinding, ServiceProvider};
 

@@ -9,9 +9,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use service_kit::secret::Secret;
 use pbe_core::SuiteId;
 use serde::{Deserialize, Serialize};
+pub use service_kit::secret::Secret;
 
 /// Environment variable that overrides `admin_token`.
 pub const ADMIN_TOKEN_ENV: &str = "IDAAS_VISITOR_ADMIN_TOKEN";

@@ -156,9 +156,15 @@ mod tests {
     fn time_bounds_are_checked_by_key() {
         assert!(check_time_bounds(10, 60, 30, 10).is_ok());
         assert!(check_time_bounds(10, 60, 30, 0).is_ok(), "no grace is allowed");
-        assert!(check_time_bounds(0, 60, 30, 10).unwrap_err().to_string().contains("header_read_timeout_secs"));
+        assert!(check_time_bounds(0, 60, 30, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("header_read_timeout_secs"));
         assert!(check_time_bounds(10, 0, 30, 10).unwrap_err().to_string().contains("idle_timeout_secs"));
-        assert!(check_time_bounds(10, 60, 3601, 10).unwrap_err().to_string().contains("request_timeout_secs"));
+        assert!(check_time_bounds(10, 60, 3601, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("request_timeout_secs"));
         assert!(check_time_bounds(10, 60, 30, 3601).unwrap_err().to_string().contains("shutdown_grace_secs"));
     }
 

@@ -59,7 +59,8 @@ pub async fn slow_body(
 ) -> std::io::Result<(u16, Duration)> {
     let s = TcpStream::connect(addr).await?;
     let started = Instant::now();
-    write_all(&s, 
+    write_all(
+        &s,
         format!(
             "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: {content_type}\r\n\
              Content-Length: 100\r\n\r\n0123456789"
@@ -96,7 +97,11 @@ fn status(head: &str) -> u16 {
 }
 
 fn header<'h>(head: &'h str, name: &str) -> Option<&'h str> {
-    head.lines().skip(1).filter_map(|l| l.split_once(':')).find(|(k, _)| k.trim().eq_ignore_ascii_case(name)).map(|(_, v)| v.trim())
+    head.lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
 }
 
 // Plain readiness-based reads and writes (tokio's `net` feature), so the kit does not pull in
@@ -158,7 +163,9 @@ pub async fn expect_short_time_bounds(
     }
     match closed_within(&s, Duration::from_secs(6)).await {
         Some(took) if at_least(took, 2) => {}
-        Some(took) => return Err(format!("an idle connection was closed after {took:?}, before the idle timeout")),
+        Some(took) => {
+            return Err(format!("an idle connection was closed after {took:?}, before the idle timeout"))
+        }
         None => return Err("an idle kept-alive connection was held for 6 s (idle timeout 2 s)".into()),
     }
     match slow_body(addr, slow_path, content_type, Duration::from_secs(5)).await {
@@ -184,6 +191,8 @@ pub async fn expect_shutdown_within_grace(
         Ok(Ok(Ok(()))) => Ok(()),
         Ok(Ok(Err(e))) => Err(format!("serve failed: {e}")),
         Ok(Err(e)) => Err(format!("the serving task failed: {e}")),
-        Err(_) => Err(format!("still serving {:?} after the shutdown signal (grace {grace:?})", started.elapsed())),
+        Err(_) => {
+            Err(format!("still serving {:?} after the shutdown signal (grace {grace:?})", started.elapsed()))
+        }
     }
 }

@@ -114,7 +114,8 @@ pub async fn forward(
     let noted = client_fault.clone();
     let stream = body.into_data_stream().inspect(move |chunk| {
         if let Err(e) = chunk {
-            let fault = if is_length_limit(e) { ProxyError::ClientBodyTooLarge } else { ProxyError::ClientBody };
+            let fault =
+                if is_length_limit(e) { ProxyError::ClientBodyTooLarge } else { ProxyError::ClientBody };
             *noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fault);
         }
     });

@@ -75,7 +75,7 @@ pub fn app(state: AppState) -> Router {
         StatusCode::REQUEST_TIMEOUT => RequestError::Timeout.into_response(),
         other => other.into_response(),
     })
-        .with_state(state)
+    .with_state(state)
 }
 
 /// The start-up self-check (the paper's "add_target" test): an unauthenticated request for a

@@ -12,7 +12,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
-use service_kit::ManualClock;
 use idp_home::config::{Config, Secret, SpConfig, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::state::AppState;
@@ -20,6 +19,7 @@ use idp_home::store::SledStore;
 use pbe_core::{AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Encryptor, Policy};
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::{json, Value};
+use service_kit::ManualClock;
 use tower::ServiceExt as _;
 
 type S = Bls12_381Suite;

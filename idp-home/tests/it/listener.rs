@@ -8,8 +8,12 @@ use crate::api::env_with;
 
 async fn serve(
     f: impl FnOnce(&mut idp_home::Config),
-) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<std::io::Result<()>>, crate::api::Env)
-{
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+    crate::api::Env,
+) {
     let env = env_with(f);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -44,5 +48,7 @@ async fn shutdown_with_a_half_sent_request_ends_within_the_grace() {
     let stop = move || {
         let _ = stop.send(());
     };
-    service_kit::probe::expect_shutdown_within_grace(addr, stop, served, Duration::from_secs(1)).await.unwrap();
+    service_kit::probe::expect_shutdown_within_grace(addr, stop, served, Duration::from_secs(1))
+        .await
+        .unwrap();
 }

@@ -4,6 +4,6 @@
 //! `cargo nextest run --workspace -E 'package(idp-home) and binary(it) and test(/^sso::/)'`.
 
 mod api;
-mod listener;
 mod authority_url;
+mod listener;
 mod sso;

@@ -14,7 +14,6 @@ use std::sync::{Arc, OnceLock};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use federation::seal::RecipientKey;
-use service_kit::ManualClock;
 use idp_home::config::{Config, PbeConfig, Secret, SpConfig, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::state::AppState;
@@ -26,6 +25,7 @@ use pbe_core::{
 use rand_chacha::rand_core::SeedableRng;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use service_kit::ManualClock;
 
 type S = Bls12_381Suite;
 

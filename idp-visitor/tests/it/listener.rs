@@ -62,5 +62,7 @@ async fn shutdown_with_a_half_sent_request_ends_within_the_grace() {
     let stop = move || {
         let _ = stop.send(());
     };
-    service_kit::probe::expect_shutdown_within_grace(addr, stop, served, Duration::from_secs(1)).await.unwrap();
+    service_kit::probe::expect_shutdown_within_grace(addr, stop, served, Duration::from_secs(1))
+        .await
+        .unwrap();
 }

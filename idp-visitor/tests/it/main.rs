@@ -3,6 +3,6 @@
 //! IdP metadata at start-up ([`metadata_url`]).
 
 mod api;
-mod listener;
 mod edge;
+mod listener;
 mod metadata_url;

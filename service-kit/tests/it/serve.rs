@@ -19,10 +19,13 @@ use tokio::task::JoinHandle;
 fn app() -> Router {
     let routes = Router::new()
         .route("/", get(|| async { "ok" }))
-        .route("/slow", get(|| async {
-            tokio::time::sleep(Duration::from_millis(700)).await;
-            "slow ok"
-        }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(700)).await;
+                "slow ok"
+            }),
+        )
         .route("/echo", post(|body: String| async move { body }));
     let layers = Layers { request_timeout: Duration::from_secs(1), body_limit: Some(1 << 16) };
     stack(routes, layers, |status| (status, "bare answer rendered").into_response())
@@ -62,7 +65,8 @@ async fn an_idle_keep_alive_is_closed_after_the_idle_timeout_not_the_header_time
     let s = start(secs(1, 3, 1)).await;
     let (conn, status) = probe::one_request_kept_alive(s.addr, "/").await.unwrap();
     assert_eq!(status, 200);
-    let took = probe::closed_within(&conn, Duration::from_secs(8)).await.expect("idle connection kept for ever");
+    let took =
+        probe::closed_within(&conn, Duration::from_secs(8)).await.expect("idle connection kept for ever");
     assert!(took >= Duration::from_millis(2500), "an idle connection is not a slow head: {took:?}");
     // A connection that keeps asking stays open past the idle timeout.
     let (conn, _) = probe::one_request_kept_alive(s.addr, "/").await.unwrap();
@@ -98,7 +102,11 @@ async fn shutdown_with_a_half_sent_request_returns_within_the_grace() {
     s.stop.take().unwrap().send(()).unwrap();
     let answer = probe::response_head(&slow).await.unwrap();
     assert_eq!(answer.0, StatusCode::OK.as_u16(), "{}", answer.1);
-    tokio::time::timeout(Duration::from_secs(2), s.served).await.expect("serve outlived grace + 1 s").unwrap().unwrap();
+    tokio::time::timeout(Duration::from_secs(2), s.served)
+        .await
+        .expect("serve outlived grace + 1 s")
+        .unwrap()
+        .unwrap();
     assert!(started.elapsed() >= Duration::from_millis(900), "the half-sent request had its grace");
     // Nothing is accepted any more.
     assert!(tokio::net::TcpStream::connect(s.addr).await.is_err());

@@ -18,8 +18,8 @@ pub const CLIENT_SECRET_ENV: &str = "IDAAS_AGENT_CLIENT_SECRET";
 
 // The error type and the secret are the services' shared ones (messages name the file or
 // the key; secrets never print).
-pub use service_kit::config::ConfigError;
 pub(crate) use service_kit::config::invalid;
+pub use service_kit::config::ConfigError;
 pub use service_kit::Secret;
 
 /// The whole agent configuration.

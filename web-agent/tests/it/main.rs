@@ -4,6 +4,6 @@
 
 mod common;
 mod edge;
-mod reload;
 mod listener;
+mod reload;
 mod timeout;

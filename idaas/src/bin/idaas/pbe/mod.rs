@@ -5,7 +5,6 @@ mod demo;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use service_kit::Clock as _;
 use pbe_core::segtree;
 use pbe_core::wire::{self, Kind};
 use pbe_core::{
@@ -13,6 +12,7 @@ use pbe_core::{
     SchemeError, Suite, SuiteId, UserKey,
 };
 use rand_core::OsRng;
+use service_kit::Clock as _;
 
 use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs, KeygenArgs, PbeCommand, SetupArgs};
 use crate::error::CliError;
