@@ -1,6 +1,7 @@
 //! The visitor IdP's listener time bounds over real sockets (issue 15, defect 3): the
 //! header-read, idle and request timeouts and the shutdown grace from its configuration,
 //! through `idp_visitor::serve` (the probes are `service_kit::probe`'s).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a failed unwrap in a test is a failed test
 
 use std::sync::Arc;
 use std::time::Duration;
