@@ -19,6 +19,7 @@ pub mod problem;
 pub mod redact;
 pub mod secret;
 pub mod serve;
+pub mod store;
 pub mod throttle;
 
 /// Private files: atomic, fsynced, 0600/0700 (federation writes its authority keys with it).
