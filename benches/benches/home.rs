@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use federation::seal::RecipientKey;
-use federation::ManualClock;
 use idp_home::config::{Config, PbeConfig, SpConfig, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::model::{PiiRecord, ServiceProvider, User};
@@ -20,6 +19,7 @@ use idp_home::store::{SledStore, Store};
 use pbe_core::disclosure::table1;
 use pbe_core::{AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Encryptor};
 use rand_chacha::rand_core::SeedableRng;
+use service_kit::ManualClock;
 
 type S = Bls12_381Suite;
 const T0: i64 = 1_760_011_200;

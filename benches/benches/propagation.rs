@@ -27,7 +27,7 @@ fn propagation(c: &mut Criterion) {
         .block_on(stack::start(Options {
             base_port: 0,
             data_dir: dir.path().to_owned(),
-            clock: Arc::new(federation::SystemClock),
+            clock: Arc::new(service_kit::SystemClock),
             suite: pbe_core::SuiteId::Bls12_381,
         }))
         .unwrap();

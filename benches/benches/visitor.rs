@@ -21,11 +21,11 @@ use federation::assertion::{build_signed_response, AttributeValues, Recipient, R
 use federation::pat::GRANT_TYPE_SAML2_BEARER;
 use federation::seal::RecipientKey;
 use federation::verify::TrustStore;
-use federation::ManualClock;
 use idp_visitor::config::{ClientConfig, Config, Secret};
 use idp_visitor::store::SledStore;
 use idp_visitor::AppState;
 use rand_chacha::rand_core::SeedableRng;
+use service_kit::ManualClock;
 use tower::ServiceExt as _;
 
 const T0: i64 = 1_760_011_200;

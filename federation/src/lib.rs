@@ -1,28 +1,21 @@
 //! # federation — what crosses between idaas parties
 //!
 //! Signed SAML 2.0 assertions that carry PII ciphertexts and a sealed Time Access Token,
-//! sealing key bundles (TAT/PAT) for one recipient with HPKE, and the clock. No HTTP server,
-//! no database: the services build on these types (STYLE.md §7.1).
+//! sealing key bundles (TAT/PAT) for one recipient with HPKE. No HTTP server, no database,
+//! no service plumbing (that is `service-kit`): the services build on these types (STYLE.md §7.1).
 #![warn(missing_docs)]
 
 pub mod assertion;
 pub mod authority;
 pub mod claims;
-pub mod clock;
 pub mod files;
 #[cfg(feature = "test-support")]
 pub mod fuzzing;
 pub mod pat;
-pub mod redact;
 pub mod seal;
-pub mod secret;
-pub mod settings;
 #[cfg(feature = "test-support")]
 pub mod testing;
 #[cfg(feature = "test-support")]
 pub mod testing_bad_input;
-pub mod throttle;
 pub mod verify;
 pub mod xml;
-
-pub use clock::{Clock, ManualClock, SystemClock};

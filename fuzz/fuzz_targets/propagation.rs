@@ -56,7 +56,7 @@ allowed_prefixes = ["/"]
             caller.public_text()
         );
         let config = web_agent::Config::from_toml(&toml).expect("agent config");
-        let clock = Arc::new(federation::ManualClock::new(fuzzing::NOW));
+        let clock = Arc::new(service_kit::ManualClock::new(fuzzing::NOW));
         let state = web_agent::AppState::new(config, &fuzzing::idp_metadata(), clock).expect("agent state");
         let partner = PartnerConfig {
             name: "shop".into(),

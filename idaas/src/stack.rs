@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use federation::authority::AuthorityKey;
-use federation::Clock;
 use pbe_core::disclosure::table1;
 use pbe_core::SuiteId;
+use service_kit::Clock;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -100,16 +100,39 @@ pub struct Stack {
     pub data_dir: PathBuf,
     /// Whether this run created the data.
     pub created: bool,
+    /// The services in shutdown order, front to back: the agents, the IdPs, the demo backends.
+    tiers: Vec<Tier>,
+}
+
+/// Services stopped together: their shutdown signal and their serving tasks.
+struct Tier {
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<std::io::Result<()>>>,
 }
 
+impl Tier {
+    fn new() -> (Self, impl Fn() -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
+        let (stop, rx) = watch::channel(false);
+        let shutdown = move || {
+            let mut rx = rx.clone();
+            Box::pin(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }) as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+        };
+        (Tier { stop, tasks: Vec::new() }, shutdown)
+    }
+}
+
 impl Stack {
-    /// Stops every service and waits for them.
+    /// Stops every service and waits for them, front to back: the agents first (their
+    /// requests in flight still reach the IdPs and the backends), then the IdPs, then the demo
+    /// backends. Stopping all at once answered in-flight proxied requests with 502 (issue 15).
     pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
+        for tier in self.tiers {
+            let _ = tier.stop.send(true);
+            for t in tier.tasks {
+                let _ = t.await;
+            }
         }
     }
 
@@ -144,7 +167,7 @@ fn random_secret() -> String {
 /// Starts the whole scenario.
 pub async fn start(opts: Options) -> Result<Stack, StackError> {
     let dir = opts.data_dir.clone();
-    ctx!(federation::files::ensure_private_dir(&dir), dir.display())?;
+    ctx!(service_kit::files::ensure_private_dir(&dir), dir.display())?;
     let (agent_l0, agent_u0) = bind(opts.base_port, 0).await?;
     let (home_l, home_url) = bind(opts.base_port, 1).await?;
     let (visitor_l, visitor_url) = bind(opts.base_port, 2).await?;
@@ -286,24 +309,18 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         agents.push(ctx!(web_agent::AppState::new(config, &metadata, opts.clock.clone()), s.name)?);
     }
 
-    let (stop, rx) = watch::channel(false);
-    let shutdown = move || {
-        let mut rx = rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
-    };
-    let mut tasks = vec![
-        tokio::spawn(idp_home::serve(home, home_l, shutdown())),
-        tokio::spawn(idp_visitor::serve(visitor, visitor_l, shutdown())),
-    ];
+    let (mut idps, shutdown) = Tier::new();
+    idps.tasks.push(tokio::spawn(idp_home::serve(home, home_l, shutdown())));
+    idps.tasks.push(tokio::spawn(idp_visitor::serve(visitor, visitor_l, shutdown())));
+    let (mut fronts, shutdown) = Tier::new();
     for (agent, l) in agents.into_iter().zip([agent_l0, agent_l1]) {
-        tasks.push(tokio::spawn(web_agent::serve(agent, l, shutdown())));
+        fronts.tasks.push(tokio::spawn(web_agent::serve(agent, l, shutdown())));
     }
+    let (mut backends, shutdown) = Tier::new();
     for ((s, l), agent) in SERVICES.iter().zip([backend_l0, backend_l1]).zip(&agent_urls) {
         let app = ctx!(crate::demo_backend::app_with_agent(s.name, Some(agent.clone())), "demo backend")?;
-        let sd = shutdown();
-        tasks.push(tokio::spawn(async move { axum::serve(l, app).with_graceful_shutdown(sd).await }));
+        let options = service_kit::ServeOptions::default();
+        backends.tasks.push(tokio::spawn(service_kit::serve(app, l, options, shutdown())));
     }
     let stack = Stack {
         home_url,
@@ -313,8 +330,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         password,
         data_dir: dir,
         created,
-        stop,
-        tasks,
+        tiers: vec![fronts, idps, backends],
     };
     if created {
         let stored = match opts.clock.today() {
@@ -346,7 +362,7 @@ fn create_bob(home: &idp_home::AppState, dir: &Path) -> Result<String, StackErro
     };
     ctx!(home.store.put_user(&user), "store bob")?;
     ctx!(
-        federation::files::write_private(&dir.join("bob.password"), password.as_bytes(), 0o600),
+        service_kit::files::write_private(&dir.join("bob.password"), password.as_bytes(), 0o600),
         "bob.password"
     )?;
     Ok(password)

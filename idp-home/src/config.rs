@@ -7,11 +7,11 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use federation::secret::Secret;
-use federation::settings::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
-pub use federation::settings::{ConfigError, MAX_URL_LEN};
 use pbe_core::SuiteId;
 use serde::{Deserialize, Serialize};
+use service_kit::config::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
+pub use service_kit::config::{ConfigError, MAX_URL_LEN};
+pub use service_kit::secret::Secret;
 
 use crate::model::{PbeBinding, ServiceProvider};
 
@@ -42,7 +42,7 @@ pub struct Config {
     #[serde(default = "default_authority")]
     pub authority: String,
     /// The pairing suite.
-    #[serde(default = "default_suite", with = "federation::settings::suite_name")]
+    #[serde(default = "default_suite", with = "service_kit::config::suite_name")]
     pub suite: SuiteId,
     /// Lifetime of the IdP (SAML) session, minutes.
     #[serde(default = "default_session_lifetime")]
@@ -68,6 +68,22 @@ pub struct Config {
     /// Largest accepted request body, bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Longest a request head may take to arrive once its first byte has, seconds; then the
+    /// connection is dropped. 1 - 3600, default 10.
+    #[serde(default = "service_kit::config::defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Longest a kept-alive connection may wait for its next request, seconds; then it is
+    /// closed. 1 - 3600, default 60.
+    #[serde(default = "service_kit::config::defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Longest a request may take until its response starts (the client sending its body,
+    /// the handler), seconds; longer gets 408. 1 - 3600, default 30.
+    #[serde(default = "service_kit::config::defaults::request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// At shutdown, how long requests in flight may still run, seconds; then every
+    /// connection is dropped. 0 - 3600, default 10.
+    #[serde(default = "service_kit::config::defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
     /// Statically registered service providers (upserted into the store at every start).
     #[serde(default)]
     pub service_providers: Vec<SpConfig>,
@@ -212,6 +228,10 @@ impl Default for Config {
             outbox_dir: None,
             mail_from: None,
             max_body_bytes: default_max_body(),
+            header_read_timeout_secs: service_kit::config::defaults::header_read_timeout_secs(),
+            idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
+            request_timeout_secs: service_kit::config::defaults::request_timeout_secs(),
+            shutdown_grace_secs: service_kit::config::defaults::shutdown_grace_secs(),
             service_providers: Vec::new(),
             visitor_authorities: Vec::new(),
         }
@@ -219,6 +239,14 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The listener's time bounds.
+    pub fn serve_options(&self) -> service_kit::ServeOptions {
+        service_kit::ServeOptions::from_secs(
+            self.header_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.shutdown_grace_secs,
+        )
+    }
     /// Reads, parses and validates the file at `path`, then applies environment overrides
     /// (`IDAAS_HOME_ADMIN_TOKEN`) and validates again.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -296,6 +324,12 @@ impl Config {
         check_range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
         check_range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
         check_range("max_body_bytes", self.max_body_bytes as u64, 4096, 64 * 1024 * 1024)?;
+        service_kit::config::check_time_bounds(
+            self.header_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.request_timeout_secs,
+            self.shutdown_grace_secs,
+        )?;
         if let Some(token) = &self.admin_token {
             if token.expose().len() < MIN_ADMIN_TOKEN_LEN {
                 return Err(invalid(

@@ -9,10 +9,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use federation::authority::AuthorityKey;
-use federation::files::{ensure_private_dir, write_private};
 use pbe_core::SuiteId;
 use rand_core::{CryptoRng, OsRng, RngCore};
 use rsa::pkcs8::EncodePrivateKey;
+use service_kit::files::{ensure_private_dir, write_private};
 use zeroize::Zeroizing;
 
 /// Why key material could not be loaded or created.

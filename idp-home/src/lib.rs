@@ -26,7 +26,6 @@ pub mod store;
 pub mod throttle;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 pub use config::Config;
 pub use startup::fetch_authorities;
@@ -36,7 +35,9 @@ pub use state::AppState;
 pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Serves the home IdP on `listener` until `shutdown` completes, then finishes the requests
-/// in flight. Connect info is recorded so sign-in throttling can count per client address.
+/// in flight for at most `shutdown_grace_secs` (`service_kit::serve`: header-read and idle
+/// timeouts on every connection, no Nagle). Connect info is recorded so sign-in throttling
+/// can count per client address.
 /// Expired unverified registrations (and expired tokens) are purged at start and every
 /// [`PURGE_INTERVAL`].
 pub async fn serve(
@@ -72,13 +73,6 @@ async fn serve_app(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = http::app(state);
-    // No Nagle: replies on kept-alive connections must not wait for the peer's delayed ACK.
-    use axum::serve::ListenerExt as _;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let options = state.config.serve_options();
+    service_kit::serve(http::app(state), listener, options, shutdown).await
 }

@@ -57,9 +57,9 @@ impl Outbox {
     pub fn send(&self, msg: &Message, now: i64) -> Result<PathBuf, MailError> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let text = render(msg, now, &id)?;
-        federation::files::ensure_private_dir(&self.dir).map_err(io(&self.dir))?;
+        service_kit::files::ensure_private_dir(&self.dir).map_err(io(&self.dir))?;
         let path = self.dir.join(format!("{now}-{id}.eml"));
-        federation::files::write_private(&path, text.as_bytes(), 0o600).map_err(io(&path))?;
+        service_kit::files::write_private(&path, text.as_bytes(), 0o600).map_err(io(&path))?;
         Ok(path)
     }
 }

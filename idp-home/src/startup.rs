@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use federation::Clock;
+use service_kit::Clock;
 
 use crate::config::{check_visitor_authority, Config, ConfigError};
 use crate::keys::{io, Keys};
@@ -21,14 +21,14 @@ impl AppState {
     /// then calls [`AppState::new`]. This is what `idaas home` does.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StateError> {
         config.validate()?;
-        federation::files::ensure_private_dir(&config.data_dir).map_err(io(&config.data_dir))?;
+        service_kit::files::ensure_private_dir(&config.data_dir).map_err(io(&config.data_dir))?;
         let keys = Keys::load_or_create(&config.data_dir, &config.authority, config.suite)?;
         let store = SledStore::open(&config.db_dir())?;
         let state = AppState::new(config, Arc::new(store), clock, Arc::new(keys))?;
         // The metadata as a file too, for relying parties that are configured with a file
         // (the visitor IdP's `metadata_file`, the web agent's `[home_idp] metadata_file`).
         let md_path = state.config.data_dir.join("metadata.xml");
-        federation::files::write_private(&md_path, metadata_xml(&state).as_bytes(), 0o644)
+        service_kit::files::write_private(&md_path, metadata_xml(&state).as_bytes(), 0o644)
             .map_err(io(&md_path))?;
         Ok(state)
     }

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use federation::Clock;
+use service_kit::Clock;
 
 use crate::config::{Config, ConfigError};
 use crate::keys::{Keys, KeysError};

@@ -51,6 +51,17 @@ pub enum StoreError {
     UnknownSchema(u32),
 }
 
+impl From<service_kit::store::SchemaError> for StoreError {
+    fn from(e: service_kit::store::SchemaError) -> Self {
+        use service_kit::store::SchemaError as E;
+        match e {
+            E::Db(e) => StoreError::Db(e),
+            E::Corrupt => StoreError::Corrupt { tree: "meta", reason: "schema version".into() },
+            E::Unsupported(v) => StoreError::UnknownSchema(v),
+        }
+    }
+}
+
 /// A data-owner API bearer token (stored under the SHA-256 of the token).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiToken {
@@ -233,22 +244,8 @@ impl SledStore {
     /// Opens (creating if needed, with mode 0700) the database in directory `path`.
     pub fn open(path: &Path) -> Result<SledStore, StoreError> {
         create_private_dir(path)?;
-        let db = open_db(&sled::Config::new().path(path))?;
-        let meta = db.open_tree("meta")?;
-        match meta.get(b"schema")? {
-            Some(v) => {
-                let version = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt { tree: "meta", reason: "schema version".into() })?;
-                if version != SCHEMA_VERSION {
-                    return Err(StoreError::UnknownSchema(version));
-                }
-            }
-            None => {
-                meta.insert(b"schema", &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-        }
+        let db = service_kit::store::open_db(&sled::Config::new().path(path))?;
+        service_kit::store::check_schema(&db, SCHEMA_VERSION)?;
         Ok(SledStore {
             users: db.open_tree(USERS)?,
             sps: db.open_tree(SPS)?,
@@ -443,22 +440,6 @@ impl Store for SledStore {
             self.flush()?;
         }
         Ok(n)
-    }
-}
-
-/// Opens the database, waiting up to a second for the directory lock. sled's flusher thread
-/// releases the lock shortly *after* the last handle is dropped, so a quick restart (or a
-/// previous process still exiting) would otherwise fail with "could not acquire lock".
-fn open_db(config: &sled::Config) -> sled::Result<sled::Db> {
-    let mut attempts = 0;
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(e)) if attempts < 50 && e.to_string().contains("could not acquire lock") => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
     }
 }
 

@@ -1,4 +1,4 @@
-//! Throttling of failed sign-ins, with [`federation::throttle`]. Three keys per attempt:
+//! Throttling of failed sign-ins, with [`service_kit::throttle`]. Three keys per attempt:
 //!
 //! - **(uid, client address)** with the default parameters: from the 3rd failure on, each
 //!   attempt waits 1 s, 2 s, 4 s, … up to 60 s; after 10 the pair is locked for 15 minutes.
@@ -12,7 +12,7 @@
 //! - **client address**, default parameters: one address guessing many uids.
 //!
 //! Every attempt is reserved (checked and counted) atomically before the password is hashed
-//! ([`federation::throttle::Throttle::reserve`]), so parallel guesses cannot all slip past the
+//! ([`service_kit::throttle::Throttle::reserve`]), so parallel guesses cannot all slip past the
 //! check. Counts are forgotten 15 minutes after the last failure; a success clears the uid and
 //! (uid, address) keys and gives the address its provisional count back (an attacker must not
 //! reset their address by signing in to their own account). Unknown uids are throttled
@@ -20,7 +20,7 @@
 //!
 //! State is in memory: a restart forgets it (documented in `docs/home-idp.md`).
 
-pub use federation::throttle::{addr_key, Reservation, Throttle, ThrottleParams};
+pub use service_kit::throttle::{addr_key, Reservation, Throttle, ThrottleParams};
 
 /// The throttle key of a user id (the global ceiling).
 pub fn uid_key(uid: &str) -> String {

@@ -9,9 +9,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use federation::secret::Secret;
 use pbe_core::SuiteId;
 use serde::{Deserialize, Serialize};
+pub use service_kit::secret::Secret;
 
 /// Environment variable that overrides `admin_token`.
 pub const ADMIN_TOKEN_ENV: &str = "IDAAS_VISITOR_ADMIN_TOKEN";
@@ -22,8 +22,8 @@ pub const MIN_SECRET_LEN: usize = 32;
 /// The token endpoint's path under `public_url`.
 pub const TOKEN_PATH: &str = "/oauth2/token";
 
-pub use federation::settings::ConfigError;
-use federation::settings::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
+pub use service_kit::config::ConfigError;
+use service_kit::config::{check_base_url, check_entity_id, check_range, invalid, parse_toml, read_toml};
 // `check_purpose` lives with the client registrations that use it most; re-exported here so the
 // configuration check and its old path keep working without `clients` importing `config`.
 pub use crate::clients::check_purpose;
@@ -48,7 +48,7 @@ pub struct Config {
     #[serde(default = "default_authority")]
     pub authority: String,
     /// The pairing suite.
-    #[serde(default = "default_suite", with = "federation::settings::suite_name")]
+    #[serde(default = "default_suite", with = "service_kit::config::suite_name")]
     pub suite: SuiteId,
     /// Purposes granted only while the SAML session and the assertion are valid.
     #[serde(default = "default_transaction_purposes")]
@@ -65,6 +65,22 @@ pub struct Config {
     /// Largest request body, bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Longest a request head may take to arrive once its first byte has, seconds; then the
+    /// connection is dropped. 1 - 3600, default 10.
+    #[serde(default = "service_kit::config::defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Longest a kept-alive connection may wait for its next request, seconds; then it is
+    /// closed. 1 - 3600, default 60.
+    #[serde(default = "service_kit::config::defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// Longest a request may take until its response starts (the client sending its body,
+    /// the handler), seconds; longer gets 408. 1 - 3600, default 30.
+    #[serde(default = "service_kit::config::defaults::request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// At shutdown, how long requests in flight may still run, seconds; then every
+    /// connection is dropped. 0 - 3600, default 10.
+    #[serde(default = "service_kit::config::defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
     /// Largest decoded assertion, bytes.
     #[serde(default = "default_max_assertion")]
     pub max_assertion_bytes: usize,
@@ -179,6 +195,10 @@ impl Default for Config {
             clock_skew_seconds: default_skew(),
             access_token_lifetime_seconds: default_token_lifetime(),
             max_body_bytes: default_max_body(),
+            header_read_timeout_secs: service_kit::config::defaults::header_read_timeout_secs(),
+            idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
+            request_timeout_secs: service_kit::config::defaults::request_timeout_secs(),
+            shutdown_grace_secs: service_kit::config::defaults::shutdown_grace_secs(),
             max_assertion_bytes: default_max_assertion(),
             admin_token: None,
             trusted_idps: Vec::new(),
@@ -197,6 +217,14 @@ pub fn client_secret_env(client_id: &str) -> String {
 }
 
 impl Config {
+    /// The listener's time bounds.
+    pub fn serve_options(&self) -> service_kit::ServeOptions {
+        service_kit::ServeOptions::from_secs(
+            self.header_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.shutdown_grace_secs,
+        )
+    }
     /// Reads, parses and validates the file at `path`, then applies environment overrides and
     /// validates again. Relative `metadata_file` paths are relative to the working directory.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -266,6 +294,12 @@ impl Config {
         check_range("max_assertion_age_days", self.max_assertion_age_days.into(), 1, 366)?;
         check_range("clock_skew_seconds", self.clock_skew_seconds.into(), 0, 600)?;
         check_range("access_token_lifetime_seconds", self.access_token_lifetime_seconds.into(), 60, 86_400)?;
+        service_kit::config::check_time_bounds(
+            self.header_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.request_timeout_secs,
+            self.shutdown_grace_secs,
+        )?;
         check_range("max_body_bytes", self.max_body_bytes as u64, 4096, 16 * 1024 * 1024)?;
         check_range("max_assertion_bytes", self.max_assertion_bytes as u64, 1024, 4 * 1024 * 1024)?;
         if let Some(token) = &self.admin_token {
@@ -341,7 +375,7 @@ impl Config {
 }
 
 fn check_secret(key: &str, s: &str) -> Result<(), ConfigError> {
-    federation::settings::check_secret(key, s, MIN_SECRET_LEN)
+    service_kit::config::check_secret(key, s, MIN_SECRET_LEN)
 }
 
 #[cfg(test)]

@@ -43,7 +43,7 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> KeysError + '_ {
 
 /// Creates `dir` (and parents) with mode 0700 if missing.
 pub fn ensure_private_dir(dir: &Path) -> Result<(), KeysError> {
-    federation::files::ensure_private_dir(dir).map_err(io(dir))
+    service_kit::files::ensure_private_dir(dir).map_err(io(dir))
 }
 
 /// Reads a secret file, or creates it with `make` (mode 0600).
@@ -55,7 +55,7 @@ fn load_or_create(
         return Ok(Zeroizing::new(fs::read(path).map_err(io(path))?));
     }
     let bytes = make();
-    federation::files::write_private(path, &bytes, 0o600).map_err(io(path))?;
+    service_kit::files::write_private(path, &bytes, 0o600).map_err(io(path))?;
     Ok(bytes)
 }
 

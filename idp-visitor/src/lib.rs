@@ -24,13 +24,13 @@ pub mod store;
 pub mod throttle;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 pub use config::Config;
 pub use state::AppState;
 
 /// Serves the visitor IdP on `listener` until `shutdown` completes, then finishes the requests
-/// in flight. Connect info is recorded so client-authentication throttling can count per
+/// in flight for at most `shutdown_grace_secs` (`service_kit::serve`: header-read and idle
+/// timeouts on every connection, no Nagle). Connect info is recorded so client-authentication throttling can count per
 /// address. Expired tokens and replay records are purged hourly.
 pub async fn serve(
     state: AppState,
@@ -51,15 +51,8 @@ pub async fn serve(
             }
         }
     });
-    let app = http::app(state);
-    // No Nagle: replies on kept-alive connections must not wait for the peer's delayed ACK.
-    use axum::serve::ListenerExt as _;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let options = state.config.serve_options();
+    let result = service_kit::serve(http::app(state), listener, options, shutdown).await;
     purger.abort();
     result
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use federation::verify::TrustStore;
-use federation::Clock;
+use service_kit::Clock;
 
 use crate::audit::{AuditEntry, Outcome};
 use crate::clients::{hash_secret, normalize_purposes, Client, SecretCache};

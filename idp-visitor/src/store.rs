@@ -46,6 +46,17 @@ pub enum StoreError {
     Dir(String),
 }
 
+impl From<service_kit::store::SchemaError> for StoreError {
+    fn from(e: service_kit::store::SchemaError) -> Self {
+        use service_kit::store::SchemaError as E;
+        match e {
+            E::Db(e) => StoreError::Db(e),
+            E::Corrupt => StoreError::Corrupt { tree: "meta", reason: "schema version".into() },
+            E::Unsupported(v) => StoreError::UnknownSchema(v),
+        }
+    }
+}
+
 /// An issued opaque access token (stored under the SHA-256 of the token).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessToken {
@@ -195,22 +206,8 @@ impl SledStore {
     }
 
     fn with_config(config: sled::Config) -> Result<SledStore, StoreError> {
-        let db = open_db(&config)?;
-        let meta = db.open_tree("meta")?;
-        match meta.get(b"schema")? {
-            Some(v) => {
-                let version = <[u8; 4]>::try_from(v.as_ref())
-                    .map(u32::from_be_bytes)
-                    .map_err(|_| StoreError::Corrupt { tree: "meta", reason: "schema version".into() })?;
-                if version != SCHEMA_VERSION {
-                    return Err(StoreError::UnknownSchema(version));
-                }
-            }
-            None => {
-                meta.insert(b"schema", &SCHEMA_VERSION.to_be_bytes())?;
-                db.flush()?;
-            }
-        }
+        let db = service_kit::store::open_db(&config)?;
+        service_kit::store::check_schema(&db, SCHEMA_VERSION)?;
         Ok(SledStore {
             clients: db.open_tree(CLIENTS)?,
             tokens: db.open_tree(TOKENS)?,
@@ -339,22 +336,6 @@ impl Store for SledStore {
             used: self.used.len(),
             audit: self.audit.len(),
         })
-    }
-}
-
-/// Opens the database, waiting up to a second for the directory lock. sled's flusher thread
-/// releases the lock shortly *after* the last handle is dropped, so a quick restart (or a
-/// previous process still exiting) would otherwise fail with "could not acquire lock".
-fn open_db(config: &sled::Config) -> sled::Result<sled::Db> {
-    let mut attempts = 0;
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(e)) if attempts < 50 && e.to_string().contains("could not acquire lock") => {
-                attempts += 1;
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            other => return other,
-        }
     }
 }
 

@@ -1,10 +1,10 @@
 //! Throttling of failed client authentications, per client ID and per client address, with
-//! [`federation::throttle`]: from the 5th failure of a key on, each attempt waits 1 s, 2 s,
+//! [`service_kit::throttle`]: from the 5th failure of a key on, each attempt waits 1 s, 2 s,
 //! 4 s, … up to 5 minutes; after 20 the key is locked for 15 minutes; counts are forgotten 15
 //! minutes after the last failure, and a client ID's count after a success. Unknown client IDs
 //! are counted like known ones. In memory: a restart forgets it.
 
-pub use federation::throttle::{addr_key, Throttle, ThrottleParams};
+pub use service_kit::throttle::{addr_key, Throttle, ThrottleParams};
 
 /// The visitor IdP's parameters (client secrets are high-entropy, so a few more free
 /// failures than for passwords: misconfigured clients retry).

@@ -127,7 +127,7 @@ pub async fn process(
         .map_or(now + lifetime, |end| end.min(now + lifetime))
         .max(now + 60);
     tracing::info!(
-        user = %federation::redact::log_id(&user),
+        user = %service_kit::redact::log_id(&user),
         opened = opened.values.len(),
         "signed in"
     );

@@ -19,7 +19,7 @@ pub const SIGNIN_KIND: &str = "signin";
 /// ID. Browsers do not separate cookies by port, so two agents on one host (the quickstart)
 /// must not share a cookie name. See [`cookie_name`] for the `__Host-` prefix.
 pub fn session_cookie_name(entity_id: &str) -> String {
-    format!("idaas_{SESSION_KIND}_{}", &federation::redact::log_id(entity_id)[..8])
+    format!("idaas_{SESSION_KIND}_{}", &service_kit::redact::log_id(entity_id)[..8])
 }
 
 /// The name of one of the agent's cookies (`kind`: `agent` for the session, `signin` for
@@ -27,7 +27,7 @@ pub fn session_cookie_name(entity_id: &str) -> String {
 /// when the agent is served over https (its `public_url`), so that the browser accepts it
 /// only with `Secure`, `Path=/` and no `Domain`: no other host can set or shadow it.
 pub fn cookie_name(config: &Config, kind: &str) -> String {
-    let name = format!("idaas_{kind}_{}", &federation::redact::log_id(&config.entity_id)[..8]);
+    let name = format!("idaas_{kind}_{}", &service_kit::redact::log_id(&config.entity_id)[..8]);
     if config.secure_cookies() {
         format!("__Host-{name}")
     } else {

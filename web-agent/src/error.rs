@@ -213,12 +213,23 @@ pub enum ProxyError {
     /// The backend did not answer. 502.
     #[error("The service behind this agent did not answer.")]
     Unreachable,
+    /// The client's request body could not be read (a malformed chunk, a connection cut in
+    /// the middle), so forwarding failed on our side of the proxy: the client's error. 400.
+    #[error("The request body could not be read.")]
+    ClientBody,
+    /// The client's request body is larger than `max_body_bytes` (sent chunked, so the limit
+    /// was hit while streaming). 413.
+    #[error("The request body is too large.")]
+    ClientBodyTooLarge,
 }
 
 impl IntoResponse for ProxyError {
     fn into_response(self) -> Response {
         let (status, title) = match self {
-            ProxyError::Path(_) | ProxyError::Target => (StatusCode::BAD_REQUEST, "Bad request"),
+            ProxyError::Path(_) | ProxyError::Target | ProxyError::ClientBody => {
+                (StatusCode::BAD_REQUEST, "Bad request")
+            }
+            ProxyError::ClientBodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "Request too large"),
             ProxyError::SignInRequired => (StatusCode::UNAUTHORIZED, "Sign-in required"),
             ProxyError::Denied { .. } => (StatusCode::FORBIDDEN, "Access denied"),
             ProxyError::Unreachable => (StatusCode::BAD_GATEWAY, "Service unavailable"),
@@ -386,7 +397,9 @@ mod tests {
             | ProxyError::Target
             | ProxyError::SignInRequired
             | ProxyError::Denied { .. }
-            | ProxyError::Unreachable => {}
+            | ProxyError::Unreachable
+            | ProxyError::ClientBody
+            | ProxyError::ClientBodyTooLarge => {}
         }
         match c {
             E::EgressSource
@@ -453,6 +466,8 @@ mod tests {
             (ProxyError::SignInRequired, 401),
             (ProxyError::Denied { needed: Level::Full, has: Level::Read }, 403),
             (ProxyError::Unreachable, 502),
+            (ProxyError::ClientBody, 400),
+            (ProxyError::ClientBodyTooLarge, 413),
         ] {
             assert_eq!(status(e), s);
         }

@@ -36,13 +36,13 @@ pub struct KeyFileError {
 pub fn load_or_create(data_dir: &Path, suite: SealSuite) -> Result<RecipientKey, KeyFileError> {
     let path = data_dir.join(key_file(suite));
     let err = |reason: String| KeyFileError { path: path.clone(), reason };
-    federation::files::ensure_private_dir(data_dir).map_err(|e| err(e.to_string()))?;
+    service_kit::files::ensure_private_dir(data_dir).map_err(|e| err(e.to_string()))?;
     if path.exists() {
         let bytes = Zeroizing::new(std::fs::read(&path).map_err(|e| err(e.to_string()))?);
         return RecipientKey::from_secret_bytes(suite, &bytes).map_err(|e| err(e.to_string()));
     }
     let key = RecipientKey::generate(suite, &mut rand_core::OsRng);
-    federation::files::write_private(&path, key.secret_bytes(), 0o600).map_err(|e| err(e.to_string()))?;
+    service_kit::files::write_private(&path, key.secret_bytes(), 0o600).map_err(|e| err(e.to_string()))?;
     Ok(key)
 }
 

@@ -32,14 +32,14 @@ pub mod state;
 pub mod unlock;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 pub use config::Config;
 pub use cookies::{cookie_name, session_cookie_name};
 pub use routes::{app, self_check, MAX_CALL_HEADER_BYTES, MAX_HEADER_BYTES, MAX_TARGET};
 pub use state::{AppState, StartError, BACKEND_CONNECT_TIMEOUT, BACKEND_READ_TIMEOUT};
 
-/// Serves the agent on `listener` until `shutdown`; expired sessions are swept every minute.
+/// Serves the agent on `listener` until `shutdown` (then requests in flight get at most
+/// `shutdown_grace_secs`); expired sessions are swept every minute.
 pub async fn serve(
     state: AppState,
     listener: tokio::net::TcpListener,
@@ -56,15 +56,11 @@ pub async fn serve(
             }
         })
     };
-    // No Nagle: a streamed response's later chunks would otherwise wait for the peer's
-    // delayed ACK (≈ 40 ms) on a kept-alive connection — propagated calls reuse them.
-    use axum::serve::ListenerExt as _;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let result = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // No Nagle (a streamed response's later chunks would otherwise wait for the peer's
+    // delayed ACK on a kept-alive connection — propagated calls reuse them), connect info,
+    // header-read and idle timeouts, a bounded shutdown grace: `service_kit::serve`.
+    let options = state.config.serve_options();
+    let result = service_kit::serve(app(state), listener, options, shutdown).await;
     sweeper.abort();
     result
 }

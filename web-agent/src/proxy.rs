@@ -11,10 +11,12 @@
 //! cookie rules in [`crate::cookies`].
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt as _;
 
 use crate::config::Config;
 use crate::cookies;
@@ -105,15 +107,44 @@ pub async fn forward(
     for (name, value) in identity {
         headers.append(name, value);
     }
-    let body = reqwest::Body::wrap_stream(body.into_data_stream());
+    // A failure while reading the client's body (a malformed chunk, the body limit hit while
+    // streaming) also fails the upstream request; it is the client's error (400/413), not an
+    // unreachable backend (502). The stream notes it on its way through.
+    let client_fault = Arc::new(std::sync::Mutex::new(None::<ProxyError>));
+    let noted = client_fault.clone();
+    let stream = body.into_data_stream().inspect(move |chunk| {
+        if let Err(e) = chunk {
+            let fault =
+                if is_length_limit(e) { ProxyError::ClientBodyTooLarge } else { ProxyError::ClientBody };
+            *noted.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(fault);
+        }
+    });
+    let body = reqwest::Body::wrap_stream(stream);
     let upstream = backend.request(parts.method, &url).headers(headers).body(body).send().await;
     match upstream {
         Ok(resp) => stream_response(resp, None),
         Err(e) => {
+            let fault = client_fault.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take();
+            if let Some(fault) = fault {
+                tracing::info!(error = %fault, "client request body failed");
+                return fault.into_response();
+            }
             tracing::warn!(error = %e.without_url(), "backend unreachable");
             ProxyError::Unreachable.into_response()
         }
     }
+}
+
+/// Whether a body error is tower-http's body limit (anywhere in its source chain).
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// An upstream response streamed back, without hop-by-hop headers, headers named in its

@@ -45,18 +45,10 @@ async fn limits(req: Request<Body>, next: axum::middleware::Next) -> Response {
     next.run(req).await
 }
 
-/// Gives the timeout layer's bare 408 the agent's error page.
-fn page_for_bare_timeout(res: Response) -> Response {
-    if res.status() == StatusCode::REQUEST_TIMEOUT && !res.headers().contains_key(header::CONTENT_TYPE) {
-        return RequestError::Timeout.into_response();
-    }
-    res
-}
-
 /// The agent's routes; everything that is not an agent endpoint goes through [`gate`].
 pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
         .route("/saml/metadata", get(metadata))
         .route("/saml/login", get(login))
@@ -66,23 +58,24 @@ pub fn app(state: AppState) -> Router {
         .route("/.idaas/partners/{*rest}", any(egress))
         .route("/.idaas/call/{*rest}", any(ingress))
         .fallback(gate)
-        .layer(axum::middleware::from_fn(limits))
-        // Larger bodies get 413 (by Content-Length) or a cut stream (chunked); 0 = no limit.
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(match state.config.max_body_bytes {
-            0 => usize::MAX,
-            n => n,
-        }))
-        // The whole request, until the response's head: a client that sends its body too
-        // slowly, or a backend that takes longer than its read timeout, gets 408 (the
-        // default is longer than the backend client's connect + read timeouts, so a slow
-        // backend is answered 502 by the forwarder first). A streamed response body is not
-        // cut by it.
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, timeout))
-        .layer(axum::middleware::map_response(|res: Response| async move { page_for_bare_timeout(res) }))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-        }))
-        .with_state(state)
+        .layer(axum::middleware::from_fn(limits));
+    // Larger bodies get 413 (by Content-Length) or a cut stream (chunked); 0 = no limit.
+    // The request timeout covers the whole request until the response's head: a client that
+    // sends its body too slowly, or a backend that takes longer than its read timeout, gets
+    // 408 (the default is longer than the backend client's connect + read timeouts, so a slow
+    // backend is answered 502 by the forwarder first). A streamed response body is not cut.
+    let layers = service_kit::layers::Layers {
+        request_timeout: timeout,
+        body_limit: match state.config.max_body_bytes {
+            0 => None,
+            n => Some(n),
+        },
+    };
+    service_kit::layers::stack(routes, layers, |status| match status {
+        StatusCode::REQUEST_TIMEOUT => RequestError::Timeout.into_response(),
+        other => other.into_response(),
+    })
+    .with_state(state)
 }
 
 /// The start-up self-check (the paper's "add_target" test): an unauthenticated request for a
@@ -298,7 +291,7 @@ async fn gate_inner(state: AppState, req: Request<Body>) -> Result<Response, Pro
         &session.groups,
     );
     if let Decision::Deny { needed, has } = decision {
-        tracing::info!(user = %federation::redact::log_id(&session.user), needed = needed.name(), "access denied");
+        tracing::info!(user = %service_kit::redact::log_id(&session.user), needed = needed.name(), "access denied");
         return Err(ProxyError::Denied { needed, has });
     }
     let identity = proxy::identity_headers(config, &session);

@@ -8,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 use federation::seal::RecipientKey;
 use federation::verify::ReplayCache;
-use federation::Clock;
+use service_kit::Clock;
 
 use crate::config::{self, Config};
 use crate::cookies::{cookie_name, SESSION_KIND, SIGNIN_KIND};

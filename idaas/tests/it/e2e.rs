@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
-use federation::ManualClock;
 use idaas::owner::HomeClient;
 use idaas::stack::{self, Options, Stack};
 use reqwest::StatusCode;
 use serde_json::Value;
+use service_kit::ManualClock;
 
 /// 2025-10-09, noon UTC.
 const T0: i64 = 1_760_011_200;
@@ -429,4 +429,92 @@ async fn the_agent_refuses_forged_and_misdirected_responses() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(page.contains("expired") || page.contains("time"), "{page}");
     stack.stop().await;
+}
+
+/// `application/x-www-form-urlencoded` value of base64 text or a path.
+fn form_value(v: &str) -> String {
+    v.replace('%', "%25").replace('+', "%2B").replace('/', "%2F").replace('=', "%3D")
+}
+
+/// A sign-in at shopping up to the auto-post page, by a browser whose jar can be read: the ACS
+/// form body and the browser's cookies for the agent (its pending sign-in).
+async fn acs_body(stack: &Stack) -> (String, String) {
+    use reqwest::cookie::CookieStore as _;
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let b = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (page, _) = to_auto_post(stack, &b, 0, "/cart").await;
+    let response = input(&page, "SAMLResponse").expect("an auto-post form");
+    let relay = input(&page, "RelayState").unwrap_or_default();
+    let body = format!("SAMLResponse={}&RelayState={}", form_value(&response), form_value(&relay));
+    let url: reqwest::Url = stack.agent_urls[0].parse().unwrap();
+    let cookies = jar.cookies(&url).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    (body, cookies)
+}
+
+/// The head of an ACS post of `len` bytes with `cookies`.
+fn acs_head(agent: std::net::SocketAddr, len: usize, cookies: &str) -> String {
+    format!(
+        "POST /saml/acs HTTP/1.1\r\nHost: {agent}\r\nConnection: close\r\nCookie: {cookies}\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {len}\r\n\r\n"
+    )
+}
+
+/// Issue 15, defect 6: stopping the quickstart stack while requests are in flight at an agent
+/// — a sign-in whose ACS still has to exchange the assertion at the visitor IdP, and a
+/// proxied request whose head was half-sent — lets both finish: the agents stop first, then
+/// the IdPs, then the demo backends. Stopping everything at once answered them 502.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_the_stack_lets_in_flight_requests_finish_front_to_back() {
+    use service_kit::probe::{response_head, send};
+    let dir = tempfile::tempdir().unwrap();
+    let stack = start(dir.path(), Arc::new(ManualClock::new(T0))).await;
+    let agent: std::net::SocketAddr = stack.agent_urls[0].trim_start_matches("http://").parse().unwrap();
+
+    // A session, by a sign-in over a plain socket (for its cookie).
+    let (body, cookies) = acs_body(&stack).await;
+    let c = tokio::net::TcpStream::connect(agent).await.unwrap();
+    let head = acs_head(agent, body.len(), &cookies);
+    send(&c, format!("{head}{body}").as_bytes()).await.unwrap();
+    let (status, signed_in) = response_head(&c).await.unwrap();
+    assert_eq!(status, 303, "{signed_in}");
+    let cookie: Vec<&str> = signed_in
+        .lines()
+        .filter_map(|l| l.split_once(':'))
+        .filter(|(k, _)| k.trim().eq_ignore_ascii_case("set-cookie"))
+        .filter_map(|(_, v)| v.trim().split(';').next())
+        .collect();
+    let cookie = cookie.join("; ");
+
+    // In flight at the signal: an ACS post with half its body, a proxied GET with half its head.
+    let (body, cookies) = acs_body(&stack).await;
+    let (first, rest) = body.split_at(body.len() / 2);
+    let acs = tokio::net::TcpStream::connect(agent).await.unwrap();
+    let head = acs_head(agent, body.len(), &cookies);
+    send(&acs, format!("{head}{first}").as_bytes()).await.unwrap();
+    let proxied = tokio::net::TcpStream::connect(agent).await.unwrap();
+    send(
+        &proxied,
+        format!("GET /cart HTTP/1.1\r\nHost: {agent}\r\nCookie: {cookie}\r\nConnection: close\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let stopping = tokio::spawn(stack.stop());
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    send(&acs, rest.as_bytes()).await.unwrap();
+    send(&proxied, b"\r\n").await.unwrap();
+    let (status, head) = response_head(&acs).await.unwrap();
+    assert_eq!(status, 303, "the in-flight sign-in still reached the visitor IdP: {head}");
+    let (status, head) = response_head(&proxied).await.unwrap();
+    assert_eq!(status, 200, "the in-flight request still reached the backend: {head}");
+    tokio::time::timeout(std::time::Duration::from_secs(15), stopping)
+        .await
+        .expect("the stack stopped")
+        .unwrap();
 }

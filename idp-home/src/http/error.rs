@@ -17,7 +17,6 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 
 use crate::saml::html;
 use crate::saml::request::RequestError;
@@ -26,8 +25,8 @@ use crate::service::groups::GroupsError;
 use crate::service::vault::PiiError;
 use crate::store::StoreError;
 
-/// The content type of problem documents.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+/// The content type of problem documents (rendered by `service_kit::problem`).
+pub use service_kit::problem::PROBLEM_JSON;
 
 /// An API error; becomes a problem document in [`IntoResponse`].
 #[derive(Debug, thiserror::Error)]
@@ -77,15 +76,6 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-}
-
 impl ApiError {
     /// The HTTP status, the problem type slug and its title.
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -128,13 +118,8 @@ impl IntoResponse for ApiError {
                 other.to_string()
             }
         };
-        let problem =
-            Problem { kind: format!("urn:idaas:problem:{slug}"), title, status: status.as_u16(), detail };
-        let body = serde_json::to_vec(&problem).unwrap_or_else(|_| b"{}".to_vec());
-        let mut res = (status, body).into_response();
+        let mut res = service_kit::problem::response(status, slug, title, &detail);
         let headers = res.headers_mut();
-        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         match self {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

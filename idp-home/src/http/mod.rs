@@ -17,18 +17,14 @@ pub mod vault;
 
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::Router;
 
 pub use error::{ApiError, SsoError, PROBLEM_JSON};
 pub use extract::{bearer, AdminAuth, ApiBody, ApiJson, ApiPath, ApiQuery, ClientAddr, UserAuth};
 
 use crate::state::AppState;
-
-/// How long one request may take before it is answered with 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The JSON API routes (without layers; see [`app`]).
 pub fn router() -> Router<AppState> {
@@ -39,38 +35,23 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-/// The whole home IdP app: these routes, the SAML routes, a problem-document 404 fallback, a
-/// request-body limit of `max_body_bytes`, a request timeout and request tracing (method and
-/// path only: query strings can carry verification tokens).
+/// The whole home IdP app: these routes, the SAML routes, a problem-document 404 fallback and
+/// the services' layer stack (`service_kit::layers`): a request-body limit of
+/// `max_body_bytes`, the request timeout `request_timeout_secs`, problem bodies for the bare
+/// 408/413, request tracing (method and path only: query strings can carry verification
+/// tokens).
 pub fn app(state: AppState) -> Router {
     let limit = state.config.max_body_bytes;
-    Router::new()
-        .merge(router())
-        .merge(sso::router())
-        .fallback(fallback)
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(limit))
-        .layer(axum::middleware::map_response(
-            move |res: Response| async move { problem_for_bare(res, limit) },
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(
-            |req: &Request| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
-        ))
-        .with_state(state)
-}
-
-/// Gives the bare 413/408 answers of the tower layers a problem-document body.
-fn problem_for_bare(res: Response, limit: usize) -> Response {
-    let is_problem =
-        res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes() == PROBLEM_JSON.as_bytes());
-    match res.status() {
-        StatusCode::PAYLOAD_TOO_LARGE if !is_problem => ApiError::PayloadTooLarge { limit }.into_response(),
-        StatusCode::REQUEST_TIMEOUT if !is_problem => ApiError::Timeout.into_response(),
-        _ => res,
-    }
+    let layers = service_kit::layers::Layers {
+        request_timeout: Duration::from_secs(state.config.request_timeout_secs),
+        body_limit: Some(limit),
+    };
+    let routes = Router::new().merge(router()).merge(sso::router()).fallback(fallback);
+    service_kit::layers::stack(routes, layers, move |status| match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit }.into_response(),
+        _ => ApiError::Timeout.into_response(),
+    })
+    .with_state(state)
 }
 
 async fn fallback() -> ApiError {

@@ -165,7 +165,7 @@ pub fn register(
         {
             return Err(RegisterError::UidTaken);
         }
-        tracing::info!(user = %federation::redact::log_id(&uid), "purged an expired unverified registration");
+        tracing::info!(user = %service_kit::redact::log_id(&uid), "purged an expired unverified registration");
     }
     let password_hash = hash_password(password).map_err(RegisterError::Hash)?;
     let user = User {
@@ -184,13 +184,13 @@ pub fn register(
     let sent = send_verification(state, &user, now);
     match sent {
         Ok(mail) => {
-            tracing::info!(user = %federation::redact::log_id(&user.uid), "registered a user; verification mail in the outbox");
+            tracing::info!(user = %service_kit::redact::log_id(&user.uid), "registered a user; verification mail in the outbox");
             Ok(Registered { user, mail })
         }
         Err(e) => {
             // Roll back, so the uid can be registered again.
             if let Err(rollback) = state.store.delete_user(&user.uid) {
-                tracing::error!(user = %federation::redact::log_id(&user.uid), error = %rollback, "rolling back a registration failed");
+                tracing::error!(user = %service_kit::redact::log_id(&user.uid), error = %rollback, "rolling back a registration failed");
             }
             Err(e)
         }
@@ -267,7 +267,7 @@ pub fn verify_email(state: &AppState, token: &str, now: i64) -> Result<User, Ver
     }
     let user =
         state.store.update_user(&v.uid, &mut |u| u.verified = true)?.ok_or(VerifyError::InvalidToken)?;
-    tracing::info!(user = %federation::redact::log_id(&user.uid), "e-mail address verified");
+    tracing::info!(user = %service_kit::redact::log_id(&user.uid), "e-mail address verified");
     Ok(user)
 }
 
@@ -320,7 +320,7 @@ pub fn authenticate(
     };
     if let (Ok(()), Some(user)) = (outcome, user) {
         reservation.succeeded(&[&ukey, &pkey]);
-        tracing::info!(user = %federation::redact::log_id(&user.uid), "sign-in succeeded");
+        tracing::info!(user = %service_kit::redact::log_id(&user.uid), "sign-in succeeded");
         return Ok(user);
     }
     let reason = outcome.err().unwrap_or(FailReason::UnknownUser);

@@ -43,7 +43,7 @@ pub fn set_groups(state: &AppState, uid: &str, groups: Vec<String>) -> Result<Ve
     let uid = normalize_uid(uid).ok_or(GroupsError::NoSuchUser)?;
     let user =
         state.store.update_user(&uid, &mut |u| u.groups = groups.clone())?.ok_or(GroupsError::NoSuchUser)?;
-    tracing::info!(user = %federation::redact::log_id(&user.uid), count = user.groups.len(), "groups updated");
+    tracing::info!(user = %service_kit::redact::log_id(&user.uid), count = user.groups.len(), "groups updated");
     Ok(user.groups)
 }
 

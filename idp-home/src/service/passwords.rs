@@ -11,9 +11,9 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use federation::secret::Secret;
 use rand_core::{OsRng, RngCore};
 use serde::Deserialize;
+use service_kit::secret::Secret;
 
 /// Shortest password, characters.
 pub const MIN_PASSWORD_CHARS: usize = 12;

@@ -124,7 +124,7 @@ pub fn put_pii(
         updated: now,
     };
     let created = state.store.put_pii(uid, &record)?;
-    tracing::info!(user = %federation::redact::log_id(uid), attribute, size = record.ciphertext.len(), created, "stored a PII ciphertext");
+    tracing::info!(user = %service_kit::redact::log_id(uid), attribute, size = record.ciphertext.len(), created, "stored a PII ciphertext");
     Ok((PiiSummary::from(&record), created))
 }
 
@@ -147,7 +147,7 @@ pub fn delete_pii(state: &AppState, uid: &str, attribute: &str) -> Result<(), Pi
         return Err(PiiError::InvalidAttribute);
     }
     if state.store.delete_pii(uid, attribute)? {
-        tracing::info!(user = %federation::redact::log_id(uid), attribute, "deleted a PII ciphertext");
+        tracing::info!(user = %service_kit::redact::log_id(uid), attribute, "deleted a PII ciphertext");
         Ok(())
     } else {
         Err(PiiError::NotFound(attribute.to_owned()))

@@ -12,7 +12,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
-use federation::ManualClock;
 use idp_home::config::{Config, Secret, SpConfig, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::state::AppState;
@@ -20,6 +19,7 @@ use idp_home::store::SledStore;
 use pbe_core::{AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Encryptor, Policy};
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::{json, Value};
+use service_kit::ManualClock;
 use tower::ServiceExt as _;
 
 type S = Bls12_381Suite;
@@ -62,10 +62,10 @@ fn tat_key() -> String {
     .public_text()
 }
 
-struct Env {
+pub(crate) struct Env {
     _dir: tempfile::TempDir,
     data: PathBuf,
-    state: AppState,
+    pub(crate) state: AppState,
     clock: Arc<ManualClock>,
     app: Router,
 }
@@ -92,7 +92,7 @@ fn state_for(data: &Path, config: Config, clock: Arc<ManualClock>) -> AppState {
     AppState::new(config, Arc::new(store), clock, Arc::new(keys)).unwrap()
 }
 
-fn env_with(f: impl FnOnce(&mut Config)) -> Env {
+pub(crate) fn env_with(f: impl FnOnce(&mut Config)) -> Env {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("home");
     std::fs::create_dir_all(&data).unwrap();

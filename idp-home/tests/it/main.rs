@@ -5,4 +5,5 @@
 
 mod api;
 mod authority_url;
+mod listener;
 mod sso;

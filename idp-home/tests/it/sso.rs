@@ -14,7 +14,6 @@ use std::sync::{Arc, OnceLock};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use federation::seal::RecipientKey;
-use federation::ManualClock;
 use idp_home::config::{Config, PbeConfig, Secret, SpConfig, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::state::AppState;
@@ -26,6 +25,7 @@ use pbe_core::{
 use rand_chacha::rand_core::SeedableRng;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
+use service_kit::ManualClock;
 
 type S = Bls12_381Suite;
 
@@ -861,7 +861,7 @@ async fn edge_unverified_registrations_are_purged_and_the_uid_is_free_again() {
     assert_eq!(http.get(eves_link).send().await.unwrap().status(), StatusCode::BAD_REQUEST);
     assert!(!stack.state.store.get_user("bob").unwrap().unwrap().verified);
     // ... and the periodic purge removes the other squatted uid.
-    use federation::Clock as _;
+    use service_kit::Clock as _;
     let purged = idp_home::service::accounts::purge_unverified(&stack.state, stack.clock.now()).unwrap();
     assert_eq!(purged, 1);
     assert!(stack.state.store.get_user("carol").unwrap().is_none());

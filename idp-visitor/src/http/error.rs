@@ -18,8 +18,8 @@ use crate::store::StoreError;
 
 /// The realm of the `WWW-Authenticate: Basic` challenge.
 pub const REALM: &str = "idaas visitor IdP";
-/// The content type of problem documents.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+/// The content type of problem documents (rendered by `service_kit::problem`).
+pub use service_kit::problem::PROBLEM_JSON;
 
 #[derive(Serialize)]
 struct OAuthBody<'a> {
@@ -107,15 +107,6 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Serialize)]
-struct Problem<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: String,
-}
-
 impl ApiError {
     /// Status, problem type slug and title.
     pub fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -148,12 +139,7 @@ impl IntoResponse for ApiError {
             }
             other => other.to_string(),
         };
-        let problem =
-            Problem { kind: format!("urn:idaas:problem:{slug}"), title, status: status.as_u16(), detail };
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let mut res = (status, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        let mut res = service_kit::problem::response(status, slug, title, &detail);
         if matches!(self, ApiError::Unauthorized(_)) {
             res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

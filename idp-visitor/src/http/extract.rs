@@ -101,7 +101,7 @@ pub(super) async fn authenticate_client(
     let (ck, ak) = (client_key(&creds.client_id), addr_key(ip));
     let params = state.throttle.params();
     // Reserve before hashing: parallel guesses cannot all pass a check that has not counted
-    // them yet (federation::throttle).
+    // them yet (service_kit::throttle).
     let reservation = state
         .throttle
         .reserve(&[(&ck, params), (&ak, params)], now)

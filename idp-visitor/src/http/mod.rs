@@ -14,9 +14,7 @@ pub mod token;
 
 use std::time::Duration;
 
-use axum::extract::Request;
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::Router;
 
 pub use admin::MAX_AUDIT_PAGE;
@@ -24,9 +22,6 @@ pub use error::{no_store, ApiError, PROBLEM_JSON, REALM};
 pub use extract::{AdminAuth, ApiJson};
 
 use crate::state::AppState;
-
-/// How long one request may take before it is answered with 408.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The routes (without layers; see [`app`]).
 pub fn router() -> Router<AppState> {
@@ -37,27 +32,20 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-/// The whole app: routes, a problem-document 404, a request timeout and request tracing
-/// (method and path only). Body limits are applied by the handlers that read bodies, so each
-/// answers an oversized body in its own error format.
+/// The whole app: routes, a problem-document 404 and the services' layer stack
+/// (`service_kit::layers`): the request timeout `request_timeout_secs` with a problem body for
+/// its 408, request tracing (method and path only). Body limits are applied by the handlers
+/// that read bodies, so each answers an oversized body in its own error format.
 pub fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(router())
-        .fallback(|| async { ApiError::NotFound("no such endpoint".into()) })
-        .layer(axum::middleware::map_response(|res: Response| async move {
-            let bare = !res.headers().contains_key(header::CONTENT_TYPE);
-            if res.status() == StatusCode::REQUEST_TIMEOUT && bare {
-                ApiError::Timeout.into_response()
-            } else {
-                res
-            }
-        }))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            REQUEST_TIMEOUT,
-        ))
-        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(
-            |req: &Request| tracing::info_span!("request", method = %req.method(), path = %req.uri().path()),
-        ))
-        .with_state(state)
+    let layers = service_kit::layers::Layers {
+        request_timeout: Duration::from_secs(state.config.request_timeout_secs),
+        body_limit: None,
+    };
+    let routes =
+        Router::new().merge(router()).fallback(|| async { ApiError::NotFound("no such endpoint".into()) });
+    service_kit::layers::stack(routes, layers, |status| match status {
+        axum::http::StatusCode::REQUEST_TIMEOUT => ApiError::Timeout.into_response(),
+        other => other.into_response(),
+    })
+    .with_state(state)
 }

@@ -15,7 +15,6 @@ use federation::testing::{
     bare_assertion, strip_signature, xmlsec1_sign, Template, TestSigner, RSA_SHA1, RSA_SHA256, SHA1, SHA256,
 };
 use federation::verify::TrustStore;
-use federation::ManualClock;
 use idp_visitor::config::{ClientConfig, Config, Secret};
 use idp_visitor::keys::Keys;
 use idp_visitor::store::{SledStore, Store};
@@ -26,6 +25,7 @@ use pbe_core::{
 };
 use rand_chacha::rand_core::SeedableRng;
 use serde_json::Value;
+use service_kit::ManualClock;
 
 type S = Bls12_381Suite;
 
@@ -121,7 +121,7 @@ impl Harness {
     }
 
     fn clock_now(&self) -> i64 {
-        use federation::Clock as _;
+        use service_kit::Clock as _;
         self.clock.now()
     }
 

@@ -14,7 +14,6 @@ use federation::assertion::{build_signed_response, AttributeValues, Recipient, R
 use federation::pat::GRANT_TYPE_SAML2_BEARER;
 use federation::testing::{bare_assertion, TestSigner};
 use federation::verify::TrustStore;
-use federation::ManualClock;
 use idp_visitor::audit::Outcome;
 use idp_visitor::config::{ClientConfig, Config, Secret};
 use idp_visitor::keys::Keys;
@@ -24,6 +23,7 @@ use pbe_core::SuiteId;
 use rand_chacha::rand_core::SeedableRng;
 use reqwest::StatusCode;
 use serde_json::Value;
+use service_kit::ManualClock;
 
 const IDP: &str = "https://home.example";
 const SHOP_SP: &str = "https://shop.example/saml/metadata";

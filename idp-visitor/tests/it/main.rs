@@ -4,4 +4,5 @@
 
 mod api;
 mod edge;
+mod listener;
 mod metadata_url;

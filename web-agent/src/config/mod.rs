@@ -16,68 +16,11 @@ use crate::rbac::Level;
 /// Environment variable overriding `[visitor].client_secret`.
 pub const CLIENT_SECRET_ENV: &str = "IDAAS_AGENT_CLIENT_SECRET";
 
-/// Why the configuration is unusable. Messages name the file and the key.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The file could not be read.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// Not valid TOML for this schema (unknown keys included).
-    #[error("{path}: {message}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What the TOML parser said.
-        message: String,
-    },
-    /// A value is out of range or malformed.
-    #[error("{key}: {reason}")]
-    Invalid {
-        /// The offending key.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-pub(crate) fn invalid(key: impl Into<String>, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), reason: reason.into() }
-}
-
-/// A secret string: never printed by `Debug`, wiped on drop.
-#[derive(Clone, Deserialize, Default)]
-#[serde(transparent)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps a secret.
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
-
-impl Drop for Secret {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
+// The error type and the secret are the services' shared ones (messages name the file or
+// the key; secrets never print).
+pub(crate) use service_kit::config::invalid;
+pub use service_kit::config::ConfigError;
+pub use service_kit::Secret;
 
 /// The whole agent configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -100,7 +43,7 @@ pub struct Config {
     /// `bls48-581`). It decides the HPKE suite of the agent's sealing key
     /// ([`federation::seal::SealSuite::for_suite`]): X25519 at 128 bits, P-384 at 192, P-521
     /// at 256. The IdPs refuse a key of another kind for their level.
-    #[serde(default = "default_suite", with = "federation::settings::suite_name")]
+    #[serde(default = "default_suite", with = "service_kit::config::suite_name")]
     pub suite: pbe_core::SuiteId,
     /// Lifetime of an agent session, minutes (also capped by the IdP's SessionNotOnOrAfter).
     #[serde(default = "default_session_minutes")]
@@ -135,6 +78,18 @@ pub struct Config {
     /// the backend answering), seconds; longer gets 408. 1 - 3600, default 75.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// Longest a request head may take to arrive once its first byte has, seconds; then the
+    /// connection is dropped. 1 - 3600, default 10.
+    #[serde(default = "service_kit::config::defaults::header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// Longest a kept-alive connection may wait for its next request, seconds; then it is
+    /// closed. 1 - 3600, default 60.
+    #[serde(default = "service_kit::config::defaults::idle_timeout_secs")]
+    pub idle_timeout_secs: u64,
+    /// At shutdown, how long requests in flight may still run, seconds; then every
+    /// connection is dropped. 0 - 3600, default 10.
+    #[serde(default = "service_kit::config::defaults::shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
     /// `[[partners]]`: services this agent's backend may call on the user's behalf
     /// (identity propagation, `docs/propagation.md`).
     #[serde(default)]
@@ -300,6 +255,14 @@ fn default_request_timeout() -> u64 {
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 75;
 
 impl Config {
+    /// The listener's time bounds.
+    pub fn serve_options(&self) -> service_kit::ServeOptions {
+        service_kit::ServeOptions::from_secs(
+            self.header_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.shutdown_grace_secs,
+        )
+    }
     /// The HPKE suite of the agent's sealing key and of its partners' keys.
     pub fn seal_suite(&self) -> federation::seal::SealSuite {
         federation::seal::SealSuite::for_suite(self.suite)
@@ -337,8 +300,7 @@ impl Config {
     }
 
     fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?;
+        let mut config: Config = service_kit::config::parse_toml(text, path)?;
         config.public_url = config.public_url.trim_end_matches('/').to_owned();
         config.backend_url = config.backend_url.trim_end_matches('/').to_owned();
         if config.entity_id.is_empty() {

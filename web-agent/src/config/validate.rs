@@ -5,6 +5,8 @@ use federation::claims::is_pii_name;
 
 use super::{invalid, Config, ConfigError, Level, CLIENT_SECRET_ENV};
 use crate::rbac::AccessRules;
+// The services' one URL check: absolute http(s) with a host, no query, fragment or credentials.
+use service_kit::config::check_base_url as check_url;
 
 impl Config {
     /// Checks every value.
@@ -30,9 +32,12 @@ impl Config {
         if !(1..=10_080).contains(&self.session_lifetime_minutes) {
             return Err(invalid("session_lifetime_minutes", "must be 1 - 10080"));
         }
-        if !(1..=3600).contains(&self.request_timeout_secs) {
-            return Err(invalid("request_timeout_secs", "must be 1 - 3600"));
-        }
+        service_kit::config::check_time_bounds(
+            self.header_read_timeout_secs,
+            self.idle_timeout_secs,
+            self.request_timeout_secs,
+            self.shutdown_grace_secs,
+        )?;
         if self.clock_skew_seconds > 600 {
             return Err(invalid("clock_skew_seconds", "must be at most 600"));
         }
@@ -122,17 +127,6 @@ impl Config {
 fn is_peer_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"_-".contains(&b))
-}
-
-fn check_url(key: &str, value: &str) -> Result<(), ConfigError> {
-    let url = url::Url::parse(value).map_err(|e| invalid(key, format!("not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
-        return Err(invalid(key, "must be an http or https URL with a host"));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid(key, "must not have a query or fragment"));
-    }
-    Ok(())
 }
 
 fn check_prefix(key: &str, p: &str) -> Result<(), ConfigError> {

@@ -95,7 +95,7 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
     let url = format!("{}{INGRESS_PREFIX}{path_and_query}", partner.url.trim_end_matches('/'));
     tracing::info!(
         partner = %partner.name,
-        user = %federation::redact::log_id(&session.user),
+        user = %service_kit::redact::log_id(&session.user),
         "propagating the user's identity"
     );
     let resp =

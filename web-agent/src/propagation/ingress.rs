@@ -94,7 +94,7 @@ fn check_caller(
 /// `/.idaas/call/<path>`: a partner agent calls this service on a user's behalf.
 pub async fn ingress(state: AppState, client: Option<std::net::IpAddr>, req: Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
-    let caller_key = headers::text(&parts.headers, KEY_HEADER).map(federation::redact::log_id);
+    let caller_key = headers::text(&parts.headers, KEY_HEADER).map(service_kit::redact::log_id);
     match ingress_inner(&state, client, parts, body).await {
         Ok(r) => r,
         Err(e) => {
@@ -175,7 +175,7 @@ async fn ingress_inner(
     }
     tracing::info!(
         caller = %checked.caller,
-        user = %federation::redact::log_id(&user),
+        user = %service_kit::redact::log_id(&user),
         opened = opened.values.len(),
         "propagated call accepted"
     );

@@ -42,7 +42,7 @@ impl CallSigner {
     pub fn load_or_create(data_dir: &Path) -> Result<CallSigner, KeyFileError> {
         let path = data_dir.join(SIGNING_KEY_FILE);
         let err = |reason: String| KeyFileError { path: path.clone(), reason };
-        federation::files::ensure_private_dir(data_dir).map_err(|e| err(e.to_string()))?;
+        service_kit::files::ensure_private_dir(data_dir).map_err(|e| err(e.to_string()))?;
         if path.exists() {
             let bytes = Zeroizing::new(std::fs::read(&path).map_err(|e| err(e.to_string()))?);
             let secret: [u8; 32] =
@@ -51,7 +51,7 @@ impl CallSigner {
         }
         let signer = CallSigner::generate(&mut rand_core::OsRng);
         let secret = Zeroizing::new(signer.key.to_bytes());
-        federation::files::write_private(&path, secret.as_slice(), 0o600).map_err(|e| err(e.to_string()))?;
+        service_kit::files::write_private(&path, secret.as_slice(), 0o600).map_err(|e| err(e.to_string()))?;
         Ok(signer)
     }
 

@@ -14,7 +14,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use federation::assertion::{build_signed_response, AttributeValues, Recipient, ResponseParams};
 use federation::testing::TestSigner;
-use federation::ManualClock;
+use service_kit::ManualClock;
 use web_agent::session::{Propagation, Session};
 use web_agent::{AppState, Config};
 
@@ -101,6 +101,10 @@ pub struct Agent {
     pub backend: Recorder,
     /// The partner `p` (its agent's `/.idaas/call/…` is recorded).
     pub partner: Recorder,
+    /// Fires the agent's shutdown.
+    pub stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// The serving task.
+    pub served: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
     _dir: tempfile::TempDir,
 }
 
@@ -113,6 +117,8 @@ pub struct Opts {
     pub egress_sources: Vec<IpAddr>,
     /// `request_timeout_secs` (the default when `None`).
     pub request_timeout_secs: Option<u64>,
+    /// More top-level TOML lines (e.g. the listener time bounds).
+    pub extra_toml: String,
 }
 
 impl Agent {
@@ -132,7 +138,7 @@ impl Agent {
         let sources: Vec<String> = opts.egress_sources.iter().map(|a| format!("\"{a}\"")).collect();
         let toml = format!(
             "public_url = \"{public}\"\nbackend_url = \"{backend}/base\"\ndata_dir = \"{data}\"\n\
-             public_paths = [\"/pub\"]\negress_allowed_sources = [{sources}]\n{timeout}\
+             public_paths = [\"/pub\"]\negress_allowed_sources = [{sources}]\n{timeout}{extra}\
              [home_idp]\nmetadata_file = \"unused.xml\"\n\
              [access]\ndefault_level = \"none\"\nadmin_paths = [\"/admin\"]\n\
              [[access.rules]]\nprefix = \"/\"\ngroups = {{ customers = \"read_write\" }}\n\
@@ -143,12 +149,25 @@ impl Agent {
             sources = sources.join(", "),
             timeout =
                 opts.request_timeout_secs.map_or(String::new(), |t| format!("request_timeout_secs = {t}\n")),
+            extra = opts.extra_toml,
         );
         let config = Config::from_toml(&toml).unwrap();
         let state = AppState::new(config, &metadata(&signer().cert_base64()), Arc::new(ManualClock::new(T0)))
             .unwrap();
-        tokio::spawn(web_agent::serve(state.clone(), l, std::future::pending()));
-        Agent { url: format!("http://{addr}"), addr, state, backend, partner, _dir: dir }
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let served = tokio::spawn(web_agent::serve(state.clone(), l, async {
+            let _ = stopped.await;
+        }));
+        Agent {
+            url: format!("http://{addr}"),
+            addr,
+            state,
+            backend,
+            partner,
+            stop: Some(stop),
+            served: Some(served),
+            _dir: dir,
+        }
     }
 
     /// A signed IdP response for this agent answering `request_id`.

@@ -4,5 +4,6 @@
 
 mod common;
 mod edge;
+mod listener;
 mod reload;
 mod timeout;

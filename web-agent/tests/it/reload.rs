@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::http::Method;
-use federation::ManualClock;
+use service_kit::ManualClock;
 use web_agent::rbac::Decision;
 use web_agent::session::Session;
 use web_agent::{AppState, Config};

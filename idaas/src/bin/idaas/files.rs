@@ -1,5 +1,5 @@
 //! File input and output for the CLI: secrets are written with mode 0600, atomically (through
-//! `federation::files`).
+//! `service_kit::files`).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -61,6 +61,6 @@ pub fn write_file(path: &Path, data: &[u8], secret: bool) -> Result<(), CliError
     if path.file_name().is_none() {
         return Err(CliError::input(format!("{}: not a file name", path.display())));
     }
-    federation::files::write_private(path, data, if secret { 0o600 } else { 0o644 })
+    service_kit::files::write_private(path, data, if secret { 0o600 } else { 0o644 })
         .map_err(|e| CliError::input(format!("{}: {e}", path.display())))
 }

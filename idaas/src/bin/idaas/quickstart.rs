@@ -10,12 +10,12 @@ use crate::serve::{init_logging, runtime, shutdown_signal, ServeError};
 /// Runs the quickstart.
 pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
     init_logging();
-    let clock: Arc<dyn federation::Clock> = match &a.now {
-        None => Arc::new(federation::SystemClock),
+    let clock: Arc<dyn service_kit::Clock> = match &a.now {
+        None => Arc::new(service_kit::SystemClock),
         Some(d) => {
             let day =
                 crate::pbe::parse_day("--now", Some(d)).map_err(|e| ServeError::usage(e.to_string()))?;
-            Arc::new(federation::clock::OffsetClock::on_day(day))
+            Arc::new(service_kit::clock::OffsetClock::on_day(day))
         }
     };
     if a.reset && a.data_dir.exists() {
@@ -101,8 +101,8 @@ pub fn demo_backend(a: DemoBackendArgs) -> Result<(), ServeError> {
         tracing::info!(addr = %a.listen, service, "demo backend listening");
         let app =
             idaas::demo_backend::app(service).map_err(|e| ServeError::usage(format!("HTTP client: {e}")))?;
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+        // The services' time bounds (header-read, idle, shutdown grace) at their defaults.
+        service_kit::serve(app, listener, service_kit::ServeOptions::default(), shutdown_signal())
             .await
             .map_err(|e| ServeError::usage(e.to_string()))
     })

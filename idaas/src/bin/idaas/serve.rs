@@ -105,7 +105,7 @@ pub fn home(args: ServeArgs) -> Result<(), ServeError> {
     let rt = runtime()?;
     rt.block_on(idp_home::startup::fetch_authorities(&mut config))
         .map_err(|e| ServeError::config(&args.config, e))?;
-    let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
+    let clock: Arc<dyn service_kit::Clock> = Arc::new(service_kit::clock::SystemClock);
     let state = idp_home::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;
     let summary = format!(
         "home IdP: entity ID {}, authority {} ({}), listen {addr}",
@@ -132,7 +132,7 @@ pub fn visitor(args: ServeArgs) -> Result<(), ServeError> {
     let rt = runtime()?;
     rt.block_on(idp_visitor::state::fetch_metadata(&mut config))
         .map_err(|e| ServeError::config(&args.config, e))?;
-    let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
+    let clock: Arc<dyn service_kit::Clock> = Arc::new(service_kit::clock::SystemClock);
     let state =
         idp_visitor::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;
     let trusted: Vec<&str> = state.trust.entity_ids().collect();
@@ -167,7 +167,7 @@ pub fn agent(args: ServeArgs) -> Result<(), ServeError> {
     let metadata = rt
         .block_on(web_agent::AppState::load_metadata(&config))
         .map_err(|e| ServeError::config(&args.config, e))?;
-    let clock: Arc<dyn federation::Clock> = Arc::new(federation::clock::SystemClock);
+    let clock: Arc<dyn service_kit::Clock> = Arc::new(service_kit::clock::SystemClock);
     let state = web_agent::AppState::new(config, &metadata, clock)
         .map_err(|e| ServeError::config(&args.config, e))?;
     let summary = format!(

@@ -5,7 +5,6 @@ mod demo;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use federation::Clock as _;
 use pbe_core::segtree;
 use pbe_core::wire::{self, Kind};
 use pbe_core::{
@@ -13,6 +12,7 @@ use pbe_core::{
     SchemeError, Suite, SuiteId, UserKey,
 };
 use rand_core::OsRng;
+use service_kit::Clock as _;
 
 use crate::cli::{DecryptArgs, EncryptArgs, InspectArgs, KeygenArgs, PbeCommand, SetupArgs};
 use crate::error::CliError;
@@ -189,7 +189,7 @@ pub fn read_disclosure(path: &Path) -> Result<DisclosurePolicy, CliError> {
 
 pub(crate) fn parse_day(arg: &str, text: Option<&str>) -> Result<u64, CliError> {
     match text {
-        None => federation::clock::SystemClock.today().map_err(|e| CliError::input(format!("{arg}: {e}"))),
+        None => service_kit::clock::SystemClock.today().map_err(|e| CliError::input(format!("{arg}: {e}"))),
         Some(t) => match segtree::parse_number(t) {
             Ok((days, true)) => Ok(days),
             Ok((_, false)) => Err(CliError::input(format!("{arg} {t}: expected a date YYYY-MM-DD"))),

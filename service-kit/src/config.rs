@@ -1,6 +1,7 @@
 //! Pieces every service's TOML configuration shares (home IdP, visitor IdP, web agent): the
-//! error type whose messages name the file or the key, and checks of common values. The
-//! configuration structs themselves stay in each service.
+//! error type whose messages name the file or the key, TOML loading, checks of common values
+//! (URLs, entity IDs, secrets, ranges, the listener time bounds). The configuration structs
+//! themselves stay in each service.
 
 use std::path::PathBuf;
 
@@ -109,9 +110,63 @@ pub fn check_secret(key: &str, secret: &str, min_len: usize) -> Result<(), Confi
     Ok(())
 }
 
+/// The listener time bounds every service's configuration has (see [`crate::serve`]): the
+/// header-read, idle and request timeouts 1 s – 1 h, the shutdown grace 0 – 1 h (0: drop the
+/// connections at once).
+pub fn check_time_bounds(
+    header_read_timeout_secs: u64,
+    idle_timeout_secs: u64,
+    request_timeout_secs: u64,
+    shutdown_grace_secs: u64,
+) -> Result<(), ConfigError> {
+    let max = crate::serve::MAX_TIMEOUT_SECS;
+    check_range("header_read_timeout_secs", header_read_timeout_secs, 1, max)?;
+    check_range("idle_timeout_secs", idle_timeout_secs, 1, max)?;
+    check_range("request_timeout_secs", request_timeout_secs, 1, max)?;
+    check_range("shutdown_grace_secs", shutdown_grace_secs, 0, max)
+}
+
+/// `#[serde(default = …)]` functions of the time bounds.
+pub mod defaults {
+    use crate::serve;
+
+    /// [`serve::DEFAULT_HEADER_READ_TIMEOUT_SECS`].
+    pub fn header_read_timeout_secs() -> u64 {
+        serve::DEFAULT_HEADER_READ_TIMEOUT_SECS
+    }
+    /// [`serve::DEFAULT_IDLE_TIMEOUT_SECS`].
+    pub fn idle_timeout_secs() -> u64 {
+        serve::DEFAULT_IDLE_TIMEOUT_SECS
+    }
+    /// [`serve::DEFAULT_REQUEST_TIMEOUT_SECS`].
+    pub fn request_timeout_secs() -> u64 {
+        serve::DEFAULT_REQUEST_TIMEOUT_SECS
+    }
+    /// [`serve::DEFAULT_SHUTDOWN_GRACE_SECS`].
+    pub fn shutdown_grace_secs() -> u64 {
+        serve::DEFAULT_SHUTDOWN_GRACE_SECS
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn time_bounds_are_checked_by_key() {
+        assert!(check_time_bounds(10, 60, 30, 10).is_ok());
+        assert!(check_time_bounds(10, 60, 30, 0).is_ok(), "no grace is allowed");
+        assert!(check_time_bounds(0, 60, 30, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("header_read_timeout_secs"));
+        assert!(check_time_bounds(10, 0, 30, 10).unwrap_err().to_string().contains("idle_timeout_secs"));
+        assert!(check_time_bounds(10, 60, 3601, 10)
+            .unwrap_err()
+            .to_string()
+            .contains("request_timeout_secs"));
+        assert!(check_time_bounds(10, 60, 30, 3601).unwrap_err().to_string().contains("shutdown_grace_secs"));
+    }
 
     #[test]
     fn checks_name_the_key() {
@@ -129,7 +184,7 @@ mod tests {
     }
 }
 
-/// `#[serde(with = "federation::settings::suite_name")]`: a pairing suite written by its name
+/// `#[serde(with = "service_kit::config::suite_name")]`: a pairing suite written by its name
 /// (`"bls12-381"`, `"bn254"`) in configuration files, with an error listing the names.
 pub mod suite_name {
     use pbe_core::SuiteId;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use zeroize::Zeroize;
 
 /// A secret string. `expose` is the only way to read it; do not log the result.
-#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
 pub struct Secret(String);
 

@@ -1,0 +1,63 @@
+//! Problem documents (RFC 9457 style, `application/problem+json`), the response side: every
+//! service's API error renders through [`response`], so the body, content type and caching
+//! are the same everywhere.
+//!
+//! The wire type of the body belongs to `federation::api::Problem` (what peers read); until
+//! it lands, [`response`] serializes an equivalent private struct. Swap it for that type then.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// The content type of problem documents.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+#[derive(Serialize)]
+struct Body<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+}
+
+/// A problem document: `type` is `urn:idaas:problem:<slug>`; not cached (`no-store`). The
+/// caller adds its own headers (`WWW-Authenticate`, `Retry-After`).
+pub fn response(status: StatusCode, slug: &str, title: &str, detail: &str) -> Response {
+    let body = Body { kind: format!("urn:idaas:problem:{slug}"), title, status: status.as_u16(), detail };
+    let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut res = (status, bytes).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+    res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Whether `res` is a bare answer of a tower layer (a 408 or 413 without a body type of its
+/// own, or tower-http's plain-text 413), which the service should answer in its own format.
+pub fn is_bare(res: &Response) -> bool {
+    let ct = res.headers().get(header::CONTENT_TYPE).map(HeaderValue::as_bytes);
+    match res.status() {
+        StatusCode::REQUEST_TIMEOUT => ct.is_none(),
+        StatusCode::PAYLOAD_TOO_LARGE => ct.is_none_or(|c| c.starts_with(b"text/plain")),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_problem_has_its_type_status_and_no_store() {
+        let res = response(StatusCode::REQUEST_TIMEOUT, "timeout", "Request timeout", "too slow");
+        assert_eq!(res.status(), 408);
+        assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
+        assert_eq!(res.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(!is_bare(&res));
+        let body = axum::body::to_bytes(res.into_body(), 1 << 10).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["type"], "urn:idaas:problem:timeout");
+        assert_eq!(v["status"], 408);
+        assert!(is_bare(&StatusCode::REQUEST_TIMEOUT.into_response()));
+    }
+}
