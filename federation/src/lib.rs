@@ -5,6 +5,7 @@
 //! no database: the services build on these types (STYLE.md §7.1).
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod assertion;
 pub mod authority;
 pub mod clock;

@@ -68,6 +68,14 @@ pub struct Config {
     /// Largest accepted request body, bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
+    /// Most argon2id password hashes computed at once (each holds 19 MiB); `0` (the default)
+    /// means one per CPU core. Requests beyond it queue for `hash_queue_timeout_ms`, then get
+    /// 503 with `Retry-After` (issue 15).
+    #[serde(default)]
+    pub max_concurrent_hashes: usize,
+    /// How long a sign-in or registration waits for a free hashing slot, milliseconds.
+    #[serde(default = "default_hash_queue_timeout")]
+    pub hash_queue_timeout_ms: u64,
     /// Statically registered service providers (upserted into the store at every start).
     #[serde(default)]
     pub service_providers: Vec<SpConfig>,
@@ -195,6 +203,10 @@ fn default_max_body() -> usize {
     1024 * 1024
 }
 
+fn default_hash_queue_timeout() -> u64 {
+    2000
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -212,6 +224,8 @@ impl Default for Config {
             outbox_dir: None,
             mail_from: None,
             max_body_bytes: default_max_body(),
+            max_concurrent_hashes: 0,
+            hash_queue_timeout_ms: default_hash_queue_timeout(),
             service_providers: Vec::new(),
             visitor_authorities: Vec::new(),
         }
@@ -296,6 +310,8 @@ impl Config {
         check_range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
         check_range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
         check_range("max_body_bytes", self.max_body_bytes as u64, 4096, 64 * 1024 * 1024)?;
+        check_range("max_concurrent_hashes", self.max_concurrent_hashes as u64, 0, 256)?;
+        check_range("hash_queue_timeout_ms", self.hash_queue_timeout_ms, 1, 60_000)?;
         if let Some(token) = &self.admin_token {
             if token.expose().len() < MIN_ADMIN_TOKEN_LEN {
                 return Err(invalid(

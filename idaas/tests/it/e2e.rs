@@ -112,7 +112,7 @@ async fn the_papers_lifecycle_over_http() {
     // (1) The vault holds three ciphertexts, and no plaintext.
     let owner = HomeClient::new(&stack.home_url).unwrap();
     let token = owner.token(stack::USER, &stack.password).await.unwrap();
-    let list = owner.list(&token).await.unwrap().to_string();
+    let list = serde_json::to_string(&owner.list(&token).await.unwrap()).unwrap();
     for name in ["lastname", "dob", "addresses"] {
         assert!(list.contains(&format!("\"{name}\"")), "{list}");
     }

@@ -4,6 +4,7 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use federation::api::{AuthorityKey, Health};
 use federation::pat::GRANT_TYPE_SAML2_BEARER;
 
 use crate::state::AppState;
@@ -44,16 +45,16 @@ async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
 }
 
 /// The ABE authority: same shape as the home IdP's `/pbe/authority`.
-async fn authority(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "suite": state.keys.suite().name(),
-        "authority": state.keys.authority_name(),
-        "public_key": state.keys.authority_public_key_text(),
-    }))
+async fn authority(State(state): State<AppState>) -> Json<AuthorityKey> {
+    Json(AuthorityKey {
+        suite: state.keys.suite().name().to_owned(),
+        authority: state.keys.authority_name().to_owned(),
+        public_key: state.keys.authority_public_key_text(),
+    })
 }
 
 /// Liveness, and the in-memory count of requests refused before client authentication.
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let refused = state.refused_unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
-    Json(serde_json::json!({"status": "ok", "refused_unauthenticated": refused}))
+    Json(Health { refused_unauthenticated: Some(refused), ..Health::ok() })
 }
