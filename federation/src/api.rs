@@ -14,6 +14,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret::Secret;
 
+/// A [`Secret`] serializes as `[redacted]` so that it cannot leak into logs or answers by
+/// accident; the one place its value must go on the wire is a request that carries it.
+fn send_secret<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
+}
+
 /// The content type of [`Problem`] documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -94,7 +100,8 @@ pub struct RegisterRequest {
     pub uid: String,
     /// The e-mail address the verification link goes to.
     pub email: String,
-    /// The password (never logged).
+    /// The password (never logged; written in clear only into this request body).
+    #[serde(serialize_with = "send_secret")]
     pub password: Secret,
 }
 
@@ -126,7 +133,8 @@ pub struct Verified {
 pub struct TokenRequest {
     /// The user id.
     pub uid: String,
-    /// The password (never logged).
+    /// The password (never logged; written in clear only into this request body).
+    #[serde(serialize_with = "send_secret")]
     pub password: Secret,
 }
 
@@ -270,6 +278,8 @@ mod tests {
         let tok = TokenRequest { uid: "bob".into(), password: Secret::new("pw") };
         round_trip(&reg);
         round_trip(&tok);
+        // The password really goes on the wire (a `Secret` alone would write `[redacted]`).
+        assert!(serde_json::to_string(&tok).unwrap().contains(r#""password":"pw""#));
         let unknown = |e: serde_json::Error| e.to_string().contains("unknown field `added_later`");
         assert!(unknown(serde_json::from_str::<RegisterRequest>(&with_extra(&reg)).unwrap_err()));
         assert!(unknown(serde_json::from_str::<TokenRequest>(&with_extra(&tok)).unwrap_err()));
