@@ -112,6 +112,9 @@ impl HashPool {
             let mut buffer = slot.buffer();
             let out = f(&mut buffer);
             slot.give_back(buffer);
+            // Out of the in-flight count before the slot is released, so the count never
+            // exceeds the limit even for a moment.
+            drop(slot);
             drop(permit);
             out
         })
