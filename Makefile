@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 # Where cargo puts the build; `make quickstart` runs the binary from there.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all deps build test test-slow quickstart demo bench perf-report lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
+.PHONY: all deps build test test-slow quickstart demo bench perf-report load lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
 
 all: build
 
@@ -46,6 +46,10 @@ demo: build
 ## Criterion benchmarks (several minutes); results under target/criterion.
 bench: deps
 	$(CARGO) bench -p benches
+
+## The load harness of issue 15 (loopback only, bounded floods; figures in docs/performance.md).
+load: deps
+	$(CARGO) run --release --workspace --bin load
 
 ## The exhaustive byte-flip tests of the 192/256-bit suites (#[ignore] in make test: ~2 min).
 test-slow: deps

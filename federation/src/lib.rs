@@ -5,6 +5,7 @@
 //! no service plumbing (that is `service-kit`): the services build on these types (STYLE.md §7.1).
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod assertion;
 pub mod authority;
 pub mod claims;
@@ -13,6 +14,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod pat;
 pub mod seal;
+pub mod secret;
 #[cfg(feature = "test-support")]
 pub mod testing;
 #[cfg(feature = "test-support")]

@@ -220,15 +220,15 @@ impl ReceiptSigner {
 
     /// The public key as a JWK (RFC 8037): `{"kty":"OKP","crv":"Ed25519","x":…,"kid":…,
     /// "alg":"EdDSA","use":"sig"}`.
-    pub fn public_jwk(&self) -> serde_json::Value {
-        serde_json::json!({
-            "kty": "OKP",
-            "crv": "Ed25519",
-            "x": URL_SAFE_NO_PAD.encode(self.public_bytes()),
-            "kid": self.kid,
-            "alg": "EdDSA",
-            "use": "sig",
-        })
+    pub fn public_jwk(&self) -> crate::api::oauth::Jwk {
+        crate::api::oauth::Jwk {
+            kty: "OKP".into(),
+            crv: "Ed25519".into(),
+            x: URL_SAFE_NO_PAD.encode(self.public_bytes()),
+            kid: self.kid.clone(),
+            alg: "EdDSA".into(),
+            usage: "sig".into(),
+        }
     }
 
     /// Signs `claims` as a compact JWS.
@@ -327,7 +327,7 @@ mod tests {
         assert_eq!(verify_receipt(&jws, &[0u8; 31]), Err(ReceiptError::InvalidKey));
         let restored = ReceiptSigner::from_secret_bytes(signer.secret_bytes().as_slice()).unwrap();
         assert_eq!(restored.kid(), signer.kid());
-        assert_eq!(signer.public_jwk()["kid"], signer.kid());
+        assert_eq!(signer.public_jwk().kid, signer.kid());
         assert!(!format!("{signer:?}").contains(&URL_SAFE_NO_PAD.encode(signer.secret_bytes().as_slice())));
     }
 

@@ -136,8 +136,7 @@ fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap, can_or
     if !wants_html {
         return axum::Json(body).into_response();
     }
-    let esc =
-        |s: &str| s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;");
+    let esc = service_kit::html::escape;
     let mut rows = String::new();
     if let Some(pii) = body["pii"].as_object() {
         for (k, v) in pii {

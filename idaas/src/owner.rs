@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
+use federation::api::{ApiToken, Authorities, PiiSummary, Problem, TokenRequest};
 use pbe_core::disclosure::DisclosurePolicy;
 use pbe_core::{AuthorityPublicKey, Encryptor, Policy, Suite, SuiteId};
-use serde_json::Value;
+use serde::de::DeserializeOwned;
+use service_kit::secret::Secret;
 
 /// Why a data-owner operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,13 +46,16 @@ pub struct HomeClient {
     http: reqwest::Client,
 }
 
-async fn answer(resp: reqwest::Response) -> Result<Value, OwnerError> {
+/// Reads an answer of the home IdP as `T`, or its problem document as [`OwnerError::Refused`].
+async fn answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, OwnerError> {
     let status = resp.status();
-    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    let body = resp.bytes().await.map_err(http_err)?;
     if status.is_success() {
-        Ok(body)
+        serde_json::from_slice(&body).map_err(|e| OwnerError::Http(format!("unexpected answer: {e}")))
     } else {
-        let detail = body["detail"].as_str().or(body["error"].as_str()).unwrap_or("no detail").to_owned();
+        let detail = serde_json::from_slice::<Problem>(&body)
+            .map(|p| p.detail)
+            .unwrap_or_else(|_| "no problem document".to_owned());
         Err(OwnerError::Refused { status: status.as_u16(), detail })
     }
 }
@@ -72,36 +77,24 @@ impl HomeClient {
 
     /// `POST /api/token`: a short-lived bearer token for `uid`.
     pub async fn token(&self, uid: &str, password: &str) -> Result<String, OwnerError> {
-        let body = serde_json::json!({"uid": uid, "password": password});
+        let body = TokenRequest { uid: uid.to_owned(), password: Secret::new(password) };
         let resp =
             self.http.post(format!("{}/api/token", self.base)).json(&body).send().await.map_err(http_err)?;
-        let v = answer(resp).await?;
-        v["access_token"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| OwnerError::Http("no access_token".into()))
+        let token: ApiToken = answer(resp).await?;
+        Ok(token.access_token)
     }
 
     /// `GET /pbe/authorities`: (suite, home authority, [(authority, public key text)]).
     pub async fn authorities(&self) -> Result<(String, String, Vec<(String, String)>), OwnerError> {
         let resp = self.http.get(format!("{}/pbe/authorities", self.base)).send().await.map_err(http_err)?;
-        let v = answer(resp).await?;
-        let suite = v["suite"].as_str().unwrap_or_default().to_owned();
-        let mut home = String::new();
-        let mut keys = Vec::new();
-        for a in v["authorities"].as_array().into_iter().flatten() {
-            let (Some(name), Some(pk)) = (a["authority"].as_str(), a["public_key"].as_str()) else {
-                continue;
-            };
-            if a["own"].as_bool() == Some(true) {
-                home = name.to_owned();
-            }
-            keys.push((name.to_owned(), pk.to_owned()));
-        }
-        if home.is_empty() || keys.is_empty() {
-            return Err(OwnerError::Http("/pbe/authorities names no own authority".into()));
-        }
-        Ok((suite, home, keys))
+        let all: Authorities = answer(resp).await?;
+        let home = all
+            .own()
+            .ok_or_else(|| OwnerError::Http("/pbe/authorities names no single own authority".into()))?
+            .authority
+            .clone();
+        let keys = all.authorities.into_iter().map(|a| (a.authority, a.public_key)).collect();
+        Ok((all.suite, home, keys))
     }
 
     /// Encrypts `value` locally under `policy` with the federation's keys; returns the
@@ -126,7 +119,12 @@ impl HomeClient {
     }
 
     /// `PUT /api/pii/{attribute}` with a ciphertext (text form).
-    pub async fn put(&self, token: &str, attribute: &str, ciphertext: &str) -> Result<Value, OwnerError> {
+    pub async fn put(
+        &self,
+        token: &str,
+        attribute: &str,
+        ciphertext: &str,
+    ) -> Result<PiiSummary, OwnerError> {
         let resp = self
             .http
             .put(format!("{}/api/pii/{attribute}", self.base))
@@ -139,7 +137,7 @@ impl HomeClient {
     }
 
     /// `GET /api/pii`.
-    pub async fn list(&self, token: &str) -> Result<Value, OwnerError> {
+    pub async fn list(&self, token: &str) -> Result<Vec<PiiSummary>, OwnerError> {
         let resp = self
             .http
             .get(format!("{}/api/pii", self.base))
@@ -162,7 +160,7 @@ impl HomeClient {
         if resp.status().is_success() {
             Ok(())
         } else {
-            answer(resp).await.map(|_| ())
+            answer::<serde::de::IgnoredAny>(resp).await.map(|_| ())
         }
     }
 }

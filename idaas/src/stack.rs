@@ -200,7 +200,6 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     let token_endpoint = format!("{visitor_url}/oauth2/token");
 
     // The home IdP.
-    let created = !dir.join("bob.password").exists();
     let home_config = idp_home::Config {
         listen: ctx!(home_l.local_addr(), "address")?,
         public_url: home_url.clone(),
@@ -245,11 +244,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     let metadata = idp_home::saml::metadata::metadata_xml(&home);
     let metadata_path = dir.join("home-metadata.xml");
     ctx!(std::fs::write(&metadata_path, &metadata), "home metadata")?;
-    let password = if created {
-        create_bob(&home, &dir)?
-    } else {
-        ctx!(std::fs::read_to_string(dir.join("bob.password")), "bob.password")?.trim().to_owned()
-    };
+    let (password, mut created) = ensure_bob(&home, &dir)?;
 
     // The visitor IdP.
     drop(visitor_keys);
@@ -322,7 +317,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         let options = service_kit::ServeOptions::default();
         backends.tasks.push(tokio::spawn(service_kit::serve(app, l, options, shutdown())));
     }
-    let stack = Stack {
+    let mut stack = Stack {
         home_url,
         visitor_url,
         agent_urls,
@@ -332,54 +327,82 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         created,
         tiers: vec![fronts, idps, backends],
     };
-    if created {
-        let stored = match opts.clock.today() {
-            Ok(today) => store_table1(&stack, today).await,
-            Err(e) => Err(StackError(e.to_string())),
-        };
-        if let Err(e) = stored {
-            let _ = std::fs::remove_file(stack.data_dir.join("bob.password"));
+    // Every run checks what is really stored and uploads what is missing: a run killed
+    // between writing bob.password and the last upload is completed by the next one (issue 15).
+    let stored = match opts.clock.today() {
+        Ok(today) => store_table1(&stack, today).await,
+        Err(e) => Err(StackError(e.to_string())),
+    };
+    match stored {
+        Ok(uploaded) => created |= uploaded > 0,
+        Err(e) => {
             stack.stop().await;
             return Err(e);
         }
     }
+    stack.created = created;
     Ok(stack)
 }
 
-fn create_bob(home: &idp_home::AppState, dir: &Path) -> Result<String, StackError> {
-    let password = random_secret();
-    let hash = idp_home::service::passwords::hash_password(&idp_home::service::passwords::Password::new(
-        password.clone(),
-    ))
-    .map_err(|e| StackError(format!("password hash: {e}")))?;
-    let user = idp_home::model::User {
-        uid: USER.into(),
-        email: "bob@example.org".into(),
-        password_hash: hash,
-        verified: true,
-        groups: vec![GROUP.into()],
-        created: home.clock.now(),
+/// bob as the quickstart needs him, checked against what is really there: the password file
+/// (written first, atomically, so a crash never leaves a user whose password nobody knows),
+/// then the user in the store — present, verified, in `customers`, and with a hash of that
+/// password. Whatever is missing or different is (re)written. Returns the password and whether
+/// anything was written.
+fn ensure_bob(home: &idp_home::AppState, dir: &Path) -> Result<(String, bool), StackError> {
+    use idp_home::service::passwords::{hash_password, verify_password, Password};
+    let path = dir.join("bob.password");
+    let (password, mut wrote) = match std::fs::read_to_string(&path) {
+        Ok(p) if Password::new(p.trim()).length_ok() => (p.trim().to_owned(), false),
+        Ok(_) | Err(_) => {
+            let p = random_secret();
+            ctx!(service_kit::files::write_private(&path, p.as_bytes(), 0o600), "bob.password")?;
+            (p, true)
+        }
     };
-    ctx!(home.store.put_user(&user), "store bob")?;
-    ctx!(
-        service_kit::files::write_private(&dir.join("bob.password"), password.as_bytes(), 0o600),
-        "bob.password"
-    )?;
-    Ok(password)
+    let pw = Password::new(password.clone());
+    let existing = ctx!(home.store.get_user(USER), "read bob")?;
+    let ok = existing.as_ref().is_some_and(|u| {
+        u.verified
+            && u.groups.iter().any(|g| g == GROUP)
+            && verify_password(&u.password_hash, &pw).unwrap_or(false)
+    });
+    if !ok {
+        let hash = hash_password(&pw).map_err(|e| StackError(format!("password hash: {e}")))?;
+        let user = idp_home::model::User {
+            uid: USER.into(),
+            email: "bob@example.org".into(),
+            password_hash: hash,
+            verified: true,
+            groups: vec![GROUP.into()],
+            created: home.clock.now(),
+        };
+        ctx!(home.store.put_user(&user), "store bob")?;
+        wrote = true;
+    }
+    Ok((password, wrote))
 }
 
-/// Table 1, encrypted by the data-owner client and uploaded over HTTP.
-async fn store_table1(stack: &Stack, today: u64) -> Result<(), StackError> {
+/// Table 1, encrypted by the data-owner client and uploaded over HTTP: only the attributes
+/// the vault does not hold yet. Returns how many were uploaded.
+async fn store_table1(stack: &Stack, today: u64) -> Result<usize, StackError> {
     let client = ctx!(HomeClient::new(&stack.home_url), "HTTP client")?;
     let token = ctx!(client.token(USER, &stack.password).await, "bob's API token")?;
+    let held: std::collections::BTreeSet<String> =
+        ctx!(client.list(&token).await, "bob's PII")?.into_iter().map(|s| s.attribute).collect();
+    let mut uploaded = 0;
     for (name, value, disclosure) in table1() {
+        if held.contains(name) {
+            continue;
+        }
         let (ct, _) = ctx!(
             client.encrypt(&PolicySource::Disclosure(Box::new(disclosure), today), value.as_bytes()).await,
             name
         )?;
         ctx!(client.put(&token, name, &ct).await, name)?;
+        uploaded += 1;
     }
-    Ok(())
+    Ok(uploaded)
 }
 
 /// The order flow of the quickstart, run once as a browser would: bob signs in at shopping

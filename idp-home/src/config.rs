@@ -84,6 +84,14 @@ pub struct Config {
     /// connection is dropped. 0 - 3600, default 10.
     #[serde(default = "service_kit::config::defaults::shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// Most argon2id password hashes computed at once (each holds 19 MiB); `0` (the default)
+    /// means one per CPU core. Requests beyond it queue for `hash_queue_timeout_ms`, then get
+    /// 503 with `Retry-After` (issue 15).
+    #[serde(default)]
+    pub max_concurrent_hashes: usize,
+    /// How long a sign-in or registration waits for a free hashing slot, milliseconds.
+    #[serde(default = "default_hash_queue_timeout")]
+    pub hash_queue_timeout_ms: u64,
     /// Statically registered service providers (upserted into the store at every start).
     #[serde(default)]
     pub service_providers: Vec<SpConfig>,
@@ -211,6 +219,10 @@ fn default_max_body() -> usize {
     1024 * 1024
 }
 
+fn default_hash_queue_timeout() -> u64 {
+    2000
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -232,6 +244,8 @@ impl Default for Config {
             idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
             request_timeout_secs: service_kit::config::defaults::request_timeout_secs(),
             shutdown_grace_secs: service_kit::config::defaults::shutdown_grace_secs(),
+            max_concurrent_hashes: 0,
+            hash_queue_timeout_ms: default_hash_queue_timeout(),
             service_providers: Vec::new(),
             visitor_authorities: Vec::new(),
         }
@@ -330,6 +344,8 @@ impl Config {
             self.request_timeout_secs,
             self.shutdown_grace_secs,
         )?;
+        check_range("max_concurrent_hashes", self.max_concurrent_hashes as u64, 0, 256)?;
+        check_range("hash_queue_timeout_ms", self.hash_queue_timeout_ms, 1, 60_000)?;
         if let Some(token) = &self.admin_token {
             if token.expose().len() < MIN_ADMIN_TOKEN_LEN {
                 return Err(invalid(

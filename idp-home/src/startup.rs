@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use federation::api::AuthorityKey;
 use service_kit::Clock;
 
 use crate::config::{check_visitor_authority, Config, ConfigError};
@@ -64,18 +65,18 @@ pub async fn fetch_authorities(config: &mut Config) -> Result<(), StateError> {
             }
             body.extend_from_slice(&chunk);
         }
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| fail("not JSON".into()))?;
-        if v["suite"].as_str() != Some(suite.name()) {
-            return Err(fail(format!("the authority uses suite {}, this IdP {}", v["suite"], suite.name())));
+        let v: AuthorityKey =
+            serde_json::from_slice(&body).map_err(|e| fail(format!("not an authority document: {e}")))?;
+        if v.suite != suite.name() {
+            return Err(fail(format!("the authority uses suite {:?}, this IdP {}", v.suite, suite.name())));
         }
-        if v["authority"].as_str() != Some(va.name.as_str()) {
+        if v.authority != va.name {
             return Err(fail(format!(
-                "the authority is {}, the configuration says '{}'",
-                v["authority"], va.name
+                "the authority is {:?}, the configuration says '{}'",
+                v.authority, va.name
             )));
         }
-        let key = v["public_key"].as_str().ok_or_else(|| fail("no public_key".into()))?;
-        va.public_key = Some(key.to_owned());
+        va.public_key = Some(v.public_key);
         va.url = None;
         check_visitor_authority(suite, va).map_err(|(_, reason)| fail(reason))?;
     }

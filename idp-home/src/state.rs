@@ -9,6 +9,7 @@ use service_kit::Clock;
 
 use crate::config::{Config, ConfigError};
 use crate::keys::{Keys, KeysError};
+use crate::service::hashing::HashPool;
 use crate::service::passwords;
 use crate::sso_sessions::SsoState;
 use crate::store::{Store, StoreError};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub federation: Arc<BTreeMap<String, String>>,
     /// Failed sign-in counters.
     pub throttle: Arc<Throttle>,
+    /// The bound on concurrent argon2id hashes and their reused memory (issue 15).
+    pub hashes: Arc<HashPool>,
     /// SAML SSO state (sessions, pending requests).
     pub sso: Arc<SsoState>,
     /// One PII writer at a time: the per-user cap and the name-collision check are
@@ -112,7 +115,13 @@ impl AppState {
             store.put_sp(&sp.clone().into())?;
         }
         passwords::warm_up();
+        let hashes = HashPool::new(
+            config.max_concurrent_hashes,
+            std::time::Duration::from_millis(config.hash_queue_timeout_ms),
+            passwords::BLOCK_COUNT,
+        );
         Ok(AppState {
+            hashes: Arc::new(hashes),
             config: Arc::new(config),
             store,
             clock,

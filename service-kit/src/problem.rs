@@ -2,29 +2,20 @@
 //! service's API error renders through [`response`], so the body, content type and caching
 //! are the same everywhere.
 //!
-//! The wire type of the body belongs to `federation::api::Problem` (what peers read); until
-//! it lands, [`response`] serializes an equivalent private struct. Swap it for that type then.
+//! The body is `federation::api::Problem`, the wire type the CLI and the data-owner client
+//! read: writer and readers share one type.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use federation::api::Problem;
 
-/// The content type of problem documents.
-pub const PROBLEM_JSON: &str = "application/problem+json";
-
-#[derive(Serialize)]
-struct Body<'a> {
-    #[serde(rename = "type")]
-    kind: String,
-    title: &'a str,
-    status: u16,
-    detail: &'a str,
-}
+/// The content type of problem documents (the wire type is `federation::api::Problem`).
+pub use federation::api::PROBLEM_JSON;
 
 /// A problem document: `type` is `urn:idaas:problem:<slug>`; not cached (`no-store`). The
 /// caller adds its own headers (`WWW-Authenticate`, `Retry-After`).
 pub fn response(status: StatusCode, slug: &str, title: &str, detail: &str) -> Response {
-    let body = Body { kind: format!("urn:idaas:problem:{slug}"), title, status: status.as_u16(), detail };
+    let body = Problem::new(slug, title, status.as_u16(), detail);
     let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{}".to_vec());
     let mut res = (status, bytes).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));

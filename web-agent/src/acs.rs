@@ -173,12 +173,14 @@ async fn open_pii(
     let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };
     let unlocked =
         crate::unlock::unlock(keys, assertion, sealed, PatSource::Exchange, state.clock.now()).await?;
-    let propagation = crate::session::Propagation {
+    // Only identity propagation needs the signed assertion and the TAT after sign-in: an
+    // agent without partners keeps neither (the session store is bounded by bytes).
+    let propagation = (!state.config.partners.is_empty()).then(|| crate::session::Propagation {
         assertion_xml: signed.to_owned(),
         assertion_id: assertion.id().to_owned(),
         tat: unlocked.tat,
-    };
-    Ok((unlocked.opened, Some(propagation)))
+    });
+    Ok((unlocked.opened, propagation))
 }
 
 /// `urn:oasis:names:tc:SAML:2.0:status:Success`.

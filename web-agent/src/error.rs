@@ -16,6 +16,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
+use federation::api::oauth::OAuthErrorBody;
 use federation::claims::ClaimsError;
 
 use crate::decrypt::KeyError;
@@ -346,8 +347,8 @@ impl PropagationError {
 impl IntoResponse for PropagationError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
-        (status, axum::Json(serde_json::json!({"error": code, "error_description": self.to_string()})))
-            .into_response()
+        let body = OAuthErrorBody { error: code.to_owned(), error_description: self.to_string() };
+        (status, axum::Json(body)).into_response()
     }
 }
 

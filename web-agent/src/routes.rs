@@ -11,6 +11,8 @@ use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
 use axum::{Form, Router};
+use federation::api::oauth::CallerKey;
+use federation::api::Health;
 use serde::Deserialize;
 
 use crate::error::{AcsError, ProxyError, RequestError, SignInError};
@@ -49,7 +51,7 @@ async fn limits(req: Request<Body>, next: axum::middleware::Next) -> Response {
 pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let routes = Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route("/healthz", get(|| async { axum::Json(Health::ok()) }))
         .route("/saml/metadata", get(metadata))
         .route("/saml/login", get(login))
         .route("/saml/acs", post(acs))
@@ -193,11 +195,11 @@ async fn acs(
 }
 
 async fn caller_key(State(state): State<AppState>) -> Response {
-    axum::Json(serde_json::json!({
-        "entity_id": state.config.entity_id,
-        "public_key": state.signer.public_text(),
-        "alg": "Ed25519",
-    }))
+    axum::Json(CallerKey {
+        entity_id: state.config.entity_id.clone(),
+        public_key: state.signer.public_text(),
+        alg: "Ed25519".into(),
+    })
     .into_response()
 }
 

@@ -1,15 +1,17 @@
 //! Agent sessions and pending AuthnRequests, in memory only: the decrypted PII never touches
-//! disk, and is wiped (zeroized) when a session ends, expires or is evicted.
+//! disk, and is wiped (zeroized) when a session ends, expires or is evicted. The store is
+//! bounded by the bytes its sessions hold, evicting the longest-idle first.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-/// Most live sessions (oldest-expiring evicted beyond it) and most answered request IDs.
-pub const MAX_SESSIONS: usize = 100_000;
+/// Most answered request IDs remembered (each lives for a pending sign-in's lifetime; ~100
+/// bytes each).
+pub const MAX_ANSWERED: usize = 100_000;
 /// How long an AuthnRequest may stay unanswered, seconds.
 pub const PENDING_LIFETIME: i64 = crate::signin::PENDING_LIFETIME;
 
@@ -62,16 +64,97 @@ impl std::fmt::Debug for Session {
     }
 }
 
-/// The session table: the cookie value is random; only its SHA-256 is a key here.
+/// The default of the session store's memory bound (`session_memory_limit_mib`), bytes.
+pub const DEFAULT_MEMORY_LIMIT: usize = 256 << 20;
+/// What one stored session costs beyond its own fields: its table entry, the idle-order
+/// entry, the handle map entry and the `Arc` (a deliberate over-estimate, so the bound holds).
+const ENTRY_OVERHEAD: usize = 512;
+
+impl Session {
+    /// The bytes this session holds, as the store's memory bound counts them: every string,
+    /// every PII value, the propagation material, and the fixed parts.
+    pub fn approx_bytes(&self) -> usize {
+        let strings = self.user.len() + self.session_index.len() + self.handle.len();
+        let groups: usize = self.groups.iter().map(|g| g.len() + std::mem::size_of::<String>()).sum();
+        let pii: usize =
+            self.pii.iter().map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>() + 32).sum();
+        let propagation = self.propagation.as_ref().map_or(0, |p| {
+            std::mem::size_of::<Propagation>() + p.assertion_xml.len() + p.assertion_id.len() + p.tat.len()
+        });
+        std::mem::size_of::<Session>() + strings + groups + pii + propagation
+    }
+}
+
+/// One stored session and its place in the idle order.
+struct Entry {
+    session: Arc<Session>,
+    /// Unix seconds of the last request that used it (creation counts).
+    last_used: i64,
+    /// Tie-breaker of the idle order (creation order).
+    seq: u64,
+    /// What it counts against the bound.
+    bytes: usize,
+    /// SHA-256 of its backend handle.
+    handle: [u8; 32],
+}
+
+/// The session table under one lock: entries by SHA-256(cookie), the idle order, the handle
+/// index and the bytes held.
 #[derive(Default)]
-pub struct Sessions {
-    live: Mutex<HashMap<[u8; 32], Arc<Session>>>,
+struct Table {
+    live: HashMap<[u8; 32], Entry>,
+    /// (last used, seq, cookie key), oldest-idle first.
+    idle: BTreeSet<(i64, u64, [u8; 32])>,
     /// SHA-256(handle) → SHA-256(cookie).
-    handles: Mutex<HashMap<[u8; 32], [u8; 32]>>,
+    handles: HashMap<[u8; 32], [u8; 32]>,
+    bytes: usize,
+    seq: u64,
+}
+
+impl Table {
+    fn remove(&mut self, k: &[u8; 32]) -> Option<Entry> {
+        let e = self.live.remove(k)?;
+        self.idle.remove(&(e.last_used, e.seq, *k));
+        self.handles.remove(&e.handle);
+        self.bytes -= e.bytes;
+        Some(e)
+    }
+
+    /// The live session under `k`, marked used at `now`; an expired one is removed.
+    fn use_live(&mut self, k: &[u8; 32], now: i64) -> Option<Arc<Session>> {
+        let e = self.live.get_mut(k)?;
+        if e.session.expires <= now {
+            self.remove(k);
+            return None;
+        }
+        if e.last_used != now {
+            self.idle.remove(&(e.last_used, e.seq, *k));
+            e.last_used = now;
+            self.idle.insert((now, e.seq, *k));
+        }
+        Some(e.session.clone())
+    }
+}
+
+/// The session table: the cookie value is random; only its SHA-256 is a key here.
+///
+/// Bounded by memory, not by count: every session counts what it holds
+/// ([`Session::approx_bytes`]), and a new sign-in that would pass the bound evicts the
+/// sessions idle longest first (their PII is wiped when the last request using them ends).
+/// A signed-in user whose session was evicted signs in again through the IdP session.
+pub struct Sessions {
+    table: Mutex<Table>,
+    limit: usize,
     /// AuthnRequest IDs already answered → until when to remember them. Pending requests
     /// themselves live in the browser's sign-in cookie (`crate::signin`); only responses the
     /// IdP signed for this SP get here, so anonymous traffic cannot fill this.
     answered: Mutex<HashMap<String, i64>>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions::with_memory_limit(DEFAULT_MEMORY_LIMIT)
+    }
 }
 
 impl std::fmt::Debug for Sessions {
@@ -92,78 +175,90 @@ pub fn random_token() -> String {
 }
 
 impl Sessions {
-    /// Stores `session`; returns the cookie value.
+    /// An empty store holding at most `limit` bytes of sessions.
+    pub fn with_memory_limit(limit: usize) -> Self {
+        Sessions { table: Mutex::default(), limit, answered: Mutex::default() }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores `session`, evicting the sessions idle longest while the bound would be
+    /// passed; returns the cookie value. A session larger than the whole bound is still
+    /// stored (alone), so nobody is locked out by the size of their own data.
     pub fn create(&self, mut session: Session, now: i64) -> String {
         let cookie = random_token();
         session.handle = random_token();
-        self.handles
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key(&session.handle), key(&cookie));
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        if live.len() >= MAX_SESSIONS {
-            live.retain(|_, s| s.expires > now);
-            if live.len() >= MAX_SESSIONS {
-                // Evict the session closest to expiry rather than refuse sign-ins.
-                if let Some(k) = live.iter().min_by_key(|(_, s)| s.expires).map(|(k, _)| *k) {
-                    live.remove(&k);
-                }
-            }
+        let k = key(&cookie);
+        let handle = key(&session.handle);
+        let bytes = session.approx_bytes() + ENTRY_OVERHEAD;
+        let mut t = self.table();
+        let mut evicted = 0usize;
+        while t.bytes + bytes > self.limit {
+            let Some(&(_, _, oldest)) = t.idle.first() else { break };
+            t.remove(&oldest);
+            evicted += 1;
         }
-        live.insert(key(&cookie), Arc::new(session));
+        if evicted > 0 {
+            tracing::info!(
+                evicted,
+                limit = self.limit,
+                "session store full: evicted the sessions idle longest"
+            );
+        }
+        t.seq += 1;
+        let seq = t.seq;
+        t.handles.insert(handle, k);
+        t.idle.insert((now, seq, k));
+        t.bytes += bytes;
+        t.live.insert(k, Entry { session: Arc::new(session), last_used: now, seq, bytes, handle });
         cookie
     }
 
-    /// The live session for `cookie`; an expired one is removed (and so wiped).
+    /// The live session for `cookie` (marked used now); an expired one is removed (and so
+    /// wiped).
     pub fn get(&self, cookie: &str, now: i64) -> Option<Arc<Session>> {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        let k = key(cookie);
-        match live.get(&k) {
-            Some(s) if s.expires > now => Some(s.clone()),
-            Some(_) => {
-                live.remove(&k);
-                None
-            }
-            None => None,
-        }
+        self.table().use_live(&key(cookie), now)
     }
 
     /// The live session whose backend handle is `handle` (`X-Idaas-Session`).
     pub fn by_handle(&self, handle: &str, now: i64) -> Option<Arc<Session>> {
-        let target = *self.handles.lock().unwrap_or_else(PoisonError::into_inner).get(&key(handle))?;
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        match live.get(&target) {
-            Some(s) if s.expires > now => Some(s.clone()),
-            Some(_) => {
-                live.remove(&target);
-                None
-            }
-            None => None,
-        }
+        let mut t = self.table();
+        let target = *t.handles.get(&key(handle))?;
+        t.use_live(&target, now)
     }
 
     /// Ends the session for `cookie`.
     pub fn end(&self, cookie: &str) -> bool {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner).remove(&key(cookie)).is_some()
+        self.table().remove(&key(cookie)).is_some()
     }
 
     /// Drops expired sessions and requests (called periodically).
     pub fn sweep(&self, now: i64) {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        live.retain(|_, s| s.expires > now);
-        self.handles.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, c| live.contains_key(c));
-        drop(live);
+        let mut t = self.table();
+        let expired: Vec<[u8; 32]> =
+            t.live.iter().filter(|(_, e)| e.session.expires <= now).map(|(k, _)| *k).collect();
+        for k in expired {
+            t.remove(&k);
+        }
+        drop(t);
         self.answered.lock().unwrap_or_else(PoisonError::into_inner).retain(|_, until| *until > now);
     }
 
     /// Number of live sessions.
     pub fn len(&self) -> usize {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner).len()
+        self.table().live.len()
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The bytes the live sessions count against the bound.
+    pub fn bytes(&self) -> usize {
+        self.table().bytes
     }
 
     /// How many answered request IDs are remembered (the only per-sign-in state on the
@@ -179,9 +274,9 @@ impl Sessions {
         if a.get(id).is_some_and(|&u| u > now) {
             return false;
         }
-        if a.len() >= MAX_SESSIONS {
+        if a.len() >= MAX_ANSWERED {
             a.retain(|_, u| *u > now);
-            if a.len() >= MAX_SESSIONS {
+            if a.len() >= MAX_ANSWERED {
                 return false;
             }
         }
@@ -224,6 +319,70 @@ mod tests {
         let c = s.create(session(100), 0);
         assert!(s.end(&c));
         assert!(s.get(&c, 0).is_none());
+    }
+
+    fn sized(expires: i64, assertion_bytes: usize) -> Session {
+        let mut s = session(expires);
+        s.propagation = Some(Propagation::new("x".repeat(assertion_bytes), "id".into(), vec![7; 100]));
+        s
+    }
+
+    #[test]
+    fn the_store_is_bounded_by_bytes_and_evicts_the_longest_idle_first() {
+        let one = sized(1_000, 10_000).approx_bytes() + ENTRY_OVERHEAD + 64 * 2;
+        assert!(one > 10_000, "the assertion is counted");
+        let s = Sessions::with_memory_limit(3 * one);
+        let a = s.create(sized(1_000, 10_000), 0);
+        let b = s.create(sized(1_000, 10_000), 1);
+        let c = s.create(sized(1_000, 10_000), 2);
+        assert_eq!(s.len(), 3);
+        // `a` is used again: `b` is now the longest idle.
+        assert!(s.get(&a, 5).is_some());
+        let d = s.create(sized(1_000, 10_000), 6);
+        assert!(s.get(&b, 6).is_none(), "the longest-idle session goes first");
+        for live in [&a, &c, &d] {
+            assert!(s.get(live, 7).is_some());
+        }
+        // A flood of sign-ins never passes the bound.
+        for i in 0..200 {
+            s.create(sized(1_000, 10_000), 10 + i);
+            assert!(s.bytes() <= 3 * one, "{} > {}", s.bytes(), 3 * one);
+        }
+        assert!(s.len() <= 3);
+    }
+
+    #[test]
+    fn eviction_and_end_forget_the_handle_too() {
+        let one = sized(1_000, 1_000).approx_bytes() + ENTRY_OVERHEAD + 128;
+        let s = Sessions::with_memory_limit(one);
+        let a = s.create(sized(1_000, 1_000), 0);
+        let handle = s.get(&a, 0).unwrap().handle.clone();
+        let b = s.create(sized(1_000, 1_000), 1);
+        assert!(s.get(&a, 1).is_none() && s.by_handle(&handle, 1).is_none(), "evicted with its handle");
+        assert_eq!(s.table().handles.len(), 1);
+        assert!(s.end(&b));
+        assert!(s.table().handles.is_empty() && s.table().idle.is_empty() && s.bytes() == 0);
+    }
+
+    #[test]
+    fn a_session_larger_than_the_bound_is_still_stored_alone() {
+        let s = Sessions::with_memory_limit(1_000);
+        let a = s.create(sized(1_000, 50_000), 0);
+        assert!(s.get(&a, 0).is_some(), "nobody is locked out by their own data");
+        let b = s.create(sized(1_000, 10), 1);
+        assert!(s.get(&a, 1).is_none() && s.get(&b, 1).is_some());
+    }
+
+    #[test]
+    fn sweeping_drops_expired_sessions_and_their_bytes() {
+        let s = Sessions::default();
+        let _a = s.create(sized(10, 100), 0);
+        let b = s.create(sized(100, 100), 0);
+        s.sweep(50);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s.bytes(), s.get(&b, 50).unwrap().approx_bytes() + ENTRY_OVERHEAD);
+        s.sweep(100);
+        assert!(s.is_empty() && s.bytes() == 0 && s.table().handles.is_empty());
     }
 
     #[test]

@@ -107,8 +107,8 @@ impl AppState {
         Ok(AppState {
             idp: Arc::new(idp),
             key: Arc::new(key),
-            sessions: Arc::new(Sessions::default()),
-            replay: Arc::new(ReplayCache::new(session::MAX_SESSIONS)),
+            sessions: Arc::new(Sessions::with_memory_limit(config.session_memory_limit_bytes())),
+            replay: Arc::new(ReplayCache::new(session::MAX_ANSWERED)),
             rules: Arc::new(RwLock::new(rules)),
             clock,
             http: exchange::http_client()?,

@@ -3,13 +3,15 @@
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
-use super::extract::{blocking, no_store, ApiJson, ApiQuery, ClientAddr};
+use super::extract::{no_store, ApiJson, ApiQuery, ClientAddr};
+use federation::api::{RegisterRequest, Registered, TokenRequest, Verified};
+
 use crate::model::User;
 use crate::service::accounts;
 use crate::service::api_tokens;
@@ -22,14 +24,6 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/users", post(register))
         .route("/api/users/verify", get(verify))
         .route("/api/token", post(token))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RegisterRequest {
-    uid: String,
-    email: String,
-    password: Password,
 }
 
 /// A user as the admin API lists it (never the password hash).
@@ -52,18 +46,18 @@ async fn register(
     State(state): State<AppState>,
     ApiJson(req): ApiJson<RegisterRequest>,
 ) -> Result<Response, ApiError> {
-    let now = state.now();
-    let registered =
-        blocking(move || accounts::register(&state, &req.uid, &req.email, &req.password, now)).await??;
+    let RegisterRequest { uid, email, password } = req;
+    let registered = accounts::register(&state, &uid, &email, Password::from(password)).await?;
     let view = UserView::from(registered.user);
     Ok((
         StatusCode::CREATED,
-        Json(serde_json::json!({
-            "uid": view.uid,
-            "email": view.email,
-            "verified": false,
-            "message": "registered; open the verification link sent to the e-mail address before signing in",
-        })),
+        Json(Registered {
+            uid: view.uid,
+            email: view.email,
+            verified: false,
+            message: "registered; open the verification link sent to the e-mail address before signing in"
+                .into(),
+        }),
     )
         .into_response())
 }
@@ -78,12 +72,12 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 fn html_page(status: StatusCode, title: &str, text: &str) -> Response {
-    // Only static strings reach this page; nothing needs escaping.
-    let page = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
-         <body><main><h1>{title}</h1><p>{text}</p></main></body></html>\n"
-    );
-    no_store(status, Html(page))
+    service_kit::html::page(
+        status,
+        title,
+        &format!("<p>{}</p>", service_kit::html::escape(text)),
+        service_kit::html::CSP_STATIC,
+    )
 }
 
 async fn verify(
@@ -102,9 +96,7 @@ async fn verify(
             "E-mail address verified",
             "Your e-mail address is verified. You can now sign in.",
         ),
-        (Ok(user), false) => {
-            no_store(StatusCode::OK, Json(serde_json::json!({"uid": user.uid, "verified": true})))
-        }
+        (Ok(user), false) => no_store(StatusCode::OK, Json(Verified { uid: user.uid, verified: true })),
         (Err(ApiError::InvalidInput(_)), true) => html_page(
             StatusCode::BAD_REQUEST,
             "Verification failed",
@@ -114,19 +106,12 @@ async fn verify(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenRequest {
-    uid: String,
-    password: Password,
-}
-
 async fn token(
     State(state): State<AppState>,
     ClientAddr(client): ClientAddr,
     ApiJson(req): ApiJson<TokenRequest>,
 ) -> Result<Response, ApiError> {
-    let user = accounts::authenticate_async(&state, req.uid, req.password, client).await?;
+    let user = accounts::authenticate_async(&state, req.uid, Password::from(req.password), client).await?;
     let issued = api_tokens::issue_api_token(&state, &user.uid, state.now())?;
     Ok(no_store(StatusCode::OK, Json(issued)))
 }

@@ -68,6 +68,13 @@ pub enum ApiError {
         /// Seconds to wait.
         retry_after: u64,
     },
+    /// Every password-hashing slot stayed busy for `hash_queue_timeout_ms`. 503 with
+    /// `Retry-After`.
+    #[error("the server is busy checking passwords; try again in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
     /// The request took too long. 408.
     #[error("the request took too long")]
     Timeout,
@@ -98,6 +105,7 @@ impl ApiError {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type", "Unsupported media type")
             }
             ApiError::Throttled { .. } => (StatusCode::TOO_MANY_REQUESTS, "throttled", "Too many attempts"),
+            ApiError::Busy { .. } => (StatusCode::SERVICE_UNAVAILABLE, "busy", "Service busy"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "timeout", "Request timeout"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal", "Internal server error"),
         }
@@ -124,7 +132,7 @@ impl IntoResponse for ApiError {
             ApiError::Unauthorized(_) => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            ApiError::Throttled { retry_after } => {
+            ApiError::Throttled { retry_after } | ApiError::Busy { retry_after } => {
                 if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
                     headers.insert(header::RETRY_AFTER, v);
                 }
@@ -208,6 +216,7 @@ impl From<RegisterError> for ApiError {
             RegisterError::Store(s) => s.into(),
             RegisterError::Mail(m) => ApiError::Internal(format!("verification mail: {m}")),
             RegisterError::Hash(h) => ApiError::Internal(format!("password hashing: {h}")),
+            RegisterError::Busy { retry_after } => ApiError::Busy { retry_after },
         }
     }
 }
@@ -228,6 +237,7 @@ impl From<AuthError> for ApiError {
             AuthError::Failed(_) => ApiError::InvalidCredentials,
             AuthError::Store(s) => s.into(),
             AuthError::Hash(h) => ApiError::Internal(format!("password verification: {h}")),
+            AuthError::Busy { retry_after } => ApiError::Busy { retry_after },
         }
     }
 }
@@ -271,6 +281,7 @@ mod tests {
             (ApiError::PayloadTooLarge { limit: 1 }, 413),
             (ApiError::UnsupportedMediaType("x"), 415),
             (ApiError::Throttled { retry_after: 4 }, 429),
+            (ApiError::Busy { retry_after: 4 }, 503),
             (ApiError::Timeout, 408),
             (ApiError::Internal("secret cause".into()), 500),
         ];
@@ -278,7 +289,7 @@ mod tests {
             let res = err.into_response();
             assert_eq!(res.status().as_u16(), status);
             assert_eq!(res.headers()[header::CONTENT_TYPE], PROBLEM_JSON);
-            if status == 429 {
+            if status == 429 || status == 503 {
                 assert_eq!(res.headers()[header::RETRY_AFTER], "4");
             }
             let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();

@@ -6,6 +6,8 @@ use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
 
+use federation::api::{Authorities, AuthorityEntry, AuthorityKey, Health};
+
 use crate::state::AppState;
 
 /// The routes of this area (merged into [`super::router`]).
@@ -16,24 +18,28 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/pbe/authorities", get(authorities))
 }
 
-async fn authority(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "suite": state.keys.suite().name(),
-        "authority": state.keys.authority_name(),
-        "public_key": state.keys.authority_public_key_text(),
-    }))
+async fn authority(State(state): State<AppState>) -> Json<AuthorityKey> {
+    Json(AuthorityKey {
+        suite: state.keys.suite().name().to_owned(),
+        authority: state.keys.authority_name().to_owned(),
+        public_key: state.keys.authority_public_key_text(),
+    })
 }
 
-async fn authorities(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn authorities(State(state): State<AppState>) -> Json<Authorities> {
     let own = state.keys.authority_name();
-    let list: Vec<_> = state
+    let authorities = state
         .federation
         .iter()
-        .map(|(name, key)| serde_json::json!({"authority": name, "public_key": key, "own": name == own}))
+        .map(|(name, key)| AuthorityEntry {
+            authority: name.clone(),
+            public_key: key.clone(),
+            own: name == own,
+        })
         .collect();
-    Json(serde_json::json!({"suite": state.keys.suite().name(), "authorities": list}))
+    Json(Authorities { suite: state.keys.suite().name().to_owned(), authorities })
 }
 
-async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+async fn healthz() -> Json<Health> {
+    Json(Health::ok())
 }

@@ -151,13 +151,17 @@ async fn login(
     let LoginForm { uid, password, .. } = form;
     let user = match accounts::authenticate_async(&state, uid, Password::new(password), client).await {
         Ok(u) => u,
-        Err(e @ (AuthError::Failed(_) | AuthError::Throttled { .. })) => {
-            let status = if matches!(e, AuthError::Throttled { .. }) {
-                StatusCode::TOO_MANY_REQUESTS
-            } else {
-                StatusCode::UNAUTHORIZED
+        Err(e @ (AuthError::Failed(_) | AuthError::Throttled { .. } | AuthError::Busy { .. })) => {
+            let (status, retry_after) = match e {
+                AuthError::Throttled { retry_after } => (StatusCode::TOO_MANY_REQUESTS, Some(retry_after)),
+                AuthError::Busy { retry_after } => (StatusCode::SERVICE_UNAVAILABLE, Some(retry_after)),
+                _ => (StatusCode::UNAUTHORIZED, None),
             };
-            return html::login_form(&pending.csrf, Some(&e.to_string()), status);
+            let mut page = html::login_form(&pending.csrf, Some(&e.to_string()), status);
+            if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.max(1).to_string()).ok()) {
+                page.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            return page;
         }
         // Store or hash failures are the operator's problem, not the user's: logged, with a
         // generic page.

@@ -1,44 +1,15 @@
 //! The few HTML pages of the IdP: plain, accessible, no scripts except the auto-post.
 
-use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
+pub use service_kit::html::escape;
 
-/// Escapes text for HTML element content and double-quoted attributes.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// The IdP's pages post the SAML response to the SP's ACS on another origin (`form-action *`)
+/// and run one inline script, the auto-post.
+const CSP_IDP: &str = "default-src 'none'; form-action *; script-src 'unsafe-inline'; frame-ancestors 'none'";
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">\
-         <title>{t}</title></head><body><main><h1>{t}</h1>{body}</main></body></html>\n",
-        t = escape(title)
-    );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-            (header::X_FRAME_OPTIONS, "DENY"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; form-action *; script-src 'unsafe-inline'",
-            ),
-        ],
-        html,
-    )
-        .into_response()
+    service_kit::html::page(status, title, body, CSP_IDP)
 }
 
 /// An error page (never a redirect to an unverified URL).

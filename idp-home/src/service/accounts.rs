@@ -3,9 +3,9 @@
 //! the JSON API and the SAML sign-in form (STYLE.md §7.2). Time is always passed in (`now`,
 //! from the state's clock).
 //!
-//! Password hashing takes tens of milliseconds of CPU ([`crate::service::passwords`]); async
-//! callers should go through [`authenticate_async`] or run [`register`]/[`authenticate`] on
-//! `tokio::task::spawn_blocking`.
+//! Password hashing takes tens of milliseconds of CPU and 19 MiB ([`crate::service::passwords`]);
+//! [`register`] and [`authenticate_async`] run it in the state's bounded
+//! [`HashPool`](crate::service::hashing::HashPool).
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -14,8 +14,9 @@ use crate::config::is_identifier;
 use crate::mail::{MailError, Message, Outbox};
 use crate::model::User;
 use crate::service::api_tokens::{random_token, token_shape_ok};
+use crate::service::hashing::HashFailure;
 use crate::service::passwords::{
-    dummy_hash, hash_password, verify_password, Password, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
+    dummy_hash, hash_password_in, verify_password_in, Password, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS,
 };
 use crate::state::AppState;
 use crate::store::{token_hash, StoreError, Verification};
@@ -50,6 +51,12 @@ pub enum RegisterError {
     /// Password hashing failed.
     #[error("password hashing: {0}")]
     Hash(String),
+    /// Every hashing slot stayed busy for the queue timeout (503 with `Retry-After`).
+    #[error("too many registrations at once; try again in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
 }
 
 /// Why an e-mail verification failed.
@@ -98,6 +105,12 @@ pub enum AuthError {
     /// Password hashing failed (e.g. a damaged hash in the store).
     #[error("password hashing: {0}")]
     Hash(String),
+    /// Every hashing slot stayed busy for the queue timeout (503 with `Retry-After`).
+    #[error("too many sign-ins at once; try again in {retry_after} s")]
+    Busy {
+        /// Seconds to wait.
+        retry_after: u64,
+    },
 }
 
 // ---- validation ----
@@ -141,21 +154,45 @@ pub struct Registered {
     pub mail: PathBuf,
 }
 
-/// Registers an unverified user and writes the verification e-mail to the outbox.
-/// Blocking (argon2): call from `spawn_blocking` in async code.
-pub fn register(
+/// Registers an unverified user and writes the verification e-mail to the outbox. The input
+/// is checked first; the password is hashed in the state's bounded
+/// [`HashPool`](crate::service::hashing::HashPool) ([`RegisterError::Busy`] when no slot
+/// frees up in time); the store and outbox work then runs on a blocking thread.
+pub async fn register(
     state: &AppState,
     uid: &str,
     email: &str,
-    password: &Password,
-    now: i64,
+    password: Password,
 ) -> Result<Registered, RegisterError> {
     let uid = normalize_uid(uid).ok_or(RegisterError::InvalidUid)?;
-    let email = email.trim();
-    check_email(email).map_err(RegisterError::InvalidEmail)?;
+    let email = email.trim().to_owned();
+    check_email(&email).map_err(RegisterError::InvalidEmail)?;
     if !password.length_ok() {
         return Err(RegisterError::InvalidPassword);
     }
+    let hash = match state.hashes.run(move |blocks| hash_password_in(blocks, &password)).await {
+        Ok(hash) => hash.map_err(RegisterError::Hash)?,
+        Err(HashFailure::Busy { retry_after }) => return Err(RegisterError::Busy { retry_after }),
+        Err(HashFailure::Worker(cause)) => return Err(RegisterError::Hash(cause)),
+    };
+    let state = state.clone();
+    tokio::task::spawn_blocking(move || {
+        let now = state.clock.now();
+        register_hashed(&state, &uid, &email, hash, now)
+    })
+    .await
+    .map_err(|e| RegisterError::Hash(format!("registration task failed: {e}")))?
+}
+
+/// The store half of [`register`]: `uid` normalized, `email` checked, the password hashed.
+fn register_hashed(
+    state: &AppState,
+    uid: &str,
+    email: &str,
+    password_hash: String,
+    now: i64,
+) -> Result<Registered, RegisterError> {
+    let uid = uid.to_owned();
     if let Some(existing) = state.store.get_user(&uid)? {
         // A registration never verified within its window frees the uid (squatting with
         // someone else's address must not hold it for ever).
@@ -167,7 +204,6 @@ pub fn register(
         }
         tracing::info!(user = %service_kit::redact::log_id(&uid), "purged an expired unverified registration");
     }
-    let password_hash = hash_password(password).map_err(RegisterError::Hash)?;
     let user = User {
         uid: uid.clone(),
         email: email.to_owned(),
@@ -276,15 +312,21 @@ pub fn verify_email(state: &AppState, token: &str, now: i64) -> Result<User, Ver
 /// Checks a uid and password, throttled per uid and per client address. The error never
 /// reveals whether the uid exists: unknown uids cost the same argon2 verification, count
 /// against the same throttle, and yield the same [`AuthError::Failed`] message. Unverified
-/// users cannot authenticate. Blocking (argon2); see [`authenticate_async`].
-pub fn authenticate(
+/// users cannot authenticate.
+///
+/// Order (issue 15): the attempt is reserved in the throttle (checked and counted) first, so
+/// a throttled client never waits for or takes a hashing slot; then the hash runs in the
+/// state's bounded [`HashPool`](crate::service::hashing::HashPool). When no slot frees up in
+/// time the answer is [`AuthError::Busy`] and the reservation is given back: no password was
+/// checked, so nothing was guessed.
+pub async fn authenticate_async(
     state: &AppState,
-    uid: &str,
-    password: &Password,
+    uid: String,
+    password: Password,
     client: Option<IpAddr>,
-    now: i64,
 ) -> Result<User, AuthError> {
-    let normalized = normalize_uid(uid);
+    let now = state.clock.now();
+    let normalized = normalize_uid(&uid);
     let ukey = match &normalized {
         Some(u) => uid_key(u),
         None => uid_key(&uid.chars().take(MAX_UID_LEN).collect::<String>()),
@@ -304,18 +346,30 @@ pub fn authenticate(
     let outcome = if !password.length_ok() {
         Err(if user.is_some() { FailReason::WrongPassword } else { FailReason::UnknownUser })
     } else {
-        match &user {
-            Some(u) => match verify_password(&u.password_hash, password).map_err(AuthError::Hash)? {
-                true if u.verified => Ok(()),
-                true => Err(FailReason::Unverified),
-                false => Err(FailReason::WrongPassword),
-            },
-            None => {
-                if let Some(h) = dummy_hash() {
-                    let _ = verify_password(h, password);
+        // Unknown uids are checked against the dummy hash: the same cost, the same slot.
+        let stored = match &user {
+            Some(u) => Some(u.password_hash.clone()),
+            None => dummy_hash().map(str::to_owned),
+        };
+        let matched = match stored {
+            None => false,
+            Some(hash) => {
+                match state.hashes.run(move |blocks| verify_password_in(blocks, &hash, &password)).await {
+                    Ok(result) => result.map_err(AuthError::Hash)?,
+                    Err(HashFailure::Busy { retry_after }) => {
+                        reservation.succeeded(&[]);
+                        tracing::info!(client = %akey, "sign-in refused: every hashing slot is busy");
+                        return Err(AuthError::Busy { retry_after });
+                    }
+                    Err(HashFailure::Worker(cause)) => return Err(AuthError::Hash(cause)),
                 }
-                Err(FailReason::UnknownUser)
             }
+        };
+        match &user {
+            Some(u) if matched && u.verified => Ok(()),
+            Some(_) if matched => Err(FailReason::Unverified),
+            Some(_) => Err(FailReason::WrongPassword),
+            None => Err(FailReason::UnknownUser),
         }
     };
     if let (Ok(()), Some(user)) = (outcome, user) {
@@ -327,22 +381,6 @@ pub fn authenticate(
     reservation.failed();
     tracing::info!(reason = ?reason, client = %akey, "sign-in failed");
     Err(AuthError::Failed(reason))
-}
-
-/// [`authenticate`] on a blocking thread, with `now` from the state's clock.
-pub async fn authenticate_async(
-    state: &AppState,
-    uid: String,
-    password: Password,
-    client: Option<IpAddr>,
-) -> Result<User, AuthError> {
-    let state = state.clone();
-    tokio::task::spawn_blocking(move || {
-        let now = state.clock.now();
-        authenticate(&state, &uid, &password, client, now)
-    })
-    .await
-    .map_err(|e| AuthError::Hash(format!("sign-in task failed: {e}")))?
 }
 
 #[cfg(test)]

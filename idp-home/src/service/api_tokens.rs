@@ -5,7 +5,6 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use rand_core::{OsRng, RngCore};
-use serde::Serialize;
 
 use crate::model::User;
 use crate::state::AppState;
@@ -24,22 +23,9 @@ pub fn token_shape_ok(token: &str) -> bool {
     token.len() == 43 && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// A freshly issued data-owner API token.
-#[derive(Serialize)]
-pub struct IssuedToken {
-    /// The bearer token (secret).
-    pub access_token: String,
-    /// Always `Bearer`.
-    pub token_type: &'static str,
-    /// Seconds until it expires.
-    pub expires_in: u64,
-}
-
-impl std::fmt::Debug for IssuedToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("IssuedToken").field("expires_in", &self.expires_in).finish_non_exhaustive()
-    }
-}
+/// A freshly issued data-owner API token: the wire type the CLI reads
+/// ([`federation::api::ApiToken`]).
+pub use federation::api::ApiToken as IssuedToken;
 
 /// Issues an API bearer token for `uid` (stored as its SHA-256), purging expired tokens.
 pub fn issue_api_token(state: &AppState, uid: &str, now: i64) -> Result<IssuedToken, StoreError> {
@@ -50,7 +36,7 @@ pub fn issue_api_token(state: &AppState, uid: &str, now: i64) -> Result<IssuedTo
     let lifetime = u64::from(state.config.api_token_lifetime_minutes) * 60;
     let expires = now.saturating_add(i64::try_from(lifetime).unwrap_or(i64::MAX));
     state.store.put_api_token(&token_hash(&token), &ApiToken { uid: uid.to_owned(), expires })?;
-    Ok(IssuedToken { access_token: token, token_type: "Bearer", expires_in: lifetime })
+    Ok(IssuedToken { access_token: token, token_type: "Bearer".into(), expires_in: lifetime })
 }
 
 /// The verified user a bearer token belongs to, if the token is known and not expired.

@@ -9,5 +9,6 @@
 pub mod accounts;
 pub mod api_tokens;
 pub mod groups;
+pub mod hashing;
 pub mod passwords;
 pub mod vault;

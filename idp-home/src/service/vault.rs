@@ -2,8 +2,6 @@
 //! IdP's suite, only known authorities), capped per user, and named so that no two of a
 //! user's names become the same HTTP header at a service.
 
-use serde::{Deserialize, Serialize};
-
 use federation::claims::{fold_header_name, is_pii_name};
 
 use crate::model::PiiRecord;
@@ -53,20 +51,9 @@ pub fn valid_attribute(name: &str) -> bool {
     is_pii_name(name)
 }
 
-/// What the vault lists about one PII ciphertext (never the ciphertext itself).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PiiSummary {
-    /// Attribute name.
-    pub attribute: String,
-    /// Canonical policy text.
-    pub policy: String,
-    /// Authorities the policy names.
-    pub authorities: Vec<String>,
-    /// Ciphertext size, bytes (binary form).
-    pub size: usize,
-    /// Last update, RFC 3339 (UTC).
-    pub updated: String,
-}
+/// What the vault lists about one PII ciphertext (never the ciphertext itself): the wire type
+/// the data-owner client reads.
+pub use federation::api::PiiSummary;
 
 fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)

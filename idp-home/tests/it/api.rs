@@ -327,6 +327,54 @@ async fn sign_in_failures_are_indistinguishable() {
     }
 }
 
+/// Issue 15, defect 1: a burst of wrong-password requests from many addresses never runs more
+/// than `max_concurrent_hashes` argon2id hashes at once; what cannot get a slot within
+/// `hash_queue_timeout_ms` is a 503 with `Retry-After` (never a 5xx of another kind, never a
+/// hang), and the legitimate user signs in right after. Before the fix every request hashed at
+/// once (the peak was the burst size) and nothing was ever refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_argon2_burst_is_bounded_and_refused_with_retry_after() {
+    let env = Arc::new(env_with(|c| {
+        c.max_concurrent_hashes = 2;
+        c.hash_queue_timeout_ms = 20;
+    }));
+    env.verified_user("bob").await;
+    assert_eq!(env.state.hashes.limit(), 2);
+    let mut burst = tokio::task::JoinSet::new();
+    for i in 0..32u8 {
+        let env = env.clone();
+        // Known and unknown uids, each from its own address (no throttle in the way).
+        let uid = if i % 2 == 0 { "bob".to_owned() } else { format!("guess{i}") };
+        burst.spawn(async move { env.token_from(&uid, "wrong password!!", [203, 0, 113, i]).await });
+    }
+    let (mut refused, mut failed) = (0, 0);
+    while let Some(r) = burst.join_next().await {
+        let r = r.unwrap();
+        match r.status.as_u16() {
+            401 => failed += 1,
+            503 => {
+                let v = r.problem(503);
+                assert_eq!(v["type"], "urn:idaas:problem:busy");
+                assert_eq!(r.headers[header::RETRY_AFTER], "1");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {}", String::from_utf8_lossy(&r.body)),
+        }
+    }
+    assert_eq!(refused + failed, 32);
+    assert!(refused > 0, "a 20 ms queue cannot hold 32 argon2id hashes on 2 slots");
+    assert!(failed >= 2);
+    assert!(env.state.hashes.peak() <= 2, "peak {}", env.state.hashes.peak());
+    assert_eq!(env.state.hashes.in_flight(), 0);
+    // The legitimate user signs in after the burst (bob's per-uid ceiling is far away: the
+    // refused attempts were given back, only the ones checked count).
+    let r = env.token_from("bob", PASSWORD, [10, 0, 0, 1]).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+    // Registration goes through the same slots.
+    assert_eq!(env.register("carol").await.status, StatusCode::CREATED);
+    assert!(env.state.hashes.peak() <= 2);
+}
+
 #[tokio::test]
 async fn failed_sign_ins_are_throttled_and_released() {
     let env = env();

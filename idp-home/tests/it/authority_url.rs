@@ -45,7 +45,7 @@ async fn visitor_authority_keys_are_fetched_and_checked() {
     for (name, path, needle) in [
         ("amazon", "/pbe/authority", "configuration says 'amazon'"),
         ("salesforce", "/bn254", "suite"),
-        ("salesforce", "/garbage", "not JSON"),
+        ("salesforce", "/garbage", "not an authority document"),
         ("salesforce", "/missing", "404"),
     ] {
         let err =

@@ -4,6 +4,8 @@
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use federation::api::oauth::{Jwks, ServerMetadata};
+use federation::api::{AuthorityKey, Health};
 use federation::pat::GRANT_TYPE_SAML2_BEARER;
 
 use crate::state::AppState;
@@ -18,42 +20,43 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// RFC 8414 authorization server metadata.
-async fn metadata(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn metadata(State(state): State<AppState>) -> Json<ServerMetadata> {
     let base = &state.config.public_url;
-    Json(serde_json::json!({
-        "issuer": base,
-        "token_endpoint": state.config.token_endpoint(),
-        "introspection_endpoint": format!("{base}/oauth2/introspect"),
-        "jwks_uri": format!("{base}/.well-known/jwks.json"),
-        "grant_types_supported": [GRANT_TYPE_SAML2_BEARER],
-        "response_types_supported": [],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "saml2_entity_id": state.config.entity_id,
-        "pbe_authority": state.keys.authority_name(),
-        "pbe_suite": state.keys.suite().name(),
-        "pbe_authority_endpoint": format!("{base}/pbe/authority"),
-        "transaction_purposes": state.config.transaction_purposes,
-        "max_assertion_age_days": state.config.max_assertion_age_days,
-    }))
+    let client_auth = || vec!["client_secret_basic".to_owned(), "client_secret_post".to_owned()];
+    Json(ServerMetadata {
+        issuer: base.clone(),
+        token_endpoint: state.config.token_endpoint(),
+        introspection_endpoint: format!("{base}/oauth2/introspect"),
+        jwks_uri: format!("{base}/.well-known/jwks.json"),
+        grant_types_supported: vec![GRANT_TYPE_SAML2_BEARER.to_owned()],
+        response_types_supported: Vec::new(),
+        token_endpoint_auth_methods_supported: client_auth(),
+        introspection_endpoint_auth_methods_supported: client_auth(),
+        saml2_entity_id: state.config.entity_id.clone(),
+        pbe_authority: state.keys.authority_name().to_owned(),
+        pbe_suite: state.keys.suite().name().to_owned(),
+        pbe_authority_endpoint: format!("{base}/pbe/authority"),
+        transaction_purposes: state.config.transaction_purposes.clone(),
+        max_assertion_age_days: state.config.max_assertion_age_days,
+    })
 }
 
 /// The grant-receipt verification key (JWK set).
-async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({"keys": [state.keys.receipt().public_jwk()]}))
+async fn jwks(State(state): State<AppState>) -> Json<Jwks> {
+    Json(Jwks { keys: vec![state.keys.receipt().public_jwk()] })
 }
 
 /// The ABE authority: same shape as the home IdP's `/pbe/authority`.
-async fn authority(State(state): State<AppState>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "suite": state.keys.suite().name(),
-        "authority": state.keys.authority_name(),
-        "public_key": state.keys.authority_public_key_text(),
-    }))
+async fn authority(State(state): State<AppState>) -> Json<AuthorityKey> {
+    Json(AuthorityKey {
+        suite: state.keys.suite().name().to_owned(),
+        authority: state.keys.authority_name().to_owned(),
+        public_key: state.keys.authority_public_key_text(),
+    })
 }
 
 /// Liveness, and the in-memory count of requests refused before client authentication.
-async fn healthz(State(state): State<AppState>) -> Json<serde_json::Value> {
+async fn healthz(State(state): State<AppState>) -> Json<Health> {
     let refused = state.refused_unauthenticated.load(std::sync::atomic::Ordering::Relaxed);
-    Json(serde_json::json!({"status": "ok", "refused_unauthenticated": refused}))
+    Json(Health { refused_unauthenticated: Some(refused), ..Health::ok() })
 }

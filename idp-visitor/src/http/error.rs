@@ -11,7 +11,7 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use federation::api::oauth::OAuthErrorBody;
 
 use crate::oauth::OAuthError;
 use crate::store::StoreError;
@@ -20,12 +20,6 @@ use crate::store::StoreError;
 pub const REALM: &str = "idaas visitor IdP";
 /// The content type of problem documents (rendered by `service_kit::problem`).
 pub use service_kit::problem::PROBLEM_JSON;
-
-#[derive(Serialize)]
-struct OAuthBody<'a> {
-    error: &'a str,
-    error_description: String,
-}
 
 /// Adds `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 §5.1).
 pub fn no_store(res: &mut Response) {
@@ -50,7 +44,7 @@ impl IntoResponse for OAuthError {
         if let OAuthError::ServerError(cause) = &self {
             tracing::error!(%cause, "token endpoint failure");
         }
-        let body = OAuthBody { error: self.code(), error_description: self.description() };
+        let body = OAuthErrorBody { error: self.code().to_owned(), error_description: self.description() };
         let mut res = (oauth_status(&self), axum::Json(body)).into_response();
         no_store(&mut res);
         match &self {

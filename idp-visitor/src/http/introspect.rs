@@ -5,6 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use federation::api::oauth::{ActiveToken, Introspection};
 
 use super::error::no_store;
 use super::extract::{authenticate_client, client_ip, read_form};
@@ -41,18 +42,17 @@ async fn introspect(State(state): State<AppState>, req: Request) -> Response {
             .get_token(&token_hash(token))?
             .filter(|t| t.exp > now && t.client_id == client.client_id);
         Ok::<_, OAuthError>(match record {
-            Some(t) => serde_json::json!({
-                "active": true,
-                "client_id": t.client_id,
-                "scope": t.scope.join(" "),
-                "token_type": "Bearer",
-                "exp": t.exp,
-                "iat": t.iat,
-                "sub": t.sub,
-                "iss": state.config.entity_id,
-                "idp": t.idp,
+            Some(t) => Introspection::active(ActiveToken {
+                scope: t.scope.join(" "),
+                client_id: t.client_id,
+                token_type: "Bearer".into(),
+                exp: t.exp,
+                iat: t.iat,
+                sub: t.sub,
+                iss: state.config.entity_id.clone(),
+                idp: t.idp,
             }),
-            None => serde_json::json!({"active": false}),
+            None => Introspection::inactive(),
         })
     }
     .await;

@@ -48,6 +48,11 @@ pub struct Config {
     /// Lifetime of an agent session, minutes (also capped by the IdP's SessionNotOnOrAfter).
     #[serde(default = "default_session_minutes")]
     pub session_lifetime_minutes: u32,
+    /// The memory the session store may hold, MiB (1 - 65536, default 256). Each session
+    /// counts its decrypted PII and what identity propagation keeps; a sign-in that would pass
+    /// the bound evicts the sessions idle longest (those users sign in again through the IdP).
+    #[serde(default = "default_session_memory_mib")]
+    pub session_memory_limit_mib: u32,
     /// Allowed clock difference with the IdPs, seconds.
     #[serde(default = "default_skew")]
     pub clock_skew_seconds: u32,
@@ -230,6 +235,9 @@ fn default_data_dir() -> PathBuf {
 fn default_session_minutes() -> u32 {
     480
 }
+fn default_session_memory_mib() -> u32 {
+    (crate::session::DEFAULT_MEMORY_LIMIT >> 20) as u32
+}
 fn default_skew() -> u32 {
     60
 }
@@ -263,6 +271,11 @@ impl Config {
             self.shutdown_grace_secs,
         )
     }
+    /// `session_memory_limit_mib` in bytes.
+    pub fn session_memory_limit_bytes(&self) -> usize {
+        (self.session_memory_limit_mib as usize) << 20
+    }
+
     /// The HPKE suite of the agent's sealing key and of its partners' keys.
     pub fn seal_suite(&self) -> federation::seal::SealSuite {
         federation::seal::SealSuite::for_suite(self.suite)

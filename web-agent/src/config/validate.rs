@@ -29,6 +29,9 @@ impl Config {
         if self.entity_id.len() > 1024 || self.entity_id.chars().any(char::is_whitespace) {
             return Err(invalid("entity_id", "at most 1024 characters, no spaces"));
         }
+        if !(1..=65_536).contains(&self.session_memory_limit_mib) {
+            return Err(invalid("session_memory_limit_mib", "must be 1 - 65536"));
+        }
         if !(1..=10_080).contains(&self.session_lifetime_minutes) {
             return Err(invalid("session_lifetime_minutes", "must be 1 - 10080"));
         }
