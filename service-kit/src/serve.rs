@@ -6,7 +6,7 @@
 //! | reading a request head (first byte seen, head not complete) | `header_read_timeout` | the connection is dropped |
 //! | kept alive with no request in flight and no byte of a new one | `idle_timeout` | the connection is dropped |
 //! | a request in flight (body, handler, until the response head) | the app's request timeout ([`crate::layers`]) | 408 |
-//! | shutdown: accepting stops, in-flight requests finish, idle connections close | `shutdown_grace` | every connection is dropped and [`serve`] returns |
+//! | shutdown: accepting stops, in-flight requests finish; idle connections and heads still arriving close at once | `shutdown_grace` | every connection is dropped and [`serve`] returns |
 //!
 //! `axum::serve` has none of these (a half-sent head or an idle keep-alive is held for ever,
 //! and its graceful shutdown waits for them), so the accept loop is ours, on hyper's HTTP/1
@@ -205,8 +205,13 @@ async fn connection(
                 }
             }
             _ = stopped.changed(), if !draining => {
+                // No request in flight (idle, or a head still arriving: nothing was accepted
+                // yet): close now, so a slow head cannot hold the shutdown for its grace.
+                if lock(&activity).in_flight == 0 {
+                    break;
+                }
                 draining = true;
-                // Finishes the request in flight, closes an idle connection at once.
+                // Finishes the request in flight; keep-alive is off from here on.
                 conn.as_mut().graceful_shutdown();
             }
         }

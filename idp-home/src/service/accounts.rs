@@ -20,7 +20,7 @@ use crate::service::passwords::{
 };
 use crate::state::AppState;
 use crate::store::{token_hash, StoreError, Verification};
-use crate::throttle::{addr_key, pair_key, uid_ceiling, uid_key, ThrottleParams};
+use crate::throttle::{addr_ceiling, addr_key, pair_key, uid_ceiling, uid_key, ThrottleParams};
 
 /// Longest user id, bytes.
 pub const MAX_UID_LEN: usize = 64;
@@ -334,7 +334,7 @@ pub async fn authenticate_async(
     let akey = addr_key(client);
     let pkey = pair_key(ukey.trim_start_matches("uid:"), &akey);
     let default = ThrottleParams::default();
-    let keys = [(pkey.as_str(), default), (ukey.as_str(), uid_ceiling()), (akey.as_str(), default)];
+    let keys = [(pkey.as_str(), default), (ukey.as_str(), uid_ceiling()), (akey.as_str(), addr_ceiling())];
     // Reserve (check and count) before hashing: parallel guesses cannot all pass the check.
     let reservation =
         state.throttle.reserve(&keys, now).map_err(|retry_after| AuthError::Throttled { retry_after })?;
