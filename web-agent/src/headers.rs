@@ -5,6 +5,10 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
+// The one loop between files of this crate, and a trivial one: the configuration takes its
+// header-name defaults (constants) from here, and the identity-header rules here read the
+// configured names. Constants cannot form an initialisation cycle; moving them into `config`
+// would split the one list of header names this module exists to be.
 use crate::config::Config;
 
 /// The prefix of every header the agent owns (lower-case). A client or backend never gets
