@@ -93,6 +93,7 @@ fn sso_response(c: &mut Criterion) {
         sp_entity_id: sp.entity_id.clone(),
         acs_url: sp.acs_urls[0].clone(),
         acs_index: 0,
+        flags: Default::default(),
     };
     let (shop_req, wiki_req) = (request(&shop), request(&wiki));
     let (shop_sp, wiki_sp): (ServiceProvider, ServiceProvider) = (shop.into(), wiki.into());

@@ -234,7 +234,7 @@ pub fn build_signed_response<R: RngCore + CryptoRng>(
 }
 
 /// The enveloped-signature template xmlsec fills in: exclusive C14N, RSA-SHA256, SHA-256.
-fn signature_template(x: &mut XmlBuilder, reference: &str, cert_base64: &str) {
+pub(crate) fn signature_template(x: &mut XmlBuilder, reference: &str, cert_base64: &str) {
     x.open("ds:Signature", &[("xmlns:ds", NS_DSIG)]);
     x.open("ds:SignedInfo", &[]);
     x.empty("ds:CanonicalizationMethod", &[("Algorithm", "http://www.w3.org/2001/10/xml-exc-c14n#")]);

@@ -15,6 +15,7 @@ pub mod fuzzing;
 pub mod pat;
 pub mod seal;
 pub mod secret;
+pub mod status;
 #[cfg(feature = "test-support")]
 pub mod testing;
 #[cfg(feature = "test-support")]

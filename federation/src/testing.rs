@@ -169,17 +169,18 @@ pub fn xmlsec1_sign(signer: &TestSigner, xml: &str) -> String {
 /// the signature of the `ID`-referenced Assertion in `xml` with `cert_pem`, same-document
 /// references only.
 pub fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
+    xmlsec1_verifies_element(xml, cert_pem, "urn:oasis:names:tc:SAML:2.0:assertion:Assertion")
+}
+
+/// [`xmlsec1_verifies`] for a signature over another element whose `ID` attribute is
+/// declared by `id_node` (`namespace:LocalName`, e.g. the protocol `Response`).
+pub fn xmlsec1_verifies_element(xml: &str, cert_pem: &str, id_node: &str) -> bool {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (doc, cert) = (dir.path().join("doc.xml"), dir.path().join("cert.pem"));
     std::fs::write(&doc, xml).expect("write document");
     std::fs::write(&cert, cert_pem).expect("write certificate");
     let out = Command::new("xmlsec1")
-        .args([
-            "--verify",
-            "--id-attr:ID",
-            "urn:oasis:names:tc:SAML:2.0:assertion:Assertion",
-            "--pubkey-cert-pem",
-        ])
+        .args(["--verify", "--id-attr:ID", id_node, "--pubkey-cert-pem"])
         .arg(&cert)
         .args(["--enabled-reference-uris", "same-doc"])
         .arg(&doc)

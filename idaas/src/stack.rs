@@ -69,7 +69,9 @@ macro_rules! ctx {
     };
 }
 
+mod admin;
 mod bob;
+pub use admin::AdminToken;
 use bob::{ensure_bob, store_table1};
 
 /// Options of [`start`].
@@ -100,6 +102,10 @@ pub struct Stack {
     pub data_dir: PathBuf,
     /// Whether this run created the data.
     pub created: bool,
+    /// The home IdP's admin token (`/admin/*`) and its file.
+    pub home_admin: AdminToken,
+    /// The visitor IdP's admin token (`/admin/*`) and its file.
+    pub visitor_admin: AdminToken,
     /// The services in shutdown order, front to back: the agents, the IdPs, the demo backends.
     tiers: Vec<Tier>,
 }
@@ -198,6 +204,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     let other_domain =
         ctx!(AuthorityKey::load_or_create(&dir, OTHER_DOMAIN, opts.suite), "amazon authority")?;
     let token_endpoint = format!("{visitor_url}/oauth2/token");
+    let home_admin = admin::admin_token(&dir, "home", idp_home::config::ADMIN_TOKEN_ENV)?;
+    let visitor_admin = admin::admin_token(&dir, "visitor", idp_visitor::config::ADMIN_TOKEN_ENV)?;
 
     // The home IdP.
     let home_config = idp_home::Config {
@@ -238,6 +246,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 url: None,
             },
         ],
+        admin_token: Some(home_admin.token.clone()),
         ..idp_home::Config::default()
     };
     let home = ctx!(idp_home::AppState::open(home_config, opts.clock.clone()), "home IdP")?;
@@ -282,6 +291,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         max_body_bytes: quickstart_visitor_body_limit(opts.suite),
         // The decoded assertion must fit in the body's base64url form: ¾ of it, as by default.
         max_assertion_bytes: quickstart_visitor_body_limit(opts.suite) / 4 * 3,
+        admin_token: Some(visitor_admin.token.clone()),
         ..idp_visitor::Config::default()
     };
     let visitor = ctx!(idp_visitor::AppState::open(visitor_config, opts.clock.clone()), "visitor IdP")?;
@@ -325,6 +335,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         password,
         data_dir: dir,
         created,
+        home_admin,
+        visitor_admin,
         tiers: vec![fronts, idps, backends],
     };
     // Every run checks what is really stored and uploads what is missing: a run killed

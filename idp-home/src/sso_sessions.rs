@@ -177,6 +177,7 @@ impl SsoState {
                 sp_entity_id: claims.sp,
                 acs_url: acs,
                 acs_index: claims.acs,
+                flags: Default::default(),
             },
             relay_state: claims.rs,
             csrf: bound,

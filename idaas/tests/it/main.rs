@@ -2,6 +2,7 @@
 //! crate per file): `cargo nextest run --workspace -E 'package(idaas) and binary(it)'`. The CLI
 //! tests run the `idaas` binary itself (`CARGO_BIN_EXE_idaas`).
 
+mod admin_tokens;
 mod cli;
 mod e2e;
 mod propagation;

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use super::error::SsoError;
 use super::extract::ClientAddr;
 use crate::saml::request::{self, AcceptedRequest, Binding, RequestError};
-use crate::saml::{html, metadata, response};
+use crate::saml::status::Refusal;
+use crate::saml::{html, metadata, response, status};
 use crate::service::accounts::{self, AuthError};
 use crate::service::passwords::Password;
 use crate::sso_sessions::{self, IdpSession};
@@ -106,8 +107,19 @@ async fn handle_sso(
     };
     let now = state.clock.now();
     let (session_name, login_name, path) = cookie_names(state);
-    if let Some(session) = cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now)) {
+    if accepted.flags.unsupported_name_id_format {
+        return refuse(state, &accepted, relay_state.as_deref(), Refusal::InvalidNameIdPolicy).await;
+    }
+    // ForceAuthn: a live session does not count, the password is asked again.
+    let session = (!accepted.flags.force_authn)
+        .then(|| cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now)))
+        .flatten();
+    if let Some(session) = session {
         return respond(state, &accepted, relay_state.as_deref(), &session).await;
+    }
+    // IsPassive: the user would have to interact (or ForceAuthn asked them to): refuse.
+    if accepted.flags.is_passive {
+        return refuse(state, &accepted, relay_state.as_deref(), Refusal::NoPassive).await;
     }
     // The pending request goes into this browser's cookie, not into a server-side table.
     let Some((pending_cookie, csrf)) = state.sso.begin(&accepted, relay_state, now) else {
@@ -195,6 +207,23 @@ pub fn cookie(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
         .filter_map(|kv| kv.trim().split_once('='))
         .find(|(k, v)| *k == name && !v.is_empty() && v.len() <= max)
         .map(|(_, v)| v.to_owned())
+}
+
+/// Answers `request` without signing anyone in: a signed status Response, auto-posted to the
+/// registered ACS.
+async fn refuse(
+    state: &AppState,
+    request: &AcceptedRequest,
+    relay_state: Option<&str>,
+    refusal: Refusal,
+) -> Response {
+    tracing::info!(?refusal, "AuthnRequest answered without a sign-in");
+    let (state2, request2) = (state.clone(), request.clone());
+    match tokio::task::spawn_blocking(move || status::build(&state2, &request2, refusal)).await {
+        Ok(Ok(xml)) => html::auto_post(&request.acs_url, &STANDARD.encode(xml.as_bytes()), relay_state),
+        Ok(Err(e)) => SsoError::ResponseFailed(e.to_string()).into_response(),
+        Err(e) => SsoError::ResponseFailed(format!("worker task: {e}")).into_response(),
+    }
 }
 
 /// Answers `request` for the signed-in `session` with an auto-posting form.

@@ -8,3 +8,4 @@ pub mod html;
 pub mod metadata;
 pub mod request;
 pub mod response;
+pub mod status;

@@ -68,7 +68,29 @@ pub struct AcceptedRequest {
     pub acs_url: String,
     /// Its position in the SP's registered `acs_urls`.
     pub acs_index: usize,
+    /// What the request asks of the sign-in itself.
+    pub flags: AuthnFlags,
 }
+
+/// The AuthnRequest attributes that change how the IdP signs the user in (SAML 2.0 core
+/// §3.4.1). Read from the verified request; a pending sign-in restored from its cookie has
+/// the defaults (the form it shows already honours `ForceAuthn`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuthnFlags {
+    /// `ForceAuthn="true"`: ask for the password even with a live IdP session.
+    pub force_authn: bool,
+    /// `IsPassive="true"`: never show a form; without a usable session answer `NoPassive`.
+    pub is_passive: bool,
+    /// `NameIDPolicy/@Format` names a format other than persistent or unspecified: answered
+    /// with `InvalidNameIDPolicy`. (`AllowCreate` needs nothing: identifiers are derived from
+    /// the account, never created at sign-in.)
+    pub unsupported_name_id_format: bool,
+}
+
+/// The NameID formats this IdP issues: persistent (the account's uid), and unspecified, which
+/// leaves the choice to the IdP (then persistent).
+pub const NAME_ID_FORMATS: [&str; 2] =
+    [federation::assertion::NAMEID_PERSISTENT, "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"];
 
 /// Decodes the SAMLRequest of either binding into XML text.
 pub fn decode(encoded: &str, binding: Binding) -> Result<String, RequestError> {
@@ -169,7 +191,16 @@ pub fn accept(
     {
         return Err(RequestError::Xml("bad request ID"));
     }
-    Ok(AcceptedRequest { id: request.id, sp_entity_id: sp.entity_id, acs_url, acs_index })
+    let flags = AuthnFlags {
+        force_authn: request.force_authn.unwrap_or(false),
+        is_passive: request.is_passive.unwrap_or(false),
+        unsupported_name_id_format: request
+            .name_id_policy
+            .as_ref()
+            .and_then(|p| p.format.as_deref())
+            .is_some_and(|f| !NAME_ID_FORMATS.contains(&f.trim())),
+    };
+    Ok(AcceptedRequest { id: request.id, sp_entity_id: sp.entity_id, acs_url, acs_index, flags })
 }
 
 fn verify_redirect_signature(cert_pem: &str, raw_query: &str) -> Result<(), RequestError> {

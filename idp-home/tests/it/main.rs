@@ -4,6 +4,7 @@
 //! `cargo nextest run --workspace -E 'package(idp-home) and binary(it) and test(/^sso::/)'`.
 
 mod api;
+mod authn_flags;
 mod authority_url;
 mod listener;
 mod sso;

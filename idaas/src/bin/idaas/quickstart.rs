@@ -52,6 +52,16 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             if stack.created { "stored" } else { "kept" },
             if stack.created { "" } else { " on an earlier run" }
         );
+        let where_ = |a: &idaas::stack::AdminToken, env: &str| match &a.file {
+            Some(f) => f.display().to_string(),
+            None => format!("${env}"),
+        };
+        println!(
+            "  admin APIs:  home {}   visitor {}",
+            where_(&stack.home_admin, "IDAAS_HOME_ADMIN_TOKEN"),
+            where_(&stack.visitor_admin, "IDAAS_VISITOR_ADMIN_TOKEN")
+        );
+        println!("               (Authorization: Bearer <token>; docs/quickstart.md registers your own SP and client)");
         println!();
         println!("  what each service should see (DESIGN.md §4):");
         for s in SERVICES.iter() {
