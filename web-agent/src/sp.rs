@@ -24,6 +24,9 @@ pub struct TrustedIdp {
     pub entity_id: String,
     /// Its HTTP-Redirect SSO endpoint.
     pub sso_url: String,
+    /// Its PII fetch endpoint (`federation::pii::FETCH_PATH` on the SSO endpoint's origin:
+    /// the home IdP serves both).
+    pub pii_fetch_url: String,
     /// Its signing certificates.
     pub trust: TrustStore,
 }
@@ -59,7 +62,11 @@ impl TrustedIdp {
             .map(|e| e.location.clone())
             .filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
             .ok_or(MetadataError::NoSso)?;
-        Ok(TrustedIdp { entity_id, sso_url, trust })
+        let pii_fetch_url = url::Url::parse(&sso_url)
+            .and_then(|u| u.join(federation::pii::FETCH_PATH))
+            .map_err(|_| MetadataError::NoSso)?
+            .to_string();
+        Ok(TrustedIdp { entity_id, sso_url, pii_fetch_url, trust })
     }
 }
 

@@ -41,7 +41,8 @@ const POLICIES: [(&str, &str); 4] = [
     ("range", "access_time@home in [2024-01-01, 2030-12-31] or country:eu@home"),
 ];
 
-/// A signed response as the home IdP sends it: PII ciphertexts, the sealed TAT, the suite.
+/// A signed response as the home IdP sends it: PII digests, the sealed TAT, the PII reference,
+/// the suite.
 fn pbe_response() -> federation::assertion::SignedResponse {
     let key = fuzzing::user_key();
     let sealed_tat = seal(
@@ -52,12 +53,14 @@ fn pbe_response() -> federation::assertion::SignedResponse {
         &mut rng(2),
     )
     .unwrap();
-    let ct = fuzzing::ciphertext(POLICIES[0].1, b"Tri", 3).to_text();
+    let ct = federation::claims::pii_digest(&fuzzing::ciphertext(POLICIES[0].1, b"Tri", 3).into_bytes());
+    let pii_ref = federation::pii::PiiRef { expires: fuzzing::NOW + 3600, mac: [3; 32] }.to_text();
     fuzzing::signed_response(
         vec![
             AttributeValues { name: "groups".into(), values: vec!["customers".into()] },
             AttributeValues { name: format!("{PII_PREFIX}lastname"), values: vec![ct] },
             AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec![sealed_tat] },
+            AttributeValues { name: federation::claims::PII_REF_ATTRIBUTE.into(), values: vec![pii_ref] },
             AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["bls12-381".into()] },
         ],
         4,

@@ -32,7 +32,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
     .unwrap()
 }
 
-fn browser() -> reqwest::Client {
+pub(super) fn browser() -> reqwest::Client {
     idaas::browser::client().expect("HTTP client")
 }
 
@@ -48,10 +48,10 @@ fn form_action(html: &str) -> String {
 }
 
 /// A sign-in as a browser makes it. Returns the backend's JSON and the SAMLResponse.
-struct SignIn {
-    seen: Value,
-    saml_response: String,
-    asked_password: bool,
+pub(super) struct SignIn {
+    pub(super) seen: Value,
+    pub(super) saml_response: String,
+    pub(super) asked_password: bool,
 }
 
 /// Follows a protected request to the IdP and through sign-in (when asked); returns the
@@ -77,7 +77,7 @@ async fn to_auto_post(stack: &Stack, b: &reqwest::Client, service: usize, path: 
     (r.text().await.unwrap(), true)
 }
 
-async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> SignIn {
+pub(super) async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> SignIn {
     let agent = &stack.agent_urls[service];
     let (page, asked_password) = to_auto_post(stack, b, service, path).await;
     let saml_response = input(&page, "SAMLResponse").expect("an auto-post form");
@@ -98,7 +98,7 @@ async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -
     SignIn { seen: r.json().await.unwrap(), saml_response, asked_password }
 }
 
-fn pii_names(seen: &Value) -> Vec<String> {
+pub(super) fn pii_names(seen: &Value) -> Vec<String> {
     seen["pii"].as_object().unwrap().keys().cloned().collect()
 }
 
@@ -241,8 +241,27 @@ async fn the_papers_lifecycle_over_http() {
             &federation::seal::tat_info(&format!("{}/saml/metadata", stack.agent_urls[0]), &session_index),
         )
         .unwrap();
-    let cts: Vec<(String, String)> =
-        ["lastname", "dob", "addresses"].iter().map(|n| (n.to_string(), attr(&format!("pii:{n}")))).collect();
+    // The ciphertexts come from the home IdP, sealed to shopping, checked against the digests.
+    let names: Vec<String> = ["lastname", "dob", "addresses"].iter().map(|n| n.to_string()).collect();
+    let shop_entity = format!("{}/saml/metadata", stack.agent_urls[0]);
+    let pii_ref = attr("idaas:pii-ref");
+    let to = web_agent::pii::FetchFor {
+        url: &format!("{}{}", stack.home_url, federation::pii::FETCH_PATH),
+        pii_ref: &pii_ref,
+        uid: "bob",
+        sp: &shop_entity,
+        session_index: &session_index,
+        assertion_id: &assertion_id,
+    };
+    let http = web_agent::exchange::http_client().unwrap();
+    // An agent fetches at sign-in; the reference ends with the IdP session (8 h).
+    clock.advance(-9 * 3600);
+    let bundle = web_agent::pii::fetch(&http, &key, to, names.iter()).await.unwrap();
+    clock.advance(9 * 3600);
+    let digests = names.iter().map(|n| (n.clone(), attr(&format!("pii:{n}")))).collect();
+    let checked = federation::pii::check_digests(&digests, federation::pii::decode_bundle(&bundle).unwrap());
+    assert_eq!((checked.ciphertexts.len(), checked.absent, checked.mismatched), (3, 0, 0));
+    let cts: Vec<(String, Vec<u8>)> = checked.ciphertexts.into_iter().collect();
     let opened = web_agent::decrypt::open(
         pbe_core::SuiteId::Bls12_381,
         &tat,
@@ -363,6 +382,7 @@ fn forged_response(
                 suite: pbe_core::SuiteId::Bls12_381,
                 sealed_tat: sealed,
                 pii: Default::default(),
+                pii_ref: federation::pii::PiiRef { expires: T0 + 3600, mac: [0; 32] }.to_text(),
             }
             .attributes()
             .unwrap(),
