@@ -122,8 +122,12 @@ fn write_fuzz_seeds() {
         write("disclosure", name, &[&20_000u16.to_le_bytes()[..], &json].concat());
     }
 
-    // Propagated calls (signed mode): the bare assertion and the TAT as the caller holds them.
-    let fields: [&[u8]; 7] = [
+    // Propagated calls (signed mode): the bare assertion and the TAT as the caller holds them,
+    // and the PII bundle it fetched (lastname's ciphertext, whose digest the assertion signs).
+    let mut bundle = federation::pii::Bundle::new();
+    bundle.insert("lastname".into(), fuzzing::ciphertext(POLICIES[0].1, b"Tri", 3).into_bytes());
+    let bundle = federation::pii::encode_bundle(&bundle).unwrap();
+    let fields: [&[u8]; 8] = [
         &[0],
         b"/ship?order=1",
         b"{\"item\":\"42\"}",
@@ -131,10 +135,11 @@ fn write_fuzz_seeds() {
         bare.as_bytes(),
         pbe.assertion_id.as_bytes(),
         &key.to_bytes(),
+        &bundle,
     ];
     write("propagation", "signed-call", &fields.join(&0xffu8));
     let bare_b64 = URL_SAFE_NO_PAD.encode(bare);
-    let raw: [&[u8]; 9] = [
+    let raw: [&[u8]; 10] = [
         &[1],
         b"/ship",
         b"{}",
@@ -143,6 +148,7 @@ fn write_fuzz_seeds() {
         b"1795000000",
         b"00112233445566778899aabbccddeeff",
         bare_b64.as_bytes(),
+        b"SURTTAE",
         b"SURTTAE",
     ];
     write("propagation", "raw-call", &raw.join(&0xffu8));

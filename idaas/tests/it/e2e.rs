@@ -42,7 +42,7 @@ fn location(r: &reqwest::Response) -> String {
 
 use idaas::browser::form_input as input;
 
-fn form_action(html: &str) -> String {
+pub(super) fn form_action(html: &str) -> String {
     let start = html.find("action=\"").unwrap() + "action=\"".len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
@@ -56,7 +56,12 @@ pub(super) struct SignIn {
 
 /// Follows a protected request to the IdP and through sign-in (when asked); returns the
 /// auto-post page and whether a password was asked.
-async fn to_auto_post(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> (String, bool) {
+pub(super) async fn to_auto_post(
+    stack: &Stack,
+    b: &reqwest::Client,
+    service: usize,
+    path: &str,
+) -> (String, bool) {
     let agent = &stack.agent_urls[service];
     let r = b.get(format!("{agent}{path}")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FOUND, "a request without a session is redirected");

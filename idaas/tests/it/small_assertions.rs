@@ -87,3 +87,50 @@ async fn sixty_four_attributes_sign_in_at_bls24_479() {
 async fn sixty_four_attributes_sign_in_at_bls48_581() {
     sign_in_with_64_attributes(SuiteId::Bls48_581).await;
 }
+
+/// The digest check against a real home IdP whose answer is not what it signed: between the
+/// signed response and the agent's fetch, bob's `lastname` is replaced by the ciphertext of
+/// his `dob` (a valid ciphertext he could decrypt, under another name). The home IdP answers
+/// its current vault, the agent finds a ciphertext whose SHA-256 is not the signed digest, and
+/// refuses it: `lastname` is not shown (and not shown as the date of birth), `dob` still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ciphertext_that_is_not_the_signed_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stack = stack::start(Options {
+        base_port: 0,
+        data_dir: dir.path().to_owned(),
+        clock: Arc::new(ManualClock::new(T0)),
+        suite: SuiteId::Bls12_381,
+    })
+    .await
+    .unwrap();
+    let b = browser();
+    let (page, _) = super::e2e::to_auto_post(&stack, &b, 0, "/cart").await;
+    let owner = HomeClient::new(&stack.home_url).unwrap();
+    let token = owner.token(stack::USER, &stack.password).await.unwrap();
+    let dob: serde_json::Value = reqwest::Client::new()
+        .get(format!("{}/api/pii/dob", stack.home_url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    owner.put(&token, "lastname", dob["ciphertext"].as_str().unwrap()).await.unwrap();
+
+    let response = idaas::browser::form_input(&page, "SAMLResponse").unwrap();
+    let relay = idaas::browser::form_input(&page, "RelayState").unwrap_or_default();
+    let r = b
+        .post(super::e2e::form_action(&page))
+        .form(&[("SAMLResponse", response.as_str()), ("RelayState", relay.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER, "the sign-in itself succeeds");
+    let seen: serde_json::Value =
+        b.get(format!("{}/cart", stack.agent_urls[0])).send().await.unwrap().json().await.unwrap();
+    assert_eq!(pii_names(&seen), ["dob"], "{seen}");
+    assert_eq!(seen["pii"]["dob"], "1980-01-01");
+    stack.stop().await;
+}
