@@ -177,6 +177,38 @@ pub struct PiiSummary {
     pub updated: String,
 }
 
+/// `POST /pbe/pii/fetch` at the home IdP (`crate::pii`): a web agent asks for the
+/// ciphertexts of one assertion. Strict: received by the home IdP. Every field but `names` is
+/// one the reference's MAC covers, so a reference moved to another user, SP, session or
+/// assertion fails the check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PiiFetchRequest {
+    /// The assertion's `idaas:pii-ref` claim.
+    #[serde(rename = "ref")]
+    pub pii_ref: String,
+    /// The assertion's NameID.
+    pub uid: String,
+    /// The SP's entity ID (the assertion's audience; the seal goes to its registered key).
+    pub sp: String,
+    /// The assertion's SessionIndex.
+    pub session_index: String,
+    /// The assertion's ID.
+    pub assertion_id: String,
+    /// The attribute names wanted (the assertion's `pii:` names), at most `claims::MAX_PII`.
+    pub names: Vec<String>,
+}
+
+/// The answer to [`PiiFetchRequest`]. Tolerant: read from a peer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PiiFetchResponse {
+    /// The pairing suite of the ciphertexts (canonical name).
+    pub suite: String,
+    /// The bundle (`crate::pii::encode_bundle`), HPKE-sealed to the SP under
+    /// `crate::pii::pii_info`, text form.
+    pub sealed: String,
+}
+
 /// `GET /healthz` of every service. Tolerant. The visitor IdP adds its count of requests
 /// refused before client authentication.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -260,6 +292,8 @@ mod tests {
         check!(verified, Verified, ["uid", "verified"]);
         check!(token, ApiToken, ["access_token", "token_type", "expires_in"]);
         check!(pii, PiiSummary, ["attribute", "policy", "authorities", "size", "updated"]);
+        let fetched = PiiFetchResponse { suite: "bls12-381".into(), sealed: "SURTTA".into() };
+        check!(fetched, PiiFetchResponse, ["suite", "sealed"]);
         check!(Health::ok(), Health, ["status"]);
         assert_eq!(serde_json::to_string(&Health::ok()).unwrap(), r#"{"status":"ok"}"#);
         assert_eq!(all.own().unwrap().authority, "telekom");
@@ -296,5 +330,20 @@ mod tests {
         // A misspelt field is refused, not ignored.
         let err = serde_json::from_str::<TokenRequest>(r#"{"uid":"bob","pasword":"x"}"#).unwrap_err();
         assert!(err.to_string().contains("pasword"), "{err}");
+        let fetch = PiiFetchRequest {
+            pii_ref: "r".into(),
+            uid: "bob".into(),
+            sp: "sp".into(),
+            session_index: "s".into(),
+            assertion_id: "a".into(),
+            names: vec!["lastname".into()],
+        };
+        round_trip(&fetch);
+        assert!(serde_json::to_string(&fetch).unwrap().contains(r#""ref":"r""#), "the wire name is `ref`");
+        assert!(unknown(serde_json::from_str::<PiiFetchRequest>(&with_extra(&fetch)).unwrap_err()));
+        for f in ["ref", "uid", "sp", "session_index", "assertion_id", "names"] {
+            let err = serde_json::from_str::<PiiFetchRequest>(&without(&fetch, f)).unwrap_err();
+            assert!(err.to_string().contains(&format!("missing field `{f}`")), "{err}");
+        }
     }
 }

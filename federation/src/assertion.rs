@@ -131,6 +131,21 @@ pub fn build_signed_response<R: RngCore + CryptoRng>(
     cert_base64: &str,
     rng: &mut R,
 ) -> Result<SignedResponse, AssertionError> {
+    let response_id = new_id(rng);
+    let assertion_id = new_id(rng);
+    build_signed_response_with_id(p, response_id, assertion_id, signing_key_der, cert_base64)
+}
+
+/// [`build_signed_response`] with the Response and Assertion IDs chosen by the caller (the
+/// home IdP binds `idaas:pii-ref` to the assertion ID, so it must know it before signing).
+/// Both must be fresh [`new_id`]s.
+pub fn build_signed_response_with_id(
+    p: &ResponseParams,
+    response_id: String,
+    assertion_id: String,
+    signing_key_der: &[u8],
+    cert_base64: &str,
+) -> Result<SignedResponse, AssertionError> {
     check_chars("NameID", &p.name_id)?;
     check_chars("issuer", &p.issuer)?;
     for a in &p.attributes {
@@ -139,8 +154,6 @@ pub fn build_signed_response<R: RngCore + CryptoRng>(
             check_chars("attribute value", v)?;
         }
     }
-    let response_id = new_id(rng);
-    let assertion_id = new_id(rng);
     let now = xml_time(p.now)?;
     let not_before = xml_time(p.now - 60)?; // a minute of clock skew for the relying party
     let not_on_or_after = xml_time(p.now + p.lifetime)?;

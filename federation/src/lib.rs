@@ -13,6 +13,7 @@ pub mod files;
 #[cfg(feature = "test-support")]
 pub mod fuzzing;
 pub mod pat;
+pub mod pii;
 pub mod seal;
 pub mod secret;
 pub mod status;

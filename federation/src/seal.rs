@@ -335,7 +335,18 @@ impl RecipientKey {
 
     /// Opens a sealed token (text form) bound to `info`.
     pub fn open(&self, sealed_text: &str, info: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        if sealed_text.len() > MAX_SEALED * 4 / 3 + 4 {
+        self.open_limited(sealed_text, info, MAX_SEALED)
+    }
+
+    /// [`RecipientKey::open`] for objects up to `max` bytes rather than [`MAX_SEALED`] (a PII
+    /// bundle, `crate::pii`, is far larger than a key bundle).
+    pub fn open_limited(
+        &self,
+        sealed_text: &str,
+        info: &[u8],
+        max: usize,
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
+        if sealed_text.len() > max.saturating_mul(4) / 3 + 4 {
             return Err(SealError::Malformed);
         }
         let bytes = URL_SAFE_NO_PAD.decode(sealed_text.trim()).map_err(|_| SealError::Malformed)?;

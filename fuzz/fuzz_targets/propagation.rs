@@ -5,10 +5,10 @@
 //!
 //! The input is fields separated by 0xFF (never in UTF-8): `mode`, then
 //! - signed mode (`mode` even): `path`, `body`, `session_index`, `assertion_xml`,
-//!   `assertion_id`, `tat` — the target signs the call as the registered caller would
+//!   `assertion_id`, `tat`, `pii bundle` — the target signs the call as the registered caller would
 //!   (`call_headers`), so parsing proceeds past the signature into the assertion and the TAT;
-//! - raw mode (`mode` odd): `path`, `body`, then the six header values (key, signature,
-//!   timestamp, nonce, assertion, sealed TAT) as sent.
+//! - raw mode (`mode` odd): `path`, `body`, then the seven header values (key, signature,
+//!   timestamp, nonce, assertion, sealed TAT, sealed PII bundle) as sent.
 //!
 //! The visitor IdP's token endpoint is a closed local port, so a call that gets as far as the
 //! PAT exchange fails there without leaving the machine.
@@ -80,7 +80,9 @@ fuzz_target!(|data: &[u8]| {
     let body = fields.get(2).copied().unwrap_or_default();
     let headers: Vec<(&str, String)> = if mode % 2 == 0 {
         let tat = fields.get(6).copied().unwrap_or_default().to_vec();
-        let material = Propagation::new(text(4).to_owned(), text(5).to_owned(), tat);
+        // The PII bundle the caller fetched from the home IdP (field 7), re-sealed for us.
+        let pii_bundle = fields.get(7).copied().unwrap_or_default();
+        let material = Propagation::new(text(4).to_owned(), text(5).to_owned(), tat, String::new(), Vec::new());
         let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(u64::from(mode));
         let Ok(h) = propagation::call_headers(
             &f.caller,
@@ -91,6 +93,7 @@ fuzz_target!(|data: &[u8]| {
             body,
             text(3),
             &material,
+            pii_bundle,
             fuzzing::NOW,
             rng,
         ) else {
@@ -105,6 +108,7 @@ fuzz_target!(|data: &[u8]| {
             propagation::NONCE_HEADER,
             propagation::ASSERTION_HEADER,
             propagation::TAT_HEADER,
+            propagation::PII_HEADER,
         ]
         .into_iter()
         .enumerate()

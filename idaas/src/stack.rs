@@ -284,13 +284,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 may_exchange_for: if s.name == PARTNER { vec!["shopping".into()] } else { Vec::new() },
             })
             .collect(),
-        // Every PII ciphertext rides in the assertion the agents post to the token endpoint
-        // (until assertions carry digests instead, issue 15): at 256 bits a Table 1 assertion
-        // is ~340 KB, past the 256 KiB default. The quickstart's own three attributes fit in
-        // 4 MiB at every level; an operator sizes this for their users (docs/visitor-idp.md).
-        max_body_bytes: quickstart_visitor_body_limit(opts.suite),
-        // The decoded assertion must fit in the body's base64url form: ¾ of it, as by default.
-        max_assertion_bytes: quickstart_visitor_body_limit(opts.suite) / 4 * 3,
+        // The default body limit at every level: assertions carry digests of the PII, not the
+        // ciphertexts (issue 15, defect 4), so they are a few KB whatever the suite.
         admin_token: Some(visitor_admin.token.clone()),
         ..idp_visitor::Config::default()
     };
@@ -444,15 +439,4 @@ groups = {{ {GROUP} = "read_write" }}
         data = data_dir.display(),
         metadata = metadata.display(),
     )
-}
-
-/// The visitor IdP's request-body limit in the quickstart: the default at 128 bits, larger at
-/// the higher levels, whose ciphertexts (and so assertions) are several times bigger.
-fn quickstart_visitor_body_limit(suite: pbe_core::SuiteId) -> usize {
-    match suite {
-        pbe_core::SuiteId::Bn254 | pbe_core::SuiteId::Bls12_381 => {
-            idp_visitor::Config::default().max_body_bytes
-        }
-        _ => 4 * 1024 * 1024,
-    }
 }

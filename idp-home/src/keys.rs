@@ -3,7 +3,8 @@
 //! - `saml-signing.key` — RSA-2048 PKCS#8 DER for XML signatures (samael's xmlsec signing uses
 //!   RSA; EC keys fail with its hard-coded method, DESIGN.md §9);
 //! - `saml-signing.crt.pem` — its self-signed certificate (rcgen), published in the metadata;
-//! - `abe-<authority>.msk` — the ABE authority's master secret key (`federation::authority`).
+//! - `abe-<authority>.msk` — the ABE authority's master secret key (`federation::authority`);
+//! - `pii-ref.key` — the HMAC key of `idaas:pii-ref` references ([`crate::pii_ref`]).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,7 @@ pub struct Keys {
     cert_pem: String,
     cert_der: Vec<u8>,
     authority: AuthorityKey,
+    pii_ref: crate::pii_ref::PiiRefKey,
 }
 
 impl std::fmt::Debug for Keys {
@@ -94,7 +96,8 @@ impl Keys {
 
         let authority = AuthorityKey::load_or_create(data_dir, authority, suite)
             .map_err(|e| KeysError::Invalid { path: e.path, reason: e.reason })?;
-        Ok(Keys { signing_key_der, cert_pem, cert_der, authority })
+        let pii_ref = crate::pii_ref::PiiRefKey::load_or_create(data_dir)?;
+        Ok(Keys { signing_key_der, cert_pem, cert_der, authority, pii_ref })
     }
 
     /// The XML-signing key, PKCS#8 DER (secret).
@@ -116,6 +119,11 @@ impl Keys {
     pub fn signing_cert_base64(&self) -> String {
         use base64::Engine as _;
         base64::engine::general_purpose::STANDARD.encode(&self.cert_der)
+    }
+
+    /// The key of `idaas:pii-ref` references.
+    pub fn pii_ref_key(&self) -> &crate::pii_ref::PiiRefKey {
+        &self.pii_ref
     }
 
     /// The ABE authority's name.

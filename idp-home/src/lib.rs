@@ -17,6 +17,7 @@ pub mod keys;
 pub mod mail;
 pub mod model;
 pub mod pbe;
+pub mod pii_ref;
 pub mod saml;
 pub mod service;
 pub mod sso_sessions;

@@ -11,9 +11,11 @@
 //!    bearer confirmation whose Recipient is this ACS and whose `InResponseTo` is a request
 //!    *this browser* started (its sign-in cookie, `crate::signin`; each answered once), and a
 //!    replay cache of assertion IDs;
-//! 4. for a PBE service: the TAT is unsealed with the agent's X25519 key; the *same signed
-//!    assertion* is exchanged at the visitor IdP for a PAT (RFC 7522), which is unsealed when
-//!    sealed; both must be bound to `(NameID, SessionIndex)`; every `pii:*` ciphertext they
+//! 4. for a PBE service ([`crate::unlock`]): the TAT is unsealed with the agent's HPKE key;
+//!    the ciphertexts the `pii:*` digests name are fetched from the home IdP with the
+//!    assertion's `idaas:pii-ref` (sealed to this agent) while the *same signed assertion* is
+//!    exchanged at the visitor IdP for a PAT (RFC 7522); each ciphertext must match its signed
+//!    digest; TAT and PAT must be bound to `(NameID, SessionIndex)`; every ciphertext they
 //!    satisfy is decrypted, the others are counted and left out.
 
 use base64::engine::general_purpose::STANDARD;
@@ -28,7 +30,7 @@ use crate::session::Session;
 // replay cache, sign-in keys): it is the body of the `/saml/acs` handler. No cycle: the
 // state does not know this module.
 use crate::state::AppState;
-use crate::unlock::{PatSource, Sealed, TatFrom};
+use crate::unlock::{PatSource, PiiFrom, Sealed, TatFrom};
 
 /// Largest SAMLResponse accepted (base64 characters).
 pub const MAX_ENCODED: usize = 1 << 20;
@@ -169,7 +171,12 @@ async fn open_pii(
     // RFC 7522 carries the signed Assertion itself; the visitor IdP verifies it again.
     let signed =
         signed_assertion(response_xml, assertion.id()).ok_or(AcsError::Malformed("the signed assertion"))?;
-    let sealed = Sealed { assertion_xml: signed, tat: TatFrom::Claims, tat_info: &tat_info };
+    let sealed = Sealed {
+        assertion_xml: signed,
+        tat: TatFrom::Claims,
+        tat_info: &tat_info,
+        pii: PiiFrom::Home { url: &state.idp.pii_fetch_url, sp: &state.config.entity_id },
+    };
     let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };
     let unlocked =
         crate::unlock::unlock(keys, assertion, sealed, PatSource::Exchange, state.clock.now()).await?;
@@ -179,6 +186,8 @@ async fn open_pii(
         assertion_xml: signed.to_owned(),
         assertion_id: assertion.id().to_owned(),
         tat: unlocked.tat,
+        pii_ref: unlocked.pii_ref,
+        pii_names: unlocked.pii_names,
     });
     Ok((unlocked.opened, propagation))
 }

@@ -31,6 +31,9 @@ pub struct Opened {
     pub closed: usize,
     /// Ciphertexts that were malformed or failed to authenticate.
     pub broken: usize,
+    /// Signed attributes whose fetched ciphertext did not match the signed digest: refused,
+    /// never decrypted (also counted in `closed`).
+    pub mismatched: usize,
 }
 
 /// One attribute's decryption result.
@@ -46,7 +49,7 @@ trait OpenWith: Send + Sync {
         pat: &[u8],
         uid: &str,
         session_index: &str,
-        ciphertexts: &[(String, String)],
+        ciphertexts: &[(String, Vec<u8>)],
     ) -> Result<Opened, KeyError>;
 }
 
@@ -56,7 +59,7 @@ impl<S: Suite> OpenWith for UserKey<S> {
         pat: &[u8],
         uid: &str,
         session_index: &str,
-        ciphertexts: &[(String, String)],
+        ciphertexts: &[(String, Vec<u8>)],
     ) -> Result<Opened, KeyError> {
         open_with::<S>(self, pat, uid, session_index, ciphertexts)
     }
@@ -67,29 +70,30 @@ impl Tat {
     /// `ciphertexts` can use. A TAT has 19 G1/G2 pairs (17 of them the day's segment-tree
     /// path), and decoding a validated pair costs about 0.25 ms, while a decryption uses a
     /// few. The agent runs this while the PAT exchange is in flight.
-    pub fn decode(suite: SuiteId, bytes: &[u8], ciphertexts: &[(String, String)]) -> Result<Tat, KeyError> {
+    pub fn decode(suite: SuiteId, bytes: &[u8], ciphertexts: &[(String, Vec<u8>)]) -> Result<Tat, KeyError> {
         pbe_core::with_suite!(suite, S => Ok(Tat(Box::new(decode_needed::<S>(bytes, ciphertexts)?))))
     }
 }
 
-fn decode_needed<S: Suite>(bytes: &[u8], ciphertexts: &[(String, String)]) -> Result<UserKey<S>, KeyError> {
+fn decode_needed<S: Suite>(bytes: &[u8], ciphertexts: &[(String, Vec<u8>)]) -> Result<UserKey<S>, KeyError> {
     let needed: std::collections::BTreeSet<pbe_core::Attribute> = ciphertexts
         .iter()
-        .filter_map(|(_, text)| Ciphertext::<S>::from_text(text).ok())
+        .filter_map(|(_, bytes)| Ciphertext::<S>::from_bytes(bytes).ok())
         .flat_map(|ct| ct.policy().attributes())
         .collect();
     UserKey::from_bytes_for(bytes, &|a| needed.contains(a)).map_err(|_| KeyError::Malformed("TAT"))
 }
 
 /// Decodes both bundles in `suite`, checks they are for `(uid, session_index)`, and decrypts
-/// every `(attribute, ciphertext text)`.
+/// every `(attribute, ciphertext)` (pbe-core binary: what the home IdP's fetch answers and
+/// the assertion's digests cover).
 pub fn open(
     suite: SuiteId,
     tat: &[u8],
     pat: &[u8],
     uid: &str,
     session_index: &str,
-    ciphertexts: &[(String, String)],
+    ciphertexts: &[(String, Vec<u8>)],
 ) -> Result<Opened, KeyError> {
     open_decoded(&Tat::decode(suite, tat, ciphertexts)?, pat, uid, session_index, ciphertexts)
 }
@@ -100,7 +104,7 @@ pub fn open_decoded(
     pat: &[u8],
     uid: &str,
     session_index: &str,
-    ciphertexts: &[(String, String)],
+    ciphertexts: &[(String, Vec<u8>)],
 ) -> Result<Opened, KeyError> {
     tat.0.open(pat, uid, session_index, ciphertexts)
 }
@@ -110,13 +114,13 @@ fn open_with<S: Suite>(
     pat: &[u8],
     uid: &str,
     session_index: &str,
-    ciphertexts: &[(String, String)],
+    ciphertexts: &[(String, Vec<u8>)],
 ) -> Result<Opened, KeyError> {
     // Ciphertexts decode lazily (rows are validated when a decryption uses them); decryption
     // is a multi-pairing per ciphertext, spread over two threads (the 2-core target machine).
     let pat = UserKey::<S>::from_bytes(pat).map_err(|_| KeyError::Malformed("PAT"))?;
     let parsed: Vec<(&String, Option<Ciphertext<S>>)> =
-        ciphertexts.iter().map(|(name, text)| (name, Ciphertext::<S>::from_text(text).ok())).collect();
+        ciphertexts.iter().map(|(name, bytes)| (name, Ciphertext::<S>::from_bytes(bytes).ok())).collect();
     // The linchpin: both bundles must be for the assertion's (NameID, SessionIndex). The
     // scheme would refuse to combine mismatched keys anyway; checking here gives a clear error.
     let gid = Gid::new(uid, session_index).map_err(|_| KeyError::WrongSession("TAT"))?;
@@ -197,7 +201,8 @@ mod tests {
         let tat = key(&home, "s1", "domain:salesforce@telekom");
         let pat = key(&visitor, "s1", "purpose:current@salesforce");
         let other_pat = key(&visitor, "s2", "purpose:current@salesforce");
-        let cts = vec![("lastname".to_string(), ct.to_text()), ("junk".to_string(), "AAAA".to_string())];
+        let cts =
+            vec![("lastname".to_string(), ct.clone().into_bytes()), ("junk".to_string(), vec![0, 0, 0])];
 
         let opened = open(name, &tat, &pat, "bob", "s1", &cts).unwrap();
         assert_eq!(opened.values["lastname"].as_str(), "Tri");

@@ -117,6 +117,12 @@ pub enum UnlockError {
     /// TAT/PAT mismatch (suite, session, bundle).
     #[error(transparent)]
     Keys(#[from] KeyError),
+    /// The home IdP did not answer the PII fetch (unreachable, refused, malformed answer).
+    #[error("the PII ciphertexts could not be fetched from the home IdP: {0}")]
+    PiiFetch(String),
+    /// The PII bundle does not open with this agent's key under its `info`, or is malformed.
+    #[error("the PII ciphertexts are not sealed for this service and assertion")]
+    PiiSeal,
 }
 
 /// Why a response was refused at `POST /saml/acs`. Shown to the user on a 400 (502 when
@@ -160,6 +166,9 @@ pub enum AcsError {
     /// The assertion's idaas claims are missing, duplicated or hostile.
     #[error("the SAML assertion's idaas claims were refused: {0}")]
     Claims(ClaimsError),
+    /// The PII ciphertexts could not be fetched from the home IdP, or did not open.
+    #[error("your personal data could not be fetched from your identity provider")]
+    Pii,
 }
 
 impl From<UnlockError> for AcsError {
@@ -170,6 +179,7 @@ impl From<UnlockError> for AcsError {
             UnlockError::Exchange(e) => AcsError::Exchange(e),
             UnlockError::Pat => AcsError::Pat,
             UnlockError::TatBundle(e) | UnlockError::Keys(e) => AcsError::Keys(e),
+            UnlockError::PiiFetch(_) | UnlockError::PiiSeal => AcsError::Pii,
         }
     }
 }
@@ -178,7 +188,7 @@ impl AcsError {
     /// The status of the error page.
     pub fn status(&self) -> StatusCode {
         match self {
-            AcsError::Exchange(ExchangeError::Transport(_)) => StatusCode::BAD_GATEWAY,
+            AcsError::Exchange(ExchangeError::Transport(_)) | AcsError::Pii => StatusCode::BAD_GATEWAY,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -300,6 +310,9 @@ pub enum PropagationError {
     /// The partner could not be reached.
     #[error("the partner service could not be reached")]
     Unreachable,
+    /// The user's PII ciphertexts could not be fetched from the home IdP (egress).
+    #[error("the user's PII could not be fetched from the home IdP")]
+    PiiFetch,
 }
 
 impl From<UnlockError> for PropagationError {
@@ -311,6 +324,10 @@ impl From<UnlockError> for PropagationError {
             UnlockError::Exchange(e) => PropagationError::Exchange(e),
             UnlockError::Pat => PropagationError::Pat,
             UnlockError::Keys(e) => PropagationError::Keys(e),
+            UnlockError::PiiFetch(_) => PropagationError::PiiFetch,
+            UnlockError::PiiSeal => {
+                PropagationError::Malformed("x-idaas-call-pii: not sealed for this service")
+            }
         }
     }
 }
@@ -340,6 +357,7 @@ impl PropagationError {
             E::Claims(_) => (StatusCode::FORBIDDEN, "invalid_claims"),
             E::Forbidden => (StatusCode::FORBIDDEN, "access_denied"),
             E::Unreachable => (StatusCode::BAD_GATEWAY, "partner_unreachable"),
+            E::PiiFetch => (StatusCode::BAD_GATEWAY, "pii_unavailable"),
         }
     }
 }
@@ -391,7 +409,8 @@ mod tests {
             | AcsError::Exchange(ExchangeError::Transport(_) | ExchangeError::Refused(_))
             | AcsError::Pat
             | AcsError::Keys(_)
-            | AcsError::Claims(_) => {}
+            | AcsError::Claims(_)
+            | AcsError::Pii => {}
         }
         match p {
             ProxyError::Path(_)
@@ -421,7 +440,8 @@ mod tests {
             | E::Keys(_)
             | E::Claims(_)
             | E::Forbidden
-            | E::Unreachable => {}
+            | E::Unreachable
+            | E::PiiFetch => {}
         }
     }
 
@@ -457,6 +477,7 @@ mod tests {
             (AcsError::Pat, 400),
             (AcsError::Keys(KeyError::Suite), 400),
             (AcsError::Claims(ClaimsError::BadName), 400),
+            (AcsError::Pii, 502),
         ];
         for (e, s) in acs {
             assert_eq!(status(e), s);
@@ -494,6 +515,7 @@ mod tests {
             (E::Claims(ClaimsError::UnknownSuite), 403, "invalid_claims"),
             (E::Forbidden, 403, "access_denied"),
             (E::Unreachable, 502, "partner_unreachable"),
+            (E::PiiFetch, 502, "pii_unavailable"),
         ] {
             assert_eq!(e.status_and_code().1, code);
             assert_eq!(status(e), s);
@@ -516,6 +538,11 @@ mod tests {
             PropagationError::from(UnlockError::Keys(KeyError::Suite)),
             PropagationError::Keys(KeyError::Suite)
         ));
+        let fetch = || UnlockError::PiiFetch("down".into());
+        assert!(matches!(AcsError::from(fetch()), AcsError::Pii));
+        assert!(matches!(AcsError::from(UnlockError::PiiSeal), AcsError::Pii));
+        assert!(matches!(PropagationError::from(fetch()), PropagationError::PiiFetch));
+        assert!(matches!(PropagationError::from(UnlockError::PiiSeal), PropagationError::Malformed(_)));
     }
 
     #[test]

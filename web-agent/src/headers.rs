@@ -38,6 +38,9 @@ pub const NONCE_HEADER: &str = "x-idaas-call-nonce";
 pub const ASSERTION_HEADER: &str = "x-idaas-call-assertion";
 /// The TAT sealed for the partner.
 pub const TAT_HEADER: &str = "x-idaas-call-tat";
+/// The PII bundle (the assertion's ciphertexts, fetched from the home IdP) sealed for the
+/// partner.
+pub const PII_HEADER: &str = "x-idaas-call-pii";
 
 /// The forwarding headers the agent sets itself (the client's are dropped).
 pub const FORWARDED_FOR: &str = "x-forwarded-for";
@@ -151,6 +154,7 @@ mod tests {
             NONCE_HEADER,
             ASSERTION_HEADER,
             TAT_HEADER,
+            PII_HEADER,
         ] {
             assert!(n.starts_with(IDAAS_PREFIX), "{n}");
         }

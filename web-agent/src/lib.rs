@@ -21,6 +21,7 @@ pub mod headers;
 pub mod html;
 pub mod keys;
 pub mod paths;
+pub mod pii;
 pub mod propagation;
 pub mod proxy;
 pub mod rbac;

@@ -45,12 +45,23 @@ pub struct Propagation {
     pub assertion_id: String,
     /// The TAT, opened (pbe-core binary form).
     pub tat: Zeroizing<Vec<u8>>,
+    /// The assertion's `idaas:pii-ref`: egress fetches the ciphertexts again with it (they are
+    /// never kept in a session).
+    pub pii_ref: String,
+    /// The PII names the assertion signs a digest for (what egress fetches).
+    pub pii_names: Vec<String>,
 }
 
 impl Propagation {
     /// Wraps the material (the TAT is wiped on drop).
-    pub fn new(assertion_xml: String, assertion_id: String, tat: Vec<u8>) -> Self {
-        Propagation { assertion_xml, assertion_id, tat: Zeroizing::new(tat) }
+    pub fn new(
+        assertion_xml: String,
+        assertion_id: String,
+        tat: Vec<u8>,
+        pii_ref: String,
+        pii_names: Vec<String>,
+    ) -> Self {
+        Propagation { assertion_xml, assertion_id, tat: Zeroizing::new(tat), pii_ref, pii_names }
     }
 }
 
@@ -79,7 +90,12 @@ impl Session {
         let pii: usize =
             self.pii.iter().map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>() + 32).sum();
         let propagation = self.propagation.as_ref().map_or(0, |p| {
-            std::mem::size_of::<Propagation>() + p.assertion_xml.len() + p.assertion_id.len() + p.tat.len()
+            std::mem::size_of::<Propagation>()
+                + p.assertion_xml.len()
+                + p.assertion_id.len()
+                + p.tat.len()
+                + p.pii_ref.len()
+                + p.pii_names.iter().map(|n| n.len() + std::mem::size_of::<String>()).sum::<usize>()
         });
         std::mem::size_of::<Session>() + strings + groups + pii + propagation
     }
@@ -323,7 +339,13 @@ mod tests {
 
     fn sized(expires: i64, assertion_bytes: usize) -> Session {
         let mut s = session(expires);
-        s.propagation = Some(Propagation::new("x".repeat(assertion_bytes), "id".into(), vec![7; 100]));
+        s.propagation = Some(Propagation::new(
+            "x".repeat(assertion_bytes),
+            "id".into(),
+            vec![7; 100],
+            String::new(),
+            Vec::new(),
+        ));
         s
     }
 

@@ -24,6 +24,9 @@ pub struct TrustedIdp {
     pub entity_id: String,
     /// Its HTTP-Redirect SSO endpoint.
     pub sso_url: String,
+    /// Its PII fetch endpoint: the home IdP serves SSO at `<base>/saml/sso` and the fetch at
+    /// `<base>/pbe/pii/fetch` ([`pii_fetch_url`]).
+    pub pii_fetch_url: String,
     /// Its signing certificates.
     pub trust: TrustStore,
 }
@@ -59,8 +62,17 @@ impl TrustedIdp {
             .map(|e| e.location.clone())
             .filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
             .ok_or(MetadataError::NoSso)?;
-        Ok(TrustedIdp { entity_id, sso_url, trust })
+        let pii_fetch_url = pii_fetch_url(&sso_url).ok_or(MetadataError::NoSso)?;
+        Ok(TrustedIdp { entity_id, sso_url, pii_fetch_url, trust })
     }
+}
+
+/// The home IdP's PII fetch endpoint for its SSO endpoint `sso_url`: `FETCH_PATH` next to
+/// `saml/`, so a home IdP published under a path prefix (`https://h/idp/saml/sso`) keeps it
+/// (`https://h/idp/pbe/pii/fetch`).
+pub fn pii_fetch_url(sso_url: &str) -> Option<String> {
+    let relative = format!("..{}", federation::pii::FETCH_PATH);
+    url::Url::parse(sso_url).ok()?.join(&relative).ok().map(String::from)
 }
 
 /// A new AuthnRequest ID (`_` + 32 hex digits: an NCName).
@@ -167,6 +179,14 @@ mod tests {
         for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "evil", "/a b", "/\n", ""] {
             assert_eq!(safe_return_path(bad), "/", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_fetch_endpoint_sits_next_to_the_sso_endpoint() {
+        assert_eq!(pii_fetch_url("https://h/saml/sso").unwrap(), "https://h/pbe/pii/fetch");
+        assert_eq!(pii_fetch_url("http://h:8081/saml/sso").unwrap(), "http://h:8081/pbe/pii/fetch");
+        assert_eq!(pii_fetch_url("https://h/idp/saml/sso?x=1").unwrap(), "https://h/idp/pbe/pii/fetch");
+        assert!(pii_fetch_url("not a url").is_none());
     }
 
     #[test]

@@ -3,18 +3,22 @@
 //! calls on a user's behalf); only where the PAT comes from differs ([`PatSource`]).
 //!
 //! In order: the assertion's idaas claims are read ([`federation::claims::Claims`]: the
-//! suite, the TAT, the `pii:*` ciphertexts; refused when missing, duplicated or hostile);
-//! the TAT is unsealed with the agent's HPKE key under the caller's `info` (the
-//! home IdP's, or the propagated one bound to the assertion), and decoded off the async
-//! workers while the PAT is obtained; the PAT is exchanged for the signed assertion at the
-//! visitor IdP (RFC 7522) and unsealed, unless the source remembers one; both must be bound
-//! to the assertion's `(NameID, SessionIndex)`; every `pii:*` ciphertext they satisfy is
-//! decrypted, the others are counted and left out.
+//! suite, the TAT, the `pii:*` digests and the `idaas:pii-ref` reference; refused when
+//! missing, duplicated or hostile); the TAT is unsealed with the agent's HPKE key under the
+//! caller's `info` (the home IdP's, or the propagated one bound to the assertion); then, at
+//! the same time, the PII ciphertexts are obtained ([`PiiFrom`]: fetched from the home IdP
+//! with the reference, or re-sealed by a partner) and the PAT is exchanged for the signed
+//! assertion at the visitor IdP (RFC 7522) and unsealed, unless the source remembers one.
+//! Each ciphertext must hash to the digest the home IdP signed (a mismatch is refused and
+//! counted, never decrypted: `federation::pii::check_digests`); TAT and PAT must be bound to
+//! the assertion's `(NameID, SessionIndex)`; every ciphertext they satisfy is decrypted, the
+//! others are counted and left out.
 //!
 //! The suite is the one the claims name (typed, no default): an assertion that does not say
 //! its suite is refused, never read as BLS12-381.
 
 use federation::claims::Claims;
+use federation::pii::{check_digests, decode_bundle};
 use federation::seal::RecipientKey;
 use federation::verify::VerifiedAssertion;
 use zeroize::Zeroizing;
@@ -62,6 +66,28 @@ pub struct Sealed<'a> {
     pub tat: TatFrom<'a>,
     /// The HPKE `info` the TAT was sealed under.
     pub tat_info: &'a [u8],
+    /// Where the PII ciphertexts come from.
+    pub pii: PiiFrom<'a>,
+}
+
+/// Where the PII ciphertexts of an unlock come from.
+#[derive(Debug, Clone, Copy)]
+pub enum PiiFrom<'a> {
+    /// The home IdP's fetch endpoint, with the assertion's `idaas:pii-ref` (the ACS).
+    Home {
+        /// The endpoint ([`crate::sp::TrustedIdp::pii_fetch_url`]).
+        url: &'a str,
+        /// This agent's entity ID (the SP the reference and the seal are bound to).
+        sp: &'a str,
+    },
+    /// A bundle a partner agent re-sealed to this agent under `info` (the propagation
+    /// ingress; the partner never needs the home IdP's reference).
+    Propagated {
+        /// The sealed bundle (text).
+        sealed: &'a str,
+        /// [`crate::pii::propagated_info`] for this agent and the assertion.
+        info: &'a [u8],
+    },
 }
 
 /// Where the sealed TAT of an unlock comes from.
@@ -81,6 +107,11 @@ pub struct Unlocked {
     pub opened: Opened,
     /// The TAT bundle (binary, wiped on drop), kept so the agent can re-seal it for a partner.
     pub tat: Zeroizing<Vec<u8>>,
+    /// The assertion's `idaas:pii-ref`, kept so the agent can fetch the ciphertexts again for
+    /// a partner.
+    pub pii_ref: String,
+    /// The PII names the assertion signs a digest for.
+    pub pii_names: Vec<String>,
 }
 
 /// Runs the pipeline for a verified `assertion` (its signature, issuer and the caller's
@@ -104,40 +135,74 @@ pub async fn unlock(
     let opened_tat = keys.key.open(sealed_tat, sealed.tat_info).map_err(|_| UnlockError::Tat)?;
     let tat: Zeroizing<Vec<u8>> =
         Zeroizing::new(pbe_core::wire::from_binary_or_text(&opened_tat).map_err(|_| UnlockError::Tat)?);
-    let ciphertexts: Vec<(String, String)> = claims.pii.into_iter().collect();
-    // Decode the TAT while the PAT is obtained.
-    let (tat_cts, tat_bytes) = (ciphertexts.clone(), tat.clone());
-    let tat_job = tokio::task::spawn_blocking(move || Tat::decode(suite, &tat_bytes, &tat_cts));
-
-    let remembered = match pat_source {
-        PatSource::Exchange => None,
-        PatSource::Remembered { memory, .. } => memory.pat(assertion.issuer(), assertion.id(), now),
-    };
-    let pat = match remembered {
-        Some(pat) => pat,
-        None => {
-            let pat = exchange_pat(keys, &session_index, suite, sealed.assertion_xml).await?;
-            if let PatSource::Remembered { memory, until } = pat_source {
-                memory.remember_pat(assertion.issuer(), assertion.id(), pat.clone(), now, until);
+    let pii = async {
+        if claims.pii.is_empty() {
+            return Ok(federation::pii::Bundle::new());
+        }
+        let bundle = match sealed.pii {
+            PiiFrom::Home { url, sp } => {
+                let to = crate::pii::FetchFor {
+                    url,
+                    pii_ref: &claims.pii_ref,
+                    uid: &user,
+                    sp,
+                    session_index: &session_index,
+                    assertion_id: assertion.id(),
+                };
+                crate::pii::fetch(keys.http, keys.key, to, claims.pii.keys()).await?
             }
-            pat
+            PiiFrom::Propagated { sealed, info } => crate::pii::open(keys.key, sealed, info)?,
+        };
+        decode_bundle(&bundle).map_err(|_| UnlockError::PiiSeal)
+    };
+    let pat = async {
+        let remembered = match pat_source {
+            PatSource::Exchange => None,
+            PatSource::Remembered { memory, .. } => memory.pat(assertion.issuer(), assertion.id(), now),
+        };
+        match remembered {
+            Some(pat) => Ok(pat),
+            None => {
+                let pat = exchange_pat(keys, &session_index, suite, sealed.assertion_xml).await?;
+                if let PatSource::Remembered { memory, until } = pat_source {
+                    memory.remember_pat(assertion.issuer(), assertion.id(), pat.clone(), now, until);
+                }
+                Ok::<_, UnlockError>(pat)
+            }
         }
     };
-    let pat_at = started.elapsed();
-    let decoded = tat_job.await.map_err(|_| UnlockError::Tat)?.map_err(UnlockError::TatBundle)?;
+    let (bundle, pat) = tokio::join!(pii, pat);
+    let (bundle, pat) = (bundle?, pat?);
+    // Only ciphertexts whose hash the home IdP signed go on to decryption.
+    let checked = check_digests(&claims.pii, bundle);
+    if checked.mismatched > 0 {
+        tracing::warn!(
+            mismatched = checked.mismatched,
+            "PII ciphertexts that do not match the signed digests were refused"
+        );
+    }
+    let (absent, mismatched) = (checked.absent, checked.mismatched);
+    let ciphertexts: Vec<(String, Vec<u8>)> = checked.ciphertexts.into_iter().collect();
+    let (tat_cts, tat_bytes) = (ciphertexts.clone(), tat.clone());
+    let decoded = tokio::task::spawn_blocking(move || Tat::decode(suite, &tat_bytes, &tat_cts))
+        .await
+        .map_err(|_| UnlockError::Tat)?
+        .map_err(UnlockError::TatBundle)?;
     let tat_at = started.elapsed();
-    let opened = tokio::task::spawn_blocking(move || {
+    let mut opened = tokio::task::spawn_blocking(move || {
         crate::decrypt::open_decoded(&decoded, &pat, &user, &session_index, &ciphertexts)
     })
     .await
     .map_err(|_| UnlockError::Pat)??;
+    // Deleted or replaced since sign-in, or swapped by whoever answered: closed to us.
+    opened.mismatched = mismatched;
+    opened.closed += absent + mismatched;
     tracing::debug!(
-        pat_us = pat_at.as_micros() as u64,
-        tat_us = tat_at.as_micros() as u64,
+        keys_and_pii_us = tat_at.as_micros() as u64,
         opened_us = started.elapsed().as_micros() as u64,
         "unlock timings"
     );
-    Ok(Unlocked { opened, tat })
+    Ok(Unlocked { opened, tat, pii_ref: claims.pii_ref, pii_names: claims.pii.into_keys().collect() })
 }
 
 /// RFC 7522: the signed assertion for a PAT of `suite`, unsealed when sealed.

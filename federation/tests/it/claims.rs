@@ -5,10 +5,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use federation::assertion::AttributeValues;
-use federation::claims::{Claims, ClaimsError, SUITE_ATTRIBUTE, TAT_ATTRIBUTE};
+use federation::claims::{
+    pii_digest, Claims, ClaimsError, PII_REF_ATTRIBUTE, SUITE_ATTRIBUTE, TAT_ATTRIBUTE,
+};
 use federation::fuzzing;
 use federation::verify::{UnverifiedAssertion, DEFAULT_MAX_XML_BYTES};
 use pbe_core::SuiteId;
+
+fn pii_ref() -> String {
+    federation::pii::PiiRef { expires: fuzzing::NOW + 3600, mac: [9; 32] }.to_text()
+}
 
 fn sign_and_read(attributes: Vec<AttributeValues>) -> Result<Claims, ClaimsError> {
     let signed = fuzzing::signed_response(attributes, 7);
@@ -26,10 +32,14 @@ fn write_sign_verify_read_round_trip() {
             suite,
             sealed_tat: "sealed-tat-text".into(),
             pii: [
-                ("lastname".to_owned(), fuzzing::ciphertext("country:eu@home", b"Tri", 1).to_text()),
-                ("addr.home-1".to_owned(), "ct<&>".to_owned()),
+                (
+                    "lastname".to_owned(),
+                    pii_digest(&fuzzing::ciphertext("country:eu@home", b"Tri", 1).into_bytes()),
+                ),
+                ("addr.home-1".to_owned(), pii_digest(b"ct<&>")),
             ]
             .into(),
+            pii_ref: pii_ref(),
         };
         let mut attributes = vec![AttributeValues { name: "groups".into(), values: vec!["staff".into()] }];
         attributes.extend(claims.attributes().unwrap());
@@ -43,6 +53,7 @@ fn signed_but_hostile_claims_are_refused() {
         vec![
             AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] },
             AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["bn254".into()] },
+            AttributeValues { name: PII_REF_ATTRIBUTE.into(), values: vec![pii_ref()] },
         ]
     };
     let with = |name: &str, values: &[&str]| {
@@ -53,11 +64,15 @@ fn signed_but_hostile_claims_are_refused() {
         });
         a
     };
-    assert_eq!(sign_and_read(with("pii:../secret", &["ct"])), Err(ClaimsError::BadName));
-    assert_eq!(sign_and_read(with("pii:LastName", &["ct"])), Err(ClaimsError::BadName));
-    assert!(matches!(sign_and_read(with("pii:x", &["a", "b"])), Err(ClaimsError::Duplicate(_))));
-    let mut two = with("pii:home_addr", &["a"]);
-    two.push(AttributeValues { name: "pii:home-addr".into(), values: vec!["b".into()] });
+    let d = pii_digest(b"ct");
+    assert_eq!(sign_and_read(with("pii:../secret", &[&d])), Err(ClaimsError::BadName));
+    assert_eq!(sign_and_read(with("pii:LastName", &[&d])), Err(ClaimsError::BadName));
+    assert!(matches!(sign_and_read(with("pii:x", &[&d, &d])), Err(ClaimsError::Duplicate(_))));
+    // A ciphertext where a digest belongs (the pre-issue-15 form) is refused, signed or not.
+    let ct = fuzzing::ciphertext("country:eu@home", b"Tri", 1).to_text();
+    assert_eq!(sign_and_read(with("pii:lastname", &[&ct])), Err(ClaimsError::BadDigest));
+    let mut two = with("pii:home_addr", &[&d]);
+    two.push(AttributeValues { name: "pii:home-addr".into(), values: vec![d.clone()] });
     assert!(matches!(sign_and_read(two), Err(ClaimsError::Duplicate(_))));
     // No suite: refused, never defaulted.
     let no_suite = vec![AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] }];

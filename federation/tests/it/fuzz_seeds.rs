@@ -41,7 +41,8 @@ const POLICIES: [(&str, &str); 4] = [
     ("range", "access_time@home in [2024-01-01, 2030-12-31] or country:eu@home"),
 ];
 
-/// A signed response as the home IdP sends it: PII ciphertexts, the sealed TAT, the suite.
+/// A signed response as the home IdP sends it: PII digests, the sealed TAT, the PII reference,
+/// the suite.
 fn pbe_response() -> federation::assertion::SignedResponse {
     let key = fuzzing::user_key();
     let sealed_tat = seal(
@@ -52,12 +53,14 @@ fn pbe_response() -> federation::assertion::SignedResponse {
         &mut rng(2),
     )
     .unwrap();
-    let ct = fuzzing::ciphertext(POLICIES[0].1, b"Tri", 3).to_text();
+    let ct = federation::claims::pii_digest(&fuzzing::ciphertext(POLICIES[0].1, b"Tri", 3).into_bytes());
+    let pii_ref = federation::pii::PiiRef { expires: fuzzing::NOW + 3600, mac: [3; 32] }.to_text();
     fuzzing::signed_response(
         vec![
             AttributeValues { name: "groups".into(), values: vec!["customers".into()] },
             AttributeValues { name: format!("{PII_PREFIX}lastname"), values: vec![ct] },
             AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec![sealed_tat] },
+            AttributeValues { name: federation::claims::PII_REF_ATTRIBUTE.into(), values: vec![pii_ref] },
             AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["bls12-381".into()] },
         ],
         4,
@@ -119,8 +122,12 @@ fn write_fuzz_seeds() {
         write("disclosure", name, &[&20_000u16.to_le_bytes()[..], &json].concat());
     }
 
-    // Propagated calls (signed mode): the bare assertion and the TAT as the caller holds them.
-    let fields: [&[u8]; 7] = [
+    // Propagated calls (signed mode): the bare assertion and the TAT as the caller holds them,
+    // and the PII bundle it fetched (lastname's ciphertext, whose digest the assertion signs).
+    let mut bundle = federation::pii::Bundle::new();
+    bundle.insert("lastname".into(), fuzzing::ciphertext(POLICIES[0].1, b"Tri", 3).into_bytes());
+    let bundle = federation::pii::encode_bundle(&bundle).unwrap();
+    let fields: [&[u8]; 8] = [
         &[0],
         b"/ship?order=1",
         b"{\"item\":\"42\"}",
@@ -128,10 +135,11 @@ fn write_fuzz_seeds() {
         bare.as_bytes(),
         pbe.assertion_id.as_bytes(),
         &key.to_bytes(),
+        &bundle,
     ];
     write("propagation", "signed-call", &fields.join(&0xffu8));
     let bare_b64 = URL_SAFE_NO_PAD.encode(bare);
-    let raw: [&[u8]; 9] = [
+    let raw: [&[u8]; 10] = [
         &[1],
         b"/ship",
         b"{}",
@@ -140,6 +148,7 @@ fn write_fuzz_seeds() {
         b"1795000000",
         b"00112233445566778899aabbccddeeff",
         bare_b64.as_bytes(),
+        b"SURTTAE",
         b"SURTTAE",
     ];
     write("propagation", "raw-call", &raw.join(&0xffu8));

@@ -32,7 +32,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
     .unwrap()
 }
 
-fn browser() -> reqwest::Client {
+pub(super) fn browser() -> reqwest::Client {
     idaas::browser::client().expect("HTTP client")
 }
 
@@ -42,21 +42,26 @@ fn location(r: &reqwest::Response) -> String {
 
 use idaas::browser::form_input as input;
 
-fn form_action(html: &str) -> String {
+pub(super) fn form_action(html: &str) -> String {
     let start = html.find("action=\"").unwrap() + "action=\"".len();
     html[start..start + html[start..].find('"').unwrap()].to_owned()
 }
 
 /// A sign-in as a browser makes it. Returns the backend's JSON and the SAMLResponse.
-struct SignIn {
-    seen: Value,
-    saml_response: String,
-    asked_password: bool,
+pub(super) struct SignIn {
+    pub(super) seen: Value,
+    pub(super) saml_response: String,
+    pub(super) asked_password: bool,
 }
 
 /// Follows a protected request to the IdP and through sign-in (when asked); returns the
 /// auto-post page and whether a password was asked.
-async fn to_auto_post(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> (String, bool) {
+pub(super) async fn to_auto_post(
+    stack: &Stack,
+    b: &reqwest::Client,
+    service: usize,
+    path: &str,
+) -> (String, bool) {
     let agent = &stack.agent_urls[service];
     let r = b.get(format!("{agent}{path}")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FOUND, "a request without a session is redirected");
@@ -77,7 +82,7 @@ async fn to_auto_post(stack: &Stack, b: &reqwest::Client, service: usize, path: 
     (r.text().await.unwrap(), true)
 }
 
-async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> SignIn {
+pub(super) async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> SignIn {
     let agent = &stack.agent_urls[service];
     let (page, asked_password) = to_auto_post(stack, b, service, path).await;
     let saml_response = input(&page, "SAMLResponse").expect("an auto-post form");
@@ -98,7 +103,7 @@ async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -
     SignIn { seen: r.json().await.unwrap(), saml_response, asked_password }
 }
 
-fn pii_names(seen: &Value) -> Vec<String> {
+pub(super) fn pii_names(seen: &Value) -> Vec<String> {
     seen["pii"].as_object().unwrap().keys().cloned().collect()
 }
 
@@ -241,8 +246,27 @@ async fn the_papers_lifecycle_over_http() {
             &federation::seal::tat_info(&format!("{}/saml/metadata", stack.agent_urls[0]), &session_index),
         )
         .unwrap();
-    let cts: Vec<(String, String)> =
-        ["lastname", "dob", "addresses"].iter().map(|n| (n.to_string(), attr(&format!("pii:{n}")))).collect();
+    // The ciphertexts come from the home IdP, sealed to shopping, checked against the digests.
+    let names: Vec<String> = ["lastname", "dob", "addresses"].iter().map(|n| n.to_string()).collect();
+    let shop_entity = format!("{}/saml/metadata", stack.agent_urls[0]);
+    let pii_ref = attr("idaas:pii-ref");
+    let to = web_agent::pii::FetchFor {
+        url: &format!("{}{}", stack.home_url, federation::pii::FETCH_PATH),
+        pii_ref: &pii_ref,
+        uid: "bob",
+        sp: &shop_entity,
+        session_index: &session_index,
+        assertion_id: &assertion_id,
+    };
+    let http = web_agent::exchange::http_client().unwrap();
+    // An agent fetches at sign-in; the reference ends with the IdP session (8 h).
+    clock.advance(-9 * 3600);
+    let bundle = web_agent::pii::fetch(&http, &key, to, names.iter()).await.unwrap();
+    clock.advance(9 * 3600);
+    let digests = names.iter().map(|n| (n.clone(), attr(&format!("pii:{n}")))).collect();
+    let checked = federation::pii::check_digests(&digests, federation::pii::decode_bundle(&bundle).unwrap());
+    assert_eq!((checked.ciphertexts.len(), checked.absent, checked.mismatched), (3, 0, 0));
+    let cts: Vec<(String, Vec<u8>)> = checked.ciphertexts.into_iter().collect();
     let opened = web_agent::decrypt::open(
         pbe_core::SuiteId::Bls12_381,
         &tat,
@@ -363,6 +387,7 @@ fn forged_response(
                 suite: pbe_core::SuiteId::Bls12_381,
                 sealed_tat: sealed,
                 pii: Default::default(),
+                pii_ref: federation::pii::PiiRef { expires: T0 + 3600, mac: [0; 32] }.to_text(),
             }
             .attributes()
             .unwrap(),
@@ -520,7 +545,8 @@ async fn stopping_the_stack_lets_in_flight_requests_finish_front_to_back() {
         .collect();
     let cookie = cookie.join("; ");
 
-    // In flight at the signal: an ACS post with half its body, a proxied GET with half its head.
+    // In flight at the signal: an ACS post with half its body, a proxied POST with half its
+    // body (a connection whose head has not arrived is not in flight: it is closed at once).
     let (body, cookies) = acs_body(&stack).await;
     let (first, rest) = body.split_at(body.len() / 2);
     let acs = tokio::net::TcpStream::connect(agent).await.unwrap();
@@ -529,8 +555,11 @@ async fn stopping_the_stack_lets_in_flight_requests_finish_front_to_back() {
     let proxied = tokio::net::TcpStream::connect(agent).await.unwrap();
     send(
         &proxied,
-        format!("GET /cart HTTP/1.1\r\nHost: {agent}\r\nCookie: {cookie}\r\nConnection: close\r\n")
-            .as_bytes(),
+        format!(
+            "POST /cart HTTP/1.1\r\nHost: {agent}\r\nCookie: {cookie}\r\nContent-Length: 4\r\n\
+             Connection: close\r\n\r\nab"
+        )
+        .as_bytes(),
     )
     .await
     .unwrap();
@@ -539,7 +568,7 @@ async fn stopping_the_stack_lets_in_flight_requests_finish_front_to_back() {
     let stopping = tokio::spawn(stack.stop());
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     send(&acs, rest.as_bytes()).await.unwrap();
-    send(&proxied, b"\r\n").await.unwrap();
+    send(&proxied, b"cd").await.unwrap();
     let (status, head) = response_head(&acs).await.unwrap();
     assert_eq!(status, 303, "the in-flight sign-in still reached the visitor IdP: {head}");
     let (status, head) = response_head(&proxied).await.unwrap();

@@ -8,3 +8,4 @@ mod e2e;
 mod propagation;
 mod sample_configs;
 mod services_cli;
+mod small_assertions;

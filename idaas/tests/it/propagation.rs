@@ -66,8 +66,15 @@ fn pii_names(seen: &Value) -> Vec<String> {
 }
 
 /// What a shopping agent holds for bob's session, rebuilt from the SAMLResponse with the
-/// shopping agent's own key (so the test can sign calls as that agent would).
-fn shopping_material(stack: &Stack, saml_response: &str) -> (Propagation, String) {
+/// shopping agent's own key (so the test can sign calls as that agent would), and the PII
+/// bundle it fetches from the home IdP for a call.
+struct Material {
+    propagation: Propagation,
+    session_index: String,
+    bundle: Vec<u8>,
+}
+
+async fn shopping_material(stack: &Stack, saml_response: &str) -> Material {
     let xml = String::from_utf8(STANDARD.decode(saml_response).unwrap()).unwrap();
     let metadata = std::fs::read_to_string(stack.data_dir.join("home-metadata.xml")).unwrap();
     let idp = web_agent::sp::TrustedIdp::from_metadata(&metadata).unwrap();
@@ -83,7 +90,20 @@ fn shopping_material(stack: &Stack, saml_response: &str) -> (Propagation, String
     let opened = shop_key.open(sealed, &federation::seal::tat_info(&entity, &session_index)).unwrap();
     let tat = pbe_core::wire::from_binary_or_text(&opened).unwrap();
     let signed = web_agent::acs::signed_assertion(&xml, assertion.id()).unwrap().to_owned();
-    (Propagation::new(signed, assertion.id().to_owned(), tat), session_index)
+    let claims = federation::claims::Claims::read(&assertion).unwrap();
+    let names: Vec<String> = claims.pii.keys().cloned().collect();
+    let to = web_agent::pii::FetchFor {
+        url: &idp.pii_fetch_url,
+        pii_ref: &claims.pii_ref,
+        uid: "bob",
+        sp: &entity,
+        session_index: &session_index,
+        assertion_id: assertion.id(),
+    };
+    let http = web_agent::exchange::http_client().unwrap();
+    let bundle = web_agent::pii::fetch(&http, &shop_key, to, names.iter()).await.unwrap().to_vec();
+    let propagation = Propagation::new(signed, assertion.id().to_owned(), tat, claims.pii_ref, names);
+    Material { propagation, session_index, bundle }
 }
 
 fn delivery_partner(stack: &Stack, tat_key: String) -> PartnerConfig {
@@ -107,7 +127,7 @@ fn call(
     partner: &PartnerConfig,
     path: &str,
     body: &[u8],
-    material: &(Propagation, String),
+    material: &Material,
     now: i64,
 ) -> Call {
     let headers = propagation::call_headers(
@@ -117,8 +137,9 @@ fn call(
         "POST",
         path,
         body,
-        &material.1,
-        &material.0,
+        &material.session_index,
+        &material.propagation,
+        &material.bundle,
         now,
         &mut rand_core::OsRng,
     )
@@ -199,7 +220,7 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "unknown_partner");
 
     // Calls crafted as the shopping agent would make them.
-    let material = shopping_material(&stack, &saml_response);
+    let material = shopping_material(&stack, &saml_response).await;
     let shop_signer = CallSigner::load_or_create(&dir.path().join("shopping")).unwrap();
     let delivery_key = web_agent::keys::load_or_create(&dir.path().join("delivery"), X25519).unwrap();
     let partner = delivery_partner(&stack, delivery_key.public_text());
@@ -236,6 +257,39 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
     );
     let (status, err) = send(&stack, &call(&shop_signer, &elsewhere, "/ship", b"{}", &material, now)).await;
     assert_eq!((status, err["error"].as_str()), (StatusCode::FORBIDDEN, Some("invalid_tat")));
+
+    // A caller (or a home IdP) swapping two ciphertexts: each fails its signed digest at
+    // delivery and is refused, never decrypted; the rest of the call goes through.
+    let mut bundle = federation::pii::decode_bundle(&material.bundle).unwrap();
+    let lastname = bundle.remove("lastname").unwrap();
+    let addresses = bundle.insert("addresses".into(), lastname).unwrap();
+    bundle.insert("lastname".into(), addresses);
+    let swapped = Material {
+        propagation: Propagation::new(
+            material.propagation.assertion_xml.clone(),
+            material.propagation.assertion_id.clone(),
+            material.propagation.tat.to_vec(),
+            String::new(),
+            Vec::new(),
+        ),
+        session_index: material.session_index.clone(),
+        bundle: federation::pii::encode_bundle(&bundle).unwrap(),
+    };
+    let (status, seen) = send(&stack, &call(&shop_signer, &partner, "/ship", b"{}", &swapped, now)).await;
+    assert_eq!(status, StatusCode::OK, "{seen}");
+    assert!(pii_names(&seen).is_empty(), "swapped ciphertexts are refused: {seen}");
+    // The signature covers the PII header: another bundle in it is a forged call.
+    let mut foreign = call(&shop_signer, &partner, "/ship", b"{}", &material, now);
+    let other = call(&shop_signer, &partner, "/ship", b"{}", &swapped, now);
+    let pii_of = |c: &Call| c.headers.iter().find(|(n, _)| *n == propagation::PII_HEADER).unwrap().1.clone();
+    let other_pii = pii_of(&other);
+    for (n, v) in &mut foreign.headers {
+        if *n == propagation::PII_HEADER {
+            *v = other_pii.clone();
+        }
+    }
+    let (status, err) = send(&stack, &foreign).await;
+    assert_eq!((status, err["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_signature")));
 
     // A path shopping may not call.
     let (status, err) =

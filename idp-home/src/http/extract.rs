@@ -50,25 +50,42 @@ impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let json = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase())
-            .is_some_and(|v| {
-                v == "application/json" || (v.starts_with("application/") && v.ends_with("+json"))
-            });
-        if !json {
-            return Err(ApiError::UnsupportedMediaType(
-                "send the body as JSON with Content-Type: application/json",
-            ));
-        }
-        let bytes = read_body(req, state.config.max_body_bytes).await?;
-        serde_json::from_slice(&bytes)
-            .map(ApiJson)
-            .map_err(|e| ApiError::InvalidInput(format!("malformed JSON body: {e}")))
+        json_body(req, state.config.max_body_bytes).await.map(ApiJson)
     }
+}
+
+/// A JSON body as [`ApiJson`], at most [`SMALL_JSON_LIMIT`] bytes whatever `max_body_bytes`
+/// says: for endpoints whose requests are small by nature (`POST /pbe/pii/fetch`), so a
+/// large body is refused before it is buffered.
+#[derive(Debug)]
+pub struct SmallJson<T>(pub T);
+
+/// The body limit of [`SmallJson`], bytes.
+pub const SMALL_JSON_LIMIT: usize = 16 * 1024;
+
+impl<T: DeserializeOwned> FromRequest<AppState> for SmallJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        json_body(req, SMALL_JSON_LIMIT.min(state.config.max_body_bytes)).await.map(SmallJson)
+    }
+}
+
+async fn json_body<T: DeserializeOwned>(req: Request, limit: usize) -> Result<T, ApiError> {
+    let json = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .is_some_and(|v| v == "application/json" || (v.starts_with("application/") && v.ends_with("+json")));
+    if !json {
+        return Err(ApiError::UnsupportedMediaType(
+            "send the body as JSON with Content-Type: application/json",
+        ));
+    }
+    let bytes = read_body(req, limit).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::InvalidInput(format!("malformed JSON body: {e}")))
 }
 
 /// The raw body, at most `max_body_bytes`.

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod pii_fetch;
 pub mod sso;
 pub mod vault;
 
@@ -22,7 +23,7 @@ use axum::response::IntoResponse;
 use axum::Router;
 
 pub use error::{ApiError, SsoError, PROBLEM_JSON};
-pub use extract::{bearer, AdminAuth, ApiBody, ApiJson, ApiPath, ApiQuery, ClientAddr, UserAuth};
+pub use extract::{bearer, AdminAuth, ApiBody, ApiJson, ApiPath, ApiQuery, ClientAddr, SmallJson, UserAuth};
 
 use crate::state::AppState;
 
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(accounts::routes())
         .merge(vault::routes())
+        .merge(pii_fetch::routes())
         .merge(federation::routes())
         .merge(admin::routes())
 }

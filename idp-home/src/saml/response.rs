@@ -1,10 +1,12 @@
 //! Building and signing the SSO response for one accepted request: the plain attributes the
-//! SP is registered for and, for a PBE service, the user's PII ciphertexts, a Time Access Token
-//! sealed for the service and the suite. Blocking (key generation, XML signing); the HTTP side
+//! SP is registered for and, for a PBE service, the digests of the user's PII ciphertexts, the
+//! reference that fetches them (`idaas:pii-ref`, [`crate::pii_ref`]; the ciphertexts
+//! themselves are fetched by the agent, `POST /pbe/pii/fetch`), a Time Access Token sealed for
+//! the service and the suite. Blocking (key generation, XML signing); the HTTP side
 //! ([`crate::http::sso`]) runs it on `spawn_blocking` and posts the result.
 
 use federation::assertion::{
-    build_signed_response, AttributeValues, Recipient, ResponseParams, SignedResponse,
+    build_signed_response_with_id, new_id, AttributeValues, Recipient, ResponseParams, SignedResponse,
 };
 use federation::claims::{Claims, ClaimsError};
 use rand_core::OsRng;
@@ -32,6 +34,12 @@ pub enum ResponseError {
     /// Building or signing the XML failed.
     #[error(transparent)]
     Assertion(#[from] federation::assertion::AssertionError),
+}
+
+/// Until when an assertion's `idaas:pii-ref` is good: the end of the IdP session, but never
+/// before the assertion itself expires.
+fn ref_expiry(state: &AppState, session: &IdpSession, now: i64) -> i64 {
+    session.expires.max(now + i64::from(state.config.assertion_lifetime_seconds))
 }
 
 /// Builds and signs the response (blocking).
@@ -66,7 +74,9 @@ pub fn build_for(
     // A fresh SessionIndex per assertion: the linchpin of this service's TAT and PAT. Keys
     // handed to two different services therefore never share a GID, so the services cannot
     // pool them either.
-    let session_index = federation::assertion::new_id(rng);
+    let session_index = new_id(rng);
+    // Chosen before signing: the PII reference is bound to it.
+    let (response_id, assertion_id) = (new_id(rng), new_id(rng));
     // Plain attributes only as the SP is registered for (default: groups). The e-mail address
     // is personal data outside any disclosure policy: it goes only where it was asked for.
     let mut attributes = Vec::new();
@@ -83,8 +93,22 @@ pub fn build_for(
         recipients.push(Recipient { url: pbe.visitor_token_endpoint.clone(), in_response_to: None });
         audiences.push(pbe.visitor_entity_id.clone());
         let records = state.store.list_pii(&user.uid).map_err(|e| ResponseError::Store(e.to_string()))?;
-        let pii =
-            records.into_iter().map(|r| (r.attribute, pbe_core::wire::to_text(&r.ciphertext))).collect();
+        // Only digests of the binary wire bytes: the ciphertexts stay at the home IdP until the
+        // agent fetches them, so the assertion is small at every level (issue 15, defect 4).
+        let pii = records
+            .into_iter()
+            .map(|r| (r.attribute, federation::claims::pii_digest(&r.ciphertext)))
+            .collect();
+        // Good for as long as the service could need it: the IdP session, which bounds the
+        // agent's session and the propagation memory, and at least as long as the assertion
+        // itself can be consumed (docs/home-idp.md).
+        let binding = crate::pii_ref::RefBinding {
+            uid: &user.uid,
+            sp: &sp.entity_id,
+            session_index: &session_index,
+            assertion_id: &assertion_id,
+        };
+        let pii_ref = state.keys.pii_ref_key().issue(binding, ref_expiry(state, session, now)).to_text();
         // A clock before 1970 has no day number: refuse rather than issue a TAT for day 0.
         let today = state.clock.today().map_err(|e| ResponseError::Tat(e.to_string()))?;
         let tat = state
@@ -102,7 +126,7 @@ pub fn build_for(
         .map_err(|e| ResponseError::Tat(e.to_string()))?;
         // The same type the relying parties read back (`Claims::read`): it refuses here what
         // they would refuse there.
-        attributes.extend(Claims { suite: state.keys.suite(), sealed_tat, pii }.attributes()?);
+        attributes.extend(Claims { suite: state.keys.suite(), sealed_tat, pii, pii_ref }.attributes()?);
     }
     let params = ResponseParams {
         issuer: state.config.entity_id.clone(),
@@ -118,5 +142,11 @@ pub fn build_for(
         authn_instant: session.authn_instant,
         attributes,
     };
-    Ok(build_signed_response(&params, state.keys.signing_key_der(), &state.keys.signing_cert_base64(), rng)?)
+    Ok(build_signed_response_with_id(
+        &params,
+        response_id,
+        assertion_id,
+        state.keys.signing_key_der(),
+        &state.keys.signing_cert_base64(),
+    )?)
 }

@@ -11,4 +11,5 @@ pub mod api_tokens;
 pub mod groups;
 pub mod hashing;
 pub mod passwords;
+pub mod pii_fetch;
 pub mod vault;

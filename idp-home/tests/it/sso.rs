@@ -260,6 +260,7 @@ fn input_value(html: &str, name: &str) -> Option<String> {
 /// What the test reads from a response (parsed with quick-xml, independent of the IdP).
 #[derive(Debug, Default)]
 struct Parsed {
+    assertion_id: String,
     name_id: String,
     session_index: String,
     audiences: Vec<String>,
@@ -288,7 +289,10 @@ fn parse(xml: &str) -> Parsed {
                 match local.as_str() {
                     "Attribute" => current_attr = attr(&e, b"Name").unwrap(),
                     "AuthnStatement" => p.session_index = attr(&e, b"SessionIndex").unwrap(),
-                    "Assertion" => p.assertions += 1,
+                    "Assertion" => {
+                        p.assertions += 1;
+                        p.assertion_id = attr(&e, b"ID").unwrap();
+                    }
                     "Signature" => p.signatures += 1,
                     _ => {}
                 }
@@ -396,9 +400,53 @@ fn saml_response(page: &str, acs: &str) -> String {
     String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap()
 }
 
-/// Opens the TAT of `parsed` with `key`, issues the service's PAT with pbe-core and decrypts
-/// every PII attribute; returns name → plaintext for those that opened.
-fn decrypt_all(
+/// The fetch request for `parsed` as `sp`'s agent sends it.
+fn fetch_request(parsed: &Parsed, sp: &str) -> federation::api::PiiFetchRequest {
+    federation::api::PiiFetchRequest {
+        pii_ref: parsed.attributes["idaas:pii-ref"][0].clone(),
+        uid: parsed.name_id.clone(),
+        sp: sp.into(),
+        session_index: parsed.session_index.clone(),
+        assertion_id: parsed.assertion_id.clone(),
+        names: parsed.attributes.keys().filter_map(|n| n.strip_prefix("pii:")).map(str::to_owned).collect(),
+    }
+}
+
+async fn post_fetch(stack: &Stack, body: &Value) -> (StatusCode, Value) {
+    let r =
+        reqwest::Client::new().post(stack.url(federation::pii::FETCH_PATH)).json(body).send().await.unwrap();
+    (r.status(), r.json().await.unwrap_or(Value::Null))
+}
+
+/// `POST /pbe/pii/fetch` for `parsed` as `sp`; the sealed answer opened with `key` and checked
+/// against the assertion's digests (all must match).
+async fn fetch_ciphertexts(
+    stack: &Stack,
+    parsed: &Parsed,
+    sp: &str,
+    key: &RecipientKey,
+) -> federation::pii::Bundle {
+    let (status, answer) = post_fetch(stack, &serde_json::to_value(fetch_request(parsed, sp)).unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let answer: federation::api::PiiFetchResponse = serde_json::from_value(answer).unwrap();
+    assert_eq!(answer.suite, "bls12-381");
+    let info = federation::pii::pii_info(sp, &parsed.session_index, &parsed.assertion_id);
+    let bundle = key.open_limited(&answer.sealed, &info, federation::pii::MAX_SEALED).unwrap();
+    let digests: BTreeMap<String, String> = parsed
+        .attributes
+        .iter()
+        .filter_map(|(n, v)| n.strip_prefix("pii:").map(|n| (n.to_owned(), v[0].clone())))
+        .collect();
+    let checked = federation::pii::check_digests(&digests, federation::pii::decode_bundle(&bundle).unwrap());
+    assert_eq!((checked.absent, checked.mismatched), (0, 0));
+    checked.ciphertexts.into_iter().collect()
+}
+
+/// Opens the TAT of `parsed` with `key`, fetches the ciphertexts the assertion's digests name,
+/// issues the service's PAT with pbe-core and decrypts every PII attribute; returns name →
+/// plaintext for those that opened.
+async fn decrypt_all(
+    stack: &Stack,
     parsed: &Parsed,
     sp: &str,
     key: &RecipientKey,
@@ -417,9 +465,8 @@ fn decrypt_all(
         purposes.iter().map(|(n, v)| Attribute::new(n, v, "salesforce").unwrap()).collect();
     let pat = salesforce().keygen(&gid, &attrs, &mut rand_chacha::ChaCha20Rng::seed_from_u64(9)).unwrap();
     let mut opened = BTreeMap::new();
-    for (name, values) in &parsed.attributes {
-        let Some(attr) = name.strip_prefix("pii:") else { continue };
-        let ct = Ciphertext::<S>::from_text(&values[0]).unwrap();
+    for (attr, bytes) in fetch_ciphertexts(stack, parsed, sp, key).await {
+        let ct = Ciphertext::<S>::from_bytes(&bytes).unwrap();
         match ct.decrypt(&[&tat, &pat]) {
             Ok(plain) => {
                 opened.insert(attr.to_owned(), String::from_utf8(plain.to_vec()).unwrap());
@@ -479,8 +526,14 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     assert!(!shop.attributes.contains_key("email"), "e-mail released to an SP not registered for it");
     assert!(!xml.contains("neil"), "the e-mail address appears nowhere in shop's response");
     assert_eq!(shop.attributes["idaas:suite"], ["bls12-381"]);
-    let opened =
-        decrypt_all(&shop, SHOP, &stack.shop_key, &[("purpose", "current"), ("ppurpose", "purchase")]);
+    let opened = decrypt_all(
+        &stack,
+        &shop,
+        SHOP,
+        &stack.shop_key,
+        &[("purpose", "current"), ("ppurpose", "purchase")],
+    )
+    .await;
     assert_eq!(
         opened.keys().collect::<Vec<_>>(),
         ["dob", "lastname"],
@@ -503,16 +556,24 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let delivery = parse(&xml);
     assert_ne!(delivery.session_index, shop.session_index, "each assertion has its own linchpin");
     let opened = decrypt_all(
+        &stack,
         &delivery,
         DELIVERY,
         &stack.delivery_key,
         &[("purpose", "current"), ("purpose", "contact"), ("ppurpose", "delivery")],
-    );
+    )
+    .await;
     assert_eq!(
         opened.keys().collect::<Vec<_>>(),
         ["addresses", "lastname"],
         "Table 1: delivery opens lastname and addresses"
     );
+
+    // The assertion carries digests and a reference, not ciphertexts.
+    for (name, values) in delivery.attributes.iter().filter(|(n, _)| n.starts_with("pii:")) {
+        assert!(federation::claims::is_pii_digest(&values[0]), "{name}: {}", values[0]);
+    }
+    fetch_refusals(&stack, &shop, &delivery).await;
 
     // (3) A plain SAML SP: groups and e-mail, no TAT, no ciphertexts, only its own audience.
     let query = redirect_query(&deflate_b64(authn_request(WIKI, None, "_req3").as_bytes()), None);
@@ -538,6 +599,106 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let r = http.get(stack.url(&format!("/saml/sso?{query}"))).send().await.unwrap();
     assert!(r.text().await.unwrap().contains("action=\"/saml/login\""));
     stack.stop().await;
+}
+
+/// `POST /pbe/pii/fetch` answers only the SP, session and assertion a reference was issued
+/// for, until it expires, sealed so only that SP opens it; every refusal is a problem document
+/// without data. `shop` and `delivery` are two fresh assertions of the same user.
+async fn fetch_refusals(stack: &Stack, shop: &Parsed, delivery: &Parsed) {
+    let good = fetch_request(shop, SHOP);
+    let as_json = |r: &federation::api::PiiFetchRequest| serde_json::to_value(r).unwrap();
+    let refused = |(status, body): (StatusCode, Value), why: &str| {
+        assert!(status.is_client_error(), "{why}: {status} {body}");
+        assert!(body.get("sealed").is_none(), "{why}: no data in a refusal");
+        assert!(body["type"].as_str().unwrap().starts_with("urn:idaas:problem:"), "{why}: {body}");
+        status
+    };
+    // The answer is sealed to shop's key for this assertion: delivery's key does not open it,
+    // nor does shop's key under another assertion's info.
+    let (status, answer) = post_fetch(stack, &as_json(&good)).await;
+    assert_eq!(status, StatusCode::OK);
+    let sealed = answer["sealed"].as_str().unwrap();
+    let info = federation::pii::pii_info(SHOP, &shop.session_index, &shop.assertion_id);
+    let max = federation::pii::MAX_SEALED;
+    assert!(stack.shop_key.open_limited(sealed, &info, max).is_ok());
+    assert!(stack.delivery_key.open_limited(sealed, &info, max).is_err(), "another SP's key");
+    let other_info = federation::pii::pii_info(SHOP, &delivery.session_index, &delivery.assertion_id);
+    assert!(stack.shop_key.open_limited(sealed, &other_info, max).is_err(), "another assertion's info");
+
+    // A reference moved to another SP, session, assertion or user; forged; malformed.
+    let mut forged = federation::pii::PiiRef::parse(&good.pii_ref).unwrap();
+    forged.mac[0] ^= 1;
+    let mut later = federation::pii::PiiRef::parse(&good.pii_ref).unwrap();
+    later.expires += 86_400;
+    for (why, bad) in [
+        ("other SP", federation::api::PiiFetchRequest { sp: DELIVERY.into(), ..good.clone() }),
+        (
+            "other session",
+            federation::api::PiiFetchRequest {
+                session_index: delivery.session_index.clone(),
+                ..good.clone()
+            },
+        ),
+        (
+            "other assertion",
+            federation::api::PiiFetchRequest { assertion_id: delivery.assertion_id.clone(), ..good.clone() },
+        ),
+        ("other user", federation::api::PiiFetchRequest { uid: "alice".into(), ..good.clone() }),
+        (
+            "delivery's reference for shop",
+            federation::api::PiiFetchRequest {
+                pii_ref: delivery.attributes["idaas:pii-ref"][0].clone(),
+                ..good.clone()
+            },
+        ),
+        ("forged MAC", federation::api::PiiFetchRequest { pii_ref: forged.to_text(), ..good.clone() }),
+        ("extended expiry", federation::api::PiiFetchRequest { pii_ref: later.to_text(), ..good.clone() }),
+        ("malformed reference", federation::api::PiiFetchRequest { pii_ref: "x".into(), ..good.clone() }),
+    ] {
+        assert_eq!(refused(post_fetch(stack, &as_json(&bad)).await, why), StatusCode::UNAUTHORIZED, "{why}");
+    }
+    // Hostile bodies: 400/413/415 before any reference is checked.
+    let many: Vec<String> = (0..65).map(|i| format!("a{i}")).collect();
+    let twice = vec!["lastname".to_owned(), "lastname".to_owned()];
+    for (why, bad) in [
+        ("65 names", as_json(&federation::api::PiiFetchRequest { names: many, ..good.clone() })),
+        ("a name twice", as_json(&federation::api::PiiFetchRequest { names: twice, ..good.clone() })),
+        (
+            "a bad name",
+            as_json(&federation::api::PiiFetchRequest { names: vec!["../x".into()], ..good.clone() }),
+        ),
+        ("an empty uid", as_json(&federation::api::PiiFetchRequest { uid: String::new(), ..good.clone() })),
+        ("an unknown field", {
+            let mut v = as_json(&good);
+            v["extra"] = json!(1);
+            v
+        }),
+        ("a missing field", {
+            let mut v = as_json(&good);
+            v.as_object_mut().unwrap().remove("names");
+            v
+        }),
+        ("not an object", json!(["ref"])),
+    ] {
+        assert_eq!(refused(post_fetch(stack, &bad).await, why), StatusCode::BAD_REQUEST, "{why}");
+    }
+    let http = reqwest::Client::new();
+    let big = format!("{{\"ref\":\"{}\"}}", "a".repeat(20_000));
+    let r = http
+        .post(stack.url(federation::pii::FETCH_PATH))
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "the fetch body limit is 16 KiB");
+    let r = http.post(stack.url(federation::pii::FETCH_PATH)).body("ref=x").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // Expired: the reference ends with the IdP session (8 h).
+    stack.clock.advance(8 * 3600 + 1);
+    assert_eq!(refused(post_fetch(stack, &as_json(&good)).await, "expired"), StatusCode::UNAUTHORIZED);
+    stack.clock.advance(-(8 * 3600 + 1));
+    assert_eq!(post_fetch(stack, &as_json(&good)).await.0, StatusCode::OK, "good again before expiry");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,9 @@
 //! `/.idaas/partners/<name>/<path>`: this agent's backend calls a partner service on the
 //! signed-in user's behalf. The call goes out signed ([`super::signing`]), with the user's
-//! assertion and the TAT re-sealed for the partner.
+//! assertion, and the TAT and the PII ciphertexts re-sealed for the partner. The ciphertexts
+//! are fetched again from the home IdP with the session's `idaas:pii-ref` for each call
+//! (a session never holds them), so the partner gets the user's current ones and never needs
+//! the reference.
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Request};
@@ -73,6 +76,24 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
         .ok_or(PropagationError::Session)?;
     let propagation = session.propagation.as_ref().ok_or(PropagationError::NotPropagatable)?;
     let body = read_body(body).await?;
+    let pii_bundle = if propagation.pii_names.is_empty() {
+        federation::pii::encode_bundle(&federation::pii::Bundle::new())
+            .map_err(|_| PropagationError::PiiFetch)?
+            .into()
+    } else {
+        let to = crate::pii::FetchFor {
+            url: &state.idp.pii_fetch_url,
+            pii_ref: &propagation.pii_ref,
+            uid: &session.user,
+            sp: &state.config.entity_id,
+            session_index: &session.session_index,
+            assertion_id: &propagation.assertion_id,
+        };
+        crate::pii::fetch(&state.http, &state.key, to, propagation.pii_names.iter()).await.map_err(|e| {
+            tracing::warn!(partner = %partner.name, error = %e, "PII fetch for a propagated call failed");
+            PropagationError::PiiFetch
+        })?
+    };
     let call = call_headers(
         &state.signer,
         partner,
@@ -82,6 +103,7 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
         &body,
         &session.session_index,
         propagation,
+        &pii_bundle,
         now,
         &mut rand_core::OsRng,
     )

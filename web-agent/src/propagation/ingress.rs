@@ -18,14 +18,14 @@ use super::{
     is_plain_path, parse_public_key, read_body, tat_info, CallParts, PropagationError, INGRESS_PREFIX, WINDOW,
 };
 use crate::headers::{
-    self, ASSERTION_HEADER, CALLER_HEADER, KEY_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TAT_HEADER,
-    TIMESTAMP_HEADER,
+    self, ASSERTION_HEADER, CALLER_HEADER, KEY_HEADER, NONCE_HEADER, PII_HEADER, SIGNATURE_HEADER,
+    TAT_HEADER, TIMESTAMP_HEADER,
 };
 use crate::session::Session;
 // The ingress is the body of its route and uses most of the state (configuration, trusted
 // IdP, keys, clients, memory, rules): no cycle, the state does not know it.
 use crate::state::AppState;
-use crate::unlock::{PatSource, Sealed, TatFrom};
+use crate::unlock::{PatSource, PiiFrom, Sealed, TatFrom};
 
 /// A call that passed the caller checks.
 struct Checked {
@@ -74,6 +74,7 @@ fn check_caller(
         body,
         assertion: get(ASSERTION_HEADER)?,
         sealed_tat: get(TAT_HEADER)?,
+        sealed_pii: get(PII_HEADER)?,
     };
     verifying.verify_strict(&parts.message(), &signature).map_err(|_| PropagationError::BadSignature)?;
     let now = state.clock.now();
@@ -148,6 +149,7 @@ async fn ingress_inner(
     let session_index = assertion.session_index().ok_or(PropagationError::Tat)?.to_owned();
     tracing::debug!(verified_us = started.elapsed().as_micros() as u64, "propagated call verified");
     let info = tat_info(&state.config.entity_id, &session_index, assertion.id());
+    let pii_info = crate::pii::propagated_info(&state.config.entity_id, &session_index, assertion.id());
     // Each client may exchange an assertion once: later calls with the same assertion reuse
     // the PAT, for as long as the caller's sign-in could last.
     let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
@@ -158,6 +160,11 @@ async fn ingress_inner(
         // A missing header is an empty one, which does not open either.
         tat: TatFrom::Propagated(headers::text(&parts.headers, TAT_HEADER).unwrap_or_default()),
         tat_info: &info,
+        // Checked against the assertion's signed digests inside `unlock`.
+        pii: PiiFrom::Propagated {
+            sealed: headers::text(&parts.headers, PII_HEADER).unwrap_or_default(),
+            info: &pii_info,
+        },
     };
     let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };
     let opened = crate::unlock::unlock(keys, &assertion, sealed, pat_source, now).await?.opened;

@@ -5,13 +5,16 @@
 //!
 //! **Egress** (`/.idaas/partners/<name>/<path>`, for this agent's backend): the backend
 //! presents the opaque session handle it received on ingress (`X-Idaas-Session`); the agent
-//! attaches the user's signed assertion, the TAT re-sealed (HPKE) for the partner's HPKE key
-//! and an Ed25519 signature of its own over the whole call, and sends it to the partner agent's
-//! `/.idaas/call/<path>`.
+//! fetches the user's PII ciphertexts again from the home IdP with the session's
+//! `idaas:pii-ref` (sessions never hold ciphertexts), attaches the user's signed assertion, the
+//! TAT and the ciphertexts each re-sealed (HPKE) for the partner's HPKE key, and an Ed25519
+//! signature of its own over the whole call, and sends it to the partner agent's
+//! `/.idaas/call/<path>`. The partner never sees the home IdP's reference.
 //!
 //! **Ingress** (`/.idaas/call/<path>`): a configured caller's signature, a ±60 s window and a
 //! nonce cache come first (direct trust); then the assertion's signature and issuer; then
-//! [`crate::unlock`]: the TAT is opened with this agent's key; the assertion is exchanged at
+//! [`crate::unlock`]: the TAT and the PII bundle are opened with this agent's key, each
+//! ciphertext checked against the assertion's signed digest; the assertion is exchanged at
 //! the visitor IdP (or its PAT is taken from [`memory`]) with this agent's own client
 //! credentials (indirect trust: the visitor validates the assertion and
 //! grants only this service's purposes); TAT and PAT must share (NameID, SessionIndex). What
@@ -26,8 +29,8 @@ use axum::body::{Body, Bytes};
 
 pub use crate::error::PropagationError;
 pub use crate::headers::{
-    ASSERTION_HEADER, CALLER_HEADER, KEY_HEADER, NONCE_HEADER, SESSION_HEADER, SIGNATURE_HEADER, TAT_HEADER,
-    TIMESTAMP_HEADER,
+    ASSERTION_HEADER, CALLER_HEADER, KEY_HEADER, NONCE_HEADER, PII_HEADER, SESSION_HEADER, SIGNATURE_HEADER,
+    TAT_HEADER, TIMESTAMP_HEADER,
 };
 pub use egress::egress;
 pub use ingress::ingress;

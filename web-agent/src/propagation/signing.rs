@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::config::PartnerConfig;
 use crate::headers::{
-    ASSERTION_HEADER, KEY_HEADER, NONCE_HEADER, SIGNATURE_HEADER, TAT_HEADER, TIMESTAMP_HEADER,
+    ASSERTION_HEADER, KEY_HEADER, NONCE_HEADER, PII_HEADER, SIGNATURE_HEADER, TAT_HEADER, TIMESTAMP_HEADER,
 };
 use crate::keys::KeyFileError;
 use crate::session::Propagation;
@@ -105,6 +105,8 @@ pub struct CallParts<'a> {
     pub assertion: &'a str,
     /// The sealed TAT header value.
     pub sealed_tat: &'a str,
+    /// The sealed PII bundle header value.
+    pub sealed_pii: &'a str,
 }
 
 impl CallParts<'_> {
@@ -112,7 +114,7 @@ impl CallParts<'_> {
     pub fn message(&self) -> Vec<u8> {
         let h = |b: &[u8]| hex::encode(Sha256::digest(b));
         format!(
-            "idaas-call-v1\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
+            "idaas-call-v2\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}\n{}",
             self.audience,
             self.method,
             self.path_and_query,
@@ -121,12 +123,15 @@ impl CallParts<'_> {
             h(self.body),
             h(self.assertion.as_bytes()),
             h(self.sealed_tat.as_bytes()),
+            h(self.sealed_pii.as_bytes()),
         )
         .into_bytes()
     }
 }
 
-/// The headers of a propagated call for `partner`, signed by `signer`.
+/// The headers of a propagated call for `partner`, signed by `signer`. `pii_bundle` is the
+/// bundle fetched from the home IdP (`federation::pii`), re-sealed here for the partner under
+/// [`crate::pii::propagated_info`].
 #[allow(clippy::too_many_arguments)] // each is one signed field
 pub fn call_headers<R: RngCore + CryptoRng>(
     signer: &CallSigner,
@@ -137,12 +142,15 @@ pub fn call_headers<R: RngCore + CryptoRng>(
     body: &[u8],
     session_index: &str,
     propagation: &Propagation,
+    pii_bundle: &[u8],
     now: i64,
     rng: &mut R,
 ) -> Result<Vec<(&'static str, String)>, federation::seal::SealError> {
     let audience = partner.entity_id();
     let info = tat_info(&audience, session_index, &propagation.assertion_id);
     let sealed_tat = federation::seal::seal(seal_suite, &partner.tat_key, &info, &propagation.tat, rng)?;
+    let pii_info = crate::pii::propagated_info(&audience, session_index, &propagation.assertion_id);
+    let sealed_pii = federation::seal::seal(seal_suite, &partner.tat_key, &pii_info, pii_bundle, rng)?;
     let assertion = URL_SAFE_NO_PAD.encode(propagation.assertion_xml.as_bytes());
     let mut n = [0u8; 16];
     rng.fill_bytes(&mut n);
@@ -156,6 +164,7 @@ pub fn call_headers<R: RngCore + CryptoRng>(
         body,
         assertion: &assertion,
         sealed_tat: &sealed_tat,
+        sealed_pii: &sealed_pii,
     };
     let signature = signer.sign(&parts);
     Ok(vec![
@@ -165,6 +174,7 @@ pub fn call_headers<R: RngCore + CryptoRng>(
         (NONCE_HEADER, nonce),
         (ASSERTION_HEADER, assertion),
         (TAT_HEADER, sealed_tat),
+        (PII_HEADER, sealed_pii),
     ])
 }
 
@@ -184,6 +194,7 @@ mod tests {
             body,
             assertion: "a",
             sealed_tat: "t",
+            sealed_pii: "p",
         }
     }
 
@@ -204,6 +215,7 @@ mod tests {
             CallParts { body: b"{ }", ..p.clone() },
             CallParts { assertion: "b", ..p.clone() },
             CallParts { sealed_tat: "u", ..p.clone() },
+            CallParts { sealed_pii: "q", ..p.clone() },
         ];
         for v in variants {
             assert!(key.verify_strict(&v.message(), &sig).is_err(), "{v:?}");

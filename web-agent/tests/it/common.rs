@@ -204,7 +204,13 @@ impl Agent {
                 expires: T0 + 3600,
                 closed: 0,
                 handle: String::new(),
-                propagation: Some(Propagation::new("<a/>".into(), "_a".into(), vec![1, 2, 3])),
+                propagation: Some(Propagation::new(
+                    "<a/>".into(),
+                    "_a".into(),
+                    vec![1, 2, 3],
+                    String::new(),
+                    Vec::new(),
+                )),
             },
             T0,
         );
