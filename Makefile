@@ -74,7 +74,7 @@ fmt:
 ## toolchain RUSTC_BOOTSTRAP=1 unlocks them. Installs cargo-fuzz when it is missing.
 ## FUZZ_TARGETS picks targets, FUZZ_ARGS passes libFuzzer options (e.g. -jobs=2).
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= policy disclosure decrypt saml_response authn_request unseal receipt propagation
+FUZZ_TARGETS ?= policy disclosure decrypt saml_response authn_request unseal receipt propagation pii_bundle
 FUZZ_ARGS ?=
 FUZZ_ENV = RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR=$(CURDIR)/fuzz/target
 
