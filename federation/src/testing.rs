@@ -154,6 +154,7 @@ pub fn xmlsec1_sign(signer: &TestSigner, xml: &str) -> String {
         .arg("--privkey-pem")
         .arg(format!("{},{}", k.display(), c.display()))
         .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
+        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:Response"])
         .arg(&t)
         .output()
         .expect("xmlsec1 is installed by scripts/install-deps.sh");

@@ -15,8 +15,12 @@
 //!    from the document that was sent, so wrapped, unsigned or commented-in content (XSW 1–8,
 //!    comment injection) cannot be what is used. The signed element must be a
 //!    `saml:Assertion` — the document's root, or the `samlp:Response`'s only Assertion child —
-//!    and its `Issuer` must be the IdP whose certificate verified it; a signed assertion found
-//!    anywhere else (wrapped in `Advice`, `ds:Object`, …) is refused.
+//!    or, for a Response document, the `samlp:Response` itself, whose one Assertion child it
+//!    then covers (the three shapes IdPs use: assertion signed, Response signed, both; with
+//!    both, every signature must verify). The assertion's `Issuer` must be the IdP whose
+//!    certificate verified it (and a signed Response's own `Issuer`, when present, too); a
+//!    signed assertion found anywhere else (wrapped in `Advice`, `ds:Object`, …) is refused.
+//!    A bare assertion (RFC 7522) must itself be signed.
 //!
 //! A [`VerifiedAssertion`] holds only what the signature covers. The checks that depend on
 //! the relying party are separate methods, so each party composes the rules it needs:
@@ -101,6 +105,9 @@ pub struct UnverifiedAssertion<'a> {
     /// The `ID` the signed assertion must have: the root's (bare assertion) or the one
     /// Assertion child's (response).
     expected_id: String,
+    /// What the document is: a bare assertion, or a Response (then the Response itself may be
+    /// what is signed).
+    root: Root,
 }
 
 impl<'a> UnverifiedAssertion<'a> {
@@ -160,7 +167,7 @@ impl<'a> UnverifiedAssertion<'a> {
             },
         };
         let expected_id = expected_id.filter(|i| !i.is_empty()).ok_or(ValidationError::Missing("ID"))?;
-        Ok(UnverifiedAssertion { xml, claimed_issuer, expected_id })
+        Ok(UnverifiedAssertion { xml, claimed_issuer, expected_id, root })
     }
 
     /// The issuer the document *claims* (unverified: use it to pick keys or for messages only).
@@ -188,14 +195,33 @@ impl<'a> UnverifiedAssertion<'a> {
         }))
         .map_err(|_| ValidationError::Malformed("the signature could not be processed"))?
         .map_err(|_| ValidationError::BadSignature)?;
-        // The pre-digest root must itself be an Assertion (not a signed Response or a fragment).
+        // The pre-digest root must be an Assertion, or — for a Response document only — a
+        // Response whose one direct Assertion child is then covered by the Response's signature
+        // (SAML core §5.2; the shape many IdPs use, alone or with the assertion also signed:
+        // samael then verifies every signature and hands back the Response's pre-digest).
         let scan = prescan(&reduced, usize::MAX).map_err(|_| ValidationError::SignedContentMismatch)?;
-        if scan.root != Some(Root::Assertion) {
-            return Err(ValidationError::SignedContentMismatch);
-        }
-        let parsed = catch_unwind(|| reduced.parse::<samael::schema::Assertion>())
-            .map_err(|_| ValidationError::Malformed("assertion"))?
-            .map_err(|_| ValidationError::Malformed("assertion"))?;
+        let parsed = match (scan.root, self.root) {
+            (Some(Root::Assertion), _) => catch_unwind(|| reduced.parse::<samael::schema::Assertion>())
+                .map_err(|_| ValidationError::Malformed("assertion"))?
+                .map_err(|_| ValidationError::Malformed("assertion"))?,
+            (Some(Root::Response), Root::Response) => {
+                // Exactly one Assertion child, the one the document names, and no encrypted
+                // one beside it; the signed Response's own Issuer, when given, is the IdP's.
+                if scan.child_assertion_ids.as_slice() != [Some(self.expected_id.clone())]
+                    || scan.claimed_issuer.as_deref().is_some_and(|i| i != self.claimed_issuer)
+                {
+                    return Err(ValidationError::SignedContentMismatch);
+                }
+                let response = catch_unwind(|| reduced.parse::<samael::schema::Response>())
+                    .map_err(|_| ValidationError::Malformed("response"))?
+                    .map_err(|_| ValidationError::Malformed("response"))?;
+                if response.encrypted_assertion.is_some() {
+                    return Err(ValidationError::SignedContentMismatch);
+                }
+                response.assertion.ok_or(ValidationError::Missing("Assertion"))?
+            }
+            _ => return Err(ValidationError::SignedContentMismatch),
+        };
         let verified = VerifiedAssertion::from_samael(parsed)?;
         if verified.issuer != self.claimed_issuer || verified.id != self.expected_id {
             return Err(ValidationError::SignedContentMismatch);

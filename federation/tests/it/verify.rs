@@ -452,3 +452,73 @@ fn edge_only_utf8_assertions_are_accepted() {
     let fine = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>{bare}");
     assert!(verify(&fine, &trust(&s)).is_ok());
 }
+
+/// A `samlp:Response` around `assertion` as a third-party IdP writes it, with a
+/// Response-level signature template right after its Issuer (where SAML core puts it), for the
+/// xmlsec1 CLI to fill in. xmlsec1 signs the first template of the document, this one.
+fn response_template(assertion: &str, issuer: &str) -> String {
+    response_xml(assertion, issuer, true)
+}
+
+/// The Response of [`response_template`], with (`signed`) or without the template.
+fn response_xml(assertion: &str, issuer: &str, signed: bool) -> String {
+    let head = format!(
+        r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_resp1" Version="2.0" IssueInstant="2026-11-18T08:26:40Z" Destination="{ACS}"><saml:Issuer>{issuer}</saml:Issuer>"##
+    );
+    let template = format!(
+        r##"<ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="{RSA_SHA256}"/><ds:Reference URI="#_resp1"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue><ds:KeyInfo><ds:X509Data/></ds:KeyInfo></ds:Signature>"##
+    );
+    let status = r#"<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>"#;
+    format!("{head}{}{status}{assertion}</samlp:Response>", if signed { template.as_str() } else { "" })
+}
+
+fn verify_response(xml: &str, t: &TrustStore) -> Result<VerifiedAssertion, ValidationError> {
+    UnverifiedAssertion::parse_response(xml, DEFAULT_MAX_XML_BYTES)?.verify(t)
+}
+
+#[test]
+fn every_signing_shape_of_a_third_party_idp_is_accepted_and_only_signed_content_is_read() {
+    // The producer is the xmlsec1 CLI, not our signer (issue 16, item 2).
+    let s = signer(12);
+    let t = trust(&s);
+    let unsigned_assertion = {
+        let xml = template(IDP, "alice", RSA_SHA256, SHA256);
+        let a = xml.find("<ds:Signature").unwrap();
+        let b = xml.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        format!("{}{}", &xml[..a], &xml[b..])
+    };
+    let signed_assertion = xmlsec1_sign(&s, &template(IDP, "alice", RSA_SHA256, SHA256));
+    let shapes = [
+        ("assertion only", response_xml(&signed_assertion, IDP, false)),
+        ("response only", xmlsec1_sign(&s, &response_template(&unsigned_assertion, IDP))),
+        ("response and assertion", xmlsec1_sign(&s, &response_template(&signed_assertion, IDP))),
+    ];
+    for (shape, xml) in &shapes {
+        let a = verify_response(xml, &t).unwrap_or_else(|e| panic!("{shape}: {e}"));
+        assert_eq!((a.id(), a.name_id().value.as_str()), ("_cli1", "alice"), "{shape}");
+        assert_eq!(a.attribute("groups").unwrap(), &["customers".to_owned()], "{shape}");
+        // Content changed after signing: refused in every shape.
+        let tampered = xml.replace(">customers<", ">admins<");
+        assert!(verify_response(&tampered, &t).is_err(), "{shape}: tampered content accepted");
+        // Another IdP's key: refused.
+        assert_eq!(
+            verify_response(xml, &trust(&signer(13))).err(),
+            Some(ValidationError::BadSignature),
+            "{shape}"
+        );
+    }
+    // Response-signed, with a second assertion added after signing: ambiguous, refused.
+    let (_, response_only) = &shapes[1];
+    let two = response_only.replace(
+        "</samlp:Response>",
+        &format!("{}</samlp:Response>", unsigned_assertion.replace("_cli1", "_cli2")),
+    );
+    assert!(verify_response(&two, &t).is_err());
+    // A signed Response is never accepted where a bare assertion is expected (RFC 7522).
+    assert!(verify(response_only, &t).is_err());
+    // A Response signed by the IdP whose Issuer names another IdP than its assertion: refused.
+    let mut other = trust(&s);
+    other.insert("https://other-idp.example", vec![s.cert_der.clone()]).unwrap();
+    let mixed = xmlsec1_sign(&s, &response_template(&unsigned_assertion, "https://other-idp.example"));
+    assert_eq!(verify_response(&mixed, &other).err(), Some(ValidationError::SignedContentMismatch));
+}
