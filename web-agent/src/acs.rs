@@ -109,11 +109,7 @@ pub async fn process(
     }
     state.replay.check_and_record(&assertion, now, skew)?;
 
-    let user = assertion.name_id().value.clone();
-    if user.is_empty() {
-        return Err(AcsError::Malformed("empty NameID"));
-    }
-    let groups = map_groups(&config.group_mapping, assertion.attribute("groups").unwrap_or_default());
+    let (user, groups) = identity(config, &assertion)?;
     let session_index = assertion.session_index().unwrap_or_default().to_owned();
     let (opened, propagation) = if state.config.visitor.is_some() {
         open_pii(state, &xml, &assertion).await?
@@ -147,6 +143,30 @@ pub async fn process(
         return_to: pending.return_to,
         still_pending: pending_here,
     })
+}
+
+/// The user and groups a verified assertion names, as the configuration says where to read
+/// them (`user_from`, `groups_attribute`, `group_mapping`). Shared by the ACS and the
+/// propagation ingress, so both see one identity.
+pub fn identity(
+    config: &crate::config::Config,
+    assertion: &VerifiedAssertion,
+) -> Result<(String, Vec<String>), AcsError> {
+    let user = if config.user_from == crate::config::USER_FROM_NAMEID {
+        assertion.name_id().value.clone()
+    } else {
+        match assertion.attribute(&config.user_from) {
+            Some([one]) => one.clone(),
+            Some([]) | None => return Err(AcsError::Malformed("the user attribute (user_from)")),
+            Some(_) => return Err(AcsError::Malformed("a single-valued user attribute (user_from)")),
+        }
+    };
+    if user.is_empty() {
+        return Err(AcsError::Malformed("an empty user name"));
+    }
+    let groups =
+        map_groups(&config.group_mapping, assertion.attribute(&config.groups_attribute).unwrap_or_default());
+    Ok((user, groups))
 }
 
 /// SAML groups after `group_mapping`, sorted and deduplicated.

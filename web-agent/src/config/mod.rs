@@ -73,6 +73,16 @@ pub struct Config {
     /// Header names for the user and groups.
     #[serde(default)]
     pub headers: HeaderNames,
+    /// The SAML attribute the user's groups come from (multi-valued). Default `groups` (the
+    /// home IdP's name); behind another IdP e.g. `urn:oid:1.3.6.1.4.1.5923.1.5.1.1`
+    /// (isMemberOf).
+    #[serde(default = "default_groups_attribute")]
+    pub groups_attribute: String,
+    /// Where the user name (the user header) comes from: `nameid` (default), or the name of a
+    /// single-valued SAML attribute (e.g. `urn:oid:0.9.2342.19200300.100.1.3`, mail). The
+    /// keys of PBE sign-ins stay bound to the NameID whatever this says.
+    #[serde(default = "default_user_from")]
+    pub user_from: String,
     /// Role-based access rules.
     #[serde(default)]
     pub access: AccessConfig,
@@ -238,6 +248,14 @@ fn default_session_minutes() -> u32 {
 fn default_session_memory_mib() -> u32 {
     (crate::session::DEFAULT_MEMORY_LIMIT >> 20) as u32
 }
+fn default_groups_attribute() -> String {
+    "groups".into()
+}
+fn default_user_from() -> String {
+    USER_FROM_NAMEID.into()
+}
+/// `user_from` for the NameID.
+pub const USER_FROM_NAMEID: &str = "nameid";
 fn default_skew() -> u32 {
     60
 }

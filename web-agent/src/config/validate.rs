@@ -29,6 +29,14 @@ impl Config {
         if self.entity_id.len() > 1024 || self.entity_id.chars().any(char::is_whitespace) {
             return Err(invalid("entity_id", "at most 1024 characters, no spaces"));
         }
+        for (key, value) in [("groups_attribute", &self.groups_attribute), ("user_from", &self.user_from)] {
+            if value.is_empty()
+                || value.len() > 256
+                || value.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                return Err(invalid(key, "must be a SAML attribute name: 1 - 256 characters, no spaces"));
+            }
+        }
         if !(1..=65_536).contains(&self.session_memory_limit_mib) {
             return Err(invalid("session_memory_limit_mib", "must be 1 - 65536"));
         }

@@ -145,7 +145,8 @@ async fn ingress_inner(
     let skew = i64::from(state.config.clock_skew_seconds);
     assertion.check_not_before(now, skew).map_err(|e| PropagationError::Assertion(e.to_string()))?;
     let visitor = state.config.visitor.as_ref().ok_or(PropagationError::Pat)?;
-    let user = assertion.name_id().value.clone();
+    let (user, groups) = crate::acs::identity(&state.config, &assertion)
+        .map_err(|e| PropagationError::Assertion(e.to_string()))?;
     let session_index = assertion.session_index().ok_or(PropagationError::Tat)?.to_owned();
     tracing::debug!(verified_us = started.elapsed().as_micros() as u64, "propagated call verified");
     let info = tat_info(&state.config.entity_id, &session_index, assertion.id());
@@ -169,10 +170,6 @@ async fn ingress_inner(
     let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };
     let opened = crate::unlock::unlock(keys, &assertion, sealed, pat_source, now).await?.opened;
 
-    let groups = crate::acs::map_groups(
-        &state.config.group_mapping,
-        assertion.attribute("groups").unwrap_or_default(),
-    );
     let path = checked.path_and_query.split('?').next().unwrap_or_default();
     crate::paths::record_decision("ingress", path);
     let decision =

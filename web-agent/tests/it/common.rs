@@ -172,6 +172,14 @@ impl Agent {
 
     /// A signed IdP response for this agent answering `request_id`.
     pub fn response(&self, request_id: &str) -> String {
+        self.response_with(
+            request_id,
+            vec![AttributeValues { name: "groups".into(), values: vec!["customers".into()] }],
+        )
+    }
+
+    /// [`Agent::response`] with other attributes (as another IdP would name them).
+    pub fn response_with(&self, request_id: &str, attributes: Vec<AttributeValues>) -> String {
         let acs = self.state.config.acs_url();
         let params = ResponseParams {
             issuer: IDP.into(),
@@ -185,7 +193,7 @@ impl Agent {
             session_index: "s1".into(),
             session_not_on_or_after: T0 + 3600,
             authn_instant: T0,
-            attributes: vec![AttributeValues { name: "groups".into(), values: vec!["customers".into()] }],
+            attributes,
         };
         let s =
             build_signed_response(&params, &signer().key_der, &signer().cert_base64(), &mut rand_core::OsRng)

@@ -471,3 +471,54 @@ async fn junk_on_every_endpoint_gets_a_clean_4xx() {
         assert!(a.status == 0 || (400..500).contains(&a.status), "{what}: {} {}", a.status, a.body);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_another_idp_the_user_and_groups_come_from_the_configured_attributes() {
+    use federation::assertion::AttributeValues;
+    const MAIL: &str = "urn:oid:0.9.2342.19200300.100.1.3";
+    const IS_MEMBER_OF: &str = "urn:oid:1.3.6.1.4.1.5923.1.5.1.1";
+    let agent = Agent::start(Opts {
+        extra_toml: format!("groups_attribute = \"{IS_MEMBER_OF}\"\nuser_from = \"{MAIL}\"\n"),
+        ..Opts::default()
+    })
+    .await;
+    let attrs = |mail: &[&str]| {
+        vec![
+            AttributeValues { name: MAIL.into(), values: mail.iter().map(|m| m.to_string()).collect() },
+            AttributeValues { name: IS_MEMBER_OF.into(), values: vec!["customers".into(), "staff".into()] },
+            // The home IdP's short name is not read when another is configured.
+            AttributeValues { name: "groups".into(), values: vec!["admins".into()] },
+        ]
+    };
+    let mut b = Browser::default();
+    let id = b.start_sign_in(&agent, "/x").await;
+    let a = b.post_response(&agent, &agent.response_with(&id, attrs(&["alice@example.org"]))).await;
+    assert_eq!(a.status, 303, "{a:?}");
+    assert_eq!(b.send(&agent, "GET", "/y", &[], b"").await.status, 200);
+    let seen = agent.backend.take();
+    let last = seen.last().expect("the backend saw the request");
+    assert_eq!(last.headers["x-idaas-user"], "alice@example.org");
+    assert_eq!(last.headers["x-idaas-groups"], "customers,staff");
+
+    // No user attribute, or two values: refused, nobody signed in.
+    for mail in [&[][..], &["a@example.org", "b@example.org"][..]] {
+        let mut b = Browser::default();
+        let id = b.start_sign_in(&agent, "/x").await;
+        let a = b.post_response(&agent, &agent.response_with(&id, attrs(mail))).await;
+        assert_eq!(a.status, 400, "{mail:?}: {a:?}");
+        assert!(!b.cookies.keys().any(|k| k.starts_with("idaas_agent_")));
+    }
+}
+
+#[test]
+fn the_identity_attribute_settings_are_checked() {
+    let base = "public_url = \"http://127.0.0.1:1\"\nbackend_url = \"http://127.0.0.1:2\"\n";
+    let tail = "[home_idp]\nmetadata_file = \"m.xml\"\n";
+    for bad in ["groups_attribute = \"\"", "user_from = \"has space\"", "user_from = \"\""] {
+        let err =
+            web_agent::config::Config::from_toml(&format!("{base}{bad}\n{tail}")).unwrap_err().to_string();
+        assert!(err.contains(bad.split(' ').next().unwrap()), "{bad}: {err}");
+    }
+    let ok = web_agent::config::Config::from_toml(&format!("{base}{tail}")).unwrap();
+    assert_eq!((ok.groups_attribute.as_str(), ok.user_from.as_str()), ("groups", "nameid"));
+}
