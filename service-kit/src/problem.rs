@@ -23,6 +23,20 @@ pub fn response(status: StatusCode, slug: &str, title: &str, detail: &str) -> Re
     res
 }
 
+/// The detail of a 500: the cause is logged here (for the operator) and never sent (it may name
+/// paths, keys or stored values).
+pub fn internal_detail(cause: &str) -> String {
+    tracing::error!(%cause, "internal error");
+    "the server could not complete the request; the operator can find the cause in the log".to_owned()
+}
+
+/// Sets `Retry-After` to `seconds` (at least 1: a 0 would invite an immediate retry storm).
+pub fn set_retry_after(res: &mut Response, seconds: u64) {
+    if let Ok(v) = HeaderValue::from_str(&seconds.max(1).to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+}
+
 /// Whether `res` is a bare answer of a tower layer (a 408 or 413 without a body type of its
 /// own, or tower-http's plain-text 413), which the service should answer in its own format.
 pub fn is_bare(res: &Response) -> bool {

@@ -116,26 +116,19 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
         let detail = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                "the server could not complete the request; the operator can find the cause in the log"
-                    .to_owned()
-            }
+            ApiError::Internal(cause) => service_kit::problem::internal_detail(cause),
             other => {
                 tracing::debug!(status = status.as_u16(), problem = slug, "request refused");
                 other.to_string()
             }
         };
         let mut res = service_kit::problem::response(status, slug, title, &detail);
-        let headers = res.headers_mut();
         match self {
             ApiError::Unauthorized(_) => {
-                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
             ApiError::Throttled { retry_after } | ApiError::Busy { retry_after } => {
-                if let Ok(v) = HeaderValue::from_str(&retry_after.max(1).to_string()) {
-                    headers.insert(header::RETRY_AFTER, v);
-                }
+                service_kit::problem::set_retry_after(&mut res, retry_after);
             }
             _ => {}
         }

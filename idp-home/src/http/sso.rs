@@ -170,8 +170,8 @@ async fn login(
                 _ => (StatusCode::UNAUTHORIZED, None),
             };
             let mut page = html::login_form(&pending.csrf, Some(&e.to_string()), status);
-            if let Some(v) = retry_after.and_then(|s| HeaderValue::from_str(&s.max(1).to_string()).ok()) {
-                page.headers_mut().insert(header::RETRY_AFTER, v);
+            if let Some(s) = retry_after {
+                service_kit::problem::set_retry_after(&mut page, s);
             }
             return page;
         }

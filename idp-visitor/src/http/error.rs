@@ -55,9 +55,7 @@ impl IntoResponse for OAuthError {
                 }
             }
             OAuthError::Throttled { retry_after } => {
-                if let Ok(v) = HeaderValue::from_str(&retry_after.max(&1).to_string()) {
-                    res.headers_mut().insert(header::RETRY_AFTER, v);
-                }
+                service_kit::problem::set_retry_after(&mut res, *retry_after)
             }
             _ => {}
         }
@@ -126,11 +124,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, slug, title) = self.parts();
         let detail = match &self {
-            ApiError::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                "the server could not complete the request; the operator can find the cause in the log"
-                    .to_owned()
-            }
+            ApiError::Internal(cause) => service_kit::problem::internal_detail(cause),
             other => other.to_string(),
         };
         let mut res = service_kit::problem::response(status, slug, title, &detail);
