@@ -35,6 +35,8 @@ fn sso_response(c: &mut Criterion) {
         acs_urls: vec!["https://shop.example/saml/acs".into()],
         authn_request_cert_pem: None,
         release: vec!["groups".into()],
+        attribute_names: Default::default(),
+        sign: Default::default(),
         pbe: Some(PbeConfig {
             tat_public_key: sp_key.public_text(),
             visitor_entity_id: "https://salesforce.example".into(),

@@ -66,6 +66,7 @@ fn token_request(c: &mut Criterion) {
     let mut assertion = move || {
         n += 1;
         let p = ResponseParams {
+            signed_parts: Default::default(),
             issuer: IDP.into(),
             destination: "https://shop.example/saml/acs".into(),
             in_response_to: Some("_req".into()),
@@ -83,7 +84,7 @@ fn token_request(c: &mut Criterion) {
             session_index: format!("_session-{n}"),
             session_not_on_or_after: T0 + 8 * 3600,
             authn_instant: T0,
-            attributes: vec![AttributeValues { name: "groups".into(), values: vec!["customers".into()] }],
+            attributes: vec![AttributeValues::basic("groups", vec!["customers".into()])],
         };
         let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(n);
         let signed =

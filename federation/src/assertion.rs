@@ -1,4 +1,5 @@
-//! Building and signing the home IdP's SAML 2.0 Response with ONE signed Assertion.
+//! Building and signing the home IdP's SAML 2.0 Response with ONE Assertion: the Assertion,
+//! the Response, or both signed ([`SignedParts`], both by default).
 //!
 //! The XML is written by [`crate::xml::XmlBuilder`] (every value escaped) with an enveloped
 //! XML-DSig template (exclusive C14N, RSA-SHA256, SHA-256 digest) inside the Assertion, then
@@ -30,13 +31,71 @@ pub const NAMEID_PERSISTENT: &str = "urn:oasis:names:tc:SAML:2.0:nameid-format:p
 /// Bearer subject confirmation method.
 pub const CM_BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 
+/// `NameFormat` of attributes named by a URI (the standard names below).
+pub const NAME_FORMAT_URI: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
+/// `NameFormat` of attributes with a plain name (`groups`, `email`, the idaas claims).
+pub const NAME_FORMAT_BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
+/// `mail` (RFC 4524, eduPerson/SAML2 Int profile URI form).
+pub const ATTR_MAIL: &str = "urn:oid:0.9.2342.19200300.100.1.3";
+/// `isMemberOf` (group membership, eduMember).
+pub const ATTR_IS_MEMBER_OF: &str = "urn:oid:1.3.6.1.4.1.5923.1.5.1.1";
+
 /// One attribute of the AttributeStatement.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AttributeValues {
     /// The attribute name.
     pub name: String,
+    /// `FriendlyName`, for attributes named by a URI.
+    pub friendly_name: Option<String>,
+    /// `NameFormat`: [`NAME_FORMAT_BASIC`] or [`NAME_FORMAT_URI`].
+    pub name_format: &'static str,
     /// Its values.
     pub values: Vec<String>,
+}
+
+impl AttributeValues {
+    /// An attribute with a plain name (NameFormat basic).
+    pub fn basic(name: impl Into<String>, values: Vec<String>) -> Self {
+        AttributeValues { name: name.into(), friendly_name: None, name_format: NAME_FORMAT_BASIC, values }
+    }
+
+    /// An attribute named by a URI, with its `FriendlyName` (NameFormat uri).
+    pub fn uri(name: &str, friendly_name: &str, values: Vec<String>) -> Self {
+        AttributeValues {
+            name: name.to_owned(),
+            friendly_name: Some(friendly_name.to_owned()),
+            name_format: NAME_FORMAT_URI,
+            values,
+        }
+    }
+}
+
+/// Which parts of the Response carry a signature (SAML core §5; the profile lets either or
+/// both be signed). The default signs both: the most common SP libraries require a signed
+/// Response, and RFC 7522 needs a signed Assertion, whose enveloped signature stays valid
+/// inside the signed Response (exclusive C14N).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignedParts {
+    /// Response and Assertion.
+    #[default]
+    Both,
+    /// Only the Assertion.
+    Assertion,
+    /// Only the Response (no RFC 7522 exchange is possible: the bare assertion is unsigned).
+    Response,
+}
+
+impl SignedParts {
+    /// Whether the Assertion carries its own signature.
+    pub fn signs_assertion(self) -> bool {
+        matches!(self, SignedParts::Both | SignedParts::Assertion)
+    }
+
+    /// Whether the Response carries a signature.
+    pub fn signs_response(self) -> bool {
+        matches!(self, SignedParts::Both | SignedParts::Response)
+    }
 }
 
 /// A recipient of a bearer SubjectConfirmation.
@@ -75,6 +134,8 @@ pub struct ResponseParams {
     pub authn_instant: i64,
     /// Attributes.
     pub attributes: Vec<AttributeValues>,
+    /// Which parts are signed.
+    pub signed_parts: SignedParts,
 }
 
 /// Why a response could not be built.
@@ -155,11 +216,16 @@ pub fn build_signed_response_with_id(
         }
     }
     let now = xml_time(p.now)?;
-    let not_before = xml_time(p.now - 60)?; // a minute of clock skew for the relying party
-    let not_on_or_after = xml_time(p.now + p.lifetime)?;
-    let session_end = xml_time(p.session_not_on_or_after)?;
-    let authn_instant = xml_time(p.authn_instant)?;
-    let reference = format!("#{assertion_id}");
+    let sign = |xml: String| -> Result<String, AssertionError> {
+        Crypto::sign_xml(xml.as_bytes(), signing_key_der).map_err(|e| AssertionError::Signing(e.to_string()))
+    };
+    // The Assertion is built and signed on its own first: samael signs the first signature
+    // template of a document, and the Response's signature must cover the Assertion's
+    // finished signature, so it is computed second, over the embedded signed bytes.
+    let mut assertion = write_assertion(p, &assertion_id, &now, cert_base64)?;
+    if p.signed_parts.signs_assertion() {
+        assertion = sign(assertion)?;
+    }
 
     let mut x = XmlBuilder::new();
     let mut resp_attrs: Vec<(&str, &str)> = vec![
@@ -176,16 +242,44 @@ pub fn build_signed_response_with_id(
     }
     x.open("samlp:Response", &resp_attrs);
     x.leaf("saml:Issuer", &[], &p.issuer);
+    if p.signed_parts.signs_response() {
+        // Schema order: Issuer, Signature, Extensions, Status.
+        signature_template(&mut x, &format!("#{response_id}"), cert_base64);
+    }
     x.open("samlp:Status", &[])
         .empty("samlp:StatusCode", &[("Value", "urn:oasis:names:tc:SAML:2.0:status:Success")])
         .close();
+    x.signed_element(&assertion);
+    x.close(); // Response
+    let mut xml = x.finish();
+    if p.signed_parts.signs_response() {
+        xml = sign(xml)?;
+    }
+    Ok(SignedResponse { xml, response_id, assertion_id })
+}
 
+/// The Assertion as a document of its own (it declares `xmlns:saml`, so exclusive C14N gives
+/// the same bytes inside the Response), with a signature template when it is to be signed.
+fn write_assertion(
+    p: &ResponseParams,
+    assertion_id: &str,
+    now: &str,
+    cert_base64: &str,
+) -> Result<String, AssertionError> {
+    let not_before = xml_time(p.now - 60)?; // a minute of clock skew for the relying party
+    let not_on_or_after = xml_time(p.now + p.lifetime)?;
+    let session_end = xml_time(p.session_not_on_or_after)?;
+    let authn_instant = xml_time(p.authn_instant)?;
+
+    let mut x = XmlBuilder::new();
     x.open(
         "saml:Assertion",
-        &[("xmlns:saml", NS_ASSERTION), ("ID", &assertion_id), ("Version", "2.0"), ("IssueInstant", &now)],
+        &[("xmlns:saml", NS_ASSERTION), ("ID", assertion_id), ("Version", "2.0"), ("IssueInstant", now)],
     );
     x.leaf("saml:Issuer", &[], &p.issuer);
-    signature_template(&mut x, &reference, cert_base64);
+    if p.signed_parts.signs_assertion() {
+        signature_template(&mut x, &format!("#{assertion_id}"), cert_base64);
+    }
 
     x.open("saml:Subject", &[]);
     x.leaf("saml:NameID", &[("Format", NAMEID_PERSISTENT)], &p.name_id);
@@ -193,6 +287,7 @@ pub fn build_signed_response_with_id(
         x.open("saml:SubjectConfirmation", &[("Method", CM_BEARER)]);
         let mut attrs: Vec<(&str, &str)> = vec![("NotOnOrAfter", &not_on_or_after), ("Recipient", &r.url)];
         if let Some(irt) = &r.in_response_to {
+            check_chars("InResponseTo", irt)?;
             attrs.push(("InResponseTo", irt));
         }
         x.empty("saml:SubjectConfirmationData", &attrs);
@@ -227,10 +322,12 @@ pub fn build_signed_response_with_id(
     if !p.attributes.is_empty() {
         x.open("saml:AttributeStatement", &[]);
         for a in &p.attributes {
-            x.open(
-                "saml:Attribute",
-                &[("Name", &a.name), ("NameFormat", "urn:oasis:names:tc:SAML:2.0:attrname-format:basic")],
-            );
+            let mut attrs: Vec<(&str, &str)> = vec![("Name", &a.name)];
+            if let Some(friendly) = &a.friendly_name {
+                attrs.push(("FriendlyName", friendly));
+            }
+            attrs.push(("NameFormat", a.name_format));
+            x.open("saml:Attribute", &attrs);
             for v in &a.values {
                 x.leaf("saml:AttributeValue", &[], v);
             }
@@ -239,11 +336,7 @@ pub fn build_signed_response_with_id(
         x.close();
     }
     x.close(); // Assertion
-    x.close(); // Response
-    let unsigned = x.finish();
-    let xml = Crypto::sign_xml(unsigned.as_bytes(), signing_key_der)
-        .map_err(|e| AssertionError::Signing(e.to_string()))?;
-    Ok(SignedResponse { xml, response_id, assertion_id })
+    Ok(x.finish())
 }
 
 /// The enveloped-signature template xmlsec fills in: exclusive C14N, RSA-SHA256, SHA-256.

@@ -143,14 +143,11 @@ impl Claims {
         let mut out: Vec<AttributeValues> = self
             .pii
             .iter()
-            .map(|(name, ct)| AttributeValues {
-                name: format!("{PII_PREFIX}{name}"),
-                values: vec![ct.clone()],
-            })
+            .map(|(name, ct)| AttributeValues::basic(format!("{PII_PREFIX}{name}"), vec![ct.clone()]))
             .collect();
-        out.push(AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec![self.sealed_tat.clone()] });
-        out.push(AttributeValues { name: PII_REF_ATTRIBUTE.into(), values: vec![self.pii_ref.clone()] });
-        out.push(AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec![self.suite.name().into()] });
+        out.push(AttributeValues::basic(TAT_ATTRIBUTE, vec![self.sealed_tat.clone()]));
+        out.push(AttributeValues::basic(PII_REF_ATTRIBUTE, vec![self.pii_ref.clone()]));
+        out.push(AttributeValues::basic(SUITE_ATTRIBUTE, vec![self.suite.name().into()]));
         Ok(out)
     }
 

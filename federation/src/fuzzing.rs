@@ -65,6 +65,7 @@ pub fn idp_metadata() -> String {
 /// The parameters of a response for [`SP`] carrying `attributes`.
 pub fn response_params(attributes: Vec<AttributeValues>) -> ResponseParams {
     ResponseParams {
+        signed_parts: Default::default(),
         issuer: IDP.into(),
         destination: ACS.into(),
         in_response_to: Some("_req1".into()),

@@ -16,6 +16,7 @@ pub mod pat;
 pub mod pii;
 pub mod seal;
 pub mod secret;
+pub mod sp_metadata;
 pub mod status;
 #[cfg(feature = "test-support")]
 pub mod testing;

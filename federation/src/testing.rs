@@ -173,15 +173,27 @@ pub fn xmlsec1_verifies(xml: &str, cert_pem: &str) -> bool {
     xmlsec1_verifies_element(xml, cert_pem, "urn:oasis:names:tc:SAML:2.0:assertion:Assertion")
 }
 
-/// [`xmlsec1_verifies`] for a signature over another element whose `ID` attribute is
-/// declared by `id_node` (`namespace:LocalName`, e.g. the protocol `Response`).
+/// The SAML protocol `Response` element, for [`xmlsec1_verifies_element`].
+pub const RESPONSE_NODE: &str = "urn:oasis:names:tc:SAML:2.0:protocol:Response";
+
+/// [`xmlsec1_verifies`] for the signature that is a child of the first element named by
+/// `id_node` (`namespace:LocalName`, e.g. [`RESPONSE_NODE`]), whose `ID` attribute is
+/// declared. Both the Response's and the Assertion's `ID` are declared, and the signature is
+/// chosen by position, so a document signed twice is checked one signature at a time.
 pub fn xmlsec1_verifies_element(xml: &str, cert_pem: &str, id_node: &str) -> bool {
     let dir = tempfile::tempdir().expect("temporary directory");
     let (doc, cert) = (dir.path().join("doc.xml"), dir.path().join("cert.pem"));
     std::fs::write(&doc, xml).expect("write document");
     std::fs::write(&cert, cert_pem).expect("write certificate");
+    let local = id_node.rsplit(':').next().unwrap_or(id_node);
+    let signature = format!(
+        "/descendant::*[local-name()='{local}'][1]/*[local-name()='Signature' and \
+         namespace-uri()='http://www.w3.org/2000/09/xmldsig#']"
+    );
     let out = Command::new("xmlsec1")
-        .args(["--verify", "--id-attr:ID", id_node, "--pubkey-cert-pem"])
+        .args(["--verify", "--id-attr:ID", id_node, "--id-attr:ID", RESPONSE_NODE])
+        .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:assertion:Assertion"])
+        .args(["--node-xpath", &signature, "--pubkey-cert-pem"])
         .arg(&cert)
         .args(["--enabled-reference-uris", "same-doc"])
         .arg(&doc)

@@ -149,6 +149,19 @@ impl XmlBuilder {
         self
     }
 
+    /// Writes an element this crate built and signed itself, verbatim (its XML declaration,
+    /// if any, dropped). Never for input from outside: nothing is escaped. The signed
+    /// Assertion goes into the Response this way, so its bytes — and so its enveloped
+    /// signature under exclusive C14N — are exactly what the signer produced.
+    pub(crate) fn signed_element(&mut self, xml: &str) -> &mut Self {
+        let body = match xml.trim_start().strip_prefix("<?xml") {
+            Some(rest) => rest.split_once("?>").map_or("", |(_, after)| after),
+            None => xml,
+        };
+        let _ = self.writer.write_event(Event::Text(BytesText::from_escaped(body.trim())));
+        self
+    }
+
     /// `<name attrs>text</name>`.
     pub fn leaf(&mut self, name: &'static str, attrs: &[(&str, &str)], text: &str) -> &mut Self {
         self.open(name, attrs).text(text).close()

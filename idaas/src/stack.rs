@@ -225,6 +225,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 authn_request_cert_pem: None,
                 // groups for the agents' access rules; no e-mail address (none needs it).
                 release: vec!["groups".into()],
+                attribute_names: Default::default(),
+                sign: Default::default(),
                 pbe: Some(idp_home::config::PbeConfig {
                     tat_public_key: key.public_text(),
                     visitor_entity_id: visitor_url.clone(),

@@ -13,7 +13,8 @@ use service_kit::config::{check_base_url, check_entity_id, check_range, invalid,
 pub use service_kit::config::{ConfigError, MAX_URL_LEN};
 pub use service_kit::secret::Secret;
 
-use crate::model::{PbeBinding, ServiceProvider};
+use crate::model::{AttributeNames, PbeBinding, ServiceProvider};
+use federation::assertion::SignedParts;
 
 mod checks;
 pub use checks::{check_http_url, check_visitor_authority, is_identifier, validate_service_provider};
@@ -122,6 +123,15 @@ pub struct SpConfig {
     /// `["groups"]`; `[]` releases none (only the NameID, and for a PBE SP the ciphertexts).
     #[serde(default = "crate::model::default_release")]
     pub release: Vec<String>,
+    /// `"standard"` (default): `groups` as isMemberOf `urn:oid:1.3.6.1.4.1.5923.1.5.1.1` and
+    /// `email` as mail `urn:oid:0.9.2342.19200300.100.1.3`, NameFormat uri; `"short"`: the
+    /// names `groups` and `email`, NameFormat basic.
+    #[serde(default)]
+    pub attribute_names: AttributeNames,
+    /// `"both"` (default), `"assertion"` or `"response"`: which parts of the Response are
+    /// signed. A PBE SP needs the Assertion signed (its agent exchanges it, RFC 7522).
+    #[serde(default)]
+    pub sign: SignedParts,
 }
 
 /// [`PbeBinding`] as written in the configuration.
@@ -148,6 +158,8 @@ impl From<SpConfig> for ServiceProvider {
             acs_urls: c.acs_urls,
             authn_request_cert_pem: c.authn_request_cert_pem,
             release: c.release,
+            attribute_names: c.attribute_names,
+            sign: c.sign,
             pbe: c.pbe.map(|p| PbeBinding {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,
@@ -166,6 +178,8 @@ impl From<ServiceProvider> for SpConfig {
             acs_urls: s.acs_urls,
             authn_request_cert_pem: s.authn_request_cert_pem,
             release: s.release,
+            attribute_names: s.attribute_names,
+            sign: s.sign,
             pbe: s.pbe.map(|p| PbeConfig {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,

@@ -3,6 +3,7 @@
 //! Stored values are versioned enums (`Stored*::V1`) so the on-disk format can evolve
 //! (STYLE.md §3.3); these are the in-memory shapes the handlers use.
 
+use federation::assertion::SignedParts;
 use serde::{Deserialize, Serialize};
 
 /// A user account.
@@ -40,6 +41,25 @@ pub struct ServiceProvider {
     /// registered otherwise. The e-mail address goes only to an SP registered for it.
     #[serde(default = "default_release")]
     pub release: Vec<String>,
+    /// Under which names `groups` and `email` are released (standard URIs unless registered
+    /// for the short names).
+    #[serde(default)]
+    pub attribute_names: AttributeNames,
+    /// Which parts of the Response are signed (both unless registered otherwise).
+    #[serde(default)]
+    pub sign: SignedParts,
+}
+
+/// The names the plain attributes are released under.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttributeNames {
+    /// `urn:oid:1.3.6.1.4.1.5923.1.5.1.1` (isMemberOf) and `urn:oid:0.9.2342.19200300.100.1.3`
+    /// (mail), NameFormat uri, with FriendlyNames: what SP libraries map out of the box.
+    #[default]
+    Standard,
+    /// `groups` and `email`, NameFormat basic (this project's names before 2026-12).
+    Short,
 }
 
 /// The plain (unencrypted) user attributes an SP can be registered to receive.

@@ -31,7 +31,7 @@ pub struct ServerMetadata {
     pub jwks_uri: String,
     /// `urn:ietf:params:oauth:grant-type:saml2-bearer` only.
     pub grant_types_supported: Vec<String>,
-    /// Empty: there is no authorization endpoint.
+    /// `["none"]`: there is no authorization endpoint (RFC 8414 requires a non-empty array).
     pub response_types_supported: Vec<String>,
     /// Client authentication methods at the token endpoint.
     pub token_endpoint_auth_methods_supported: Vec<String>,

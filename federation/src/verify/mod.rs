@@ -79,6 +79,13 @@ pub use trust::{idp_metadata_certificates, TrustStore, MAX_CERTS_PER_IDP, MAX_EN
 
 /// Default size limit of an XML document given to [`UnverifiedAssertion::parse`], bytes.
 pub const DEFAULT_MAX_XML_BYTES: usize = 512 * 1024;
+
+/// Whether `xml` passes the pre-scan every SAML document passes before libxml or samael sees
+/// it (well-formed, no DOCTYPE, UTF-8, at most `max_bytes`): for other SAML documents read
+/// from outside, such as SP metadata.
+pub(crate) fn passes_prescan(xml: &str, max_bytes: usize) -> bool {
+    prescan(xml, max_bytes).is_ok()
+}
 /// Default clock-skew allowance, seconds.
 pub const DEFAULT_CLOCK_SKEW: i64 = 60;
 

@@ -41,7 +41,7 @@ fn write_sign_verify_read_round_trip() {
             .into(),
             pii_ref: pii_ref(),
         };
-        let mut attributes = vec![AttributeValues { name: "groups".into(), values: vec!["staff".into()] }];
+        let mut attributes = vec![AttributeValues::basic("groups", vec!["staff".into()])];
         attributes.extend(claims.attributes().unwrap());
         assert_eq!(sign_and_read(attributes).unwrap(), claims);
     }
@@ -51,17 +51,14 @@ fn write_sign_verify_read_round_trip() {
 fn signed_but_hostile_claims_are_refused() {
     let base = || {
         vec![
-            AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] },
-            AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["bn254".into()] },
-            AttributeValues { name: PII_REF_ATTRIBUTE.into(), values: vec![pii_ref()] },
+            AttributeValues::basic(TAT_ATTRIBUTE, vec!["t".into()]),
+            AttributeValues::basic(SUITE_ATTRIBUTE, vec!["bn254".into()]),
+            AttributeValues::basic(PII_REF_ATTRIBUTE, vec![pii_ref()]),
         ]
     };
     let with = |name: &str, values: &[&str]| {
         let mut a = base();
-        a.push(AttributeValues {
-            name: name.into(),
-            values: values.iter().map(|v| (*v).to_owned()).collect(),
-        });
+        a.push(AttributeValues::basic(name, values.iter().map(|v| (*v).to_owned()).collect()));
         a
     };
     let d = pii_digest(b"ct");
@@ -72,12 +69,12 @@ fn signed_but_hostile_claims_are_refused() {
     let ct = fuzzing::ciphertext("country:eu@home", b"Tri", 1).to_text();
     assert_eq!(sign_and_read(with("pii:lastname", &[&ct])), Err(ClaimsError::BadDigest));
     let mut two = with("pii:home_addr", &[&d]);
-    two.push(AttributeValues { name: "pii:home-addr".into(), values: vec![d.clone()] });
+    two.push(AttributeValues::basic("pii:home-addr", vec![d.clone()]));
     assert!(matches!(sign_and_read(two), Err(ClaimsError::Duplicate(_))));
     // No suite: refused, never defaulted.
-    let no_suite = vec![AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] }];
+    let no_suite = vec![AttributeValues::basic(TAT_ATTRIBUTE, vec!["t".into()])];
     assert_eq!(sign_and_read(no_suite), Err(ClaimsError::Missing(SUITE_ATTRIBUTE)));
-    let mut bad_suite = vec![AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec!["t".into()] }];
-    bad_suite.push(AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["BLS12_381".into()] });
+    let mut bad_suite = vec![AttributeValues::basic(TAT_ATTRIBUTE, vec!["t".into()])];
+    bad_suite.push(AttributeValues::basic(SUITE_ATTRIBUTE, vec!["BLS12_381".into()]));
     assert_eq!(sign_and_read(bad_suite), Err(ClaimsError::UnknownSuite));
 }

@@ -57,11 +57,11 @@ fn pbe_response() -> federation::assertion::SignedResponse {
     let pii_ref = federation::pii::PiiRef { expires: fuzzing::NOW + 3600, mac: [3; 32] }.to_text();
     fuzzing::signed_response(
         vec![
-            AttributeValues { name: "groups".into(), values: vec!["customers".into()] },
-            AttributeValues { name: format!("{PII_PREFIX}lastname"), values: vec![ct] },
-            AttributeValues { name: TAT_ATTRIBUTE.into(), values: vec![sealed_tat] },
-            AttributeValues { name: federation::claims::PII_REF_ATTRIBUTE.into(), values: vec![pii_ref] },
-            AttributeValues { name: SUITE_ATTRIBUTE.into(), values: vec!["bls12-381".into()] },
+            AttributeValues::basic("groups", vec!["customers".into()]),
+            AttributeValues::basic(format!("{PII_PREFIX}lastname"), vec![ct]),
+            AttributeValues::basic(TAT_ATTRIBUTE, vec![sealed_tat]),
+            AttributeValues::basic(federation::claims::PII_REF_ATTRIBUTE, vec![pii_ref]),
+            AttributeValues::basic(SUITE_ATTRIBUTE, vec!["bls12-381".into()]),
         ],
         4,
     )
@@ -73,10 +73,8 @@ fn write_fuzz_seeds() {
     // SAML responses: with PBE attributes, plain, and the bare assertion (RFC 7522 / propagation).
     let pbe = pbe_response();
     write("saml_response", "pbe-response", pbe.xml.as_bytes());
-    let plain = fuzzing::signed_response(
-        vec![AttributeValues { name: "groups".into(), values: vec!["a".into(), "b<&>".into()] }],
-        5,
-    );
+    let plain =
+        fuzzing::signed_response(vec![AttributeValues::basic("groups", vec!["a".into(), "b<&>".into()])], 5);
     write("saml_response", "plain-response", plain.xml.as_bytes());
     let bare = federation::testing::bare_assertion(&pbe.xml);
     write("saml_response", "bare-assertion", bare.as_bytes());

@@ -32,6 +32,7 @@ const HOSTILE_VALUE: &str =
 
 fn params() -> ResponseParams {
     ResponseParams {
+        signed_parts: Default::default(),
         issuer: "https://idp.example".into(),
         destination: "https://shop.example/saml/acs".into(),
         in_response_to: Some("_req1".into()),
@@ -47,13 +48,44 @@ fn params() -> ResponseParams {
         session_not_on_or_after: 1_795_028_800,
         authn_instant: 1_795_000_000,
         attributes: vec![
-            AttributeValues { name: "groups".into(), values: vec!["customers".into()] },
-            AttributeValues { name: "pii:lastname".into(), values: vec![HOSTILE_VALUE.into()] },
+            AttributeValues::basic("groups", vec!["customers".into()]),
+            AttributeValues::basic("pii:lastname", vec![HOSTILE_VALUE.into()]),
         ],
     }
 }
 
-use federation::testing::xmlsec1_verifies;
+use federation::assertion::SignedParts;
+use federation::testing::{bare_assertion, xmlsec1_verifies, xmlsec1_verifies_element, RESPONSE_NODE};
+
+#[test]
+fn each_signing_shape_signs_exactly_its_parts_and_xmlsec1_verifies_each() {
+    let s = signer();
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&s.cert_der);
+    for (parts, response_signed, assertion_signed) in [
+        (SignedParts::Both, true, true),
+        (SignedParts::Assertion, false, true),
+        (SignedParts::Response, true, false),
+    ] {
+        let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(10);
+        let p = ResponseParams { signed_parts: parts, ..params() };
+        let signed = build_signed_response(&p, &s.key_der, &b64, rng).unwrap();
+        let signatures = signed.xml.matches("<ds:Signature ").count();
+        assert_eq!(signatures, usize::from(response_signed) + usize::from(assertion_signed), "{parts:?}");
+        assert_eq!(
+            xmlsec1_verifies_element(&signed.xml, &s.cert_pem, RESPONSE_NODE),
+            response_signed,
+            "{parts:?}"
+        );
+        assert_eq!(xmlsec1_verifies(&signed.xml, &s.cert_pem), assertion_signed, "{parts:?}");
+        // RFC 7522 carries the bare assertion: its signature alone must hold.
+        assert_eq!(xmlsec1_verifies(bare_assertion(&signed.xml), &s.cert_pem), assertion_signed, "{parts:?}");
+        // The Response signature covers the Assertion's signature: changing either breaks it.
+        if response_signed {
+            let tampered = signed.xml.replacen("customers", "admins", 1);
+            assert!(!xmlsec1_verifies_element(&tampered, &s.cert_pem, RESPONSE_NODE), "{parts:?}");
+        }
+    }
+}
 
 #[test]
 fn xmlsec1_verifies_the_signed_assertion_and_hostile_values_stay_text() {
@@ -64,9 +96,10 @@ fn xmlsec1_verifies_the_signed_assertion_and_hostile_values_stay_text() {
     assert!(signed.xml.contains("xmlenc#sha256") && !signed.xml.contains("xmldsig#sha1"));
     assert!(xmlsec1_verifies(&signed.xml, &s.cert_pem), "xmlsec1 must accept our signature");
 
-    // The SP-side view: only what the signature covers, parsed by samael.
+    // The SP-side view of the Assertion: only what its own signature covers, parsed by samael
+    // (the bare assertion, as RFC 7522 carries it: its signature stands on its own).
     let reduced = Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-        &signed.xml,
+        bare_assertion(&signed.xml),
         &[CertificateDer::from(s.cert_der.clone())],
         ReduceMode::PreDigest,
         Some(&[AllowedSignatureAlgorithm::RsaSha256]),

@@ -31,6 +31,7 @@ fn b64(der: &[u8]) -> String {
 
 fn params() -> ResponseParams {
     ResponseParams {
+        signed_parts: Default::default(),
         issuer: IDP.into(),
         destination: ACS.into(),
         in_response_to: Some("_req1".into()),
@@ -46,8 +47,8 @@ fn params() -> ResponseParams {
         session_not_on_or_after: NOW + 8 * 3600,
         authn_instant: NOW - 10,
         attributes: vec![
-            AttributeValues { name: "groups".into(), values: vec!["customers".into(), "staff".into()] },
-            AttributeValues { name: "pii:lastname".into(), values: vec!["ct<&>".into()] },
+            AttributeValues::basic("groups", vec!["customers".into(), "staff".into()]),
+            AttributeValues::basic("pii:lastname", vec!["ct<&>".into()]),
         ],
     }
 }
@@ -521,4 +522,26 @@ fn every_signing_shape_of_a_third_party_idp_is_accepted_and_only_signed_content_
     other.insert("https://other-idp.example", vec![s.cert_der.clone()]).unwrap();
     let mixed = xmlsec1_sign(&s, &response_template(&unsigned_assertion, "https://other-idp.example"));
     assert_eq!(verify_response(&mixed, &other).err(), Some(ValidationError::SignedContentMismatch));
+}
+
+#[test]
+fn every_shape_the_home_idp_can_sign_is_verified_and_reads_the_same() {
+    use federation::assertion::SignedParts;
+    let s = signer(1);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&s.cert_der);
+    for parts in [SignedParts::Both, SignedParts::Assertion, SignedParts::Response] {
+        let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let p = ResponseParams { signed_parts: parts, ..params() };
+        let signed = build_signed_response(&p, &s.key_der, &b64, rng).unwrap();
+        let a = verify_response(&signed.xml, &trust(&s)).unwrap_or_else(|e| panic!("{parts:?}: {e}"));
+        assert_eq!(a.name_id().value, params().name_id, "{parts:?}");
+        assert_eq!(
+            a.attribute("groups"),
+            Some(&["customers".to_owned(), "staff".to_owned()][..]),
+            "{parts:?}"
+        );
+        // Any change to signed content is refused, whichever part carries the signature.
+        let tampered = signed.xml.replacen("staff", "admin", 1);
+        assert!(verify_response(&tampered, &trust(&s)).is_err(), "{parts:?}");
+    }
 }

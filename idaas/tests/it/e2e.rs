@@ -364,6 +364,7 @@ fn forged_response(
     )
     .unwrap();
     let params = ResponseParams {
+        signed_parts: Default::default(),
         issuer: stack.home_url.clone(),
         destination: acs.clone(),
         in_response_to: Some(request_id.to_owned()),
@@ -378,21 +379,18 @@ fn forged_response(
         session_index: session_index.into(),
         session_not_on_or_after: T0 + 3600,
         authn_instant: T0,
-        attributes: std::iter::once(AttributeValues {
-            name: "groups".into(),
-            values: vec!["customers".into()],
-        })
-        .chain(
-            federation::claims::Claims {
-                suite: pbe_core::SuiteId::Bls12_381,
-                sealed_tat: sealed,
-                pii: Default::default(),
-                pii_ref: federation::pii::PiiRef { expires: T0 + 3600, mac: [0; 32] }.to_text(),
-            }
-            .attributes()
-            .unwrap(),
-        )
-        .collect(),
+        attributes: std::iter::once(AttributeValues::basic("groups", vec!["customers".into()]))
+            .chain(
+                federation::claims::Claims {
+                    suite: pbe_core::SuiteId::Bls12_381,
+                    sealed_tat: sealed,
+                    pii: Default::default(),
+                    pii_ref: federation::pii::PiiRef { expires: T0 + 3600, mac: [0; 32] }.to_text(),
+                }
+                .attributes()
+                .unwrap(),
+            )
+            .collect(),
     };
     let signed = build_signed_response(&params, key_der, cert_b64, &mut rand_core::OsRng).unwrap();
     STANDARD.encode(signed.xml)

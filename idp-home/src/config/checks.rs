@@ -99,6 +99,14 @@ pub fn validate_service_provider(sp: &ServiceProvider, suite: SuiteId) -> Result
         }
     }
     if let Some(pbe) = &sp.pbe {
+        if !sp.sign.signs_assertion() {
+            return Err((
+                "sign".into(),
+                "a PBE service exchanges its assertion at the visitor IdP (RFC 7522), which needs the \
+                 Assertion signed: use \"both\" or \"assertion\""
+                    .into(),
+            ));
+        }
         let seal = federation::seal::SealSuite::for_suite(suite);
         federation::seal::check_public_key(seal, &pbe.tat_public_key).map_err(|e| {
             (

@@ -1,17 +1,18 @@
 //! The admin API (`/admin/*`, the configured admin bearer token): service-provider
-//! registrations, the user list, and users' groups.
+//! registrations (JSON, or the SP's SAML metadata), the user list, and users' groups.
 
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
 use super::accounts::UserView;
 use super::error::ApiError;
-use super::extract::{AdminAuth, ApiJson, ApiPath};
+use super::extract::{AdminAuth, ApiBody, ApiJson, ApiPath};
 use crate::config::{validate_service_provider, SpConfig};
 use crate::model::ServiceProvider;
+use crate::saml::sp_import::sp_config_from_metadata;
 use crate::service::groups;
 use crate::state::AppState;
 
@@ -25,6 +26,32 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 // ---- admin: service providers ----
+
+/// The body of `POST /admin/sps` and `PUT /admin/sps/{entity_id}`: the registration as JSON, or
+/// the SP's SAML metadata (`Content-Type: application/samlmetadata+xml`, `application/xml` or
+/// `text/xml`), mapped by [`crate::saml::sp_import`].
+pub struct SpBody(SpConfig);
+
+/// Whether a content type names SAML metadata or XML.
+fn is_xml(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    matches!(essence.as_str(), "application/samlmetadata+xml" | "application/xml" | "text/xml")
+}
+
+impl FromRequest<AppState> for SpBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let xml = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(is_xml);
+        if !xml {
+            return ApiJson::<SpConfig>::from_request(req, state).await.map(|ApiJson(c)| SpBody(c));
+        }
+        let ApiBody(bytes) = ApiBody::from_request(req, state).await?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| ApiError::InvalidInput("the SP metadata is not UTF-8".into()))?;
+        sp_config_from_metadata(text).map(SpBody).map_err(|e| ApiError::InvalidInput(e.to_string()))
+    }
+}
 
 fn checked_sp(state: &AppState, body: SpConfig) -> Result<ServiceProvider, ApiError> {
     let sp = ServiceProvider::from(body);
@@ -43,7 +70,7 @@ async fn list_sps(
 async fn create_sp(
     State(state): State<AppState>,
     _: AdminAuth,
-    ApiJson(body): ApiJson<SpConfig>,
+    SpBody(body): SpBody,
 ) -> Result<Response, ApiError> {
     let sp = checked_sp(&state, body)?;
     if state.store.get_sp(&sp.entity_id)?.is_some() {
@@ -73,7 +100,7 @@ async fn put_sp(
     State(state): State<AppState>,
     _: AdminAuth,
     ApiPath(entity_id): ApiPath<String>,
-    ApiJson(body): ApiJson<SpConfig>,
+    SpBody(body): SpBody,
 ) -> Result<Response, ApiError> {
     if body.entity_id != entity_id {
         return Err(ApiError::InvalidInput("entity_id in the body differs from the one in the path".into()));

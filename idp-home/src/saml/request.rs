@@ -241,6 +241,8 @@ mod tests {
             authn_request_cert_pem: None,
             pbe: None,
             release: crate::model::default_release(),
+            attribute_names: Default::default(),
+            sign: Default::default(),
         }
     }
 

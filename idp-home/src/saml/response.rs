@@ -7,12 +7,13 @@
 
 use federation::assertion::{
     build_signed_response_with_id, new_id, AttributeValues, Recipient, ResponseParams, SignedResponse,
+    ATTR_IS_MEMBER_OF, ATTR_MAIL,
 };
 use federation::claims::{Claims, ClaimsError};
 use rand_core::OsRng;
 
 use super::request::AcceptedRequest;
-use crate::model::{ServiceProvider, User};
+use crate::model::{AttributeNames, ServiceProvider, User};
 use crate::sso_sessions::IdpSession;
 use crate::state::AppState;
 
@@ -80,11 +81,22 @@ pub fn build_for(
     // Plain attributes only as the SP is registered for (default: groups). The e-mail address
     // is personal data outside any disclosure policy: it goes only where it was asked for.
     let mut attributes = Vec::new();
+    let standard = sp.attribute_names == AttributeNames::Standard;
     if sp.releases("groups") {
-        attributes.push(AttributeValues { name: "groups".into(), values: user.groups.clone() });
+        let groups = user.groups.clone();
+        attributes.push(if standard {
+            AttributeValues::uri(ATTR_IS_MEMBER_OF, "isMemberOf", groups)
+        } else {
+            AttributeValues::basic("groups", groups)
+        });
     }
     if sp.releases("email") {
-        attributes.push(AttributeValues { name: "email".into(), values: vec![user.email.clone()] });
+        let mail = vec![user.email.clone()];
+        attributes.push(if standard {
+            AttributeValues::uri(ATTR_MAIL, "mail", mail)
+        } else {
+            AttributeValues::basic("email", mail)
+        });
     }
     let mut recipients =
         vec![Recipient { url: request.acs_url.clone(), in_response_to: Some(request.id.clone()) }];
@@ -129,6 +141,7 @@ pub fn build_for(
         attributes.extend(Claims { suite: state.keys.suite(), sealed_tat, pii, pii_ref }.attributes()?);
     }
     let params = ResponseParams {
+        signed_parts: sp.sign,
         issuer: state.config.entity_id.clone(),
         destination: request.acs_url.clone(),
         in_response_to: Some(request.id.clone()),

@@ -648,6 +648,8 @@ async fn authority_keys_health_and_static_sps() {
             authn_request_cert_pem: None,
             pbe: None,
             release: vec!["groups".into()],
+            attribute_names: Default::default(),
+            sign: Default::default(),
         }]
     });
     let r = env.call(Method::GET, "/pbe/authority", None, None).await.json();
@@ -809,6 +811,8 @@ async fn edge_https_cookies_use_the_host_prefix() {
             authn_request_cert_pem: None,
             pbe: None,
             release: vec!["groups".into()],
+            attribute_names: Default::default(),
+            sign: Default::default(),
         }]
     });
     env.verified_user("bob").await;

@@ -56,6 +56,8 @@ async fn start() -> Idp {
             authn_request_cert_pem: None,
             pbe: None,
             release: vec!["groups".into()],
+            attribute_names: Default::default(),
+            sign: Default::default(),
         }],
         ..Config::default()
     };

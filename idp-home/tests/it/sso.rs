@@ -82,6 +82,10 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
         acs_urls: vec![acs.into()],
         authn_request_cert_pem: None,
         release: vec!["groups".into()],
+        // The PBE services are registered for the short names (`groups`); the wiki below
+        // gets the standard ones.
+        attribute_names: idp_home::model::AttributeNames::Short,
+        sign: Default::default(),
         pbe: Some(PbeConfig {
             tat_public_key: key.public_text(),
             visitor_entity_id: VISITOR_ID.into(),
@@ -136,6 +140,8 @@ impl Stack {
                     pbe: None,
                     // The wiki is registered for the e-mail address as well.
                     release: vec!["groups".into(), "email".into()],
+                    attribute_names: Default::default(),
+                    sign: Default::default(),
                 },
             ],
             visitor_authorities: vec![visitor_authority(salesforce()), visitor_authority(amazon())],
@@ -328,7 +334,8 @@ fn parse(xml: &str) -> Parsed {
     p
 }
 
-use federation::testing::xmlsec1_verifies;
+use federation::assertion::{ATTR_IS_MEMBER_OF, ATTR_MAIL};
+use federation::testing::{xmlsec1_verifies, xmlsec1_verifies_element};
 
 /// The signing certificate from the IdP's metadata, as PEM.
 async fn metadata_cert(stack: &Stack, http: &reqwest::Client) -> String {
@@ -516,7 +523,7 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let xml = saml_response(&page, SHOP_ACS);
     assert!(xmlsec1_verifies(&xml, &cert), "xmlsec1 verifies the response against the metadata certificate");
     let shop = parse(&xml);
-    assert_eq!((shop.assertions, shop.signatures), (1, 1));
+    assert_eq!((shop.assertions, shop.signatures), (1, 2), "one Assertion; it and the Response are signed");
     assert_eq!(shop.name_id, "bob");
     assert_eq!(shop.audiences, [SHOP, VISITOR_ID]);
     assert_eq!(shop.recipients, [SHOP_ACS, TOKEN_ENDPOINT]);
@@ -581,9 +588,22 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let xml = saml_response(&r.text().await.unwrap(), WIKI_ACS);
     assert!(xmlsec1_verifies(&xml, &cert));
     let wiki = parse(&xml);
-    // The wiki is registered with `release = ["groups", "email"]`: it gets the address.
-    assert_eq!(wiki.attributes.keys().collect::<Vec<_>>(), ["email", "groups"]);
-    assert_eq!(wiki.attributes["email"], [AWKWARD_EMAIL], "the e-mail arrives as text, escaped on the wire");
+    // The wiki is registered with `release = ["groups", "email"]`: it gets the address, under
+    // the standard names (mail, isMemberOf) by default.
+    assert_eq!(wiki.attributes.keys().collect::<Vec<_>>(), [ATTR_MAIL, ATTR_IS_MEMBER_OF]);
+    assert_eq!(
+        wiki.attributes[ATTR_MAIL],
+        [AWKWARD_EMAIL],
+        "the e-mail arrives as text, escaped on the wire"
+    );
+    assert!(
+        xml.contains(r#"FriendlyName="mail" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri""#)
+    );
+    // Response and Assertion are both signed by default, each verifiable on its own.
+    assert!(
+        xmlsec1_verifies_element(&xml, &cert, federation::testing::RESPONSE_NODE),
+        "the Response signature"
+    );
     assert!(xml.contains("o&apos;neil&amp;co") || xml.contains("o'neil&amp;co"));
     assert_eq!(wiki.audiences, [WIKI]);
     assert_eq!(wiki.recipients, [WIKI_ACS]);

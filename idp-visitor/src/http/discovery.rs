@@ -29,7 +29,10 @@ async fn metadata(State(state): State<AppState>) -> Json<ServerMetadata> {
         introspection_endpoint: format!("{base}/oauth2/introspect"),
         jwks_uri: format!("{base}/.well-known/jwks.json"),
         grant_types_supported: vec![GRANT_TYPE_SAML2_BEARER.to_owned()],
-        response_types_supported: Vec::new(),
+        // RFC 8414 makes the member REQUIRED and clients refuse an empty array. There is no
+        // authorization endpoint: "none" (IANA "OAuth Authorization Endpoint Response Types")
+        // is the registered value that promises nothing from one.
+        response_types_supported: vec!["none".to_owned()],
         token_endpoint_auth_methods_supported: client_auth(),
         introspection_endpoint_auth_methods_supported: client_auth(),
         saml2_entity_id: state.config.entity_id.clone(),

@@ -102,6 +102,7 @@ impl Harness {
 
     fn params(&self, session: &str) -> ResponseParams {
         ResponseParams {
+            signed_parts: Default::default(),
             issuer: IDP.into(),
             destination: format!("{SP}/saml/acs"),
             in_response_to: Some("_req".into()),
@@ -116,7 +117,7 @@ impl Harness {
             session_index: session.into(),
             session_not_on_or_after: self.clock_now() + 8 * 3600,
             authn_instant: self.clock_now(),
-            attributes: vec![AttributeValues { name: "groups".into(), values: vec!["customers".into()] }],
+            attributes: vec![AttributeValues::basic("groups", vec!["customers".into()])],
         }
     }
 

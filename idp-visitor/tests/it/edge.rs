@@ -96,6 +96,7 @@ impl Harness {
     /// A bare signed assertion for the service `sp` (its audience), base64url.
     fn assertion_for(&self, sp: &str, session: &str) -> String {
         let p = ResponseParams {
+            signed_parts: Default::default(),
             issuer: IDP.into(),
             destination: format!("{sp}/acs"),
             in_response_to: Some("_req".into()),
@@ -110,7 +111,7 @@ impl Harness {
             session_index: session.into(),
             session_not_on_or_after: NOW + 8 * 3600,
             authn_instant: NOW,
-            attributes: vec![AttributeValues { name: "groups".into(), values: vec!["customers".into()] }],
+            attributes: vec![AttributeValues::basic("groups", vec!["customers".into()])],
         };
         let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(session.len() as u64);
         let signed =

@@ -73,9 +73,10 @@ pub struct Config {
     /// Header names for the user and groups.
     #[serde(default)]
     pub headers: HeaderNames,
-    /// The SAML attribute the user's groups come from (multi-valued). Default `groups` (the
-    /// home IdP's name); behind another IdP e.g. `urn:oid:1.3.6.1.4.1.5923.1.5.1.1`
-    /// (isMemberOf).
+    /// The SAML attribute the user's groups come from (multi-valued). Default
+    /// `urn:oid:1.3.6.1.4.1.5923.1.5.1.1` (isMemberOf: what the home IdP releases unless an SP
+    /// is registered for short names, and what most IdPs can release); `groups` for a home
+    /// IdP registration with `attribute_names = "short"`.
     #[serde(default = "default_groups_attribute")]
     pub groups_attribute: String,
     /// Where the user name (the user header) comes from: `nameid` (default), or the name of a
@@ -249,7 +250,7 @@ fn default_session_memory_mib() -> u32 {
     (crate::session::DEFAULT_MEMORY_LIMIT >> 20) as u32
 }
 fn default_groups_attribute() -> String {
-    "groups".into()
+    federation::assertion::ATTR_IS_MEMBER_OF.into()
 }
 fn default_user_from() -> String {
     USER_FROM_NAMEID.into()

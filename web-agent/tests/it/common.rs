@@ -174,7 +174,11 @@ impl Agent {
     pub fn response(&self, request_id: &str) -> String {
         self.response_with(
             request_id,
-            vec![AttributeValues { name: "groups".into(), values: vec!["customers".into()] }],
+            vec![AttributeValues::uri(
+                federation::assertion::ATTR_IS_MEMBER_OF,
+                "isMemberOf",
+                vec!["customers".into()],
+            )],
         )
     }
 
@@ -182,6 +186,7 @@ impl Agent {
     pub fn response_with(&self, request_id: &str, attributes: Vec<AttributeValues>) -> String {
         let acs = self.state.config.acs_url();
         let params = ResponseParams {
+            signed_parts: Default::default(),
             issuer: IDP.into(),
             destination: acs.clone(),
             in_response_to: Some(request_id.to_owned()),

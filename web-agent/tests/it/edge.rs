@@ -484,10 +484,10 @@ async fn behind_another_idp_the_user_and_groups_come_from_the_configured_attribu
     .await;
     let attrs = |mail: &[&str]| {
         vec![
-            AttributeValues { name: MAIL.into(), values: mail.iter().map(|m| m.to_string()).collect() },
-            AttributeValues { name: IS_MEMBER_OF.into(), values: vec!["customers".into(), "staff".into()] },
+            AttributeValues::basic(MAIL, mail.iter().map(|m| m.to_string()).collect()),
+            AttributeValues::basic(IS_MEMBER_OF, vec!["customers".into(), "staff".into()]),
             // The home IdP's short name is not read when another is configured.
-            AttributeValues { name: "groups".into(), values: vec!["admins".into()] },
+            AttributeValues::basic("groups", vec!["admins".into()]),
         ]
     };
     let mut b = Browser::default();
@@ -520,5 +520,9 @@ fn the_identity_attribute_settings_are_checked() {
         assert!(err.contains(bad.split(' ').next().unwrap()), "{bad}: {err}");
     }
     let ok = web_agent::config::Config::from_toml(&format!("{base}{tail}")).unwrap();
-    assert_eq!((ok.groups_attribute.as_str(), ok.user_from.as_str()), ("groups", "nameid"));
+    assert_eq!(
+        (ok.groups_attribute.as_str(), ok.user_from.as_str()),
+        (federation::assertion::ATTR_IS_MEMBER_OF, "nameid"),
+        "by default the agent reads isMemberOf, which the home IdP releases"
+    );
 }

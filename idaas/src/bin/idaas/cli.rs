@@ -18,8 +18,9 @@ pub enum Command {
     /// Purpose-based encryption toolkit (modelled on cpabe-setup/keygen/enc/dec).
     #[command(subcommand)]
     Pbe(PbeCommand),
-    /// Run the home IdP (SAML 2.0 IdP, PII vault, time/domain/country authority).
-    Home(ServeArgs),
+    /// Run the home IdP (SAML 2.0 IdP, PII vault, time/domain/country authority), or
+    /// administer a running one (`idaas home sps import`).
+    Home(HomeArgs),
     /// Run the visitor IdP (OAuth 2.0 token endpoint for the RFC 7522 SAML bearer grant,
     /// issuing Purpose Access Tokens).
     Visitor(ServeArgs),
@@ -123,6 +124,45 @@ pub struct PiiRmArgs {
     /// Attribute name.
     #[arg(long)]
     pub attr: String,
+}
+
+/// `idaas home`: serve (`--config`), or an admin subcommand against a running home IdP.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct HomeArgs {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub admin: Option<HomeAdmin>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HomeAdmin {
+    /// Service providers registered at a running home IdP (admin API).
+    #[command(subcommand)]
+    Sps(SpsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SpsCommand {
+    /// Register a SAML SP from its metadata (a file, or an http(s) URL to fetch it from).
+    Import(SpsImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SpsImportArgs {
+    /// The SP's SAML metadata: a file path, or an http:// or https:// URL.
+    pub source: String,
+    /// The home IdP's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    pub home: String,
+    /// A file holding the admin token (e.g. the quickstart's DIR/home.admin-token); else the
+    /// environment variable IDAAS_HOME_ADMIN_TOKEN.
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
+    /// Replace an existing registration with the same entity ID.
+    #[arg(long)]
+    pub replace: bool,
 }
 
 /// Arguments of every long-running service.

@@ -11,6 +11,7 @@ mod pbe;
 mod pii;
 mod quickstart;
 mod serve;
+mod sps;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -22,7 +23,16 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
-        cli::Command::Home(args) => report(serve::home(args)),
+        cli::Command::Home(cli::HomeArgs { admin: Some(cli::HomeAdmin::Sps(cmd)), .. }) => {
+            match sps::run(cmd) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("idaas: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
+        }
+        cli::Command::Home(args) => report(serve::home(args.serve)),
         cli::Command::Visitor(args) => report(serve::visitor(args)),
         cli::Command::Agent(args) => report(serve::agent(args)),
         cli::Command::Quickstart(args) => report(quickstart::run(args)),
