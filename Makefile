@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 # Where cargo puts the build; `make quickstart` runs the binary from there.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all deps build test test-slow quickstart demo bench perf-report load lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
+.PHONY: all deps peers build test test-slow quickstart demo bench perf-report load lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
 
 all: build
 
@@ -20,8 +20,16 @@ deps:
 build: deps
 	$(CARGO) build --workspace --all-targets
 
-## Runs every test: unit, integration (including the CLI binary), doc tests.
-test: build
+## The third-party peers the interop tests drive (pysaml2, python3-saml, Authlib), in a
+## virtual environment under the target directory (installed once per requirements version).
+PEERS_VENV := $(abspath $(TARGET_DIR))/peers-venv
+export IDAAS_PEERS_PYTHON := $(PEERS_VENV)/bin/python
+peers:
+	@IDAAS_PEERS_VENV=$(PEERS_VENV) bash scripts/install-peers.sh
+
+## Runs every test: unit, integration (including the CLI binary and the third-party peers),
+## doc tests.
+test: build peers
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
 	else \

@@ -4,4 +4,5 @@
 mod claims;
 mod fuzz_seeds;
 mod signing;
+mod sp_metadata;
 mod verify;

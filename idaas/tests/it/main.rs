@@ -5,6 +5,7 @@
 mod admin_tokens;
 mod cli;
 mod e2e;
+mod interop;
 mod propagation;
 mod sample_configs;
 mod services_cli;

@@ -918,3 +918,99 @@ async fn the_pii_cap_holds_under_parallel_uploads() {
     assert_eq!(idp_home::service::vault::list_pii(&state, "bob").unwrap().len(), MAX_PII_PER_USER);
     assert_eq!(refused.into_inner(), 80 - MAX_PII_PER_USER);
 }
+
+impl Env {
+    async fn xml(&self, method: Method, uri: &str, content_type: &str, body: impl Into<Body>) -> Reply {
+        let req = Request::builder()
+            .method(method)
+            .uri(uri)
+            .header(header::AUTHORIZATION, format!("Bearer {ADMIN}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .body(body.into())
+            .unwrap();
+        self.send(req).await
+    }
+}
+
+/// SP metadata as python3-saml writes it (federation/tests/data).
+const SP_METADATA: &str = include_str!("../../../federation/tests/data/sp-metadata-python3-saml.xml");
+
+#[tokio::test]
+async fn service_providers_register_from_their_metadata() {
+    let env = env();
+    let id = "https://peer-onelogin.example/sp";
+    let r = env.xml(Method::POST, "/admin/sps", "application/samlmetadata+xml", SP_METADATA).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    let sp = r.json();
+    assert_eq!(sp["entity_id"], id);
+    assert_eq!(sp["acs_urls"], json!(["http://127.0.0.1:1/onelogin/acs"]));
+    assert_eq!(sp["release"], json!(["email", "groups"]), "mail and isMemberOf were requested");
+    assert_eq!((sp["attribute_names"].as_str(), sp["sign"].as_str()), (Some("standard"), Some("both")));
+    assert!(sp["authn_request_cert_pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----\n"));
+    assert!(sp["pbe"].is_null(), "metadata never makes a PBE service");
+    // The same document again is a conflict; PUT with XML replaces; the path must match.
+    let path = format!("/admin/sps/{}", id.replace(':', "%3A").replace('/', "%2F"));
+    env.xml(Method::POST, "/admin/sps", "text/xml; charset=utf-8", SP_METADATA).await.problem(409);
+    assert_eq!(env.xml(Method::PUT, &path, "application/xml", SP_METADATA).await.status, StatusCode::OK);
+    env.xml(Method::PUT, "/admin/sps/other", "application/xml", SP_METADATA).await.problem(400);
+
+    // Hostile and broken documents: a 400 naming the reason, and nothing stored.
+    let before = env.state.store.list_sps().unwrap();
+    let doctype = format!("<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]>{SP_METADATA}");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (Vec::new(), "not well-formed"),
+        (b"<md:EntityDescriptor".to_vec(), "not well-formed"),
+        (doctype.into_bytes(), "DOCTYPE"),
+        (SP_METADATA.replace("SPSSODescriptor", "IDPSSODescriptor").into_bytes(), "SPSSODescriptor"),
+        (SP_METADATA.replace("http://127.0.0.1:1/onelogin/acs", "/relative").into_bytes(), "acs_urls[0]"),
+        (vec![0xff, 0xfe, b'<'], "UTF-8"),
+    ];
+    for (body, why) in cases {
+        let r = env.xml(Method::POST, "/admin/sps", "application/samlmetadata+xml", body).await;
+        let p = r.problem(400);
+        assert!(p["detail"].as_str().unwrap().contains(why), "{why}: {p}");
+    }
+    assert_eq!(env.state.store.list_sps().unwrap(), before);
+    // Larger than the body limit: 413 before parsing.
+    let huge = format!("{SP_METADATA}{}", " ".repeat(2 << 20));
+    env.xml(Method::POST, "/admin/sps", "application/samlmetadata+xml", huge).await.problem(413);
+    // Neither JSON nor XML: 415.
+    env.xml(Method::POST, "/admin/sps", "text/plain", SP_METADATA).await.problem(415);
+    // Without the admin token nothing is parsed at all.
+    let anonymous = Request::post("/admin/sps")
+        .header(header::CONTENT_TYPE, "application/samlmetadata+xml")
+        .body(Body::from(SP_METADATA))
+        .unwrap();
+    assert_eq!(env.send(anonymous).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_signing_shape_and_attribute_names_are_registered_per_sp() {
+    let env = env();
+    let mut sp = sp_json("https://short.example");
+    sp["attribute_names"] = json!("short");
+    sp["sign"] = json!("assertion");
+    let r = env.call(Method::POST, "/admin/sps", Some(ADMIN), Some(sp)).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        (r.json()["attribute_names"].as_str(), r.json()["sign"].as_str()),
+        (Some("short"), Some("assertion"))
+    );
+    for (key, bad) in [("sign", json!("neither")), ("attribute_names", json!("long")), ("sign", json!(1))] {
+        let mut sp = sp_json("https://bad.example");
+        sp[key] = bad;
+        env.call(Method::POST, "/admin/sps", Some(ADMIN), Some(sp)).await.problem(400);
+    }
+    // A PBE service exchanges its assertion (RFC 7522): the Assertion must be signed.
+    let mut pbe = sp_json("https://pbe.example");
+    pbe["pbe"] = json!({"tat_public_key": tat_key(), "visitor_entity_id": "https://v.example",
+        "visitor_token_endpoint": "https://v.example/oauth2/token", "domain": "amazon", "country": "eu"});
+    pbe["sign"] = json!("response");
+    let p = env.call(Method::POST, "/admin/sps", Some(ADMIN), Some(pbe.clone())).await.problem(400);
+    assert!(p["detail"].as_str().unwrap().contains("sign"), "{p}");
+    pbe["sign"] = json!("both");
+    assert_eq!(
+        env.call(Method::POST, "/admin/sps", Some(ADMIN), Some(pbe)).await.status,
+        StatusCode::CREATED
+    );
+}

@@ -20,6 +20,7 @@ pub enum Command {
     Pbe(PbeCommand),
     /// Run the home IdP (SAML 2.0 IdP, PII vault, time/domain/country authority), or
     /// administer a running one (`idaas home sps import`).
+    #[command(args_conflicts_with_subcommands = true)]
     Home(HomeArgs),
     /// Run the visitor IdP (OAuth 2.0 token endpoint for the RFC 7522 SAML bearer grant,
     /// issuing Purpose Access Tokens).
@@ -128,10 +129,13 @@ pub struct PiiRmArgs {
 
 /// `idaas home`: serve (`--config`), or an admin subcommand against a running home IdP.
 #[derive(Debug, Args)]
-#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct HomeArgs {
-    #[command(flatten)]
-    pub serve: ServeArgs,
+    /// The home IdP's TOML configuration file (docs/home-idp.md); required to serve.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Check the configuration and key material, print a summary, and exit without serving.
+    #[arg(long)]
+    pub check: bool,
     #[command(subcommand)]
     pub admin: Option<HomeAdmin>,
 }

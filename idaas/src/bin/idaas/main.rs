@@ -32,7 +32,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        cli::Command::Home(args) => report(serve::home(args.serve)),
+        cli::Command::Home(cli::HomeArgs { config: Some(config), check, admin: None }) => {
+            report(serve::home(cli::ServeArgs { config, check }))
+        }
+        cli::Command::Home(_) => {
+            eprintln!("idaas: give --config FILE to serve, or a subcommand (idaas home --help)");
+            ExitCode::from(2)
+        }
         cli::Command::Visitor(args) => report(serve::visitor(args)),
         cli::Command::Agent(args) => report(serve::agent(args)),
         cli::Command::Quickstart(args) => report(quickstart::run(args)),
