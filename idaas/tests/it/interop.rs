@@ -287,3 +287,131 @@ fn sps_import_reports_bad_input_before_contacting_the_idp() {
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("127.0.0.1:9"), "{err}");
 }
+
+/// A web agent (plain SAML: no visitor IdP) in front of the demo backend, trusting the IdP
+/// whose metadata is `idp_metadata`; `extra` adds top-level configuration lines.
+async fn agent_behind(
+    idp_metadata: &str,
+    dir: &Path,
+    extra: &str,
+) -> (String, Vec<tokio::task::JoinHandle<()>>) {
+    let backend_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let agent_l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (backend, agent) = (
+        format!("http://{}", backend_l.local_addr().unwrap()),
+        format!("http://{}", agent_l.local_addr().unwrap()),
+    );
+    let md_file = dir.join("idp-metadata.xml");
+    std::fs::write(&md_file, idp_metadata).unwrap();
+    let toml = format!(
+        "public_url = \"{agent}\"\nbackend_url = \"{backend}\"\ndata_dir = \"{data}\"\n{extra}\n\
+         [home_idp]\nmetadata_file = \"{md}\"\n\
+         [access]\ndefault_level = \"none\"\n[[access.rules]]\nprefix = \"/\"\ngroups = {{ staff = \"read_write\" }}\n",
+        data = dir.join("agent").display(),
+        md = md_file.display(),
+    );
+    let config = web_agent::Config::from_toml(&toml).unwrap();
+    let state = web_agent::AppState::new(config, idp_metadata, Arc::new(SystemClock))
+        .unwrap_or_else(|e| panic!("the agent refused the third-party IdP's metadata: {e}"));
+    let app = idaas::demo_backend::app("peer").unwrap();
+    let tasks = vec![
+        tokio::spawn(async move {
+            let _ = web_agent::serve(state, agent_l, std::future::pending()).await;
+        }),
+        tokio::spawn(async move {
+            let opts = service_kit::ServeOptions::default();
+            let _ = service_kit::serve(app, backend_l, opts, std::future::pending()).await;
+        }),
+    ];
+    (agent, tasks)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_agent_signs_in_through_a_third_party_idp_in_every_signing_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp_dir = dir.path().join("idp");
+    let idp = |command: &str| -> Vec<String> {
+        [command, "--workdir", idp_dir.to_str().unwrap(), "--entity-id", "https://idp.peer.example"]
+            .into_iter()
+            .chain(["--sso", "http://127.0.0.1:9/sso"])
+            .map(str::to_owned)
+            .collect()
+    };
+    let metadata = peer("saml_idp.py", idp("metadata"), vec![]).await.unwrap();
+    // Behind another IdP: the user is the mail attribute, the groups come from isMemberOf
+    // (the default), and the IdP's group names are mapped to the agent's.
+    let extra =
+        "user_from = \"urn:oid:0.9.2342.19200300.100.1.3\"\n[group_mapping]\nengineering = \"staff\"\n";
+    let (agent, tasks) = agent_behind(&metadata, dir.path(), extra).await;
+    let sp_metadata = dir.path().join("agent-metadata.xml");
+    let md = reqwest::get(format!("{agent}/saml/metadata")).await.unwrap().text().await.unwrap();
+    std::fs::write(&sp_metadata, md).unwrap();
+
+    for (shape, accepted) in [("both", true), ("response", true), ("assertion", true)] {
+        let browser = super::e2e::browser();
+        let r = browser.get(format!("{agent}/report?x=1")).send().await.unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::FOUND, "{shape}");
+        let location = idaas::browser::location(&r).unwrap();
+        assert!(location.starts_with("http://127.0.0.1:9/sso?SAMLRequest="), "{location}");
+        let mut args = idp("respond");
+        args.extend([
+            "--sp-metadata".into(),
+            sp_metadata.display().to_string(),
+            "--request-url".into(),
+            location,
+        ]);
+        args.extend(
+            ["--user", "bob", "--mail", "bob@peer.example", "--groups", "engineering,alumni"]
+                .map(String::from),
+        );
+        args.extend(["--sign".into(), shape.into()]);
+        let answer: Value =
+            serde_json::from_str(peer("saml_idp.py", args, vec![]).await.unwrap().trim()).unwrap();
+        assert_eq!(answer["acs"], format!("{agent}/saml/acs"));
+        let r = browser
+            .post(format!("{agent}/saml/acs"))
+            .form(&[
+                ("SAMLResponse", answer["saml_response"].as_str().unwrap()),
+                ("RelayState", answer["relay_state"].as_str().unwrap()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        assert_eq!(
+            status == reqwest::StatusCode::SEE_OTHER,
+            accepted,
+            "{shape}: {}",
+            r.text().await.unwrap()
+        );
+        let back = idaas::browser::location(&r).unwrap();
+        assert_eq!(back, "/report?x=1", "{shape}");
+        let seen: Value = browser.get(format!("{agent}{back}")).send().await.unwrap().json().await.unwrap();
+        assert_eq!(seen["user"], "bob@peer.example", "{shape}: {seen}");
+        assert_eq!(seen["groups"], serde_json::json!(["alumni", "staff"]), "{shape}: {seen}");
+    }
+
+    // A response the IdP signed, altered on the way: refused, no session.
+    let browser = super::e2e::browser();
+    let r = browser.get(format!("{agent}/y")).send().await.unwrap();
+    let mut args = idp("respond");
+    args.extend(["--sp-metadata".into(), sp_metadata.display().to_string(), "--request-url".into()]);
+    args.push(idaas::browser::location(&r).unwrap());
+    args.extend(["--user", "bob", "--mail", "bob@peer.example", "--groups", "alumni"].map(String::from));
+    let answer: Value =
+        serde_json::from_str(peer("saml_idp.py", args, vec![]).await.unwrap().trim()).unwrap();
+    let xml = String::from_utf8(STANDARD.decode(answer["saml_response"].as_str().unwrap()).unwrap()).unwrap();
+    let forged = STANDARD.encode(xml.replacen(">alumni<", ">staff<", 1));
+    let r = browser
+        .post(format!("{agent}/saml/acs"))
+        .form(&[("SAMLResponse", forged.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let r = browser.get(format!("{agent}/y")).send().await.unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::FOUND, "no session came of it");
+    for t in tasks {
+        t.abort();
+    }
+}
