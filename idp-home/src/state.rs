@@ -59,6 +59,8 @@ pub struct AppState {
     /// One PII writer at a time: the per-user cap and the name-collision check are
     /// read-then-insert (`service::vault::put_pii`).
     pub pii_writes: Arc<std::sync::Mutex<()>>,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: service_kit::metrics::Metrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -130,6 +132,7 @@ impl AppState {
             throttle: Arc::new(Throttle::default()),
             sso: Arc::new(SsoState::default()),
             pii_writes: Arc::new(std::sync::Mutex::new(())),
+            metrics: service_kit::metrics::Metrics::new("home"),
         })
     }
 

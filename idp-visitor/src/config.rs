@@ -77,6 +77,10 @@ pub struct Config {
     /// the handler), seconds; longer gets 408. 1 - 3600, default 30.
     #[serde(default = "service_kit::config::defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// Serve `/metrics` to every client, not only to loopback ones (put a proxy with
+    /// authentication in front when the scraper is on another host). Default false.
+    #[serde(default)]
+    pub metrics_public: bool,
     /// At shutdown, how long requests in flight may still run, seconds; then every
     /// connection is dropped. 0 - 3600, default 10.
     #[serde(default = "service_kit::config::defaults::shutdown_grace_secs")]
@@ -198,6 +202,7 @@ impl Default for Config {
             header_read_timeout_secs: service_kit::config::defaults::header_read_timeout_secs(),
             idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
             request_timeout_secs: service_kit::config::defaults::request_timeout_secs(),
+            metrics_public: false,
             shutdown_grace_secs: service_kit::config::defaults::shutdown_grace_secs(),
             max_assertion_bytes: default_max_assertion(),
             admin_token: None,

@@ -61,6 +61,8 @@ pub struct AppState {
     /// Token and introspection requests refused before the client authenticated: counted
     /// here, never written to the audit log (anonymous traffic must not grow the store).
     pub refused_unauthenticated: Arc<std::sync::atomic::AtomicU64>,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: service_kit::metrics::Metrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -214,6 +216,7 @@ impl AppState {
             throttle: Arc::new(Throttle::new(crate::throttle::params())),
             secrets: Arc::new(secrets),
             refused_unauthenticated: Arc::new(std::sync::atomic::AtomicU64::new(0)),
+            metrics: service_kit::metrics::Metrics::new("visitor"),
         })
     }
 

@@ -11,13 +11,16 @@ use axum::response::Response;
 use axum::Router;
 
 /// What [`stack`] puts around a router.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Layers {
     /// The request timeout (answered 408).
     pub request_timeout: Duration,
     /// The largest request body, when the stack limits it (answered 413); `None` when the
     /// handlers read bodies with limits of their own.
     pub body_limit: Option<usize>,
+    /// The service's metrics: every request is counted and timed by route template
+    /// ([`crate::metrics::track`]).
+    pub metrics: Option<crate::metrics::Metrics>,
 }
 
 /// Wraps `router` in the layers. `bare` renders the layers' own bare 408/413 answers (see
@@ -31,7 +34,7 @@ where
         Some(limit) => router.layer(tower_http::limit::RequestBodyLimitLayer::new(limit)),
         None => router,
     };
-    router
+    let router = router
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             layers.request_timeout,
@@ -46,7 +49,13 @@ where
                     res
                 }
             }
-        }))
+        }));
+    // Outside the timeout and the rendering: counts the status the client really got.
+    let router = match layers.metrics {
+        Some(m) => router.layer(axum::middleware::from_fn_with_state(m, crate::metrics::track)),
+        None => router,
+    };
+    router
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
         }))

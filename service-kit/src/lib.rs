@@ -13,8 +13,10 @@
 
 pub mod clock;
 pub mod config;
+pub mod health;
 pub mod html;
 pub mod layers;
+pub mod metrics;
 pub mod probe;
 pub mod problem;
 pub mod redact;

@@ -116,6 +116,9 @@ pub async fn process(
     } else {
         Default::default()
     };
+    state.metrics.decryptions("opened", opened.values.len() as u64);
+    state.metrics.decryptions("closed", opened.closed as u64);
+    state.metrics.decryptions("broken", opened.broken as u64);
     if opened.closed + opened.broken > 0 {
         tracing::info!(closed = opened.closed, broken = opened.broken, "PII ciphertexts left closed");
     }

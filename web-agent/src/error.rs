@@ -194,6 +194,21 @@ impl AcsError {
     }
 }
 
+impl AcsError {
+    /// The `reason` label of `idaas_refusals_total` (a fixed, bounded set).
+    pub fn metric_reason(&self) -> &'static str {
+        match self {
+            AcsError::Form | AcsError::Malformed(_) => "malformed_response",
+            AcsError::WrongDestination => "wrong_destination",
+            AcsError::Invalid(_) => "assertion_refused",
+            AcsError::UnknownRequest => "unknown_request",
+            AcsError::Status(_) => "idp_status",
+            AcsError::Tat | AcsError::Pat | AcsError::Keys(_) | AcsError::Claims(_) => "keys_refused",
+            AcsError::Exchange(_) | AcsError::Pii => "upstream_failed",
+        }
+    }
+}
+
 impl IntoResponse for AcsError {
     fn into_response(self) -> Response {
         html::page(self.status(), "Sign-in failed", &self.to_string())

@@ -52,6 +52,9 @@ pub fn app(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.config.request_timeout_secs);
     let routes = Router::new()
         .route("/healthz", get(|| async { axum::Json(Health::ok()) }))
+        // Under /.idaas/: the agent must not shadow a backend's own /readyz or /metrics.
+        .route("/.idaas/readyz", get(readyz))
+        .route("/.idaas/metrics", get(metrics))
         .route("/saml/metadata", get(metadata))
         .route("/saml/login", get(login))
         .route("/saml/acs", post(acs))
@@ -72,12 +75,25 @@ pub fn app(state: AppState) -> Router {
             0 => None,
             n => Some(n),
         },
+        metrics: Some(state.metrics.clone()),
     };
     service_kit::layers::stack(routes, layers, |status| match status {
         StatusCode::REQUEST_TIMEOUT => RequestError::Timeout.into_response(),
         other => other.into_response(),
     })
     .with_state(state)
+}
+
+/// Readiness: the agent holds its keys and the IdP's certificates from the start, so it is
+/// ready while it serves.
+async fn readyz() -> Response {
+    service_kit::health::readiness(vec![("keys", Ok(())), ("idp_metadata", Ok(()))])
+}
+
+/// Prometheus metrics, to loopback clients unless `metrics_public`.
+async fn metrics(State(state): State<AppState>, req: Request<Body>) -> Response {
+    let client = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    service_kit::metrics::exposition(&state.metrics, client, state.config.metrics_public)
 }
 
 /// The start-up self-check (the paper's "add_target" test): an unauthenticated request for a
@@ -188,6 +204,7 @@ async fn acs(
             resp
         }
         Err(e) => {
+            state.metrics.refusal(e.metric_reason());
             tracing::info!(error = %e, "SAML response refused");
             e.into_response()
         }

@@ -75,6 +75,8 @@ pub struct AppState {
     pub signer: Arc<CallSigner>,
     /// Nonces of received propagated calls and PATs exchanged for them.
     pub propagation: Arc<Memory>,
+    /// Prometheus metrics (`/metrics`).
+    pub metrics: service_kit::metrics::Metrics,
 }
 
 impl std::fmt::Debug for AppState {
@@ -119,6 +121,7 @@ impl AppState {
             egress_sources: Arc::new(egress_sources),
             signer: Arc::new(signer),
             propagation: Arc::new(Memory::default()),
+            metrics: service_kit::metrics::Metrics::new("agent"),
             config: Arc::new(config),
         })
     }

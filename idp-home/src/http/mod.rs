@@ -47,6 +47,7 @@ pub fn app(state: AppState) -> Router {
     let layers = service_kit::layers::Layers {
         request_timeout: Duration::from_secs(state.config.request_timeout_secs),
         body_limit: Some(limit),
+        metrics: Some(state.metrics.clone()),
     };
     let routes = Router::new().merge(router()).merge(sso::router()).fallback(fallback);
     service_kit::layers::stack(routes, layers, move |status| match status {

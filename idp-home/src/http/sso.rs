@@ -240,6 +240,7 @@ pub async fn respond(
     let built = tokio::task::spawn_blocking(move || response::build(&state2, &request2, &session2)).await;
     match built {
         Ok(Ok(signed)) => {
+            state.metrics.assertion_issued();
             html::auto_post(&request.acs_url, &STANDARD.encode(signed.xml.as_bytes()), relay_state)
         }
         Ok(Err(e)) => SsoError::ResponseFailed(e.to_string()).into_response(),

@@ -336,8 +336,11 @@ pub async fn authenticate_async(
     let default = ThrottleParams::default();
     let keys = [(pkey.as_str(), default), (ukey.as_str(), uid_ceiling()), (akey.as_str(), addr_ceiling())];
     // Reserve (check and count) before hashing: parallel guesses cannot all pass the check.
-    let reservation =
-        state.throttle.reserve(&keys, now).map_err(|retry_after| AuthError::Throttled { retry_after })?;
+    let reservation = state.throttle.reserve(&keys, now).map_err(|retry_after| {
+        state.metrics.sign_in("throttled");
+        state.metrics.throttled("sign_in");
+        AuthError::Throttled { retry_after }
+    })?;
 
     let user = match &normalized {
         Some(u) => state.store.get_user(u)?,
@@ -358,6 +361,8 @@ pub async fn authenticate_async(
                     Ok(result) => result.map_err(AuthError::Hash)?,
                     Err(HashFailure::Busy { retry_after }) => {
                         reservation.succeeded(&[]);
+                        state.metrics.sign_in("busy");
+                        state.metrics.throttled("hashing_queue");
                         tracing::info!(client = %akey, "sign-in refused: every hashing slot is busy");
                         return Err(AuthError::Busy { retry_after });
                     }
@@ -374,11 +379,13 @@ pub async fn authenticate_async(
     };
     if let (Ok(()), Some(user)) = (outcome, user) {
         reservation.succeeded(&[&ukey, &pkey]);
+        state.metrics.sign_in("success");
         tracing::info!(user = %service_kit::redact::log_id(&user.uid), "sign-in succeeded");
         return Ok(user);
     }
     let reason = outcome.err().unwrap_or(FailReason::UnknownUser);
     reservation.failed();
+    state.metrics.sign_in("failure");
     tracing::info!(reason = ?reason, client = %akey, "sign-in failed");
     Err(AuthError::Failed(reason))
 }

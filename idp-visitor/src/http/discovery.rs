@@ -1,7 +1,8 @@
 //! What others discover about this IdP: RFC 8414 metadata, the grant-receipt key set, the ABE
 //! authority key, and `/healthz`.
 
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use federation::api::oauth::{Jwks, ServerMetadata};
@@ -17,6 +18,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/.well-known/jwks.json", get(jwks))
         .route("/pbe/authority", get(authority))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 /// RFC 8414 authorization server metadata.
@@ -56,6 +59,22 @@ async fn authority(State(state): State<AppState>) -> Json<AuthorityKey> {
         authority: state.keys.authority_name().to_owned(),
         public_key: state.keys.authority_public_key_text(),
     })
+}
+
+/// Readiness: the store answers (the keys were loaded at start).
+async fn readyz(State(state): State<AppState>) -> Response {
+    let store = tokio::task::spawn_blocking(move || {
+        state.store.get_client("").map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await
+    .unwrap_or_else(|e| Err(e.to_string()));
+    service_kit::health::readiness(vec![("store", store), ("keys", Ok(()))])
+}
+
+/// Prometheus metrics, to loopback clients unless `metrics_public`.
+async fn metrics(State(state): State<AppState>, req: axum::extract::Request) -> Response {
+    let client = req.extensions().get::<ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    service_kit::metrics::exposition(&state.metrics, client, state.config.metrics_public)
 }
 
 /// Liveness, and the in-memory count of requests refused before client authentication.

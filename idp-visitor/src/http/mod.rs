@@ -40,6 +40,7 @@ pub fn app(state: AppState) -> Router {
     let layers = service_kit::layers::Layers {
         request_timeout: Duration::from_secs(state.config.request_timeout_secs),
         body_limit: None,
+        metrics: Some(state.metrics.clone()),
     };
     let routes =
         Router::new().merge(router()).fallback(|| async { ApiError::NotFound("no such endpoint".into()) });

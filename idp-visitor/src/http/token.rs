@@ -37,6 +37,7 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
     let mut audit = AuditEntry::new(state.now(), Outcome::Refused);
     match token_inner(&state, req, &mut audit).await {
         Ok(grant) => {
+            state.metrics.pat_issued();
             tracing::info!(client_id = ?audit.client_id, purposes = ?audit.purposes, "PAT issued");
             let body = TokenResponse {
                 access_token: grant.access_token,
@@ -50,6 +51,10 @@ async fn token(State(state): State<AppState>, req: Request) -> Response {
             res
         }
         Err(e) => {
+            state.metrics.refusal(e.code());
+            if matches!(e, OAuthError::Throttled { .. }) {
+                state.metrics.throttled("client_authentication");
+            }
             audit.error = Some(e.code().to_owned());
             audit.reason = Some(match &e {
                 OAuthError::ServerError(_) => "server error".to_owned(),

@@ -94,6 +94,10 @@ pub struct Config {
     /// the backend answering), seconds; longer gets 408. 1 - 3600, default 75.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// Serve `/metrics` to every client, not only to loopback ones (put a proxy with
+    /// authentication in front when the scraper is on another host). Default false.
+    #[serde(default)]
+    pub metrics_public: bool,
     /// Longest a request head may take to arrive once its first byte has, seconds; then the
     /// connection is dropped. 1 - 3600, default 10.
     #[serde(default = "service_kit::config::defaults::header_read_timeout_secs")]

@@ -11,6 +11,19 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Log lines as human-readable text (default) or one JSON object per line (for a log
+    /// pipeline). Logs go to stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// `--log-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Text lines.
+    Text,
+    /// One JSON object per line (timestamp, level, target, fields, span).
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

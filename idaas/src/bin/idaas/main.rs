@@ -15,6 +15,7 @@ mod sps;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
+    let _ = serve::LOG_FORMAT.set(args.log_format);
     match args.command {
         cli::Command::Pbe(cmd) => match pbe::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,

@@ -44,16 +44,20 @@ impl fmt::Display for ServeError {
 }
 
 /// Logs to standard error; `RUST_LOG` overrides the default `info` level.
+/// The `--log-format` of this process (set once by `main`).
+pub static LOG_FORMAT: std::sync::OnceLock<crate::cli::LogFormat> = std::sync::OnceLock::new();
+
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // A second call (tests, quickstart) keeps the first subscriber.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match LOG_FORMAT.get().copied().unwrap_or(crate::cli::LogFormat::Text) {
+        crate::cli::LogFormat::Json => builder.json().with_current_span(true).try_init(),
+        crate::cli::LogFormat::Text => {
+            builder.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init()
+        }
+    };
 }
 
 /// Builds the multi-threaded runtime the services run on.
