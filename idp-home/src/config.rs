@@ -69,6 +69,11 @@ pub struct Config {
     /// `From:` of outgoing e-mail; `idaas home IdP <no-reply@HOST>` when unset.
     #[serde(default)]
     pub mail_from: Option<String>,
+    /// SMTP server the outbox is delivered to (`smtp://host:25`, `smtp://host:587?tls=required`,
+    /// `smtps://host:465`); credentials from `IDAAS_SMTP_USERNAME` / `IDAAS_SMTP_PASSWORD`.
+    /// Unset: messages stay in the outbox.
+    #[serde(default)]
+    pub smtp_url: Option<String>,
     /// Largest accepted request body, bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -260,6 +265,7 @@ impl Default for Config {
             admin_token: None,
             outbox_dir: None,
             mail_from: None,
+            smtp_url: None,
             max_body_bytes: default_max_body(),
             header_read_timeout_secs: service_kit::config::defaults::header_read_timeout_secs(),
             idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
@@ -359,6 +365,9 @@ impl Config {
         check_range("assertion_lifetime_seconds", self.assertion_lifetime_seconds.into(), 10, 3600)?;
         check_range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
         check_range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
+        if let Some(url) = &self.smtp_url {
+            crate::smtp::transport(url).map_err(|e| invalid("smtp_url", &e.to_string()))?;
+        }
         check_range("max_body_bytes", self.max_body_bytes as u64, 4096, 64 * 1024 * 1024)?;
         service_kit::config::check_time_bounds(
             self.header_read_timeout_secs,

@@ -20,6 +20,7 @@ pub mod pbe;
 pub mod pii_ref;
 pub mod saml;
 pub mod service;
+pub mod smtp;
 pub mod sso_sessions;
 pub mod startup;
 pub mod state;
@@ -47,8 +48,22 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purger = tokio::spawn(purge_periodically(state.clone()));
+    // Validated at start-up (`Config::validate`): a URL that fails here was checked already.
+    let mailer = match state.config.smtp_url.as_deref().map(smtp::transport) {
+        Some(Ok(transport)) => {
+            Some(tokio::spawn(smtp::deliver_forever(transport, state.config.outbox_dir())))
+        }
+        Some(Err(e)) => {
+            tracing::error!(error = %e, "SMTP delivery is off");
+            None
+        }
+        None => None,
+    };
     let result = serve_app(state, listener, shutdown).await;
     purger.abort();
+    if let Some(m) = mailer {
+        m.abort();
+    }
     result
 }
 

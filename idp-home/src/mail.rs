@@ -1,7 +1,7 @@
 //! Outgoing e-mail, written as RFC 5322 `.eml` files into an outbox directory.
 //!
-//! SMTP delivery is not available yet: an operator (or a mail transfer agent watching the
-//! directory) picks the files up. Files are created with mode 0600 under a temporary name and
+//! With `smtp_url` the outbox is delivered by [`crate::smtp`]; without it an operator (or a
+//! mail transfer agent watching the directory) picks the files up. Files are created with mode 0600 under a temporary name and
 //! renamed, so a reader never sees half a message.
 
 use std::path::{Path, PathBuf};
