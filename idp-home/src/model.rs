@@ -48,6 +48,45 @@ pub struct ServiceProvider {
     /// Which parts of the Response are signed (both unless registered otherwise).
     #[serde(default)]
     pub sign: SignedParts,
+    /// Where and how this SP takes Single Logout messages; `None`: it takes part in no single
+    /// logout (the IdP cannot sign it out, and reports `PartialLogout` when it should have).
+    #[serde(default)]
+    pub slo: Option<SloConfig>,
+}
+
+/// An SP's Single Logout endpoint (SAML profiles §4.4).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    /// Where LogoutRequests (and, without `response_url`, LogoutResponses) go.
+    pub url: String,
+    /// `"redirect"` (default, HTTP-Redirect) or `"post"` (HTTP-POST).
+    #[serde(default)]
+    pub binding: SloBinding,
+    /// Where LogoutResponses go, when not to `url`.
+    #[serde(default)]
+    pub response_url: Option<String>,
+}
+
+/// The binding of an SP's SLO endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SloBinding {
+    /// HTTP-Redirect: DEFLATE + base64 in the query, a signed query string.
+    #[default]
+    Redirect,
+    /// HTTP-POST: an auto-posted form, an enveloped XML signature.
+    Post,
+}
+
+impl SloBinding {
+    /// As the shared binding type.
+    pub fn binding(self) -> federation::binding::Binding {
+        match self {
+            SloBinding::Redirect => federation::binding::Binding::Redirect,
+            SloBinding::Post => federation::binding::Binding::Post,
+        }
+    }
 }
 
 /// The names the plain attributes are released under.

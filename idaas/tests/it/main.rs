@@ -8,4 +8,5 @@ mod e2e;
 mod propagation;
 mod sample_configs;
 mod services_cli;
+mod slo;
 mod small_assertions;
