@@ -202,7 +202,9 @@ async fn forged_unsigned_and_misaddressed_logout_requests_change_nothing() {
     let unsigned = forged.split("&SigAlg=").next().unwrap().to_owned();
     let wrong_issuer = forged_request(sk, &sc, &format!("{delivery}/saml/metadata"), &idp_slo, stack::USER);
     let unknown_issuer = forged_request(sk, &sc, "https://evil.example", &idp_slo, stack::USER);
-    let misaddressed = forged_request(sk, &sc, &shop_id, &format!("{home}/elsewhere"), stack::USER);
+    let elsewhere = format!("{home}/elsewhere");
+    let misaddressed =
+        forged_request(sk, &sc, &shop_id, &elsewhere, stack::USER).replace(&elsewhere, &idp_slo);
     // At each agent: the forger, the unsigned request, a request signed by another party
     // (shopping's own key), and the IdP's real key addressed to the other agent.
     let at_agent = |agent: &str, other: &str| {
