@@ -146,3 +146,37 @@ pub struct PiiRecord {
     /// Last update, Unix seconds.
     pub updated: i64,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn stored_sps_without_slo_keep_loading_and_slo_defaults_to_redirect() {
+        let old = r#"{"entity_id":"https://sp","acs_urls":["https://sp/acs"]}"#;
+        let sp: ServiceProvider = serde_json::from_str(old).unwrap();
+        assert_eq!(sp.slo, None);
+        let with =
+            r#"{"entity_id":"https://sp","acs_urls":["https://sp/acs"],"slo":{"url":"https://sp/slo"}}"#;
+        let sp: ServiceProvider = serde_json::from_str(with).unwrap();
+        assert_eq!(sp.slo.as_ref().unwrap().binding, SloBinding::Redirect);
+        let post = r#"{"url":"https://sp/slo","binding":"post","response_url":"https://sp/done"}"#;
+        let slo: SloConfig = serde_json::from_str(post).unwrap();
+        assert_eq!(slo.binding, SloBinding::Post);
+        assert!(serde_json::from_str::<SloConfig>(r#"{"url":"x","binding":"soap"}"#).is_err());
+        assert!(serde_json::from_str::<SloConfig>(r#"{"url":"x","extra":1}"#).is_err());
+        let mut bad = sp.clone();
+        bad.slo =
+            Some(SloConfig { url: "ftp://sp/slo".into(), binding: SloBinding::Redirect, response_url: None });
+        let err = crate::config::validate_service_provider(&bad, pbe_core::SuiteId::Bls12_381).unwrap_err();
+        assert_eq!(err.0, "slo.url");
+        bad.slo = Some(SloConfig {
+            url: "https://sp/slo".into(),
+            binding: SloBinding::Post,
+            response_url: Some("nope".into()),
+        });
+        let err = crate::config::validate_service_provider(&bad, pbe_core::SuiteId::Bls12_381).unwrap_err();
+        assert_eq!(err.0, "slo.response_url");
+    }
+}

@@ -7,4 +7,5 @@ mod api;
 mod authn_flags;
 mod authority_url;
 mod listener;
+mod slo;
 mod sso;
