@@ -90,7 +90,13 @@ fn sso_response(c: &mut Criterion) {
         };
         store.put_pii("bob", &record).unwrap();
     }
-    let session = IdpSession { uid: "bob".into(), authn_instant: T0, expires: T0 + 8 * 3600 };
+    let session = IdpSession {
+        id: String::new(),
+        uid: "bob".into(),
+        authn_instant: T0,
+        expires: T0 + 8 * 3600,
+        participants: Vec::new(),
+    };
     let request = |sp: &SpConfig| AcceptedRequest {
         id: "_req".into(),
         sp_entity_id: sp.entity_id.clone(),

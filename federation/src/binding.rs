@@ -289,7 +289,10 @@ mod tests {
         // Another key, a changed RelayState, a re-encoded (but equal) value, a dropped
         // signature, a repeated parameter, another SigAlg: all refused.
         let other = TestSigner::new(2);
-        assert_eq!(verify_redirect_query(&q, &[other.cert_der.clone()]), Err(BindingError::BadSignature));
+        assert_eq!(
+            verify_redirect_query(&q, std::slice::from_ref(&other.cert_der)),
+            Err(BindingError::BadSignature)
+        );
         let certs = [s.cert_der.clone()];
         let tampered = q.replace("RelayState=%2Fcart", "RelayState=%2Fcarp");
         assert_eq!(verify_redirect_query(&tampered, &certs), Err(BindingError::BadSignature));
@@ -327,7 +330,7 @@ mod tests {
         );
         let sig = key.sign(scheme(), &sha2::Sha256::digest(signed.as_bytes())).unwrap();
         let q = format!("{signed}&Signature={}", form_encode(&STANDARD.encode(&sig)));
-        assert!(verify_redirect_query(&q, &[s.cert_der.clone()]).is_ok());
+        assert!(verify_redirect_query(&q, std::slice::from_ref(&s.cert_der)).is_ok());
         let ours = sign_redirect_query(Param::Response, "<r/>", None, &s.key_der).unwrap();
         let (body, sig) = ours.split_once("&Signature=").unwrap();
         let sig = STANDARD.decode(form_decode(sig)).unwrap();

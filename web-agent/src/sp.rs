@@ -239,7 +239,7 @@ mod tests {
         assert_eq!(pairs[2], ("RelayState".into(), "/cart".into()));
         assert_eq!(pairs[3].0, "SigAlg");
         let query = url.split_once("x=1&").unwrap().1;
-        federation::binding::verify_redirect_query(query, &[signer.cert_der.clone()]).unwrap();
+        federation::binding::verify_redirect_query(query, std::slice::from_ref(&signer.cert_der)).unwrap();
         use base64::Engine as _;
         let deflated = base64::engine::general_purpose::STANDARD.decode(&pairs[1].1).unwrap();
         let mut out = String::new();

@@ -170,7 +170,7 @@ impl Inbound {
                 let certs: Vec<CertificateDer> =
                     peer.certs_der.iter().map(|d| CertificateDer::from(d.clone())).collect();
                 let xml = self.xml.as_str();
-                let reduced = catch_unwind(AssertUnwindSafe(|| {
+                catch_unwind(AssertUnwindSafe(|| {
                     Crypto::reduce_xml_to_signed_with_allowed_algorithms(
                         xml,
                         &certs,
@@ -179,8 +179,7 @@ impl Inbound {
                     )
                 }))
                 .map_err(|_| LogoutError::Malformed("the signature could not be processed"))?
-                .map_err(|_| LogoutError::BadSignature)?;
-                reduced
+                .map_err(|_| LogoutError::BadSignature)?
             }
         };
         // From here on only the signed content is read.

@@ -248,15 +248,13 @@ async fn the_metadata_advertises_both_slo_bindings() {
         assert!(xml.contains(&want), "{xml}");
     }
     // And an SP metadata document with SLO endpoints maps onto `slo`, Redirect preferred.
-    let sp = format!(
-        "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"https://sp.example\">\
+    let sp = "<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" entityID=\"https://sp.example\">\
          <md:SPSSODescriptor protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">\
          <md:SingleLogoutService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"https://sp.example/slo-post\"/>\
          <md:SingleLogoutService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect\" Location=\"https://sp.example/slo\" ResponseLocation=\"https://sp.example/slo-done\"/>\
          <md:AssertionConsumerService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"https://sp.example/acs\" index=\"0\"/>\
-         </md:SPSSODescriptor></md:EntityDescriptor>"
-    );
-    let config = idp_home::saml::sp_import::sp_config_from_metadata(&sp).unwrap();
+         </md:SPSSODescriptor></md:EntityDescriptor>";
+    let config = idp_home::saml::sp_import::sp_config_from_metadata(sp).unwrap();
     assert_eq!(
         config.slo,
         Some(SloConfig {
