@@ -37,6 +37,7 @@ fn sso_response(c: &mut Criterion) {
         release: vec!["groups".into()],
         attribute_names: Default::default(),
         sign: Default::default(),
+        slo: None,
         pbe: Some(PbeConfig {
             tat_public_key: sp_key.public_text(),
             visitor_entity_id: "https://salesforce.example".into(),
@@ -89,7 +90,13 @@ fn sso_response(c: &mut Criterion) {
         };
         store.put_pii("bob", &record).unwrap();
     }
-    let session = IdpSession { uid: "bob".into(), authn_instant: T0, expires: T0 + 8 * 3600 };
+    let session = IdpSession {
+        id: String::new(),
+        uid: "bob".into(),
+        authn_instant: T0,
+        expires: T0 + 8 * 3600,
+        participants: Vec::new(),
+    };
     let request = |sp: &SpConfig| AcceptedRequest {
         id: "_req".into(),
         sp_entity_id: sp.entity_id.clone(),

@@ -162,6 +162,8 @@ pub struct SignedResponse {
     pub response_id: String,
     /// The signed Assertion's ID.
     pub assertion_id: String,
+    /// The assertion's `SessionIndex` (what a LogoutRequest names).
+    pub session_index: String,
 }
 
 /// `_` + 32 hex characters: an NCName with 128 random bits.
@@ -255,7 +257,7 @@ pub fn build_signed_response_with_id(
     if p.signed_parts.signs_response() {
         xml = sign(xml)?;
     }
-    Ok(SignedResponse { xml, response_id, assertion_id })
+    Ok(SignedResponse { xml, response_id, assertion_id, session_index: p.session_index.clone() })
 }
 
 /// The Assertion as a document of its own (it declares `xmlns:saml`, so exclusive C14N gives

@@ -8,14 +8,17 @@
 pub mod api;
 pub mod assertion;
 pub mod authority;
+pub mod binding;
 pub mod claims;
 pub mod files;
 #[cfg(feature = "test-support")]
 pub mod fuzzing;
+pub mod logout;
 pub mod pat;
 pub mod pii;
 pub mod seal;
 pub mod secret;
+pub mod signing_key;
 pub mod sp_metadata;
 pub mod status;
 #[cfg(feature = "test-support")]

@@ -21,6 +21,9 @@ fn lookup(entity_id: &str) -> Option<ServiceProvider> {
             authn_request_cert_pem: None,
             pbe: None,
             release: idp_home::model::default_release(),
+            attribute_names: Default::default(),
+            sign: Default::default(),
+            slo: None,
         }),
         "https://signed.fuzz.example" => Some(ServiceProvider {
             entity_id: entity_id.into(),
@@ -28,6 +31,9 @@ fn lookup(entity_id: &str) -> Option<ServiceProvider> {
             authn_request_cert_pem: Some(fuzzing::signer().cert_pem.clone()),
             pbe: None,
             release: idp_home::model::default_release(),
+            attribute_names: Default::default(),
+            sign: Default::default(),
+            slo: None,
         }),
         _ => None,
     }

@@ -194,6 +194,19 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         idp_visitor::keys::Keys::load_or_create(&dir.join("visitor"), VISITOR_AUTHORITY, opts.suite),
         "visitor keys"
     )?;
+    // Each agent's SAML signing key: the home IdP then requires its AuthnRequests signed and
+    // verifies its single-logout messages with the certificate.
+    let saml_keys = SERVICES
+        .iter()
+        .zip(&agent_urls)
+        .map(|(s, url)| {
+            let name = format!("idaas web agent {url}/saml/metadata SAML signing");
+            ctx!(
+                federation::signing_key::SigningKey::load_or_create(&dir.join(s.name), &name),
+                "agent SAML key"
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     // Identity propagation (docs/propagation.md): each agent's call-signing key.
     let call_keys = SERVICES
         .iter()
@@ -219,14 +232,21 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             .iter()
             .zip(&agent_urls)
             .zip(&agent_keys)
-            .map(|((_, url), key)| idp_home::config::SpConfig {
+            .zip(&saml_keys)
+            .map(|(((_, url), key), saml_key)| idp_home::config::SpConfig {
                 entity_id: format!("{url}/saml/metadata"),
                 acs_urls: vec![format!("{url}/saml/acs")],
-                authn_request_cert_pem: None,
+                authn_request_cert_pem: Some(saml_key.cert_pem().to_owned()),
                 // groups for the agents' access rules; no e-mail address (none needs it).
                 release: vec!["groups".into()],
                 attribute_names: Default::default(),
                 sign: Default::default(),
+                // Single logout, HTTP-Redirect both ways (docs/home-idp.md).
+                slo: Some(idp_home::model::SloConfig {
+                    url: format!("{url}/saml/slo"),
+                    binding: Default::default(),
+                    response_url: None,
+                }),
                 pbe: Some(idp_home::config::PbeConfig {
                     tat_public_key: key.public_text(),
                     visitor_entity_id: visitor_url.clone(),
@@ -259,6 +279,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
 
     // The visitor IdP.
     drop(visitor_keys);
+    drop(saml_keys);
     let visitor_config = idp_visitor::Config {
         listen: ctx!(visitor_l.local_addr(), "address")?,
         public_url: visitor_url.clone(),

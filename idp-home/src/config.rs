@@ -141,6 +141,10 @@ pub struct SpConfig {
     /// signed. A PBE SP needs the Assertion signed (its agent exchanges it, RFC 7522).
     #[serde(default)]
     pub sign: SignedParts,
+    /// The SP's Single Logout endpoint (`url`, `binding` = `"redirect"` (default) or `"post"`,
+    /// optional `response_url`); absent: the SP takes part in no single logout.
+    #[serde(default)]
+    pub slo: Option<crate::model::SloConfig>,
 }
 
 /// [`PbeBinding`] as written in the configuration.
@@ -169,6 +173,7 @@ impl From<SpConfig> for ServiceProvider {
             release: c.release,
             attribute_names: c.attribute_names,
             sign: c.sign,
+            slo: c.slo,
             pbe: c.pbe.map(|p| PbeBinding {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,
@@ -189,6 +194,7 @@ impl From<ServiceProvider> for SpConfig {
             release: s.release,
             attribute_names: s.attribute_names,
             sign: s.sign,
+            slo: s.slo,
             pbe: s.pbe.map(|p| PbeConfig {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,

@@ -6,14 +6,13 @@
 //! - `abe-<authority>.msk` — the ABE authority's master secret key (`federation::authority`);
 //! - `pii-ref.key` — the HMAC key of `idaas:pii-ref` references ([`crate::pii_ref`]).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use federation::authority::AuthorityKey;
+use federation::signing_key::SigningKey;
 use pbe_core::SuiteId;
-use rand_core::{CryptoRng, OsRng, RngCore};
-use rsa::pkcs8::EncodePrivateKey;
-use service_kit::files::{ensure_private_dir, write_private};
+use rand_core::{CryptoRng, RngCore};
+use service_kit::files::ensure_private_dir;
 use zeroize::Zeroizing;
 
 /// Why key material could not be loaded or created.
@@ -45,9 +44,7 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> KeysError + '_ {
 
 /// This IdP's key material.
 pub struct Keys {
-    signing_key_der: Zeroizing<Vec<u8>>,
-    cert_pem: String,
-    cert_der: Vec<u8>,
+    signing: SigningKey,
     authority: AuthorityKey,
     pii_ref: crate::pii_ref::PiiRefKey,
 }
@@ -65,60 +62,34 @@ impl Keys {
     /// Loads the key material from `data_dir`, creating what is missing.
     pub fn load_or_create(data_dir: &Path, authority: &str, suite: SuiteId) -> Result<Keys, KeysError> {
         ensure_private_dir(data_dir).map_err(io(data_dir))?;
-        let key_path = data_dir.join("saml-signing.key");
-        let cert_path = data_dir.join("saml-signing.crt.pem");
-        let signing_key_der = if key_path.exists() {
-            Zeroizing::new(fs::read(&key_path).map_err(io(&key_path))?)
-        } else {
-            let key = rsa::RsaPrivateKey::new(&mut OsRng, 2048)
-                .map_err(|e| KeysError::Invalid { path: key_path.clone(), reason: e.to_string() })?;
-            let der = key
-                .to_pkcs8_der()
-                .map_err(|e| KeysError::Invalid { path: key_path.clone(), reason: e.to_string() })?;
-            let der = Zeroizing::new(der.as_bytes().to_vec());
-            write_private(&key_path, &der, 0o600).map_err(io(&key_path))?;
-            // A new key invalidates any old certificate.
-            let _ = fs::remove_file(&cert_path);
-            der
-        };
-        let cert_pem = if cert_path.exists() {
-            fs::read_to_string(&cert_path).map_err(io(&cert_path))?
-        } else {
-            let pem = self_signed_certificate(&signing_key_der, authority)
-                .map_err(|reason| KeysError::Invalid { path: cert_path.clone(), reason })?;
-            write_private(&cert_path, pem.as_bytes(), 0o644).map_err(io(&cert_path))?;
-            pem
-        };
-        let cert_der = pem_to_der(&cert_pem).ok_or_else(|| KeysError::Invalid {
-            path: cert_path.clone(),
-            reason: "not a PEM certificate".into(),
-        })?;
+        let signing =
+            SigningKey::load_or_create(data_dir, &format!("idaas home IdP {authority} SAML signing"))
+                .map_err(|e| KeysError::Invalid { path: e.path, reason: e.reason })?;
 
         let authority = AuthorityKey::load_or_create(data_dir, authority, suite)
             .map_err(|e| KeysError::Invalid { path: e.path, reason: e.reason })?;
         let pii_ref = crate::pii_ref::PiiRefKey::load_or_create(data_dir)?;
-        Ok(Keys { signing_key_der, cert_pem, cert_der, authority, pii_ref })
+        Ok(Keys { signing, authority, pii_ref })
     }
 
     /// The XML-signing key, PKCS#8 DER (secret).
     pub fn signing_key_der(&self) -> &[u8] {
-        &self.signing_key_der
+        self.signing.key_der()
     }
 
     /// The signing certificate, PEM.
     pub fn signing_cert_pem(&self) -> &str {
-        &self.cert_pem
+        self.signing.cert_pem()
     }
 
     /// The signing certificate, DER.
     pub fn signing_cert_der(&self) -> &[u8] {
-        &self.cert_der
+        self.signing.cert_der()
     }
 
     /// The signing certificate as base64 DER without PEM armour (for `ds:X509Certificate`).
     pub fn signing_cert_base64(&self) -> String {
-        use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(&self.cert_der)
+        self.signing.cert_base64()
     }
 
     /// The key of `idaas:pii-ref` references.
@@ -161,46 +132,13 @@ impl Keys {
     }
 }
 
-fn self_signed_certificate(key_der: &[u8], authority: &str) -> Result<String, String> {
-    let pkcs8 = rustls_pki_pem(key_der);
-    let key_pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
-        .map_err(|e| e.to_string())?;
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| e.to_string())?;
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, format!("idaas home IdP {authority} SAML signing"));
-    let cert = params.self_signed(&key_pair).map_err(|e| e.to_string())?;
-    Ok(cert.pem())
-}
-
-/// PKCS#8 DER → PEM (rcgen reads PEM).
-fn rustls_pki_pem(der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut pem = String::from("-----BEGIN PRIVATE KEY-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        pem.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        pem.push('\n');
-    }
-    pem.push_str("-----END PRIVATE KEY-----\n");
-    pem
-}
-
 /// Extracts the DER of the first PEM block.
-pub fn pem_to_der(pem: &str) -> Option<Vec<u8>> {
-    use base64::Engine as _;
-    let body: String = pem
-        .lines()
-        .skip_while(|l| !l.starts_with("-----BEGIN"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("-----END"))
-        .collect();
-    base64::engine::general_purpose::STANDARD.decode(body.trim()).ok()
-}
+pub use federation::signing_key::pem_to_der;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs;
 
     #[test]
     fn creates_once_with_private_modes_and_reuses() {

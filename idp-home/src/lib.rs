@@ -20,6 +20,8 @@ pub mod pbe;
 pub mod pii_ref;
 pub mod saml;
 pub mod service;
+pub mod slo;
+pub mod slo_chains;
 pub mod smtp;
 pub mod sso_sessions;
 pub mod startup;

@@ -48,6 +48,45 @@ pub struct ServiceProvider {
     /// Which parts of the Response are signed (both unless registered otherwise).
     #[serde(default)]
     pub sign: SignedParts,
+    /// Where and how this SP takes Single Logout messages; `None`: it takes part in no single
+    /// logout (the IdP cannot sign it out, and reports `PartialLogout` when it should have).
+    #[serde(default)]
+    pub slo: Option<SloConfig>,
+}
+
+/// An SP's Single Logout endpoint (SAML profiles §4.4).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SloConfig {
+    /// Where LogoutRequests (and, without `response_url`, LogoutResponses) go.
+    pub url: String,
+    /// `"redirect"` (default, HTTP-Redirect) or `"post"` (HTTP-POST).
+    #[serde(default)]
+    pub binding: SloBinding,
+    /// Where LogoutResponses go, when not to `url`.
+    #[serde(default)]
+    pub response_url: Option<String>,
+}
+
+/// The binding of an SP's SLO endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SloBinding {
+    /// HTTP-Redirect: DEFLATE + base64 in the query, a signed query string.
+    #[default]
+    Redirect,
+    /// HTTP-POST: an auto-posted form, an enveloped XML signature.
+    Post,
+}
+
+impl SloBinding {
+    /// As the shared binding type.
+    pub fn binding(self) -> federation::binding::Binding {
+        match self {
+            SloBinding::Redirect => federation::binding::Binding::Redirect,
+            SloBinding::Post => federation::binding::Binding::Post,
+        }
+    }
 }
 
 /// The names the plain attributes are released under.
@@ -106,4 +145,38 @@ pub struct PiiRecord {
     pub authorities: Vec<String>,
     /// Last update, Unix seconds.
     pub updated: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn stored_sps_without_slo_keep_loading_and_slo_defaults_to_redirect() {
+        let old = r#"{"entity_id":"https://sp","acs_urls":["https://sp/acs"]}"#;
+        let sp: ServiceProvider = serde_json::from_str(old).unwrap();
+        assert_eq!(sp.slo, None);
+        let with =
+            r#"{"entity_id":"https://sp","acs_urls":["https://sp/acs"],"slo":{"url":"https://sp/slo"}}"#;
+        let sp: ServiceProvider = serde_json::from_str(with).unwrap();
+        assert_eq!(sp.slo.as_ref().unwrap().binding, SloBinding::Redirect);
+        let post = r#"{"url":"https://sp/slo","binding":"post","response_url":"https://sp/done"}"#;
+        let slo: SloConfig = serde_json::from_str(post).unwrap();
+        assert_eq!(slo.binding, SloBinding::Post);
+        assert!(serde_json::from_str::<SloConfig>(r#"{"url":"x","binding":"soap"}"#).is_err());
+        assert!(serde_json::from_str::<SloConfig>(r#"{"url":"x","extra":1}"#).is_err());
+        let mut bad = sp.clone();
+        bad.slo =
+            Some(SloConfig { url: "ftp://sp/slo".into(), binding: SloBinding::Redirect, response_url: None });
+        let err = crate::config::validate_service_provider(&bad, pbe_core::SuiteId::Bls12_381).unwrap_err();
+        assert_eq!(err.0, "slo.url");
+        bad.slo = Some(SloConfig {
+            url: "https://sp/slo".into(),
+            binding: SloBinding::Post,
+            response_url: Some("nope".into()),
+        });
+        let err = crate::config::validate_service_provider(&bad, pbe_core::SuiteId::Bls12_381).unwrap_err();
+        assert_eq!(err.0, "slo.response_url");
+    }
 }

@@ -38,15 +38,34 @@ pub const PENDING_LIFETIME: i64 = 600;
 /// keep about 4 KiB per cookie, name and attributes included).
 pub const MAX_PENDING_COOKIE: usize = 3800;
 
+/// Most session participants remembered per IdP session; the oldest is dropped first (it is
+/// then not logged out by single logout).
+pub const MAX_PARTICIPANTS: usize = 64;
+
+/// An SP this session issued an assertion to: what a LogoutRequest to it names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    /// The SP's entity ID.
+    pub sp: String,
+    /// The NameID of the assertion.
+    pub name_id: String,
+    /// The assertion's SessionIndex.
+    pub session_index: String,
+}
+
 /// A signed-in browser.
 #[derive(Clone, Debug)]
 pub struct IdpSession {
+    /// The session's key in the table (SHA-256 of the cookie value, never the cookie).
+    pub id: String,
     /// The user.
     pub uid: String,
     /// When the user authenticated.
     pub authn_instant: i64,
     /// When the session ends (`SessionNotOnOrAfter`).
     pub expires: i64,
+    /// The SPs it issued assertions to, oldest first (at most [`MAX_PARTICIPANTS`]).
+    pub participants: Vec<Participant>,
 }
 
 /// An AuthnRequest waiting for the user to sign in, as read back from a valid cookie.
@@ -187,13 +206,19 @@ impl SsoState {
     /// Creates an IdP session; returns (cookie value, session).
     pub fn create_session(&self, uid: &str, now: i64, lifetime: i64) -> (String, IdpSession) {
         let token = random_token();
-        let session = IdpSession { uid: uid.to_owned(), authn_instant: now, expires: now + lifetime };
+        let session = IdpSession {
+            id: digest(&token),
+            uid: uid.to_owned(),
+            authn_instant: now,
+            expires: now + lifetime,
+            participants: Vec::new(),
+        };
         if let Ok(mut map) = self.sessions.lock() {
             if map.len() >= MAX_ENTRIES {
                 map.retain(|_, s| s.expires > now);
             }
             if map.len() < MAX_ENTRIES {
-                map.insert(digest(&token), session.clone());
+                map.insert(session.id.clone(), session.clone());
             }
         }
         (token, session)
@@ -203,5 +228,60 @@ impl SsoState {
     pub fn session(&self, token: &str, now: i64) -> Option<IdpSession> {
         let map = self.sessions.lock().ok()?;
         map.get(&digest(token)).filter(|s| s.expires > now).cloned()
+    }
+
+    /// Records that session `id` issued an assertion to `p` (the oldest participant is dropped
+    /// beyond [`MAX_PARTICIPANTS`]).
+    pub fn record_participant(&self, id: &str, p: Participant) {
+        if let Ok(mut map) = self.sessions.lock() {
+            if let Some(s) = map.get_mut(id) {
+                if s.participants.len() >= MAX_PARTICIPANTS {
+                    s.participants.remove(0);
+                }
+                s.participants.push(p);
+            }
+        }
+    }
+
+    /// Ends the session of this cookie value; returns it if it was live.
+    pub fn end_by_cookie(&self, token: &str, now: i64) -> Option<IdpSession> {
+        let mut map = self.sessions.lock().ok()?;
+        map.remove(&digest(token)).filter(|s| s.expires > now)
+    }
+
+    /// Ends the live session in which `sp` received an assertion for `name_id` with one of
+    /// `session_indexes` (any of the SP's assertions for `name_id` when empty); returns it.
+    /// A linear scan of the bounded table: it runs only for verified LogoutRequests.
+    pub fn end_by_participant(
+        &self,
+        sp: &str,
+        name_id: &str,
+        session_indexes: &[String],
+        now: i64,
+    ) -> Option<IdpSession> {
+        let mut map = self.sessions.lock().ok()?;
+        let key = map
+            .iter()
+            .find(|(_, s)| {
+                s.expires > now
+                    && s.participants.iter().any(|p| {
+                        p.sp == sp
+                            && p.name_id == name_id
+                            && (session_indexes.is_empty() || session_indexes.contains(&p.session_index))
+                    })
+            })
+            .map(|(k, _)| k.clone())?;
+        map.remove(&key)
+    }
+
+    /// The CSRF token of the IdP's sign-out form for the session whose cookie is `token`: a
+    /// MAC of it, useless without the cookie.
+    pub fn logout_token(&self, token: &str) -> String {
+        hex::encode(self.mac(b"idaas idp logout v1\0", token.as_bytes()))
+    }
+
+    /// Whether `csrf` is the sign-out token of the cookie `token` (constant time).
+    pub fn check_logout_token(&self, token: &str, csrf: &str) -> bool {
+        self.logout_token(token).as_bytes().ct_eq(csrf.as_bytes()).into()
     }
 }

@@ -11,6 +11,7 @@ use crate::config::{Config, ConfigError};
 use crate::keys::{Keys, KeysError};
 use crate::service::hashing::HashPool;
 use crate::service::passwords;
+use crate::slo_chains::Chains;
 use crate::sso_sessions::SsoState;
 use crate::store::{Store, StoreError};
 use crate::throttle::Throttle;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub hashes: Arc<HashPool>,
     /// SAML SSO state (sessions, pending requests).
     pub sso: Arc<SsoState>,
+    /// Single-logout chains under way and LogoutRequest IDs seen.
+    pub slo: Arc<Chains>,
     /// One PII writer at a time: the per-user cap and the name-collision check are
     /// read-then-insert (`service::vault::put_pii`).
     pub pii_writes: Arc<std::sync::Mutex<()>>,
@@ -131,6 +134,7 @@ impl AppState {
             federation: Arc::new(federation),
             throttle: Arc::new(Throttle::default()),
             sso: Arc::new(SsoState::default()),
+            slo: Arc::new(Chains::default()),
             pii_writes: Arc::new(std::sync::Mutex::new(())),
             metrics: service_kit::metrics::Metrics::new("home"),
         })

@@ -135,6 +135,7 @@ pub async fn process(
     Ok(SignedIn {
         session: Session {
             user,
+            name_id: assertion.name_id().value.clone(),
             groups,
             pii: opened.values,
             session_index,

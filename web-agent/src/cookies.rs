@@ -14,6 +14,8 @@ pub const RESERVED_COOKIE_PREFIXES: &[&str] = &["idaas_", "__host-idaas_", "__se
 pub const SESSION_KIND: &str = "agent";
 /// The `kind` of the sign-in cookie (pending AuthnRequests of this browser).
 pub const SIGNIN_KIND: &str = "signin";
+/// The `kind` of the sign-out cookie (the LogoutRequest this browser carries to the IdP).
+pub const SLO_KIND: &str = "slo";
 
 /// The agent's session cookie name: `idaas_agent_` + 8 hex digits derived from the entity
 /// ID. Browsers do not separate cookies by port, so two agents on one host (the quickstart)

@@ -385,6 +385,44 @@ impl IntoResponse for PropagationError {
     }
 }
 
+/// A refused single-logout message: an error page, and nothing changes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SloError {
+    /// Malformed, unsigned, forged, from another issuer, addressed elsewhere, or stale. 400.
+    #[error("The sign-out message was refused: {0}")]
+    Refused(#[from] federation::logout::LogoutError),
+    /// A LogoutResponse to a request this browser did not send (or already answered). 400.
+    #[error("This sign-out answer does not match a sign-out started in this browser.")]
+    UnknownRequest,
+    /// A LogoutRequest received before. 400.
+    #[error("This sign-out request was already received.")]
+    Replayed,
+    /// The answer to the IdP could not be built (the key); the cause is logged. 500.
+    #[error("The sign-out could not be completed.")]
+    Failed(String),
+}
+
+impl SloError {
+    /// The HTTP status of the page.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            SloError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl IntoResponse for SloError {
+    fn into_response(self) -> Response {
+        match &self {
+            SloError::Failed(cause) => tracing::error!(%cause, "single logout failed"),
+            other => tracing::info!(error = %other, "single-logout message refused"),
+        }
+        crate::html::page(self.status(), "Sign-out failed", &self.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -28,6 +28,7 @@ pub mod rbac;
 pub mod routes;
 pub mod session;
 pub mod signin;
+pub mod slo;
 pub mod sp;
 pub mod state;
 pub mod unlock;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::extract::{ConnectInfo, FromRequestParts, Query, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Request, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get, post};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use crate::error::{AcsError, ProxyError, RequestError, SignInError};
 use crate::rbac::{self, Decision};
 use crate::state::AppState;
-use crate::{acs, cookies, html, paths, propagation, proxy, signin, sp};
+use crate::{acs, cookies, html, paths, propagation, proxy, signin, slo, sp};
 
 /// Longest request target (path and query) accepted, bytes; longer ones get 414.
 pub const MAX_TARGET: usize = 8 * 1024;
@@ -59,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .route("/saml/login", get(login))
         .route("/saml/acs", post(acs))
         .route("/saml/logout", get(logout_page).post(logout))
+        .route("/saml/slo", get(slo_redirect).post(slo_post))
         .route("/.idaas/caller-key", get(caller_key))
         .route("/.idaas/partners/{*rest}", any(egress))
         .route("/.idaas/call/{*rest}", any(ingress))
@@ -127,7 +128,13 @@ async fn client_ip(parts: &mut axum::http::request::Parts, state: &AppState) -> 
 }
 
 async fn metadata(State(state): State<AppState>) -> Response {
-    let xml = sp::metadata_xml(&state.config.entity_id, &state.config.acs_url(), &state.key);
+    let xml = sp::metadata_xml(
+        &state.config.entity_id,
+        &state.config.acs_url(),
+        &state.key,
+        &state.saml_key.cert_base64(),
+        &state.config.slo_url(),
+    );
     ([(header::CONTENT_TYPE, "application/samlmetadata+xml")], xml).into_response()
 }
 
@@ -153,7 +160,8 @@ fn start_sign_in(state: &AppState, headers: &HeaderMap, return_to: &str) -> Resu
         existing,
         signin::Pending { id, return_to: return_to.clone(), expires: now + signin::PENDING_LIFETIME },
     );
-    let url = sp::redirect_url(&state.idp.sso_url, &xml, &return_to).ok_or(SignInError::Request)?;
+    let url = sp::redirect_url(&state.idp.sso_url, &xml, &return_to, state.saml_key.key_der())
+        .ok_or(SignInError::Request)?;
     let location = HeaderValue::from_str(&url).map_err(|_| SignInError::IdpUrl)?;
     // 302 Found, as SAML deployments expect for the HTTP-Redirect binding.
     let mut resp = (StatusCode::FOUND, [(header::LOCATION, location)]).into_response();
@@ -248,7 +256,9 @@ struct LogoutForm {
     csrf: String,
 }
 
-/// `POST /saml/logout` with the form's CSRF token ends the session.
+/// `POST /saml/logout` with the form's CSRF token ends the session (its decrypted PII is
+/// wiped with it); then, when the IdP has a SingleLogoutService, the browser carries a signed
+/// LogoutRequest there (single logout of every other service), else the sign-out is local.
 async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -263,9 +273,102 @@ async fn logout(
     if !state.signin.check_logout_token(&c, &form.csrf) {
         return SignInError::LogoutForged.into_response();
     }
+    let now = state.clock.now();
+    let session = state.sessions.get(&c, now);
     state.sessions.end(&c);
-    let mut resp = html::page(StatusCode::OK, "Signed out", "You are signed out of this service.");
+    let next = session.and_then(|s| slo::request_url(&state, &s, now));
+    let mut resp = match next {
+        Some((url, slo_cookie)) => match HeaderValue::from_str(&url) {
+            Ok(location) => {
+                let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
+                cookies::set_signin(
+                    &mut r,
+                    &state.slo_cookie,
+                    state.config.secure_cookies(),
+                    &slo_cookie,
+                    slo::PENDING_LIFETIME,
+                );
+                r
+            }
+            Err(_) => html::page(StatusCode::OK, "Signed out", "You are signed out of this service."),
+        },
+        None => html::page(StatusCode::OK, "Signed out", "You are signed out of this service."),
+    };
     set_session_cookie(&mut resp, &state, "", 0);
+    resp
+}
+
+/// `GET /saml/slo`: a logout message in the HTTP-Redirect binding (raw query: its signature
+/// covers the bytes as sent).
+async fn slo_redirect(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Response {
+    let inbound = federation::logout::Inbound::from_redirect(raw.as_deref().unwrap_or_default());
+    slo_answer(&state, &headers, inbound)
+}
+
+#[derive(Deserialize)]
+struct SloForm {
+    #[serde(rename = "SAMLRequest")]
+    saml_request: Option<String>,
+    #[serde(rename = "SAMLResponse")]
+    saml_response: Option<String>,
+    #[serde(rename = "RelayState")]
+    relay_state: Option<String>,
+}
+
+/// `POST /saml/slo`: a logout message in the HTTP-POST binding.
+async fn slo_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<SloForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    use federation::binding::Param;
+    use federation::logout::{Inbound, LogoutError};
+    let inbound = match form {
+        Ok(Form(SloForm { saml_request: Some(v), saml_response: None, relay_state })) => {
+            Inbound::from_post(Param::Request, &v, relay_state)
+        }
+        Ok(Form(SloForm { saml_request: None, saml_response: Some(v), relay_state })) => {
+            Inbound::from_post(Param::Response, &v, relay_state)
+        }
+        _ => Err(LogoutError::Malformed("exactly one of SAMLRequest and SAMLResponse is needed")),
+    };
+    slo_answer(&state, &headers, inbound)
+}
+
+fn slo_answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    inbound: Result<federation::logout::Inbound, federation::logout::LogoutError>,
+) -> Response {
+    let slo_cookie = cookies::read(headers, &state.slo_cookie);
+    let outcome = match slo::receive(state, inbound, slo_cookie.as_deref()) {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
+    };
+    let mut resp = match outcome {
+        slo::Outcome::SignedOut { partial: false } => {
+            html::page(StatusCode::OK, "Signed out", "You are signed out of this service and of your identity provider.")
+        }
+        slo::Outcome::SignedOut { partial: true } => html::page(
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of this service. Some other services could not be signed out: close your browser to end their sessions.",
+        ),
+        slo::Outcome::Answered { url: Some(url), .. } => match HeaderValue::from_str(&url) {
+            Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
+            Err(_) => html::page(StatusCode::OK, "Signed out", "You are signed out of this service."),
+        },
+        slo::Outcome::Answered { url: None, .. } => {
+            html::page(StatusCode::OK, "Signed out", "You are signed out of this service.")
+        }
+    };
+    // This browser's session cookie and sign-out cookie are of no further use.
+    set_session_cookie(&mut resp, state, "", 0);
+    cookies::set_signin(&mut resp, &state.slo_cookie, state.config.secure_cookies(), "", 0);
     resp
 }
 

@@ -23,6 +23,8 @@ pub struct Session {
     pub groups: Vec<String>,
     /// Decrypted PII: attribute → value. Wiped on drop.
     pub pii: BTreeMap<String, Zeroizing<String>>,
+    /// The assertion's NameID (what a LogoutRequest names; `user` may come from an attribute).
+    pub name_id: String,
     /// The SAML SessionIndex (the linchpin of this session's keys).
     pub session_index: String,
     /// Unix seconds after which the session is gone.
@@ -85,7 +87,7 @@ impl Session {
     /// The bytes this session holds, as the store's memory bound counts them: every string,
     /// every PII value, the propagation material, and the fixed parts.
     pub fn approx_bytes(&self) -> usize {
-        let strings = self.user.len() + self.session_index.len() + self.handle.len();
+        let strings = self.user.len() + self.name_id.len() + self.session_index.len() + self.handle.len();
         let groups: usize = self.groups.iter().map(|g| g.len() + std::mem::size_of::<String>()).sum();
         let pii: usize =
             self.pii.iter().map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>() + 32).sum();
@@ -112,6 +114,8 @@ struct Entry {
     bytes: usize,
     /// SHA-256 of its backend handle.
     handle: [u8; 32],
+    /// Its key in the subject index ([`subject_key`]).
+    subject: [u8; 32],
 }
 
 /// The session table under one lock: entries by SHA-256(cookie), the idle order, the handle
@@ -123,6 +127,9 @@ struct Table {
     idle: BTreeSet<(i64, u64, [u8; 32])>,
     /// SHA-256(handle) → SHA-256(cookie).
     handles: HashMap<[u8; 32], [u8; 32]>,
+    /// [`subject_key`] (NameID, SessionIndex) → SHA-256(cookie) of its sessions: what a
+    /// LogoutRequest from the IdP ends. As bounded as the table (one entry per session).
+    subjects: HashMap<[u8; 32], Vec<[u8; 32]>>,
     bytes: usize,
     seq: u64,
 }
@@ -132,6 +139,12 @@ impl Table {
         let e = self.live.remove(k)?;
         self.idle.remove(&(e.last_used, e.seq, *k));
         self.handles.remove(&e.handle);
+        if let Some(list) = self.subjects.get_mut(&e.subject) {
+            list.retain(|c| c != k);
+            if list.is_empty() {
+                self.subjects.remove(&e.subject);
+            }
+        }
         self.bytes -= e.bytes;
         Some(e)
     }
@@ -183,6 +196,15 @@ fn key(cookie: &str) -> [u8; 32] {
     Sha256::digest(cookie.as_bytes()).into()
 }
 
+/// The subject index's key of (NameID, SessionIndex).
+fn subject_key(name_id: &str, session_index: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((name_id.len() as u64).to_be_bytes());
+    h.update(name_id.as_bytes());
+    h.update(session_index.as_bytes());
+    h.finalize().into()
+}
+
 /// A fresh random token (32 bytes, hex).
 pub fn random_token() -> String {
     let mut b = [0u8; 32];
@@ -208,6 +230,7 @@ impl Sessions {
         session.handle = random_token();
         let k = key(&cookie);
         let handle = key(&session.handle);
+        let subject = subject_key(&session.name_id, &session.session_index);
         let bytes = session.approx_bytes() + ENTRY_OVERHEAD;
         let mut t = self.table();
         let mut evicted = 0usize;
@@ -226,9 +249,10 @@ impl Sessions {
         t.seq += 1;
         let seq = t.seq;
         t.handles.insert(handle, k);
+        t.subjects.entry(subject).or_default().push(k);
         t.idle.insert((now, seq, k));
         t.bytes += bytes;
-        t.live.insert(k, Entry { session: Arc::new(session), last_used: now, seq, bytes, handle });
+        t.live.insert(k, Entry { session: Arc::new(session), last_used: now, seq, bytes, handle, subject });
         cookie
     }
 
@@ -248,6 +272,21 @@ impl Sessions {
     /// Ends the session for `cookie`.
     pub fn end(&self, cookie: &str) -> bool {
         self.table().remove(&key(cookie)).is_some()
+    }
+
+    /// Ends every session of `name_id` with one of `session_indexes` (all of its sessions
+    /// when the list is empty), as a LogoutRequest from the IdP asks; returns how many.
+    pub fn end_by_subject(&self, name_id: &str, session_indexes: &[String]) -> usize {
+        let mut t = self.table();
+        let keys: Vec<[u8; 32]> = if session_indexes.is_empty() {
+            t.live.iter().filter(|(_, e)| e.session.name_id == name_id).map(|(k, _)| *k).collect()
+        } else {
+            session_indexes
+                .iter()
+                .flat_map(|i| t.subjects.get(&subject_key(name_id, i)).cloned().unwrap_or_default())
+                .collect()
+        };
+        keys.iter().filter(|k| t.remove(k).is_some()).count()
     }
 
     /// Drops expired sessions and requests (called periodically).
@@ -308,6 +347,7 @@ mod tests {
     fn session(expires: i64) -> Session {
         Session {
             user: "bob".into(),
+            name_id: "bob".into(),
             groups: vec![],
             pii: BTreeMap::new(),
             session_index: "s".into(),
@@ -405,6 +445,21 @@ mod tests {
         assert_eq!(s.bytes(), s.get(&b, 50).unwrap().approx_bytes() + ENTRY_OVERHEAD);
         s.sweep(100);
         assert!(s.is_empty() && s.bytes() == 0 && s.table().handles.is_empty());
+    }
+
+    #[test]
+    fn logout_requests_end_sessions_by_name_id_and_session_index() {
+        let s = Sessions::default();
+        let with_index = |i: &str| Session { session_index: i.into(), ..session(1_000) };
+        let a = s.create(with_index("s1"), 0);
+        let b = s.create(with_index("s2"), 0);
+        let other = s.create(Session { name_id: "alice".into(), ..with_index("s1") }, 0);
+        assert_eq!(s.end_by_subject("bob", &["s1".into(), "nope".into()]), 1);
+        assert!(s.get(&a, 1).is_none() && s.get(&b, 1).is_some() && s.get(&other, 1).is_some());
+        assert_eq!(s.end_by_subject("bob", &[]), 1, "no SessionIndex: all of bob's");
+        assert!(s.get(&b, 1).is_none() && s.get(&other, 1).is_some());
+        assert!(s.end(&other));
+        assert!(s.table().subjects.is_empty(), "the index is as bounded as the table");
     }
 
     #[test]

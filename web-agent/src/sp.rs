@@ -1,12 +1,11 @@
 //! The SAML service-provider side that does not touch keys: the trusted IdP from its
 //! metadata, AuthnRequests (HTTP-Redirect binding), same-origin RelayState, and this SP's own
-//! metadata (with the X25519 key the home IdP seals TATs to).
+//! metadata (with the X25519 key the home IdP seals TATs to, its signing certificate and its
+//! SingleLogoutService).
 
-use std::io::Write as _;
 use std::panic::catch_unwind;
 
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
+use federation::binding::Param;
 use federation::verify::TrustStore;
 use federation::xml::XmlBuilder;
 
@@ -29,6 +28,12 @@ pub struct TrustedIdp {
     pub pii_fetch_url: String,
     /// Its signing certificates.
     pub trust: TrustStore,
+    /// Its HTTP-Redirect SingleLogoutService, if it has one: where this agent sends its
+    /// LogoutRequests.
+    pub slo_url: Option<String>,
+    /// Where this agent sends LogoutResponses: that endpoint's `ResponseLocation`, else
+    /// `slo_url`.
+    pub slo_response_url: Option<String>,
 }
 
 /// Why the IdP metadata is unusable (start-up error).
@@ -63,7 +68,17 @@ impl TrustedIdp {
             .filter(|l| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
             .ok_or(MetadataError::NoSso)?;
         let pii_fetch_url = pii_fetch_url(&sso_url).ok_or(MetadataError::NoSso)?;
-        Ok(TrustedIdp { entity_id, sso_url, pii_fetch_url, trust })
+        let usable = |l: &str| url::Url::parse(l).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+        let slo = parsed
+            .idp_sso_descriptors
+            .iter()
+            .flatten()
+            .flat_map(|d| d.single_logout_services.iter())
+            .find(|e| e.binding == BINDING_REDIRECT && usable(&e.location));
+        let slo_url = slo.map(|e| e.location.clone());
+        let slo_response_url = slo
+            .map(|e| e.response_location.clone().filter(|r| usable(r)).unwrap_or_else(|| e.location.clone()));
+        Ok(TrustedIdp { entity_id, sso_url, pii_fetch_url, trust, slo_url, slo_response_url })
     }
 }
 
@@ -106,16 +121,13 @@ pub fn authn_request_xml(id: &str, issuer: &str, destination: &str, acs_url: &st
     x.finish()
 }
 
-/// The HTTP-Redirect URL carrying `xml` (raw DEFLATE, base64, URL-encoded) and `relay_state`.
-pub fn redirect_url(sso_url: &str, xml: &str, relay_state: &str) -> Option<String> {
-    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
-    enc.write_all(xml.as_bytes()).ok()?;
-    let deflated = enc.finish().ok()?;
-    let mut url = url::Url::parse(sso_url).ok()?;
-    url.query_pairs_mut()
-        .append_pair("SAMLRequest", &STANDARD.encode(deflated))
-        .append_pair("RelayState", relay_state);
-    Some(url.into())
+/// The HTTP-Redirect URL carrying `xml` (raw DEFLATE, base64, URL-encoded) and `relay_state`,
+/// with the binding's query signature made with `key_der` (SAML bindings §3.4.4.1).
+pub fn redirect_url(sso_url: &str, xml: &str, relay_state: &str, key_der: &[u8]) -> Option<String> {
+    url::Url::parse(sso_url).ok()?;
+    let query =
+        federation::binding::sign_redirect_query(Param::Request, xml, Some(relay_state), key_der).ok()?;
+    Some(federation::binding::with_query(sso_url, &query))
 }
 
 /// The path to return to after sign-in, if `candidate` is a safe same-origin path: it starts
@@ -137,7 +149,17 @@ pub fn safe_return_path(candidate: &str) -> String {
 /// This SP's metadata: entity ID, ACS (HTTP-POST), and in `md:Extensions` the HPKE public
 /// key the home IdP seals TATs to, with its kind (`<idaas:TatKey Algorithm="X25519">base64url
 /// </idaas:TatKey>`; `P-384` at 192 bits, `P-521` at 256).
-pub fn metadata_xml(entity_id: &str, acs_url: &str, tat_key: &federation::seal::RecipientKey) -> String {
+///
+/// It also publishes the agent's signing certificate (`KeyDescriptor use="signing"`: its
+/// AuthnRequests and logout messages are signed) and its `SingleLogoutService` at `slo_url`
+/// in both bindings.
+pub fn metadata_xml(
+    entity_id: &str,
+    acs_url: &str,
+    tat_key: &federation::seal::RecipientKey,
+    signing_cert_base64: &str,
+    slo_url: &str,
+) -> String {
     let tat_public_key = tat_key.public_text();
     let mut x = XmlBuilder::new();
     x.open(
@@ -154,11 +176,21 @@ pub fn metadata_xml(entity_id: &str, acs_url: &str, tat_key: &federation::seal::
     x.open(
         "md:SPSSODescriptor",
         &[
-            ("AuthnRequestsSigned", "false"),
+            ("AuthnRequestsSigned", "true"),
             ("WantAssertionsSigned", "true"),
             ("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol"),
         ],
     );
+    x.open("md:KeyDescriptor", &[("use", "signing")])
+        .open("ds:KeyInfo", &[("xmlns:ds", federation::assertion::NS_DSIG)])
+        .open("ds:X509Data", &[])
+        .leaf("ds:X509Certificate", &[], signing_cert_base64)
+        .close()
+        .close()
+        .close();
+    for binding in [BINDING_REDIRECT, BINDING_POST] {
+        x.empty("md:SingleLogoutService", &[("Binding", binding), ("Location", slo_url)]);
+    }
     x.leaf("md:NameIDFormat", &[], federation::assertion::NAMEID_PERSISTENT);
     x.empty(
         "md:AssertionConsumerService",
@@ -199,12 +231,17 @@ mod tests {
             0,
         );
         assert!(xml.contains("AssertionConsumerServiceURL=\"https://sp/saml/acs\""));
-        let url = redirect_url("https://idp/saml/sso?x=1", &xml, "/cart").unwrap();
+        let signer = federation::testing::TestSigner::new(5);
+        let url = redirect_url("https://idp/saml/sso?x=1", &xml, "/cart", &signer.key_der).unwrap();
         let parsed = url::Url::parse(&url).unwrap();
         let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
         assert_eq!(pairs[0], ("x".into(), "1".into()));
         assert_eq!(pairs[2], ("RelayState".into(), "/cart".into()));
-        let deflated = STANDARD.decode(&pairs[1].1).unwrap();
+        assert_eq!(pairs[3].0, "SigAlg");
+        let query = url.split_once("x=1&").unwrap().1;
+        federation::binding::verify_redirect_query(query, std::slice::from_ref(&signer.cert_der)).unwrap();
+        use base64::Engine as _;
+        let deflated = base64::engine::general_purpose::STANDARD.decode(&pairs[1].1).unwrap();
         let mut out = String::new();
         std::io::Read::read_to_string(&mut flate2::read::DeflateDecoder::new(&deflated[..]), &mut out)
             .unwrap();

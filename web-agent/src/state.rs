@@ -1,5 +1,5 @@
 //! What every handler can reach ([`AppState`]) and how it is built from the configuration
-//! at start-up: the trusted IdP's metadata, the agent's keys, the HTTP clients (each with
+//! at start-up: the trusted IdP's metadata, the agent's keys (HPKE, SAML signing, call signing), the HTTP clients (each with
 //! connect and read timeouts and no redirects), the access rules.
 
 use std::net::IpAddr;
@@ -7,11 +7,12 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use federation::seal::RecipientKey;
+use federation::signing_key::SigningKey;
 use federation::verify::ReplayCache;
 use service_kit::Clock;
 
 use crate::config::{self, Config};
-use crate::cookies::{cookie_name, SESSION_KIND, SIGNIN_KIND};
+use crate::cookies::{cookie_name, SESSION_KIND, SIGNIN_KIND, SLO_KIND};
 use crate::propagation::{CallSigner, Memory};
 use crate::rbac::AccessRules;
 use crate::session::{self, Sessions};
@@ -28,6 +29,9 @@ pub enum StartError {
     /// The key file.
     #[error(transparent)]
     Key(#[from] keys::KeyFileError),
+    /// The SAML signing key or its certificate.
+    #[error(transparent)]
+    SigningKey(#[from] federation::signing_key::SigningKeyError),
     /// The IdP metadata.
     #[error("home_idp metadata: {0}")]
     Metadata(String),
@@ -51,6 +55,8 @@ pub struct AppState {
     pub idp: Arc<TrustedIdp>,
     /// The agent's HPKE key (TATs and PATs are sealed to it).
     pub key: Arc<RecipientKey>,
+    /// The agent's SAML signing key (AuthnRequests, logout messages) and its certificate.
+    pub saml_key: Arc<SigningKey>,
     /// Sessions and pending requests.
     pub sessions: Arc<Sessions>,
     /// Used assertion IDs.
@@ -67,6 +73,8 @@ pub struct AppState {
     pub cookie_name: Arc<str>,
     /// The sign-in cookie's name (pending AuthnRequests of this browser).
     pub signin_cookie: Arc<str>,
+    /// The sign-out cookie's name (the LogoutRequest this browser carries to the IdP).
+    pub slo_cookie: Arc<str>,
     /// The MAC key of sign-in cookies and sign-out forms.
     pub signin: Arc<signin::Keys>,
     /// Addresses the egress route (`/.idaas/partners/…`) accepts calls from.
@@ -92,6 +100,10 @@ impl AppState {
         let idp = TrustedIdp::from_metadata(idp_metadata).map_err(|e| StartError::Metadata(e.to_string()))?;
         let key = keys::load_or_create(&config.data_dir, config.seal_suite())?;
         let signer = CallSigner::load_or_create(&config.data_dir)?;
+        let saml_key = SigningKey::load_or_create(
+            &config.data_dir,
+            &format!("idaas web agent {} SAML signing", config.entity_id),
+        )?;
         if !config.partners.is_empty() || !config.callers.is_empty() {
             tracing::info!(
                 public_key = %signer.public_text(),
@@ -109,6 +121,7 @@ impl AppState {
         Ok(AppState {
             idp: Arc::new(idp),
             key: Arc::new(key),
+            saml_key: Arc::new(saml_key),
             sessions: Arc::new(Sessions::with_memory_limit(config.session_memory_limit_bytes())),
             replay: Arc::new(ReplayCache::new(session::MAX_ANSWERED)),
             rules: Arc::new(RwLock::new(rules)),
@@ -117,6 +130,7 @@ impl AppState {
             backend,
             cookie_name: cookie_name(&config, SESSION_KIND).into(),
             signin_cookie: cookie_name(&config, SIGNIN_KIND).into(),
+            slo_cookie: cookie_name(&config, SLO_KIND).into(),
             signin: Arc::new(signin::Keys::default()),
             egress_sources: Arc::new(egress_sources),
             signer: Arc::new(signer),

@@ -86,6 +86,11 @@ impl TrustStore {
         self.idps.keys().map(String::as_str)
     }
 
+    /// The DER certificates trusted for `entity_id` (empty when it is not trusted).
+    pub fn certificates_der(&self, entity_id: &str) -> Vec<Vec<u8>> {
+        self.certificates(entity_id).unwrap_or_default().iter().map(|c| c.der_data().to_vec()).collect()
+    }
+
     pub(super) fn certificates(&self, entity_id: &str) -> Option<&[CertificateDer]> {
         self.idps.get(entity_id).map(Vec::as_slice).filter(|c| !c.is_empty())
     }

@@ -10,4 +10,5 @@ mod operations;
 mod propagation;
 mod sample_configs;
 mod services_cli;
+mod slo;
 mod small_assertions;

@@ -90,6 +90,12 @@ pub fn validate_service_provider(sp: &ServiceProvider, suite: SuiteId) -> Result
             return Err(("authn_request_cert_pem".into(), "not a PEM certificate".into()));
         }
     }
+    if let Some(slo) = &sp.slo {
+        check_http_url("slo.url", &slo.url).map_err(lift)?;
+        if let Some(r) = &slo.response_url {
+            check_http_url("slo.response_url", r).map_err(lift)?;
+        }
+    }
     for (i, r) in sp.release.iter().enumerate() {
         if !crate::model::RELEASABLE.contains(&r.as_str()) {
             return Err((format!("release[{i}]"), "must be one of \"groups\", \"email\"".into()));

@@ -193,6 +193,51 @@ impl IntoResponse for SsoError {
     }
 }
 
+/// A refused single-logout message or sign-out form; becomes an HTML error page (never a
+/// redirect, and nothing changes).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SloError {
+    /// The message is malformed, unsigned, forged, stale, or addressed elsewhere. 400.
+    #[error("The sign-out message was refused: {0}")]
+    Refused(#[from] federation::logout::LogoutError),
+    /// The issuer is not a registered service provider. 400.
+    #[error("The sign-out message comes from a service that is not registered here.")]
+    UnknownSp,
+    /// The SP has no signing certificate registered, so its messages cannot be verified. 400.
+    #[error(
+        "This service has no signing certificate registered at the identity provider, so it cannot \
+         use single logout. Sign out at the identity provider instead (/logout)."
+    )]
+    NoCertificate,
+    /// The LogoutRequest was received before. 400.
+    #[error("This sign-out request was already received.")]
+    Replayed,
+    /// A LogoutResponse that no sign-out under way waits for. 400.
+    #[error("This sign-out answer does not belong to a sign-out in progress.")]
+    UnknownChain,
+    /// The sign-out form's CSRF token is missing or wrong. 403.
+    #[error("The sign-out form's security token is missing or wrong. Open /logout and confirm there.")]
+    BadCsrf,
+}
+
+impl SloError {
+    /// The HTTP status of the page.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            SloError::BadCsrf => StatusCode::FORBIDDEN,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl IntoResponse for SloError {
+    fn into_response(self) -> Response {
+        tracing::info!(error = %self, "single-logout message refused");
+        html::error_page_titled(self.status(), "Sign-out failed", &self.to_string())
+    }
+}
+
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         ApiError::Internal(format!("store: {e}"))

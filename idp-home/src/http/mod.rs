@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod federation;
 pub mod pii_fetch;
+pub mod slo;
 pub mod sso;
 pub mod vault;
 
@@ -22,7 +23,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::Router;
 
-pub use error::{ApiError, SsoError, PROBLEM_JSON};
+pub use error::{ApiError, SloError, SsoError, PROBLEM_JSON};
 pub use extract::{bearer, AdminAuth, ApiBody, ApiJson, ApiPath, ApiQuery, ClientAddr, SmallJson, UserAuth};
 
 use crate::state::AppState;
@@ -49,7 +50,7 @@ pub fn app(state: AppState) -> Router {
         body_limit: Some(limit),
         metrics: Some(state.metrics.clone()),
     };
-    let routes = Router::new().merge(router()).merge(sso::router()).fallback(fallback);
+    let routes = Router::new().merge(router()).merge(sso::router()).merge(slo::router()).fallback(fallback);
     service_kit::layers::stack(routes, layers, move |status| match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit }.into_response(),
         _ => ApiError::Timeout.into_response(),

@@ -19,7 +19,7 @@ use crate::saml::status::Refusal;
 use crate::saml::{html, metadata, response, status};
 use crate::service::accounts::{self, AuthError};
 use crate::service::passwords::Password;
-use crate::sso_sessions::{self, IdpSession};
+use crate::sso_sessions::{self, IdpSession, Participant};
 use crate::state::AppState;
 
 /// Cookie of the IdP session (sign in once, SSO to every SP); `__Host-idaas_idp_session`
@@ -31,12 +31,13 @@ pub const LOGIN_COOKIE: &str = "idaas_login";
 
 /// The cookie names and path of this IdP: over https the `__Host-` prefix (the browser then
 /// insists on `Secure`, `Path=/` and no `Domain`, so no other host or port can set or shadow
-/// them), over plain http the bare names on `/saml`.
+/// them), over plain http the bare names, also on `/` (the IdP's `/logout` must see the
+/// session; the web agents never forward `idaas_` cookies to a backend).
 pub fn cookie_names(state: &AppState) -> (String, String, &'static str) {
     if state.config.public_url.starts_with("https://") {
         (format!("__Host-{SESSION_COOKIE}"), format!("__Host-{LOGIN_COOKIE}"), "/")
     } else {
-        (SESSION_COOKIE.to_owned(), LOGIN_COOKIE.to_owned(), "/saml")
+        (SESSION_COOKIE.to_owned(), LOGIN_COOKIE.to_owned(), "/")
     }
 }
 
@@ -189,7 +190,14 @@ async fn login(
 }
 
 /// Sets a cookie: HttpOnly, SameSite=Lax, Secure when the IdP is served over https.
-fn set_cookie(resp: &mut Response, state: &AppState, name: &str, value: &str, path: &str, max_age: i64) {
+pub(super) fn set_cookie(
+    resp: &mut Response,
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) {
     let secure = if state.config.public_url.starts_with("https://") { "; Secure" } else { "" };
     let cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -241,6 +249,13 @@ pub async fn respond(
     match built {
         Ok(Ok(signed)) => {
             state.metrics.assertion_issued();
+            // Single logout will name this assertion's SessionIndex.
+            let participant = Participant {
+                sp: request.sp_entity_id.clone(),
+                name_id: session.uid.clone(),
+                session_index: signed.session_index.clone(),
+            };
+            state.sso.record_participant(&session.id, participant);
             html::auto_post(&request.acs_url, &STANDARD.encode(signed.xml.as_bytes()), relay_state)
         }
         Ok(Err(e)) => SsoError::ResponseFailed(e.to_string()).into_response(),

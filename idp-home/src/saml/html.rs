@@ -14,7 +14,12 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 /// An error page (never a redirect to an unverified URL).
 pub fn error_page(status: StatusCode, message: &str) -> Response {
-    page(status, "Sign-in failed", &format!("<p role=\"alert\">{}</p>", escape(message)))
+    error_page_titled(status, "Sign-in failed", message)
+}
+
+/// An error page with its title.
+pub fn error_page_titled(status: StatusCode, title: &str, message: &str) -> Response {
+    page(status, title, &format!("<p role=\"alert\">{}</p>", escape(message)))
 }
 
 /// The sign-in form.
@@ -33,17 +38,66 @@ pub fn login_form(csrf: &str, error: Option<&str>, status: StatusCode) -> Respon
 
 /// The HTTP-POST binding: a form that posts the response to the ACS URL.
 pub fn auto_post(acs_url: &str, saml_response_b64: &str, relay_state: Option<&str>) -> Response {
+    post_form("Signing you in", acs_url, "SAMLResponse", saml_response_b64, relay_state)
+}
+
+/// The HTTP-POST binding for any message: a form that posts `field` = `value` (and the
+/// RelayState) to `url`, by script or by the button.
+pub fn post_form(title: &str, url: &str, field: &str, value: &str, relay_state: Option<&str>) -> Response {
     let relay = relay_state
         .map(|r| format!("<input type=\"hidden\" name=\"RelayState\" value=\"{}\">", escape(r)))
         .unwrap_or_default();
     let body = format!(
-        "<form method=\"post\" action=\"{acs}\" id=\"saml\">\
-         <input type=\"hidden\" name=\"SAMLResponse\" value=\"{resp}\">{relay}\
+        "<form method=\"post\" action=\"{url}\" id=\"saml\">\
+         <input type=\"hidden\" name=\"{field}\" value=\"{value}\">{relay}\
          <noscript><p>Your browser does not run scripts: press the button to continue.</p></noscript>\
          <button type=\"submit\">Continue</button></form>\
          <script>document.getElementById('saml').submit()</script>",
-        acs = escape(acs_url),
-        resp = escape(saml_response_b64)
+        url = escape(url),
+        field = escape(field),
+        value = escape(value)
     );
-    page(StatusCode::OK, "Signing you in", &body)
+    page(StatusCode::OK, title, &body)
+}
+
+/// The sign-out confirmation at the IdP (`GET /logout`): changes nothing, the form POSTs the
+/// sign-out with a CSRF token bound to the IdP session.
+pub fn logout_form(csrf: &str) -> Response {
+    let body = format!(
+        "<p>Sign out of the identity provider and of every service you signed in to with it?</p>\
+         <form method=\"post\" action=\"/logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\">Sign out</button></form>",
+        escape(csrf)
+    );
+    page(StatusCode::OK, "Sign out", &body)
+}
+
+/// The end of a single logout at the IdP.
+pub fn signed_out(partial: bool) -> Response {
+    let message = if partial {
+        "You are signed out of the identity provider, but some services could not be signed out. \
+         Close your browser to end their sessions."
+    } else {
+        "You are signed out of all services."
+    };
+    page(StatusCode::OK, "Signed out", &format!("<p role=\"status\">{}</p>", escape(message)))
+}
+
+/// Nobody is signed in here (`/logout` without a session).
+pub fn not_signed_in() -> Response {
+    page(StatusCode::OK, "Signed out", "<p role=\"status\">You are not signed in.</p>")
+}
+
+/// A service has not answered the sign-out yet: the page reloads itself (`Refresh`) until the
+/// chain may go on without it.
+pub fn logout_waiting(seconds: i64) -> Response {
+    let body = format!(
+        "<p role=\"status\">Waiting for a service to confirm the sign-out. This page goes on by itself in \
+         {seconds} s; or <a href=\"/logout\">try again</a>.</p>"
+    );
+    let mut resp = page(StatusCode::OK, "Signing you out", &body);
+    if let Ok(v) = axum::http::HeaderValue::from_str(&seconds.clamp(1, 60).to_string()) {
+        resp.headers_mut().insert("refresh", v);
+    }
+    resp
 }

@@ -1,7 +1,8 @@
-//! The IdP's SAML metadata: entity ID, signing certificate, persistent NameIDs and both SSO
-//! bindings. Served at `/saml/metadata` and written to `<data_dir>/metadata.xml` at start-up
+//! The IdP's SAML metadata: entity ID, signing certificate, persistent NameIDs, both SSO
+//! bindings and both Single Logout bindings (`/saml/slo`). Served at `/saml/metadata` and written to `<data_dir>/metadata.xml` at start-up
 //! ([`crate::startup`]).
 
+use federation::sp_metadata::{BINDING_POST, BINDING_REDIRECT};
 use federation::xml::XmlBuilder;
 
 use crate::state::AppState;
@@ -28,14 +29,14 @@ pub fn metadata_xml(state: &AppState) -> String {
         .close()
         .close()
         .close();
+    // Schema order: KeyDescriptor, SingleLogoutService, NameIDFormat, SingleSignOnService.
+    let slo = crate::slo::endpoint(state);
+    for binding in [BINDING_REDIRECT, BINDING_POST] {
+        x.empty("md:SingleLogoutService", &[("Binding", binding), ("Location", &slo)]);
+    }
     x.leaf("md:NameIDFormat", &[], federation::assertion::NAMEID_PERSISTENT);
-    x.empty(
-        "md:SingleSignOnService",
-        &[("Binding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect"), ("Location", &sso)],
-    );
-    x.empty(
-        "md:SingleSignOnService",
-        &[("Binding", "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"), ("Location", &sso)],
-    );
+    for binding in [BINDING_REDIRECT, BINDING_POST] {
+        x.empty("md:SingleSignOnService", &[("Binding", binding), ("Location", &sso)]);
+    }
     x.finish()
 }

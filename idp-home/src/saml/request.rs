@@ -2,21 +2,13 @@
 //! to answer — always one from the SP's registration, never one taken on trust from the
 //! request (DESIGN.md §9: samael's AuthnRequest verification can be wrapped).
 
-use std::io::Read;
-
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
-use samael::crypto::{
-    AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode, UrlVerifier,
-};
+use federation::binding::BindingError;
+use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode};
 use samael::schema::AuthnRequest;
 
 use crate::model::ServiceProvider;
 
-/// Largest encoded SAMLRequest accepted (bytes of base64).
-pub const MAX_ENCODED: usize = 64 * 1024;
-/// Largest inflated / decoded AuthnRequest XML (guards against DEFLATE bombs).
-pub const MAX_XML: usize = 64 * 1024;
+pub use federation::binding::{MAX_ENCODED, MAX_XML};
 
 /// Why an AuthnRequest was refused. Every variant becomes an error page, never a redirect.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -48,14 +40,7 @@ pub enum RequestError {
     BadSignature,
 }
 
-/// Which binding carried the request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Binding {
-    /// HTTP-Redirect (DEFLATE + base64 in the query).
-    Redirect,
-    /// HTTP-POST (base64 in a form).
-    Post,
-}
+pub use federation::binding::Binding;
 
 /// An AuthnRequest that passed every check.
 #[derive(Debug, Clone)]
@@ -92,42 +77,23 @@ pub struct AuthnFlags {
 pub const NAME_ID_FORMATS: [&str; 2] =
     [federation::assertion::NAMEID_PERSISTENT, "urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified"];
 
-/// Decodes the SAMLRequest of either binding into XML text.
+impl From<BindingError> for RequestError {
+    fn from(e: BindingError) -> Self {
+        match e {
+            BindingError::Missing => RequestError::Missing,
+            BindingError::TooLarge => RequestError::TooLarge,
+            BindingError::Base64 => RequestError::Base64,
+            BindingError::Deflate => RequestError::Deflate,
+            BindingError::Xml(why) => RequestError::Xml(why),
+            _ => RequestError::BadSignature,
+        }
+    }
+}
+
+/// Decodes the SAMLRequest of either binding into XML text ([`federation::binding::decode`]:
+/// size and DEFLATE limits, UTF-8 only, no DOCTYPE).
 pub fn decode(encoded: &str, binding: Binding) -> Result<String, RequestError> {
-    if encoded.len() > MAX_ENCODED {
-        return Err(RequestError::TooLarge);
-    }
-    // Form posts and copy-pasted URLs may carry line breaks; strict base64 otherwise.
-    let compact: String = encoded.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let raw = STANDARD.decode(compact.as_bytes()).map_err(|_| RequestError::Base64)?;
-    let xml_bytes = match binding {
-        Binding::Post => raw,
-        Binding::Redirect => {
-            let mut out = Vec::new();
-            let limit = u64::try_from(MAX_XML).unwrap_or(u64::MAX) + 1;
-            flate2::read::DeflateDecoder::new(raw.as_slice())
-                .take(limit)
-                .read_to_end(&mut out)
-                .map_err(|_| RequestError::Deflate)?;
-            out
-        }
-    };
-    if xml_bytes.len() > MAX_XML {
-        return Err(RequestError::TooLarge);
-    }
-    // Only UTF-8, before any other check: libxml honours a declared encoding, so with
-    // `encoding="UTF-7"` the DOCTYPE filter below would look at `+ADw-!DOCTYPE` and miss it.
-    federation::xml::check_utf8_xml(&xml_bytes).map_err(|e| match e {
-        federation::xml::XmlEncodingError::OtherEncoding => {
-            RequestError::Xml("only UTF-8 is accepted (the XML declaration names another encoding)")
-        }
-        _ => RequestError::Xml("not UTF-8"),
-    })?;
-    let xml = String::from_utf8(xml_bytes).map_err(|_| RequestError::Xml("not UTF-8"))?;
-    if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
-        return Err(RequestError::Xml("DOCTYPE and entity declarations are not allowed"));
-    }
-    Ok(xml)
+    Ok(federation::binding::decode(encoded, binding)?)
 }
 
 /// Parses, authenticates (when the SP signs its requests) and resolves the ACS URL.
@@ -203,18 +169,11 @@ pub fn accept(
     Ok(AcceptedRequest { id: request.id, sp_entity_id: sp.entity_id, acs_url, acs_index, flags })
 }
 
+/// The query signature over the raw bytes received (SAML bindings §3.4.4.1), with the SP's
+/// certificate.
 fn verify_redirect_signature(cert_pem: &str, raw_query: &str) -> Result<(), RequestError> {
-    // samael panics when SigAlg or Signature is missing: check first (DESIGN.md §9).
-    let has = |k: &str| raw_query.split('&').any(|p| p.split('=').next() == Some(k));
-    if !has("SigAlg") || !has("Signature") {
-        return Err(RequestError::BadSignature);
-    }
-    let verifier = UrlVerifier::from_x509_cert_pem(cert_pem).map_err(|_| RequestError::BadSignature)?;
-    let uri = format!("/saml/sso?{raw_query}");
-    match guarded(|| verifier.verify_percent_encoded_request_uri_string(&uri).ok()) {
-        Some(Some(true)) => Ok(()),
-        _ => Err(RequestError::BadSignature),
-    }
+    let der = crate::keys::pem_to_der(cert_pem).ok_or(RequestError::BadSignature)?;
+    federation::binding::verify_redirect_query(raw_query, &[der]).map_err(|_| RequestError::BadSignature)
 }
 
 /// Runs library code that may `panic!` on hostile input (samael 0.0.22 does), turning a
@@ -226,6 +185,8 @@ pub fn guarded<T>(f: impl FnOnce() -> T) -> Option<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
     use std::io::Write;
 
     fn deflate(xml: &str) -> String {
@@ -243,6 +204,7 @@ mod tests {
             release: crate::model::default_release(),
             attribute_names: Default::default(),
             sign: Default::default(),
+            slo: None,
         }
     }
 

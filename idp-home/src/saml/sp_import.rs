@@ -11,6 +11,8 @@
 //!   `groups` releases groups, mail (`urn:oid:0.9.2342.19200300.100.1.3`) or `email` the
 //!   address; when the SP asks for the short names, it is registered for them
 //!   (`attribute_names = "short"`); no requested attributes means the default (`groups`);
+//! - the HTTP-Redirect `SingleLogoutService` (else the HTTP-POST one) → `slo` (`url`,
+//!   `binding`, `response_url` from `ResponseLocation`);
 //! - Response and Assertion are both signed (`sign = "both"`), whatever `WantAssertionsSigned`
 //!   says: both signatures satisfy every SP.
 //!
@@ -20,10 +22,12 @@
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use federation::assertion::{ATTR_IS_MEMBER_OF, ATTR_MAIL};
-use federation::sp_metadata::{read_sp_metadata, SpMetadataError};
+use federation::sp_metadata::{
+    read_sp_metadata, SloEndpoint, SpMetadataError, BINDING_POST, BINDING_REDIRECT,
+};
 
 use crate::config::SpConfig;
-use crate::model::AttributeNames;
+use crate::model::{AttributeNames, SloBinding, SloConfig};
 
 /// The registration the metadata describes.
 pub fn sp_config_from_metadata(xml: &str) -> Result<SpConfig, SpMetadataError> {
@@ -54,7 +58,22 @@ pub fn sp_config_from_metadata(xml: &str) -> Result<SpConfig, SpMetadataError> {
         release,
         attribute_names: if short { AttributeNames::Short } else { AttributeNames::Standard },
         sign: Default::default(),
+        slo: slo_from(&md.single_logout),
     })
+}
+
+/// The SP's logout endpoint: its HTTP-Redirect `SingleLogoutService` if it has one, else its
+/// HTTP-POST one; other bindings (SOAP, Artifact) are not spoken here.
+fn slo_from(endpoints: &[SloEndpoint]) -> Option<SloConfig> {
+    [(BINDING_REDIRECT, SloBinding::Redirect), (BINDING_POST, SloBinding::Post)].into_iter().find_map(
+        |(uri, binding)| {
+            endpoints.iter().find(|e| e.binding == uri).map(|e| SloConfig {
+                url: e.location.clone(),
+                binding,
+                response_url: e.response_location.clone(),
+            })
+        },
+    )
 }
 
 /// A DER certificate as PEM (64-character lines).

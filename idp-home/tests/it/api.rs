@@ -650,6 +650,7 @@ async fn authority_keys_health_and_static_sps() {
             release: vec!["groups".into()],
             attribute_names: Default::default(),
             sign: Default::default(),
+            slo: None,
         }]
     });
     let r = env.call(Method::GET, "/pbe/authority", None, None).await.json();
@@ -813,6 +814,7 @@ async fn edge_https_cookies_use_the_host_prefix() {
             release: vec!["groups".into()],
             attribute_names: Default::default(),
             sign: Default::default(),
+            slo: None,
         }]
     });
     env.verified_user("bob").await;

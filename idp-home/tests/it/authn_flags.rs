@@ -58,6 +58,7 @@ async fn start() -> Idp {
             release: vec!["groups".into()],
             attribute_names: Default::default(),
             sign: Default::default(),
+            slo: None,
         }],
         ..Config::default()
     };

@@ -7,5 +7,6 @@ mod api;
 mod authn_flags;
 mod authority_url;
 mod listener;
+mod slo;
 mod smtp;
 mod sso;

@@ -350,6 +350,11 @@ impl Config {
         format!("{}/saml/acs", self.public_url)
     }
 
+    /// The agent's Single Logout endpoint, `<public_url>/saml/slo` (both bindings).
+    pub fn slo_url(&self) -> String {
+        format!("{}/saml/slo", self.public_url)
+    }
+
     /// The addresses the partner route accepts calls from: `egress_allowed_sources`, or
     /// those `backend_url`'s host resolves to (resolved once, at start-up).
     pub fn egress_sources(&self) -> Vec<std::net::IpAddr> {

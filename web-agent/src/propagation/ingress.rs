@@ -186,6 +186,7 @@ async fn ingress_inner(
     // A transient view for the identity headers; nothing is stored.
     let view = Session {
         user,
+        name_id: String::new(),
         groups,
         pii: opened.values,
         session_index,

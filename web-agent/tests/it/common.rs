@@ -211,6 +211,7 @@ impl Agent {
         let cookie = self.state.sessions.create(
             Session {
                 user: "bob".into(),
+                name_id: "bob".into(),
                 groups: vec!["customers".into()],
                 pii: BTreeMap::new(),
                 session_index: "s1".into(),

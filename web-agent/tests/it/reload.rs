@@ -52,6 +52,7 @@ fn rules_reload_without_dropping_sessions() {
     let cookie = state.sessions.create(
         Session {
             user: "bob".into(),
+            name_id: "bob".into(),
             groups: groups.clone(),
             pii: BTreeMap::new(),
             session_index: "s".into(),
