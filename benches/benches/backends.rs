@@ -5,10 +5,12 @@
 //! - `decrypt-<value>`: one Table 1 value with TAT + PAT (5 rows used ⇒ 11 pairs);
 //! - `multi-pairing-11`: the suite's own multi-pairing of 11 pairs (G1 affine conversion,
 //!   G2 preparation, one multi-Miller loop, one final exponentiation), as in `pbe`'s floor;
-//! - `blst-raw-multi-pairing-11` (backend `blst`): blst's safe API alone on affine inputs
-//!   (`blst_fp12::miller_loop_n` + `final_exp`), the floor a blst decryption is compared with;
+//! - `blst-raw-multi-pairing-11` (backend `blst`): blst's safe API alone on affine inputs,
+//!   single-threaded (`blst::Pairing::raw_aggregate` + one `final_exp`), the floor a blst
+//!   decryption is compared with; `…-threaded`: `blst_fp12::miller_loop_n`, which uses blst's
+//!   thread pool (both cores here);
 //! - `encrypt-<value>` (the report divides by the row count in the id), `keygen-tat19+pat3`;
-//! - primitives: `pairing`, `g1-mul-secret`, `g2-mul-secret`, `g2-table`, `gt-table`,
+//! - primitives: `pairing`, `g2-prepare`, `g1-mul-secret`, `g2-mul-secret`, `g2-table`, `gt-table`,
 //!   `hash-to-g1`, `g1/g2-decode-<form>` (validated), `gt-decode-validated`/`-unchecked`.
 //!
 //! Run: `cargo bench -p benches --bench backends`; medians in docs/performance.md, section
@@ -72,6 +74,7 @@ fn backend<S: Suite>(c: &mut Criterion, name: &str) {
     g.bench_function(BenchmarkId::new("pairing", name), |b| {
         b.iter(|| S::multi_pairing(std::slice::from_ref(black_box(&p1)), &[S::prepare_g2(&p2)]))
     });
+    g.bench_function(BenchmarkId::new("g2-prepare", name), |b| b.iter(|| S::prepare_g2(black_box(&p2))));
     g.bench_function(BenchmarkId::new("g1-mul-secret", name), |b| b.iter(|| black_box(&p1).mul_secret(&k)));
     g.bench_function(BenchmarkId::new("g2-mul-secret", name), |b| b.iter(|| black_box(&p2).mul_secret(&k)));
     g.bench_function(BenchmarkId::new("g1-mul-public", name), |b| b.iter(|| black_box(&p1).mul(&k)));
@@ -111,8 +114,20 @@ fn blst_raw_floor(c: &mut Criterion) {
     let q: Vec<blst_p2_affine> =
         keys.iter().map(|k| blst_p2_affine::from(k.sign(b"floor", b"BENCH", &[]))).collect();
     let mut g = c.benchmark_group("backends");
-    g.bench_function(BenchmarkId::new("blst-raw-multi-pairing-11", "blst"), |b| {
+    // `blst_fp12::miller_loop_n` spreads the pairs over blst's thread pool (2 threads here).
+    g.bench_function(BenchmarkId::new("blst-raw-multi-pairing-11-threaded", "blst"), |b| {
         b.iter(|| blst_fp12::miller_loop_n(black_box(&q), black_box(&p)).final_exp())
+    });
+    // `blst::Pairing` is single-threaded (Miller loops in batches of 8 pairs, one final
+    // exponentiation): the floor a single-threaded decryption is compared with.
+    g.bench_function(BenchmarkId::new("blst-raw-multi-pairing-11", "blst"), |b| {
+        b.iter(|| {
+            let mut ctx = blst::Pairing::new(false, b"");
+            for (q, p) in black_box(&q).iter().zip(black_box(&p)) {
+                ctx.raw_aggregate(q, p);
+            }
+            ctx.as_fp12().final_exp()
+        })
     });
     g.finish();
 }
