@@ -270,11 +270,18 @@ impl Suite for Bls12_381Blst {
         if g1.len() != g2.len() {
             return None;
         }
-        let raw: Vec<blst_p1> = g1.iter().map(|p| p.0).collect();
+        // e(O, Q) = e(P, O) = 1: pairs with the identity are dropped (blst's Miller loop would
+        // evaluate lines at the all-zero affine "point" instead), as arkworks skips them.
+        let o2 = blst_p2_affine::default();
+        let (raw, q): (Vec<blst_p1>, Vec<blst_p2_affine>) = g1
+            .iter()
+            .zip(g2)
+            .filter(|(p, q)| !ffi::g1::is_inf(&p.0) && q.0 != o2)
+            .map(|(p, q)| (p.0, q.0))
+            .unzip();
         let mut affine = ffi::g1::batch_to_affine(&raw);
         let mut raw: Vec<BlstG1> = raw.into_iter().map(BlstG1).collect();
         raw.zeroize();
-        let q: Vec<blst_p2_affine> = g2.iter().map(|p| p.0).collect();
         let out = ffi::multi_pairing(&affine, &q);
         // The G1 inputs include key components raised to coefficients: their copies are wiped.
         for a in affine.iter_mut() {

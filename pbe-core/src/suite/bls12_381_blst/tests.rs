@@ -120,3 +120,20 @@ fn hash_to_g1_matches_rfc9380_j91() {
         assert_eq!((&hex[..96], &hex[96..]), (x, y), "msg {msg:?}");
     }
 }
+
+#[test]
+fn pairs_with_the_identity_count_as_one() {
+    type B = Bls12_381Blst;
+    type A = Bls12_381Arkworks;
+    let g1 = [B::g1_generator(), BlstG1::identity(), B::g1_generator().double()];
+    let g2 = [B::g2_generator(), B::g2_generator(), BlstG2::identity()].map(|q| B::prepare_g2(&q));
+    let e = B::multi_pairing(&g1, &g2).unwrap();
+    assert_eq!(e, B::tables().gt);
+    let a = A::multi_pairing(
+        &[A::g1_generator(), crate::suite::G1::<A>::identity()],
+        &[A::prepare_g2(&A::g2_generator()), A::prepare_g2(&A::g2_generator())],
+    )
+    .unwrap();
+    assert_eq!(enc(&a, Compress::Yes), enc(&e, Compress::Yes));
+    assert_eq!(B::multi_pairing(&g1[1..2], &g2[1..2]).unwrap(), BlstGt::identity());
+}
