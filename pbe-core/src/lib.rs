@@ -82,4 +82,7 @@ macro_rules! with_suite {
     };
 }
 
-pub use suite::{Bls12_381Suite, Bls24_479Suite, Bls48_581Suite, Bn254Suite, Suite, SuiteId};
+pub use suite::{
+    Bls12_381Arkworks, Bls12_381Blst, Bls12_381Suite, Bls24_479Suite, Bls48_581Suite, Bn254Suite, Suite,
+    SuiteId,
+};

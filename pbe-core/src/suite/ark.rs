@@ -95,7 +95,10 @@ where
 
     fn decode(bytes: &[u8], form: Compress, check: Validate) -> Option<Self> {
         let p = decode_exact::<Affine<P>>(bytes, form, check)?;
-        (!ark_ec::AffineRepr::is_zero(&p)).then(|| p.into())
+        // ark-bls12-381 reads an uncompressed point without checking the curve equation (its
+        // validation is the endomorphism subgroup test "assuming on curve"): check it here,
+        // as the blst backend does, so no off-curve point reaches the arithmetic.
+        (!ark_ec::AffineRepr::is_zero(&p) && p.is_on_curve()).then(|| p.into())
     }
 }
 

@@ -1,12 +1,15 @@
-//! BLS12-381 (≈128-bit): the default suite.
+//! BLS12-381 (≈128-bit) on arkworks: the reference backend (the blst backend,
+//! `suite::bls12_381_blst`, is wire-compatible with it and is the default; see
+//! `suite::Bls12_381Suite`).
 
 use ark_ec::hashing::curve_maps::wb::WBMap;
 
 use super::ark::ark_suite;
 
 ark_suite! {
-    /// The BLS12-381 suite (arkworks), AES-128-GCM.
-    suite: Bls12_381Suite,
+    /// The BLS12-381 suite on arkworks, AES-128-GCM. Wire-compatible with
+    /// [`super::Bls12_381Blst`] (same [`SuiteId::Bls12_381`]).
+    suite: Bls12_381Arkworks,
     id: Bls12_381,
     curve: ark_bls12_381,
     engine: Bls12_381,

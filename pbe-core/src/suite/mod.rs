@@ -8,6 +8,7 @@
 
 mod ark;
 mod bls12_381;
+mod bls12_381_blst;
 mod bls24_479;
 mod bls48_581;
 mod bn254;
@@ -18,10 +19,23 @@ mod kat;
 mod miracl;
 mod svdw;
 
-pub use self::bls12_381::Bls12_381Suite;
+pub use self::bls12_381::Bls12_381Arkworks;
+pub use self::bls12_381_blst::{Bls12_381Blst, BlstG1, BlstG2, BlstG2Prepared, BlstGt};
 pub use self::bls24_479::Bls24_479Suite;
 pub use self::bls48_581::Bls48_581Suite;
 pub use self::bn254::Bn254Suite;
+
+/// The BLS12-381 suite every other crate uses (`SuiteId::Bls12_381`): the blst backend,
+/// which is faster than arkworks in every operation the scheme uses (docs/performance.md,
+/// "BLS12-381 backends"). Both backends read and write the same bytes, so the choice is a
+/// build option only: the cargo feature `arkworks-bls12-381` of pbe-core selects
+/// [`Bls12_381Arkworks`] instead.
+#[cfg(not(feature = "arkworks-bls12-381"))]
+pub type Bls12_381Suite = Bls12_381Blst;
+/// The BLS12-381 suite every other crate uses (`SuiteId::Bls12_381`): arkworks, selected by
+/// the cargo feature `arkworks-bls12-381` (the default build uses [`Bls12_381Blst`]).
+#[cfg(feature = "arkworks-bls12-381")]
+pub type Bls12_381Suite = Bls12_381Arkworks;
 
 use ark_ff::PrimeField;
 use ark_serialize::{Compress, Validate};
@@ -36,7 +50,8 @@ use crate::fixed_base::FixedBaseTable;
 /// name every suite so that adding one is a compile error wherever it is not handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SuiteId {
-    /// BLS12-381 (arkworks), ≈128-bit security. The default.
+    /// BLS12-381, ≈128-bit security. The default. Two wire-compatible backends: blst
+    /// ([`Bls12_381Blst`], the default) and arkworks ([`Bls12_381Arkworks`]).
     Bls12_381,
     /// BN254 (arkworks), ≈100-bit security after the Kim–Barbulescu NFS improvements. Legacy:
     /// offered for comparison with earlier implementations (Charm, rabe), not for new data.
@@ -116,7 +131,8 @@ impl fmt::Display for SuiteId {
 /// scalar field and a validating byte encoding.
 ///
 /// This trait and [`Suite`] are the whole seam between the scheme and a curve library:
-/// arkworks implements them for BN254 and BLS12-381 (`suite::ark`), MIRACL Core for
+/// arkworks implements them for BN254 and BLS12-381 (`suite::ark`), blst for BLS12-381
+/// (`suite::bls12_381_blst`, wire-compatible with the arkworks one), MIRACL Core for
 /// BLS24-479 and BLS48-581 (`suite::miracl`).
 pub trait Group: Clone + PartialEq + Eq + Send + Sync + Zeroize + 'static {
     /// The scalar field (an arkworks prime field for every suite, so the LSSS and the

@@ -188,6 +188,11 @@ fn hostile_elements_are_errors_bls12_381() {
 }
 
 #[test]
+fn hostile_elements_are_errors_bls12_381_arkworks() {
+    hostile_elements_are_errors::<pbe_core::Bls12_381Arkworks>();
+}
+
+#[test]
 fn hostile_elements_are_errors_bls24_479() {
     hostile_elements_are_errors::<pbe_core::Bls24_479Suite>();
 }

@@ -376,6 +376,9 @@ macro_rules! suite_tests {
 }
 
 suite_tests!(bls12_381, pbe_core::Bls12_381Suite, pbe_core::Bn254Suite, stride 1, quick_stride 97,);
+// `Bls12_381Suite` is the blst backend by default; the arkworks backend keeps the whole set
+// too (with a sparser tampering stride: it is the slower of the two).
+suite_tests!(bls12_381_arkworks, pbe_core::Bls12_381Arkworks, pbe_core::Bn254Suite, stride 3, quick_stride 97,);
 suite_tests!(bn254, pbe_core::Bn254Suite, pbe_core::Bls12_381Suite, stride 5, quick_stride 97,);
 suite_tests!(
     bls24_479,

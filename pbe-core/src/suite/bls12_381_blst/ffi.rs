@@ -1,0 +1,289 @@
+//! The only `unsafe` code in pbe-core: safe wrappers over the blst C functions the BLS12-381
+//! blst backend needs.
+//!
+//! blst's safe Rust API covers signatures (`min_pk`, `min_sig`), pairings and Miller loops,
+//! but not generic group arithmetic (addition, constant-time scalar multiplication of an
+//! arbitrary point, point codecs for an arbitrary point, GT arithmetic). Those are the C
+//! functions re-exported by the `blst` crate as `unsafe extern "C"`; each is wrapped here once.
+//!
+//! Every wrapper follows the same pattern, which is what makes it sound:
+//! - outputs are initialised Rust values (`Default`, i.e. all-zero limbs, or a copy) before
+//!   the call, so nothing is read uninitialised whatever the C function does;
+//! - every pointer comes from a Rust reference or a slice of the exact length the C function
+//!   reads or writes (fixed-size arrays: 48/96/192-byte encodings, 32-byte scalars), so
+//!   nothing is read or written out of bounds;
+//! - blst does not retain pointers past the call and is thread-safe for these functions (no
+//!   global mutable state), and input and output may alias only where blst documents it.
+//!
+//! The workspace denies `unsafe_code`; this module alone allows it (checked by a test in
+//! `suite::bls12_381_blst`).
+#![allow(unsafe_code)]
+
+use blst::{blst_fp, blst_fp12, blst_p1, blst_p1_affine, blst_p2, blst_p2_affine, BLST_ERROR};
+
+/// Defines the point wrappers of one group (G1 or G2): the two groups have the same C API
+/// with `p1`/`p2` in the names and different encoding sizes.
+macro_rules! point_ffi {
+    (
+        $(#[$doc:meta])*
+        mod $m:ident {
+            point: $p:ty, affine: $a:ty, compressed: $clen:literal,
+            generator: $gen:path, add: $add:path, double: $dbl:path, cneg: $cneg:path,
+            mult: $mult:path, to_affine: $to_aff:path, from_affine: $from_aff:path,
+            batch_to_affine: $batch:path, is_inf: $is_inf:path, in_group: $in_group:path,
+            compress: $compress:path, serialize: $serialize:path,
+            uncompress: $uncompress:path, deserialize: $deserialize:path $(,)?
+        }
+    ) => {
+        $(#[$doc])*
+        pub(crate) mod $m {
+            use super::*;
+
+            /// Size of the compressed encoding; the uncompressed one is twice this.
+            pub(crate) const COMPRESSED: usize = $clen;
+
+            /// The standard generator.
+            pub(crate) fn generator() -> $p {
+                // SAFETY: blst returns a pointer to a static, initialised generator.
+                unsafe { *$gen() }
+            }
+
+            /// `a + b` (complete: handles equal inputs and the point at infinity).
+            pub(crate) fn add(a: &$p, b: &$p) -> $p {
+                let mut out = <$p>::default();
+                // SAFETY: three valid references to initialised points (see the module doc).
+                unsafe { $add(&mut out, a, b) };
+                out
+            }
+
+            /// `2 · a`.
+            pub(crate) fn double(a: &$p) -> $p {
+                let mut out = <$p>::default();
+                // SAFETY: valid references to initialised points.
+                unsafe { $dbl(&mut out, a) };
+                out
+            }
+
+            /// `−a`.
+            pub(crate) fn neg(a: &$p) -> $p {
+                let mut out = *a;
+                // SAFETY: a valid, exclusive reference to an initialised point.
+                unsafe { $cneg(&mut out, true) };
+                out
+            }
+
+            /// `a · k` for the 255-bit little-endian scalar `k`, with blst's constant-time
+            /// multiplication (GLV/GLS with fixed windows and constant-time table lookups).
+            pub(crate) fn mult(a: &$p, k: &[u8; 32]) -> $p {
+                let mut out = <$p>::default();
+                // SAFETY: `k` is 32 bytes, of which blst reads ⌈255/8⌉ = 32.
+                unsafe { $mult(&mut out, a, k.as_ptr(), 255) };
+                out
+            }
+
+            /// The affine form (the identity maps to all-zero coordinates).
+            #[allow(dead_code)] // G1 is converted in batches only
+            pub(crate) fn to_affine(a: &$p) -> $a {
+                let mut out = <$a>::default();
+                // SAFETY: valid references.
+                unsafe { $to_aff(&mut out, a) };
+                out
+            }
+
+            /// The projective form of an affine point (z = 1).
+            pub(crate) fn from_affine(a: &$a) -> $p {
+                let mut out = <$p>::default();
+                // SAFETY: valid references.
+                unsafe { $from_aff(&mut out, a) };
+                out
+            }
+
+            /// Affine forms of all `points`, with one shared inversion.
+            pub(crate) fn batch_to_affine(points: &[$p]) -> Vec<$a> {
+                let mut out = vec![<$a>::default(); points.len()];
+                if points.is_empty() {
+                    return out;
+                }
+                // blst takes a null-terminated-or-contiguous array of pointers: one pointer to
+                // the first of `points.len()` contiguous points is its documented contiguous form.
+                let ptrs: [*const $p; 2] = [points.as_ptr(), core::ptr::null()];
+                // SAFETY: `out` has room for exactly `points.len()` affine points and `ptrs[0]`
+                // points at that many contiguous initialised points.
+                unsafe { $batch(out.as_mut_ptr(), ptrs.as_ptr(), points.len()) };
+                out
+            }
+
+            /// Whether `a` is the point at infinity.
+            pub(crate) fn is_inf(a: &$p) -> bool {
+                // SAFETY: valid reference.
+                unsafe { $is_inf(a) }
+            }
+
+            /// Whether the affine point `a` is in the prime-order subgroup.
+            pub(crate) fn in_group(a: &$a) -> bool {
+                // SAFETY: valid reference.
+                unsafe { $in_group(a) }
+            }
+
+            /// The ZCash-format compressed encoding (what arkworks writes for BLS12-381).
+            pub(crate) fn compress(a: &$p) -> [u8; $clen] {
+                let mut out = [0u8; $clen];
+                // SAFETY: `out` is exactly the compressed size.
+                unsafe { $compress(out.as_mut_ptr(), a) };
+                out
+            }
+
+            /// The ZCash-format uncompressed encoding.
+            pub(crate) fn serialize(a: &$p) -> [u8; 2 * $clen] {
+                let mut out = [0u8; 2 * $clen];
+                // SAFETY: `out` is exactly the uncompressed size.
+                unsafe { $serialize(out.as_mut_ptr(), a) };
+                out
+            }
+
+            /// Reads a compressed encoding: canonical x, on the curve; not checked for the
+            /// subgroup. The compression flag must be set.
+            pub(crate) fn uncompress(bytes: &[u8; $clen]) -> Option<$a> {
+                let mut out = <$a>::default();
+                // SAFETY: `bytes` is exactly the compressed size blst reads.
+                let err = unsafe { $uncompress(&mut out, bytes.as_ptr()) };
+                (err == BLST_ERROR::BLST_SUCCESS).then_some(out)
+            }
+
+            /// Reads an encoding whose first byte selects the form: blst reads all 2·48/96
+            /// bytes only when the compression flag is clear (callers check it first).
+            pub(crate) fn deserialize(bytes: &[u8; 2 * $clen]) -> Option<$a> {
+                let mut out = <$a>::default();
+                // SAFETY: `bytes` is the largest size blst reads for this group.
+                let err = unsafe { $deserialize(&mut out, bytes.as_ptr()) };
+                (err == BLST_ERROR::BLST_SUCCESS).then_some(out)
+            }
+        }
+    };
+}
+
+point_ffi! {
+    /// G1 (points over `F_p`).
+    mod g1 {
+        point: blst_p1, affine: blst_p1_affine, compressed: 48,
+        generator: blst::blst_p1_generator, add: blst::blst_p1_add_or_double,
+        double: blst::blst_p1_double, cneg: blst::blst_p1_cneg, mult: blst::blst_p1_mult,
+        to_affine: blst::blst_p1_to_affine, from_affine: blst::blst_p1_from_affine,
+        batch_to_affine: blst::blst_p1s_to_affine, is_inf: blst::blst_p1_is_inf,
+        in_group: blst::blst_p1_affine_in_g1, compress: blst::blst_p1_compress,
+        serialize: blst::blst_p1_serialize, uncompress: blst::blst_p1_uncompress,
+        deserialize: blst::blst_p1_deserialize,
+    }
+}
+
+point_ffi! {
+    /// G2 (points over `F_p²`).
+    mod g2 {
+        point: blst_p2, affine: blst_p2_affine, compressed: 96,
+        generator: blst::blst_p2_generator, add: blst::blst_p2_add_or_double,
+        double: blst::blst_p2_double, cneg: blst::blst_p2_cneg, mult: blst::blst_p2_mult,
+        to_affine: blst::blst_p2_to_affine, from_affine: blst::blst_p2_from_affine,
+        batch_to_affine: blst::blst_p2s_to_affine, is_inf: blst::blst_p2_is_inf,
+        in_group: blst::blst_p2_affine_in_g2, compress: blst::blst_p2_compress,
+        serialize: blst::blst_p2_serialize, uncompress: blst::blst_p2_uncompress,
+        deserialize: blst::blst_p2_deserialize,
+    }
+}
+
+/// RFC 9380 `BLS12381G1_XMD:SHA-256_SSWU_RO_` of `msg` under `dst` (no augmentation).
+pub(crate) fn hash_to_g1(msg: &[u8], dst: &[u8]) -> blst_p1 {
+    let mut out = blst_p1::default();
+    // SAFETY: every pointer comes with the length of its slice; the `aug` pointer is read for
+    // zero bytes.
+    unsafe {
+        blst::blst_hash_to_g1(
+            &mut out,
+            msg.as_ptr(),
+            msg.len(),
+            dst.as_ptr(),
+            dst.len(),
+            [0u8; 0].as_ptr(),
+            0,
+        )
+    };
+    out
+}
+
+/// `Π e(p[i], q[i])`: one multi-Miller loop (shared squarings), ONE final exponentiation.
+/// `None` when the slices differ in length.
+pub(crate) fn multi_pairing(p: &[blst_p1_affine], q: &[blst_p2_affine]) -> Option<blst_fp12> {
+    if p.len() != q.len() {
+        return None;
+    }
+    if p.is_empty() {
+        return Some(fp12_one());
+    }
+    let ps: [*const blst_p1_affine; 2] = [p.as_ptr(), core::ptr::null()];
+    let qs: [*const blst_p2_affine; 2] = [q.as_ptr(), core::ptr::null()];
+    let mut miller = fp12_one();
+    // SAFETY: `ps[0]` and `qs[0]` point at `p.len()` contiguous initialised points each (blst's
+    // contiguous-array form), and the output is an initialised `blst_fp12`.
+    unsafe { blst::blst_miller_loop_n(&mut miller, qs.as_ptr(), ps.as_ptr(), p.len()) };
+    let mut out = fp12_one();
+    // SAFETY: valid references.
+    unsafe { blst::blst_final_exp(&mut out, &miller) };
+    Some(out)
+}
+
+/// The multiplicative identity of `F_p¹²`.
+pub(crate) fn fp12_one() -> blst_fp12 {
+    // SAFETY: blst returns a pointer to a static, initialised constant.
+    unsafe { *blst::blst_fp12_one() }
+}
+
+/// `a · b` in `F_p¹²`.
+pub(crate) fn fp12_mul(a: &blst_fp12, b: &blst_fp12) -> blst_fp12 {
+    let mut out = fp12_one();
+    // SAFETY: valid references.
+    unsafe { blst::blst_fp12_mul(&mut out, a, b) };
+    out
+}
+
+/// `a²` for `a` in the cyclotomic subgroup (Granger–Scott squaring).
+pub(crate) fn fp12_cyclotomic_sqr(a: &blst_fp12) -> blst_fp12 {
+    let mut out = fp12_one();
+    // SAFETY: valid references.
+    unsafe { blst::blst_fp12_cyclotomic_sqr(&mut out, a) };
+    out
+}
+
+/// The conjugate (the inverse of a unitary element).
+pub(crate) fn fp12_conjugate(a: &blst_fp12) -> blst_fp12 {
+    let mut out = *a;
+    // SAFETY: a valid, exclusive reference.
+    unsafe { blst::blst_fp12_conjugate(&mut out) };
+    out
+}
+
+/// Whether `a = 1`.
+pub(crate) fn fp12_is_one(a: &blst_fp12) -> bool {
+    // SAFETY: valid reference.
+    unsafe { blst::blst_fp12_is_one(a) }
+}
+
+/// Whether `a` is in the order-`r` subgroup GT (zero and non-cyclotomic elements are not).
+pub(crate) fn fp12_in_group(a: &blst_fp12) -> bool {
+    // SAFETY: valid reference.
+    unsafe { blst::blst_fp12_in_group(a) }
+}
+
+/// `F_p` element from 48 little-endian bytes (reduced modulo `p`; callers check canonicity).
+pub(crate) fn fp_from_le(bytes: &[u8; 48]) -> blst_fp {
+    let mut out = blst_fp::default();
+    // SAFETY: `bytes` is the 48 bytes blst reads.
+    unsafe { blst::blst_fp_from_lendian(&mut out, bytes.as_ptr()) };
+    out
+}
+
+/// The 48 little-endian bytes of an `F_p` element (out of Montgomery form).
+pub(crate) fn fp_to_le(a: &blst_fp) -> [u8; 48] {
+    let mut out = [0u8; 48];
+    // SAFETY: `out` is the 48 bytes blst writes.
+    unsafe { blst::blst_lendian_from_fp(out.as_mut_ptr(), a) };
+    out
+}
