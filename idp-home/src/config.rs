@@ -372,7 +372,7 @@ impl Config {
         check_range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
         check_range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
         if let Some(url) = &self.smtp_url {
-            crate::smtp::transport(url).map_err(|e| invalid("smtp_url", &e.to_string()))?;
+            crate::smtp::transport(url).map_err(|e| invalid("smtp_url", e.to_string()))?;
         }
         check_range("max_body_bytes", self.max_body_bytes as u64, 4096, 64 * 1024 * 1024)?;
         service_kit::config::check_time_bounds(
