@@ -16,6 +16,10 @@ Subcommands (every result is JSON on stdout; errors go to stderr with exit code 
       IdP's pages as a browser would (the sign-in form, then the auto-post form), and hands the
       SAMLResponse to the library, which validates it with its own rules. Prints the NameID,
       the SessionIndex and the attributes the library extracted.
+  login-logout (pysaml2; the same arguments)
+      signs in as above, then signs out with pysaml2's global_logout: a signed LogoutRequest
+      (HTTP-Redirect) to the IdP's SingleLogoutService, the IdP's LogoutResponse read back by
+      the library, and a new sign-in that must ask for the password again.
 The ACS URL is never contacted: the library is given the form the IdP would post there.
 """
 
@@ -152,6 +156,64 @@ def pysaml2_login(args, idp_entity_id, idp_metadata_file, browser):
     }
 
 
+def local_session_left(client, name_id):
+    """Whether pysaml2 still holds a session for the subject (its cache drops the entry)."""
+    try:
+        return bool(client.users.issuers_of_info(name_id))
+    except KeyError:
+        return False
+
+
+def pysaml2_login_logout(args, idp_entity_id, idp_metadata_file, browser, session):
+    """Signs in, then signs out through the IdP's single logout (SP-initiated, HTTP-Redirect,
+    signed), as pysaml2 does it; reports what the library read back and whether the IdP then
+    asks for the password again."""
+    from saml2 import BINDING_HTTP_REDIRECT as R
+    from saml2.sigver import SIG_RSA_SHA256
+
+    _, client = pysaml2_client(args, idp_metadata_file)
+    req_id, info = client.prepare_for_authenticate(
+        entityid=idp_entity_id, relay_state="/peer", binding=R, sigalg=SIG_RSA_SHA256,
+    )
+    saml_response, _ = browser(dict(info["headers"])["Location"])
+    resp = client.parse_authn_request_response(saml_response, POST, outstanding={req_id: "/peer"})
+    name_id = resp.name_id
+    responses = client.global_logout(name_id, sign=True, sign_alg=SIG_RSA_SHA256)
+    binding, http_args = next(iter(responses.values()))
+    if binding != R:
+        raise SystemExit(f"pysaml2 chose {binding} for the LogoutRequest")
+    r = session.get(dict(http_args["headers"])["Location"], allow_redirects=False, timeout=30)
+    if r.status_code not in (302, 303):
+        raise SystemExit(f"the IdP answered the LogoutRequest with {r.status_code}: {r.text[:300]}")
+    back = r.headers["Location"]
+    if not back.startswith(args.slo):
+        raise SystemExit(f"the IdP sent the LogoutResponse to {back}, not to {args.slo}")
+    query = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(back).query))
+    logout = client.parse_logout_request_response(query["SAMLResponse"], R)
+    if logout is None:
+        raise SystemExit("pysaml2 refused the LogoutResponse")
+    status = logout.response.status.status_code.value
+    # What a pysaml2 application does with it: the outstanding request is looked up by
+    # InResponseTo (a KeyError for an answer to nothing) and the local session ends.
+    try:
+        client.handle_logout_response(logout)
+        matched = True
+    except KeyError:
+        matched = False
+    # The IdP session is over: a new sign-in asks for the password.
+    req_id2, info2 = client.prepare_for_authenticate(
+        entityid=idp_entity_id, relay_state="/again", binding=R, sigalg=SIG_RSA_SHA256,
+    )
+    page = session.get(dict(info2["headers"])["Location"], timeout=30).text
+    return {
+        "status": status,
+        "in_response_to_matches": matched,
+        "signed_query": "Signature=" in back,
+        "asks_password_again": any("csrf" in f["inputs"] and "password" in page for f in forms_of(page)),
+        "local_session_left": local_session_left(client, name_id),
+    }
+
+
 # ---- python3-saml (OneLogin) ----
 
 def onelogin_settings(args, idp=None):
@@ -263,12 +325,12 @@ def make_browser(args, password):
             raise SystemExit(f"the IdP posts to {f['action']}, not to the ACS {args.acs}")
         return f["inputs"]["SAMLResponse"], f["inputs"].get("RelayState", "")
 
-    return browse
+    return browse, session
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("command", choices=["metadata", "login"])
+    ap.add_argument("command", choices=["metadata", "login", "login-logout"])
     ap.add_argument("--lib", choices=["pysaml2", "onelogin"], required=True)
     ap.add_argument("--workdir", required=True)
     ap.add_argument("--entity-id", required=True)
@@ -297,8 +359,12 @@ def main():
     store = MetadataStore(None, Config())
     store.load("local", md_file)
     idp_entity_id = next(iter(store.identity_providers()))
-    browser = make_browser(args, password)
-    if args.lib == "pysaml2":
+    browser, session = make_browser(args, password)
+    if args.command == "login-logout":
+        if args.lib != "pysaml2":
+            raise SystemExit("login-logout is driven with pysaml2")
+        out = pysaml2_login_logout(args, idp_entity_id, md_file, browser, session)
+    elif args.lib == "pysaml2":
         out = pysaml2_login(args, idp_entity_id, md_file, browser)
     else:
         out = onelogin_login(args, md.text, browser)

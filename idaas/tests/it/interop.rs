@@ -2,7 +2,8 @@
 //! on this project wrote (pysaml2 with its defaults, python3-saml in strict mode) sign bob in
 //! through the home IdP after being registered from their own metadata with
 //! `idaas home sps import`, and an OAuth client library (Authlib) validates the visitor IdP's
-//! RFC 8414 document and runs the RFC 7522 grant and RFC 7662 introspection.
+//! RFC 8414 document and runs the RFC 7522 grant and RFC 7662 introspection. pysaml2 also
+//! completes single logout at the home IdP, and plays a third-party IdP for the web agent.
 //!
 //! The peers live in a virtual environment that `make test` installs
 //! (scripts/install-peers.sh → target/peers-venv); the drivers are scripts/peers/*.py.
@@ -414,4 +415,31 @@ async fn the_agent_signs_in_through_a_third_party_idp_in_every_signing_shape() {
     for t in tasks {
         t.abort();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saml_sp_library_completes_single_logout_at_the_home_idp() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = start(dir.path()).await;
+    let sp = SpPeer::new("pysaml2", dir.path());
+    let file = dir.path().join("pysaml2-metadata.xml");
+    std::fs::write(&file, sp.metadata().await).unwrap();
+    let out = import(&s, &file, &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let registered: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(registered["slo"]["url"], "http://127.0.0.1:9/pysaml2/slo", "{registered}");
+
+    let mut args = sp.args("login-logout");
+    args.extend(["--idp-metadata".into(), format!("{}/saml/metadata", s.home_url)]);
+    args.extend(["--user".into(), stack::USER.into()]);
+    let out = peer("saml_sp.py", args, vec![("IDAAS_PEER_PASSWORD", s.password.clone())])
+        .await
+        .unwrap_or_else(|e| panic!("pysaml2's single logout failed: {e}"));
+    let out: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(out["status"], "urn:oasis:names:tc:SAML:2.0:status:Success", "{out}");
+    assert_eq!(out["signed_query"], true, "the IdP signs its LogoutResponse: {out}");
+    assert_eq!(out["in_response_to_matches"], true, "{out}");
+    assert_eq!(out["local_session_left"], false, "{out}");
+    assert_eq!(out["asks_password_again"], true, "the IdP session is over: {out}");
+    s.stop().await;
 }
