@@ -37,6 +37,7 @@ fn sso_response(c: &mut Criterion) {
         release: vec!["groups".into()],
         attribute_names: Default::default(),
         sign: Default::default(),
+        authn_requests_signed: true,
         slo: None,
         pbe: Some(PbeConfig {
             tat_public_key: sp_key.public_text(),

@@ -241,6 +241,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 release: vec!["groups".into()],
                 attribute_names: Default::default(),
                 sign: Default::default(),
+                authn_requests_signed: true,
                 // Single logout, HTTP-Redirect both ways (docs/home-idp.md).
                 slo: Some(idp_home::model::SloConfig {
                     url: format!("{url}/saml/slo"),

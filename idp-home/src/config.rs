@@ -145,6 +145,10 @@ pub struct SpConfig {
     /// optional `response_url`); absent: the SP takes part in no single logout.
     #[serde(default)]
     pub slo: Option<crate::model::SloConfig>,
+    /// With `authn_request_cert_pem`: whether AuthnRequests must be signed with it (default
+    /// true). `false` for an SP whose certificate is only for single logout.
+    #[serde(default = "crate::model::default_true")]
+    pub authn_requests_signed: bool,
 }
 
 /// [`PbeBinding`] as written in the configuration.
@@ -173,6 +177,7 @@ impl From<SpConfig> for ServiceProvider {
             release: c.release,
             attribute_names: c.attribute_names,
             sign: c.sign,
+            authn_requests_signed: c.authn_requests_signed,
             slo: c.slo,
             pbe: c.pbe.map(|p| PbeBinding {
                 tat_public_key: p.tat_public_key,
@@ -194,6 +199,7 @@ impl From<ServiceProvider> for SpConfig {
             release: s.release,
             attribute_names: s.attribute_names,
             sign: s.sign,
+            authn_requests_signed: s.authn_requests_signed,
             slo: s.slo,
             pbe: s.pbe.map(|p| PbeConfig {
                 tat_public_key: p.tat_public_key,

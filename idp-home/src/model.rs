@@ -48,6 +48,11 @@ pub struct ServiceProvider {
     /// Which parts of the Response are signed (both unless registered otherwise).
     #[serde(default)]
     pub sign: SignedParts,
+    /// Whether the SP's AuthnRequests must be signed with `authn_request_cert_pem` (default
+    /// true). False for an SP that registers a certificate only for single logout: its
+    /// unsigned AuthnRequests are accepted (the ACS URL comes from the registration anyway).
+    #[serde(default = "default_true")]
+    pub authn_requests_signed: bool,
     /// Where and how this SP takes Single Logout messages; `None`: it takes part in no single
     /// logout (the IdP cannot sign it out, and reports `PartialLogout` when it should have).
     #[serde(default)]
@@ -103,6 +108,11 @@ pub enum AttributeNames {
 
 /// The plain (unencrypted) user attributes an SP can be registered to receive.
 pub const RELEASABLE: [&str; 2] = ["groups", "email"];
+
+/// Serde default of flags that are on unless a registration says otherwise.
+pub fn default_true() -> bool {
+    true
+}
 
 /// What an SP receives when its registration says nothing: its users' groups only.
 pub fn default_release() -> Vec<String> {

@@ -117,7 +117,8 @@ pub fn accept(
 
     // When the SP registered a signing certificate, only a verified request counts, and for
     // the POST binding we continue with the signed element itself (never the unsigned root).
-    let request = match sp.authn_request_cert_pem.as_deref() {
+    let required = sp.authn_request_cert_pem.as_deref().filter(|_| sp.authn_requests_signed);
+    let request = match required {
         None => unverified,
         Some(pem) => match binding {
             Binding::Redirect => {
@@ -204,6 +205,7 @@ mod tests {
             release: crate::model::default_release(),
             attribute_names: Default::default(),
             sign: Default::default(),
+            authn_requests_signed: true,
             slo: None,
         }
     }
@@ -303,5 +305,12 @@ mod tests {
                 .unwrap_err(),
             RequestError::BadSignature
         );
+        // A certificate registered for single logout only (`authn_requests_signed = false`):
+        // unsigned AuthnRequests are accepted, with the registered ACS URL.
+        let slo_only =
+            |id: &str| signed_sp(id).map(|sp| ServiceProvider { authn_requests_signed: false, ..sp });
+        let accepted = accept(&xml, Binding::Post, None, &slo_only).unwrap();
+        assert_eq!(accepted.acs_url, "https://shop.example/saml/acs");
+        assert!(accept(&xml, Binding::Redirect, Some("SAMLRequest=x"), &slo_only).is_ok());
     }
 }

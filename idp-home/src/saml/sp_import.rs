@@ -5,8 +5,9 @@
 //! The mapping, for an operator who has never seen the code (docs/home-idp.md):
 //! - `entityID` → `entity_id`; HTTP-POST `AssertionConsumerService`s → `acs_urls`, the default
 //!   first;
-//! - the first signing certificate → `authn_request_cert_pem` (the SP's AuthnRequests must then
-//!   be signed with its key);
+//! - the first signing certificate → `authn_request_cert_pem` (it verifies the SP's single
+//!   logout messages), and `AuthnRequestsSigned` → `authn_requests_signed` (absent means false,
+//!   as the metadata schema says: the SP's AuthnRequests are then accepted unsigned);
 //! - `RequestedAttribute`s → `release`: isMemberOf (`urn:oid:1.3.6.1.4.1.5923.1.5.1.1`) or
 //!   `groups` releases groups, mail (`urn:oid:0.9.2342.19200300.100.1.3`) or `email` the
 //!   address; when the SP asks for the short names, it is registered for them
@@ -58,6 +59,7 @@ pub fn sp_config_from_metadata(xml: &str) -> Result<SpConfig, SpMetadataError> {
         release,
         attribute_names: if short { AttributeNames::Short } else { AttributeNames::Standard },
         sign: Default::default(),
+        authn_requests_signed: md.authn_requests_signed,
         slo: slo_from(&md.single_logout),
     })
 }

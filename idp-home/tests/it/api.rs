@@ -650,6 +650,7 @@ async fn authority_keys_health_and_static_sps() {
             release: vec!["groups".into()],
             attribute_names: Default::default(),
             sign: Default::default(),
+            authn_requests_signed: true,
             slo: None,
         }]
     });
@@ -814,6 +815,7 @@ async fn edge_https_cookies_use_the_host_prefix() {
             release: vec!["groups".into()],
             attribute_names: Default::default(),
             sign: Default::default(),
+            authn_requests_signed: true,
             slo: None,
         }]
     });
@@ -950,6 +952,13 @@ async fn service_providers_register_from_their_metadata() {
     assert_eq!((sp["attribute_names"].as_str(), sp["sign"].as_str()), (Some("standard"), Some("both")));
     assert!(sp["authn_request_cert_pem"].as_str().unwrap().starts_with("-----BEGIN CERTIFICATE-----\n"));
     assert!(sp["pbe"].is_null(), "metadata never makes a PBE service");
+    assert_eq!(sp["authn_requests_signed"], true, "the metadata says AuthnRequestsSigned=\"true\"");
+    // Without AuthnRequestsSigned the certificate serves single logout only.
+    let relaxed = SP_METADATA.replace("AuthnRequestsSigned=\"true\"", "").replace("peer-onelogin", "relaxed");
+    let r = env.xml(Method::POST, "/admin/sps", "application/samlmetadata+xml", relaxed).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["authn_requests_signed"], false);
+    assert!(r.json()["authn_request_cert_pem"].is_string());
     // The same document again is a conflict; PUT with XML replaces; the path must match.
     let path = format!("/admin/sps/{}", id.replace(':', "%3A").replace('/', "%2F"));
     env.xml(Method::POST, "/admin/sps", "text/xml; charset=utf-8", SP_METADATA).await.problem(409);

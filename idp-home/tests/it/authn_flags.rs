@@ -58,6 +58,7 @@ async fn start() -> Idp {
             release: vec!["groups".into()],
             attribute_names: Default::default(),
             sign: Default::default(),
+            authn_requests_signed: true,
             slo: None,
         }],
         ..Config::default()

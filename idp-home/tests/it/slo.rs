@@ -66,6 +66,7 @@ async fn start() -> Idp {
                 release: vec!["groups".into()],
                 attribute_names: Default::default(),
                 sign: Default::default(),
+                authn_requests_signed: true,
                 slo: Some(SloConfig { url: WIKI_SLO.into(), binding: SloBinding::Post, response_url: None }),
             },
             SpConfig {
@@ -76,6 +77,7 @@ async fn start() -> Idp {
                 release: vec![],
                 attribute_names: Default::default(),
                 sign: Default::default(),
+                authn_requests_signed: true,
                 slo: Some(SloConfig {
                     url: "https://nocert.example/saml/slo".into(),
                     binding: SloBinding::Redirect,

@@ -86,6 +86,7 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
         // gets the standard ones.
         attribute_names: idp_home::model::AttributeNames::Short,
         sign: Default::default(),
+        authn_requests_signed: true,
         slo: None,
         pbe: Some(PbeConfig {
             tat_public_key: key.public_text(),
@@ -143,6 +144,7 @@ impl Stack {
                     release: vec!["groups".into(), "email".into()],
                     attribute_names: Default::default(),
                     sign: Default::default(),
+                    authn_requests_signed: true,
                     slo: None,
                 },
             ],
