@@ -24,6 +24,7 @@ fn lookup(entity_id: &str) -> Option<ServiceProvider> {
             attribute_names: Default::default(),
             sign: Default::default(),
             slo: None,
+            authn_requests_signed: true,
         }),
         "https://signed.fuzz.example" => Some(ServiceProvider {
             entity_id: entity_id.into(),
@@ -34,6 +35,7 @@ fn lookup(entity_id: &str) -> Option<ServiceProvider> {
             attribute_names: Default::default(),
             sign: Default::default(),
             slo: None,
+            authn_requests_signed: true,
         }),
         _ => None,
     }
