@@ -309,32 +309,15 @@ async fn slo_redirect(
     slo_answer(&state, &headers, inbound)
 }
 
-#[derive(Deserialize)]
-struct SloForm {
-    #[serde(rename = "SAMLRequest")]
-    saml_request: Option<String>,
-    #[serde(rename = "SAMLResponse")]
-    saml_response: Option<String>,
-    #[serde(rename = "RelayState")]
-    relay_state: Option<String>,
-}
-
 /// `POST /saml/slo`: a logout message in the HTTP-POST binding.
 async fn slo_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<SloForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<federation::logout::PostForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
-    use federation::binding::Param;
-    use federation::logout::{Inbound, LogoutError};
     let inbound = match form {
-        Ok(Form(SloForm { saml_request: Some(v), saml_response: None, relay_state })) => {
-            Inbound::from_post(Param::Request, &v, relay_state)
-        }
-        Ok(Form(SloForm { saml_request: None, saml_response: Some(v), relay_state })) => {
-            Inbound::from_post(Param::Response, &v, relay_state)
-        }
-        _ => Err(LogoutError::Malformed("exactly one of SAMLRequest and SAMLResponse is needed")),
+        Ok(Form(form)) => federation::logout::Inbound::from_post_form(form),
+        Err(_) => Err(federation::logout::LogoutError::Malformed("not a form")),
     };
     slo_answer(&state, &headers, inbound)
 }

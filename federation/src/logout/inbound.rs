@@ -98,7 +98,31 @@ fn kind_of(param: Param) -> Kind {
     }
 }
 
+/// The form fields of a logout message in the HTTP-POST binding, as both sides receive it.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct PostForm {
+    /// `SAMLRequest` (a LogoutRequest).
+    #[serde(rename = "SAMLRequest")]
+    pub saml_request: Option<String>,
+    /// `SAMLResponse` (a LogoutResponse).
+    #[serde(rename = "SAMLResponse")]
+    pub saml_response: Option<String>,
+    /// `RelayState`.
+    #[serde(rename = "RelayState")]
+    pub relay_state: Option<String>,
+}
+
 impl Inbound {
+    /// A message of the HTTP-POST binding from its form: exactly one of `SAMLRequest` and
+    /// `SAMLResponse`.
+    pub fn from_post_form(form: PostForm) -> Result<Inbound, LogoutError> {
+        match (form.saml_request, form.saml_response) {
+            (Some(v), None) => Inbound::from_post(Param::Request, &v, form.relay_state),
+            (None, Some(v)) => Inbound::from_post(Param::Response, &v, form.relay_state),
+            _ => Err(LogoutError::Malformed("exactly one of SAMLRequest and SAMLResponse is needed")),
+        }
+    }
+
     /// A message of the HTTP-Redirect binding, from the raw (still percent-encoded) query.
     pub fn from_redirect(raw_query: &str) -> Result<Inbound, LogoutError> {
         let q = RedirectQuery::parse(raw_query)?;

@@ -31,7 +31,7 @@ use samael::crypto::{Crypto, CryptoProvider};
 use crate::assertion::{new_id, signature_template, xml_time, NAMEID_PERSISTENT, NS_ASSERTION, NS_PROTOCOL};
 use crate::binding::{sign_redirect_query, with_query, Binding, Param};
 use crate::xml::{check_chars, XmlBuilder, XmlCharError};
-pub use inbound::{Inbound, Kind, LogoutRequest, LogoutResponse, Peer, Verified};
+pub use inbound::{Inbound, Kind, LogoutRequest, LogoutResponse, Peer, PostForm, Verified};
 
 /// Top-level status `Success`.
 pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";

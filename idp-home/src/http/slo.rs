@@ -8,8 +8,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
-use federation::binding::Param;
-use federation::logout::{Inbound, LogoutError, Outbound, Peer, Verified};
+use federation::logout::{Inbound, LogoutError, Outbound, Peer, PostForm, Verified};
 use serde::Deserialize;
 
 use super::error::SloError;
@@ -48,29 +47,15 @@ async fn slo_redirect(
     handle(&state, &headers, inbound).await
 }
 
-#[derive(Debug, Deserialize)]
-struct SloForm {
-    #[serde(rename = "SAMLRequest")]
-    saml_request: Option<String>,
-    #[serde(rename = "SAMLResponse")]
-    saml_response: Option<String>,
-    #[serde(rename = "RelayState")]
-    relay_state: Option<String>,
-}
-
 async fn slo_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<SloForm>, axum::extract::rejection::FormRejection>,
+    form: Result<Form<PostForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let Ok(Form(form)) = form else {
         return SloError::Refused(LogoutError::Malformed("not a form")).into_response();
     };
-    let inbound = match (form.saml_request, form.saml_response) {
-        (Some(v), None) => Inbound::from_post(Param::Request, &v, form.relay_state),
-        (None, Some(v)) => Inbound::from_post(Param::Response, &v, form.relay_state),
-        _ => Err(LogoutError::Malformed("exactly one of SAMLRequest and SAMLResponse is needed")),
-    };
+    let inbound = Inbound::from_post_form(form);
     handle(&state, &headers, inbound).await
 }
 
