@@ -4,7 +4,8 @@
 # the tests use the xmlsec1 command-line tool as an independent signature verifier.
 set -euo pipefail
 
-PACKAGES=(libclang-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl pkg-config xmlsec1)
+# curl: the TLS tests check HTTP/2 negotiation with an independent client.
+PACKAGES=(libclang-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl pkg-config xmlsec1 curl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

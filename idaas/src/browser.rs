@@ -9,6 +9,17 @@ pub fn client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build()
 }
 
+/// [`client`], trusting `extra_ca` (a PEM CA file) besides the system's roots.
+pub fn client_trusting(
+    extra_ca: Option<&std::path::Path>,
+) -> Result<reqwest::Client, service_kit::tls::TlsError> {
+    service_kit::tls::client_builder(extra_ca)?
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(service_kit::tls::TlsError::Client)
+}
+
 /// The `Location` of a redirect.
 pub fn location(r: &reqwest::Response) -> Option<String> {
     r.headers().get(reqwest::header::LOCATION)?.to_str().ok().map(str::to_owned)

@@ -57,8 +57,8 @@ pub fn seen(service: &str, headers: &HeaderMap) -> serde_json::Value {
 }
 
 /// The backend app for `service`.
-pub fn app(service: &'static str) -> Result<Router, reqwest::Error> {
-    app_with_agent(service, None)
+pub fn app(service: &'static str) -> Result<Router, service_kit::tls::TlsError> {
+    app_with_agent(service, None, None)
 }
 
 /// The backend app for `service`, which can reach partners through its agent at `agent_url`:
@@ -66,11 +66,18 @@ pub fn app(service: &'static str) -> Result<Router, reqwest::Error> {
 /// (docs/propagation.md) and answers `{"shopping_saw": …, "delivery_saw": …}`.
 /// `POST /order?smuggle=1` also sends the PII it saw in headers named like identity headers,
 /// to show that the agents strip them.
-pub fn app_with_agent(service: &'static str, agent_url: Option<String>) -> Result<Router, reqwest::Error> {
-    let http = reqwest::Client::builder()
+/// `extra_ca`: a CA the client to the agent trusts besides the system's (the quickstart's
+/// local CA with `--tls`).
+pub fn app_with_agent(
+    service: &'static str,
+    agent_url: Option<String>,
+    extra_ca: Option<&std::path::Path>,
+) -> Result<Router, service_kit::tls::TlsError> {
+    let http = service_kit::tls::client_builder(extra_ca)?
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(30))
-        .build()?;
+        .build()
+        .map_err(service_kit::tls::TlsError::Client)?;
     Ok(Router::new().fallback(
         move |method: Method, uri: Uri, headers: HeaderMap, body: axum::body::Bytes| {
             let (agent_url, http) = (agent_url.clone(), http.clone());

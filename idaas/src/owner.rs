@@ -67,7 +67,14 @@ fn http_err(e: reqwest::Error) -> OwnerError {
 impl HomeClient {
     /// A client for the home IdP at `base` (e.g. `http://127.0.0.1:8081`).
     pub fn new(base: &str) -> Result<Self, OwnerError> {
-        let http = reqwest::Client::builder()
+        Self::trusting(base, None)
+    }
+
+    /// [`HomeClient::new`], trusting `extra_ca` (a PEM CA file) besides the system's roots
+    /// (`SSL_CERT_FILE` names another system bundle).
+    pub fn trusting(base: &str, extra_ca: Option<&std::path::Path>) -> Result<Self, OwnerError> {
+        let http = service_kit::tls::client_builder(extra_ca)
+            .map_err(|e| OwnerError::Http(e.to_string()))?
             .timeout(Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -71,6 +71,7 @@ macro_rules! ctx {
 
 mod admin;
 mod bob;
+pub mod tls;
 pub use admin::AdminToken;
 use bob::{ensure_bob, store_table1};
 
@@ -84,6 +85,9 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// The pairing suite of every authority (and so of every key and ciphertext).
     pub suite: SuiteId,
+    /// Serve everything over https with certificates of a local CA (`DIR/tls/`, see
+    /// [`tls::LocalTls`]).
+    pub tls: bool,
 }
 
 /// The running stack.
@@ -106,6 +110,9 @@ pub struct Stack {
     pub home_admin: AdminToken,
     /// The visitor IdP's admin token (`/admin/*`) and its file.
     pub visitor_admin: AdminToken,
+    /// The local CA's certificate when the stack speaks https (`--tls`): what a client
+    /// must trust.
+    pub ca_file: Option<PathBuf>,
     /// The services in shutdown order, front to back: the agents, the IdPs, the demo backends.
     tiers: Vec<Tier>,
 }
@@ -142,6 +149,13 @@ impl Stack {
         }
     }
 
+    /// A browser (cookie jar, no redirects) that trusts the stack's local CA when it speaks
+    /// https.
+    pub fn browser(&self) -> Result<reqwest::Client, StackError> {
+        crate::browser::client_trusting(self.ca_file.as_deref())
+            .map_err(|e| StackError(format!("HTTP client: {e}")))
+    }
+
     /// The OAuth client secret of `service` at the visitor IdP.
     pub fn client_secret(&self, service: &str) -> Option<String> {
         std::fs::read_to_string(self.data_dir.join("visitor/client-secrets").join(service))
@@ -150,7 +164,7 @@ impl Stack {
     }
 }
 
-async fn bind(base: u16, offset: u16) -> Result<(TcpListener, String), StackError> {
+async fn bind(base: u16, offset: u16, tls: bool) -> Result<(TcpListener, String), StackError> {
     let port = if base == 0 {
         0
     } else {
@@ -159,8 +173,15 @@ async fn bind(base: u16, offset: u16) -> Result<(TcpListener, String), StackErro
     let l = TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .map_err(|e| StackError(format!("cannot listen on 127.0.0.1:{port}: {e}")))?;
-    let url = format!("http://{}", ctx!(l.local_addr(), "local address")?);
+    let scheme = if tls { "https" } else { "http" };
+    let url = format!("{scheme}://{}", ctx!(l.local_addr(), "local address")?);
     Ok((l, url))
+}
+
+/// The socket address of a base URL of the stack (`http(s)://127.0.0.1:PORT`).
+fn listen_address(url: &str) -> Result<SocketAddr, String> {
+    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+    authority.parse().map_err(|e| format!("{url}: {e}"))
 }
 
 fn random_secret() -> String {
@@ -174,14 +195,27 @@ fn random_secret() -> String {
 pub async fn start(opts: Options) -> Result<Stack, StackError> {
     let dir = opts.data_dir.clone();
     ctx!(service_kit::files::ensure_private_dir(&dir), dir.display())?;
-    let (agent_l0, agent_u0) = bind(opts.base_port, 0).await?;
-    let (home_l, home_url) = bind(opts.base_port, 1).await?;
-    let (visitor_l, visitor_url) = bind(opts.base_port, 2).await?;
-    let (agent_l1, agent_u1) = bind(opts.base_port, 3).await?;
-    let (backend_l0, backend_u0) = bind(opts.base_port, 4).await?;
-    let (backend_l1, backend_u1) = bind(opts.base_port, 5).await?;
+    let (agent_l0, agent_u0) = bind(opts.base_port, 0, opts.tls).await?;
+    let (home_l, home_url) = bind(opts.base_port, 1, opts.tls).await?;
+    let (visitor_l, visitor_url) = bind(opts.base_port, 2, opts.tls).await?;
+    let (agent_l1, agent_u1) = bind(opts.base_port, 3, opts.tls).await?;
+    let (backend_l0, backend_u0) = bind(opts.base_port, 4, opts.tls).await?;
+    let (backend_l1, backend_u1) = bind(opts.base_port, 5, opts.tls).await?;
     let agent_urls = vec![agent_u0, agent_u1];
     let backend_urls = vec![backend_u0, backend_u1];
+    let local_tls = if opts.tls {
+        let names: Vec<String> = ["home", "visitor"]
+            .into_iter()
+            .map(str::to_owned)
+            .chain(SERVICES.iter().flat_map(|s| [s.name.to_owned(), format!("{}-backend", s.name)]))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        Some(tls::LocalTls::ensure(&dir.join("tls"), &names)?)
+    } else {
+        None
+    };
+    let ca_file = local_tls.as_ref().map(tls::LocalTls::ca_file);
+    let tls_of = |service: &str| local_tls.as_ref().map(|t| (t.cert(service), t.key(service)));
 
     // Keys first: the IdPs need the agents' sealing keys (of the kind of the level:
     // federation::seal::SealSuite) and each other's authority keys.
@@ -270,6 +304,9 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             },
         ],
         admin_token: Some(home_admin.token.clone()),
+        tls_cert: tls_of("home").map(|(c, _)| c),
+        tls_key: tls_of("home").map(|(_, k)| k),
+        tls_ca_file: ca_file.clone(),
         ..idp_home::Config::default()
     };
     let home = ctx!(idp_home::AppState::open(home_config, opts.clock.clone()), "home IdP")?;
@@ -311,6 +348,9 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         // The default body limit at every level: assertions carry digests of the PII, not the
         // ciphertexts (issue 15, defect 4), so they are a few KB whatever the suite.
         admin_token: Some(visitor_admin.token.clone()),
+        tls_cert: tls_of("visitor").map(|(c, _)| c),
+        tls_key: tls_of("visitor").map(|(_, k)| k),
+        tls_ca_file: ca_file.clone(),
         ..idp_visitor::Config::default()
     };
     let visitor = ctx!(idp_visitor::AppState::open(visitor_config, opts.clock.clone()), "visitor IdP")?;
@@ -329,7 +369,11 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             _ => {}
         }
         let mut config = ctx!(web_agent::Config::from_toml_with_secret(&toml, &secret), "agent config")?;
-        config.listen = ctx!(url.trim_start_matches("http://").parse(), "agent address")?;
+        config.listen = ctx!(listen_address(url), "agent address")?;
+        if let Some((cert, key)) = tls_of(s.name) {
+            (config.tls_cert, config.tls_key) = (Some(cert), Some(key));
+        }
+        config.tls_ca_file.clone_from(&ca_file);
         agents.push(ctx!(web_agent::AppState::new(config, &metadata, opts.clock.clone()), s.name)?);
     }
 
@@ -342,9 +386,14 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     }
     let (mut backends, shutdown) = Tier::new();
     for ((s, l), agent) in SERVICES.iter().zip([backend_l0, backend_l1]).zip(&agent_urls) {
-        let app = ctx!(crate::demo_backend::app_with_agent(s.name, Some(agent.clone())), "demo backend")?;
+        let app = ctx!(
+            crate::demo_backend::app_with_agent(s.name, Some(agent.clone()), ca_file.as_deref()),
+            "demo backend"
+        )?;
         let options = service_kit::ServeOptions::default();
-        backends.tasks.push(tokio::spawn(service_kit::serve(app, l, options, shutdown())));
+        let files = tls_of(&format!("{}-backend", s.name))
+            .map(|(cert, key)| service_kit::tls::TlsFiles { cert, key });
+        backends.tasks.push(tokio::spawn(service_kit::serve_configured(app, l, options, files, shutdown())));
     }
     let mut stack = Stack {
         home_url,
@@ -356,6 +405,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         created,
         home_admin,
         visitor_admin,
+        ca_file,
         tiers: vec![fronts, idps, backends],
     };
     // Every run checks what is really stored and uploads what is missing: a run killed
@@ -379,7 +429,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
 /// (password form, auto-post to the ACS), then `POST /order`. Returns the backend's answer,
 /// `{"shopping_saw", "delivery_saw"}`.
 pub async fn demo_order(stack: &Stack) -> Result<serde_json::Value, StackError> {
-    let b = ctx!(crate::browser::client(), "HTTP client")?;
+    let b = stack.browser()?;
     let shop = &stack.agent_urls[0];
     let fail = |what: &str| StackError(format!("demo order: {what}"));
     let r = ctx!(b.get(format!("{shop}/saml/login?return_to=/")).send().await, "sign-in")?;

@@ -89,6 +89,18 @@ pub struct Config {
     /// the handler), seconds; longer gets 408. 1 - 3600, default 30.
     #[serde(default = "service_kit::config::defaults::request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// PEM certificate chain of the listener (leaf first); with `tls_key` the service speaks
+    /// https itself (HTTP/1.1 and HTTP/2), and reloads both files on SIGHUP. Default: plain
+    /// HTTP (TLS terminated by a proxy in front, or local use).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Extra CA certificates (PEM) that outbound HTTPS clients trust besides the system's and
+    /// the built-in roots (a private CA, the quickstart's local CA).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
     /// Serve `/metrics` to every client, not only to loopback ones (put a proxy with
     /// authentication in front when the scraper is on another host). Default false.
     #[serde(default)]
@@ -283,6 +295,9 @@ impl Default for Config {
             idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
             request_timeout_secs: service_kit::config::defaults::request_timeout_secs(),
             metrics_public: false,
+            tls_cert: None,
+            tls_key: None,
+            tls_ca_file: None,
             shutdown_grace_secs: service_kit::config::defaults::shutdown_grace_secs(),
             max_concurrent_hashes: 0,
             hash_queue_timeout_ms: default_hash_queue_timeout(),
@@ -293,6 +308,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The listener's TLS files, when it speaks https itself.
+    pub fn tls_files(&self) -> Result<Option<service_kit::tls::TlsFiles>, ConfigError> {
+        service_kit::config::check_tls(&self.public_url, self.tls_cert.as_deref(), self.tls_key.as_deref())
+    }
+
     /// The listener's time bounds.
     pub fn serve_options(&self) -> service_kit::ServeOptions {
         service_kit::ServeOptions::from_secs(
@@ -366,6 +386,7 @@ impl Config {
     /// Checks every value; the error names the offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_base_url("public_url", &self.public_url)?;
+        self.tls_files()?;
         check_entity_id("entity_id", &self.entity_id)?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));

@@ -92,5 +92,7 @@ async fn serve_app(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let options = state.config.serve_options();
-    service_kit::serve(http::app(state), listener, options, shutdown).await
+    let tls =
+        state.config.tls_files().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    service_kit::serve_configured(http::app(state), listener, options, tls, shutdown).await
 }

@@ -41,7 +41,7 @@ impl AppState {
 /// before [`AppState::open`]; a failure names the entry and stops the start.
 pub async fn fetch_authorities(config: &mut Config) -> Result<(), StateError> {
     const MAX: usize = 64 * 1024;
-    let http = reqwest::Client::builder()
+    let http = service_kit::tls::client_builder(config.tls_ca_file.as_deref())?
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
         .build()?;

@@ -36,6 +36,9 @@ pub enum StateError {
     /// drop the timeout and the no-redirect policy, so this stops the start instead.
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// The TLS trust of outbound clients (`tls_ca_file`).
+    #[error(transparent)]
+    Tls(#[from] service_kit::tls::TlsError),
 }
 
 /// What every handler can reach.

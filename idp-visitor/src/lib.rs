@@ -37,6 +37,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let options = state.config.serve_options();
+    let tls =
+        state.config.tls_files().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let purge_state = state.clone();
     let purger = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -51,8 +54,7 @@ pub async fn serve(
             }
         }
     });
-    let options = state.config.serve_options();
-    let result = service_kit::serve(http::app(state), listener, options, shutdown).await;
+    let result = service_kit::serve_configured(http::app(state), listener, options, tls, shutdown).await;
     purger.abort();
     result
 }

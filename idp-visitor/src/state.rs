@@ -92,7 +92,8 @@ pub const MAX_METADATA_BYTES: usize = 512 * 1024;
 /// built from what was fetched at start-up. `idaas visitor` calls this before
 /// [`AppState::open`]; a failure names the entry and stops the start.
 pub async fn fetch_metadata(config: &mut Config) -> Result<(), StateError> {
-    let http = reqwest::Client::builder()
+    let http = service_kit::tls::client_builder(config.tls_ca_file.as_deref())
+        .map_err(|e| StateError::Trust { index: 0, reason: e.to_string() })?
         .redirect(reqwest::redirect::Policy::none())
         .timeout(std::time::Duration::from_secs(10))
         .build()

@@ -95,6 +95,21 @@ pub fn check_base_url(key: &str, value: &str) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// The listener's TLS files from `tls_cert` and `tls_key`: both or neither, and a service
+/// that speaks https itself must say so in its `public_url` (the cookies' `Secure` and
+/// `__Host-` and HSTS follow from it).
+pub fn check_tls(
+    public_url: &str,
+    cert: Option<&std::path::Path>,
+    key: Option<&std::path::Path>,
+) -> Result<Option<crate::tls::TlsFiles>, ConfigError> {
+    let files = crate::tls::TlsFiles::from_config(cert, key).map_err(|e| invalid("tls_cert", e))?;
+    if files.is_some() && !public_url.starts_with("https://") {
+        return Err(invalid("public_url", "must be an https URL when tls_cert and tls_key are set"));
+    }
+    Ok(files)
+}
+
 /// A secret of at least `min_len` and at most 512 characters, without spaces or control
 /// characters (admin tokens, client secrets).
 pub fn check_secret(key: &str, secret: &str, min_len: usize) -> Result<(), ConfigError> {

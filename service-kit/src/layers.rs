@@ -21,7 +21,13 @@ pub struct Layers {
     /// The service's metrics: every request is counted and timed by route template
     /// ([`crate::metrics::track`]).
     pub metrics: Option<crate::metrics::Metrics>,
+    /// Send `Strict-Transport-Security` (the service's public URL is https: browsers must
+    /// never reach it over plain HTTP again, so no cookie or form can be stripped of TLS).
+    pub hsts: bool,
 }
+
+/// The HSTS policy sent over https: a year, subdomains left to their own operators.
+pub const HSTS: &str = "max-age=31536000";
 
 /// Wraps `router` in the layers. `bare` renders the layers' own bare 408/413 answers (see
 /// [`crate::problem::is_bare`]) in the service's format: a problem document, an HTML page.
@@ -54,6 +60,17 @@ where
     let router = match layers.metrics {
         Some(m) => router.layer(axum::middleware::from_fn_with_state(m, crate::metrics::track)),
         None => router,
+    };
+    let router = if layers.hsts {
+        router.layer(axum::middleware::map_response(|mut res: Response| async move {
+            res.headers_mut().insert(
+                axum::http::header::STRICT_TRANSPORT_SECURITY,
+                axum::http::HeaderValue::from_static(HSTS),
+            );
+            res
+        }))
+    } else {
+        router
     };
     router
         .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(|req: &Request<Body>| {

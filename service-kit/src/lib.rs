@@ -23,6 +23,7 @@ pub mod redact;
 pub mod serve;
 pub mod store;
 pub mod throttle;
+pub mod tls;
 
 /// The secret string: defined in federation, whose wire types (`federation::api`) carry
 /// passwords, and re-exported here so services reach all their plumbing through one name.
@@ -37,4 +38,4 @@ pub mod files {
 
 pub use clock::{Clock, ManualClock, OffsetClock, SystemClock};
 pub use secret::Secret;
-pub use serve::{serve, ServeOptions};
+pub use serve::{serve, serve_configured, serve_tls, ServeOptions};

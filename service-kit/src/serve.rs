@@ -8,6 +8,9 @@
 //! | a request in flight (body, handler, until the response head) | the app's request timeout ([`crate::layers`]) | 408 |
 //! | shutdown: accepting stops, in-flight requests finish; idle connections and heads still arriving close at once | `shutdown_grace` | every connection is dropped and [`serve`] returns |
 //!
+//! Over TLS ([`serve_tls`]) the handshake counts as part of the first request head, and ALPN
+//! picks HTTP/2 or HTTP/1.1; the same bounds hold for both.
+//!
 //! `axum::serve` has none of these (a half-sent head or an idle keep-alive is held for ever,
 //! and its graceful shutdown waits for them), so the accept loop is ours, on hyper's HTTP/1
 //! connection. Each connection also gets `TCP_NODELAY` (a response's later chunks must not wait
@@ -32,13 +35,16 @@ use axum::http::Request;
 use axum::Router;
 use bytes::Bytes;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tower::ServiceExt as _;
+
+use crate::tls::{ServerTls, TlsFiles};
 
 /// Default of `header_read_timeout_secs`: a request head arrives in one round trip or two.
 pub const DEFAULT_HEADER_READ_TIMEOUT_SECS: u64 = 10;
@@ -94,6 +100,37 @@ pub async fn serve(
     options: ServeOptions,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_tls(app, listener, options, None, shutdown).await
+}
+
+/// [`serve_tls`] with a listener's TLS files as configured (`None`: plain HTTP): loads them
+/// (an error names the file and stops the start) and reloads them on SIGHUP while serving.
+pub async fn serve_configured(
+    app: Router,
+    listener: TcpListener,
+    options: ServeOptions,
+    tls_files: Option<TlsFiles>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let tls = tls_files.map(ServerTls::load).transpose()?;
+    let reloader = tls.as_ref().map(ServerTls::reload_on_sighup);
+    let result = serve_tls(app, listener, options, tls, shutdown).await;
+    if let Some(task) = reloader {
+        task.abort();
+    }
+    result
+}
+
+/// [`serve`], over TLS when `tls` is given: the handshake must complete within
+/// `header_read_timeout` (it is the first part of the first request), then HTTP/2 or
+/// HTTP/1.1 as ALPN chose, under the same time bounds.
+pub async fn serve_tls(
+    app: Router,
+    listener: TcpListener,
+    options: ServeOptions,
+    tls: Option<ServerTls>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -102,7 +139,8 @@ pub async fn serve(
             () = &mut shutdown => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, remote)) => {
-                    connections.spawn(connection(stream, remote, app.clone(), options, stopped.clone()));
+                    let tls = tls.as_ref().map(ServerTls::acceptor);
+                    connections.spawn(connection(stream, tls, remote, app.clone(), options, stopped.clone()));
                 }
                 // Out of file descriptors or a connection reset before accept: wait a little
                 // rather than spin, and keep serving.
@@ -170,6 +208,7 @@ fn tick(options: &ServeOptions) -> Duration {
 
 async fn connection(
     stream: TcpStream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     remote: SocketAddr,
     app: Router,
     options: ServeOptions,
@@ -178,7 +217,43 @@ async fn connection(
     let _ = stream.set_nodelay(true);
     let activity: Shared =
         Arc::new(Mutex::new(Activity { in_flight: 0, idle_since: Instant::now(), head_started: None }));
-    let io = TokioIo::new(Watched { io: stream, activity: activity.clone() });
+    let watched = Watched { io: stream, activity: activity.clone() };
+    let Some(acceptor) = tls else {
+        return drive(TokioIo::new(watched), false, activity, remote, app, options, stopped).await;
+    };
+    // The handshake is bounded like a request head, and shutdown does not wait for it.
+    let handshake = tokio::time::timeout(options.header_read_timeout, acceptor.accept(watched));
+    let stream = tokio::select! {
+        done = handshake => match done {
+            Ok(Ok(stream)) => stream,
+            // A failed or slow handshake is the client's problem; nothing to log per connection.
+            Ok(Err(_)) | Err(_) => return,
+        },
+        _ = stopped.changed() => return,
+    };
+    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+    // The handshake's bytes are not a request head: the idle clock starts now.
+    {
+        let mut a = lock(&activity);
+        a.head_started = None;
+        a.idle_since = Instant::now();
+    }
+    drive(TokioIo::new(stream), h2, activity, remote, app, options, stopped).await;
+}
+
+/// Serves HTTP on one (plain or TLS) connection until it ends, overstays the bound of its
+/// state, or shutdown drains it.
+async fn drive<I>(
+    io: I,
+    h2: bool,
+    activity: Shared,
+    remote: SocketAddr,
+    app: Router,
+    options: ServeOptions,
+    mut stopped: watch::Receiver<bool>,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
     let for_service = activity.clone();
     let service = hyper::service::service_fn(move |mut req: Request<Incoming>| {
         let guard = InFlight::begin(&for_service);
@@ -192,7 +267,11 @@ async fn connection(
             Ok::<_, Infallible>(res.map(|body| GuardedBody { body, _guard: guard }))
         }
     });
-    let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service);
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder.http1().keep_alive(true);
+    // Plain listeners speak HTTP/1.1 only (no h2c); over TLS, ALPN decided.
+    let builder = if h2 { builder.http2_only() } else { builder.http1_only() };
+    let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
     let every = tick(&options);
     let mut draining = false;

@@ -42,12 +42,12 @@ pub struct Exchanged {
 
 /// A client for token requests (and the start-up metadata fetch): no redirects (a token
 /// endpoint never redirects), a connect timeout and a whole-request timeout.
-pub fn http_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+pub fn http_client(extra_ca: Option<&std::path::Path>) -> Result<reqwest::Client, crate::StartError> {
+    Ok(service_kit::tls::client_builder(extra_ca)?
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(crate::BACKEND_CONNECT_TIMEOUT)
         .timeout(TIMEOUT)
-        .build()
+        .build()?)
 }
 
 /// RFC 6749 §2.3.1: client_id and secret are form-urlencoded before HTTP Basic.

@@ -47,6 +47,9 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let options = state.config.serve_options();
+    let tls =
+        state.config.tls_files().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
     let sweeper = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -61,8 +64,7 @@ pub async fn serve(
     // No Nagle (a streamed response's later chunks would otherwise wait for the peer's
     // delayed ACK on a kept-alive connection — propagated calls reuse them), connect info,
     // header-read and idle timeouts, a bounded shutdown grace: `service_kit::serve`.
-    let options = state.config.serve_options();
-    let result = service_kit::serve(app(state), listener, options, shutdown).await;
+    let result = service_kit::serve_configured(app(state), listener, options, tls, shutdown).await;
     sweeper.abort();
     result
 }

@@ -77,6 +77,7 @@ pub fn app(state: AppState) -> Router {
             n => Some(n),
         },
         metrics: Some(state.metrics.clone()),
+        hsts: state.config.public_url.starts_with("https://"),
     };
     service_kit::layers::stack(routes, layers, |status| match status {
         StatusCode::REQUEST_TIMEOUT => RequestError::Timeout.into_response(),

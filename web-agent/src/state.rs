@@ -39,6 +39,9 @@ pub enum StartError {
     /// drop the timeouts and the no-redirect policy, so this stops the start instead.
     #[error("HTTP client: {0}")]
     HttpClient(#[from] reqwest::Error),
+    /// The TLS trust of outbound clients (`tls_ca_file`).
+    #[error(transparent)]
+    Tls(#[from] service_kit::tls::TlsError),
 }
 
 /// How long the agent waits for a backend or partner to accept a connection.
@@ -117,7 +120,7 @@ impl AppState {
         if egress_sources.is_empty() && !config.partners.is_empty() {
             tracing::warn!("backend_url's host resolves to no address: the partner route refuses every call");
         }
-        let backend = backend_client()?;
+        let backend = backend_client(config.tls_ca_file.as_deref())?;
         Ok(AppState {
             idp: Arc::new(idp),
             key: Arc::new(key),
@@ -126,7 +129,7 @@ impl AppState {
             replay: Arc::new(ReplayCache::new(session::MAX_ANSWERED)),
             rules: Arc::new(RwLock::new(rules)),
             clock,
-            http: exchange::http_client()?,
+            http: exchange::http_client(config.tls_ca_file.as_deref())?,
             backend,
             cookie_name: cookie_name(&config, SESSION_KIND).into(),
             signin_cookie: cookie_name(&config, SIGNIN_KIND).into(),
@@ -147,7 +150,7 @@ impl AppState {
                 .map_err(|e| StartError::Metadata(format!("{}: {e}", path.display())));
         }
         let url = config.home_idp.metadata_url.as_deref().unwrap_or_default();
-        let resp = exchange::http_client()?
+        let resp = exchange::http_client(config.tls_ca_file.as_deref())?
             .get(url)
             .send()
             .await
@@ -168,10 +171,10 @@ impl AppState {
 /// The client for the backend and partner agents. No whole-request timeout: a backend may
 /// stream a long answer. A backend that does not accept the connection, or stops sending, is
 /// cut off instead; no redirects (the browser, not the agent, follows the backend's).
-pub fn backend_client() -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+pub fn backend_client(extra_ca: Option<&std::path::Path>) -> Result<reqwest::Client, StartError> {
+    Ok(service_kit::tls::client_builder(extra_ca)?
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(BACKEND_CONNECT_TIMEOUT)
         .read_timeout(BACKEND_READ_TIMEOUT)
-        .build()
+        .build()?)
 }

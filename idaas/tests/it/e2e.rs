@@ -27,6 +27,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
         data_dir: dir.to_owned(),
         clock,
         suite: pbe_core::SuiteId::Bls12_381,
+        tls: false,
     })
     .await
     .unwrap()
@@ -258,7 +259,7 @@ async fn the_papers_lifecycle_over_http() {
         session_index: &session_index,
         assertion_id: &assertion_id,
     };
-    let http = web_agent::exchange::http_client().unwrap();
+    let http = web_agent::exchange::http_client(None).unwrap();
     // An agent fetches at sign-in; the reference ends with the IdP session (8 h).
     clock.advance(-9 * 3600);
     let bundle = web_agent::pii::fetch(&http, &key, to, names.iter()).await.unwrap();

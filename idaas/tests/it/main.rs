@@ -12,3 +12,4 @@ mod sample_configs;
 mod services_cli;
 mod slo;
 mod small_assertions;
+mod tls;

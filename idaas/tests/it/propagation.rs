@@ -100,7 +100,7 @@ async fn shopping_material(stack: &Stack, saml_response: &str) -> Material {
         session_index: &session_index,
         assertion_id: assertion.id(),
     };
-    let http = web_agent::exchange::http_client().unwrap();
+    let http = web_agent::exchange::http_client(None).unwrap();
     let bundle = web_agent::pii::fetch(&http, &shop_key, to, names.iter()).await.unwrap().to_vec();
     let propagation = Propagation::new(signed, assertion.id().to_owned(), tat, claims.pii_ref, names);
     Material { propagation, session_index, bundle }
@@ -167,6 +167,7 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
         data_dir: dir.path().to_owned(),
         clock: clock.clone(),
         suite: pbe_core::SuiteId::Bls12_381,
+        tls: false,
     })
     .await
     .unwrap();
@@ -316,6 +317,7 @@ async fn the_order_flow_runs_at_192_bits() {
         data_dir: dir.path().to_owned(),
         clock,
         suite: pbe_core::SuiteId::Bls24_479,
+        tls: false,
     })
     .await
     .unwrap();
@@ -337,6 +339,7 @@ async fn the_order_flow_runs_at_192_bits() {
         data_dir: dir.path().to_owned(),
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls12_381,
+        tls: false,
     })
     .await;
     assert!(again.is_err(), "a 192-bit data directory must not start at 128-bit");
@@ -353,6 +356,7 @@ async fn the_order_flow_runs_at_256_bits_with_p521_sealing() {
         data_dir: dir.path().to_owned(),
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls48_581,
+        tls: false,
     })
     .await
     .unwrap();

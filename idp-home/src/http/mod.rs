@@ -49,6 +49,7 @@ pub fn app(state: AppState) -> Router {
         request_timeout: Duration::from_secs(state.config.request_timeout_secs),
         body_limit: Some(limit),
         metrics: Some(state.metrics.clone()),
+        hsts: state.config.public_url.starts_with("https://"),
     };
     let routes = Router::new().merge(router()).merge(sso::router()).merge(slo::router()).fallback(fallback);
     service_kit::layers::stack(routes, layers, move |status| match status {

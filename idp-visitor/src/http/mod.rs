@@ -41,6 +41,7 @@ pub fn app(state: AppState) -> Router {
         request_timeout: Duration::from_secs(state.config.request_timeout_secs),
         body_limit: None,
         metrics: Some(state.metrics.clone()),
+        hsts: state.config.public_url.starts_with("https://"),
     };
     let routes =
         Router::new().merge(router()).fallback(|| async { ApiError::NotFound("no such endpoint".into()) });

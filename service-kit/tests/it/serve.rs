@@ -27,7 +27,12 @@ fn app() -> Router {
             }),
         )
         .route("/echo", post(|body: String| async move { body }));
-    let layers = Layers { request_timeout: Duration::from_secs(1), body_limit: Some(1 << 16), metrics: None };
+    let layers = Layers {
+        request_timeout: Duration::from_secs(1),
+        body_limit: Some(1 << 16),
+        metrics: None,
+        hsts: false,
+    };
     stack(routes, layers, |status| (status, "bare answer rendered").into_response())
 }
 

@@ -94,6 +94,18 @@ pub struct Config {
     /// the backend answering), seconds; longer gets 408. 1 - 3600, default 75.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// PEM certificate chain of the listener (leaf first); with `tls_key` the service speaks
+    /// https itself (HTTP/1.1 and HTTP/2), and reloads both files on SIGHUP. Default: plain
+    /// HTTP (TLS terminated by a proxy in front, or local use).
+    #[serde(default)]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(default)]
+    pub tls_key: Option<PathBuf>,
+    /// Extra CA certificates (PEM) that outbound HTTPS clients trust besides the system's and
+    /// the built-in roots (a private CA, the quickstart's local CA).
+    #[serde(default)]
+    pub tls_ca_file: Option<PathBuf>,
     /// Serve `/metrics` to every client, not only to loopback ones (put a proxy with
     /// authentication in front when the scraper is on another host). Default false.
     #[serde(default)]
@@ -286,6 +298,11 @@ fn default_request_timeout() -> u64 {
 pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 75;
 
 impl Config {
+    /// The listener's TLS files, when it speaks https itself.
+    pub fn tls_files(&self) -> Result<Option<service_kit::tls::TlsFiles>, ConfigError> {
+        service_kit::config::check_tls(&self.public_url, self.tls_cert.as_deref(), self.tls_key.as_deref())
+    }
+
     /// The listener's time bounds.
     pub fn serve_options(&self) -> service_kit::ServeOptions {
         service_kit::ServeOptions::from_secs(

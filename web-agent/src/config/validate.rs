@@ -12,6 +12,7 @@ impl Config {
     /// Checks every value.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_url("public_url", &self.public_url)?;
+        self.tls_files()?;
         check_url("backend_url", &self.backend_url)?;
         // Requests are appended to backend_url's path as they are; that base must itself be
         // plain and written in the form the URL library sends, so nothing can climb out of it.

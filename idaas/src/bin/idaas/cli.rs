@@ -77,6 +77,10 @@ pub struct QuickstartArgs {
     /// bls48-581 (256-bit) or bn254 (legacy). Fixed when the data directory is created.
     #[arg(long, default_value = "bls12-381", value_parser = parse_suite_name)]
     pub suite: pbe_core::SuiteId,
+    /// Serve every service over https, with certificates of a local CA created under
+    /// DATA_DIR/tls/ (trust DATA_DIR/tls/ca.pem; the CA only signs for localhost and 127/8).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// `--suite`: a known suite name, or an error listing them.

@@ -29,6 +29,7 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             data_dir: a.data_dir.clone(),
             clock,
             suite: a.suite,
+            tls: a.tls,
         })
         .await
         .map_err(|e| ServeError::usage(e.to_string()))?;
@@ -46,6 +47,10 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             println!("  {label:<26}{:<26}purposes: {}", format!("{url}/"), s.purposes.join(", "));
         }
         println!();
+        if let Some(ca) = &stack.ca_file {
+            println!("  https with a local CA: trust {}", ca.display());
+            println!("               (curl --cacert FILE; SSL_CERT_FILE=FILE idaas pii …; a browser's certificate settings)");
+        }
         println!("  sign in as:  {}  /  {}   (also in {})", stack::USER, stack.password, pw_file.display());
         println!(
             "  {} Table 1 encrypted by the data-owner client{}",

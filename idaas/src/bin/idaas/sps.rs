@@ -45,7 +45,8 @@ fn admin_token(a: &SpsImportArgs) -> Result<String, CliError> {
 }
 
 fn http_client() -> Result<reqwest::Client, CliError> {
-    reqwest::Client::builder()
+    service_kit::tls::client_builder(None)
+        .map_err(|e| CliError::input(e.to_string()))?
         .timeout(Duration::from_secs(15))
         .redirect(reqwest::redirect::Policy::limited(3))
         .build()
