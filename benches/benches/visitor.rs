@@ -88,7 +88,7 @@ fn token_request(c: &mut Criterion) {
         };
         let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(n);
         let signed =
-            build_signed_response(&p, home.signing_key_der(), &home.signing_cert_base64(), rng).unwrap();
+            build_signed_response(&p, &home.signing_key_der(), &home.signing_cert_base64(), rng).unwrap();
         let start = signed.xml.find("<saml:Assertion").unwrap();
         let end = signed.xml.rfind("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
         URL_SAFE_NO_PAD.encode(&signed.xml[start..end])

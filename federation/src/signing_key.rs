@@ -20,6 +20,10 @@ use crate::files::{ensure_private_dir, write_private};
 pub const KEY_FILE: &str = "saml-signing.key";
 /// The certificate file's name in the data directory.
 pub const CERT_FILE: &str = "saml-signing.crt.pem";
+/// The next key during a rollover (published in metadata, not yet signing).
+pub const NEXT_KEY_FILE: &str = "saml-signing.next.key";
+/// The next key's certificate during a rollover.
+pub const NEXT_CERT_FILE: &str = "saml-signing.next.crt.pem";
 
 /// Why the key or certificate could not be loaded or created, naming the file.
 #[derive(Debug, thiserror::Error)]
@@ -48,10 +52,20 @@ impl SigningKey {
     /// Loads `<data_dir>/saml-signing.key` and its certificate, creating what is missing (the
     /// directory 0700, the key 0600; a new key gets a new certificate with `common_name`).
     pub fn load_or_create(data_dir: &Path, common_name: &str) -> Result<SigningKey, SigningKeyError> {
+        Self::load_or_create_files(data_dir, KEY_FILE, CERT_FILE, common_name)
+    }
+
+    /// [`SigningKey::load_or_create`] with other file names (the next key of a rollover).
+    pub fn load_or_create_files(
+        data_dir: &Path,
+        key_file: &str,
+        cert_file: &str,
+        common_name: &str,
+    ) -> Result<SigningKey, SigningKeyError> {
         let err = |path: &Path, reason: String| SigningKeyError { path: path.to_owned(), reason };
         ensure_private_dir(data_dir).map_err(|e| err(data_dir, e.to_string()))?;
-        let key_path = data_dir.join(KEY_FILE);
-        let cert_path = data_dir.join(CERT_FILE);
+        let key_path = data_dir.join(key_file);
+        let cert_path = data_dir.join(cert_file);
         let key_der = if key_path.exists() {
             Zeroizing::new(fs::read(&key_path).map_err(|e| err(&key_path, e.to_string()))?)
         } else {
@@ -94,6 +108,13 @@ impl SigningKey {
     /// The certificate as base64 DER without PEM armour (`ds:X509Certificate`).
     pub fn cert_base64(&self) -> String {
         STANDARD.encode(&self.cert_der)
+    }
+
+    /// The certificate's SHA-256 fingerprint, lowercase hex (what operators compare with an
+    /// SP's configuration).
+    pub fn fingerprint_sha256(&self) -> String {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(&self.cert_der).iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

@@ -101,6 +101,11 @@ pub struct Config {
     /// the built-in roots (a private CA, the quickstart's local CA).
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
+    /// Seconds between publishing the next SAML signing key (`idaas home keys rotate`) and
+    /// signing with it; SPs must refresh the metadata within it. 0 - 7776000 (90 days),
+    /// default 86400.
+    #[serde(default = "default_signing_key_overlap")]
+    pub signing_key_overlap_secs: u64,
     /// Serve `/metrics` to every client, not only to loopback ones (put a proxy with
     /// authentication in front when the scraper is on another host). Default false.
     #[serde(default)]
@@ -241,6 +246,10 @@ pub struct VisitorAuthority {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8081))
 }
+fn default_signing_key_overlap() -> u64 {
+    crate::signing_keys::DEFAULT_OVERLAP_SECS
+}
+
 fn default_public_url() -> String {
     "http://127.0.0.1:8081".into()
 }
@@ -295,6 +304,7 @@ impl Default for Config {
             idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
             request_timeout_secs: service_kit::config::defaults::request_timeout_secs(),
             metrics_public: false,
+            signing_key_overlap_secs: default_signing_key_overlap(),
             tls_cert: None,
             tls_key: None,
             tls_ca_file: None,
@@ -387,6 +397,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_base_url("public_url", &self.public_url)?;
         self.tls_files()?;
+        check_range("signing_key_overlap_secs", self.signing_key_overlap_secs, 0, 90 * 86_400)?;
         check_entity_id("entity_id", &self.entity_id)?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));

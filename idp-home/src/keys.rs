@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use federation::authority::AuthorityKey;
 use federation::signing_key::SigningKey;
+use std::sync::Arc;
+
+use crate::signing_keys::SigningKeys;
 use pbe_core::SuiteId;
 use rand_core::{CryptoRng, RngCore};
 use service_kit::files::ensure_private_dir;
@@ -44,7 +47,7 @@ pub(crate) fn io(path: &Path) -> impl Fn(std::io::Error) -> KeysError + '_ {
 
 /// This IdP's key material.
 pub struct Keys {
-    signing: SigningKey,
+    signing: SigningKeys,
     authority: AuthorityKey,
     pii_ref: crate::pii_ref::PiiRefKey,
 }
@@ -59,12 +62,23 @@ impl std::fmt::Debug for Keys {
 }
 
 impl Keys {
-    /// Loads the key material from `data_dir`, creating what is missing.
+    /// Loads the key material from `data_dir`, creating what is missing; a signing-key
+    /// rollover takes the default overlap ([`Keys::load_with_overlap`]).
     pub fn load_or_create(data_dir: &Path, authority: &str, suite: SuiteId) -> Result<Keys, KeysError> {
+        Self::load_with_overlap(data_dir, authority, suite, crate::signing_keys::DEFAULT_OVERLAP_SECS)
+    }
+
+    /// [`Keys::load_or_create`], with `signing_key_overlap_secs` between publishing the next
+    /// SAML signing key and signing with it.
+    pub fn load_with_overlap(
+        data_dir: &Path,
+        authority: &str,
+        suite: SuiteId,
+        overlap_secs: u64,
+    ) -> Result<Keys, KeysError> {
         ensure_private_dir(data_dir).map_err(io(data_dir))?;
         let signing =
-            SigningKey::load_or_create(data_dir, &format!("idaas home IdP {authority} SAML signing"))
-                .map_err(|e| KeysError::Invalid { path: e.path, reason: e.reason })?;
+            SigningKeys::load(data_dir, &format!("idaas home IdP {authority} SAML signing"), overlap_secs)?;
 
         let authority = AuthorityKey::load_or_create(data_dir, authority, suite)
             .map_err(|e| KeysError::Invalid { path: e.path, reason: e.reason })?;
@@ -72,24 +86,36 @@ impl Keys {
         Ok(Keys { signing, authority, pii_ref })
     }
 
-    /// The XML-signing key, PKCS#8 DER (secret).
-    pub fn signing_key_der(&self) -> &[u8] {
-        self.signing.key_der()
+    /// The XML-signing key (and certificate) to sign with at `now` (see
+    /// [`crate::signing_keys`] for the rollover).
+    pub fn signing(&self, now: i64) -> Arc<SigningKey> {
+        self.signing.current(now)
     }
 
-    /// The signing certificate, PEM.
-    pub fn signing_cert_pem(&self) -> &str {
-        self.signing.cert_pem()
+    /// The signing keys and their rollover.
+    pub fn signing_keys(&self) -> &SigningKeys {
+        &self.signing
     }
 
-    /// The signing certificate, DER.
-    pub fn signing_cert_der(&self) -> &[u8] {
-        self.signing.cert_der()
+    /// The current XML-signing key, PKCS#8 DER (secret), without looking at the time (tests,
+    /// benchmarks; the service signs with [`Keys::signing`]).
+    pub fn signing_key_der(&self) -> Zeroizing<Vec<u8>> {
+        Zeroizing::new(self.signing.current_now().key_der().to_vec())
     }
 
-    /// The signing certificate as base64 DER without PEM armour (for `ds:X509Certificate`).
+    /// The current signing certificate, PEM.
+    pub fn signing_cert_pem(&self) -> String {
+        self.signing.current_now().cert_pem().to_owned()
+    }
+
+    /// The current signing certificate, DER.
+    pub fn signing_cert_der(&self) -> Vec<u8> {
+        self.signing.current_now().cert_der().to_vec()
+    }
+
+    /// The current signing certificate as base64 DER without PEM armour.
     pub fn signing_cert_base64(&self) -> String {
-        self.signing.cert_base64()
+        self.signing.current_now().cert_base64()
     }
 
     /// The key of `idaas:pii-ref` references.

@@ -20,6 +20,7 @@ pub mod pbe;
 pub mod pii_ref;
 pub mod saml;
 pub mod service;
+pub mod signing_keys;
 pub mod slo;
 pub mod slo_chains;
 pub mod smtp;

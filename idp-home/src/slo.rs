@@ -63,8 +63,9 @@ pub enum Step {
     Waiting(i64),
 }
 
-fn signer(state: &AppState) -> (String, &[u8]) {
-    (state.keys.signing_cert_base64(), state.keys.signing_key_der())
+fn signer(state: &AppState) -> (String, std::sync::Arc<federation::signing_key::SigningKey>) {
+    let key = state.keys.signing(state.now());
+    (key.cert_base64(), key)
 }
 
 /// The IdP's SLO endpoint URL (the `Destination` its peers must write).
@@ -104,7 +105,7 @@ pub fn begin(
 /// Sends the next request of `chain`, or finishes it.
 fn advance(state: &AppState, chain_id: String, mut chain: Chain, now: i64) -> (Option<String>, Step) {
     let (cert, key) = signer(state);
-    let signer = Signer { key_der: key, cert_base64: &cert };
+    let signer = Signer { key_der: key.key_der(), cert_base64: &cert };
     while let Some(hop) = chain.hops.pop_front() {
         let Some(slo) = get_sp(state, &hop.sp).and_then(|sp| sp.slo) else {
             chain.failed += 1;
@@ -156,7 +157,7 @@ fn finish(state: &AppState, initiator: Option<&Initiator>, failed: usize, now: i
         status: if partial { LogoutStatus::Partial } else { LogoutStatus::Success },
     };
     let (cert, key) = signer(state);
-    let signer = Signer { key_der: key, cert_base64: &cert };
+    let signer = Signer { key_der: key.key_der(), cert_base64: &cert };
     let relay = initiator.relay_state.as_deref();
     match encode_response(&params, slo.binding.binding(), relay, signer, &mut rand::rngs::OsRng) {
         Ok(out) => Step::Send(out),

@@ -23,7 +23,12 @@ impl AppState {
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StateError> {
         config.validate()?;
         service_kit::files::ensure_private_dir(&config.data_dir).map_err(io(&config.data_dir))?;
-        let keys = Keys::load_or_create(&config.data_dir, &config.authority, config.suite)?;
+        let keys = Keys::load_with_overlap(
+            &config.data_dir,
+            &config.authority,
+            config.suite,
+            config.signing_key_overlap_secs,
+        )?;
         let store = SledStore::open(&config.db_dir())?;
         let state = AppState::new(config, Arc::new(store), clock, Arc::new(keys))?;
         // The metadata as a file too, for relying parties that are configured with a file

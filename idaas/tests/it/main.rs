@@ -6,6 +6,7 @@ mod admin_tokens;
 mod cli;
 mod e2e;
 mod interop;
+mod key_rollover;
 mod operations;
 mod propagation;
 mod sample_configs;

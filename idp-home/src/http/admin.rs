@@ -1,5 +1,6 @@
 //! The admin API (`/admin/*`, the configured admin bearer token): service-provider
-//! registrations (JSON, or the SP's SAML metadata), the user list, and users' groups.
+//! registrations (JSON, or the SP's SAML metadata), the user list, users' groups, and the
+//! SAML signing-key rollover.
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
@@ -23,6 +24,37 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/sps/{entity_id}", get(get_sp).put(put_sp).delete(delete_sp))
         .route("/admin/users", get(list_users))
         .route("/admin/users/{uid}/groups", get(get_groups).put(put_groups))
+        .route("/admin/keys/signing", get(signing_status))
+        .route("/admin/keys/signing/rotate", axum::routing::post(signing_rotate))
+        .route("/admin/keys/signing/activate", axum::routing::post(signing_activate))
+}
+
+// ---- admin: SAML signing-key rollover (crate::signing_keys) ----
+
+async fn signing_status(State(state): State<AppState>, _: AdminAuth) -> Json<crate::signing_keys::Status> {
+    Json(state.keys.signing_keys().status(state.now()))
+}
+
+/// Publishes the next signing key (201); 409 while one is published already.
+async fn signing_rotate(State(state): State<AppState>, _: AdminAuth) -> Result<Response, ApiError> {
+    let status = state.keys.signing_keys().rotate(state.now()).map_err(rollover_error)?;
+    Ok((StatusCode::CREATED, Json(status)).into_response())
+}
+
+/// Signs with the next key from now on, and retires the current one; 409 without a next key.
+async fn signing_activate(
+    State(state): State<AppState>,
+    _: AdminAuth,
+) -> Result<Json<crate::signing_keys::Status>, ApiError> {
+    Ok(Json(state.keys.signing_keys().activate(state.now()).map_err(rollover_error)?))
+}
+
+fn rollover_error(e: crate::signing_keys::RolloverError) -> ApiError {
+    use crate::signing_keys::RolloverError;
+    match e {
+        RolloverError::Pending { .. } | RolloverError::NoNext => ApiError::Conflict(e.to_string()),
+        RolloverError::Keys(k) => ApiError::Internal(k.to_string()),
+    }
 }
 
 // ---- admin: service providers ----

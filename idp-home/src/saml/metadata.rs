@@ -22,13 +22,17 @@ pub fn metadata_xml(state: &AppState) -> String {
             ("protocolSupportEnumeration", "urn:oasis:names:tc:SAML:2.0:protocol"),
         ],
     );
-    x.open("md:KeyDescriptor", &[("use", "signing")])
-        .open("ds:KeyInfo", &[("xmlns:ds", federation::assertion::NS_DSIG)])
-        .open("ds:X509Data", &[])
-        .leaf("ds:X509Certificate", &[], &state.keys.signing_cert_base64())
-        .close()
-        .close()
-        .close();
+    // The current key, and during a rollover the next one (crate::signing_keys): an SP that
+    // refreshes this document trusts both before the switch.
+    for key in state.keys.signing_keys().published(state.now()) {
+        x.open("md:KeyDescriptor", &[("use", "signing")])
+            .open("ds:KeyInfo", &[("xmlns:ds", federation::assertion::NS_DSIG)])
+            .open("ds:X509Data", &[])
+            .leaf("ds:X509Certificate", &[], &key.cert_base64())
+            .close()
+            .close()
+            .close();
+    }
     // Schema order: KeyDescriptor, SingleLogoutService, NameIDFormat, SingleSignOnService.
     let slo = crate::slo::endpoint(state);
     for binding in [BINDING_REDIRECT, BINDING_POST] {

@@ -155,11 +155,12 @@ pub fn build_for(
         authn_instant: session.authn_instant,
         attributes,
     };
+    let signing = state.keys.signing(now);
     Ok(build_signed_response_with_id(
         &params,
         response_id,
         assertion_id,
-        state.keys.signing_key_der(),
-        &state.keys.signing_cert_base64(),
+        signing.key_der(),
+        &signing.cert_base64(),
     )?)
 }

@@ -54,10 +54,6 @@ pub fn build(
         second: Some(second),
         message: Some(message),
     };
-    build_signed_status_response(
-        &params,
-        state.keys.signing_key_der(),
-        &state.keys.signing_cert_base64(),
-        &mut OsRng,
-    )
+    let signing = state.keys.signing(state.now());
+    build_signed_status_response(&params, signing.key_der(), &signing.cert_base64(), &mut OsRng)
 }

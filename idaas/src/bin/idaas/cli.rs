@@ -162,6 +162,31 @@ pub enum HomeAdmin {
     /// Service providers registered at a running home IdP (admin API).
     #[command(subcommand)]
     Sps(SpsCommand),
+    /// The SAML signing key of a running home IdP: status, rollover (admin API).
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Show the current signing key, and the next one during a rollover.
+    Status(AdminArgs),
+    /// Publish a next signing key in the metadata; it signs after signing_key_overlap_secs.
+    Rotate(AdminArgs),
+    /// Sign with the published next key now, and retire the current one.
+    Activate(AdminArgs),
+}
+
+/// How to reach a running home IdP's admin API.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// The home IdP's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8081")]
+    pub home: String,
+    /// A file holding the admin token (e.g. the quickstart's DIR/home.admin-token); else the
+    /// environment variable IDAAS_HOME_ADMIN_TOKEN.
+    #[arg(long)]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

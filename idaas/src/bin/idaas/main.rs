@@ -7,6 +7,7 @@ use clap::Parser;
 mod cli;
 mod error;
 mod files;
+mod home_keys;
 mod pbe;
 mod pii;
 mod quickstart;
@@ -24,6 +25,15 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+        cli::Command::Home(cli::HomeArgs { admin: Some(cli::HomeAdmin::Keys(cmd)), .. }) => {
+            match home_keys::run(cmd) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("idaas: {e}");
+                    ExitCode::from(e.exit_code())
+                }
+            }
+        }
         cli::Command::Home(cli::HomeArgs { admin: Some(cli::HomeAdmin::Sps(cmd)), .. }) => {
             match sps::run(cmd) {
                 Ok(()) => ExitCode::SUCCESS,

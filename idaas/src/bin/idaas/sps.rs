@@ -29,8 +29,9 @@ pub fn run(cmd: SpsCommand) -> Result<(), CliError> {
     })
 }
 
-fn admin_token(a: &SpsImportArgs) -> Result<String, CliError> {
-    let token = match &a.admin_token_file {
+/// The admin token from `--admin-token-file`, else the environment.
+pub(crate) fn admin_token(file: Option<&std::path::Path>) -> Result<String, CliError> {
+    let token = match file {
         Some(f) => {
             std::fs::read_to_string(f).map_err(|e| CliError::input(format!("{}: {e}", f.display())))?
         }
@@ -44,7 +45,7 @@ fn admin_token(a: &SpsImportArgs) -> Result<String, CliError> {
     Ok(token)
 }
 
-fn http_client() -> Result<reqwest::Client, CliError> {
+pub(crate) fn http_client() -> Result<reqwest::Client, CliError> {
     service_kit::tls::client_builder(None)
         .map_err(|e| CliError::input(e.to_string()))?
         .timeout(Duration::from_secs(15))
@@ -80,7 +81,7 @@ async fn read_source(client: &reqwest::Client, source: &str) -> Result<String, C
 }
 
 async fn import(a: SpsImportArgs) -> Result<(), CliError> {
-    let token = admin_token(&a)?;
+    let token = admin_token(a.admin_token_file.as_deref())?;
     let client = http_client()?;
     let xml = read_source(&client, &a.source).await?;
     let sp = sp_config_from_metadata(&xml).map_err(|e| CliError::input(format!("{}: {e}", a.source)))?;
