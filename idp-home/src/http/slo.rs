@@ -154,6 +154,10 @@ async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
 struct LogoutForm {
     #[serde(default)]
     csrf: String,
+    /// "Sign out everywhere" (the account page): every IdP session of the user ends, and the
+    /// services each of them signed in to are asked to sign out.
+    #[serde(default)]
+    everywhere: Option<String>,
 }
 
 /// `POST /logout` with the form's CSRF token: ends the IdP session, then signs every
@@ -174,7 +178,16 @@ async fn logout(
     if !state.sso.check_logout_token(&c, &form.csrf) {
         return SloError::BadCsrf.into_response();
     }
-    let participants = state.sso.end_by_cookie(&c, now).map(|s| s.participants).unwrap_or_default();
+    let ended = state.sso.end_by_cookie(&c, now);
+    let mut participants = Vec::new();
+    if let Some(s) = ended {
+        if form.everywhere.is_some() {
+            for other in state.sso.end_all_of(&s.uid, now) {
+                participants.extend(other.participants);
+            }
+        }
+        participants.extend(s.participants);
+    }
     tracing::info!(participants = participants.len(), "single logout at the identity provider");
     let (chain, step) = slo::begin(&state, None, participants, now);
     let mut resp = render(&state, chain.as_deref(), step);

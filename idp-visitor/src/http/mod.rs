@@ -42,8 +42,23 @@ pub fn app(state: AppState) -> Router {
         body_limit: None,
         metrics: Some(state.metrics.clone()),
     };
-    let routes =
-        Router::new().merge(router()).fallback(|| async { ApiError::NotFound("no such endpoint".into()) });
+    // A browser that lands here gets a page, an API client a problem document.
+    let routes = Router::new()
+        .merge(router())
+        .route(
+            service_kit::html::STYLESHEET_PATH,
+            axum::routing::get(|| async { service_kit::html::stylesheet() }),
+        )
+        .fallback(|headers: axum::http::HeaderMap| async move {
+            if service_kit::html::wants_html(&headers) {
+                service_kit::html::not_found(&headers)
+            } else {
+                ApiError::NotFound("no such endpoint".into()).into_response()
+            }
+        })
+        .method_not_allowed_fallback(|headers: axum::http::HeaderMap| async move {
+            service_kit::html::method_not_allowed(&headers)
+        });
     service_kit::layers::stack(routes, layers, |status| match status {
         axum::http::StatusCode::REQUEST_TIMEOUT => ApiError::Timeout.into_response(),
         other => other.into_response(),
