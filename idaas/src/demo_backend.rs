@@ -128,11 +128,11 @@ async fn order(
     (code, axum::Json(json!({"shopping_saw": shopping_saw, "delivery_saw": delivery_saw}))).into_response()
 }
 
-/// The demo's pages: the start page, shopping's `/cart` and `/order`, delivery's `/ship`,
+/// The demo's pages: the start page, shopping's `/cart`, `/order` and `/upload`, delivery's `/ship`,
 /// the reserved `/admin` area (the quickstart's 403 example), and a few pages the end-to-end
 /// tests visit. Anything else is a 404, as on a real service.
 pub const PAGES: &[&str] =
-    &["/", "/cart", "/order", "/ship", "/admin", "/report", "/late", "/metrics-check", "/peer"];
+    &["/", "/cart", "/order", "/ship", "/upload", "/admin", "/report", "/late", "/metrics-check", "/peer"];
 
 /// Whether `path` is one of [`PAGES`] (or below `/admin`).
 pub fn is_page(path: &str) -> bool {

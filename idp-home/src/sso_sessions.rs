@@ -292,6 +292,15 @@ impl SsoState {
         keys.iter().filter_map(|k| map.remove(k)).filter(|s| s.expires > now).collect()
     }
 
+    /// Ends every session of `uid` but `keep` (a session id): after a password change, the
+    /// other devices must sign in again. Returns how many ended.
+    pub fn end_others(&self, uid: &str, keep: &str) -> usize {
+        let Ok(mut map) = self.sessions.lock() else { return 0 };
+        let before = map.len();
+        map.retain(|k, s| s.uid != uid || k == keep);
+        before - map.len()
+    }
+
     /// The CSRF token of one of the IdP's own forms: a MAC of `purpose` and `bound` (the
     /// value of a cookie only this browser holds), useless without that cookie.
     pub fn form_token(&self, purpose: &str, bound: &str) -> String {

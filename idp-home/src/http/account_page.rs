@@ -99,7 +99,7 @@ pub fn render(
          <button type=\"submit\" class=\"secondary\">Sign out everywhere</button></form>",
         escape(logout_csrf)
     ));
-    body.push_str(&links(&[("/logout", "Sign out")]));
+    body.push_str(&links(&[("/account/password", "Change your password"), ("/logout", "Sign out")]));
     Ok(service_kit::html::branded_page(
         StatusCode::OK,
         Some(&state.config.display_name),

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod password;
 pub mod pii_fetch;
 pub mod register;
 pub mod slo;
@@ -60,6 +61,7 @@ pub fn app(state: AppState) -> Router {
         .merge(pages_router())
         .merge(account::routes())
         .merge(register::routes())
+        .merge(password::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);
     service_kit::layers::stack(routes, layers, move |status| match status {

@@ -69,7 +69,7 @@ pub fn login_form(v: &LoginView<'_>, status: StatusCode) -> Response {
         action = escape(v.action),
         csrf = escape(v.csrf),
         uid = escape(v.uid),
-        more = links(&[("/register", "Create an account")]),
+        more = links(&[("/register", "Create an account"), ("/password/reset", "Forgot your password?")]),
     );
     service_kit::html::branded_page(status, Some(v.idp), "Sign in", &body, CSP_IDP)
 }

@@ -11,6 +11,7 @@ pub mod api_tokens;
 pub mod disclosure_view;
 pub mod groups;
 pub mod hashing;
+pub mod password_change;
 pub mod passwords;
 pub mod pii_fetch;
 pub mod vault;

@@ -263,3 +263,153 @@ async fn throttled_account_sign_ins_say_when_to_retry() {
     }
     panic!("never throttled");
 }
+
+/// The newest password-reset link for `uid` in the outbox.
+fn reset_link(stack: &Stack, uid: &str) -> Option<String> {
+    let prefix = stack.url("/password/reset/confirm?token=");
+    let mut found = None;
+    for entry in std::fs::read_dir(stack.data_dir().join("outbox")).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        if let (true, Some(start)) = (text.contains(&format!("Hello {uid},")), text.find(&prefix)) {
+            found = Some(text[start..].lines().next().unwrap().trim().to_owned());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn passwords_are_changed_with_the_current_one_and_reset_by_an_e_mail_link() {
+    let stack = Stack::start().await;
+    let http = browser();
+    stack.verified_user(&http, "bob", "bob@example.org").await;
+    let page = account_sign_in(&stack, &http).await;
+    assert!(page.contains("href=\"/account/password\""));
+    let other = browser();
+    account_sign_in(&stack, &other).await;
+
+    let form = http.get(stack.url("/account/password")).send().await.unwrap().text().await.unwrap();
+    let csrf = input_value(&form, "csrf").unwrap();
+    let new_pw = "a brand new passphrase";
+    let post =
+        |fields: Vec<(&'static str, String)>| http.post(stack.url("/account/password")).form(&fields).send();
+    let r =
+        post(vec![("csrf", "x".into()), ("current", PASSWORD.into()), ("new", new_pw.into())]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "a wrong token changes nothing");
+    let r =
+        post(vec![("csrf", csrf.clone()), ("current", "not the password!".into()), ("new", new_pw.into())])
+            .await
+            .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = post(vec![("csrf", csrf.clone()), ("current", PASSWORD.into()), ("new", "short".into())])
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = post(vec![("csrf", csrf), ("current", PASSWORD.into()), ("new", new_pw.into())]).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "{}", r.text().await.unwrap());
+    // This browser stays signed in, the other one must sign in again.
+    assert!(http
+        .get(stack.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .contains("Signed in as"));
+    let again = other.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("action=\"/account/login\""));
+
+    // Reset: the same answer for an unknown user; a link for bob.
+    let fresh = browser();
+    let form = fresh.get(stack.url("/password/reset")).send().await.unwrap().text().await.unwrap();
+    let csrf = input_value(&form, "csrf").unwrap();
+    for uid in ["nobody", "bob"] {
+        let r = fresh
+            .post(stack.url("/password/reset"))
+            .form(&[("csrf", csrf.as_str()), ("uid", uid)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        assert!(r.text().await.unwrap().contains("If an account with this user name exists"));
+    }
+    assert!(reset_link(&stack, "nobody").is_none());
+    let link = reset_link(&stack, "bob").unwrap();
+    let form = fresh.get(&link).send().await.unwrap().text().await.unwrap();
+    let (csrf, token) = (input_value(&form, "csrf").unwrap(), input_value(&form, "token").unwrap());
+    let final_pw = "the third passphrase here";
+    let r = fresh
+        .post(stack.url("/password/reset/confirm"))
+        .form(&[("csrf", csrf.as_str()), ("token", token.as_str()), ("new", final_pw)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Used once; and every session ended.
+    let r = fresh
+        .post(stack.url("/password/reset/confirm"))
+        .form(&[("csrf", csrf.as_str()), ("token", token.as_str()), ("new", final_pw)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let again = http.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(again.contains("action=\"/account/login\""), "the reset signed bob out everywhere");
+    // The old password no longer works, the new one does.
+    let form = http.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = input_value(&form, "csrf").unwrap();
+    let r = http
+        .post(stack.url("/account/login"))
+        .form(&[("csrf", csrf.as_str()), ("uid", "bob"), ("password", final_pw)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    stack.stop().await;
+}
+
+#[tokio::test]
+async fn registration_in_the_browser_refuses_forged_forms_and_keeps_what_was_typed() {
+    let stack = Stack::start().await;
+    let http = browser();
+    let form = http.get(stack.url("/register")).send().await.unwrap().text().await.unwrap();
+    let csrf = input_value(&form, "csrf").unwrap();
+    let r = browser()
+        .post(stack.url("/register"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("uid", "carol"),
+            ("email", "c@example.org"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "the token is bound to this browser's cookie");
+    let r = http
+        .post(stack.url("/register"))
+        .form(&[("csrf", csrf.as_str()), ("uid", "carol"), ("email", "c@example.org"), ("password", "short")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("value=\"carol\""));
+    let r = http
+        .post(stack.url("/register"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("uid", "carol"),
+            ("email", "c@example.org"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("c@example.org") && page.contains("href=\"/account\""), "{page}");
+    let r = http.get(stack.verification_link_for("carol")).header(ACCEPT, HTML).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("href=\"/account\">Sign in</a>"));
+    stack.stop().await;
+}

@@ -185,6 +185,14 @@ impl Stack {
         }
     }
 
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    pub(crate) fn verification_link_for(&self, uid: &str) -> String {
+        self.verification_link(uid)
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
