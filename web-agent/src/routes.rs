@@ -447,3 +447,25 @@ async fn gate_inner(state: AppState, req: Request<Body>) -> Result<Response, Pro
     resp.headers_mut().remove(header::EXPIRES);
     Ok(resp)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn only_the_agents_own_origin_is_the_same_origin() {
+        let own = "https://shop.example:8443/base";
+        assert!(same_origin("https://shop.example:8443", own));
+        for other in [
+            "http://shop.example:8443",
+            "https://shop.example",
+            "https://shop.example:8443.evil.example",
+            "https://evil.example",
+            "null",
+            "",
+        ] {
+            assert!(!same_origin(other, own), "{other}");
+        }
+        assert!(same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080"));
+    }
+}

@@ -147,3 +147,16 @@ fn who_table(sps: &[ServiceProvider], records: &[crate::model::PiiRecord], home:
     out.push_str("</tbody></table>");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::human_time;
+
+    #[test]
+    fn times_read_as_day_month_year_and_utc_clock() {
+        assert_eq!(human_time(1_760_011_200), "9 Oct 2025, 12:00 UTC");
+        assert_eq!(human_time(0), "1 Jan 1970, 00:00 UTC");
+        // Before 1970 (a broken clock) is shown on day 0, never a panic.
+        assert_eq!(human_time(-5), "1 Jan 1970, 23:59 UTC");
+    }
+}

@@ -42,8 +42,9 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-/// The whole home IdP app: these routes, the SAML routes, a problem-document 404 fallback and
-/// the services' layer stack (`service_kit::layers`): a request-body limit of
+/// The whole home IdP app: these routes, the SAML routes, the people's pages (account,
+/// registration, passwords), 404/405 as a page for browsers and a problem document for API
+/// clients, and the services' layer stack (`service_kit::layers`): a request-body limit of
 /// `max_body_bytes`, the request timeout `request_timeout_secs`, problem bodies for the bare
 /// 408/413, request tracing (method and path only: query strings can carry verification
 /// tokens).

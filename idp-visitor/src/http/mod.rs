@@ -32,9 +32,10 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-/// The whole app: routes, a problem-document 404 and the services' layer stack
-/// (`service_kit::layers`): the request timeout `request_timeout_secs` with a problem body for
-/// its 408, request tracing (method and path only). Body limits are applied by the handlers
+/// The whole app: routes, the stylesheet, 404/405 (a page for browsers, a problem document
+/// otherwise) and the services' layer stack (`service_kit::layers`): the request timeout
+/// `request_timeout_secs` with a problem body for its 408, request tracing (method and path
+/// only). Body limits are applied by the handlers
 /// that read bodies, so each answers an oversized body in its own error format.
 pub fn app(state: AppState) -> Router {
     let layers = service_kit::layers::Layers {
