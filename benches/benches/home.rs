@@ -38,6 +38,8 @@ fn sso_response(c: &mut Criterion) {
         attribute_names: Default::default(),
         sign: Default::default(),
         authn_requests_signed: true,
+        display_name: None,
+        purposes: Vec::new(),
         slo: None,
         pbe: Some(PbeConfig {
             tat_public_key: sp_key.public_text(),

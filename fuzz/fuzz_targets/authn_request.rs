@@ -25,6 +25,8 @@ fn lookup(entity_id: &str) -> Option<ServiceProvider> {
             sign: Default::default(),
             slo: None,
             authn_requests_signed: true,
+            display_name: None,
+            purposes: Vec::new(),
         }),
         "https://signed.fuzz.example" => Some(ServiceProvider {
             entity_id: entity_id.into(),
@@ -36,6 +38,8 @@ fn lookup(entity_id: &str) -> Option<ServiceProvider> {
             sign: Default::default(),
             slo: None,
             authn_requests_signed: true,
+            display_name: None,
+            purposes: Vec::new(),
         }),
         _ => None,
     }

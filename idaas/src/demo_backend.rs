@@ -135,7 +135,21 @@ async fn order(
     (code, axum::Json(json!({"shopping_saw": shopping_saw, "delivery_saw": delivery_saw}))).into_response()
 }
 
+/// The demo's pages: the start page, shopping's `/cart`, `/order` and `/upload`, delivery's `/ship`,
+/// the reserved `/admin` area (the quickstart's 403 example), and a few pages the end-to-end
+/// tests visit. Anything else is a 404, as on a real service.
+pub const PAGES: &[&str] =
+    &["/", "/cart", "/order", "/ship", "/upload", "/admin", "/report", "/late", "/metrics-check", "/peer"];
+
+/// Whether `path` is one of [`PAGES`] (or below `/admin`).
+pub fn is_page(path: &str) -> bool {
+    PAGES.contains(&path) || path.starts_with("/admin/")
+}
+
 fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap, can_order: bool) -> Response {
+    if !is_page(uri.path()) {
+        return service_kit::html::not_found(headers);
+    }
     let mut body = seen(service, headers);
     body["request"] = json!({"method": method.as_str(), "path": uri.path()});
     let wants_html =
@@ -157,17 +171,22 @@ fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap, can_or
     if rows.is_empty() {
         rows.push_str("<tr><td colspan=\"2\">(no personal data was disclosed to this service)</td></tr>");
     }
+    // The agent in front serves the shared stylesheet on this origin.
     Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{s}</title></head><body><main>\
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <link rel=\"stylesheet\" href=\"{css}\"><title>{s}</title></head><body><main>\
          <h1>The {s} service</h1><p>Signed in as <strong>{u}</strong> (groups: {g}).</p>\
          <table><caption>What bob's disclosure rules let this service see</caption>{rows}</table>\
-         {order}<p><a href=\"/saml/logout\">Sign out</a></p></main></body></html>",
+         {order}<form method=\"post\" action=\"/saml/logout\"><p><button type=\"submit\">Sign out</button></p></form>\
+         </main></body></html>",
         order = if can_order && service == "shopping" {
             "<form method=\"post\" action=\"/order\"><button>Place an order (shipped by the delivery \
              service on your behalf)</button></form>"
         } else {
             ""
         },
+        css = service_kit::html::STYLESHEET_PATH,
         s = esc(service),
         u = esc(body["user"].as_str().unwrap_or("-")),
         g = esc(&body["groups"].as_array().map(|a| a.iter().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
@@ -184,5 +203,11 @@ mod tests {
         assert_eq!(decode("M%C3%BCller%0A%25"), "Müller\n%");
         assert_eq!(decode("plain"), "plain");
         assert_eq!(decode("bad%zz%"), "bad%zz%");
+    }
+
+    #[test]
+    fn only_the_demo_pages_exist() {
+        assert!(is_page("/") && is_page("/cart") && is_page("/admin/users"));
+        assert!(!is_page("/nope") && !is_page("/cartx") && !is_page("/administrator"));
     }
 }

@@ -44,6 +44,13 @@ pub struct ServiceSpec {
     pub expected: &'static [&'static str],
 }
 
+/// The name people see for a demo service ("shopping" → "Shopping service").
+pub fn display_name(service: &str) -> String {
+    let mut chars = service.chars();
+    let first: String = chars.next().map(|c| c.to_uppercase().collect()).unwrap_or_default();
+    format!("{first}{} service", chars.as_str())
+}
+
 /// The shopping and delivery services of DESIGN.md §4.
 pub const SERVICES: [ServiceSpec; 2] = [
     ServiceSpec {
@@ -267,8 +274,10 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             .zip(&agent_urls)
             .zip(&agent_keys)
             .zip(&saml_keys)
-            .map(|(((_, url), key), saml_key)| idp_home::config::SpConfig {
+            .map(|(((service, url), key), saml_key)| idp_home::config::SpConfig {
                 entity_id: format!("{url}/saml/metadata"),
+                display_name: Some(display_name(service.name)),
+                purposes: service.purposes.iter().map(|p| (*p).to_owned()).collect(),
                 acs_urls: vec![format!("{url}/saml/acs")],
                 authn_request_cert_pem: Some(saml_key.cert_pem().to_owned()),
                 // groups for the agents' access rules; no e-mail address (none needs it).

@@ -39,6 +39,14 @@ pub struct Config {
     /// SAML entity ID; set to `public_url` at load time when absent (or empty).
     #[serde(default)]
     pub entity_id: String,
+    /// The name people see on the IdP's pages (sign-in form, account page). Default
+    /// `"idaas home IdP"`; at most 80 characters.
+    #[serde(default = "default_display_name")]
+    pub display_name: String,
+    /// The groups every newly registered user gets (at most 32 names); none by default, so
+    /// an administrator decides (`PUT /admin/users/{uid}/groups`).
+    #[serde(default)]
+    pub default_groups: Vec<String>,
     /// Data directory (sled database, keys, outbox).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
@@ -137,6 +145,14 @@ pub struct Config {
 pub struct SpConfig {
     /// SAML entity ID.
     pub entity_id: String,
+    /// The name people see on the sign-in form and the account page (at most 80
+    /// characters); the ACS URL's host when unset.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The purposes the SP is registered for at its visitor IdP (`purpose:current`,
+    /// `ppurpose:purchase`, …), shown on the account page; display only.
+    #[serde(default)]
+    pub purposes: Vec<String>,
     /// ACS URLs; the first is the default.
     pub acs_urls: Vec<String>,
     /// PEM certificate of the AuthnRequest signing key (optional).
@@ -189,6 +205,8 @@ impl From<SpConfig> for ServiceProvider {
     fn from(c: SpConfig) -> Self {
         ServiceProvider {
             entity_id: c.entity_id,
+            display_name: c.display_name,
+            purposes: c.purposes,
             acs_urls: c.acs_urls,
             authn_request_cert_pem: c.authn_request_cert_pem,
             release: c.release,
@@ -211,6 +229,8 @@ impl From<ServiceProvider> for SpConfig {
     fn from(s: ServiceProvider) -> Self {
         SpConfig {
             entity_id: s.entity_id,
+            display_name: s.display_name,
+            purposes: s.purposes,
             acs_urls: s.acs_urls,
             authn_request_cert_pem: s.authn_request_cert_pem,
             release: s.release,
@@ -253,6 +273,9 @@ fn default_signing_key_overlap() -> u64 {
 fn default_public_url() -> String {
     "http://127.0.0.1:8081".into()
 }
+fn default_display_name() -> String {
+    "idaas home IdP".into()
+}
 fn default_data_dir() -> PathBuf {
     PathBuf::from("./data/home")
 }
@@ -288,6 +311,8 @@ impl Default for Config {
             listen: default_listen(),
             public_url: default_public_url(),
             entity_id: default_public_url(),
+            display_name: default_display_name(),
+            default_groups: Vec::new(),
             data_dir: default_data_dir(),
             authority: default_authority(),
             suite: default_suite(),
@@ -399,6 +424,14 @@ impl Config {
         self.tls_files()?;
         check_range("signing_key_overlap_secs", self.signing_key_overlap_secs, 0, 90 * 86_400)?;
         check_entity_id("entity_id", &self.entity_id)?;
+        if self.display_name.trim().is_empty() || self.display_name.chars().count() > 80 {
+            return Err(invalid("display_name", "must be 1-80 characters"));
+        }
+        if self.default_groups.len() > 32
+            || self.default_groups.iter().any(|g| !is_identifier(g, crate::service::groups::MAX_GROUP_LEN))
+        {
+            return Err(invalid("default_groups", "at most 32 valid group names"));
+        }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }

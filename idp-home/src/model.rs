@@ -28,6 +28,15 @@ pub struct User {
 pub struct ServiceProvider {
     /// SAML entity ID (the AuthnRequest issuer).
     pub entity_id: String,
+    /// The name people see (sign-in form, account page); [`ServiceProvider::shown_name`]
+    /// falls back to the host of the first ACS URL.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// The purposes this SP is registered for at its visitor IdP (`purpose:current`,
+    /// `ppurpose:purchase`, …), as the account page shows them: what it could read is
+    /// computed from them. Display only: the PAT its visitor IdP issues is what counts.
+    #[serde(default)]
+    pub purposes: Vec<String>,
     /// Registered assertion consumer service URLs; the first is the default.
     pub acs_urls: Vec<String>,
     /// PEM certificate whose key signs this SP's AuthnRequests (optional: unsigned requests
@@ -120,6 +129,19 @@ pub fn default_release() -> Vec<String> {
 }
 
 impl ServiceProvider {
+    /// The name people see: `display_name`, else the host of the first ACS URL, else the
+    /// entity ID.
+    pub fn shown_name(&self) -> String {
+        if let Some(n) = self.display_name.as_deref().filter(|n| !n.trim().is_empty()) {
+            return n.to_owned();
+        }
+        self.acs_urls
+            .first()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| self.entity_id.clone())
+    }
+
     /// Whether the plain attribute `name` is released to this SP.
     pub fn releases(&self, name: &str) -> bool {
         self.release.iter().any(|r| r == name)

@@ -117,7 +117,7 @@ impl std::fmt::Debug for SsoState {
     }
 }
 
-fn random_token() -> String {
+pub(crate) fn random_token() -> String {
     let mut b = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut b);
     hex::encode(b)
@@ -272,6 +272,45 @@ impl SsoState {
             })
             .map(|(k, _)| k.clone())?;
         map.remove(&key)
+    }
+
+    /// The live sessions of `uid`, oldest first (the account page lists them). A linear scan
+    /// of the bounded table.
+    pub fn sessions_of(&self, uid: &str, now: i64) -> Vec<IdpSession> {
+        let Ok(map) = self.sessions.lock() else { return Vec::new() };
+        let mut list: Vec<IdpSession> =
+            map.values().filter(|s| s.uid == uid && s.expires > now).cloned().collect();
+        list.sort_by_key(|s| s.authn_instant);
+        list
+    }
+
+    /// Ends every session of `uid` ("sign out everywhere", a password change); returns the
+    /// live ones that ended, so their participants can be signed out too.
+    pub fn end_all_of(&self, uid: &str, now: i64) -> Vec<IdpSession> {
+        let Ok(mut map) = self.sessions.lock() else { return Vec::new() };
+        let keys: Vec<String> = map.iter().filter(|(_, s)| s.uid == uid).map(|(k, _)| k.clone()).collect();
+        keys.iter().filter_map(|k| map.remove(k)).filter(|s| s.expires > now).collect()
+    }
+
+    /// Ends every session of `uid` but `keep` (a session id): after a password change, the
+    /// other devices must sign in again. Returns how many ended.
+    pub fn end_others(&self, uid: &str, keep: &str) -> usize {
+        let Ok(mut map) = self.sessions.lock() else { return 0 };
+        let before = map.len();
+        map.retain(|k, s| s.uid != uid || k == keep);
+        before - map.len()
+    }
+
+    /// The CSRF token of one of the IdP's own forms: a MAC of `purpose` and `bound` (the
+    /// value of a cookie only this browser holds), useless without that cookie.
+    pub fn form_token(&self, purpose: &str, bound: &str) -> String {
+        let data = [purpose.as_bytes(), b"\0", bound.as_bytes()].concat();
+        hex::encode(self.mac(b"idaas idp form v1\0", &data))
+    }
+
+    /// Whether `csrf` is [`SsoState::form_token`] of `purpose` and `bound` (constant time).
+    pub fn check_form_token(&self, purpose: &str, bound: &str, csrf: &str) -> bool {
+        self.form_token(purpose, bound).as_bytes().ct_eq(csrf.as_bytes()).into()
     }
 
     /// The CSRF token of the IdP's sign-out form for the session whose cookie is `token`: a

@@ -79,7 +79,13 @@ impl IntoResponse for SignInError {
             SignInError::LogoutForm => (StatusCode::BAD_REQUEST, "Sign-out failed"),
             SignInError::LogoutForged => (StatusCode::FORBIDDEN, "Sign-out failed"),
         };
-        html::page(status, title, &self.to_string())
+        let more: &[service_kit::html::Link<'_>] = match self {
+            SignInError::LogoutForm | SignInError::LogoutForged => {
+                &[("/saml/logout", "Sign out"), ("/", "Go to the start page")]
+            }
+            _ => &[("/", "Go to the start page")],
+        };
+        html::page_with(status, title, &self.to_string(), more)
     }
 }
 
@@ -211,7 +217,7 @@ impl AcsError {
 
 impl IntoResponse for AcsError {
     fn into_response(self) -> Response {
-        html::page(self.status(), "Sign-in failed", &self.to_string())
+        html::page_with(self.status(), "Sign-in failed", &self.to_string(), &[html::SIGN_IN_AGAIN])
     }
 }
 
@@ -260,7 +266,15 @@ impl IntoResponse for ProxyError {
             ProxyError::Denied { .. } => (StatusCode::FORBIDDEN, "Access denied"),
             ProxyError::Unreachable => (StatusCode::BAD_GATEWAY, "Service unavailable"),
         };
-        html::page(status, title, &self.to_string())
+        let more: &[service_kit::html::Link<'_>] = match self {
+            ProxyError::SignInRequired => &[html::SIGN_IN_AGAIN],
+            // Another user may be needed: signing out is the way to switch.
+            ProxyError::Denied { .. } => {
+                &[("/", "Go to the start page"), ("/saml/logout", "Sign out to switch user")]
+            }
+            _ => &[("/", "Go to the start page")],
+        };
+        html::page_with(status, title, &self.to_string(), more)
     }
 }
 

@@ -54,6 +54,7 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(|| async { axum::Json(Health::ok()) }))
         // Under /.idaas/: the agent must not shadow a backend's own /readyz or /metrics.
         .route("/.idaas/readyz", get(readyz))
+        .route(service_kit::html::STYLESHEET_PATH, get(|| async { service_kit::html::stylesheet() }))
         .route("/.idaas/metrics", get(metrics))
         .route("/saml/metadata", get(metadata))
         .route("/saml/login", get(login))
@@ -64,6 +65,9 @@ pub fn app(state: AppState) -> Router {
         .route("/.idaas/partners/{*rest}", any(egress))
         .route("/.idaas/call/{*rest}", any(ingress))
         .fallback(gate)
+        .method_not_allowed_fallback(|headers: HeaderMap| async move {
+            service_kit::html::method_not_allowed(&headers)
+        })
         .layer(axum::middleware::from_fn(limits));
     // Larger bodies get 413 (by Content-Length) or a cut stream (chunked); 0 = no limit.
     // The request timeout covers the whole request until the response's head: a client that
@@ -185,7 +189,7 @@ struct AcsForm {
     #[serde(rename = "SAMLResponse")]
     saml_response: String,
     #[serde(rename = "RelayState", default)]
-    _relay_state: Option<String>,
+    relay_state: Option<String>,
 }
 
 async fn acs(
@@ -212,12 +216,31 @@ async fn acs(
             }
             resp
         }
+        Err(e) if is_stale_replay(&e) && has_session(&state, &headers) => {
+            // Back after signing in re-posts the used response: this browser is signed in
+            // already, so it goes to the page (a same-origin path) instead of an error. No
+            // session is created or changed.
+            tracing::debug!("used SAML response re-posted by a signed-in browser; redirected");
+            Redirect::to(&sp::safe_return_path(form.relay_state.as_deref().unwrap_or("/"))).into_response()
+        }
         Err(e) => {
             state.metrics.refusal(e.metric_reason());
             tracing::info!(error = %e, "SAML response refused");
             e.into_response()
         }
     }
+}
+
+/// A response that was valid once but is used up or stale (what Back re-posts).
+fn is_stale_replay(e: &AcsError) -> bool {
+    use federation::verify::ValidationError as V;
+    matches!(e, AcsError::UnknownRequest | AcsError::Invalid(V::Replayed | V::ConfirmationExpired))
+}
+
+/// Whether the request carries a live session cookie of this agent.
+fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
+    cookies::read(headers, &state.cookie_name)
+        .is_some_and(|c| state.sessions.get(&c, state.clock.now()).is_some())
 }
 
 async fn caller_key(State(state): State<AppState>) -> Response {
@@ -247,7 +270,7 @@ async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let now = state.clock.now();
     match cookies::read(&headers, &state.cookie_name).filter(|c| state.sessions.get(c, now).is_some()) {
         Some(c) => html::confirm_logout(&state.signin.logout_token(&c)),
-        None => html::page(StatusCode::OK, "Signed out", "You are not signed in to this service."),
+        None => html::signed_out("You are not signed in to this service."),
     }
 }
 
@@ -255,6 +278,27 @@ async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
 struct LogoutForm {
     #[serde(default)]
     csrf: String,
+}
+
+/// Whether a sign-out POST comes from this service's own pages: the confirmation form's CSRF
+/// token, or — for a "Sign out" button on the backend's pages, which cannot know the token —
+/// no token and an `Origin` header naming this agent's public origin (browsers send `Origin`
+/// with every form POST; a page of another origin cannot forge it).
+fn logout_allowed(state: &AppState, headers: &HeaderMap, session_cookie: &str, csrf: &str) -> bool {
+    if !csrf.is_empty() {
+        return state.signin.check_logout_token(session_cookie, csrf);
+    }
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    origin.is_some_and(|o| same_origin(o, &state.config.public_url))
+}
+
+/// Whether the `Origin` header value `origin` is the origin of `public_url` (scheme, host,
+/// port; the path of `public_url` does not count).
+fn same_origin(origin: &str, public_url: &str) -> bool {
+    match (url::Url::parse(origin), url::Url::parse(public_url)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin() && a.origin().is_tuple(),
+        _ => false,
+    }
 }
 
 /// `POST /saml/logout` with the form's CSRF token ends the session (its decrypted PII is
@@ -269,9 +313,9 @@ async fn logout(
         return SignInError::LogoutForm.into_response();
     };
     let Some(c) = cookies::read(&headers, &state.cookie_name) else {
-        return html::page(StatusCode::OK, "Signed out", "You are not signed in to this service.");
+        return html::signed_out("You are not signed in to this service.");
     };
-    if !state.signin.check_logout_token(&c, &form.csrf) {
+    if !logout_allowed(&state, &headers, &c, &form.csrf) {
         return SignInError::LogoutForged.into_response();
     }
     let now = state.clock.now();
@@ -291,9 +335,9 @@ async fn logout(
                 );
                 r
             }
-            Err(_) => html::page(StatusCode::OK, "Signed out", "You are signed out of this service."),
+            Err(_) => html::signed_out("You are signed out of this service."),
         },
-        None => html::page(StatusCode::OK, "Signed out", "You are signed out of this service."),
+        None => html::signed_out("You are signed out of this service."),
     };
     set_session_cookie(&mut resp, &state, "", 0);
     resp
@@ -335,20 +379,16 @@ fn slo_answer(
     };
     let mut resp = match outcome {
         slo::Outcome::SignedOut { partial: false } => {
-            html::page(StatusCode::OK, "Signed out", "You are signed out of this service and of your identity provider.")
+            html::signed_out("You are signed out of this service and of your identity provider.")
         }
-        slo::Outcome::SignedOut { partial: true } => html::page(
-            StatusCode::OK,
-            "Signed out",
+        slo::Outcome::SignedOut { partial: true } => html::signed_out(
             "You are signed out of this service. Some other services could not be signed out: close your browser to end their sessions.",
         ),
         slo::Outcome::Answered { url: Some(url), .. } => match HeaderValue::from_str(&url) {
             Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-            Err(_) => html::page(StatusCode::OK, "Signed out", "You are signed out of this service."),
+            Err(_) => html::signed_out("You are signed out of this service."),
         },
-        slo::Outcome::Answered { url: None, .. } => {
-            html::page(StatusCode::OK, "Signed out", "You are signed out of this service.")
-        }
+        slo::Outcome::Answered { url: None, .. } => html::signed_out("You are signed out of this service."),
     };
     // This browser's session cookie and sign-out cookie are of no further use.
     set_session_cookie(&mut resp, state, "", 0);
@@ -401,5 +441,32 @@ async fn gate_inner(state: AppState, req: Request<Body>) -> Result<Response, Pro
         return Err(ProxyError::Denied { needed, has });
     }
     let identity = proxy::identity_headers(config, &session);
-    Ok(proxy::forward(config, &state.backend, req, client, identity).await)
+    let mut resp = proxy::forward(config, &state.backend, req, client, identity).await;
+    // A page built for a signed-in person (it may carry decrypted PII) must not be kept by
+    // the browser or any cache: Back after sign-out must not show it again.
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp.headers_mut().remove(header::EXPIRES);
+    Ok(resp)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+
+    #[test]
+    fn only_the_agents_own_origin_is_the_same_origin() {
+        let own = "https://shop.example:8443/base";
+        assert!(same_origin("https://shop.example:8443", own));
+        for other in [
+            "http://shop.example:8443",
+            "https://shop.example",
+            "https://shop.example:8443.evil.example",
+            "https://evil.example",
+            "null",
+            "",
+        ] {
+            assert!(!same_origin(other, own), "{other}");
+        }
+        assert!(same_origin("http://127.0.0.1:8080", "http://127.0.0.1:8080"));
+    }
 }

@@ -8,6 +8,7 @@ mod e2e;
 mod interop;
 mod key_rollover;
 mod operations;
+mod people;
 mod propagation;
 mod sample_configs;
 mod services_cli;

@@ -20,9 +20,9 @@ use service_kit::ManualClock;
 use super::e2e::{browser, visit};
 
 /// 2025-10-09, noon UTC.
-const T0: i64 = 1_760_011_200;
+pub(super) const T0: i64 = 1_760_011_200;
 
-async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
+pub(super) async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
     let options = Options {
         base_port: 0,
         data_dir: dir.to_owned(),
@@ -33,19 +33,19 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
     stack::start(options).await.unwrap()
 }
 
-fn location(r: &reqwest::Response) -> String {
+pub(super) fn location(r: &reqwest::Response) -> String {
     idaas::browser::location(r).unwrap()
 }
 
 /// bob signs in to shopping (password) and delivery (SSO, no password).
-async fn sign_in_to_both(stack: &Stack, b: &reqwest::Client) {
+pub(super) async fn sign_in_to_both(stack: &Stack, b: &reqwest::Client) {
     assert!(visit(stack, b, 0, "/cart").await.asked_password);
     assert!(!visit(stack, b, 1, "/ship").await.asked_password, "SSO: one password");
 }
 
 /// Whether the browser has a session at agent `service` (a protected GET is served, not
 /// redirected to the IdP).
-async fn has_session(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> bool {
+pub(super) async fn has_session(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> bool {
     let r = b.get(format!("{}{path}", stack.agent_urls[service])).send().await.unwrap();
     match r.status() {
         StatusCode::OK => true,
@@ -55,7 +55,7 @@ async fn has_session(stack: &Stack, b: &reqwest::Client, service: usize, path: &
 }
 
 /// Whether the next SSO at the IdP asks for the password (the IdP session is gone).
-async fn idp_asks_password(stack: &Stack, b: &reqwest::Client) -> bool {
+pub(super) async fn idp_asks_password(stack: &Stack, b: &reqwest::Client) -> bool {
     let r = b.get(format!("{}/cart", stack.agent_urls[0])).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);
     let page = b.get(location(&r)).send().await.unwrap().text().await.unwrap();
@@ -63,7 +63,11 @@ async fn idp_asks_password(stack: &Stack, b: &reqwest::Client) -> bool {
 }
 
 /// Follows redirects from `url`; returns every URL visited and the final page.
-async fn follow(b: &reqwest::Client, mut url: String, max: usize) -> (Vec<String>, StatusCode, String) {
+pub(super) async fn follow(
+    b: &reqwest::Client,
+    mut url: String,
+    max: usize,
+) -> (Vec<String>, StatusCode, String) {
     let mut visited = Vec::new();
     for _ in 0..max {
         visited.push(url.clone());

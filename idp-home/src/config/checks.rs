@@ -73,6 +73,17 @@ pub fn validate_service_provider(sp: &ServiceProvider, suite: SuiteId) -> Result
         other => ("?".to_owned(), other.to_string()),
     };
     check_entity_id("entity_id", &sp.entity_id).map_err(lift)?;
+    if sp.display_name.as_ref().is_some_and(|n| n.chars().count() > 80 || n.chars().any(char::is_control)) {
+        return Err(("display_name".into(), "at most 80 characters, no control characters".into()));
+    }
+    if sp.purposes.len() > 64
+        || sp
+            .purposes
+            .iter()
+            .any(|p| p.split_once(':').is_none_or(|(n, v)| pbe_core::Attribute::new(n, v, "x").is_err()))
+    {
+        return Err(("purposes".into(), "at most 64 entries of the form name:value ([a-z0-9_.-])".into()));
+    }
     if sp.acs_urls.is_empty() {
         return Err(("acs_urls".into(), "at least one ACS URL is required".into()));
     }

@@ -72,10 +72,19 @@ fn wants_html(headers: &HeaderMap) -> bool {
 }
 
 fn html_page(status: StatusCode, title: &str, text: &str) -> Response {
+    let (role, more): (&str, &[service_kit::html::Link<'_>]) = if status.is_success() {
+        ("status", &[("/account", "Sign in")])
+    } else {
+        ("alert", &[("/register", "Register again"), ("/account", "Sign in")])
+    };
     service_kit::html::page(
         status,
         title,
-        &format!("<p>{}</p>", service_kit::html::escape(text)),
+        &format!(
+            "<p role=\"{role}\">{}</p>{}",
+            service_kit::html::escape(text),
+            service_kit::html::links(more)
+        ),
         service_kit::html::CSP_STATIC,
     )
 }

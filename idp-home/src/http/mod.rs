@@ -7,12 +7,16 @@
 //! page through [`error::SsoError`]. Submodules import [`extract`] and [`error`] and never
 //! this file, so the router depends on the handlers and not the other way round.
 
+pub mod account;
+pub mod account_page;
 pub mod accounts;
 pub mod admin;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod password;
 pub mod pii_fetch;
+pub mod register;
 pub mod slo;
 pub mod sso;
 pub mod vault;
@@ -38,8 +42,9 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-/// The whole home IdP app: these routes, the SAML routes, a problem-document 404 fallback and
-/// the services' layer stack (`service_kit::layers`): a request-body limit of
+/// The whole home IdP app: these routes, the SAML routes, the people's pages (account,
+/// registration, passwords), 404/405 as a page for browsers and a problem document for API
+/// clients, and the services' layer stack (`service_kit::layers`): a request-body limit of
 /// `max_body_bytes`, the request timeout `request_timeout_secs`, problem bodies for the bare
 /// 408/413, request tracing (method and path only: query strings can carry verification
 /// tokens).
@@ -51,7 +56,16 @@ pub fn app(state: AppState) -> Router {
         metrics: Some(state.metrics.clone()),
         hsts: state.config.public_url.starts_with("https://"),
     };
-    let routes = Router::new().merge(router()).merge(sso::router()).merge(slo::router()).fallback(fallback);
+    let routes = Router::new()
+        .merge(router())
+        .merge(sso::router())
+        .merge(slo::router())
+        .merge(pages_router())
+        .merge(account::routes())
+        .merge(register::routes())
+        .merge(password::routes())
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed);
     service_kit::layers::stack(routes, layers, move |status| match status {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit }.into_response(),
         _ => ApiError::Timeout.into_response(),
@@ -59,6 +73,21 @@ pub fn app(state: AppState) -> Router {
     .with_state(state)
 }
 
-async fn fallback() -> ApiError {
-    ApiError::NotFound("no such endpoint".into())
+/// The routes people open in a browser that belong to no other area: `/` (goes to the
+/// account page) and the shared stylesheet.
+fn pages_router() -> Router<AppState> {
+    Router::new().route("/", axum::routing::get(|| async { axum::response::Redirect::to("/account") })).route(
+        service_kit::html::STYLESHEET_PATH,
+        axum::routing::get(|| async { service_kit::html::stylesheet() }),
+    )
+}
+
+/// An unknown path: an HTML page for a browser, a problem document for an API client.
+async fn fallback(headers: axum::http::HeaderMap) -> axum::response::Response {
+    service_kit::html::not_found(&headers)
+}
+
+/// A known path with another method: 405 in the client's format.
+async fn method_not_allowed(headers: axum::http::HeaderMap) -> axum::response::Response {
+    service_kit::html::method_not_allowed(&headers)
 }

@@ -20,6 +20,8 @@ use crate::state::AppState;
 /// Cookie naming the browser's single-logout chain (`__Host-idaas_slo` over https), so that
 /// `/logout` can go on when a participant does not answer.
 pub const CHAIN_COOKIE: &str = "idaas_slo";
+/// Most services asked to sign out by one "sign out everywhere" (over all the user's sessions).
+pub const MAX_EVERYWHERE: usize = 4 * crate::sso_sessions::MAX_PARTICIPANTS;
 /// Clock skew allowed on received logout messages, seconds.
 pub const SKEW: i64 = 60;
 
@@ -154,6 +156,10 @@ async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Respo
 struct LogoutForm {
     #[serde(default)]
     csrf: String,
+    /// "Sign out everywhere" (the account page): every IdP session of the user ends, and the
+    /// services each of them signed in to are asked to sign out.
+    #[serde(default)]
+    everywhere: Option<String>,
 }
 
 /// `POST /logout` with the form's CSRF token: ends the IdP session, then signs every
@@ -174,7 +180,21 @@ async fn logout(
     if !state.sso.check_logout_token(&c, &form.csrf) {
         return SloError::BadCsrf.into_response();
     }
-    let participants = state.sso.end_by_cookie(&c, now).map(|s| s.participants).unwrap_or_default();
+    let ended = state.sso.end_by_cookie(&c, now);
+    let mut participants = Vec::new();
+    if let Some(s) = ended {
+        let uid = s.uid.clone();
+        // This browser's services first: they are kept if the list is cut.
+        participants.extend(s.participants);
+        if form.everywhere.is_some() {
+            for other in state.sso.end_all_of(&uid, now) {
+                participants.extend(other.participants);
+            }
+            // Bounded: the other sessions' services beyond this are not asked (their agents'
+            // sessions then end at their own expiry).
+            participants.truncate(MAX_EVERYWHERE);
+        }
+    }
     tracing::info!(participants = participants.len(), "single logout at the identity provider");
     let (chain, step) = slo::begin(&state, None, participants, now);
     let mut resp = render(&state, chain.as_deref(), step);

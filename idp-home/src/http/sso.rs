@@ -126,16 +126,33 @@ async fn handle_sso(
     let Some((pending_cookie, csrf)) = state.sso.begin(&accepted, relay_state, now) else {
         return SsoError::TooLargeForCookie.into_response();
     };
-    let mut resp = html::login_form(&csrf, None, StatusCode::OK);
+    let sp_name = sp_display_name(state, &accepted.sp_entity_id);
+    let view = html::LoginView {
+        idp: &state.config.display_name,
+        sp: sp_name.as_deref(),
+        action: "/saml/login",
+        csrf: &csrf,
+        uid: "",
+        error: None,
+    };
+    let mut resp = html::login_form(&view, StatusCode::OK);
     set_cookie(&mut resp, state, &login_name, &pending_cookie, path, sso_sessions::PENDING_LIFETIME);
     resp
 }
 
+/// The display name of the SP `entity_id`, if it is registered.
+pub(super) fn sp_display_name(state: &AppState, entity_id: &str) -> Option<String> {
+    state.store.get_sp(entity_id).ok().flatten().map(|sp| sp.shown_name())
+}
+
 #[derive(Deserialize)]
-struct LoginForm {
-    csrf: String,
-    uid: String,
-    password: String,
+pub(super) struct LoginForm {
+    pub(super) csrf: String,
+    pub(super) uid: String,
+    pub(super) password: String,
+    /// "Stay signed in" ticked: the IdP session cookie outlives the browser session.
+    #[serde(default)]
+    pub(super) remember: Option<String>,
 }
 
 impl std::fmt::Debug for LoginForm {
@@ -161,7 +178,8 @@ async fn login(
     let Some(pending) = state.sso.pending(&pending_cookie, &form.csrf, now, &acs_url) else {
         return SsoError::BadCsrf.into_response();
     };
-    let LoginForm { uid, password, .. } = form;
+    let LoginForm { uid, password, remember, .. } = form;
+    let typed_uid: String = uid.chars().take(64).collect();
     let user = match accounts::authenticate_async(&state, uid, Password::new(password), client).await {
         Ok(u) => u,
         Err(e @ (AuthError::Failed(_) | AuthError::Throttled { .. } | AuthError::Busy { .. })) => {
@@ -170,7 +188,17 @@ async fn login(
                 AuthError::Busy { retry_after } => (StatusCode::SERVICE_UNAVAILABLE, Some(retry_after)),
                 _ => (StatusCode::UNAUTHORIZED, None),
             };
-            let mut page = html::login_form(&pending.csrf, Some(&e.to_string()), status);
+            let sp_name = sp_display_name(&state, &pending.request.sp_entity_id);
+            let message = e.to_string();
+            let view = html::LoginView {
+                idp: &state.config.display_name,
+                sp: sp_name.as_deref(),
+                action: "/saml/login",
+                csrf: &pending.csrf,
+                uid: &typed_uid,
+                error: Some(&message),
+            };
+            let mut page = html::login_form(&view, status);
             if let Some(s) = retry_after {
                 service_kit::problem::set_retry_after(&mut page, s);
             }
@@ -183,10 +211,29 @@ async fn login(
     let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
     let (cookie_value, session) = state.sso.create_session(&user.uid, now, lifetime);
     let mut resp = respond(&state, &pending.request, pending.relay_state.as_deref(), &session).await;
-    set_cookie(&mut resp, &state, &session_name, &cookie_value, path, lifetime);
+    set_session_cookie(
+        &mut resp,
+        &state,
+        &session_name,
+        &cookie_value,
+        remember.is_some().then_some(lifetime),
+    );
     // The pending sign-in is used up: the browser forgets it.
     set_cookie(&mut resp, &state, &login_name, "", path, 0);
     resp
+}
+
+/// Sets the IdP session cookie: with `max_age` ("stay signed in" ticked) it outlives the
+/// browser session, without it the browser forgets it when it closes (the session itself
+/// still ends after `session_lifetime_minutes` at the IdP).
+pub(super) fn set_session_cookie(
+    resp: &mut Response,
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Option<i64>,
+) {
+    write_cookie(resp, state, name, value, "/", max_age);
 }
 
 /// Sets a cookie: HttpOnly, SameSite=Lax, Secure when the IdP is served over https.
@@ -198,8 +245,20 @@ pub(super) fn set_cookie(
     path: &str,
     max_age: i64,
 ) {
+    write_cookie(resp, state, name, value, path, Some(max_age));
+}
+
+fn write_cookie(
+    resp: &mut Response,
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+) {
     let secure = if state.config.public_url.starts_with("https://") { "; Secure" } else { "" };
-    let cookie = format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}");
+    let max_age = max_age.map(|m| format!("; Max-Age={m}")).unwrap_or_default();
+    let cookie = format!("{name}={value}; Path={path}{max_age}; HttpOnly; SameSite=Lax{secure}");
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         resp.headers_mut().append(header::SET_COOKIE, v);
     }

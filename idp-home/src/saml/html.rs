@@ -3,37 +3,75 @@
 use axum::http::StatusCode;
 use axum::response::Response;
 pub use service_kit::html::escape;
+use service_kit::html::{links, Link};
 
 /// The IdP's pages post the SAML response to the SP's ACS on another origin (`form-action *`)
 /// and run one inline script, the auto-post.
-const CSP_IDP: &str = "default-src 'none'; form-action *; script-src 'unsafe-inline'; frame-ancestors 'none'";
+pub const CSP_IDP: &str =
+    "default-src 'none'; style-src 'self'; form-action *; script-src 'unsafe-inline'; frame-ancestors 'none'";
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     service_kit::html::page(status, title, body, CSP_IDP)
 }
+
+/// The ways on under every error page of the IdP.
+const ERROR_LINKS: &[Link<'static>] = &[("/account", "Your account"), ("/register", "Create an account")];
 
 /// An error page (never a redirect to an unverified URL).
 pub fn error_page(status: StatusCode, message: &str) -> Response {
     error_page_titled(status, "Sign-in failed", message)
 }
 
-/// An error page with its title.
+/// An error page with its title and the ways on ([`ERROR_LINKS`]).
 pub fn error_page_titled(status: StatusCode, title: &str, message: &str) -> Response {
-    page(status, title, &format!("<p role=\"alert\">{}</p>", escape(message)))
+    page(status, title, &format!("<p role=\"alert\">{}</p>{}", escape(message), links(ERROR_LINKS)))
 }
 
-/// The sign-in form.
-pub fn login_form(csrf: &str, error: Option<&str>, status: StatusCode) -> Response {
-    let alert = error.map(|e| format!("<p role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+/// What the sign-in form shows.
+#[derive(Debug, Clone, Copy)]
+pub struct LoginView<'a> {
+    /// The IdP's display name.
+    pub idp: &'a str,
+    /// The display name of the service asking, if any.
+    pub sp: Option<&'a str>,
+    /// Where the form posts (`/saml/login` for a service's sign-in, `/account/login` for the
+    /// account page).
+    pub action: &'a str,
+    /// The CSRF token.
+    pub csrf: &'a str,
+    /// The user name to fill in again after a failed attempt.
+    pub uid: &'a str,
+    /// What went wrong last time.
+    pub error: Option<&'a str>,
+}
+
+/// The sign-in form: names the IdP and the service asking, keeps the user name after a
+/// failed attempt, focuses the first empty field, offers "stay signed in" (without it the
+/// IdP session cookie ends with the browser session) and registration.
+pub fn login_form(v: &LoginView<'_>, status: StatusCode) -> Response {
+    let alert = v.error.map(|e| format!("<p role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
+    let lead = match v.sp {
+        Some(sp) => format!(
+            "<p class=\"lead\"><strong>{}</strong> asks you to sign in with {}.</p>",
+            escape(sp),
+            escape(v.idp)
+        ),
+        None => format!("<p class=\"lead\">Sign in with {}.</p>", escape(v.idp)),
+    };
+    let (uid_focus, pw_focus) = if v.uid.is_empty() { (" autofocus", "") } else { ("", " autofocus") };
     let body = format!(
-        "{alert}<form method=\"post\" action=\"/saml/login\">\
+        "{lead}{alert}<form method=\"post\" action=\"{action}\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-         <p><label for=\"uid\">User name</label><br><input id=\"uid\" name=\"uid\" autocomplete=\"username\" required></p>\
-         <p><label for=\"password\">Password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\
-         <p><button type=\"submit\">Sign in</button></p></form>",
-        csrf = escape(csrf)
+         <p><label for=\"uid\">User name</label><br><input id=\"uid\" name=\"uid\" value=\"{uid}\" autocomplete=\"username\" autocapitalize=\"none\" required{uid_focus}></p>\
+         <p><label for=\"password\">Password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{pw_focus}></p>\
+         <p><label><input type=\"checkbox\" name=\"remember\" value=\"1\"> Stay signed in on this device</label></p>\
+         <p><button type=\"submit\">Sign in</button></p></form>{more}",
+        action = escape(v.action),
+        csrf = escape(v.csrf),
+        uid = escape(v.uid),
+        more = links(&[("/register", "Create an account"), ("/password/reset", "Forgot your password?")]),
     );
-    page(status, "Sign in", &body)
+    service_kit::html::branded_page(status, Some(v.idp), "Sign in", &body, CSP_IDP)
 }
 
 /// The HTTP-POST binding: a form that posts the response to the ACS URL.
@@ -80,12 +118,23 @@ pub fn signed_out(partial: bool) -> Response {
     } else {
         "You are signed out of all services."
     };
-    page(StatusCode::OK, "Signed out", &format!("<p role=\"status\">{}</p>", escape(message)))
+    page(
+        StatusCode::OK,
+        "Signed out",
+        &format!("<p role=\"status\">{}</p>{}", escape(message), links(SIGNED_OUT_LINKS)),
+    )
 }
+
+/// The ways on after signing out.
+const SIGNED_OUT_LINKS: &[Link<'static>] = &[("/account", "Sign in again")];
 
 /// Nobody is signed in here (`/logout` without a session).
 pub fn not_signed_in() -> Response {
-    page(StatusCode::OK, "Signed out", "<p role=\"status\">You are not signed in.</p>")
+    page(
+        StatusCode::OK,
+        "Signed out",
+        &format!("<p role=\"status\">You are not signed in.</p>{}", links(SIGNED_OUT_LINKS)),
+    )
 }
 
 /// A service has not answered the sign-out yet: the page reloads itself (`Refresh`) until the

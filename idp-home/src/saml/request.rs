@@ -206,6 +206,8 @@ mod tests {
             attribute_names: Default::default(),
             sign: Default::default(),
             authn_requests_signed: true,
+            display_name: None,
+            purposes: Vec::new(),
             slo: None,
         }
     }

@@ -60,6 +60,8 @@ pub fn sp_config_from_metadata(xml: &str) -> Result<SpConfig, SpMetadataError> {
         attribute_names: if short { AttributeNames::Short } else { AttributeNames::Standard },
         sign: Default::default(),
         authn_requests_signed: md.authn_requests_signed,
+        display_name: None,
+        purposes: Vec::new(),
         slo: slo_from(&md.single_logout),
     })
 }

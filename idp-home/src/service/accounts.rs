@@ -209,7 +209,7 @@ fn register_hashed(
         email: email.to_owned(),
         password_hash,
         verified: false,
-        groups: Vec::new(),
+        groups: state.config.default_groups.clone(),
         created: now,
     };
     match state.store.insert_user(&user) {

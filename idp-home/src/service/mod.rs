@@ -8,8 +8,10 @@
 
 pub mod accounts;
 pub mod api_tokens;
+pub mod disclosure_view;
 pub mod groups;
 pub mod hashing;
+pub mod password_change;
 pub mod passwords;
 pub mod pii_fetch;
 pub mod vault;

@@ -651,6 +651,8 @@ async fn authority_keys_health_and_static_sps() {
             attribute_names: Default::default(),
             sign: Default::default(),
             authn_requests_signed: true,
+            display_name: None,
+            purposes: Vec::new(),
             slo: None,
         }]
     });
@@ -816,6 +818,8 @@ async fn edge_https_cookies_use_the_host_prefix() {
             attribute_names: Default::default(),
             sign: Default::default(),
             authn_requests_signed: true,
+            display_name: None,
+            purposes: Vec::new(),
             slo: None,
         }]
     });

@@ -59,6 +59,8 @@ async fn start() -> Idp {
             attribute_names: Default::default(),
             sign: Default::default(),
             authn_requests_signed: true,
+            display_name: None,
+            purposes: Vec::new(),
             slo: None,
         }],
         ..Config::default()

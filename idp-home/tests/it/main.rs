@@ -7,6 +7,7 @@ mod api;
 mod authn_flags;
 mod authority_url;
 mod listener;
+mod pages;
 mod slo;
 mod smtp;
 mod sso;

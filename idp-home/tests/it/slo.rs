@@ -67,6 +67,8 @@ async fn start() -> Idp {
                 attribute_names: Default::default(),
                 sign: Default::default(),
                 authn_requests_signed: true,
+                display_name: None,
+                purposes: Vec::new(),
                 slo: Some(SloConfig { url: WIKI_SLO.into(), binding: SloBinding::Post, response_url: None }),
             },
             SpConfig {
@@ -78,6 +80,8 @@ async fn start() -> Idp {
                 attribute_names: Default::default(),
                 sign: Default::default(),
                 authn_requests_signed: true,
+                display_name: None,
+                purposes: Vec::new(),
                 slo: Some(SloConfig {
                     url: "https://nocert.example/saml/slo".into(),
                     binding: SloBinding::Redirect,

@@ -31,10 +31,10 @@ type S = Bls12_381Suite;
 
 /// 2025-10-09, noon UTC.
 const T0: i64 = 1_760_011_200;
-const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
-const PASSWORD: &str = "correct horse battery staple";
-const SHOP: &str = "https://shop.example/saml/metadata";
-const SHOP_ACS: &str = "https://shop.example/saml/acs";
+pub(crate) const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const SHOP: &str = "https://shop.example/saml/metadata";
+pub(crate) const SHOP_ACS: &str = "https://shop.example/saml/acs";
 const DELIVERY: &str = "https://delivery.example/saml/metadata";
 const DELIVERY_ACS: &str = "https://delivery.example/saml/acs";
 const WIKI: &str = "https://wiki.example/saml/metadata";
@@ -87,6 +87,8 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
         attribute_names: idp_home::model::AttributeNames::Short,
         sign: Default::default(),
         authn_requests_signed: true,
+        display_name: None,
+        purposes: vec!["purpose:current".into(), "ppurpose:purchase".into()],
         slo: None,
         pbe: Some(PbeConfig {
             tat_public_key: key.public_text(),
@@ -99,10 +101,10 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
 }
 
 /// A home IdP served on an ephemeral port.
-struct Stack {
+pub(crate) struct Stack {
     _dir: tempfile::TempDir,
     data: PathBuf,
-    base: String,
+    pub(crate) base: String,
     clock: Arc<ManualClock>,
     shop_key: RecipientKey,
     delivery_key: RecipientKey,
@@ -112,7 +114,7 @@ struct Stack {
 }
 
 impl Stack {
-    async fn start() -> Stack {
+    pub(crate) async fn start() -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("home");
         std::fs::create_dir_all(&data).unwrap();
@@ -145,6 +147,8 @@ impl Stack {
                     attribute_names: Default::default(),
                     sign: Default::default(),
                     authn_requests_signed: true,
+                    display_name: None,
+                    purposes: Vec::new(),
                     slo: None,
                 },
             ],
@@ -172,7 +176,7 @@ impl Stack {
         }
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
         }
@@ -181,12 +185,20 @@ impl Stack {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data
+    }
+
+    pub(crate) fn verification_link_for(&self, uid: &str) -> String {
+        self.verification_link(uid)
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// Registers `uid`, follows the verification link from the outbox, returns an API token.
-    async fn verified_user(&self, http: &reqwest::Client, uid: &str, email: &str) -> String {
+    pub(crate) async fn verified_user(&self, http: &reqwest::Client, uid: &str, email: &str) -> String {
         let r = http
             .post(self.url("/api/users"))
             .json(&json!({"uid": uid, "email": email, "password": PASSWORD}))
@@ -224,11 +236,11 @@ impl Stack {
 }
 
 /// A browser: cookies kept, redirects not followed (the test reads each hop).
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-fn authn_request(issuer: &str, acs: Option<&str>, id: &str) -> String {
+pub(crate) fn authn_request(issuer: &str, acs: Option<&str>, id: &str) -> String {
     let acs = acs.map(|a| format!(" AssertionConsumerServiceURL=\"{a}\"")).unwrap_or_default();
     format!(
         "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
@@ -237,13 +249,13 @@ fn authn_request(issuer: &str, acs: Option<&str>, id: &str) -> String {
     )
 }
 
-fn deflate_b64(xml: &[u8]) -> String {
+pub(crate) fn deflate_b64(xml: &[u8]) -> String {
     let mut e = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(xml).unwrap();
     STANDARD.encode(e.finish().unwrap())
 }
 
-fn redirect_query(encoded: &str, relay: Option<&str>) -> String {
+pub(crate) fn redirect_query(encoded: &str, relay: Option<&str>) -> String {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
     q.append_pair("SAMLRequest", encoded);
     if let Some(r) = relay {
@@ -253,7 +265,7 @@ fn redirect_query(encoded: &str, relay: Option<&str>) -> String {
 }
 
 /// The value of `<input ... name="NAME" value="...">` in an HTML page, HTML-unescaped.
-fn input_value(html: &str, name: &str) -> Option<String> {
+pub(crate) fn input_value(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     let end = start + html[start..].find('"')?;
@@ -356,7 +368,7 @@ async fn metadata_cert(stack: &Stack, http: &reqwest::Client) -> String {
 }
 
 /// Stores Table 1 (DESIGN.md §4) for `uid`, encrypted here with keys from `/pbe/authorities`.
-async fn upload_table1(stack: &Stack, http: &reqwest::Client, token: &str) {
+pub(crate) async fn upload_table1(stack: &Stack, http: &reqwest::Client, token: &str) {
     let list: Value = http.get(stack.url("/pbe/authorities")).send().await.unwrap().json().await.unwrap();
     assert_eq!(list["suite"], "bls12-381");
     let keys: Vec<AuthorityPublicKey<S>> = list["authorities"]
@@ -389,7 +401,7 @@ async fn upload_table1(stack: &Stack, http: &reqwest::Client, token: &str) {
 }
 
 /// Signs in through the login form the IdP answered with; returns the auto-post page.
-async fn sign_in(
+pub(crate) async fn sign_in(
     stack: &Stack,
     http: &reqwest::Client,
     login_page: &str,

@@ -32,9 +32,10 @@ pub fn router() -> Router<AppState> {
         .merge(admin::routes())
 }
 
-/// The whole app: routes, a problem-document 404 and the services' layer stack
-/// (`service_kit::layers`): the request timeout `request_timeout_secs` with a problem body for
-/// its 408, request tracing (method and path only). Body limits are applied by the handlers
+/// The whole app: routes, the stylesheet, 404/405 (a page for browsers, a problem document
+/// otherwise) and the services' layer stack (`service_kit::layers`): the request timeout
+/// `request_timeout_secs` with a problem body for its 408, request tracing (method and path
+/// only). Body limits are applied by the handlers
 /// that read bodies, so each answers an oversized body in its own error format.
 pub fn app(state: AppState) -> Router {
     let layers = service_kit::layers::Layers {
@@ -43,8 +44,23 @@ pub fn app(state: AppState) -> Router {
         metrics: Some(state.metrics.clone()),
         hsts: state.config.public_url.starts_with("https://"),
     };
-    let routes =
-        Router::new().merge(router()).fallback(|| async { ApiError::NotFound("no such endpoint".into()) });
+    // A browser that lands here gets a page, an API client a problem document.
+    let routes = Router::new()
+        .merge(router())
+        .route(
+            service_kit::html::STYLESHEET_PATH,
+            axum::routing::get(|| async { service_kit::html::stylesheet() }),
+        )
+        .fallback(|headers: axum::http::HeaderMap| async move {
+            if service_kit::html::wants_html(&headers) {
+                service_kit::html::not_found(&headers)
+            } else {
+                ApiError::NotFound("no such endpoint".into()).into_response()
+            }
+        })
+        .method_not_allowed_fallback(|headers: axum::http::HeaderMap| async move {
+            service_kit::html::method_not_allowed(&headers)
+        });
     service_kit::layers::stack(routes, layers, |status| match status {
         axum::http::StatusCode::REQUEST_TIMEOUT => ApiError::Timeout.into_response(),
         other => other.into_response(),

@@ -392,3 +392,29 @@ async fn edge_the_visitors_own_name_is_never_a_clients_service() {
     config.clients = vec![client("sneaky", SHOP_SECRET, &h.base, &[])];
     assert!(config.validate().is_err());
 }
+
+/// Issue 18: a browser that lands on the visitor IdP gets a page with a way on, an API client
+/// a problem document; the shared stylesheet is served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_get_pages_and_api_clients_get_problems() {
+    let h = Harness::start().await;
+    let html = "text/html,application/xhtml+xml,*/*;q=0.8";
+    let get = |path: &str, accept: Option<&str>| {
+        let mut r = h.http.get(format!("{}{path}", h.base));
+        if let Some(a) = accept {
+            r = r.header(reqwest::header::ACCEPT, a);
+        }
+        r.send()
+    };
+    for (path, status) in [("/no/such/page", 404), ("/oauth2/token", 405)] {
+        let page = get(path, Some(html)).await.unwrap();
+        assert_eq!(page.status().as_u16(), status);
+        assert_eq!(page.headers()[reqwest::header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert!(page.text().await.unwrap().contains("<nav class=\"actions\">"));
+        let api = get(path, None).await.unwrap();
+        assert_eq!(api.status().as_u16(), status);
+        assert_eq!(api.headers()[reqwest::header::CONTENT_TYPE], "application/problem+json");
+    }
+    let css = get("/.idaas/style.css", None).await.unwrap();
+    assert_eq!(css.headers()[reqwest::header::CONTENT_TYPE], "text/css; charset=utf-8");
+}

@@ -5,5 +5,6 @@
 mod common;
 mod edge;
 mod listener;
+mod pages;
 mod reload;
 mod timeout;
