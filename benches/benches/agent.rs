@@ -25,6 +25,7 @@ fn agent(c: &mut Criterion) {
             data_dir: dir.path().to_owned(),
             clock: Arc::new(service_kit::SystemClock),
             suite: pbe_core::SuiteId::Bls12_381,
+            store_url: None,
         }))
         .unwrap();
     let browser = reqwest::Client::builder()

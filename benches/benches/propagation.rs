@@ -29,6 +29,7 @@ fn propagation(c: &mut Criterion) {
             data_dir: dir.path().to_owned(),
             clock: Arc::new(service_kit::SystemClock),
             suite: pbe_core::SuiteId::Bls12_381,
+            store_url: None,
         }))
         .unwrap();
     let shop = stack.agent_urls[0].clone();

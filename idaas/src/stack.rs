@@ -84,6 +84,10 @@ pub struct Options {
     pub clock: Arc<dyn Clock>,
     /// The pairing suite of every authority (and so of every key and ciphertext).
     pub suite: SuiteId,
+    /// Where the home and visitor IdPs keep their records (`store_url`, e.g.
+    /// `postgres://…`: each in its own schema of that database); `None`: sled under the data
+    /// directory. Keys stay files in the data directory either way.
+    pub store_url: Option<String>,
 }
 
 /// The running stack.
@@ -270,6 +274,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             },
         ],
         admin_token: Some(home_admin.token.clone()),
+        store_url: opts.store_url.clone().map(idp_home::config::Secret::new),
         ..idp_home::Config::default()
     };
     let home = ctx!(idp_home::AppState::open(home_config, opts.clock.clone()), "home IdP")?;
@@ -311,6 +316,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         // The default body limit at every level: assertions carry digests of the PII, not the
         // ciphertexts (issue 15, defect 4), so they are a few KB whatever the suite.
         admin_token: Some(visitor_admin.token.clone()),
+        store_url: opts.store_url.clone().map(idp_visitor::config::Secret::new),
         ..idp_visitor::Config::default()
     };
     let visitor = ctx!(idp_visitor::AppState::open(visitor_config, opts.clock.clone()), "visitor IdP")?;

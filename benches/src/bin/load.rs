@@ -79,6 +79,7 @@ async fn run() -> Res<()> {
         data_dir: dir.path().to_owned(),
         clock: Arc::new(service_kit::clock::SystemClock),
         suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
     })
     .await
     .map_err(|e| e.to_string())?;

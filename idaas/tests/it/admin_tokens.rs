@@ -19,6 +19,7 @@ async fn start(dir: &std::path::Path) -> Stack {
         data_dir: dir.to_owned(),
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
     })
     .await
     .unwrap()

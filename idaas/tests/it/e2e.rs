@@ -27,6 +27,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
         data_dir: dir.to_owned(),
         clock,
         suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
     })
     .await
     .unwrap()

@@ -58,6 +58,7 @@ async fn start(dir: &Path) -> Stack {
         // The peers check times against the real clock.
         clock: Arc::new(SystemClock),
         suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
     })
     .await
     .unwrap()

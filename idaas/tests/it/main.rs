@@ -7,6 +7,7 @@ mod cli;
 mod e2e;
 mod interop;
 mod operations;
+mod postgres;
 mod propagation;
 mod sample_configs;
 mod services_cli;

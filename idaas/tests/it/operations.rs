@@ -24,6 +24,7 @@ async fn metrics_count_a_sign_in_and_readiness_answers() {
         data_dir: dir.path().to_owned(),
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
     })
     .await
     .unwrap();

@@ -167,6 +167,7 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
         data_dir: dir.path().to_owned(),
         clock: clock.clone(),
         suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
     })
     .await
     .unwrap();
@@ -316,6 +317,7 @@ async fn the_order_flow_runs_at_192_bits() {
         data_dir: dir.path().to_owned(),
         clock,
         suite: pbe_core::SuiteId::Bls24_479,
+        store_url: None,
     })
     .await
     .unwrap();
@@ -337,6 +339,7 @@ async fn the_order_flow_runs_at_192_bits() {
         data_dir: dir.path().to_owned(),
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
     })
     .await;
     assert!(again.is_err(), "a 192-bit data directory must not start at 128-bit");
@@ -353,6 +356,7 @@ async fn the_order_flow_runs_at_256_bits_with_p521_sealing() {
         data_dir: dir.path().to_owned(),
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls48_581,
+        store_url: None,
     })
     .await
     .unwrap();

@@ -23,8 +23,13 @@ use super::e2e::{browser, visit};
 const T0: i64 = 1_760_011_200;
 
 async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
-    let options =
-        Options { base_port: 0, data_dir: dir.to_owned(), clock, suite: pbe_core::SuiteId::Bls12_381 };
+    let options = Options {
+        base_port: 0,
+        data_dir: dir.to_owned(),
+        clock,
+        suite: pbe_core::SuiteId::Bls12_381,
+        store_url: None,
+    };
     stack::start(options).await.unwrap()
 }
 

@@ -29,10 +29,15 @@ async fn sign_in_with_64_attributes(suite: SuiteId) {
     assert_eq!(idp_visitor::Config::default().max_body_bytes, 256 * 1024, "the default this test relies on");
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(ManualClock::new(T0));
-    let stack =
-        stack::start(Options { base_port: 0, data_dir: dir.path().to_owned(), clock: clock.clone(), suite })
-            .await
-            .unwrap();
+    let stack = stack::start(Options {
+        base_port: 0,
+        data_dir: dir.path().to_owned(),
+        clock: clock.clone(),
+        suite,
+        store_url: None,
+    })
+    .await
+    .unwrap();
     // The stack stores Table 1 (3 attributes); 61 more under lastname's policy fill the vault.
     // One encryption serves them all (encrypting 61 times at 256 bits would only cost time:
     // what is measured is what travels).
@@ -101,6 +106,7 @@ async fn a_ciphertext_that_is_not_the_signed_one_is_refused() {
         data_dir: dir.path().to_owned(),
         clock: Arc::new(ManualClock::new(T0)),
         suite: SuiteId::Bls12_381,
+        store_url: None,
     })
     .await
     .unwrap();

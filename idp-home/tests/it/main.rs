@@ -10,3 +10,4 @@ mod listener;
 mod slo;
 mod smtp;
 mod sso;
+mod store_suite;
