@@ -486,8 +486,24 @@ mod tests {
         assert_eq!(c.admin_token.as_ref().unwrap().expose(), "x".repeat(40));
         assert!(!format!("{c:?}").contains("xxxx"));
         c.validate().unwrap();
-        c.apply_env(|_| Some("short".into()));
+        c.apply_env(|k| (k == ADMIN_TOKEN_ENV).then(|| "short".into()));
         assert!(c.validate().unwrap_err().to_string().contains("admin_token"));
+    }
+
+    #[test]
+    fn store_url_defaults_to_sled_and_comes_from_the_environment_redacted() {
+        use service_kit::pg::{StoreUrl, STORE_URL_ENV};
+        let mut c = Config::from_toml("").unwrap();
+        assert_eq!(c.store_url().unwrap(), StoreUrl::Sled(c.db_dir()));
+        c.apply_env(|k| (k == STORE_URL_ENV).then(|| "postgres://u:pw-123456@db:5432/idaas".into()));
+        c.validate().unwrap();
+        assert!(matches!(c.store_url().unwrap(), StoreUrl::Postgres(_)));
+        assert!(!format!("{c:?}").contains("pw-123456"));
+        assert!(!format!("{}", c.store_url().unwrap()).contains("pw-123456"));
+        c.store_url = Some(Secret::new("mysql://u:pw-123456@db/x"));
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("store_url") && !e.contains("pw-123456"), "{e}");
+        assert!(Config::from_toml("store_url = \"sled:/var/lib/idaas/home\"").is_ok());
     }
 
     #[test]
