@@ -191,6 +191,26 @@ fn postgres_store_suite() {
     // Reopening finds the records, and the schema version is checked.
     let s = PgStore::open(&cluster.url("idaas")).unwrap();
     assert!(s.get_user("zed").unwrap().is_some());
+    // Two instances (two pools) updating one user at once lose no update either.
+    let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
+        (Arc::new(PgStore::open(&cluster.url("idaas")).unwrap()), Arc::new(s));
+    a.insert_user(&user("race2")).unwrap();
+    let threads: Vec<_> = [a.clone(), b]
+        .into_iter()
+        .enumerate()
+        .map(|(t, s)| {
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    s.update_user("race2", &mut |u| u.groups.push(format!("{t}-{i}"))).unwrap().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(a.get_user("race2").unwrap().unwrap().groups.len(), 50);
+    drop(a);
     cluster.psql("idaas", "UPDATE idaas_home.schema_version SET version = 99").unwrap();
     let e = PgStore::open(&cluster.url("idaas")).unwrap_err();
     assert!(e.to_string().contains("version 99"), "{e}");
