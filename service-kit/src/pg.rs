@@ -145,7 +145,8 @@ impl PgUrl {
                 if u.query().is_some() {
                     u.set_query(Some("[redacted]"));
                 }
-                u.to_string()
+                // The URL form escapes the brackets; print the marker as written.
+                u.to_string().replace("%5Bredacted%5D", "[redacted]")
             }
             Err(_) => "postgres://[redacted]".to_owned(),
         };
@@ -308,7 +309,7 @@ mod tests {
         let u: StoreUrl = "postgres://idaas:s3cr3t-pw@db.example:5433/idaas".parse().unwrap();
         for shown in [format!("{u}"), format!("{u:?}")] {
             assert!(!shown.contains("s3cr3t-pw"), "{shown}");
-            assert!(shown.contains("db.example:5433"), "{shown}");
+            assert!(shown.contains("db.example:5433") && shown.contains("idaas:[redacted]@"), "{shown}");
         }
         let u: StoreUrl = "postgresql://idaas@localhost/idaas?password=s3cr3t-pw".parse().unwrap();
         assert!(!format!("{u:?}").contains("s3cr3t-pw"));
