@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs the system packages the workspace needs, when any is missing.
 # samael (XML signatures) links libxml2 and libxmlsec1 and generates bindings with libclang;
-# the tests use the xmlsec1 command-line tool as an independent signature verifier.
+# the tests use the xmlsec1 command-line tool as an independent signature verifier, and start
+# throwaway PostgreSQL clusters (initdb, pg_ctl, pg_dump from the Debian `postgresql` package,
+# found under /usr/lib/postgresql/*/bin) for the PostgreSQL stores (issue 17).
 set -euo pipefail
 
-# curl: the TLS tests check HTTP/2 negotiation with an independent client.
-PACKAGES=(libclang-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl pkg-config xmlsec1 curl)
+# curl: the TLS tests check HTTP/2 negotiation with an independent client; postgresql: the
+# store suites and the scale-out tests start throwaway clusters.
+PACKAGES=(libclang-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl pkg-config xmlsec1 curl postgresql)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

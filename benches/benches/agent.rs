@@ -26,6 +26,7 @@ fn agent(c: &mut Criterion) {
             clock: Arc::new(service_kit::SystemClock),
             suite: pbe_core::SuiteId::Bls12_381,
             tls: false,
+            store_url: None,
         }))
         .unwrap();
     let browser = reqwest::Client::builder()

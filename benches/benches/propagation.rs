@@ -30,6 +30,7 @@ fn propagation(c: &mut Criterion) {
             clock: Arc::new(service_kit::SystemClock),
             suite: pbe_core::SuiteId::Bls12_381,
             tls: false,
+            store_url: None,
         }))
         .unwrap();
     let shop = stack.agent_urls[0].clone();

@@ -95,6 +95,10 @@ pub struct Options {
     /// Serve everything over https with certificates of a local CA (`DIR/tls/`, see
     /// [`tls::LocalTls`]).
     pub tls: bool,
+    /// Where the home and visitor IdPs keep their records (`store_url`, e.g.
+    /// `postgres://…`: each in its own schema of that database); `None`: sled under the data
+    /// directory. Keys stay files in the data directory either way.
+    pub store_url: Option<String>,
 }
 
 /// The running stack.
@@ -316,6 +320,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         tls_cert: tls_of("home").map(|(c, _)| c),
         tls_key: tls_of("home").map(|(_, k)| k),
         tls_ca_file: ca_file.clone(),
+        store_url: opts.store_url.clone().map(idp_home::config::Secret::new),
         ..idp_home::Config::default()
     };
     let home = ctx!(idp_home::AppState::open(home_config, opts.clock.clone()), "home IdP")?;
@@ -360,6 +365,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         tls_cert: tls_of("visitor").map(|(c, _)| c),
         tls_key: tls_of("visitor").map(|(_, k)| k),
         tls_ca_file: ca_file.clone(),
+        store_url: opts.store_url.clone().map(idp_visitor::config::Secret::new),
         ..idp_visitor::Config::default()
     };
     let visitor = ctx!(idp_visitor::AppState::open(visitor_config, opts.clock.clone()), "visitor IdP")?;

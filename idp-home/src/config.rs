@@ -50,6 +50,11 @@ pub struct Config {
     /// Data directory (sled database, keys, outbox).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where the persistent records live: `sled:PATH` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`; `sled:<data_dir>/db` when unset.
+    /// `IDAAS_STORE_URL` overrides it. Redacted when printed (it may carry a password).
+    #[serde(default)]
+    pub store_url: Option<Secret>,
     /// This IdP's ABE authority name.
     #[serde(default = "default_authority")]
     pub authority: String,
@@ -314,6 +319,7 @@ impl Default for Config {
             display_name: default_display_name(),
             default_groups: Vec::new(),
             data_dir: default_data_dir(),
+            store_url: None,
             authority: default_authority(),
             suite: default_suite(),
             session_lifetime_minutes: default_session_lifetime(),
@@ -383,6 +389,9 @@ impl Config {
 
     /// Applies overrides from the environment, read through `lookup` (testable).
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        if let Some(url) = lookup(service_kit::pg::STORE_URL_ENV).filter(|u| !u.is_empty()) {
+            self.store_url = Some(Secret::new(url));
+        }
         if let Some(token) = lookup(ADMIN_TOKEN_ENV).filter(|t| !t.is_empty()) {
             self.admin_token = Some(Secret::new(token));
         }
@@ -401,6 +410,17 @@ impl Config {
     /// The sled database directory, `<data_dir>/db`.
     pub fn db_dir(&self) -> PathBuf {
         self.data_dir.join("db")
+    }
+
+    /// The store this configuration names: `store_url`, else `sled:<data_dir>/db`.
+    pub fn store_url(&self) -> Result<service_kit::pg::StoreUrl, ConfigError> {
+        match &self.store_url {
+            None => Ok(service_kit::pg::StoreUrl::Sled(self.db_dir())),
+            Some(url) => url
+                .expose()
+                .parse()
+                .map_err(|e: service_kit::pg::StoreUrlError| invalid("store_url", e.to_string())),
+        }
     }
 
     /// The `From:` header of outgoing mail.
@@ -435,6 +455,7 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
+        self.store_url()?;
         if !is_identifier(&self.authority, pbe_core::attribute::MAX_AUTHORITY_LEN) {
             return Err(invalid("authority", "must be 1-64 characters of [a-z0-9_.-]"));
         }
@@ -530,8 +551,24 @@ mod tests {
         assert_eq!(c.admin_token.as_ref().unwrap().expose(), "x".repeat(40));
         assert!(!format!("{c:?}").contains("xxxx"));
         c.validate().unwrap();
-        c.apply_env(|_| Some("short".into()));
+        c.apply_env(|k| (k == ADMIN_TOKEN_ENV).then(|| "short".into()));
         assert!(c.validate().unwrap_err().to_string().contains("admin_token"));
+    }
+
+    #[test]
+    fn store_url_defaults_to_sled_and_comes_from_the_environment_redacted() {
+        use service_kit::pg::{StoreUrl, STORE_URL_ENV};
+        let mut c = Config::from_toml("").unwrap();
+        assert_eq!(c.store_url().unwrap(), StoreUrl::Sled(c.db_dir()));
+        c.apply_env(|k| (k == STORE_URL_ENV).then(|| "postgres://u:pw-123456@db:5432/idaas".into()));
+        c.validate().unwrap();
+        assert!(matches!(c.store_url().unwrap(), StoreUrl::Postgres(_)));
+        assert!(!format!("{c:?}").contains("pw-123456"));
+        assert!(!format!("{}", c.store_url().unwrap()).contains("pw-123456"));
+        c.store_url = Some(Secret::new("mysql://u:pw-123456@db/x"));
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("store_url") && !e.contains("pw-123456"), "{e}");
+        assert!(Config::from_toml("store_url = \"sled:/var/lib/idaas/home\"").is_ok());
     }
 
     #[test]

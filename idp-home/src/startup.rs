@@ -13,12 +13,11 @@ use crate::config::{check_visitor_authority, Config, ConfigError};
 use crate::keys::{io, Keys};
 use crate::saml::metadata::metadata_xml;
 use crate::state::{AppState, StateError};
-use crate::store::SledStore;
 
 /// Opening is here rather than in `state.rs` so that the state type stays free of files and of
 /// the SAML metadata (issue 13).
 impl AppState {
-    /// Opens the sled store in `<data_dir>/db` and loads (or creates) the keys in `data_dir`,
+    /// Opens the store of `store_url` (by default sled in `<data_dir>/db`) and loads (or creates) the keys in `data_dir`,
     /// then calls [`AppState::new`]. This is what `idaas home` does.
     pub fn open(config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StateError> {
         config.validate()?;
@@ -29,8 +28,9 @@ impl AppState {
             config.suite,
             config.signing_key_overlap_secs,
         )?;
-        let store = SledStore::open(&config.db_dir())?;
-        let state = AppState::new(config, Arc::new(store), clock, Arc::new(keys))?;
+        let store = crate::store::open(&config.store_url()?)?;
+        tracing::info!(store = %config.store_url()?, "store opened");
+        let state = AppState::new(config, store, clock, Arc::new(keys))?;
         // The metadata as a file too, for relying parties that are configured with a file
         // (the visitor IdP's `metadata_file`, the web agent's `[home_idp] metadata_file`).
         let md_path = state.config.data_dir.join("metadata.xml");

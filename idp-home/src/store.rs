@@ -3,9 +3,12 @@
 //! One sled tree per record kind; values are versioned enums (`StoredUser::V1`, …, STYLE.md
 //! §3.3) serialized with serde_json; every write is flushed to disk before the method returns,
 //! so an acknowledged write survives a crash (DESIGN.md §6). A record that does not decode is
-//! reported as [`StoreError::Corrupt`], never a panic.
+//! reported as [`StoreError::Corrupt`], never a panic. The PostgreSQL implementation
+//! ([`pg::PgStore`]) keeps the same records in schema `idaas_home`; [`open`] picks one from the
+//! `store_url`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -13,6 +16,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{PiiRecord, ServiceProvider, User};
+use service_kit::pg::StoreUrl;
+
+pub mod pg;
 
 /// The on-disk schema version written to the `meta` tree.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -49,6 +55,43 @@ pub enum StoreError {
     /// The database was written by a newer, unknown schema version.
     #[error("database schema version {0} is not supported (this build knows {SCHEMA_VERSION})")]
     UnknownSchema(u32),
+    /// PostgreSQL failed (the message never contains the URL or its password).
+    #[error("{0}")]
+    Postgres(#[from] service_kit::pg::PgError),
+    /// The PostgreSQL schema could not be migrated, or is newer than this build.
+    #[error("{0}")]
+    Migrate(#[from] service_kit::pg::MigrateError),
+    /// A key (uid, entity ID, attribute name) contains NUL or is longer than [`MAX_KEY_LEN`]: no backend
+    /// stores it (PostgreSQL text cannot hold NUL, and the sled PII keys use it as a separator).
+    #[error("a key must not contain a NUL character nor be longer than {MAX_KEY_LEN} bytes")]
+    InvalidKey,
+}
+
+/// Opens the store `url` names: a sled database in its directory, or PostgreSQL (applying
+/// the migrations this database has not seen, and refusing a newer schema).
+pub fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match url {
+        StoreUrl::Sled(path) => Arc::new(SledStore::open(path)?),
+        StoreUrl::Postgres(pg) => Arc::new(pg::PgStore::open(pg)?),
+    })
+}
+
+/// Longest key (uid, entity ID, client ID, attribute name) a store accepts, in bytes: far
+/// above every identifier's own limit, and within what a PostgreSQL index entry holds.
+pub const MAX_KEY_LEN: usize = 2048;
+
+/// Whether no backend can hold `key` (see [`StoreError::InvalidKey`]); reads of such a key
+/// find nothing.
+fn unstorable(key: &str) -> bool {
+    key.len() > MAX_KEY_LEN || key.contains('\0')
+}
+
+/// Refuses a key that no backend can hold (see [`StoreError::InvalidKey`]).
+fn check_key(key: &str) -> Result<(), StoreError> {
+    if unstorable(key) {
+        return Err(StoreError::InvalidKey);
+    }
+    Ok(())
 }
 
 impl From<service_kit::store::SchemaError> for StoreError {
@@ -278,6 +321,7 @@ fn create_private_dir(path: &Path) -> Result<(), StoreError> {
 
 impl Store for SledStore {
     fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+        check_key(&user.uid)?;
         let value = encode(&StoredUser::V1(user.clone()))?;
         match self.users.compare_and_swap(user.uid.as_bytes(), None::<&[u8]>, Some(value))? {
             Ok(()) => self.flush(),
@@ -290,6 +334,7 @@ impl Store for SledStore {
     }
 
     fn put_user(&self, user: &User) -> Result<(), StoreError> {
+        check_key(&user.uid)?;
         self.users.insert(user.uid.as_bytes(), encode(&StoredUser::V1(user.clone()))?)?;
         self.flush()
     }
@@ -343,6 +388,7 @@ impl Store for SledStore {
     }
 
     fn put_sp(&self, sp: &ServiceProvider) -> Result<bool, StoreError> {
+        check_key(&sp.entity_id)?;
         let prev = self.sps.insert(sp.entity_id.as_bytes(), encode(&StoredSp::V1(sp.clone()))?)?;
         self.flush()?;
         Ok(prev.is_none())
@@ -363,6 +409,8 @@ impl Store for SledStore {
     }
 
     fn put_pii(&self, uid: &str, record: &PiiRecord) -> Result<bool, StoreError> {
+        check_key(uid)?;
+        check_key(&record.attribute)?;
         let prev = self.pii.insert(pii_key(uid, &record.attribute), encode(&pii_to_stored(record))?)?;
         self.flush()?;
         Ok(prev.is_none())

@@ -44,6 +44,11 @@ pub struct Config {
     /// Data directory (sled database, keys).
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// Where the persistent records live: `sled:PATH` or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`; `sled:<data_dir>/db` when unset.
+    /// `IDAAS_STORE_URL` overrides it. Redacted when printed (it may carry a password).
+    #[serde(default)]
+    pub store_url: Option<Secret>,
     /// This IdP's ABE authority name (the domain, e.g. `salesforce`).
     #[serde(default = "default_authority")]
     pub authority: String,
@@ -204,6 +209,7 @@ impl Default for Config {
             public_url: default_public_url(),
             entity_id: default_public_url(),
             data_dir: default_data_dir(),
+            store_url: None,
             authority: default_authority(),
             suite: default_suite(),
             transaction_purposes: default_transaction_purposes(),
@@ -277,6 +283,9 @@ impl Config {
 
     /// Applies overrides from the environment, read through `lookup` (testable).
     pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) {
+        if let Some(url) = lookup(service_kit::pg::STORE_URL_ENV).filter(|u| !u.is_empty()) {
+            self.store_url = Some(Secret::new(url));
+        }
         if let Some(token) = lookup(ADMIN_TOKEN_ENV).filter(|t| !t.is_empty()) {
             self.admin_token = Some(Secret::new(token));
         }
@@ -297,6 +306,17 @@ impl Config {
         self.data_dir.join("db")
     }
 
+    /// The store this configuration names: `store_url`, else `sled:<data_dir>/db`.
+    pub fn store_url(&self) -> Result<service_kit::pg::StoreUrl, ConfigError> {
+        match &self.store_url {
+            None => Ok(service_kit::pg::StoreUrl::Sled(self.db_dir())),
+            Some(url) => url
+                .expose()
+                .parse()
+                .map_err(|e: service_kit::pg::StoreUrlError| invalid("store_url", e.to_string())),
+        }
+    }
+
     /// Maximum assertion age, seconds.
     pub fn max_age_seconds(&self) -> i64 {
         i64::from(self.max_assertion_age_days) * 86_400
@@ -310,6 +330,7 @@ impl Config {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
+        self.store_url()?;
         pbe_core::attribute::validate_identifier("authority", &self.authority)
             .ok()
             .filter(|a| *a == self.authority)

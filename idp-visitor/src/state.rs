@@ -9,7 +9,7 @@ use crate::audit::{AuditEntry, Outcome};
 use crate::clients::{hash_secret, normalize_purposes, Client, SecretCache};
 use crate::config::{Config, ConfigError, TrustedIdpConfig};
 use crate::keys::{Keys, KeysError};
-use crate::store::{SledStore, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::throttle::Throttle;
 
 /// Why the state could not be built.
@@ -221,7 +221,7 @@ impl AppState {
         })
     }
 
-    /// Opens the sled store in `<data_dir>/db`, loads (or creates) the keys in `data_dir`,
+    /// Opens the store of `store_url` (by default sled in `<data_dir>/db`), loads (or creates) the keys in `data_dir`,
     /// reads the trusted IdPs, then calls [`AppState::new`]. This is what `idaas visitor` does.
     pub fn open(mut config: Config, clock: Arc<dyn Clock>) -> Result<AppState, StateError> {
         config.validate()?;
@@ -233,8 +233,9 @@ impl AppState {
             tracing::info!(client_id = %c.client_id, file = %path.display(), "client secret read from the data directory");
             c.client_secret = Some(crate::config::Secret::new(secret));
         }
-        let store = SledStore::open(&config.db_dir())?;
-        AppState::new(config, Arc::new(store), clock, Arc::new(keys), trust)
+        let store = crate::store::open(&config.store_url()?)?;
+        tracing::info!(store = %config.store_url()?, "store opened");
+        AppState::new(config, store, clock, Arc::new(keys), trust)
     }
 
     /// The current time, Unix seconds.

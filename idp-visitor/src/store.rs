@@ -5,9 +5,11 @@
 //! (append-only, keyed by a big-endian sequence number). Values are versioned enums
 //! (`StoredClient::V1`, …) in JSON; every write is flushed before the method returns. A grant
 //! writes its replay record, access token and audit entry in one transaction, so a refused or
-//! failed grant leaves only its audit entry.
+//! failed grant leaves only its audit entry. The PostgreSQL implementation ([`pg::PgStore`])
+//! keeps the same records in schema `idaas_visitor`; [`open`] picks one from the `store_url`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,9 @@ use sled::Transactional;
 
 use crate::audit::AuditEntry;
 use crate::clients::Client;
+use service_kit::pg::StoreUrl;
+
+pub mod pg;
 
 /// The on-disk schema version written to the `meta` tree.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -44,6 +49,42 @@ pub enum StoreError {
     /// The directory could not be created.
     #[error("{0}")]
     Dir(String),
+    /// PostgreSQL failed (the message never contains the URL or its password).
+    #[error("{0}")]
+    Postgres(#[from] service_kit::pg::PgError),
+    /// The PostgreSQL schema could not be migrated, or is newer than this build.
+    #[error("{0}")]
+    Migrate(#[from] service_kit::pg::MigrateError),
+    /// A client ID contains NUL or is longer than [`MAX_KEY_LEN`] (refused by both backends).
+    #[error("a key must not contain a NUL character nor be longer than {MAX_KEY_LEN} bytes")]
+    InvalidKey,
+}
+
+/// Opens the store `url` names: a sled database in its directory, or PostgreSQL (applying
+/// the migrations this database has not seen, and refusing a newer schema).
+pub fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match url {
+        StoreUrl::Sled(path) => Arc::new(SledStore::open(path)?),
+        StoreUrl::Postgres(pg) => Arc::new(pg::PgStore::open(pg)?),
+    })
+}
+
+/// Longest key (uid, entity ID, client ID, attribute name) a store accepts, in bytes: far
+/// above every identifier's own limit, and within what a PostgreSQL index entry holds.
+pub const MAX_KEY_LEN: usize = 2048;
+
+/// Whether no backend can hold `key` (see [`StoreError::InvalidKey`]); reads of such a key
+/// find nothing.
+fn unstorable(key: &str) -> bool {
+    key.len() > MAX_KEY_LEN || key.contains('\0')
+}
+
+/// Refuses a key that no backend can hold (see [`StoreError::InvalidKey`]).
+fn check_key(key: &str) -> Result<(), StoreError> {
+    if unstorable(key) {
+        return Err(StoreError::InvalidKey);
+    }
+    Ok(())
 }
 
 impl From<service_kit::store::SchemaError> for StoreError {
@@ -225,6 +266,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn put_client(&self, client: &Client) -> Result<bool, StoreError> {
+        check_key(&client.client_id)?;
         let prev =
             self.clients.insert(client.client_id.as_bytes(), encode(&StoredClient::V1(client.clone()))?)?;
         self.flush()?;

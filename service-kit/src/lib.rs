@@ -17,6 +17,7 @@ pub mod health;
 pub mod html;
 pub mod layers;
 pub mod metrics;
+pub mod pg;
 pub mod probe;
 pub mod problem;
 pub mod redact;

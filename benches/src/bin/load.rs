@@ -80,6 +80,7 @@ async fn run() -> Res<()> {
         clock: Arc::new(service_kit::clock::SystemClock),
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -20,6 +20,7 @@ async fn start(dir: &std::path::Path) -> Stack {
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap()

@@ -28,6 +28,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Stack {
         clock,
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap()

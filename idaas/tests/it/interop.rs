@@ -59,6 +59,7 @@ async fn start(dir: &Path) -> Stack {
         clock: Arc::new(SystemClock),
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap()

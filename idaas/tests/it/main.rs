@@ -9,6 +9,7 @@ mod interop;
 mod key_rollover;
 mod operations;
 mod people;
+mod postgres;
 mod propagation;
 mod sample_configs;
 mod services_cli;

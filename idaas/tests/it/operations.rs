@@ -25,6 +25,7 @@ async fn metrics_count_a_sign_in_and_readiness_answers() {
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap();

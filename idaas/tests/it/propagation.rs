@@ -168,6 +168,7 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
         clock: clock.clone(),
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap();
@@ -318,6 +319,7 @@ async fn the_order_flow_runs_at_192_bits() {
         clock,
         suite: pbe_core::SuiteId::Bls24_479,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap();
@@ -340,6 +342,7 @@ async fn the_order_flow_runs_at_192_bits() {
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await;
     assert!(again.is_err(), "a 192-bit data directory must not start at 128-bit");
@@ -357,6 +360,7 @@ async fn the_order_flow_runs_at_256_bits_with_p521_sealing() {
         clock: Arc::new(ManualClock::new(T0)),
         suite: pbe_core::SuiteId::Bls48_581,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap();

@@ -29,6 +29,7 @@ pub(super) async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Sta
         clock,
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     };
     stack::start(options).await.unwrap()
 }

@@ -35,6 +35,7 @@ async fn sign_in_with_64_attributes(suite: SuiteId) {
         clock: clock.clone(),
         suite,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap();
@@ -107,6 +108,7 @@ async fn a_ciphertext_that_is_not_the_signed_one_is_refused() {
         clock: Arc::new(ManualClock::new(T0)),
         suite: SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap();

@@ -11,3 +11,4 @@ mod pages;
 mod slo;
 mod smtp;
 mod sso;
+mod store_suite;

@@ -37,7 +37,10 @@ const SHOP_SECRET: &str = "shop-secret-0123456789abcdef0123456789";
 const DELIVERY_SECRET: &str = "delivery-secret-0123456789abcdef012345";
 
 struct Harness {
+    /// The public URL (the instance's own address, or the load balancer's).
     base: String,
+    /// Where this instance listens.
+    addr: String,
     http: reqwest::Client,
     clock: Arc<ManualClock>,
     store: Arc<dyn Store>,
@@ -48,8 +51,14 @@ struct Harness {
 
 impl Harness {
     async fn start() -> Harness {
+        Self::start_with(Arc::new(SledStore::temporary().unwrap()), None).await
+    }
+
+    /// One instance on `store`; with `public`, an instance behind a load balancer at that URL.
+    async fn start_with(store: Arc<dyn Store>, public: Option<&str>) -> Harness {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let addr = format!("http://{}", listener.local_addr().unwrap());
+        let base = public.map_or_else(|| addr.clone(), str::to_owned);
         let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(42);
         let shop_key = RecipientKey::generate(federation::seal::SealSuite::X25519Aes128, rng);
         let mut config = Config { public_url: base.clone(), entity_id: base.clone(), ..Config::default() };
@@ -85,7 +94,6 @@ impl Harness {
         let mut trust = TrustStore::new();
         trust.insert(IDP, vec![signer.cert_der.clone()]).unwrap();
         let clock = Arc::new(ManualClock::new(NOW));
-        let store: Arc<dyn Store> = Arc::new(SledStore::temporary().unwrap());
         let keys = Arc::new(Keys::ephemeral("salesforce", SuiteId::Bls12_381, rng).unwrap());
         let state = AppState::new(config, store.clone(), clock.clone(), keys, trust).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -93,7 +101,7 @@ impl Harness {
             let _ = stopped.await;
         }));
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        Harness { base, http, clock, store, signer, shop_key, _stop: stop }
+        Harness { base, addr, http, clock, store, signer, shop_key, _stop: stop }
     }
 
     fn token_endpoint(&self) -> String {
@@ -142,7 +150,7 @@ impl Harness {
         form: &[(&str, &str)],
         basic: Option<(&str, &str)>,
     ) -> (u16, reqwest::header::HeaderMap, Value) {
-        let mut req = self.http.post(self.token_endpoint()).form(form);
+        let mut req = self.http.post(format!("{}/oauth2/token", self.addr)).form(form);
         if let Some((id, secret)) = basic {
             req = req.basic_auth(id, Some(secret));
         }
@@ -161,7 +169,7 @@ impl Harness {
     }
 
     async fn get_json(&self, path: &str, admin: bool) -> (u16, Value) {
-        let mut req = self.http.get(format!("{}{path}", self.base));
+        let mut req = self.http.get(format!("{}{path}", self.addr));
         if admin {
             req = req.bearer_auth(ADMIN);
         }
@@ -598,4 +606,36 @@ async fn metadata_admin_api_and_health() {
     assert_eq!(admin(reqwest::Method::DELETE, "/admin/clients/partner").send().await.unwrap().status(), 404);
     let (status, _, body) = h.exchange_basic(("partner", &secret), &h.assertion("_s-partner2")).await;
     assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")));
+}
+
+/// Issue 17: two instances of the visitor IdP on one PostgreSQL database, behind one public URL
+/// (as a load balancer without sticky sessions would spread requests): an assertion exchanged
+/// at one is refused at the other, and both see the same audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_exchange_an_assertion_once() {
+    use idp_visitor::store::pg::PgStore;
+    let cluster = service_kit::pg::testing::Cluster::start().expect("a throwaway PostgreSQL cluster");
+    cluster.create_database("idaas").unwrap();
+    let url = cluster.url("idaas");
+    let a = Harness::start_with(Arc::new(PgStore::open(&url).unwrap()), None).await;
+    let b = Harness::start_with(Arc::new(PgStore::open(&url).unwrap()), Some(&a.base)).await;
+    assert_ne!(a.addr, b.addr);
+    let assertion = a.assertion("_s-two");
+    let (status, _, body) = a.exchange_basic(("shop", SHOP_SECRET), &assertion).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, body) = b.exchange_basic(("shop", SHOP_SECRET), &assertion).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "replayed at the other instance"
+    );
+    let other = a.assertion("_s-two-b");
+    let (status, _, body) = b.exchange_basic(("shop", SHOP_SECRET), &other).await;
+    assert_eq!(status, 200, "the other instance grants a fresh assertion: {body}");
+    let (status, _, body) = a.exchange_basic(("shop", SHOP_SECRET), &other).await;
+    assert_eq!(status, 400, "{body}");
+    let counts = (a.store.counts().unwrap(), b.store.counts().unwrap());
+    assert_eq!(counts.0, counts.1);
+    assert_eq!((counts.0.tokens, counts.0.used), (2, 2), "2 grants");
+    assert!(counts.0.audit >= 4, "2 grants and 2 refusals audited in the one log");
 }

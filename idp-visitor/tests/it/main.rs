@@ -6,3 +6,4 @@ mod api;
 mod edge;
 mod listener;
 mod metadata_url;
+mod store_suite;

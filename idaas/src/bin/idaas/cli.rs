@@ -47,6 +47,46 @@ pub enum Command {
     /// Data owner: encrypt PII locally and keep it in the home IdP's vault.
     #[command(subcommand)]
     Pii(PiiCommand),
+    /// Create or upgrade a store's schema (the services also do it at start-up), and show its
+    /// version. A newer schema than this build knows is refused.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` (each service in its own schema) or
+    /// `sled:PATH` (one service's database directory: give --service).
+    #[arg(long, env = "IDAAS_STORE_URL", hide_env_values = true, value_parser = parse_store_url)]
+    pub store_url: service_kit::pg::StoreUrl,
+    /// Which service's schema.
+    #[arg(long, value_enum, default_value_t = MigrateService::All)]
+    pub service: MigrateService,
+}
+
+/// `idaas migrate --service`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MigrateService {
+    /// The home IdP (schema `idaas_home`).
+    Home,
+    /// The visitor IdP (schema `idaas_visitor`).
+    Visitor,
+    /// Both (PostgreSQL only).
+    All,
+}
+
+/// `--store-url`: `sled:PATH` or `postgres://…` (the error never repeats the URL).
+fn parse_store_url(s: &str) -> Result<service_kit::pg::StoreUrl, String> {
+    s.parse().map_err(|e: service_kit::pg::StoreUrlError| e.to_string())
+}
+
+/// `idaas quickstart --store-url`: PostgreSQL only (sled is the default, under --data-dir).
+fn parse_pg_url(s: &str) -> Result<service_kit::pg::PgUrl, String> {
+    match parse_store_url(s)? {
+        service_kit::pg::StoreUrl::Postgres(u) => Ok(u),
+        service_kit::pg::StoreUrl::Sled(_) => {
+            Err("the quickstart keeps sled under --data-dir; --store-url takes a postgres:// URL".into())
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -81,6 +121,11 @@ pub struct QuickstartArgs {
     /// DATA_DIR/tls/ (trust DATA_DIR/tls/ca.pem; the CA only signs for localhost and 127/8).
     #[arg(long)]
     pub tls: bool,
+    /// Keep the home and visitor IdPs' records in this PostgreSQL database
+    /// (`postgres://USER:PASSWORD@HOST:PORT/DATABASE`; schemas `idaas_home`, `idaas_visitor`)
+    /// instead of sled under --data-dir. Keys stay in --data-dir.
+    #[arg(long, env = "IDAAS_STORE_URL", hide_env_values = true, value_parser = parse_pg_url)]
+    pub store_url: Option<service_kit::pg::PgUrl>,
 }
 
 /// `--suite`: a known suite name, or an error listing them.

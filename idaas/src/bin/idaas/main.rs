@@ -8,6 +8,7 @@ mod cli;
 mod error;
 mod files;
 mod home_keys;
+mod migrate;
 mod pbe;
 mod pii;
 mod quickstart;
@@ -54,6 +55,13 @@ fn main() -> ExitCode {
         cli::Command::Agent(args) => report(serve::agent(args)),
         cli::Command::Quickstart(args) => report(quickstart::run(args)),
         cli::Command::DemoBackend(args) => report(quickstart::demo_backend(args)),
+        cli::Command::Migrate(args) => match migrate::run(args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("idaas: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        },
         cli::Command::Pii(cmd) => match pii::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

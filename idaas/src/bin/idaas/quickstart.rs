@@ -30,6 +30,7 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             clock,
             suite: a.suite,
             tls: a.tls,
+            store_url: a.store_url.as_ref().map(|u| u.expose().to_owned()),
         })
         .await
         .map_err(|e| ServeError::usage(e.to_string()))?;
@@ -42,6 +43,9 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
         println!();
         println!("  {:<26}{:<26}sign-in, PII vault, /saml/metadata", "home IdP (telekom)", stack.home_url);
         println!("  {:<26}{:<26}RFC 7522 token endpoint", "visitor IdP (salesforce)", stack.visitor_url);
+        if let Some(url) = &a.store_url {
+            println!("  {:<26}{url}", "records in");
+        }
         for (s, url) in SERVICES.iter().zip(&stack.agent_urls) {
             let label = format!("{} service", s.name);
             println!("  {label:<26}{:<26}purposes: {}", format!("{url}/"), s.purposes.join(", "));

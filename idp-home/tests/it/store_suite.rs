@@ -1,0 +1,229 @@
+//! One store test suite, run against both backends (issue 17): sled in a temporary directory
+//! and PostgreSQL in a throwaway cluster. Same semantics on both: `AlreadyExists`, atomic
+//! read-modify-write under concurrency, conditional delete, byte-ordered lists, single-use
+//! verification tokens, the purge, and hostile keys (SQL metacharacters, unicode, huge, NUL).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+
+use idp_home::model::{PiiRecord, ServiceProvider, User};
+use idp_home::store::pg::PgStore;
+use idp_home::store::{token_hash, ApiToken, SledStore, Store, StoreError, Verification, MAX_KEY_LEN};
+use service_kit::pg::testing::Cluster;
+
+fn user(uid: &str) -> User {
+    User {
+        uid: uid.into(),
+        email: format!("{uid}@example.org"),
+        password_hash: "$argon2id$…".into(),
+        verified: false,
+        groups: vec![],
+        created: 1,
+    }
+}
+
+fn pii(attribute: &str) -> PiiRecord {
+    PiiRecord {
+        attribute: attribute.into(),
+        ciphertext: vec![0, 1, 2, 255],
+        policy: "a:b@c".into(),
+        authorities: vec!["c".into()],
+        updated: 7,
+    }
+}
+
+fn sp(id: &str) -> ServiceProvider {
+    serde_json::from_value(serde_json::json!({ "entity_id": id, "acs_urls": [format!("{id}/acs")] })).unwrap()
+}
+
+/// Everything the store promises, on `s` (empty when called).
+fn suite(s: Arc<dyn Store>) {
+    // Users: insert is exclusive, put replaces, update is read-modify-write.
+    s.insert_user(&user("bob")).unwrap();
+    assert!(matches!(s.insert_user(&user("bob")), Err(StoreError::AlreadyExists)));
+    assert_eq!(s.get_user("bob").unwrap().unwrap(), user("bob"));
+    assert!(s.get_user("nobody").unwrap().is_none());
+    let u = s.update_user("bob", &mut |u| u.verified = true).unwrap().unwrap();
+    assert!(u.verified && s.get_user("bob").unwrap().unwrap().verified);
+    assert!(s.update_user("nobody", &mut |_| {}).unwrap().is_none());
+    let mut b = user("bob");
+    b.email = "new@example.org".into();
+    s.put_user(&b).unwrap();
+    assert_eq!(s.get_user("bob").unwrap().unwrap().email, "new@example.org");
+
+    // Lists are in byte order of the key, whatever the collation of the database.
+    for uid in ["zed", "Alice", "alice", "émile", "_x", "b"] {
+        s.insert_user(&user(uid)).unwrap();
+    }
+    let uids: Vec<String> = s.list_users().unwrap().into_iter().map(|u| u.uid).collect();
+    let mut sorted = uids.clone();
+    sorted.sort();
+    assert_eq!(uids, sorted);
+    assert_eq!(uids.len(), 7);
+
+    // PII: per user, ordered by attribute, one user's never listed for another (prefixes).
+    assert!(s.put_pii("bob", &pii("lastname")).unwrap());
+    assert!(!s.put_pii("bob", &pii("lastname")).unwrap(), "a replacement is not a creation");
+    s.put_pii("bob", &pii("birthdate")).unwrap();
+    s.put_pii("bobby", &pii("x")).unwrap();
+    let attrs: Vec<String> = s.list_pii("bob").unwrap().into_iter().map(|r| r.attribute).collect();
+    assert_eq!(attrs, ["birthdate", "lastname"]);
+    assert_eq!(s.get_pii("bob", "lastname").unwrap().unwrap(), pii("lastname"));
+    assert!(s.get_pii("bob", "x").unwrap().is_none());
+    assert!(s.delete_pii("bob", "birthdate").unwrap());
+    assert!(!s.delete_pii("bob", "birthdate").unwrap());
+    assert_eq!(s.list_pii("bobby").unwrap().len(), 1);
+
+    // Deleting a user deletes their PII; a conditional delete only when the predicate holds.
+    assert!(s.delete_user("bob").unwrap());
+    assert!(!s.delete_user("bob").unwrap());
+    assert!(s.list_pii("bob").unwrap().is_empty());
+    assert_eq!(s.list_pii("bobby").unwrap().len(), 1);
+    s.insert_user(&user("carol")).unwrap();
+    s.put_pii("carol", &pii("x")).unwrap();
+    assert!(!s.delete_user_if("carol", &|u| u.verified).unwrap());
+    assert!(s.get_user("carol").unwrap().is_some());
+    assert!(s.delete_user_if("carol", &|u| !u.verified).unwrap());
+    assert!(s.get_user("carol").unwrap().is_none() && s.list_pii("carol").unwrap().is_empty());
+    assert!(!s.delete_user_if("carol", &|_| true).unwrap());
+
+    // Service providers.
+    assert!(s.put_sp(&sp("https://b.example")).unwrap());
+    assert!(!s.put_sp(&sp("https://b.example")).unwrap());
+    assert!(s.put_sp(&sp("https://a.example")).unwrap());
+    assert_eq!(s.get_sp("https://b.example").unwrap().unwrap(), sp("https://b.example"));
+    let ids: Vec<String> = s.list_sps().unwrap().into_iter().map(|p| p.entity_id).collect();
+    assert_eq!(ids, ["https://a.example", "https://b.example"]);
+    assert!(s.delete_sp("https://a.example").unwrap());
+    assert!(!s.delete_sp("https://a.example").unwrap());
+    assert!(s.get_sp("https://a.example").unwrap().is_none());
+
+    // Tokens: verification tokens are single use; the purge removes expired ones of both kinds.
+    s.put_verification(&token_hash("v"), &Verification { uid: "zed".into(), expires: 5 }).unwrap();
+    s.put_verification(&token_hash("w"), &Verification { uid: "zed".into(), expires: 500 }).unwrap();
+    s.put_api_token(&token_hash("a"), &ApiToken { uid: "zed".into(), expires: 100 }).unwrap();
+    s.put_api_token(&token_hash("old"), &ApiToken { uid: "zed".into(), expires: 10 }).unwrap();
+    assert_eq!(
+        s.get_api_token(&token_hash("a")).unwrap().unwrap(),
+        ApiToken { uid: "zed".into(), expires: 100 }
+    );
+    assert!(s.get_api_token(&token_hash("nope")).unwrap().is_none());
+    assert_eq!(s.purge_expired(50).unwrap(), 2);
+    assert!(s.take_verification(&token_hash("v")).unwrap().is_none());
+    assert_eq!(s.take_verification(&token_hash("w")).unwrap().unwrap().uid, "zed");
+    assert!(s.take_verification(&token_hash("w")).unwrap().is_none(), "single use");
+    assert!(s.get_api_token(&token_hash("a")).unwrap().is_some());
+    assert!(s.get_api_token(&token_hash("old")).unwrap().is_none());
+
+    hostile_keys(&*s);
+    concurrent_updates(s);
+}
+
+fn hostile_keys(s: &dyn Store) {
+    // The longest key accepted, of characters that do not compress.
+    let long: String =
+        (0..MAX_KEY_LEN / 4).map(|i| char::from_u32(0x10000 + i as u32 * 7).unwrap()).collect();
+    assert_eq!(long.len(), MAX_KEY_LEN);
+    for uid in
+        ["'; DROP TABLE idaas_home.users; --", "a%_\\'\"$1", "名前😀", long.as_str(), " ", "a\u{200b}b"]
+    {
+        s.insert_user(&user(uid)).unwrap();
+        assert_eq!(s.get_user(uid).unwrap().unwrap().uid, uid);
+        s.put_pii(uid, &pii("attr';--")).unwrap();
+        assert_eq!(s.list_pii(uid).unwrap().len(), 1);
+        assert_eq!(s.get_pii(uid, "attr';--").unwrap().unwrap().attribute, "attr';--");
+        assert!(s.delete_user(uid).unwrap());
+        assert!(s.get_user(uid).unwrap().is_none());
+    }
+    // A LIKE pattern must not match other keys.
+    assert!(s.list_pii("%").unwrap().is_empty());
+    assert!(s.list_pii("bobb_").unwrap().is_empty());
+    // NUL and oversize keys: refused on write, absent on read, by both backends.
+    let huge = "x".repeat(100_000);
+    assert!(matches!(s.insert_user(&user(&huge)), Err(StoreError::InvalidKey)));
+    assert!(s.get_user(&huge).unwrap().is_none());
+    assert!(s.list_pii(&huge).unwrap().is_empty());
+    assert!(matches!(s.insert_user(&user("a\0b")), Err(StoreError::InvalidKey)));
+    assert!(matches!(s.put_pii("zed", &pii("a\0")), Err(StoreError::InvalidKey)));
+    assert!(matches!(s.put_sp(&sp("x\0")), Err(StoreError::InvalidKey)));
+    assert!(s.get_user("a\0b").unwrap().is_none());
+    assert!(!s.delete_user("a\0b").unwrap());
+    assert!(s.get_pii("zed\0", "x").unwrap().is_none());
+    // Values with every kind of character survive.
+    let mut odd = user("odd");
+    odd.email = "\u{0}\u{1}\"\\'😀\u{feff}".into();
+    odd.groups = vec!["a\nb".into(), String::new()];
+    s.insert_user(&odd).unwrap();
+    assert_eq!(s.get_user("odd").unwrap().unwrap(), odd);
+    assert!(s.get_user("zed").unwrap().is_some(), "the users table is intact");
+}
+
+/// Two threads appending groups to the same user: no update is lost.
+fn concurrent_updates(s: Arc<dyn Store>) {
+    s.insert_user(&user("race")).unwrap();
+    let threads: Vec<_> = (0..2)
+        .map(|t| {
+            let s = s.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    s.update_user("race", &mut |u| u.groups.push(format!("t{t}-{i}"))).unwrap().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(s.get_user("race").unwrap().unwrap().groups.len(), 50);
+}
+
+#[test]
+fn sled_store_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    suite(Arc::new(SledStore::open(&dir.path().join("db")).unwrap()));
+}
+
+#[test]
+fn postgres_store_suite() {
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
+    cluster.create_database("idaas").unwrap();
+    suite(Arc::new(PgStore::open(&cluster.url("idaas")).unwrap()));
+    // Reopening finds the records, and the schema version is checked.
+    let s = PgStore::open(&cluster.url("idaas")).unwrap();
+    assert!(s.get_user("zed").unwrap().is_some());
+    // Two instances (two pools) updating one user at once lose no update either.
+    let (a, b): (Arc<dyn Store>, Arc<dyn Store>) =
+        (Arc::new(PgStore::open(&cluster.url("idaas")).unwrap()), Arc::new(s));
+    a.insert_user(&user("race2")).unwrap();
+    let threads: Vec<_> = [a.clone(), b]
+        .into_iter()
+        .enumerate()
+        .map(|(t, s)| {
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    s.update_user("race2", &mut |u| u.groups.push(format!("{t}-{i}"))).unwrap().unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(a.get_user("race2").unwrap().unwrap().groups.len(), 50);
+    drop(a);
+    cluster.psql("idaas", "UPDATE idaas_home.schema_version SET version = 99").unwrap();
+    let e = PgStore::open(&cluster.url("idaas")).unwrap_err();
+    assert!(e.to_string().contains("version 99"), "{e}");
+}
+
+#[test]
+fn postgres_corrupt_record_is_an_error_not_a_panic() {
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster");
+    cluster.create_database("idaas").unwrap();
+    let s = PgStore::open(&cluster.url("idaas")).unwrap();
+    cluster.psql("idaas", "INSERT INTO idaas_home.users VALUES ('eve', '{not json')").unwrap();
+    assert!(matches!(s.get_user("eve"), Err(StoreError::Corrupt { tree: "users", .. })));
+    assert!(s.list_users().is_err());
+    cluster.psql("idaas", "UPDATE idaas_home.users SET value = '{\"V9\":{}}'").unwrap();
+    assert!(matches!(s.get_user("eve"), Err(StoreError::Corrupt { .. })));
+}

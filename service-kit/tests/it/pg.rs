@@ -1,0 +1,71 @@
+//! The throwaway PostgreSQL cluster, the pool behind synchronous code (on a plain thread and
+//! inside both kinds of tokio runtime) and the schema migrations with their version check.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use service_kit::pg::testing::Cluster;
+use service_kit::pg::{migrate, schema_version, MigrateError, PgError, PgPool};
+
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE idaas_test.t (k TEXT PRIMARY KEY, v BIGINT NOT NULL);",
+    "ALTER TABLE idaas_test.t ADD COLUMN w TEXT;",
+];
+
+fn count(pool: &PgPool) -> i64 {
+    pool.run(|c| async move {
+        let row = c.query_one("SELECT count(*) FROM idaas_test.t", &[]).await?;
+        Ok::<_, PgError>(row.get::<_, i64>(0))
+    })
+    .unwrap()
+}
+
+#[test]
+fn cluster_pool_and_migrations() {
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
+    cluster.create_database("svc").unwrap();
+    let url = cluster.url("svc");
+    assert!(!format!("{url:?}").contains(service_kit::pg::testing::PASSWORD));
+    let pool = PgPool::connect(&url).unwrap();
+
+    assert_eq!(schema_version(&pool, "idaas_test").unwrap(), 0);
+    assert_eq!(migrate(&pool, "idaas_test", &MIGRATIONS[..1]).unwrap(), 1);
+    assert_eq!(migrate(&pool, "idaas_test", MIGRATIONS).unwrap(), 2, "the second migration is applied later");
+    assert_eq!(migrate(&pool, "idaas_test", MIGRATIONS).unwrap(), 2, "and only once");
+    assert_eq!(schema_version(&pool, "idaas_test").unwrap(), 2);
+    match migrate(&pool, "idaas_test", &MIGRATIONS[..1]) {
+        Err(e @ MigrateError::Newer { found: 2, known: 1, .. }) => {
+            assert!(e.to_string().contains("newer idaas"), "{e}")
+        }
+        other => panic!("an older build must refuse a newer schema: {other:?}"),
+    }
+
+    // From a plain thread, from a multi-thread runtime's worker and from a current-thread runtime.
+    pool.run(|c| async move {
+        c.execute("INSERT INTO idaas_test.t (k, v) VALUES ('a', 1)", &[]).await.map_err(PgError::from)
+    })
+    .unwrap();
+    let pool = std::sync::Arc::new(pool);
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let p = pool.clone();
+    rt.block_on(async move { tokio::spawn(async move { count(&p) }).await.unwrap() });
+    let p = pool.clone();
+    let n = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move { count(&p) });
+    assert_eq!(n, 1);
+    drop(rt);
+
+    // Dropped inside a runtime: no panic.
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    rt.block_on(async move { drop(pool) });
+}
+
+#[test]
+fn a_server_that_is_down_is_a_clear_error() {
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster");
+    let url = cluster.url("postgres");
+    drop(cluster);
+    let e = PgPool::connect(&url).unwrap_err();
+    assert!(!e.to_string().contains(service_kit::pg::testing::PASSWORD), "{e}");
+}
