@@ -78,7 +78,7 @@ pub async fn process(
         None => return Err(AcsError::Malformed("no samlp:Status")),
     }
     let assertion = {
-        let trust = state.idp.trust.clone();
+        let trust = state.idp().trust.clone();
         let xml = xml.clone();
         // libxmlsec1 work is CPU-bound: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
@@ -87,7 +87,7 @@ pub async fn process(
         .await
         .map_err(|_| AcsError::Malformed("verification failed"))??
     };
-    if assertion.issuer() != state.idp.entity_id {
+    if assertion.issuer() != state.idp().entity_id {
         return Err(federation::verify::ValidationError::UnknownIssuer.into());
     }
     let now = state.clock.now();
@@ -195,11 +195,12 @@ async fn open_pii(
     // RFC 7522 carries the signed Assertion itself; the visitor IdP verifies it again.
     let signed =
         signed_assertion(response_xml, assertion.id()).ok_or(AcsError::Malformed("the signed assertion"))?;
+    let idp = state.idp();
     let sealed = Sealed {
         assertion_xml: signed,
         tat: TatFrom::Claims,
         tat_info: &tat_info,
-        pii: PiiFrom::Home { url: &state.idp.pii_fetch_url, sp: &state.config.entity_id },
+        pii: PiiFrom::Home { url: &idp.pii_fetch_url, sp: &state.config.entity_id },
     };
     let keys = crate::unlock::Keys { key: &state.key, http: &state.http, visitor };
     let unlocked =

@@ -50,6 +50,22 @@ pub async fn serve(
     let options = state.config.serve_options();
     let tls =
         state.config.tls_files().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let refresher = match state.config.home_idp.metadata_refresh_secs {
+        0 => None,
+        secs => {
+            let state = state.clone();
+            Some(tokio::spawn(async move {
+                let every = std::time::Duration::from_secs(secs);
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.refresh_metadata().await {
+                        tracing::warn!(error = %e, "refreshing the home IdP metadata failed; the previous trust stays");
+                    }
+                }
+            }))
+        }
+    };
     let sweeper = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -66,5 +82,8 @@ pub async fn serve(
     // header-read and idle timeouts, a bounded shutdown grace: `service_kit::serve`.
     let result = service_kit::serve_configured(app(state), listener, options, tls, shutdown).await;
     sweeper.abort();
+    if let Some(r) = refresher {
+        r.abort();
+    }
     result
 }

@@ -110,7 +110,7 @@ pub async fn self_check(state: AppState) -> Result<String, String> {
     let resp = app(state.clone()).oneshot(req).await.map_err(|e| e.to_string())?;
     let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let protected = !state.config.public_paths.iter().any(|p| rbac::covers(p, "/"));
-    match (protected, resp.status(), location.starts_with(&state.idp.sso_url)) {
+    match (protected, resp.status(), location.starts_with(&state.idp().sso_url)) {
         (true, StatusCode::FOUND, true) => Ok(location.split('?').next().unwrap_or_default().to_owned()),
         (false, _, _) => Ok("/ is a public path; nothing to check".to_owned()),
         (_, status, _) => Err(format!(
@@ -155,8 +155,13 @@ fn start_sign_in(state: &AppState, headers: &HeaderMap, return_to: &str) -> Resu
     let return_to = sp::safe_return_path(return_to);
     let id = sp::request_id();
     let now = state.clock.now();
-    let xml =
-        sp::authn_request_xml(&id, &state.config.entity_id, &state.idp.sso_url, &state.config.acs_url(), now);
+    let xml = sp::authn_request_xml(
+        &id,
+        &state.config.entity_id,
+        &state.idp().sso_url,
+        &state.config.acs_url(),
+        now,
+    );
     let existing = cookies::read(headers, &state.signin_cookie)
         .map(|v| state.signin.open(&state.signin_cookie, &v, now))
         .unwrap_or_default();
@@ -165,7 +170,7 @@ fn start_sign_in(state: &AppState, headers: &HeaderMap, return_to: &str) -> Resu
         existing,
         signin::Pending { id, return_to: return_to.clone(), expires: now + signin::PENDING_LIFETIME },
     );
-    let url = sp::redirect_url(&state.idp.sso_url, &xml, &return_to, state.saml_key.key_der())
+    let url = sp::redirect_url(&state.idp().sso_url, &xml, &return_to, state.saml_key.key_der())
         .ok_or(SignInError::Request)?;
     let location = HeaderValue::from_str(&url).map_err(|_| SignInError::IdpUrl)?;
     // 302 Found, as SAML deployments expect for the HTTP-Redirect binding.

@@ -55,7 +55,8 @@ fn signer(state: &AppState) -> (String, &[u8]) {
 /// value remembering its ID; `None` when the IdP has no SingleLogoutService (then the
 /// sign-out stays local) or the request cannot be built (logged).
 pub fn request_url(state: &AppState, session: &Session, now: i64) -> Option<(String, String)> {
-    let destination = state.idp.slo_url.as_deref()?;
+    let idp = state.idp();
+    let destination = idp.slo_url.as_deref()?;
     let indexes: Vec<String> =
         Some(session.session_index.clone()).filter(|s| !s.is_empty()).into_iter().collect();
     let params = RequestParams {
@@ -97,8 +98,9 @@ pub fn receive(
     let inbound = inbound?;
     let now = state.clock.now();
     let skew = i64::from(state.config.clock_skew_seconds);
-    let certs = state.idp.trust.certificates_der(&state.idp.entity_id);
-    let peer = Peer { entity_id: &state.idp.entity_id, certs_der: &certs };
+    let idp = state.idp();
+    let certs = idp.trust.certificates_der(&idp.entity_id);
+    let peer = Peer { entity_id: &idp.entity_id, certs_der: &certs };
     match inbound.verify(&peer, &state.config.slo_url(), now, skew)? {
         Verified::Request(request, relay_state) => {
             // Only verified requests get into the answered table: anonymous traffic cannot
@@ -112,7 +114,7 @@ pub fn receive(
             }
             let ended = state.sessions.end_by_subject(&request.name_id, &request.session_indexes);
             tracing::info!(ended, "signed out by the identity provider");
-            let Some(destination) = state.idp.slo_response_url.as_deref() else {
+            let Some(destination) = idp.slo_response_url.as_deref() else {
                 return Ok(Outcome::Answered { ended, url: None });
             };
             let params = ResponseParams {

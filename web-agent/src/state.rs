@@ -54,8 +54,9 @@ pub const BACKEND_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_
 pub struct AppState {
     /// The configuration.
     pub config: Arc<Config>,
-    /// The trusted home IdP.
-    pub idp: Arc<TrustedIdp>,
+    /// The trusted home IdP, replaced when its metadata is refreshed
+    /// ([`AppState::refresh_metadata`]); read it with [`AppState::idp`].
+    idp: Arc<RwLock<Arc<TrustedIdp>>>,
     /// The agent's HPKE key (TATs and PATs are sealed to it).
     pub key: Arc<RecipientKey>,
     /// The agent's SAML signing key (AuthnRequests, logout messages) and its certificate.
@@ -122,7 +123,7 @@ impl AppState {
         }
         let backend = backend_client(config.tls_ca_file.as_deref())?;
         Ok(AppState {
-            idp: Arc::new(idp),
+            idp: Arc::new(RwLock::new(Arc::new(idp))),
             key: Arc::new(key),
             saml_key: Arc::new(saml_key),
             sessions: Arc::new(Sessions::with_memory_limit(config.session_memory_limit_bytes())),
@@ -141,6 +142,28 @@ impl AppState {
             metrics: service_kit::metrics::Metrics::new("agent"),
             config: Arc::new(config),
         })
+    }
+
+    /// The trusted home IdP as its metadata last said.
+    pub fn idp(&self) -> Arc<TrustedIdp> {
+        self.idp.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Reads the IdP metadata again (file or URL, as configured) and trusts what it says from
+    /// now on — the signing certificates of a key rollover, a moved endpoint. Metadata for
+    /// another entity ID, or unusable metadata, is refused and the previous trust stays.
+    pub async fn refresh_metadata(&self) -> Result<(), StartError> {
+        let xml = Self::load_metadata(&self.config).await?;
+        let fresh = TrustedIdp::from_metadata(&xml).map_err(|e| StartError::Metadata(e.to_string()))?;
+        let current = self.idp();
+        if fresh.entity_id != current.entity_id {
+            return Err(StartError::Metadata(format!(
+                "the refreshed metadata is for {}, not {}",
+                fresh.entity_id, current.entity_id
+            )));
+        }
+        *self.idp.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        Ok(())
     }
 
     /// Reads the IdP metadata named by the configuration (file, or URL fetched now).

@@ -66,6 +66,7 @@ async fn an_sp_with_refreshed_metadata_keeps_working_through_a_rollover() {
         clock: clock.clone(),
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
+        store_url: None,
     })
     .await
     .unwrap();

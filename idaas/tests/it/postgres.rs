@@ -21,6 +21,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>, url: &str) -> Sta
         data_dir: dir.to_owned(),
         clock,
         suite: pbe_core::SuiteId::Bls12_381,
+        tls: false,
         store_url: Some(url.to_owned()),
     })
     .await

@@ -184,6 +184,14 @@ pub struct HomeIdpConfig {
     /// Or a metadata URL, fetched at start-up.
     #[serde(default)]
     pub metadata_url: Option<String>,
+    /// Read the metadata (file or URL) again every this many seconds, so a signing-key
+    /// rollover at the IdP needs no restart; 0 = only at start. 0 - 604800, default 3600.
+    #[serde(default = "default_metadata_refresh")]
+    pub metadata_refresh_secs: u64,
+}
+
+fn default_metadata_refresh() -> u64 {
+    3600
 }
 
 /// The visitor IdP and this agent's client registration there.

@@ -13,6 +13,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_url("public_url", &self.public_url)?;
         self.tls_files()?;
+        service_kit::config::check_range(
+            "home_idp.metadata_refresh_secs",
+            self.home_idp.metadata_refresh_secs,
+            0,
+            7 * 86_400,
+        )?;
         check_url("backend_url", &self.backend_url)?;
         // Requests are appended to backend_url's path as they are; that base must itself be
         // plain and written in the form the URL library sends, so nothing can climb out of it.

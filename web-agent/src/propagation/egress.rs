@@ -81,8 +81,9 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
             .map_err(|_| PropagationError::PiiFetch)?
             .into()
     } else {
+        let idp = state.idp();
         let to = crate::pii::FetchFor {
-            url: &state.idp.pii_fetch_url,
+            url: &idp.pii_fetch_url,
             pii_ref: &propagation.pii_ref,
             uid: &session.user,
             sp: &state.config.entity_id,

@@ -129,7 +129,7 @@ async fn ingress_inner(
         .ok_or(PropagationError::Malformed(ASSERTION_HEADER))?;
     let started = std::time::Instant::now();
     let assertion = {
-        let trust = state.idp.trust.clone();
+        let trust = state.idp().trust.clone();
         let xml = xml.clone();
         tokio::task::spawn_blocking(move || {
             UnverifiedAssertion::parse(&xml, crate::acs::MAX_XML).and_then(|u| u.verify(&trust))
@@ -138,7 +138,7 @@ async fn ingress_inner(
         .map_err(|_| PropagationError::Assertion("verification failed".into()))?
         .map_err(|e| PropagationError::Assertion(e.to_string()))?
     };
-    if assertion.issuer() != state.idp.entity_id {
+    if assertion.issuer() != state.idp().entity_id {
         return Err(PropagationError::Assertion("unknown issuer".into()));
     }
     let now = state.clock.now();

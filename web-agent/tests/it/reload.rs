@@ -85,3 +85,46 @@ fn metadata_without_a_signing_certificate_is_refused() {
         assert!(AppState::new(config.clone(), garbage, Arc::new(ManualClock::new(0))).is_err());
     }
 }
+
+/// The IdP metadata is read again (what the periodic refresh does, `metadata_refresh_secs`):
+/// the certificates of a signing-key rollover are trusted without a restart; metadata for
+/// another IdP, or unusable metadata, is refused and the previous trust stays.
+#[tokio::test]
+async fn metadata_refresh_trusts_the_new_keys_and_keeps_the_old_trust_on_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let md_path = dir.path().join("idp.xml");
+    let text = config_text(dir.path(), "read").replace("unused.xml", &md_path.display().to_string());
+    let path = dir.path().join("agent.toml");
+    std::fs::write(&path, text).unwrap();
+    let (old, next) = (federation::testing::TestSigner::new(7), federation::testing::TestSigner::new(8));
+    let one = metadata(Some(&old.cert_base64()));
+    std::fs::write(&md_path, &one).unwrap();
+    let state = AppState::new(Config::load(&path).unwrap(), &one, Arc::new(ManualClock::new(0))).unwrap();
+    let certs = |s: &AppState| s.idp().trust.certificates_der("https://idp.example").len();
+    assert_eq!(certs(&state), 1);
+
+    // The rollover's metadata: both keys.
+    let both = one.replace(
+        "</md:KeyDescriptor>",
+        &format!(
+            "</md:KeyDescriptor><md:KeyDescriptor use=\"signing\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">\
+             <ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
+            next.cert_base64()
+        ),
+    );
+    std::fs::write(&md_path, &both).unwrap();
+    state.refresh_metadata().await.unwrap();
+    assert_eq!(certs(&state), 2, "both keys trusted");
+
+    // Refused: another entity ID, a document without a signing key, garbage. Trust unchanged.
+    for bad in
+        [both.replace("https://idp.example\"", "https://other.example\""), metadata(None), "<x".to_owned()]
+    {
+        std::fs::write(&md_path, &bad).unwrap();
+        assert!(state.refresh_metadata().await.is_err());
+        assert_eq!(certs(&state), 2);
+    }
+    std::fs::remove_file(&md_path).unwrap();
+    assert!(state.refresh_metadata().await.is_err(), "a missing file");
+    assert_eq!(certs(&state), 2);
+}

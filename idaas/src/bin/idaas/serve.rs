@@ -178,7 +178,7 @@ pub fn agent(args: ServeArgs) -> Result<(), ServeError> {
         "web agent: entity ID {}, ACS {}, home IdP {}, backend {}, visitor {}, TAT public key {}, listen {addr}",
         state.config.entity_id,
         state.config.acs_url(),
-        state.idp.entity_id,
+        state.idp().entity_id,
         state.config.backend_url,
         state.config.visitor.as_ref().map_or("none (plain SAML)", |v| v.token_endpoint.as_str()),
         state.key.public_text(),
