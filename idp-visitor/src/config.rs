@@ -94,6 +94,11 @@ pub struct Config {
     /// the built-in roots (a private CA, the quickstart's local CA).
     #[serde(default)]
     pub tls_ca_file: Option<PathBuf>,
+    /// Read every trusted IdP's metadata (`metadata_url`, `metadata_file`) again this often,
+    /// seconds, so a signing-key rollover at a home IdP needs no restart; 0 = only at start.
+    /// 0 - 604800, default 3600.
+    #[serde(default = "default_metadata_refresh")]
+    pub metadata_refresh_secs: u64,
     /// Serve `/metrics` to every client, not only to loopback ones (put a proxy with
     /// authentication in front when the scraper is on another host). Default false.
     #[serde(default)]
@@ -132,10 +137,14 @@ pub struct TrustedIdpConfig {
     /// Its signing certificate(s), PEM, inline.
     #[serde(default)]
     pub certificate_pem: Option<String>,
-    /// Not supported: fetching metadata over the network at start-up. Setting it is an error
-    /// that says so.
+    /// Its metadata URL: fetched at start-up (a failure stops the start) and again every
+    /// `metadata_refresh_secs`.
     #[serde(default)]
     pub metadata_url: Option<String>,
+    /// Where the inline `metadata` was fetched from (set by `state::fetch_metadata`; not a
+    /// configuration key): what a refresh fetches again.
+    #[serde(skip)]
+    pub fetched_from: Option<String>,
 }
 
 /// A statically configured client.
@@ -170,6 +179,10 @@ pub struct ClientConfig {
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8082))
 }
+fn default_metadata_refresh() -> u64 {
+    3600
+}
+
 fn default_public_url() -> String {
     "http://127.0.0.1:8082".into()
 }
@@ -221,6 +234,7 @@ impl Default for Config {
             idle_timeout_secs: service_kit::config::defaults::idle_timeout_secs(),
             request_timeout_secs: service_kit::config::defaults::request_timeout_secs(),
             metrics_public: false,
+            metadata_refresh_secs: default_metadata_refresh(),
             tls_cert: None,
             tls_key: None,
             tls_ca_file: None,
@@ -326,6 +340,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_base_url("public_url", &self.public_url)?;
         self.tls_files()?;
+        check_range("metadata_refresh_secs", self.metadata_refresh_secs, 0, 7 * 86_400)?;
         check_entity_id("entity_id", &self.entity_id)?;
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));

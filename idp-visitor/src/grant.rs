@@ -245,7 +245,7 @@ pub fn verify_assertion(state: &AppState, assertion_b64: &str) -> Result<Verifie
         .map_err(|_| OAuthError::InvalidGrant("the assertion is not base64url".into()))?;
     let xml = String::from_utf8(xml)
         .map_err(|_| OAuthError::InvalidGrant("the assertion is not UTF-8 XML".into()))?;
-    UnverifiedAssertion::parse(&xml, max).and_then(|u| u.verify(&state.trust)).map_err(invalid_grant)
+    UnverifiedAssertion::parse(&xml, max).and_then(|u| u.verify(&state.trust())).map_err(invalid_grant)
 }
 
 /// Exchanges a verified assertion for a PAT for `client` (blocking: key generation). Fills

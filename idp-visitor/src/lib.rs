@@ -54,7 +54,28 @@ pub async fn serve(
             }
         }
     });
+    let refreshes =
+        state.config.trusted_idps.iter().any(|i| i.fetched_from.is_some() || i.metadata_file.is_some());
+    let refresher = match state.config.metadata_refresh_secs {
+        secs if secs > 0 && refreshes => {
+            let state = state.clone();
+            Some(tokio::spawn(async move {
+                let every = std::time::Duration::from_secs(secs);
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.refresh_trust().await {
+                        tracing::warn!(error = %e, "refreshing trusted IdP metadata failed; the previous trust stays");
+                    }
+                }
+            }))
+        }
+        _ => None,
+    };
     let result = service_kit::serve_configured(http::app(state), listener, options, tls, shutdown).await;
     purger.abort();
+    if let Some(r) = refresher {
+        r.abort();
+    }
     result
 }

@@ -52,8 +52,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Key material.
     pub keys: Arc<Keys>,
-    /// The trusted home IdPs.
-    pub trust: Arc<TrustStore>,
+    /// The trusted home IdPs, replaced by a metadata refresh ([`AppState::refresh_trust`]);
+    /// read it with [`AppState::trust`].
+    trust: Arc<std::sync::RwLock<Arc<TrustStore>>>,
     /// Failed client-authentication counters.
     pub throttle: Arc<Throttle>,
     /// Remembered client-secret verifications.
@@ -70,7 +71,7 @@ impl std::fmt::Debug for AppState {
         f.debug_struct("AppState")
             .field("entity_id", &self.config.entity_id)
             .field("authority", &self.keys.authority_name())
-            .field("trusted_idps", &self.trust)
+            .field("trusted_idps", &self.trust())
             .finish_non_exhaustive()
     }
 }
@@ -115,8 +116,24 @@ pub async fn fetch_metadata(config: &mut Config) -> Result<(), StateError> {
         let text = String::from_utf8(body).map_err(|_| fail("not UTF-8".into()))?;
         idp.metadata = Some(text);
         idp.metadata_url = None;
+        idp.fetched_from = Some(url);
     }
     Ok(())
+}
+
+/// The trust store from the trusted IdPs' metadata as it is now: URLs fetched again, files
+/// read again (what a refresh does). An error leaves nothing half-built: the caller keeps its
+/// old store.
+pub async fn reload_trust(config: &Config) -> Result<TrustStore, StateError> {
+    let mut config = config.clone();
+    for idp in &mut config.trusted_idps {
+        if let Some(url) = idp.fetched_from.take() {
+            idp.metadata_url = Some(url);
+            idp.metadata = None;
+        }
+    }
+    fetch_metadata(&mut config).await?;
+    load_trust(&config)
 }
 
 fn add_trusted(trust: &mut TrustStore, idp: &TrustedIdpConfig) -> Result<(), String> {
@@ -153,6 +170,21 @@ pub fn pem_certificates(pem: &str) -> Vec<Vec<u8>> {
         }
     }
     out
+}
+
+impl AppState {
+    /// The trusted home IdPs as their metadata last said.
+    pub fn trust(&self) -> Arc<TrustStore> {
+        self.trust.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// Reads every trusted IdP's metadata again ([`reload_trust`]) and trusts it from now on;
+    /// on error the previous trust stays.
+    pub async fn refresh_trust(&self) -> Result<(), StateError> {
+        let fresh = reload_trust(&self.config).await?;
+        *self.trust.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(fresh);
+        Ok(())
+    }
 }
 
 impl AppState {
@@ -213,7 +245,7 @@ impl AppState {
             store,
             clock,
             keys,
-            trust: Arc::new(trust),
+            trust: Arc::new(std::sync::RwLock::new(Arc::new(trust))),
             throttle: Arc::new(Throttle::new(crate::throttle::params())),
             secrets: Arc::new(secrets),
             refused_unauthenticated: Arc::new(std::sync::atomic::AtomicU64::new(0)),

@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::Router;
 use federation::testing::TestSigner;
 use idp_visitor::config::{Config, TrustedIdpConfig};
-use idp_visitor::state::{fetch_metadata, load_trust, MAX_METADATA_BYTES};
+use idp_visitor::state::{fetch_metadata, load_trust, reload_trust, MAX_METADATA_BYTES};
 
 fn metadata(cert: Option<&str>) -> String {
     let key = cert.map_or(String::new(), |c| {
@@ -63,4 +63,45 @@ async fn metadata_urls_are_fetched_at_start_up_and_checked() {
     assert!(load_trust(&no_cert).unwrap_err().to_string().contains("certificate"));
     let err = fetch_metadata(&mut config_for("http://127.0.0.1:9/metadata".into())).await.unwrap_err();
     assert!(err.to_string().contains("trusted_idps[0]"), "{err}");
+}
+
+/// A refresh (`metadata_refresh_secs`) fetches the URL again: the certificates of a home IdP's
+/// signing-key rollover are trusted without a restart; a failing refresh is an error the
+/// caller answers by keeping its old trust.
+#[tokio::test]
+async fn a_refresh_fetches_the_metadata_again() {
+    use std::sync::{Arc, Mutex};
+    let (old, next) = (TestSigner::new(5), TestSigner::new(6));
+    let served = Arc::new(Mutex::new(metadata(Some(&old.cert_base64()))));
+    let answer = served.clone();
+    let app = Router::new().route("/md", get(move || async move { answer.lock().unwrap().clone() }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let mut config = config_for(format!("{base}/md"));
+    fetch_metadata(&mut config).await.unwrap();
+    assert_eq!(config.trusted_idps[0].fetched_from.as_deref(), Some(format!("{base}/md").as_str()));
+    let certs = |t: &federation::verify::TrustStore| t.certificates_der("https://home.example").len();
+    assert_eq!(certs(&load_trust(&config).unwrap()), 1);
+
+    // The home IdP publishes its next key.
+    let both = metadata(Some(&old.cert_base64())).replace(
+        "</md:KeyDescriptor>",
+        &format!(
+            "</md:KeyDescriptor><md:KeyDescriptor use=\"signing\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\">\
+             <ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>",
+            next.cert_base64()
+        ),
+    );
+    *served.lock().unwrap() = both;
+    assert_eq!(certs(&reload_trust(&config).await.unwrap()), 2, "both keys after the refresh");
+
+    // Metadata without a certificate, or for another entity, is refused.
+    *served.lock().unwrap() = metadata(None);
+    assert!(reload_trust(&config).await.is_err());
+    let mut pinned = config.clone();
+    pinned.trusted_idps[0].entity_id = Some("https://other.example".into());
+    *served.lock().unwrap() = metadata(Some(&next.cert_base64()));
+    assert!(reload_trust(&pinned).await.is_err());
 }

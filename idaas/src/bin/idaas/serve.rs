@@ -139,7 +139,8 @@ pub fn visitor(args: ServeArgs) -> Result<(), ServeError> {
     let clock: Arc<dyn service_kit::Clock> = Arc::new(service_kit::clock::SystemClock);
     let state =
         idp_visitor::AppState::open(config, clock).map_err(|e| ServeError::config(&args.config, e))?;
-    let trusted: Vec<&str> = state.trust.entity_ids().collect();
+    let trust = state.trust();
+    let trusted: Vec<&str> = trust.entity_ids().collect();
     let summary = format!(
         "visitor IdP: entity ID {}, token endpoint {}, authority {} ({}), trusted IdPs [{}], listen {addr}",
         state.config.entity_id,
