@@ -76,14 +76,12 @@ pub fn open(url: &StoreUrl) -> Result<Arc<dyn Store>, StoreError> {
     })
 }
 
-/// Longest key (uid, entity ID, client ID, attribute name) a store accepts, in bytes: far
-/// above every identifier's own limit, and within what a PostgreSQL index entry holds.
-pub const MAX_KEY_LEN: usize = 2048;
+pub use service_kit::store::MAX_KEY_LEN;
 
 /// Whether no backend can hold `key` (see [`StoreError::InvalidKey`]); reads of such a key
 /// find nothing.
 fn unstorable(key: &str) -> bool {
-    key.len() > MAX_KEY_LEN || key.contains('\0')
+    !service_kit::store::is_storable_key(key)
 }
 
 /// Refuses a key that no backend can hold (see [`StoreError::InvalidKey`]).

@@ -51,6 +51,17 @@ pub fn check_schema(db: &sled::Db, current: u32) -> Result<(), SchemaError> {
     Ok(())
 }
 
+/// Longest key (uid, entity ID, client ID, attribute name) a service's store accepts, in
+/// bytes: far above every identifier's own limit, and within what a PostgreSQL index entry
+/// holds.
+pub const MAX_KEY_LEN: usize = 2048;
+
+/// Whether every backend (sled, PostgreSQL) can hold `key`: at most [`MAX_KEY_LEN`] bytes and
+/// no NUL (PostgreSQL text cannot hold it; the sled PII keys use it as a separator).
+pub fn is_storable_key(key: &str) -> bool {
+    key.len() <= MAX_KEY_LEN && !key.contains('\0')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
