@@ -253,6 +253,18 @@ impl PgPool {
         &self.url
     }
 
+    /// Runs one `INSERT … ON CONFLICT … DO UPDATE … RETURNING (xmax = 0)` with text
+    /// parameters and answers whether it created the row: PostgreSQL's `xmax` is 0 only for a
+    /// row this statement inserted, not for one it updated (the stores' "created?" answers).
+    pub fn upsert(&self, sql: &'static str, params: Vec<String>) -> Result<bool, PgError> {
+        self.run(move |c| async move {
+            let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+                params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
+            let row = c.query_one(sql, &refs).await?;
+            row.try_get::<_, bool>(0).map_err(PgError::from)
+        })
+    }
+
     /// Runs `f` with a pooled connection on the pool's runtime and waits for its result.
     ///
     /// Blocks the calling thread; inside a multi-thread tokio runtime it does so through

@@ -244,19 +244,12 @@ impl Store for PgStore {
     fn put_sp(&self, sp: &ServiceProvider) -> Result<bool, StoreError> {
         super::check_key(&sp.entity_id)?;
         let value = text(encode(&StoredSp::V1(sp.clone()))?)?;
-        let id = sp.entity_id.clone();
-        Ok(self.pool.run(move |c| async move {
-            // `xmax = 0` only for a row this statement inserted (not one it updated).
-            let row = c
-                .query_one(
-                    "INSERT INTO idaas_home.service_providers (entity_id, value) VALUES ($1, $2)
-                     ON CONFLICT (entity_id) DO UPDATE SET value = EXCLUDED.value
-                     RETURNING (xmax = 0)",
-                    &[&id, &value],
-                )
-                .await?;
-            row.try_get::<_, bool>(0).map_err(PgError::from)
-        })?)
+        Ok(self.pool.upsert(
+            "INSERT INTO idaas_home.service_providers (entity_id, value) VALUES ($1, $2)
+             ON CONFLICT (entity_id) DO UPDATE SET value = EXCLUDED.value
+             RETURNING (xmax = 0)",
+            vec![sp.entity_id.clone(), value],
+        )?)
     }
 
     fn get_sp(&self, entity_id: &str) -> Result<Option<ServiceProvider>, StoreError> {
@@ -291,18 +284,12 @@ impl Store for PgStore {
         super::check_key(uid)?;
         super::check_key(&record.attribute)?;
         let value = text(encode(&pii_to_stored(record))?)?;
-        let (uid, attribute) = (uid.to_owned(), record.attribute.clone());
-        Ok(self.pool.run(move |c| async move {
-            let row = c
-                .query_one(
-                    "INSERT INTO idaas_home.pii (uid, attribute, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (uid, attribute) DO UPDATE SET value = EXCLUDED.value
-                     RETURNING (xmax = 0)",
-                    &[&uid, &attribute, &value],
-                )
-                .await?;
-            row.try_get::<_, bool>(0).map_err(PgError::from)
-        })?)
+        Ok(self.pool.upsert(
+            "INSERT INTO idaas_home.pii (uid, attribute, value) VALUES ($1, $2, $3)
+             ON CONFLICT (uid, attribute) DO UPDATE SET value = EXCLUDED.value
+             RETURNING (xmax = 0)",
+            vec![uid.to_owned(), record.attribute.clone(), value],
+        )?)
     }
 
     fn get_pii(&self, uid: &str, attribute: &str) -> Result<Option<PiiRecord>, StoreError> {

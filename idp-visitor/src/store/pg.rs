@@ -80,19 +80,12 @@ impl Store for PgStore {
     fn put_client(&self, client: &Client) -> Result<bool, StoreError> {
         super::check_key(&client.client_id)?;
         let value = text(encode(&StoredClient::V1(client.clone()))?)?;
-        let id = client.client_id.clone();
-        Ok(self.pool.run(move |c| async move {
-            // `xmax = 0` only for a row this statement inserted (not one it updated).
-            let row = c
-                .query_one(
-                    "INSERT INTO idaas_visitor.clients (client_id, value) VALUES ($1, $2)
-                     ON CONFLICT (client_id) DO UPDATE SET value = EXCLUDED.value
-                     RETURNING (xmax = 0)",
-                    &[&id, &value],
-                )
-                .await?;
-            row.try_get::<_, bool>(0).map_err(PgError::from)
-        })?)
+        Ok(self.pool.upsert(
+            "INSERT INTO idaas_visitor.clients (client_id, value) VALUES ($1, $2)
+             ON CONFLICT (client_id) DO UPDATE SET value = EXCLUDED.value
+             RETURNING (xmax = 0)",
+            vec![client.client_id.clone(), value],
+        )?)
     }
 
     fn get_client(&self, client_id: &str) -> Result<Option<Client>, StoreError> {
