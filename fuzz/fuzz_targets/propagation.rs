@@ -62,7 +62,7 @@ allowed_prefixes = ["/"]
             name: "shop".into(),
             url: "https://shop.fuzz.example".into(),
             entity_id: String::new(),
-            tat_key: state.key.public_text(),
+            tat_key: state.key.current().public_text(),
         };
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         Fixture { state, caller, partner, runtime, _dir: dir }

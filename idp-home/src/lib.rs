@@ -50,6 +50,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let _backup_socket = backup_socket(&state);
     let purger = tokio::spawn(purge_periodically(state.clone()));
     // Validated at start-up (`Config::validate`): a URL that fails here was checked already.
     let mailer = match state.config.smtp_url.as_deref().map(smtp::transport) {
@@ -68,6 +69,17 @@ pub async fn serve(
         m.abort();
     }
     result
+}
+
+/// The backup socket beside a sled store (`idaas backup`, [`service_kit::backup`]); none for
+/// PostgreSQL. Removed when serving ends.
+fn backup_socket(state: &AppState) -> Option<service_kit::backup::ControlSocket> {
+    let url = state.config.store_url().ok()?;
+    let store = state.store.clone();
+    service_kit::backup::ControlSocket::for_store(
+        &url,
+        std::sync::Arc::new(move |out| Ok(store.snapshot(out)?)),
+    )
 }
 
 async fn purge_periodically(state: AppState) {

@@ -40,6 +40,7 @@ pub async fn serve(
     let options = state.config.serve_options();
     let tls =
         state.config.tls_files().map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let _backup_socket = backup_socket(&state);
     let purge_state = state.clone();
     let purger = tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -78,4 +79,15 @@ pub async fn serve(
         r.abort();
     }
     result
+}
+
+/// The backup socket beside a sled store (`idaas backup`, [`service_kit::backup`]); none for
+/// PostgreSQL. Removed when serving ends.
+fn backup_socket(state: &AppState) -> Option<service_kit::backup::ControlSocket> {
+    let url = state.config.store_url().ok()?;
+    let store = state.store.clone();
+    service_kit::backup::ControlSocket::for_store(
+        &url,
+        std::sync::Arc::new(move |out| Ok(store.snapshot(out)?)),
+    )
 }

@@ -58,6 +58,12 @@ pub enum StoreError {
     /// A client ID contains NUL or is longer than [`MAX_KEY_LEN`] (refused by both backends).
     #[error("a key must not contain a NUL character nor be longer than {MAX_KEY_LEN} bytes")]
     InvalidKey,
+    /// A snapshot could not be written.
+    #[error("snapshot: {0}")]
+    Snapshot(#[from] service_kit::backup::SnapshotError),
+    /// This store is not backed up by snapshots (PostgreSQL: pg_dump).
+    #[error("this store is backed up with its database's own tools (pg_dump), not by idaas backup")]
+    SnapshotUnsupported,
 }
 
 /// Opens the store `url` names: a sled database in its directory, or PostgreSQL (applying
@@ -178,6 +184,12 @@ pub trait Store: Send + Sync + 'static {
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
     /// Record counts.
     fn counts(&self) -> Result<Counts, StoreError>;
+    /// Writes a consistent snapshot of the whole store (`idaas backup`); returns the number of
+    /// entries. PostgreSQL is backed up with its own tools (pg_dump) and answers
+    /// [`StoreError::SnapshotUnsupported`].
+    fn snapshot(&self, _out: &mut dyn std::io::Write) -> Result<u64, StoreError> {
+        Err(StoreError::SnapshotUnsupported)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -220,6 +232,7 @@ fn until_from(bytes: &[u8]) -> i64 {
 /// The sled implementation of [`Store`].
 pub struct SledStore {
     db: sled::Db,
+    gate: service_kit::backup::SnapshotGate,
     clients: sled::Tree,
     tokens: sled::Tree,
     used: sled::Tree,
@@ -253,6 +266,7 @@ impl SledStore {
             used: db.open_tree(USED)?,
             audit: db.open_tree(AUDIT)?,
             db,
+            gate: Default::default(),
         })
     }
 
@@ -264,6 +278,7 @@ impl SledStore {
 
 impl Store for SledStore {
     fn put_client(&self, client: &Client) -> Result<bool, StoreError> {
+        let _writing = self.gate.writing();
         check_key(&client.client_id)?;
         let prev =
             self.clients.insert(client.client_id.as_bytes(), encode(&StoredClient::V1(client.clone()))?)?;
@@ -280,12 +295,14 @@ impl Store for SledStore {
     }
 
     fn delete_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let _writing = self.gate.writing();
         let prev = self.clients.remove(client_id.as_bytes())?;
         self.flush()?;
         Ok(prev.is_some())
     }
 
     fn record_grant(&self, grant: &GrantRecord<'_>, now: i64) -> Result<u64, GrantStoreError> {
+        let _writing = self.gate.writing();
         let token = encode(&StoredToken::V1(grant.token.clone()))?;
         let audit = encode(&StoredAudit::V1(grant.audit.clone()))?;
         let seq = self.db.generate_id().map_err(StoreError::from)?.saturating_add(1);
@@ -319,6 +336,7 @@ impl Store for SledStore {
     }
 
     fn append_audit(&self, entry: &AuditEntry) -> Result<u64, StoreError> {
+        let _writing = self.gate.writing();
         // sled counts from 0; audit sequence numbers start at 1 so `after=0` lists everything.
         let seq = self.db.generate_id()?.saturating_add(1);
         self.audit.insert(seq.to_be_bytes(), encode(&StoredAudit::V1(entry.clone()))?)?;
@@ -343,6 +361,7 @@ impl Store for SledStore {
     }
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
+        let _writing = self.gate.writing();
         let mut n = 0;
         for entry in self.tokens.iter() {
             let (k, v) = entry?;
@@ -367,6 +386,10 @@ impl Store for SledStore {
             self.flush()?;
         }
         Ok(n)
+    }
+
+    fn snapshot(&self, out: &mut dyn std::io::Write) -> Result<u64, StoreError> {
+        Ok(service_kit::backup::write_snapshot(&self.db, &self.gate, out)?)
     }
 
     fn counts(&self) -> Result<Counts, StoreError> {

@@ -11,6 +11,7 @@
 //! there (with the secret string its wire types carry) and is re-exported here, so the services reach everything through one name.
 #![warn(missing_docs)]
 
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod health;

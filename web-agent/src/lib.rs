@@ -26,6 +26,7 @@ pub mod propagation;
 pub mod proxy;
 pub mod rbac;
 pub mod routes;
+pub mod seal_keys;
 pub mod session;
 pub mod signin;
 pub mod slo;
@@ -77,11 +78,28 @@ pub async fn serve(
             }
         })
     };
+    // HPKE key rollover steps (`idaas agent keys rotate|activate`) are file changes; every
+    // instance sharing the directory picks them up (seal_keys).
+    let key_watch = {
+        let keys = state.key.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(seal_keys::RELOAD_INTERVAL);
+            loop {
+                tick.tick().await;
+                match keys.reload() {
+                    Ok(true) => tracing::info!("HPKE key files changed: keys reloaded"),
+                    Ok(false) => {}
+                    Err(e) => tracing::error!(error = %e, "HPKE key files unreadable; the keys in use stay"),
+                }
+            }
+        })
+    };
     // No Nagle (a streamed response's later chunks would otherwise wait for the peer's
     // delayed ACK on a kept-alive connection — propagated calls reuse them), connect info,
     // header-read and idle timeouts, a bounded shutdown grace: `service_kit::serve`.
     let result = service_kit::serve_configured(app(state), listener, options, tls, shutdown).await;
     sweeper.abort();
+    key_watch.abort();
     if let Some(r) = refresher {
         r.abort();
     }

@@ -7,9 +7,9 @@
 //! The client is the agent's outbound client (no redirects, connect and whole-request
 //! timeouts, [`crate::exchange::http_client`]); the answer is read up to [`MAX_RESPONSE`].
 
+use crate::seal_keys::OpenSeal;
 use federation::api::{PiiFetchRequest, PiiFetchResponse};
 use federation::pii::{pii_info, MAX_SEALED, MAX_SEALED_TEXT};
-use federation::seal::RecipientKey;
 use zeroize::Zeroizing;
 
 use crate::error::UnlockError;
@@ -38,7 +38,7 @@ pub struct FetchFor<'a> {
 /// `federation::pii::decode_bundle`, then check against the signed digests).
 pub async fn fetch<'a>(
     http: &reqwest::Client,
-    key: &RecipientKey,
+    key: &dyn OpenSeal,
     to: FetchFor<'_>,
     names: impl Iterator<Item = &'a String>,
 ) -> Result<Zeroizing<Vec<u8>>, UnlockError> {
@@ -90,7 +90,7 @@ pub fn propagated_info(partner_entity_id: &str, session_index: &str, assertion_i
 }
 
 /// Opens a bundle sealed to this agent under `info` (a partner's re-sealed one).
-pub fn open(key: &RecipientKey, sealed: &str, info: &[u8]) -> Result<Zeroizing<Vec<u8>>, UnlockError> {
+pub fn open(key: &dyn OpenSeal, sealed: &str, info: &[u8]) -> Result<Zeroizing<Vec<u8>>, UnlockError> {
     key.open_limited(sealed, info, MAX_SEALED).map_err(|_| UnlockError::PiiSeal)
 }
 

@@ -148,7 +148,8 @@ pub fn safe_return_path(candidate: &str) -> String {
 
 /// This SP's metadata: entity ID, ACS (HTTP-POST), and in `md:Extensions` the HPKE public
 /// key the home IdP seals TATs to, with its kind (`<idaas:TatKey Algorithm="X25519">base64url
-/// </idaas:TatKey>`; `P-384` at 192 bits, `P-521` at 256).
+/// </idaas:TatKey>`; `P-384` at 192 bits, `P-521` at 256); during a key rollover the next key
+/// follows with `Use="next"` (crate::seal_keys).
 ///
 /// It also publishes the agent's signing certificate (`KeyDescriptor use="signing"`: its
 /// AuthnRequests and logout messages are signed) and its `SingleLogoutService` at `slo_url`
@@ -156,11 +157,11 @@ pub fn safe_return_path(candidate: &str) -> String {
 pub fn metadata_xml(
     entity_id: &str,
     acs_url: &str,
-    tat_key: &federation::seal::RecipientKey,
+    tat_keys: &crate::seal_keys::SealKeys,
     signing_cert_base64: &str,
     slo_url: &str,
 ) -> String {
-    let tat_public_key = tat_key.public_text();
+    let kem = tat_keys.suite().kem_name();
     let mut x = XmlBuilder::new();
     x.open(
         "md:EntityDescriptor",
@@ -169,9 +170,16 @@ pub fn metadata_xml(
     x.open("md:Extensions", &[]);
     x.leaf(
         "idaas:TatKey",
-        &[("xmlns:idaas", NS_IDAAS_MD), ("Algorithm", tat_key.suite().kem_name())],
-        &tat_public_key,
+        &[("xmlns:idaas", NS_IDAAS_MD), ("Algorithm", kem)],
+        &tat_keys.current().public_text(),
     );
+    if let Some(next) = tat_keys.next() {
+        x.leaf(
+            "idaas:TatKey",
+            &[("xmlns:idaas", NS_IDAAS_MD), ("Algorithm", kem), ("Use", "next")],
+            &next.public_text(),
+        );
+    }
     x.close();
     x.open(
         "md:SPSSODescriptor",
@@ -211,6 +219,28 @@ mod tests {
         for bad in ["https://evil.example/", "//evil.example", "/\\evil.example", "evil", "/a b", "/\n", ""] {
             assert_eq!(safe_return_path(bad), "/", "{bad:?}");
         }
+    }
+
+    #[test]
+    fn the_metadata_publishes_the_next_hpke_key_during_a_rollover() {
+        let dir = tempfile::tempdir().unwrap();
+        let suite = federation::seal::SealSuite::X25519Aes128;
+        let keys = crate::seal_keys::SealKeys::load(dir.path(), suite).unwrap();
+        let md = |k: &crate::seal_keys::SealKeys| {
+            metadata_xml("https://sp/md", "https://sp/acs", k, "Q0VSVA", "https://sp/slo")
+        };
+        let before = md(&keys);
+        assert_eq!(before.matches("<idaas:TatKey").count(), 1);
+        let next = crate::seal_keys::rotate(dir.path(), suite).unwrap();
+        keys.reload().unwrap();
+        let during = md(&keys);
+        assert_eq!(during.matches("<idaas:TatKey").count(), 2);
+        assert!(during.contains(&format!("Use=\"next\">{}</idaas:TatKey>", next.public_text())), "{during}");
+        crate::seal_keys::activate(dir.path(), suite).unwrap();
+        keys.reload().unwrap();
+        let after = md(&keys);
+        assert_eq!(after.matches("<idaas:TatKey").count(), 1);
+        assert!(after.contains(&next.public_text()));
     }
 
     #[test]

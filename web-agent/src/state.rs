@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
-use federation::seal::RecipientKey;
+use crate::seal_keys::SealKeys;
 use federation::signing_key::SigningKey;
 use federation::verify::ReplayCache;
 use service_kit::Clock;
@@ -58,7 +58,7 @@ pub struct AppState {
     /// ([`AppState::refresh_metadata`]); read it with [`AppState::idp`].
     idp: Arc<RwLock<Arc<TrustedIdp>>>,
     /// The agent's HPKE key (TATs and PATs are sealed to it).
-    pub key: Arc<RecipientKey>,
+    pub key: Arc<SealKeys>,
     /// The agent's SAML signing key (AuthnRequests, logout messages) and its certificate.
     pub saml_key: Arc<SigningKey>,
     /// Sessions and pending requests.
@@ -102,7 +102,7 @@ impl AppState {
     pub fn new(config: Config, idp_metadata: &str, clock: Arc<dyn Clock>) -> Result<AppState, StartError> {
         config.validate()?;
         let idp = TrustedIdp::from_metadata(idp_metadata).map_err(|e| StartError::Metadata(e.to_string()))?;
-        let key = keys::load_or_create(&config.data_dir, config.seal_suite())?;
+        let key = SealKeys::load(&config.data_dir, config.seal_suite())?;
         let signer = CallSigner::load_or_create(&config.data_dir)?;
         let saml_key = SigningKey::load_or_create(
             &config.data_dir,

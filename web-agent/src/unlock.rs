@@ -17,9 +17,9 @@
 //! The suite is the one the claims name (typed, no default): an assertion that does not say
 //! its suite is refused, never read as BLS12-381.
 
+use crate::seal_keys::SealKeys;
 use federation::claims::Claims;
 use federation::pii::{check_digests, decode_bundle};
-use federation::seal::RecipientKey;
 use federation::verify::VerifiedAssertion;
 use zeroize::Zeroizing;
 
@@ -49,7 +49,7 @@ pub enum PatSource<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Keys<'a> {
     /// The agent's HPKE key (TATs and PATs are sealed to it).
-    pub key: &'a RecipientKey,
+    pub key: &'a SealKeys,
     /// The client for the visitor IdP.
     pub http: &'a reqwest::Client,
     /// The visitor IdP and this agent's client credentials there.

@@ -125,3 +125,82 @@ async fn an_sp_with_refreshed_metadata_keeps_working_through_a_rollover() {
     assert!(!verifies(&third, &trust_during), "a third key, unknown to the old metadata");
     stack.stop().await;
 }
+
+/// `idaas agent keys` (issue 21 item 4, the agents' HPKE keys): status, rotate, activate on
+/// the key files of an agent's configuration; the agent opens seals to both keys during the
+/// rollover and only to the new one after it; refusals exit non-zero and change nothing.
+#[test]
+fn idaas_agent_keys_rolls_the_hpke_key_over() {
+    use federation::seal::SealSuite;
+    use std::process::Command;
+    use web_agent::seal_keys::{next_key_file, SealKeys};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("agent");
+    let sample =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/examples/agent-shopping.toml"))
+            .unwrap();
+    let toml = sample.replace("\"./data/agent-shopping\"", &format!("{:?}", data.to_str().unwrap()));
+    assert_ne!(toml, sample, "the sample names its data_dir");
+    let config = dir.path().join("agent.toml");
+    std::fs::write(&config, toml).unwrap();
+    let run = |cmd: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_idaas"))
+            .args(["agent", "keys", cmd, "--config", config.to_str().unwrap()])
+            .env(web_agent::config::CLIENT_SECRET_ENV, "a-client-secret-of-enough-length-1234")
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (out.status.code(), json, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let suite = SealSuite::X25519Aes128;
+    let seal_to =
+        |public: &str| federation::seal::seal(suite, public, b"info", b"tat", &mut rand_core::OsRng).unwrap();
+
+    // Before the agent ever started there is nothing to roll over.
+    let (code, _, err) = run("rotate");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("start the agent once"), "{err}");
+    let old = web_agent::keys::load_or_create(&data, suite).unwrap().public_text();
+
+    let (code, status, _) = run("status");
+    assert_eq!(code, Some(0));
+    assert_eq!(status["current"], old.as_str());
+    assert!(status["next"].is_null());
+
+    let (code, status, err) = run("rotate");
+    assert_eq!(code, Some(0), "{err}");
+    let next = status["next"].as_str().unwrap().to_owned();
+    assert_eq!(status["current"], old.as_str());
+    assert!(status["note"].as_str().unwrap().contains(&next), "the operator is told what to register");
+    let (code, _, err) = run("rotate");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("already published"), "{err}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join(next_key_file(suite))).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // During the rollover the agent opens seals to either key.
+    let keys = SealKeys::load(&data, suite).unwrap();
+    assert!(keys.open(&seal_to(&old), b"info").is_ok());
+    assert!(keys.open(&seal_to(&next), b"info").is_ok());
+
+    let (code, status, err) = run("activate");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(status["current"], next.as_str());
+    assert!(status["next"].is_null());
+    assert!(keys.reload().unwrap(), "a running agent picks the change up");
+    assert!(keys.open(&seal_to(&old), b"info").is_err(), "the old key is retired");
+    assert!(keys.open(&seal_to(&next), b"info").is_ok());
+    let (code, _, err) = run("activate");
+    assert_eq!(code, Some(1));
+    assert!(err.contains("no next key"), "{err}");
+
+    // A configuration that does not load is a usage error.
+    let out = Command::new(env!("CARGO_BIN_EXE_idaas"))
+        .args(["agent", "keys", "status", "--config", dir.path().join("missing.toml").to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -90,7 +90,7 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
             session_index: &session.session_index,
             assertion_id: &propagation.assertion_id,
         };
-        crate::pii::fetch(&state.http, &state.key, to, propagation.pii_names.iter()).await.map_err(|e| {
+        crate::pii::fetch(&state.http, &*state.key, to, propagation.pii_names.iter()).await.map_err(|e| {
             tracing::warn!(partner = %partner.name, error = %e, "PII fetch for a propagated call failed");
             PropagationError::PiiFetch
         })?

@@ -38,8 +38,10 @@ pub enum Command {
     /// Run the visitor IdP (OAuth 2.0 token endpoint for the RFC 7522 SAML bearer grant,
     /// issuing Purpose Access Tokens).
     Visitor(ServeArgs),
-    /// Run a web agent (SAML SP + reverse proxy that passes decrypted PII to a backend).
-    Agent(ServeArgs),
+    /// Run a web agent (SAML SP + reverse proxy that passes decrypted PII to a backend), or
+    /// roll its HPKE key over (`idaas agent keys`).
+    #[command(args_conflicts_with_subcommands = true)]
+    Agent(AgentArgs),
     /// Run the paper's whole scenario locally: home IdP, visitor IdP, shopping and delivery.
     Quickstart(QuickstartArgs),
     /// A demo backend that answers with the identity headers it received (JSON or HTML).
@@ -50,6 +52,33 @@ pub enum Command {
     /// Create or upgrade a store's schema (the services also do it at start-up), and show its
     /// version. A newer schema than this build knows is refused.
     Migrate(MigrateArgs),
+    /// Write one archive of a data directory: every sled store as a consistent snapshot
+    /// (taken by the running service through its backup socket, or directly when none runs)
+    /// and every key and file. PostgreSQL stores are backed up with pg_dump.
+    Backup(BackupArgs),
+    /// Recreate a data directory from an `idaas backup` archive (checked whole before anything
+    /// is written; the directory must not exist or be empty).
+    Restore(RestoreArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The data directory (a service's `data_dir`, or the quickstart's directory).
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// The archive to write (tar.gz, mode 0600; replaced only when complete).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The archive `idaas backup` wrote.
+    #[arg(long = "in", value_name = "FILE")]
+    pub input: PathBuf,
+    /// The data directory to create (must not exist, or be empty).
+    #[arg(long)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -200,6 +229,45 @@ pub struct HomeArgs {
     pub check: bool,
     #[command(subcommand)]
     pub admin: Option<HomeAdmin>,
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The agent's TOML configuration file (docs/web-agent.md); required to serve.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Check the configuration and key material, print a summary, and exit without serving.
+    #[arg(long)]
+    pub check: bool,
+    #[command(subcommand)]
+    pub keys: Option<AgentAdmin>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentAdmin {
+    /// The agent's HPKE key (TATs, PATs and PII are sealed to it): status and rollover.
+    /// Works on the key files, whether the agent runs or not (docs/operations.md#key-rollover).
+    #[command(subcommand)]
+    Keys(AgentKeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgentKeysCommand {
+    /// Show the current key and, during a rollover, the next one (public keys).
+    Status(AgentKeyArgs),
+    /// Create the next key: the agent opens seals to either key from now on and publishes it
+    /// in its metadata; register it at the home and visitor IdPs, then activate.
+    Rotate(AgentKeyArgs),
+    /// Make the next key the current one and retire the old key (every IdP must seal to the
+    /// next key by now).
+    Activate(AgentKeyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentKeyArgs {
+    /// The agent's TOML configuration file (its data_dir and security level).
+    #[arg(long)]
+    pub config: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

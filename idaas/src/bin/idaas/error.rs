@@ -15,6 +15,11 @@ impl CliError {
         CliError { code: 2, message: message.into() }
     }
 
+    /// The operation failed on the way (I/O, a service's refusal; exit 1).
+    pub fn failed(message: impl Into<String>) -> Self {
+        CliError { code: 1, message: message.into() }
+    }
+
     /// The keys do not satisfy the policy (exit 1).
     pub fn not_satisfied(message: impl Into<String>) -> Self {
         CliError { code: 1, message: message.into() }

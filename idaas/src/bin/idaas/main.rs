@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+mod agent_keys;
+mod backup;
 mod cli;
 mod error;
 mod files;
@@ -12,6 +14,7 @@ mod migrate;
 mod pbe;
 mod pii;
 mod quickstart;
+mod restore;
 mod serve;
 mod sps;
 
@@ -52,7 +55,16 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
         cli::Command::Visitor(args) => report(serve::visitor(args)),
-        cli::Command::Agent(args) => report(serve::agent(args)),
+        cli::Command::Agent(cli::AgentArgs { keys: Some(cli::AgentAdmin::Keys(cmd)), .. }) => {
+            exit(agent_keys::run(cmd))
+        }
+        cli::Command::Agent(cli::AgentArgs { config: Some(config), check, keys: None }) => {
+            report(serve::agent(cli::ServeArgs { config, check }))
+        }
+        cli::Command::Agent(_) => {
+            eprintln!("idaas: give --config FILE to serve, or a subcommand (idaas agent --help)");
+            ExitCode::from(2)
+        }
         cli::Command::Quickstart(args) => report(quickstart::run(args)),
         cli::Command::DemoBackend(args) => report(quickstart::demo_backend(args)),
         cli::Command::Migrate(args) => match migrate::run(args) {
@@ -62,6 +74,8 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+        cli::Command::Backup(args) => exit(backup::run(&args.data_dir, &args.out)),
+        cli::Command::Restore(args) => exit(restore::run(&args.input, &args.data_dir)),
         cli::Command::Pii(cmd) => match pii::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -69,6 +83,17 @@ fn main() -> ExitCode {
                 ExitCode::from(e.exit_code())
             }
         },
+    }
+}
+
+/// Prints a command's failure and turns it into the exit code.
+fn exit(result: Result<(), error::CliError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("idaas: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }
 

@@ -182,7 +182,7 @@ pub fn agent(args: ServeArgs) -> Result<(), ServeError> {
         state.idp().entity_id,
         state.config.backend_url,
         state.config.visitor.as_ref().map_or("none (plain SAML)", |v| v.token_endpoint.as_str()),
-        state.key.public_text(),
+        state.key.current().public_text(),
     );
     let check = rt.block_on(web_agent::self_check(state.clone()));
     if args.check {
