@@ -18,7 +18,10 @@ use serde::{Deserialize, Serialize};
 use crate::model::{PiiRecord, ServiceProvider, User};
 use service_kit::pg::StoreUrl;
 
+mod consent;
 pub mod pg;
+
+pub use consent::ConsentStore;
 
 /// The on-disk schema version written to the `meta` tree.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -128,8 +131,8 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 }
 
 /// Persistent storage of the home IdP. Every mutating method has flushed its write to disk
-/// when it returns `Ok`.
-pub trait Store: Send + Sync + 'static {
+/// when it returns `Ok`. Consents are [`ConsentStore`]'s part of it.
+pub trait Store: ConsentStore + Send + Sync + 'static {
     /// Creates a user; [`StoreError::AlreadyExists`] if the uid is taken (atomic).
     fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     /// Reads a user.
@@ -273,6 +276,7 @@ pub struct SledStore {
     pii: sled::Tree,
     api_tokens: sled::Tree,
     verifications: sled::Tree,
+    consents: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -293,6 +297,7 @@ impl SledStore {
             pii: db.open_tree(PII)?,
             api_tokens: db.open_tree(API_TOKENS)?,
             verifications: db.open_tree(VERIFICATIONS)?,
+            consents: db.open_tree(consent::CONSENTS)?,
             db,
         })
     }
@@ -358,6 +363,7 @@ impl Store for SledStore {
             let (k, _) = entry?;
             self.pii.remove(k)?;
         }
+        self.remove_consents_of(uid)?;
         self.flush()?;
         Ok(existed)
     }
@@ -377,6 +383,7 @@ impl Store for SledStore {
             let (k, _) = entry?;
             self.pii.remove(k)?;
         }
+        self.remove_consents_of(uid)?;
         self.flush()?;
         Ok(true)
     }

@@ -71,7 +71,7 @@ pub(super) async fn to_auto_post(
     assert!(sso.starts_with(&format!("{}/saml/sso?SAMLRequest=", stack.home_url)));
     let page = b.get(&sso).send().await.unwrap().text().await.unwrap();
     if !page.contains("action=\"/saml/login\"") {
-        return (page, false);
+        return (idaas::browser::through_consent(b, &stack.home_url, page).await.unwrap(), false);
     }
     let csrf = input(&page, "csrf").unwrap();
     let r = b
@@ -81,7 +81,8 @@ pub(super) async fn to_auto_post(
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    (r.text().await.unwrap(), true)
+    let page = r.text().await.unwrap();
+    (idaas::browser::through_consent(b, &stack.home_url, page).await.unwrap(), true)
 }
 
 pub(super) async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> SignIn {

@@ -90,6 +90,7 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
         display_name: None,
         purposes: vec!["purpose:current".into(), "ppurpose:purchase".into()],
         slo: None,
+        consent: Some(idp_home::model::ConsentMode::Implied),
         pbe: Some(PbeConfig {
             tat_public_key: key.public_text(),
             visitor_entity_id: VISITOR_ID.into(),
@@ -150,6 +151,7 @@ impl Stack {
                     display_name: None,
                     purposes: Vec::new(),
                     slo: None,
+                    consent: None,
                 },
             ],
             visitor_authorities: vec![visitor_authority(salesforce()), visitor_authority(amazon())],
