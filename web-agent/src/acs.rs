@@ -141,6 +141,7 @@ pub async fn process(
             session_index,
             expires,
             closed: opened.closed,
+            missing: opened.missing,
             handle: String::new(),
             propagation,
         },

@@ -277,6 +277,7 @@ async fn the_papers_lifecycle_over_http() {
         "bob",
         &session_index,
         &cts,
+        (T0 / 86_400) as u64,
     )
     .unwrap();
     assert!(opened.values.is_empty(), "without purpose:current nothing of Table 1 opens");
