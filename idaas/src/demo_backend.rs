@@ -55,8 +55,7 @@ pub fn seen(service: &str, headers: &HeaderMap) -> serde_json::Value {
     }
     // Set by the agent: why values it could not open stayed closed (`name=reason; …`).
     if let Some(missing) = get("x-idaas-missing") {
-        let why: BTreeMap<&str, &str> =
-            missing.split("; ").filter_map(|item| item.split_once('=')).collect();
+        let why: BTreeMap<&str, &str> = missing.split("; ").filter_map(|item| item.split_once('=')).collect();
         out["missing"] = json!(why);
     }
     out

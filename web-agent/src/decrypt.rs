@@ -225,9 +225,18 @@ mod tests {
             KeyError::WrongSession("PAT")
         );
         assert_eq!(open(name, &tat, &pat, "bob", "s2", &cts, 0).unwrap_err(), KeyError::WrongSession("TAT"));
-        assert_eq!(open(name, &tat, &pat, "alice", "s1", &cts, 0).unwrap_err(), KeyError::WrongSession("TAT"));
+        assert_eq!(
+            open(name, &tat, &pat, "alice", "s1", &cts, 0).unwrap_err(),
+            KeyError::WrongSession("TAT")
+        );
         assert_eq!(open(other, &tat, &pat, "bob", "s1", &cts, 0).unwrap_err(), KeyError::Malformed("TAT"));
-        assert_eq!(open(name, b"garbage", &pat, "bob", "s1", &cts, 0).unwrap_err(), KeyError::Malformed("TAT"));
-        assert_eq!(open(name, &tat, &tat[..10], "bob", "s1", &cts, 0).unwrap_err(), KeyError::Malformed("PAT"));
+        assert_eq!(
+            open(name, b"garbage", &pat, "bob", "s1", &cts, 0).unwrap_err(),
+            KeyError::Malformed("TAT")
+        );
+        assert_eq!(
+            open(name, &tat, &tat[..10], "bob", "s1", &cts, 0).unwrap_err(),
+            KeyError::Malformed("PAT")
+        );
     }
 }

@@ -24,15 +24,35 @@ pub fn human_date(days: u64) -> String {
 /// Why `policy` is not satisfied by the attributes `held` on day `today`: the first clause of
 /// its top-level conjunction that fails, in words.
 pub fn why_closed(policy: &Policy, held: &dyn Fn(&Attribute) -> bool, today: u64) -> String {
-    let failing = match policy {
-        Policy::And(children) => children.iter().find(|c| !c.is_satisfied_by(held)).unwrap_or(policy),
-        other => other,
-    };
-    let mut reason = clause(failing, today);
+    let mut reason = clause(failing(policy, held), today);
     if reason.chars().count() > MAX_REASON {
         reason = reason.chars().take(MAX_REASON).collect::<String>() + "…";
     }
     reason
+}
+
+/// The clause to explain: in a conjunction, its first failing part; in a disjunction of
+/// conjunctions (one branch per domain, as disclosure policies with several domains are), the
+/// branch closest to being met (most parts met: the service's own domain) — each looked into
+/// again.
+fn failing<'p>(p: &'p Policy, held: &dyn Fn(&Attribute) -> bool) -> &'p Policy {
+    match p {
+        Policy::And(children) => match children.iter().find(|c| !c.is_satisfied_by(held)) {
+            Some(c) => failing(c, held),
+            None => p,
+        },
+        Policy::Or(children) if children.iter().any(|c| matches!(c, Policy::And(_))) => {
+            let met = |c: &Policy| match c {
+                Policy::And(parts) => parts.iter().filter(|x| x.is_satisfied_by(held)).count(),
+                other => usize::from(other.is_satisfied_by(held)),
+            };
+            match children.iter().max_by_key(|c| met(c)) {
+                Some(best) => failing(best, held),
+                None => p,
+            }
+        }
+        other => other,
+    }
 }
 
 fn or_list(items: &[&str]) -> String {
@@ -77,7 +97,11 @@ fn clause(p: &Policy, today: u64) -> String {
             Some(PURPOSE) if values.contains(&"current") && values.len() == 1 => {
                 return "it is only for a service you are signed in to right now".to_owned()
             }
-            Some(PURPOSE) => return format!("it is only for the purposes {list}, and this service does not hold one of them now"),
+            Some(PURPOSE) => {
+                return format!(
+                    "it is only for the purposes {list}, and this service does not hold one of them now"
+                )
+            }
             _ => {}
         }
     }
@@ -93,7 +117,8 @@ mod tests {
 
     #[test]
     fn each_failing_clause_of_table1_is_named_in_words() {
-        let texts: Vec<Policy> = table1().iter().map(|(_, _, d)| d.compile("telekom", DAY).unwrap()).collect();
+        let texts: Vec<Policy> =
+            table1().iter().map(|(_, _, d)| d.compile("telekom", DAY).unwrap()).collect();
         let held = |day: u64, attrs: &[&str]| {
             let mut h: Vec<Attribute> =
                 pbe_core::segtree::path_attributes(ACCESS_TIME, "telekom", day).unwrap_or_default();
@@ -118,7 +143,8 @@ mod tests {
         let h = held(DAY, &amazon);
         assert_eq!(why_closed(&texts[2], &|a| h.contains(a), DAY), "it is only for services of salesforce");
         // Not signed in any more: no purpose:current.
-        let h = held(DAY, &["domain:salesforce@telekom", "country:eu@telekom", "ppurpose:purchase@salesforce"]);
+        let h =
+            held(DAY, &["domain:salesforce@telekom", "country:eu@telekom", "ppurpose:purchase@salesforce"]);
         assert!(why_closed(&texts[1], &|a| h.contains(a), DAY).contains("signed in to right now"));
         // Anything else is named as the rule itself, bounded.
         let odd = Policy::parse("2 of (a:b@x, c:d@y, e:f@z)").unwrap();

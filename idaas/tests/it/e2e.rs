@@ -289,6 +289,16 @@ async fn the_papers_lifecycle_over_http() {
     let later = visit(&stack, &browser(), 1, "/ship").await;
     assert!(later.asked_password, "the old IdP session is long gone");
     assert_eq!(pii_names(&later.seen), ["lastname"]);
+    // The agent says why, in words the backend can show (issue 18).
+    assert_eq!(
+        later.seen["missing"]["addresses"], "the rule for this service ended on 22 Oct 2025",
+        "{}",
+        later.seen
+    );
+    assert_eq!(
+        later.seen["missing"]["dob"],
+        "it is only for services whose main purpose is purchase or government"
+    );
 
     // A restart keeps everything: same password, no new data.
     stack.stop().await;
