@@ -291,10 +291,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 attribute_names: Default::default(),
                 sign: Default::default(),
                 authn_requests_signed: true,
-                // Consent as a real deployment has it (the default for a PBE service): bob
-                // sees what each demo service can read and allows it once; the automated
-                // clients click Allow (`crate::browser::through_consent`).
-                consent: None,
+                consent: None, // required (a PBE service): bots click Allow, browser::through_consent
                 // Single logout, HTTP-Redirect both ways (docs/home-idp.md).
                 slo: Some(idp_home::model::SloConfig {
                     url: format!("{url}/saml/slo"),
