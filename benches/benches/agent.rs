@@ -55,6 +55,7 @@ fn agent(c: &mut Criterion) {
                     .await
                     .unwrap();
             }
+            let page = idaas::browser::through_consent(&browser, &stack.home_url, page).await.unwrap();
             input(&page, "SAMLResponse")
         })
     };

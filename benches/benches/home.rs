@@ -41,6 +41,7 @@ fn sso_response(c: &mut Criterion) {
         display_name: None,
         purposes: Vec::new(),
         slo: None,
+        consent: Some(idp_home::model::ConsentMode::Implied),
         pbe: Some(PbeConfig {
             tat_public_key: sp_key.public_text(),
             visitor_entity_id: "https://salesforce.example".into(),

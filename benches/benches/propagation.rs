@@ -59,6 +59,7 @@ fn propagation(c: &mut Criterion) {
                     .await
                     .unwrap();
             }
+            let page = idaas::browser::through_consent(browser, &stack.home_url, page).await.unwrap();
             let resp = input(&page, "SAMLResponse");
             let r = browser
                 .post(format!("{shop}/saml/acs"))

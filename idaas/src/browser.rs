@@ -40,6 +40,33 @@ pub fn form_input(html: &str, name: &str) -> Option<String> {
     )
 }
 
+/// Whether `page` is the home IdP's consent page (issue 18).
+pub fn is_consent_page(page: &str) -> bool {
+    page.contains("action=\"/saml/consent\"")
+}
+
+/// What a person who allows does: if `page` is the home IdP's consent page, posts "Allow"
+/// to `home_url` and returns the page that comes back (the auto-post form); any other page is
+/// returned as it is. The automated clients (quickstart's order demo, tests, benchmarks) sign
+/// bob in through it.
+pub async fn through_consent(
+    b: &reqwest::Client,
+    home_url: &str,
+    page: String,
+) -> Result<String, reqwest::Error> {
+    if !is_consent_page(&page) {
+        return Ok(page);
+    }
+    let field = |name| form_input(&page, name).unwrap_or_default();
+    let form = [
+        ("csrf", field("csrf")),
+        ("bind", field("bind")),
+        ("fingerprint", field("fingerprint")),
+        ("decision", "allow".to_owned()),
+    ];
+    b.post(format!("{home_url}/saml/consent")).form(&form).send().await?.text().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -53,6 +53,11 @@ pub fn seen(service: &str, headers: &HeaderMap) -> serde_json::Value {
     if let Some(caller) = get("x-idaas-caller") {
         out["caller"] = json!(caller);
     }
+    // Set by the agent: why values it could not open stayed closed (`name=reason; …`).
+    if let Some(missing) = get("x-idaas-missing") {
+        let why: BTreeMap<&str, &str> = missing.split("; ").filter_map(|item| item.split_once('=')).collect();
+        out["missing"] = json!(why);
+    }
     out
 }
 
@@ -170,6 +175,16 @@ fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap, can_or
     }
     if rows.is_empty() {
         rows.push_str("<tr><td colspan=\"2\">(no personal data was disclosed to this service)</td></tr>");
+    }
+    // What the agent could not open, and why, in the words it gives.
+    if let Some(missing) = body["missing"].as_object() {
+        for (k, v) in missing {
+            rows.push_str(&format!(
+                "<tr><th scope=\"row\">{}</th><td class=\"muted\">not shown: {}</td></tr>",
+                esc(k),
+                esc(v.as_str().unwrap_or(""))
+            ));
+        }
     }
     // The agent in front serves the shared stylesheet on this origin.
     Html(format!(

@@ -291,6 +291,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 attribute_names: Default::default(),
                 sign: Default::default(),
                 authn_requests_signed: true,
+                consent: None, // required (a PBE service): bots click Allow, browser::through_consent
                 // Single logout, HTTP-Redirect both ways (docs/home-idp.md).
                 slo: Some(idp_home::model::SloConfig {
                     url: format!("{url}/saml/slo"),

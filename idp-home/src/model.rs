@@ -66,6 +66,38 @@ pub struct ServiceProvider {
     /// logout (the IdP cannot sign it out, and reports `PartialLogout` when it should have).
     #[serde(default)]
     pub slo: Option<SloConfig>,
+    /// Whether people are asked before their first sign-in to this SP (and whenever what it
+    /// could read changes); `None`: [`ServiceProvider::consent_required`] decides by what it
+    /// gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentMode>,
+}
+
+/// Whether an SP's sign-ins need the person's consent (`consent = "required" | "implied"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentMode {
+    /// The IdP shows what the SP will be able to read and asks Allow / Deny, once per set of
+    /// readable attributes.
+    Required,
+    /// Signing in is consent (an SP of the person's own organisation, an automated demo).
+    Implied,
+}
+
+/// A person's consent to one SP reading a set of attributes (the account page lists them, a
+/// POST there revokes one).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Consent {
+    /// The SP's entity ID.
+    pub sp: String,
+    /// What it could read when the person allowed it: plain attributes (`groups`, `email`)
+    /// and the names of the PII values it could open (no values).
+    pub attributes: Vec<String>,
+    /// The fingerprint of that set (`service::consent::fingerprint`): a sign-in whose set has
+    /// another fingerprint asks again.
+    pub fingerprint: String,
+    /// When it was given, Unix seconds.
+    pub granted: i64,
 }
 
 /// An SP's Single Logout endpoint (SAML profiles §4.4).
@@ -140,6 +172,16 @@ impl ServiceProvider {
             .and_then(|u| url::Url::parse(u).ok())
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| self.entity_id.clone())
+    }
+
+    /// Whether sign-ins to this SP need consent: as registered, else required for an SP that
+    /// gets personal data (PII ciphertexts as a PBE service, or the e-mail address) and
+    /// implied for the others.
+    pub fn consent_required(&self) -> bool {
+        match self.consent {
+            Some(mode) => mode == ConsentMode::Required,
+            None => self.pbe.is_some() || self.releases("email"),
+        }
     }
 
     /// Whether the plain attribute `name` is released to this SP.

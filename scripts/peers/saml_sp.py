@@ -316,6 +316,14 @@ def make_browser(args, password):
             data = dict(f["inputs"], uid=args.user, password=password)
             r = session.post(urllib.parse.urljoin(url, f["action"]), data=data, timeout=60)
             r.raise_for_status()
+            url = r.url
+            forms = forms_of(r.text)
+        # The home IdP asks for consent before the first disclosure to a service: click Allow.
+        consent = [f for f in forms if f["action"].endswith("/saml/consent")]
+        if consent:
+            data = dict(consent[0]["inputs"], decision="allow")
+            r = session.post(urllib.parse.urljoin(url, consent[0]["action"]), data=data, timeout=60)
+            r.raise_for_status()
             forms = forms_of(r.text)
         posts = [f for f in forms if "SAMLResponse" in f["inputs"]]
         if not posts:

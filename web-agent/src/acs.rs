@@ -141,6 +141,7 @@ pub async fn process(
             session_index,
             expires,
             closed: opened.closed,
+            missing: opened.missing,
             handle: String::new(),
             propagation,
         },
@@ -190,6 +191,13 @@ async fn open_pii(
     assertion: &VerifiedAssertion,
 ) -> Result<(crate::decrypt::Opened, Option<crate::session::Propagation>), AcsError> {
     let Some(visitor) = state.config.visitor.as_ref() else { return Ok(Default::default()) };
+    // The person denied this service their data at the home IdP (consent, issue 18): the
+    // assertion signs them in with no idaas claim at all, so there is nothing to open. One
+    // claim present means all must be (`Claims::read` refuses a partial set).
+    if no_idaas_claims(assertion) {
+        tracing::info!("signed in without personal data (not released by the identity provider)");
+        return Ok(Default::default());
+    }
     let session_index = assertion.session_index().ok_or(AcsError::Tat)?;
     let tat_info = federation::seal::tat_info(&state.config.entity_id, session_index);
     // RFC 7522 carries the signed Assertion itself; the visitor IdP verifies it again.
@@ -215,6 +223,15 @@ async fn open_pii(
         pii_names: unlocked.pii_names,
     });
     Ok((unlocked.opened, propagation))
+}
+
+/// Whether the assertion carries none of the idaas claims (no suite, TAT, reference or PII
+/// digest): the home IdP released no personal data to this service.
+fn no_idaas_claims(assertion: &VerifiedAssertion) -> bool {
+    assertion
+        .attributes()
+        .keys()
+        .all(|n| !n.starts_with("idaas:") && !n.starts_with(federation::claims::PII_PREFIX))
 }
 
 /// `urn:oasis:names:tc:SAML:2.0:status:Success`.

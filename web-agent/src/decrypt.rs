@@ -34,6 +34,9 @@ pub struct Opened {
     /// Signed attributes whose fetched ciphertext did not match the signed digest: refused,
     /// never decrypted (also counted in `closed`).
     pub mismatched: usize,
+    /// Why each ciphertext the keys do not satisfy stayed closed: (attribute, reason in plain
+    /// words, [`crate::explain`]), in attribute order.
+    pub missing: Vec<(String, String)>,
 }
 
 /// One attribute's decryption result.
@@ -50,6 +53,7 @@ trait OpenWith: Send + Sync {
         uid: &str,
         session_index: &str,
         ciphertexts: &[(String, Vec<u8>)],
+        today: u64,
     ) -> Result<Opened, KeyError>;
 }
 
@@ -60,8 +64,9 @@ impl<S: Suite> OpenWith for UserKey<S> {
         uid: &str,
         session_index: &str,
         ciphertexts: &[(String, Vec<u8>)],
+        today: u64,
     ) -> Result<Opened, KeyError> {
-        open_with::<S>(self, pat, uid, session_index, ciphertexts)
+        open_with::<S>(self, pat, uid, session_index, ciphertexts, today)
     }
 }
 
@@ -94,19 +99,22 @@ pub fn open(
     uid: &str,
     session_index: &str,
     ciphertexts: &[(String, Vec<u8>)],
+    today: u64,
 ) -> Result<Opened, KeyError> {
-    open_decoded(&Tat::decode(suite, tat, ciphertexts)?, pat, uid, session_index, ciphertexts)
+    open_decoded(&Tat::decode(suite, tat, ciphertexts)?, pat, uid, session_index, ciphertexts, today)
 }
 
-/// As [`open`], with the TAT already decoded (its suite decides the PAT's).
+/// As [`open`], with the TAT already decoded (its suite decides the PAT's). `today` (days
+/// since 1970) dates the reasons of what stays closed.
 pub fn open_decoded(
     tat: &Tat,
     pat: &[u8],
     uid: &str,
     session_index: &str,
     ciphertexts: &[(String, Vec<u8>)],
+    today: u64,
 ) -> Result<Opened, KeyError> {
-    tat.0.open(pat, uid, session_index, ciphertexts)
+    tat.0.open(pat, uid, session_index, ciphertexts, today)
 }
 
 fn open_with<S: Suite>(
@@ -115,6 +123,7 @@ fn open_with<S: Suite>(
     uid: &str,
     session_index: &str,
     ciphertexts: &[(String, Vec<u8>)],
+    today: u64,
 ) -> Result<Opened, KeyError> {
     // Ciphertexts decode lazily (rows are validated when a decryption uses them); decryption
     // is a multi-pairing per ciphertext, spread over two threads (the 2-core target machine).
@@ -138,7 +147,11 @@ fn open_with<S: Suite>(
             None => opened.broken += 1,
             // Only satisfied ciphertexts cost pairings: share those out evenly.
             Some(ct) if ct.is_satisfied_by(&keys) => work.push((name, ct)),
-            Some(_) => opened.closed += 1,
+            Some(ct) => {
+                opened.closed += 1;
+                let held = |a: &pbe_core::Attribute| keys.iter().any(|k| k.attributes().any(|h| h == a));
+                opened.missing.push((name.clone(), crate::explain::why_closed(ct.policy(), &held, today)));
+            }
         }
     }
     let decrypt = |jobs: &[(&String, Ciphertext<S>)]| -> Vec<Decrypted> {
@@ -204,17 +217,26 @@ mod tests {
         let cts =
             vec![("lastname".to_string(), ct.clone().into_bytes()), ("junk".to_string(), vec![0, 0, 0])];
 
-        let opened = open(name, &tat, &pat, "bob", "s1", &cts).unwrap();
+        let opened = open(name, &tat, &pat, "bob", "s1", &cts, 0).unwrap();
         assert_eq!(opened.values["lastname"].as_str(), "Tri");
         assert_eq!((opened.closed, opened.broken), (0, 1));
         assert_eq!(
-            open(name, &tat, &other_pat, "bob", "s1", &cts).unwrap_err(),
+            open(name, &tat, &other_pat, "bob", "s1", &cts, 0).unwrap_err(),
             KeyError::WrongSession("PAT")
         );
-        assert_eq!(open(name, &tat, &pat, "bob", "s2", &cts).unwrap_err(), KeyError::WrongSession("TAT"));
-        assert_eq!(open(name, &tat, &pat, "alice", "s1", &cts).unwrap_err(), KeyError::WrongSession("TAT"));
-        assert_eq!(open(other, &tat, &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("TAT"));
-        assert_eq!(open(name, b"garbage", &pat, "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("TAT"));
-        assert_eq!(open(name, &tat, &tat[..10], "bob", "s1", &cts).unwrap_err(), KeyError::Malformed("PAT"));
+        assert_eq!(open(name, &tat, &pat, "bob", "s2", &cts, 0).unwrap_err(), KeyError::WrongSession("TAT"));
+        assert_eq!(
+            open(name, &tat, &pat, "alice", "s1", &cts, 0).unwrap_err(),
+            KeyError::WrongSession("TAT")
+        );
+        assert_eq!(open(other, &tat, &pat, "bob", "s1", &cts, 0).unwrap_err(), KeyError::Malformed("TAT"));
+        assert_eq!(
+            open(name, b"garbage", &pat, "bob", "s1", &cts, 0).unwrap_err(),
+            KeyError::Malformed("TAT")
+        );
+        assert_eq!(
+            open(name, &tat, &tat[..10], "bob", "s1", &cts, 0).unwrap_err(),
+            KeyError::Malformed("PAT")
+        );
     }
 }

@@ -24,6 +24,8 @@ pub const DEFAULT_PII_PREFIX: &str = "X-Idaas-Pii-";
 
 /// The session handle header the backend receives and presents on egress.
 pub const SESSION_HEADER: &str = "x-idaas-session";
+/// Why PII values stayed closed, to the backend: `name=reason; …` ([`crate::explain`]).
+pub const MISSING_HEADER: &str = "x-idaas-missing";
 /// The caller's name, passed to the partner's backend.
 pub const CALLER_HEADER: &str = "x-idaas-caller";
 /// The caller agent's Ed25519 public key (unpadded base64url).

@@ -17,6 +17,7 @@ pub mod cookies;
 pub mod decrypt;
 pub mod error;
 pub mod exchange;
+pub mod explain;
 pub mod headers;
 pub mod html;
 pub mod keys;

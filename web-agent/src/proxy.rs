@@ -27,7 +27,7 @@ pub use crate::headers::{
     connection_named, header_value, is_dropped_request_header, is_forwarding_header, is_hop_by_hop,
     is_identity_header,
 };
-use crate::headers::{FORWARDED_FOR, FORWARDED_HOST, FORWARDED_PROTO, SESSION_HEADER};
+use crate::headers::{FORWARDED_FOR, FORWARDED_HOST, FORWARDED_PROTO, MISSING_HEADER, SESSION_HEADER};
 use crate::session::Session;
 
 /// The identity headers for `session`.
@@ -44,6 +44,10 @@ pub fn identity_headers(config: &Config, session: &Session) -> Vec<(HeaderName, 
         push(SESSION_HEADER, &session.handle);
     }
     push(&h.groups, &session.groups.join(","));
+    if !session.missing.is_empty() {
+        let text: Vec<String> = session.missing.iter().map(|(a, why)| format!("{a}={why}")).collect();
+        push(MISSING_HEADER, &text.join("; "));
+    }
     for (attr, value) in &session.pii {
         match config.claims_mapping.get(attr) {
             Some(name) => push(name, value),

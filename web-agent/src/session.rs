@@ -31,6 +31,9 @@ pub struct Session {
     pub expires: i64,
     /// PII ciphertexts the keys did not open (counted, never named in logs).
     pub closed: usize,
+    /// Why the closed ones stayed closed, in plain words: (attribute, reason), sent to the
+    /// backend in `X-Idaas-Missing` ([`crate::explain`]).
+    pub missing: Vec<(String, String)>,
     /// The opaque handle the backend presents to call partners on this user's behalf
     /// (`X-Idaas-Session`); set by [`Sessions::create`], empty until then.
     pub handle: String,
@@ -99,7 +102,9 @@ impl Session {
                 + p.pii_ref.len()
                 + p.pii_names.iter().map(|n| n.len() + std::mem::size_of::<String>()).sum::<usize>()
         });
-        std::mem::size_of::<Session>() + strings + groups + pii + propagation
+        let missing: usize =
+            self.missing.iter().map(|(k, v)| k.len() + v.len() + 2 * std::mem::size_of::<String>()).sum();
+        std::mem::size_of::<Session>() + strings + groups + pii + propagation + missing
     }
 }
 
@@ -353,6 +358,7 @@ mod tests {
             session_index: "s".into(),
             expires,
             closed: 0,
+            missing: Vec::new(),
             handle: String::new(),
             propagation: None,
         }

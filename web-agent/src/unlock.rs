@@ -189,8 +189,9 @@ pub async fn unlock(
         .map_err(|_| UnlockError::Tat)?
         .map_err(UnlockError::TatBundle)?;
     let tat_at = started.elapsed();
+    let today = u64::try_from(now.div_euclid(86_400)).unwrap_or(0);
     let mut opened = tokio::task::spawn_blocking(move || {
-        crate::decrypt::open_decoded(&decoded, &pat, &user, &session_index, &ciphertexts)
+        crate::decrypt::open_decoded(&decoded, &pat, &user, &session_index, &ciphertexts, today)
     })
     .await
     .map_err(|_| UnlockError::Pat)??;

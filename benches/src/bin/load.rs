@@ -280,6 +280,7 @@ async fn browser_sign_in(from: IpAddr, agent: &str, home: &str, password: &str) 
         .await?;
     let status = r.status();
     let page = r.text().await?;
+    let page = idaas::browser::through_consent(&b, home, page).await?;
     let response = form_input(&page, "SAMLResponse").ok_or_else(|| {
         let alert = page.split("role=\"alert\">").nth(1).and_then(|a| a.split('<').next()).unwrap_or("-");
         format!("no auto-post form: {status} {alert}")

@@ -22,6 +22,7 @@ pub async fn demo_order(stack: &Stack) -> Result<serde_json::Value, StackError> 
         "login"
     )?;
     let page = ctx!(r.text().await, "login")?;
+    let page = ctx!(crate::browser::through_consent(&b, &stack.home_url, page).await, "consent")?;
     let response =
         crate::browser::form_input(&page, "SAMLResponse").ok_or_else(|| fail("no SAML response"))?;
     let r = ctx!(

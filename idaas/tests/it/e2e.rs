@@ -71,7 +71,7 @@ pub(super) async fn to_auto_post(
     assert!(sso.starts_with(&format!("{}/saml/sso?SAMLRequest=", stack.home_url)));
     let page = b.get(&sso).send().await.unwrap().text().await.unwrap();
     if !page.contains("action=\"/saml/login\"") {
-        return (page, false);
+        return (idaas::browser::through_consent(b, &stack.home_url, page).await.unwrap(), false);
     }
     let csrf = input(&page, "csrf").unwrap();
     let r = b
@@ -81,7 +81,8 @@ pub(super) async fn to_auto_post(
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
-    (r.text().await.unwrap(), true)
+    let page = r.text().await.unwrap();
+    (idaas::browser::through_consent(b, &stack.home_url, page).await.unwrap(), true)
 }
 
 pub(super) async fn visit(stack: &Stack, b: &reqwest::Client, service: usize, path: &str) -> SignIn {
@@ -276,6 +277,7 @@ async fn the_papers_lifecycle_over_http() {
         "bob",
         &session_index,
         &cts,
+        (T0 / 86_400) as u64,
     )
     .unwrap();
     assert!(opened.values.is_empty(), "without purpose:current nothing of Table 1 opens");
@@ -287,6 +289,16 @@ async fn the_papers_lifecycle_over_http() {
     let later = visit(&stack, &browser(), 1, "/ship").await;
     assert!(later.asked_password, "the old IdP session is long gone");
     assert_eq!(pii_names(&later.seen), ["lastname"]);
+    // The agent says why, in words the backend can show (issue 18).
+    assert_eq!(
+        later.seen["missing"]["addresses"], "the rule for this service ended on 22 Oct 2025",
+        "{}",
+        later.seen
+    );
+    assert_eq!(
+        later.seen["missing"]["dob"],
+        "it is only for services whose main purpose is purchase or government"
+    );
 
     // A restart keeps everything: same password, no new data.
     stack.stop().await;

@@ -49,6 +49,7 @@ async fn sign_in_at_shopping(stack: &Stack, b: &reqwest::Client) -> String {
         .await
         .unwrap();
     let page = r.text().await.unwrap();
+    let page = idaas::browser::through_consent(b, &stack.home_url, page).await.unwrap();
     let saml_response = input(&page, "SAMLResponse").expect("an auto-post form");
     let relay = input(&page, "RelayState").unwrap_or_default();
     let r = b

@@ -51,6 +51,12 @@ pub struct SpConfig {
     /// true). `false` for an SP whose certificate is only for single logout.
     #[serde(default = "crate::model::default_true")]
     pub authn_requests_signed: bool,
+    /// `"required"`: people see what the SP will be able to read and choose Allow or Deny
+    /// before their first sign-in (and when that changes); `"implied"`: signing in is
+    /// consent. Default: required for an SP that gets personal data (a PBE service, or
+    /// `email` released), implied for the others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<crate::model::ConsentMode>,
 }
 
 /// [`PbeBinding`] as written in the configuration.
@@ -83,6 +89,7 @@ impl From<SpConfig> for ServiceProvider {
             sign: c.sign,
             authn_requests_signed: c.authn_requests_signed,
             slo: c.slo,
+            consent: c.consent,
             pbe: c.pbe.map(|p| PbeBinding {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,
@@ -107,6 +114,7 @@ impl From<ServiceProvider> for SpConfig {
             sign: s.sign,
             authn_requests_signed: s.authn_requests_signed,
             slo: s.slo,
+            consent: s.consent,
             pbe: s.pbe.map(|p| PbeConfig {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,

@@ -1,6 +1,6 @@
 //! The account page for people (issue 18): `GET /account` (the sign-in form first when this
 //! browser has no IdP session, reusing the session the SAML sign-in made), `POST
-//! /account/login`, `POST /account/pii/delete`. "Sign out everywhere" posts to `/logout`
+//! /account/login`, `POST /account/pii/delete`, `POST /account/consent/revoke`. "Sign out everywhere" posts to `/logout`
 //! ([`super::slo`]) with `everywhere=1`.
 //!
 //! Every POST carries a CSRF token bound to a cookie only this browser holds (the IdP session
@@ -40,6 +40,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/account", get(account))
         .route("/account/login", post(login))
         .route("/account/pii/delete", post(delete_pii))
+        .route("/account/consent/revoke", post(revoke_consent))
 }
 
 pub(super) fn nonce_cookie_name(state: &AppState) -> String {
@@ -158,6 +159,41 @@ struct DeleteForm {
     csrf: String,
     #[serde(default)]
     attribute: String,
+}
+
+#[derive(Deserialize)]
+struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    sp: String,
+}
+
+async fn revoke_consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let Some((cookie_value, session)) = signed_in(&state, &headers) else {
+        return account_error(
+            StatusCode::UNAUTHORIZED,
+            "You are not signed in. Open the account page and sign in.",
+        );
+    };
+    let Ok(Form(form)) = form else {
+        return account_error(StatusCode::BAD_REQUEST, "The form is missing or malformed.");
+    };
+    if !state.sso.check_form_token(PAGE_PURPOSE, &cookie_value, &form.csrf) {
+        return account_error(
+            StatusCode::FORBIDDEN,
+            "The form's security token is missing or wrong. Open the account page and try again.",
+        );
+    }
+    match crate::service::consent::revoke(&state, &session.uid, &form.sp) {
+        Ok(true) => Redirect::to("/account#consents").into_response(),
+        Ok(false) => account_error(StatusCode::NOT_FOUND, "You have not allowed that service anything."),
+        Err(e) => super::error::SsoError::SignInUnavailable(format!("revoke: {e}")).into_response(),
+    }
 }
 
 async fn delete_pii(

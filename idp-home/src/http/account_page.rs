@@ -72,6 +72,9 @@ pub fn render(
     body.push_str("<h2 id=\"who\">Who can see what today</h2>");
     body.push_str(&who_table(&sps, &records, home, today));
 
+    body.push_str("<h2 id=\"consents\">Services you allowed</h2>");
+    body.push_str(&consents(&state.store.list_consents(&session.uid)?, &sps, csrf));
+
     body.push_str("<h2 id=\"sessions\">Where you are signed in</h2><ul>");
     for s in state.sso.sessions_of(&session.uid, now) {
         let here = if s.id == session.id { " (this browser)" } else { "" };
@@ -107,6 +110,41 @@ pub fn render(
         &body,
         CSP_IDP,
     ))
+}
+
+/// The consents given, each with what it covers, when, and a revoke button.
+fn consents(list: &[crate::model::Consent], sps: &[ServiceProvider], csrf: &str) -> String {
+    if list.is_empty() {
+        return "<p>You have not allowed any service to read your data yet. A service asks the first time \
+                you sign in to it.</p>"
+            .into();
+    }
+    let mut out = String::from(
+        "<table><caption>Withdrawing a consent makes the service ask again at your next sign-in; \
+         what it already read is not taken back.</caption><thead><tr><th scope=\"col\">Service</th>\
+         <th scope=\"col\">May read</th><th scope=\"col\">Allowed on</th>\
+         <th scope=\"col\"><span class=\"muted\">Action</span></th></tr></thead><tbody>",
+    );
+    for c in list {
+        let name = sps
+            .iter()
+            .find(|sp| sp.entity_id == c.sp)
+            .map_or_else(|| c.sp.clone(), ServiceProvider::shown_name);
+        let what = if c.attributes.is_empty() { "nothing".to_owned() } else { c.attributes.join(", ") };
+        out.push_str(&format!(
+            "<tr><th scope=\"row\">{n}</th><td>{w}</td><td>{t}</td>\
+             <td><form class=\"inline\" method=\"post\" action=\"/account/consent/revoke\">\
+             <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"sp\" value=\"{sp}\">\
+             <button type=\"submit\" class=\"danger\" aria-label=\"Withdraw consent for {n}\">Withdraw</button></form></td></tr>",
+            n = escape(&name),
+            w = escape(&what),
+            t = escape(&human_time(c.granted)),
+            csrf = escape(csrf),
+            sp = escape(&c.sp),
+        ));
+    }
+    out.push_str("</tbody></table>");
+    out
 }
 
 /// One row per registered service: which stored values it could open after a sign-in today.

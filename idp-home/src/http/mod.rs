@@ -11,6 +11,7 @@ pub mod account;
 pub mod account_page;
 pub mod accounts;
 pub mod admin;
+pub mod consent;
 pub mod error;
 pub mod extract;
 pub mod federation;
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
     let routes = Router::new()
         .merge(router())
         .merge(sso::router())
+        .merge(consent::routes())
         .merge(slo::router())
         .merge(pages_router())
         .merge(account::routes())

@@ -113,10 +113,17 @@ async fn handle_sso(
     }
     // ForceAuthn: a live session does not count, the password is asked again.
     let session = (!accepted.flags.force_authn)
-        .then(|| cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now)))
+        .then(|| cookie(headers, &session_name, 128).and_then(|c| state.sso.session(&c, now).map(|s| (c, s))))
         .flatten();
-    if let Some(session) = session {
-        return respond(state, &accepted, relay_state.as_deref(), &session).await;
+    if let Some((session_cookie, session)) = session {
+        return super::consent::continue_sign_in(
+            state,
+            &accepted,
+            relay_state.as_deref(),
+            &session,
+            &session_cookie,
+        )
+        .await;
     }
     // IsPassive: the user would have to interact (or ForceAuthn asked them to): refuse.
     if accepted.flags.is_passive {
@@ -210,7 +217,14 @@ async fn login(
     };
     let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
     let (cookie_value, session) = state.sso.create_session(&user.uid, now, lifetime);
-    let mut resp = respond(&state, &pending.request, pending.relay_state.as_deref(), &session).await;
+    let mut resp = super::consent::continue_sign_in(
+        &state,
+        &pending.request,
+        pending.relay_state.as_deref(),
+        &session,
+        &cookie_value,
+    )
+    .await;
     set_session_cookie(
         &mut resp,
         &state,
@@ -278,7 +292,7 @@ pub fn cookie(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
 
 /// Answers `request` without signing anyone in: a signed status Response, auto-posted to the
 /// registered ACS.
-async fn refuse(
+pub(super) async fn refuse(
     state: &AppState,
     request: &AcceptedRequest,
     relay_state: Option<&str>,
@@ -293,18 +307,21 @@ async fn refuse(
     }
 }
 
-/// Answers `request` for the signed-in `session` with an auto-posting form.
+/// Answers `request` for the signed-in `session` with an auto-posting form, releasing as
+/// `release` says (consent is decided before: [`super::consent::continue_sign_in`]).
 pub async fn respond(
     state: &AppState,
     request: &AcceptedRequest,
     relay_state: Option<&str>,
     session: &IdpSession,
+    release: response::Release,
 ) -> Response {
     let state2 = state.clone();
     let request2 = request.clone();
     let session2 = session.clone();
     // Key generation and XML signing are CPU work: keep them off the async workers.
-    let built = tokio::task::spawn_blocking(move || response::build(&state2, &request2, &session2)).await;
+    let built =
+        tokio::task::spawn_blocking(move || response::build(&state2, &request2, &session2, release)).await;
     match built {
         Ok(Ok(signed)) => {
             state.metrics.assertion_issued();

@@ -209,6 +209,7 @@ mod tests {
             display_name: None,
             purposes: Vec::new(),
             slo: None,
+            consent: None,
         }
     }
 

@@ -43,11 +43,23 @@ fn ref_expiry(state: &AppState, session: &IdpSession, now: i64) -> i64 {
     session.expires.max(now + i64::from(state.config.assertion_lifetime_seconds))
 }
 
+/// What a response releases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Release {
+    /// What the SP is registered for (consent given or implied).
+    Registered,
+    /// The person denied consent: the NameID and groups only; no e-mail address, no PII
+    /// digests or reference, no TAT (so the SP can open nothing, and the visitor IdP is not
+    /// an audience).
+    Withheld,
+}
+
 /// Builds and signs the response (blocking).
 pub fn build(
     state: &AppState,
     request: &AcceptedRequest,
     session: &IdpSession,
+    release: Release,
 ) -> Result<SignedResponse, ResponseError> {
     let sp = state
         .store
@@ -59,16 +71,28 @@ pub fn build(
         .get_user(&session.uid)
         .map_err(|e| ResponseError::Store(e.to_string()))?
         .ok_or(ResponseError::Missing("user"))?;
-    build_for(state, &sp, &user, request, session)
+    build_released(state, &sp, &user, request, session, release)
 }
 
-/// Builds and signs the response for a known SP and user.
+/// Builds and signs the response for a known SP and user, releasing what it is registered for.
 pub fn build_for(
     state: &AppState,
     sp: &ServiceProvider,
     user: &User,
     request: &AcceptedRequest,
     session: &IdpSession,
+) -> Result<SignedResponse, ResponseError> {
+    build_released(state, sp, user, request, session, Release::Registered)
+}
+
+/// Builds and signs the response for a known SP and user, releasing as `release` says.
+pub fn build_released(
+    state: &AppState,
+    sp: &ServiceProvider,
+    user: &User,
+    request: &AcceptedRequest,
+    session: &IdpSession,
+    release: Release,
 ) -> Result<SignedResponse, ResponseError> {
     let rng = &mut OsRng;
     let now = state.clock.now();
@@ -90,7 +114,8 @@ pub fn build_for(
             AttributeValues::basic("groups", groups)
         });
     }
-    if sp.releases("email") {
+    let withheld = release == Release::Withheld;
+    if sp.releases("email") && !withheld {
         let mail = vec![user.email.clone()];
         attributes.push(if standard {
             AttributeValues::uri(ATTR_MAIL, "mail", mail)
@@ -101,7 +126,7 @@ pub fn build_for(
     let mut recipients =
         vec![Recipient { url: request.acs_url.clone(), in_response_to: Some(request.id.clone()) }];
     let mut audiences = vec![sp.entity_id.clone()];
-    if let Some(pbe) = &sp.pbe {
+    if let Some(pbe) = sp.pbe.as_ref().filter(|_| !withheld) {
         recipients.push(Recipient { url: pbe.visitor_token_endpoint.clone(), in_response_to: None });
         audiences.push(pbe.visitor_entity_id.clone());
         let records = state.store.list_pii(&user.uid).map_err(|e| ResponseError::Store(e.to_string()))?;

@@ -63,6 +63,7 @@ pub fn sp_config_from_metadata(xml: &str) -> Result<SpConfig, SpMetadataError> {
         display_name: None,
         purposes: Vec::new(),
         slo: slo_from(&md.single_logout),
+        consent: None,
     })
 }
 

@@ -163,6 +163,7 @@ mod tests {
             sign: Default::default(),
             authn_requests_signed: true,
             slo: None,
+            consent: None,
         }
     }
 

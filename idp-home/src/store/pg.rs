@@ -22,7 +22,9 @@ use crate::model::{PiiRecord, ServiceProvider, User};
 pub const SCHEMA: &str = "idaas_home";
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
-pub const MIGRATIONS: &[&str] = &["
+/// 0: users, SPs, PII, tokens; 1: consents (issue 18).
+pub const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE idaas_home.users (
         uid TEXT COLLATE \"C\" PRIMARY KEY,
         value TEXT NOT NULL
@@ -49,12 +51,21 @@ pub const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX api_tokens_expires ON idaas_home.api_tokens (expires);
     CREATE INDEX verifications_expires ON idaas_home.verifications (expires);
-"];
+",
+    "
+    CREATE TABLE idaas_home.consents (
+        uid TEXT COLLATE \"C\" NOT NULL,
+        sp TEXT COLLATE \"C\" NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (uid, sp)
+    );
+",
+];
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
@@ -118,6 +129,7 @@ impl PgStore {
                 return Ok(false);
             }
             tx.execute("DELETE FROM idaas_home.pii WHERE uid = $1", &[&uid]).await?;
+            tx.execute("DELETE FROM idaas_home.consents WHERE uid = $1", &[&uid]).await?;
             tx.commit().await?;
             Ok::<_, PgError>(n > 0)
         })?)

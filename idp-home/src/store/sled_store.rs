@@ -15,13 +15,14 @@ use crate::model::{PiiRecord, ServiceProvider, User};
 
 /// The sled implementation of [`Store`].
 pub struct SledStore {
-    db: sled::Db,
-    gate: SnapshotGate,
-    users: sled::Tree,
-    sps: sled::Tree,
-    pii: sled::Tree,
-    api_tokens: sled::Tree,
-    verifications: sled::Tree,
+    pub(super) db: sled::Db,
+    pub(super) gate: SnapshotGate,
+    pub(super) users: sled::Tree,
+    pub(super) sps: sled::Tree,
+    pub(super) pii: sled::Tree,
+    pub(super) api_tokens: sled::Tree,
+    pub(super) verifications: sled::Tree,
+    pub(super) consents: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -42,12 +43,13 @@ impl SledStore {
             pii: db.open_tree(PII)?,
             api_tokens: db.open_tree(API_TOKENS)?,
             verifications: db.open_tree(VERIFICATIONS)?,
+            consents: db.open_tree(super::consent::CONSENTS)?,
             db,
             gate: SnapshotGate::default(),
         })
     }
 
-    fn flush(&self) -> Result<(), StoreError> {
+    pub(super) fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
         Ok(())
     }
@@ -112,6 +114,7 @@ impl Store for SledStore {
             let (k, _) = entry?;
             self.pii.remove(k)?;
         }
+        self.remove_consents_of(uid)?;
         self.flush()?;
         Ok(existed)
     }
@@ -132,6 +135,7 @@ impl Store for SledStore {
             let (k, _) = entry?;
             self.pii.remove(k)?;
         }
+        self.remove_consents_of(uid)?;
         self.flush()?;
         Ok(true)
     }

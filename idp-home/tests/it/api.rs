@@ -654,6 +654,7 @@ async fn authority_keys_health_and_static_sps() {
             display_name: None,
             purposes: Vec::new(),
             slo: None,
+            consent: None,
         }]
     });
     let r = env.call(Method::GET, "/pbe/authority", None, None).await.json();
@@ -821,6 +822,7 @@ async fn edge_https_cookies_use_the_host_prefix() {
             display_name: None,
             purposes: Vec::new(),
             slo: None,
+            consent: None,
         }]
     });
     env.verified_user("bob").await;

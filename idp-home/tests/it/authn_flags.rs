@@ -62,6 +62,7 @@ async fn start() -> Idp {
             display_name: None,
             purposes: Vec::new(),
             slo: None,
+            consent: None,
         }],
         ..Config::default()
     };

@@ -6,6 +6,7 @@
 mod api;
 mod authn_flags;
 mod authority_url;
+mod consent;
 mod listener;
 mod pages;
 mod slo;

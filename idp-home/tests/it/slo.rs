@@ -69,6 +69,7 @@ async fn start() -> Idp {
                 authn_requests_signed: true,
                 display_name: None,
                 purposes: Vec::new(),
+                consent: None,
                 slo: Some(SloConfig { url: WIKI_SLO.into(), binding: SloBinding::Post, response_url: None }),
             },
             SpConfig {
@@ -82,6 +83,7 @@ async fn start() -> Idp {
                 authn_requests_signed: true,
                 display_name: None,
                 purposes: Vec::new(),
+                consent: None,
                 slo: Some(SloConfig {
                     url: "https://nocert.example/saml/slo".into(),
                     binding: SloBinding::Redirect,

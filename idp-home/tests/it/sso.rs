@@ -90,6 +90,7 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
         display_name: None,
         purposes: vec!["purpose:current".into(), "ppurpose:purchase".into()],
         slo: None,
+        consent: Some(idp_home::model::ConsentMode::Implied),
         pbe: Some(PbeConfig {
             tat_public_key: key.public_text(),
             visitor_entity_id: VISITOR_ID.into(),
@@ -115,6 +116,11 @@ pub(crate) struct Stack {
 
 impl Stack {
     pub(crate) async fn start() -> Stack {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Stack::start`] with the configuration changed by `change` first.
+    pub(crate) async fn start_with(change: impl FnOnce(&mut Config)) -> Stack {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("home");
         std::fs::create_dir_all(&data).unwrap();
@@ -150,11 +156,15 @@ impl Stack {
                     display_name: None,
                     purposes: Vec::new(),
                     slo: None,
+                    // The SSO tests look at what is released; consent has its own tests.
+                    consent: Some(idp_home::model::ConsentMode::Implied),
                 },
             ],
             visitor_authorities: vec![visitor_authority(salesforce()), visitor_authority(amazon())],
             ..Config::default()
         };
+        let mut config = config;
+        change(&mut config);
         let clock = Arc::new(ManualClock::new(T0));
         let keys = Keys::load_or_create(&data, "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
         let store = SledStore::open(&data.join("db")).unwrap();

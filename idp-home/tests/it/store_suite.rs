@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use idp_home::model::{PiiRecord, ServiceProvider, User};
+use idp_home::model::{Consent, PiiRecord, ServiceProvider, User};
 use idp_home::store::pg::PgStore;
 use idp_home::store::{token_hash, ApiToken, SledStore, Store, StoreError, Verification, MAX_KEY_LEN};
 use service_kit::pg::testing::Cluster;
@@ -115,8 +115,51 @@ fn suite(s: Arc<dyn Store>) {
     assert!(s.get_api_token(&token_hash("a")).unwrap().is_some());
     assert!(s.get_api_token(&token_hash("old")).unwrap().is_none());
 
+    consents(&*s);
     hostile_keys(&*s);
     concurrent_updates(s);
+}
+
+fn consent(sp: &str, granted: i64) -> Consent {
+    Consent {
+        sp: sp.into(),
+        attributes: vec!["groups".into(), "lastname".into()],
+        fingerprint: "f".repeat(64),
+        granted,
+    }
+}
+
+/// Consents (issue 18): per user, ordered by SP, replaced in place, deleted with the user,
+/// hostile keys refused or stored as they are.
+fn consents(s: &dyn Store) {
+    s.insert_user(&user("dora")).unwrap();
+    s.put_consent("dora", &consent("https://b.example", 1)).unwrap();
+    s.put_consent("dora", &consent("https://a.example", 2)).unwrap();
+    s.put_consent("dorabella", &consent("https://a.example", 3)).unwrap();
+    let sps: Vec<String> = s.list_consents("dora").unwrap().into_iter().map(|c| c.sp).collect();
+    assert_eq!(sps, ["https://a.example", "https://b.example"]);
+    let mut newer = consent("https://a.example", 9);
+    newer.attributes.push("dob".into());
+    s.put_consent("dora", &newer).unwrap();
+    assert_eq!(s.get_consent("dora", "https://a.example").unwrap().unwrap(), newer);
+    assert_eq!(s.list_consents("dora").unwrap().len(), 2, "a replacement, not a second row");
+    assert!(s.get_consent("dora", "https://c.example").unwrap().is_none());
+    assert!(s.delete_consent("dora", "https://b.example").unwrap());
+    assert!(!s.delete_consent("dora", "https://b.example").unwrap());
+    // Deleting the user deletes their consents, not those of a user whose uid extends theirs.
+    assert!(s.delete_user("dora").unwrap());
+    assert!(s.list_consents("dora").unwrap().is_empty());
+    assert_eq!(s.list_consents("dorabella").unwrap().len(), 1);
+    assert!(s.list_consents("dora%").unwrap().is_empty());
+    for key in ["'; DROP TABLE idaas_home.consents; --", "名前😀"] {
+        s.put_consent(key, &consent(key, 1)).unwrap();
+        assert_eq!(s.get_consent(key, key).unwrap().unwrap().sp, key);
+        assert!(s.delete_consent(key, key).unwrap());
+    }
+    assert!(matches!(s.put_consent("a\0", &consent("x", 1)), Err(StoreError::InvalidKey)));
+    assert!(matches!(s.put_consent("x", &consent(&"x".repeat(100_000), 1)), Err(StoreError::InvalidKey)));
+    assert!(s.get_consent("a\0", "x").unwrap().is_none());
+    assert!(!s.delete_consent("x", "y\0").unwrap());
 }
 
 fn hostile_keys(s: &dyn Store) {

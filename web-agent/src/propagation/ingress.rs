@@ -192,6 +192,7 @@ async fn ingress_inner(
         session_index,
         expires: now,
         closed: opened.closed,
+        missing: opened.missing,
         handle: String::new(),
         propagation: None,
     };

@@ -217,6 +217,7 @@ impl Agent {
                 session_index: "s1".into(),
                 expires: T0 + 3600,
                 closed: 0,
+                missing: Vec::new(),
                 handle: String::new(),
                 propagation: Some(Propagation::new(
                     "<a/>".into(),

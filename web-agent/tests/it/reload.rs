@@ -58,6 +58,7 @@ fn rules_reload_without_dropping_sessions() {
             session_index: "s".into(),
             expires: 100,
             closed: 0,
+            missing: Vec::new(),
             handle: String::new(),
             propagation: None,
         },
