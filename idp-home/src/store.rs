@@ -174,6 +174,12 @@ pub trait Store: Send + Sync + 'static {
     fn take_verification(&self, hash: &[u8; 32]) -> Result<Option<Verification>, StoreError>;
     /// Deletes expired API and verification tokens; returns how many.
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
+    /// The PostgreSQL pool when the store is in PostgreSQL: the state shared between
+    /// instances (IdP sessions, throttles) is then kept there too; `None` (sled) keeps it in
+    /// this process's memory.
+    fn pg_pool(&self) -> Option<Arc<service_kit::pg::PgPool>> {
+        None
+    }
 }
 
 // ---- versioned on-disk forms ----

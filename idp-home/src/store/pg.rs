@@ -22,7 +22,10 @@ use crate::model::{PiiRecord, ServiceProvider, User};
 pub const SCHEMA: &str = "idaas_home";
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[V1, service_kit::throttle::pg::TABLE_SQL, crate::sso_sessions::pg::TABLES_SQL];
+
+/// Version 1: the persistent records.
+const V1: &str = "
     CREATE TABLE idaas_home.users (
         uid TEXT COLLATE \"C\" PRIMARY KEY,
         value TEXT NOT NULL
@@ -49,12 +52,12 @@ pub const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX api_tokens_expires ON idaas_home.api_tokens (expires);
     CREATE INDEX verifications_expires ON idaas_home.verifications (expires);
-"];
+";
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    pool: std::sync::Arc<PgPool>,
 }
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
@@ -68,7 +71,7 @@ impl PgStore {
     pub fn open(url: &PgUrl) -> Result<PgStore, StoreError> {
         let pool = PgPool::connect(url)?;
         migrate(&pool, SCHEMA, MIGRATIONS)?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool: std::sync::Arc::new(pool) })
     }
 
     /// Applies the migrations only (`idaas migrate`); returns the version now in force.
@@ -385,6 +388,10 @@ impl Store for PgStore {
         };
         let StoredVerification::V1 { uid, expires } = decode(VERIFICATIONS, v.as_bytes())?;
         Ok(Some(Verification { uid, expires }))
+    }
+
+    fn pg_pool(&self) -> Option<std::sync::Arc<PgPool>> {
+        Some(self.pool.clone())
     }
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {

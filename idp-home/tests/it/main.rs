@@ -11,4 +11,5 @@ mod pages;
 mod slo;
 mod smtp;
 mod sso;
+mod shared;
 mod store_suite;
