@@ -129,9 +129,15 @@ impl AppState {
             passwords::BLOCK_COUNT,
         );
         // With a PostgreSQL store, the state the instances must share is there too.
-        let (throttle, sessions): (Throttle, Box<dyn crate::sso_sessions::SessionTable>) = match store.pg_pool() {
+        let (throttle, sessions): (Throttle, Box<dyn crate::sso_sessions::SessionTable>) = match store
+            .pg_pool()
+        {
             Some(pool) => (
-                Throttle::shared(crate::throttle::ThrottleParams::default(), pool.clone(), crate::store::pg::SCHEMA),
+                Throttle::shared(
+                    crate::throttle::ThrottleParams::default(),
+                    pool.clone(),
+                    crate::store::pg::SCHEMA,
+                ),
                 Box::new(crate::sso_sessions::pg::PgSessions::new(pool)),
             ),
             None => (Throttle::default(), Box::new(crate::sso_sessions::memory::MemorySessions::default())),

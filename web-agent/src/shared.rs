@@ -102,7 +102,12 @@ impl Shared {
     }
 
     /// The PAT cached for (`issuer`, `assertion_id`), if not expired.
-    pub fn pat(&self, issuer: &str, assertion_id: &str, now: i64) -> Result<Option<Zeroizing<Vec<u8>>>, PgError> {
+    pub fn pat(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        now: i64,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, PgError> {
         let key = row_key("pat", &[issuer, assertion_id]);
         let sql = format!("SELECT pat FROM {}.pats WHERE key = $1 AND until > $2", self.schema);
         self.pool.run(move |c| async move {
@@ -112,7 +117,13 @@ impl Shared {
     }
 
     /// Caches `pat` for (`issuer`, `assertion_id`) until `until`.
-    pub fn remember_pat(&self, issuer: &str, assertion_id: &str, pat: &[u8], until: i64) -> Result<(), PgError> {
+    pub fn remember_pat(
+        &self,
+        issuer: &str,
+        assertion_id: &str,
+        pat: &[u8],
+        until: i64,
+    ) -> Result<(), PgError> {
         let key = row_key("pat", &[issuer, assertion_id]);
         let pat = Zeroizing::new(pat.to_vec());
         let sql = format!(
@@ -151,7 +162,8 @@ pub fn open(config: &crate::config::Config) -> Result<Option<Arc<Shared>>, crate
     match config.shared_store()? {
         None => Ok(None),
         Some(url) => Ok(Some(Arc::new(
-            Shared::open(&url, &config.schema()).map_err(|e| crate::state::StartError::Store(e.to_string()))?,
+            Shared::open(&url, &config.schema())
+                .map_err(|e| crate::state::StartError::Store(e.to_string()))?,
         ))),
     }
 }

@@ -105,11 +105,7 @@ pub fn receive(
         Verified::Request(request, relay_state) => {
             // Only verified requests get into the answered table: anonymous traffic cannot
             // fill it. The prefix keeps the IdP's IDs apart from our AuthnRequest IDs.
-            if !state.answer_once(
-                &format!("slo:{}", request.id),
-                request.not_on_or_after + skew,
-                now,
-            ) {
+            if !state.answer_once(&format!("slo:{}", request.id), request.not_on_or_after + skew, now) {
                 return Err(SloError::Replayed);
             }
             let ended = state.sessions.end_by_subject(&request.name_id, &request.session_indexes);

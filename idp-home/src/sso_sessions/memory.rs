@@ -77,8 +77,11 @@ impl SessionTable for MemorySessions {
 
     fn remove_of_user(&self, uid: &str, keep: Option<&str>) -> Result<Vec<IdpSession>, TableError> {
         let mut map = self.map();
-        let keys: Vec<String> =
-            map.iter().filter(|(k, s)| s.uid == uid && Some(k.as_str()) != keep).map(|(k, _)| k.clone()).collect();
+        let keys: Vec<String> = map
+            .iter()
+            .filter(|(k, s)| s.uid == uid && Some(k.as_str()) != keep)
+            .map(|(k, _)| k.clone())
+            .collect();
         Ok(keys.iter().filter_map(|k| map.remove(k)).collect())
     }
 

@@ -79,9 +79,15 @@ impl PgSessions {
         PgSessions { pool }
     }
 
-    fn select(&self, filter: &'static str, args: Vec<String>, now: i64) -> Result<Vec<IdpSession>, TableError> {
+    fn select(
+        &self,
+        filter: &'static str,
+        args: Vec<String>,
+        now: i64,
+    ) -> Result<Vec<IdpSession>, TableError> {
         Ok(self.pool.run(move |c| async move {
-            let sql = format!("{SELECT} WHERE {filter} AND s.expires > $1 GROUP BY s.id ORDER BY s.authn_instant");
+            let sql =
+                format!("{SELECT} WHERE {filter} AND s.expires > $1 GROUP BY s.id ORDER BY s.authn_instant");
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&now];
             params.extend(args.iter().map(|a| a as &(dyn ToSql + Sync)));
             let rows = c.query(&sql, &params).await?;
@@ -93,10 +99,12 @@ impl PgSessions {
     fn take(&self, filter: &'static str, args: Vec<String>) -> Result<Vec<IdpSession>, TableError> {
         Ok(self.pool.run(move |mut c| async move {
             let tx = c.transaction().await?;
-            let params: Vec<&(dyn ToSql + Sync)> =
-                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
+            let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
             let locked = tx
-                .query(&format!("SELECT s.id FROM idaas_home.sso_sessions s WHERE {filter} FOR UPDATE"), &params)
+                .query(
+                    &format!("SELECT s.id FROM idaas_home.sso_sessions s WHERE {filter} FOR UPDATE"),
+                    &params,
+                )
                 .await?;
             let ids = locked.iter().map(|r| r.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>()?;
             let sql = format!("{SELECT} WHERE s.id = ANY($1) GROUP BY s.id ORDER BY s.authn_instant");
@@ -188,7 +196,9 @@ impl SessionTable for PgSessions {
 
     fn purge(&self, now: i64) -> Result<usize, TableError> {
         let n = self.pool.run(move |c| async move {
-            Ok::<_, PgError>(c.execute("DELETE FROM idaas_home.sso_sessions WHERE expires <= $1", &[&now]).await?)
+            Ok::<_, PgError>(
+                c.execute("DELETE FROM idaas_home.sso_sessions WHERE expires <= $1", &[&now]).await?,
+            )
         })?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }

@@ -22,7 +22,8 @@ use crate::model::{PiiRecord, ServiceProvider, User};
 pub const SCHEMA: &str = "idaas_home";
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
-pub const MIGRATIONS: &[&str] = &[V1, service_kit::throttle::pg::TABLE_SQL, crate::sso_sessions::pg::TABLES_SQL];
+pub const MIGRATIONS: &[&str] =
+    &[V1, service_kit::throttle::pg::TABLE_SQL, crate::sso_sessions::pg::TABLES_SQL];
 
 /// Version 1: the persistent records.
 const V1: &str = "

@@ -40,7 +40,8 @@ fn two_instances_share_sessions_pending_sign_ins_and_throttles() {
     let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
     cluster.create_database("idaas").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let open = || -> Arc<dyn idp_home::store::Store> { Arc::new(PgStore::open(&cluster.url("idaas")).unwrap()) };
+    let open =
+        || -> Arc<dyn idp_home::store::Store> { Arc::new(PgStore::open(&cluster.url("idaas")).unwrap()) };
     let (a, b) = (instance(dir.path(), open()), instance(dir.path(), open()));
     assert!(a.throttle.is_shared() && b.throttle.is_shared());
 
@@ -52,7 +53,10 @@ fn two_instances_share_sessions_pending_sign_ins_and_throttles() {
     b.sso.record_participant(&session.id, participant("https://shop.example", "s1"));
     a.sso.record_participant(&session.id, participant("https://wiki.example", "s2"));
     let seen = a.sso.session(&cookie, T0 + 2).unwrap();
-    assert_eq!(seen.participants, vec![participant("https://shop.example", "s1"), participant("https://wiki.example", "s2")]);
+    assert_eq!(
+        seen.participants,
+        vec![participant("https://shop.example", "s1"), participant("https://wiki.example", "s2")]
+    );
     for i in 0..idp_home::sso_sessions::MAX_PARTICIPANTS {
         b.sso.record_participant(&session.id, participant("https://many.example", &format!("m{i}")));
     }
@@ -92,7 +96,10 @@ fn two_instances_share_sessions_pending_sign_ins_and_throttles() {
     // The throttle counts attempts at both instances together.
     let p = ThrottleParams::default();
     for (i, s) in [&a, &b, &a].into_iter().enumerate() {
-        s.throttle.reserve(&[("pair:mallory|ip:192.0.2.1", p)], T0).unwrap_or_else(|w| panic!("{i}: {w}")).failed();
+        s.throttle
+            .reserve(&[("pair:mallory|ip:192.0.2.1", p)], T0)
+            .unwrap_or_else(|w| panic!("{i}: {w}"))
+            .failed();
     }
     assert_eq!(a.throttle.failures("pair:mallory|ip:192.0.2.1"), 3);
     assert_eq!(b.throttle.check(&["pair:mallory|ip:192.0.2.1"], T0), Err(1), "B makes the 4th attempt wait");

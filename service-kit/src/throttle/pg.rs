@@ -105,7 +105,11 @@ impl Shared {
     }
 
     /// [`super::Throttle::reserve`]: `Ok(Err(wait))` when a key must wait.
-    pub(super) fn reserve(&self, keys: &[(&str, ThrottleParams)], now: i64) -> Result<Result<Taken, u64>, PgError> {
+    pub(super) fn reserve(
+        &self,
+        keys: &[(&str, ThrottleParams)],
+        now: i64,
+    ) -> Result<Result<Taken, u64>, PgError> {
         let keys: Vec<(String, ThrottleParams)> = keys.iter().map(|(k, p)| ((*k).to_owned(), *p)).collect();
         let table = self.table.clone();
         self.pool.run(move |mut conn| async move {
@@ -131,7 +135,12 @@ impl Shared {
     }
 
     /// [`super::Reservation::succeeded`].
-    pub(super) fn settle_success(&self, taken: Taken, clear: Vec<String>, forget_after: i64) -> Result<(), PgError> {
+    pub(super) fn settle_success(
+        &self,
+        taken: Taken,
+        clear: Vec<String>,
+        forget_after: i64,
+    ) -> Result<(), PgError> {
         let table = self.table.clone();
         self.pool.run(move |mut conn| async move {
             let tx = conn.transaction().await?;
@@ -201,7 +210,8 @@ impl Shared {
     pub(super) fn failures(&self, key: &str) -> Result<u32, PgError> {
         let (key, table) = (key.to_owned(), self.table.clone());
         self.pool.run(move |conn| async move {
-            let row = conn.query_opt(&format!("SELECT failures FROM {table} WHERE key = $1"), &[&key]).await?;
+            let row =
+                conn.query_opt(&format!("SELECT failures FROM {table} WHERE key = $1"), &[&key]).await?;
             let n: i32 = match row {
                 Some(r) => r.try_get(0)?,
                 None => 0,

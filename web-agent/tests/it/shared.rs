@@ -57,7 +57,10 @@ async fn two_agent_instances_share_sign_ins_and_replay_caches() {
 
     // The sweep deletes what expired.
     assert!(sb.purge(T0 + 100_000).unwrap() >= 3);
-    assert!(a.state.propagation.fresh_nonce("caller", "nonce-xyzzy-1", T0 + 100_000, T0 + 100_061), "forgotten");
+    assert!(
+        a.state.propagation.fresh_nonce("caller", "nonce-xyzzy-1", T0 + 100_000, T0 + 100_061),
+        "forgotten"
+    );
 }
 
 #[test]
@@ -68,6 +71,7 @@ fn a_sled_or_absent_store_url_keeps_the_state_in_memory() {
     assert!(c.shared_store().unwrap().is_none());
     let c = web_agent::config::Config::from_toml(&format!("store_url = \"sled:/tmp/x\"\n{base}")).unwrap();
     assert!(c.shared_store().unwrap().is_none());
-    let e = web_agent::config::Config::from_toml(&format!("store_url = \"mysql://x/y\"\n{base}")).unwrap_err();
+    let e =
+        web_agent::config::Config::from_toml(&format!("store_url = \"mysql://x/y\"\n{base}")).unwrap_err();
     assert!(e.to_string().contains("store_url"), "{e}");
 }
