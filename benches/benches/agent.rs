@@ -77,7 +77,9 @@ fn agent_on(c: &mut Criterion, group: &str, store_url: Option<String>) {
             fresh_response,
             |resp| {
                 rt.block_on(async {
-                    let r = post.post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
+                    // From the browser that started the sign-in: the agent accepts a response
+                    // only together with that browser's sign-in cookie.
+                    let r = browser.post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
                     assert_eq!(r.status(), 303);
                 })
             },
