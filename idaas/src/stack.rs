@@ -392,9 +392,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             (config.tls_cert, config.tls_key) = (Some(cert), Some(key));
         }
         config.tls_ca_file.clone_from(&ca_file);
-        // A PostgreSQL store: the agents keep their shared state there too (own schemas).
-        config.store_url = opts.store_url.clone().map(web_agent::config::Secret::new);
-        ctx!(config.shared_store(), "agent store_url")?;
+        config.store_url = opts.store_url.clone().map(web_agent::config::Secret::new); // checked by new()
         agents.push(ctx!(web_agent::AppState::new(config, &metadata, opts.clock.clone()), s.name)?);
     }
 
