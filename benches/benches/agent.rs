@@ -11,12 +11,21 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use idaas::stack::{self, Options};
+use service_kit::pg::testing::Cluster;
 
 fn input(html: &str, name: &str) -> String {
     idaas::browser::form_input(html, name).expect("a hidden input")
 }
 
 fn agent(c: &mut Criterion) {
+    agent_on(c, "web-agent", None);
+    // The whole stack with its records and shared state in PostgreSQL (issue 17).
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
+    cluster.create_database("bench").unwrap();
+    agent_on(c, "web-agent-postgres", Some(cluster.url("bench").expose().to_owned()));
+}
+
+fn agent_on(c: &mut Criterion, group: &str, store_url: Option<String>) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let stack = rt
@@ -26,7 +35,7 @@ fn agent(c: &mut Criterion) {
             clock: Arc::new(service_kit::SystemClock),
             suite: pbe_core::SuiteId::Bls12_381,
             tls: false,
-            store_url: None,
+            store_url,
         }))
         .unwrap();
     let browser = reqwest::Client::builder()
@@ -62,14 +71,16 @@ fn agent(c: &mut Criterion) {
     let acs = format!("{shop}/saml/acs");
     let post = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
 
-    let mut g = c.benchmark_group("web-agent");
+    let mut g = c.benchmark_group(group);
     g.sample_size(30);
     g.bench_function("acs (verify + TAT + RFC 7522 exchange + PAT + decrypt 3)", |b| {
         b.iter_batched(
             fresh_response,
             |resp| {
                 rt.block_on(async {
-                    let r = post.post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
+                    // From the browser that started the sign-in: the agent accepts a response
+                    // only together with that browser's sign-in cookie.
+                    let r = browser.post(&acs).form(&[("SAMLResponse", resp.as_str())]).send().await.unwrap();
                     assert_eq!(r.status(), 303);
                 })
             },

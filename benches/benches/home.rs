@@ -15,16 +15,27 @@ use idp_home::saml::request::AcceptedRequest;
 use idp_home::saml::response::build_for;
 use idp_home::sso_sessions::IdpSession;
 use idp_home::state::AppState;
+use idp_home::store::pg::PgStore;
 use idp_home::store::{SledStore, Store};
 use pbe_core::disclosure::table1;
 use pbe_core::{AuthorityPublicKey, AuthoritySecretKey, Bls12_381Suite, Encryptor};
 use rand_chacha::rand_core::SeedableRng;
+use service_kit::pg::testing::Cluster;
 use service_kit::ManualClock;
 
 type S = Bls12_381Suite;
 const T0: i64 = 1_760_011_200;
 
 fn sso_response(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    sso_response_on(c, "home-idp", Arc::new(SledStore::open(&dir.path().join("db")).unwrap()));
+    // The same with the records in PostgreSQL (issue 17), a throwaway cluster on loopback.
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
+    cluster.create_database("bench").unwrap();
+    sso_response_on(c, "home-idp-postgres", Arc::new(PgStore::open(&cluster.url("bench")).unwrap()));
+}
+
+fn sso_response_on(c: &mut Criterion, group: &str, store: Arc<dyn Store>) {
     let dir = tempfile::tempdir().unwrap();
     let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(1);
     let salesforce = AuthoritySecretKey::<S>::setup("salesforce", rng).unwrap();
@@ -65,7 +76,6 @@ fn sso_response(c: &mut Criterion) {
         ..Config::default()
     };
     let keys = Keys::load_or_create(dir.path(), "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
-    let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
     let state = AppState::new(config, store.clone(), Arc::new(ManualClock::new(T0)), Arc::new(keys)).unwrap();
 
     let user = User {
@@ -111,7 +121,7 @@ fn sso_response(c: &mut Criterion) {
     let (shop_req, wiki_req) = (request(&shop), request(&wiki));
     let (shop_sp, wiki_sp): (ServiceProvider, ServiceProvider) = (shop.into(), wiki.into());
 
-    let mut g = c.benchmark_group("home-idp");
+    let mut g = c.benchmark_group(group);
     g.sample_size(30);
     g.bench_function("sso-response/pbe (TAT 19 attrs + seal + 3 ciphertexts + sign)", |b| {
         b.iter(|| build_for(&state, &shop_sp, &user, &shop_req, &session).unwrap())

@@ -22,9 +22,11 @@ use federation::pat::GRANT_TYPE_SAML2_BEARER;
 use federation::seal::RecipientKey;
 use federation::verify::TrustStore;
 use idp_visitor::config::{ClientConfig, Config, Secret};
+use idp_visitor::store::pg::PgStore;
 use idp_visitor::store::SledStore;
 use idp_visitor::AppState;
 use rand_chacha::rand_core::SeedableRng;
+use service_kit::pg::testing::Cluster;
 use service_kit::ManualClock;
 use tower::ServiceExt as _;
 
@@ -34,6 +36,15 @@ const IDP: &str = "https://idp.example";
 const SECRET: &str = "shop-secret-0123456789abcdef0123456789";
 
 fn token_request(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    token_request_on(c, "visitor", Arc::new(SledStore::open(&dir.path().join("db")).unwrap()));
+    // The same with the records in PostgreSQL (issue 17), a throwaway cluster on loopback.
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
+    cluster.create_database("bench").unwrap();
+    token_request_on(c, "visitor-postgres", Arc::new(PgStore::open(&cluster.url("bench")).unwrap()));
+}
+
+fn token_request_on(c: &mut Criterion, group: &str, store: Arc<dyn idp_visitor::store::Store>) {
     let dir = tempfile::tempdir().unwrap();
     let rng = &mut rand_chacha::ChaCha20Rng::seed_from_u64(1);
     // The home IdP's own key material (RSA-2048 signing key and certificate).
@@ -57,7 +68,6 @@ fn token_request(c: &mut Criterion) {
     let mut trust = TrustStore::new();
     trust.insert(IDP, vec![home.signing_cert_der().to_vec()]).unwrap();
     let keys = idp_visitor::keys::Keys::ephemeral("salesforce", pbe_core::SuiteId::Bls12_381, rng).unwrap();
-    let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
     let state = AppState::new(config, store, Arc::new(ManualClock::new(T0)), Arc::new(keys), trust).unwrap();
     let app = idp_visitor::http::app(state.clone());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -113,7 +123,7 @@ fn token_request(c: &mut Criterion) {
     // Warm-up: the first request pays the argon2id verification of the client secret.
     exchange(request(assertion()));
 
-    let mut g = c.benchmark_group("visitor");
+    let mut g = c.benchmark_group(group);
     g.sample_size(50);
     g.bench_function("token_request_end_to_end", |b| {
         b.iter_batched(|| request(assertion()), exchange, BatchSize::SmallInput)

@@ -97,7 +97,8 @@ pub struct Options {
     /// Serve everything over https with certificates of a local CA (`DIR/tls/`, see
     /// [`tls::LocalTls`]).
     pub tls: bool,
-    /// Where the home and visitor IdPs keep their records (`store_url`, e.g.
+    /// Where the home and visitor IdPs keep their records, and the agents their shared state
+    /// (`store_url`, e.g.
     /// `postgres://…`: each in its own schema of that database); `None`: sled under the data
     /// directory. Keys stay files in the data directory either way.
     pub store_url: Option<String>,
@@ -392,6 +393,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             (config.tls_cert, config.tls_key) = (Some(cert), Some(key));
         }
         config.tls_ca_file.clone_from(&ca_file);
+        config.store_url = opts.store_url.clone().map(web_agent::config::Secret::new); // checked by new()
         agents.push(ctx!(web_agent::AppState::new(config, &metadata, opts.clock.clone()), s.name)?);
     }
 

@@ -90,6 +90,8 @@ async fn purge_periodically(state: AppState) {
         let done = tokio::task::spawn_blocking(move || {
             let now = st.now();
             let _ = st.store.purge_expired(now);
+            st.throttle.purge(now);
+            st.sso.purge(now);
             service::accounts::purge_unverified(&st, now)
         })
         .await;

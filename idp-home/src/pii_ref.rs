@@ -62,6 +62,18 @@ impl PiiRefKey {
         PiiRefKey(Zeroizing::new(bytes.to_vec()))
     }
 
+    /// A 32-byte key for another purpose, derived from this one (HMAC-SHA-256 of
+    /// `"idaas derived key v1\0"` and `label`; the reference MACs' input starts with
+    /// `"idaas pii-ref v1"`, so the two never collide). Every instance sharing the key file
+    /// derives the same key: the SSO forms' cookie key, so that a sign-in started at one
+    /// instance completes at another (issue 17).
+    pub fn derive(&self, label: &str) -> Zeroizing<[u8; 32]> {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());
+        m.update(b"idaas derived key v1\0");
+        m.update(label.as_bytes());
+        Zeroizing::new(m.finalize().into_bytes().into())
+    }
+
     fn mac(&self, b: RefBinding<'_>, expires: i64) -> [u8; 32] {
         // HMAC takes a key of any length; 32 bytes never fails.
         let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable!());

@@ -1,9 +1,12 @@
-//! The IdP's SSO session table (in memory) and pending sign-ins (in a MAC'd cookie, nowhere
-//! else). No HTTP here: [`crate::http::sso`] reads and sets the cookies.
+//! The IdP's SSO session table and pending sign-ins (in a MAC'd cookie, nowhere else). No
+//! HTTP here: [`crate::http::sso`] reads and sets the cookies.
 //!
-//! Session cookies carry 256-bit random values; the session map is keyed by their SHA-256, so a
-//! memory dump of the map does not yield usable cookies. The map is bounded, purges expired
-//! entries, and only ever grows after a successful password check.
+//! Session cookies carry 256-bit random values; the session table is keyed by their SHA-256,
+//! so a memory or database dump of it does not yield usable cookies. The table only ever
+//! grows after a successful password check, and expired entries are purged. It is a
+//! [`SessionTable`]: in this process's memory ([`memory::MemorySessions`], bounded by
+//! [`MAX_ENTRIES`]) with the sled store, or in PostgreSQL ([`pg::PgSessions`]) with a
+//! PostgreSQL store, where every instance of the home IdP sees every session (issue 17).
 //!
 //! # Pending sign-ins live in the browser
 //!
@@ -14,11 +17,13 @@
 //! authenticated with HMAC-SHA-256 under a per-process key. The form's CSRF token is an HMAC of
 //! that cookie's nonce, so the form is accepted only together with the cookie of the browser
 //! that started the sign-in: a form posted without it, or with another browser's cookie, is
-//! refused. Nothing an anonymous client sends can displace anyone's pending sign-in. A restart
-//! (new key) voids the forms in flight: the user starts again at the service.
+//! refused. Nothing an anonymous client sends can displace anyone's pending sign-in. The key
+//! is derived from the PII reference key file ([`crate::pii_ref::PiiRefKey::derive`]), which
+//! the instances of one home IdP share: a form served by one instance is accepted by another,
+//! and a restart keeps the forms in flight valid.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+pub mod memory;
+pub mod pg;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -97,18 +102,66 @@ struct PendingClaims {
     rs: Option<String>,
 }
 
+/// Why the session table failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TableError {
+    /// The in-memory table is full of live sessions.
+    #[error("the session table is full")]
+    Full,
+    /// The database failed.
+    #[error("session table: {0}")]
+    Db(String),
+}
+
+/// Where IdP sessions live. Every method is one atomic step.
+pub trait SessionTable: Send + Sync + std::fmt::Debug {
+    /// Stores a new session.
+    fn insert(&self, session: &IdpSession, now: i64) -> Result<(), TableError>;
+    /// The live session `id`.
+    fn get(&self, id: &str, now: i64) -> Result<Option<IdpSession>, TableError>;
+    /// Appends a participant to session `id` (dropping the oldest beyond
+    /// [`MAX_PARTICIPANTS`]); nothing if the session is gone.
+    fn record_participant(&self, id: &str, p: Participant) -> Result<(), TableError>;
+    /// Removes session `id`, returning it (live or not).
+    fn remove(&self, id: &str) -> Result<Option<IdpSession>, TableError>;
+    /// The id of a live session in which `sp` received an assertion for `name_id` with one of
+    /// `session_indexes` (any, when empty).
+    fn find_participant(
+        &self,
+        sp: &str,
+        name_id: &str,
+        session_indexes: &[String],
+        now: i64,
+    ) -> Result<Option<String>, TableError>;
+    /// Every session of `uid`, live or not.
+    fn of_user(&self, uid: &str) -> Result<Vec<IdpSession>, TableError>;
+    /// Removes every session of `uid` but `keep`, returning them.
+    fn remove_of_user(&self, uid: &str, keep: Option<&str>) -> Result<Vec<IdpSession>, TableError>;
+    /// Removes the expired sessions; returns how many.
+    fn purge(&self, now: i64) -> Result<usize, TableError>;
+}
+
 /// SSO state: the sessions, and the key that authenticates pending-sign-in cookies.
 pub struct SsoState {
-    sessions: Mutex<HashMap<String, IdpSession>>,
-    key: [u8; 32],
+    sessions: Box<dyn SessionTable>,
+    key: zeroize::Zeroizing<[u8; 32]>,
 }
 
 impl Default for SsoState {
+    /// In-memory sessions and a random key (tests).
     fn default() -> Self {
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        SsoState { sessions: Mutex::new(HashMap::new()), key }
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        rand::rngs::OsRng.fill_bytes(key.as_mut());
+        SsoState::new(key, Box::new(memory::MemorySessions::default()))
     }
+}
+
+fn logged<T: Default>(r: Result<T, TableError>) -> T {
+    r.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "IdP session table");
+        T::default()
+    })
 }
 
 impl std::fmt::Debug for SsoState {
@@ -128,8 +181,18 @@ fn digest(token: &str) -> String {
 }
 
 impl SsoState {
+    /// SSO state with this cookie key and session table.
+    pub fn new(key: zeroize::Zeroizing<[u8; 32]>, sessions: Box<dyn SessionTable>) -> SsoState {
+        SsoState { sessions, key }
+    }
+
+    /// Deletes the expired sessions (the periodic purge); returns how many.
+    pub fn purge(&self, now: i64) -> usize {
+        logged(self.sessions.purge(now))
+    }
+
     fn mac(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
-        let Ok(mut m) = <Hmac<Sha256> as Mac>::new_from_slice(&self.key) else {
+        let Ok(mut m) = <Hmac<Sha256> as Mac>::new_from_slice(self.key.as_ref()) else {
             return [0; 32];
         };
         m.update(label);
@@ -213,45 +276,29 @@ impl SsoState {
             expires: now + lifetime,
             participants: Vec::new(),
         };
-        if let Ok(mut map) = self.sessions.lock() {
-            if map.len() >= MAX_ENTRIES {
-                map.retain(|_, s| s.expires > now);
-            }
-            if map.len() < MAX_ENTRIES {
-                map.insert(session.id.clone(), session.clone());
-            }
-        }
+        logged(self.sessions.insert(&session, now));
         (token, session)
     }
 
     /// The live session of this cookie value.
     pub fn session(&self, token: &str, now: i64) -> Option<IdpSession> {
-        let map = self.sessions.lock().ok()?;
-        map.get(&digest(token)).filter(|s| s.expires > now).cloned()
+        logged(self.sessions.get(&digest(token), now))
     }
 
     /// Records that session `id` issued an assertion to `p` (the oldest participant is dropped
     /// beyond [`MAX_PARTICIPANTS`]).
     pub fn record_participant(&self, id: &str, p: Participant) {
-        if let Ok(mut map) = self.sessions.lock() {
-            if let Some(s) = map.get_mut(id) {
-                if s.participants.len() >= MAX_PARTICIPANTS {
-                    s.participants.remove(0);
-                }
-                s.participants.push(p);
-            }
-        }
+        logged(self.sessions.record_participant(id, p));
     }
 
     /// Ends the session of this cookie value; returns it if it was live.
     pub fn end_by_cookie(&self, token: &str, now: i64) -> Option<IdpSession> {
-        let mut map = self.sessions.lock().ok()?;
-        map.remove(&digest(token)).filter(|s| s.expires > now)
+        logged(self.sessions.remove(&digest(token))).filter(|s| s.expires > now)
     }
 
     /// Ends the live session in which `sp` received an assertion for `name_id` with one of
     /// `session_indexes` (any of the SP's assertions for `name_id` when empty); returns it.
-    /// A linear scan of the bounded table: it runs only for verified LogoutRequests.
+    /// In memory a linear scan of the bounded table: it runs only for verified LogoutRequests.
     pub fn end_by_participant(
         &self,
         sp: &str,
@@ -259,27 +306,14 @@ impl SsoState {
         session_indexes: &[String],
         now: i64,
     ) -> Option<IdpSession> {
-        let mut map = self.sessions.lock().ok()?;
-        let key = map
-            .iter()
-            .find(|(_, s)| {
-                s.expires > now
-                    && s.participants.iter().any(|p| {
-                        p.sp == sp
-                            && p.name_id == name_id
-                            && (session_indexes.is_empty() || session_indexes.contains(&p.session_index))
-                    })
-            })
-            .map(|(k, _)| k.clone())?;
-        map.remove(&key)
+        let id = logged(self.sessions.find_participant(sp, name_id, session_indexes, now))?;
+        logged(self.sessions.remove(&id))
     }
 
-    /// The live sessions of `uid`, oldest first (the account page lists them). A linear scan
-    /// of the bounded table.
+    /// The live sessions of `uid`, oldest first (the account page lists them).
     pub fn sessions_of(&self, uid: &str, now: i64) -> Vec<IdpSession> {
-        let Ok(map) = self.sessions.lock() else { return Vec::new() };
         let mut list: Vec<IdpSession> =
-            map.values().filter(|s| s.uid == uid && s.expires > now).cloned().collect();
+            logged(self.sessions.of_user(uid)).into_iter().filter(|s| s.expires > now).collect();
         list.sort_by_key(|s| s.authn_instant);
         list
     }
@@ -287,18 +321,13 @@ impl SsoState {
     /// Ends every session of `uid` ("sign out everywhere", a password change); returns the
     /// live ones that ended, so their participants can be signed out too.
     pub fn end_all_of(&self, uid: &str, now: i64) -> Vec<IdpSession> {
-        let Ok(mut map) = self.sessions.lock() else { return Vec::new() };
-        let keys: Vec<String> = map.iter().filter(|(_, s)| s.uid == uid).map(|(k, _)| k.clone()).collect();
-        keys.iter().filter_map(|k| map.remove(k)).filter(|s| s.expires > now).collect()
+        logged(self.sessions.remove_of_user(uid, None)).into_iter().filter(|s| s.expires > now).collect()
     }
 
     /// Ends every session of `uid` but `keep` (a session id): after a password change, the
     /// other devices must sign in again. Returns how many ended.
     pub fn end_others(&self, uid: &str, keep: &str) -> usize {
-        let Ok(mut map) = self.sessions.lock() else { return 0 };
-        let before = map.len();
-        map.retain(|k, s| s.uid != uid || k == keep);
-        before - map.len()
+        logged(self.sessions.remove_of_user(uid, Some(keep))).len()
     }
 
     /// The CSRF token of one of the IdP's own forms: a MAC of `purpose` and `bound` (the

@@ -128,6 +128,21 @@ impl AppState {
             std::time::Duration::from_millis(config.hash_queue_timeout_ms),
             passwords::BLOCK_COUNT,
         );
+        // With a PostgreSQL store, the state the instances must share is there too.
+        let (throttle, sessions): (Throttle, Box<dyn crate::sso_sessions::SessionTable>) = match store
+            .pg_pool()
+        {
+            Some(pool) => (
+                Throttle::shared(
+                    crate::throttle::ThrottleParams::default(),
+                    pool.clone(),
+                    crate::store::pg::SCHEMA,
+                ),
+                Box::new(crate::sso_sessions::pg::PgSessions::new(pool)),
+            ),
+            None => (Throttle::default(), Box::new(crate::sso_sessions::memory::MemorySessions::default())),
+        };
+        let sso = SsoState::new(keys.pii_ref_key().derive("sso cookies"), sessions);
         Ok(AppState {
             hashes: Arc::new(hashes),
             config: Arc::new(config),
@@ -135,8 +150,8 @@ impl AppState {
             clock,
             keys,
             federation: Arc::new(federation),
-            throttle: Arc::new(Throttle::default()),
-            sso: Arc::new(SsoState::default()),
+            throttle: Arc::new(throttle),
+            sso: Arc::new(sso),
             slo: Arc::new(Chains::default()),
             pii_writes: Arc::new(std::sync::Mutex::new(())),
             metrics: service_kit::metrics::Metrics::new("home"),

@@ -192,6 +192,12 @@ pub trait Store: ConsentStore + Send + Sync + 'static {
     fn snapshot(&self, _out: &mut dyn std::io::Write) -> Result<u64, StoreError> {
         Err(StoreError::SnapshotUnsupported)
     }
+    /// The PostgreSQL pool when the store is in PostgreSQL: the state shared between
+    /// instances (IdP sessions, throttles) is then kept there too; `None` (sled) keeps it in
+    /// this process's memory.
+    fn pg_pool(&self) -> Option<Arc<service_kit::pg::PgPool>> {
+        None
+    }
 }
 
 // ---- versioned on-disk forms ----

@@ -47,7 +47,11 @@ pub async fn serve(
         loop {
             tick.tick().await;
             let st = purge_state.clone();
-            let purged = tokio::task::spawn_blocking(move || st.store.purge_expired(st.now())).await;
+            let purged = tokio::task::spawn_blocking(move || {
+                st.throttle.purge(st.now());
+                st.store.purge_expired(st.now())
+            })
+            .await;
             match purged {
                 Ok(Ok(n)) if n > 0 => tracing::info!(records = n, "purged expired tokens and replay records"),
                 Ok(Err(e)) => tracing::warn!(error = %e, "purging expired records failed"),

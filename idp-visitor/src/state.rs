@@ -240,13 +240,17 @@ impl AppState {
                 store.append_audit(&entry)?;
             }
         }
+        let throttle = match store.pg_pool() {
+            Some(pool) => Throttle::shared(crate::throttle::params(), pool, crate::store::pg::SCHEMA),
+            None => Throttle::new(crate::throttle::params()),
+        };
         Ok(AppState {
             config: Arc::new(config),
             store,
             clock,
             keys,
             trust: Arc::new(std::sync::RwLock::new(Arc::new(trust))),
-            throttle: Arc::new(Throttle::new(crate::throttle::params())),
+            throttle: Arc::new(throttle),
             secrets: Arc::new(secrets),
             refused_unauthenticated: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             metrics: service_kit::metrics::Metrics::new("visitor"),

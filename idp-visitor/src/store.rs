@@ -182,6 +182,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes expired tokens and replay records; returns how many.
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
+    /// The PostgreSQL pool when the store is in PostgreSQL: the client-authentication
+    /// throttle is then kept there too, shared by every instance; `None` (sled) keeps it in
+    /// this process's memory.
+    fn pg_pool(&self) -> Option<std::sync::Arc<service_kit::pg::PgPool>> {
+        None
+    }
     /// Record counts.
     fn counts(&self) -> Result<Counts, StoreError>;
     /// Writes a consistent snapshot of the whole store (`idaas backup`); returns the number of

@@ -40,9 +40,9 @@ pub mod testing;
 
 /// The pooled connection handed to [`PgPool::run`] closures.
 pub use deadpool_postgres::Object as Connection;
-pub use migrate::{migrate, schema_version, MigrateError, SCHEMA_VERSION_TABLE};
+pub use migrate::{is_schema_name, migrate, schema_version, MigrateError, SCHEMA_VERSION_TABLE};
 /// The driver's error and row types, re-exported so the stores need no direct dependency.
-pub use tokio_postgres::{Error as DriverError, Row};
+pub use tokio_postgres::{types::ToSql, Error as DriverError, Row};
 
 /// Environment variable that overrides `store_url` in every service's configuration.
 pub const STORE_URL_ENV: &str = "IDAAS_STORE_URL";

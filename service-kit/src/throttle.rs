@@ -21,11 +21,19 @@
 //! known to be one, so at most as many attempts as the free failures allow are ever evaluated
 //! at once for one key.
 //!
-//! State is in memory: a restart forgets it.
+//! # Where the counts are
+//!
+//! In memory ([`Throttle::new`]: a restart forgets them, each instance counts for itself), or
+//! in PostgreSQL when the service's store is ([`Throttle::shared`]: every instance of the
+//! service counts in one table, see [`pg`]). One type, the same arithmetic, two places. A
+//! shared throttle whose database fails refuses the attempt (wait 1 s) rather than letting it
+//! through uncounted.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+
+pub mod pg;
 
 /// Tunables of the [`Throttle`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,11 +72,19 @@ struct Entry {
     last_failure: i64,
 }
 
-/// In-memory failure counters.
+/// Failure counters, in memory or shared in PostgreSQL.
 #[derive(Debug, Default)]
 pub struct Throttle {
     params: ThrottleParams,
     entries: Mutex<HashMap<String, Entry>>,
+    shared: Option<pg::Shared>,
+}
+
+/// The wait imposed when the shared counters cannot be read or written.
+const DB_FAILURE_WAIT: u64 = 1;
+
+fn db_failed(e: &crate::pg::PgError) {
+    tracing::warn!(error = %e, "throttle: the shared counters failed; refusing the attempt");
 }
 
 /// The throttle key of a client address (IPv6 by /64, since one host usually owns a /64);
@@ -90,7 +106,37 @@ pub fn addr_key(addr: Option<IpAddr>) -> String {
 impl Throttle {
     /// A throttle with the given parameters.
     pub fn new(params: ThrottleParams) -> Self {
-        Throttle { params, entries: Mutex::new(HashMap::new()) }
+        Throttle { params, entries: Mutex::new(HashMap::new()), shared: None }
+    }
+
+    /// A throttle whose counts are in `schema`'s `throttle` table ([`pg::TABLE_SQL`]), shared
+    /// by every instance on that database.
+    pub fn shared(params: ThrottleParams, pool: Arc<crate::pg::PgPool>, schema: &str) -> Self {
+        Throttle { params, entries: Mutex::new(HashMap::new()), shared: Some(pg::Shared::new(pool, schema)) }
+    }
+
+    /// Whether the counts are shared in PostgreSQL.
+    pub fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
+    /// Forgets what would be forgotten by `now` (the periodic purge; the in-memory table also
+    /// prunes itself when it grows). Returns how many keys went.
+    pub fn purge(&self, now: i64) -> usize {
+        if let Some(s) = &self.shared {
+            return s.purge(now).map_or_else(
+                |e| {
+                    tracing::warn!(error = %e, "throttle purge failed");
+                    0
+                },
+                |n| usize::try_from(n).unwrap_or(usize::MAX),
+            );
+        }
+        let p = self.params;
+        let mut map = self.lock();
+        let before = map.len();
+        map.retain(|_, e| e.blocked_until > now || now - e.last_failure < p.forget_after);
+        before - map.len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
@@ -103,6 +149,16 @@ impl Throttle {
     /// under one lock. The returned [`Reservation`] settles the attempt once its outcome is
     /// known; dropping it keeps the failure.
     pub fn reserve<'t>(&'t self, keys: &[(&str, ThrottleParams)], now: i64) -> Result<Reservation<'t>, u64> {
+        if let Some(s) = &self.shared {
+            return match s.reserve(keys, now) {
+                Ok(Ok(taken)) => Ok(Reservation { throttle: self, taken }),
+                Ok(Err(wait)) => Err(wait),
+                Err(e) => {
+                    db_failed(&e);
+                    Err(DB_FAILURE_WAIT)
+                }
+            };
+        }
         let mut map = self.lock();
         let wait = keys
             .iter()
@@ -133,6 +189,16 @@ impl Throttle {
 
     /// `Err(seconds)` if any of `keys` must wait before the next attempt.
     pub fn check(&self, keys: &[&str], now: i64) -> Result<(), u64> {
+        if let Some(s) = &self.shared {
+            return match s.wait(keys, now) {
+                Ok(0) => Ok(()),
+                Ok(w) => Err(u64::try_from(w).unwrap_or(u64::MAX)),
+                Err(e) => {
+                    db_failed(&e);
+                    Err(DB_FAILURE_WAIT)
+                }
+            };
+        }
         let map = self.lock();
         let wait = keys
             .iter()
@@ -150,6 +216,12 @@ impl Throttle {
     /// Records a failed attempt against each of `keys`.
     pub fn failure(&self, keys: &[&str], now: i64) {
         let p = self.params;
+        if let Some(s) = &self.shared {
+            if let Err(e) = s.failure(keys, p, now) {
+                db_failed(&e);
+            }
+            return;
+        }
         let mut map = self.lock();
         self.prune(&mut map, now);
         for key in keys {
@@ -164,11 +236,23 @@ impl Throttle {
 
     /// Forgets the failures of `key` (after a successful sign-in).
     pub fn success(&self, key: &str) {
+        if let Some(s) = &self.shared {
+            if let Err(e) = s.forget(key) {
+                db_failed(&e);
+            }
+            return;
+        }
         self.lock().remove(key);
     }
 
     /// Number of failures currently counted for `key`.
     pub fn failures(&self, key: &str) -> u32 {
+        if let Some(s) = &self.shared {
+            return s.failures(key).unwrap_or_else(|e| {
+                db_failed(&e);
+                0
+            });
+        }
         self.lock().get(key).map_or(0, |e| e.failures)
     }
 }
@@ -207,6 +291,13 @@ impl Reservation<'_> {
     /// provisional failure back (exactly restored if nothing else counted on it meanwhile,
     /// otherwise one failure less, its wait left as is — erring on the side of waiting).
     pub fn succeeded(self, clear: &[&str]) {
+        if let Some(s) = &self.throttle.shared {
+            let clear = clear.iter().map(|k| (*k).to_owned()).collect();
+            if let Err(e) = s.settle_success(self.taken, clear, self.throttle.params.forget_after) {
+                db_failed(&e);
+            }
+            return;
+        }
         let mut map = self.throttle.lock();
         for (key, before, after) in &self.taken {
             if clear.contains(&key.as_str()) {

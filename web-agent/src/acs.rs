@@ -104,10 +104,10 @@ pub async fn process(
         signin_cookie.map(|v| state.signin.open(&state.signin_cookie, v, now)).unwrap_or_default();
     let at = pending_here.iter().position(|p| p.id == request_id).ok_or(AcsError::UnknownRequest)?;
     let pending = pending_here.remove(at);
-    if !state.sessions.answer_once(request_id, pending.expires, now) {
+    if !state.answer_once(request_id, pending.expires, now) {
         return Err(AcsError::UnknownRequest);
     }
-    state.replay.check_and_record(&assertion, now, skew)?;
+    state.check_replay(&assertion, now, skew)?;
 
     let (user, groups) = identity(config, &assertion)?;
     let session_index = assertion.session_index().unwrap_or_default().to_owned();

@@ -29,6 +29,7 @@ pub mod rbac;
 pub mod routes;
 pub mod seal_keys;
 pub mod session;
+pub mod shared;
 pub mod signin;
 pub mod slo;
 pub mod sp;
@@ -76,6 +77,12 @@ pub async fn serve(
                 tick.tick().await;
                 state.sessions.sweep(state.clock.now());
                 state.propagation.sweep(state.clock.now());
+                if let Some(shared) = state.shared.clone() {
+                    let now = state.clock.now();
+                    if let Ok(Err(e)) = tokio::task::spawn_blocking(move || shared.purge(now)).await {
+                        tracing::warn!(error = %e, "purging the agent's shared state failed");
+                    }
+                }
             }
         })
     };

@@ -15,8 +15,9 @@
 //!   there, so anonymous traffic cannot fill it.
 //!
 //! A browser keeps up to [`MAX_PENDING`] sign-ins (several tabs); the oldest is dropped first.
-//! An agent restart draws a new key, so sign-ins started before it must be started again
-//! (as with the former in-memory table).
+//! The key is `<data_dir>/signin.key` ([`Keys::load_or_create`]), created on first start: the
+//! instances of one agent share it (like its other key files), so a sign-in started at one
+//! instance completes at another, and a restart keeps the sign-ins under way (issue 17).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -61,7 +62,29 @@ impl Default for Keys {
     }
 }
 
+/// File name of the sign-in cookie key in the data directory.
+pub const KEY_FILE: &str = "signin.key";
+
 impl Keys {
+    /// Loads `<data_dir>/signin.key`, creating it (mode 0600) when missing.
+    pub fn load_or_create(data_dir: &std::path::Path) -> Result<Keys, crate::keys::KeyFileError> {
+        let path = data_dir.join(KEY_FILE);
+        let err = |reason: String| crate::keys::KeyFileError { path: path.clone(), reason };
+        service_kit::files::ensure_private_dir(data_dir).map_err(|e| err(e.to_string()))?;
+        if path.exists() {
+            let bytes = Zeroizing::new(std::fs::read(&path).map_err(|e| err(e.to_string()))?);
+            let mut key = Zeroizing::new([0u8; 32]);
+            if bytes.len() != key.len() {
+                return Err(err("not a 32-byte key".into()));
+            }
+            key.copy_from_slice(&bytes);
+            return Ok(Keys { key });
+        }
+        let k = Keys::default();
+        service_kit::files::write_private(&path, k.key.as_slice(), 0o600).map_err(|e| err(e.to_string()))?;
+        Ok(k)
+    }
+
     fn mac(&self, purpose: &str, parts: &[&[u8]]) -> Hmac<Sha256> {
         // new_from_slice accepts every key length for HMAC.
         #[allow(clippy::expect_used)]

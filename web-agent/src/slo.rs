@@ -105,11 +105,7 @@ pub fn receive(
         Verified::Request(request, relay_state) => {
             // Only verified requests get into the answered table: anonymous traffic cannot
             // fill it. The prefix keeps the IdP's IDs apart from our AuthnRequest IDs.
-            if !state.sessions.answer_once(
-                &format!("slo:{}", request.id),
-                request.not_on_or_after + skew,
-                now,
-            ) {
+            if !state.answer_once(&format!("slo:{}", request.id), request.not_on_or_after + skew, now) {
                 return Err(SloError::Replayed);
             }
             let ended = state.sessions.end_by_subject(&request.name_id, &request.session_indexes);
@@ -137,7 +133,7 @@ pub fn receive(
             let pending =
                 slo_cookie.map(|v| state.signin.open(&state.slo_cookie, v, now)).unwrap_or_default();
             let ours = pending.iter().find(|p| p.id == id).ok_or(SloError::UnknownRequest)?;
-            if !state.sessions.answer_once(id, ours.expires, now) {
+            if !state.answer_once(id, ours.expires, now) {
                 return Err(SloError::UnknownRequest);
             }
             Ok(Outcome::SignedOut { partial: !response.is_success() || response.is_partial() })

@@ -42,6 +42,9 @@ pub enum StartError {
     /// The TLS trust of outbound clients (`tls_ca_file`).
     #[error(transparent)]
     Tls(#[from] service_kit::tls::TlsError),
+    /// The shared state's database (`store_url`) could not be opened or migrated.
+    #[error("store_url: {0}")]
+    Store(String),
 }
 
 /// How long the agent waits for a backend or partner to accept a connection.
@@ -87,6 +90,9 @@ pub struct AppState {
     pub signer: Arc<CallSigner>,
     /// Nonces of received propagated calls and PATs exchanged for them.
     pub propagation: Arc<Memory>,
+    /// The tables shared with the other instances of this agent (`store_url` in PostgreSQL);
+    /// `None`: everything is in this process's memory.
+    pub shared: Option<Arc<crate::shared::Shared>>,
     /// Prometheus metrics (`/metrics`).
     pub metrics: service_kit::metrics::Metrics,
 }
@@ -122,6 +128,8 @@ impl AppState {
             tracing::warn!("backend_url's host resolves to no address: the partner route refuses every call");
         }
         let backend = backend_client(config.tls_ca_file.as_deref())?;
+        let shared = crate::shared::open(&config)?;
+        let signin = signin::Keys::load_or_create(&config.data_dir)?;
         Ok(AppState {
             idp: Arc::new(RwLock::new(Arc::new(idp))),
             key: Arc::new(key),
@@ -135,10 +143,11 @@ impl AppState {
             cookie_name: cookie_name(&config, SESSION_KIND).into(),
             signin_cookie: cookie_name(&config, SIGNIN_KIND).into(),
             slo_cookie: cookie_name(&config, SLO_KIND).into(),
-            signin: Arc::new(signin::Keys::default()),
+            signin: Arc::new(signin),
             egress_sources: Arc::new(egress_sources),
             signer: Arc::new(signer),
-            propagation: Arc::new(Memory::default()),
+            propagation: Arc::new(Memory::new(shared.clone())),
+            shared,
             metrics: service_kit::metrics::Metrics::new("agent"),
             config: Arc::new(config),
         })

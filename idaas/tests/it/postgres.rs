@@ -104,7 +104,8 @@ fn idaas_migrate_applies_and_checks_the_schemas() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("idaas_home: schema version 2") && stdout.contains("idaas_visitor: schema version 1")
+        stdout.contains("idaas_home: schema version 4") && stdout.contains("idaas_visitor: schema version 2"),
+        "{stdout}"
     );
     cluster.psql("idaas", "UPDATE idaas_visitor.schema_version SET version = 7").unwrap();
     let out = run(&["--service", "visitor"]);

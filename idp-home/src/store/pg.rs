@@ -22,9 +22,12 @@ use crate::model::{PiiRecord, ServiceProvider, User};
 pub const SCHEMA: &str = "idaas_home";
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
-/// 0: users, SPs, PII, tokens; 1: consents (issue 18).
-pub const MIGRATIONS: &[&str] = &[
-    "
+/// 0: users, SPs, PII, tokens; 1: consents (issue 18); 2: throttles; 3: IdP sessions (issue 17).
+pub const MIGRATIONS: &[&str] =
+    &[V1, CONSENTS, service_kit::throttle::pg::TABLE_SQL, crate::sso_sessions::pg::TABLES_SQL];
+
+/// Version 1: the persistent records.
+const V1: &str = "
     CREATE TABLE idaas_home.users (
         uid TEXT COLLATE \"C\" PRIMARY KEY,
         value TEXT NOT NULL
@@ -51,21 +54,22 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX api_tokens_expires ON idaas_home.api_tokens (expires);
     CREATE INDEX verifications_expires ON idaas_home.verifications (expires);
-",
-    "
+";
+
+/// Version 2: consents (issue 18).
+const CONSENTS: &str = "
     CREATE TABLE idaas_home.consents (
         uid TEXT COLLATE \"C\" NOT NULL,
         sp TEXT COLLATE \"C\" NOT NULL,
         value TEXT NOT NULL,
         PRIMARY KEY (uid, sp)
     );
-",
-];
+";
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug)]
 pub struct PgStore {
-    pub(super) pool: PgPool,
+    pub(super) pool: std::sync::Arc<PgPool>,
 }
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
@@ -79,7 +83,7 @@ impl PgStore {
     pub fn open(url: &PgUrl) -> Result<PgStore, StoreError> {
         let pool = PgPool::connect(url)?;
         migrate(&pool, SCHEMA, MIGRATIONS)?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool: std::sync::Arc::new(pool) })
     }
 
     /// Applies the migrations only (`idaas migrate`); returns the version now in force.
@@ -397,6 +401,10 @@ impl Store for PgStore {
         };
         let StoredVerification::V1 { uid, expires } = decode(VERIFICATIONS, v.as_bytes())?;
         Ok(Some(Verification { uid, expires }))
+    }
+
+    fn pg_pool(&self) -> Option<std::sync::Arc<PgPool>> {
+        Some(self.pool.clone())
     }
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {

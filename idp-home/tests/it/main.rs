@@ -9,6 +9,7 @@ mod authority_url;
 mod consent;
 mod listener;
 mod pages;
+mod shared;
 mod slo;
 mod smtp;
 mod sso;

@@ -22,7 +22,10 @@ use crate::clients::Client;
 pub const SCHEMA: &str = "idaas_visitor";
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[V1, service_kit::throttle::pg::TABLE_SQL];
+
+/// Version 1: the persistent records.
+const V1: &str = "
     CREATE TABLE idaas_visitor.clients (
         client_id TEXT COLLATE \"C\" PRIMARY KEY,
         value TEXT NOT NULL
@@ -42,12 +45,12 @@ pub const MIGRATIONS: &[&str] = &["
     );
     CREATE INDEX access_tokens_exp ON idaas_visitor.access_tokens (exp);
     CREATE INDEX used_assertions_until ON idaas_visitor.used_assertions (until);
-"];
+";
 
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug)]
 pub struct PgStore {
-    pool: PgPool,
+    pool: std::sync::Arc<PgPool>,
 }
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
@@ -66,7 +69,7 @@ impl PgStore {
     pub fn open(url: &PgUrl) -> Result<PgStore, StoreError> {
         let pool = PgPool::connect(url)?;
         migrate(&pool, SCHEMA, MIGRATIONS)?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool: std::sync::Arc::new(pool) })
     }
 
     /// Applies the migrations only (`idaas migrate`); returns the version now in force.
@@ -212,6 +215,10 @@ impl Store for PgStore {
                 Ok((seq_from(seq)?, entry))
             })
             .collect()
+    }
+
+    fn pg_pool(&self) -> Option<std::sync::Arc<PgPool>> {
+        Some(self.pool.clone())
     }
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {

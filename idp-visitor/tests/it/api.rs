@@ -638,4 +638,18 @@ async fn two_instances_on_one_database_exchange_an_assertion_once() {
     assert_eq!(counts.0, counts.1);
     assert_eq!((counts.0.tokens, counts.0.used), (2, 2), "2 grants");
     assert!(counts.0.audit >= 4, "2 grants and 2 refusals audited in the one log");
+    // The client-authentication throttle counts failures at both instances together: the
+    // free failures spread over A and B, the next attempt waits at either.
+    assert!(a.store.pg_pool().is_some());
+    let free = idp_visitor::throttle::params().free_failures;
+    for i in 0..free {
+        let h = if i % 2 == 0 { &a } else { &b };
+        let (status, _, body) = h.exchange_basic(("shop", "wrong-secret"), &a.assertion("_s-guess")).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{i}");
+    }
+    for h in [&a, &b] {
+        let (status, headers, _) = h.exchange_basic(("shop", "wrong-secret"), &a.assertion("_s-guess")).await;
+        assert_eq!(status, 429, "throttled at either instance");
+        assert!(headers.contains_key("retry-after"));
+    }
 }

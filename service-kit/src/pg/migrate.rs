@@ -17,6 +17,9 @@ pub enum MigrateError {
     /// The database failed.
     #[error(transparent)]
     Pg(#[from] PgError),
+    /// The schema name is not a plain identifier (a bug in the caller).
+    #[error("schema names are lower-case letters, digits and _")]
+    BadSchemaName,
     /// The schema was written by a newer build (version `found`; this build knows `known`).
     #[error(
         "database schema {schema} is at version {found}, this build knows versions up to {known}: \
@@ -24,7 +27,7 @@ pub enum MigrateError {
     )]
     Newer {
         /// The schema.
-        schema: &'static str,
+        schema: String,
         /// The version in the database.
         found: i32,
         /// The newest version this build knows.
@@ -33,18 +36,22 @@ pub enum MigrateError {
 }
 
 /// Brings `schema` up to `migrations.len()` (migration `i` takes it from version `i` to
-/// `i + 1`; each is SQL that names its tables as `schema.table`), creating the schema if
-/// needed. Returns the version now in force.
-pub fn migrate(
-    pool: &PgPool,
-    schema: &'static str,
-    migrations: &'static [&'static str],
-) -> Result<i32, MigrateError> {
+/// `i + 1`; each is SQL that names its tables as `schema.table`, or as `{schema}.table` when
+/// the schema's name is only known at run time — the web agent's `idaas_agent_<entity>`),
+/// creating the schema if needed. Returns the version now in force. `schema` must be a plain
+/// identifier ([`is_schema_name`]).
+pub fn migrate(pool: &PgPool, schema: &str, migrations: &[&str]) -> Result<i32, MigrateError> {
+    if !is_schema_name(schema) {
+        return Err(MigrateError::BadSchemaName);
+    }
     let known = i32::try_from(migrations.len()).unwrap_or(i32::MAX);
+    let migrations: Vec<String> = migrations.iter().map(|m| m.replace("{schema}", schema)).collect();
+    let schema = schema.to_owned();
+    let schema2 = schema.clone();
     let outcome = pool.run(move |mut conn| async move {
         let tx = conn.transaction().await?;
         // One instance at a time; released at commit or rollback.
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema]).await?;
+        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&schema.as_str()]).await?;
         tx.batch_execute(&format!(
             "CREATE SCHEMA IF NOT EXISTS {schema};
              CREATE TABLE IF NOT EXISTS {schema}.{SCHEMA_VERSION_TABLE} (
@@ -76,7 +83,16 @@ pub fn migrate(
         tx.commit().await?;
         Ok(Ok(known))
     })?;
-    outcome.map_err(|found| MigrateError::Newer { schema, found, known })
+    outcome.map_err(|found| MigrateError::Newer { schema: schema2, found, known })
+}
+
+/// Whether `name` can be spliced into SQL as a schema name: 1 to 63 lower-case ASCII letters,
+/// digits and `_`, not starting with a digit.
+pub fn is_schema_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// The version of `schema` in the database (0 when it has none yet).

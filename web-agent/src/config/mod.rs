@@ -53,6 +53,13 @@ pub struct Config {
     /// the bound evicts the sessions idle longest (those users sign in again through the IdP).
     #[serde(default = "default_session_memory_mib")]
     pub session_memory_limit_mib: u32,
+    /// Where the state shared by several instances of this agent lives (issue 17):
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` keeps the replay caches (answered
+    /// AuthnRequest IDs, assertion IDs, propagation nonces) and the exchanged PATs in the
+    /// schema `idaas_agent_<entity>`; unset or `sled:…`, they stay in this process's memory
+    /// (bounded), as for one instance. The environment variable `IDAAS_STORE_URL` overrides it.
+    #[serde(default)]
+    pub store_url: Option<Secret>,
     /// Allowed clock difference with the IdPs, seconds.
     #[serde(default = "default_skew")]
     pub clock_skew_seconds: u32,
@@ -319,6 +326,23 @@ impl Config {
             self.shutdown_grace_secs,
         )
     }
+    /// The PostgreSQL database of the shared state, when `store_url` names one.
+    pub fn shared_store(&self) -> Result<Option<service_kit::pg::PgUrl>, ConfigError> {
+        let Some(url) = &self.store_url else { return Ok(None) };
+        match url.expose().parse::<service_kit::pg::StoreUrl>() {
+            Ok(service_kit::pg::StoreUrl::Postgres(pg)) => Ok(Some(pg)),
+            Ok(service_kit::pg::StoreUrl::Sled(_)) => Ok(None),
+            Err(e) => Err(ConfigError::Invalid { key: "store_url".into(), reason: e.to_string() }),
+        }
+    }
+
+    /// The PostgreSQL schema of this agent: `idaas_agent_` and its entity ID's letters and
+    /// digits (lower case, others as `_`), cut to PostgreSQL's 63 characters with a hash of
+    /// the whole entity ID at the end so that two agents never share one.
+    pub fn schema(&self) -> String {
+        crate::shared::schema_for(&self.entity_id)
+    }
+
     /// `session_memory_limit_mib` in bytes.
     pub fn session_memory_limit_bytes(&self) -> usize {
         (self.session_memory_limit_mib as usize) << 20
@@ -334,6 +358,11 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|source| ConfigError::Io { path: path.to_owned(), source })?;
         let mut config = Config::parse(&text, path)?;
+        if let Ok(url) = std::env::var(service_kit::pg::STORE_URL_ENV) {
+            if !url.is_empty() {
+                config.store_url = Some(Secret::new(url));
+            }
+        }
         if let (Some(v), Ok(secret)) = (config.visitor.as_mut(), std::env::var(CLIENT_SECRET_ENV)) {
             if !secret.is_empty() {
                 v.client_secret = Secret::new(secret);

@@ -13,6 +13,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_url("public_url", &self.public_url)?;
         self.tls_files()?;
+        self.shared_store()?;
         service_kit::config::check_range(
             "home_idp.metadata_refresh_secs",
             self.home_idp.metadata_refresh_secs,

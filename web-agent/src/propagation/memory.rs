@@ -1,9 +1,13 @@
 //! What the ingress remembers: the nonces of received calls (replay), and the PATs
 //! exchanged for an assertion (a visitor IdP grants each client one exchange per
-//! assertion). Bounded, swept every minute.
+//! assertion). Bounded, swept every minute. With a shared store (`store_url` in PostgreSQL)
+//! both live there instead ([`crate::shared`]), so a call replayed at another instance of the
+//! agent is refused too.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use crate::shared::{or_refuse, Kind, Shared};
 
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -18,6 +22,7 @@ type CachedPat = (Zeroizing<Vec<u8>>, i64);
 pub struct Memory {
     nonces: Mutex<HashMap<[u8; 32], i64>>,
     pats: Mutex<HashMap<[u8; 32], CachedPat>>,
+    shared: Option<Arc<Shared>>,
 }
 
 impl std::fmt::Debug for Memory {
@@ -36,8 +41,16 @@ fn memory_key(parts: &[&str]) -> [u8; 32] {
 }
 
 impl Memory {
+    /// In this process's memory, or in `shared`'s tables.
+    pub fn new(shared: Option<Arc<Shared>>) -> Memory {
+        Memory { shared, ..Memory::default() }
+    }
+
     /// Records `nonce` of `caller` until `until`; false if it was seen (or the cache is full).
     pub fn fresh_nonce(&self, caller: &str, nonce: &str, now: i64, until: i64) -> bool {
+        if let Some(s) = &self.shared {
+            return or_refuse(s.once(Kind::Nonce, &[caller, nonce], until, now), false);
+        }
         let mut seen = self.nonces.lock().unwrap_or_else(PoisonError::into_inner);
         let k = memory_key(&[caller, nonce]);
         if seen.get(&k).is_some_and(|&u| u > now) {
@@ -54,6 +67,9 @@ impl Memory {
     }
 
     pub(crate) fn pat(&self, issuer: &str, assertion_id: &str, now: i64) -> Option<Zeroizing<Vec<u8>>> {
+        if let Some(s) = &self.shared {
+            return or_refuse(s.pat(issuer, assertion_id, now), None);
+        }
         let pats = self.pats.lock().unwrap_or_else(PoisonError::into_inner);
         pats.get(&memory_key(&[issuer, assertion_id])).filter(|(_, u)| *u > now).map(|(p, _)| p.clone())
     }
@@ -66,6 +82,9 @@ impl Memory {
         now: i64,
         until: i64,
     ) {
+        if let Some(s) = &self.shared {
+            return or_refuse(s.remember_pat(issuer, assertion_id, &pat, until), ());
+        }
         let mut pats = self.pats.lock().unwrap_or_else(PoisonError::into_inner);
         if pats.len() >= MAX_REMEMBERED {
             pats.retain(|_, (_, u)| *u > now);

@@ -119,6 +119,11 @@ pub struct Opts {
     pub request_timeout_secs: Option<u64>,
     /// More top-level TOML lines (e.g. the listener time bounds).
     pub extra_toml: String,
+    /// The data directory (another instance's: the same key files); a fresh one when `None`.
+    pub data_dir: Option<std::path::PathBuf>,
+    /// `public_url` (one name for several instances behind a load balancer); the listener's
+    /// address when `None`.
+    pub public_url: Option<String>,
 }
 
 impl Agent {
@@ -128,7 +133,11 @@ impl Agent {
         let dir = tempfile::tempdir().unwrap();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
-        let public = if opts.https { format!("https://{addr}") } else { format!("http://{addr}") };
+        let public = match &opts.public_url {
+            Some(p) => p.clone(),
+            None if opts.https => format!("https://{addr}"),
+            None => format!("http://{addr}"),
+        };
         let tat_key = web_agent::keys::load_or_create(
             &dir.path().join("partner"),
             federation::seal::SealSuite::X25519Aes128,
@@ -145,7 +154,7 @@ impl Agent {
              [[partners]]\nname = \"p\"\nurl = \"{partner}\"\ntat_key = \"{tat_key}\"\n",
             backend = backend.url,
             partner = partner.url,
-            data = dir.path().join("agent").display(),
+            data = opts.data_dir.clone().unwrap_or_else(|| dir.path().join("agent")).display(),
             sources = sources.join(", "),
             timeout =
                 opts.request_timeout_secs.map_or(String::new(), |t| format!("request_timeout_secs = {t}\n")),

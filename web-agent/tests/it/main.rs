@@ -7,4 +7,5 @@ mod edge;
 mod listener;
 mod pages;
 mod reload;
+mod shared;
 mod timeout;

@@ -470,6 +470,6 @@ mod tests {
             }
             seen += 1;
         }
-        assert_eq!(seen, 6, "home, visitor, two agents, two backends");
+        assert_eq!(seen, 10, "two homes, two visitors, two instances of each agent, two backends");
     }
 }
