@@ -4,7 +4,8 @@
 use super::{Stack, StackError, USER};
 
 /// The order flow of the quickstart, run once as a browser would: bob signs in at shopping
-/// (password form, auto-post to the ACS), then `POST /order`. Returns the backend's answer,
+/// (password form, Allow on the consent page, auto-post to the ACS), then `POST /order`; the
+/// demo's consent is withdrawn again at the end. Returns the backend's answer,
 /// `{"shopping_saw", "delivery_saw"}`.
 pub async fn demo_order(stack: &Stack) -> Result<serde_json::Value, StackError> {
     let b = stack.browser()?;
@@ -36,5 +37,24 @@ pub async fn demo_order(stack: &Stack) -> Result<serde_json::Value, StackError> 
     if !r.status().is_success() {
         return Err(fail(&format!("POST /order answered {}", r.status())));
     }
-    ctx!(r.json().await, "order answer")
+    let answer = ctx!(r.json().await, "order answer")?;
+    // The demo clicked Allow for bob; it withdraws that on his account page, so that bob's own
+    // first sign-in in a browser shows him the consent page.
+    let account = ctx!(
+        ctx!(b.get(format!("{}/account", stack.home_url)).send().await, "account")?.text().await,
+        "account"
+    )?;
+    let csrf = crate::browser::form_input(&account, "csrf").ok_or_else(|| fail("no account page"))?;
+    let sp = format!("{shop}/saml/metadata");
+    let r = ctx!(
+        b.post(format!("{}/account/consent/revoke", stack.home_url))
+            .form(&[("csrf", csrf.as_str()), ("sp", sp.as_str())])
+            .send()
+            .await,
+        "withdrawing the demo's consent"
+    )?;
+    if !r.status().is_redirection() {
+        return Err(fail(&format!("withdrawing the demo's consent answered {}", r.status())));
+    }
+    Ok(answer)
 }
