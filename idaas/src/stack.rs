@@ -12,7 +12,7 @@
 //! over HTTP. Later runs reuse everything.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use federation::authority::AuthorityKey;
@@ -78,6 +78,8 @@ macro_rules! ctx {
 
 mod admin;
 mod bob;
+mod configs;
+pub use configs::{agent_toml, caller_toml, partner_toml};
 mod order;
 pub use order::demo_order;
 pub mod tls;
@@ -449,53 +451,3 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
 pub const PARTNER: &str = "delivery";
 /// The delivery path the shopping backend calls (the only one shopping may call).
 pub const ORDER_PATH: &str = "/ship";
-
-/// A `[[partners]]` entry.
-pub fn partner_toml(name: &str, url: &str, tat_key: &str) -> String {
-    format!("\n[[partners]]\nname = \"{name}\"\nurl = \"{url}\"\ntat_key = \"{tat_key}\"\n")
-}
-
-/// A `[[callers]]` entry.
-pub fn caller_toml(name: &str, public_key: &str, prefixes: &[&str]) -> String {
-    let prefixes: Vec<String> = prefixes.iter().map(|p| format!("\"{p}\"")).collect();
-    format!(
-        "\n[[callers]]\nname = \"{name}\"\npublic_key = \"{public_key}\"\nallowed_prefixes = [{}]\n",
-        prefixes.join(", ")
-    )
-}
-
-/// The agent configuration the quickstart writes (also a readable example).
-pub fn agent_toml(
-    public_url: &str,
-    backend_url: &str,
-    data_dir: &Path,
-    metadata: &Path,
-    token_endpoint: &str,
-    client_id: &str,
-    suite: SuiteId,
-) -> String {
-    format!(
-        r#"public_url = "{public_url}"
-backend_url = "{backend_url}"
-data_dir = "{data}"
-suite = "{suite}"
-
-[home_idp]
-metadata_file = "{metadata}"
-
-[visitor]
-token_endpoint = "{token_endpoint}"
-client_id = "{client_id}"
-
-[access]
-default_level = "none"
-admin_paths = ["/admin"]
-
-[[access.rules]]
-prefix = "/"
-groups = {{ {GROUP} = "read_write" }}
-"#,
-        data = data_dir.display(),
-        metadata = metadata.display(),
-    )
-}
