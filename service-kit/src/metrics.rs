@@ -67,6 +67,32 @@ struct LimiterLabels {
 
 type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StoreLabels {
+    backend: &'static str,
+    op: &'static str,
+}
+
+type StoreLatency = Family<StoreLabels, Histogram, fn() -> Histogram>;
+
+/// Store operations of this process. The stores time themselves where every operation of a
+/// kind passes (a sled write with its flush, holding the backup gate; a PostgreSQL query, in
+/// `PgPool::run`), and know nothing of a service's `Metrics`: so this one family is shared
+/// and registered in every service's registry (one service per process in production; the
+/// quickstart's services all show the process's stores).
+static STORE_LATENCY: std::sync::LazyLock<StoreLatency> =
+    std::sync::LazyLock::new(|| Family::new_with_constructor(store_histogram));
+
+fn store_histogram() -> Histogram {
+    // 50 µs … ~1.6 s: a sled flush takes tens of microseconds to milliseconds.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 16))
+}
+
+/// Records one store operation: `backend` `sled` or `postgres`, `op` `write` or `query`.
+pub fn observe_store(backend: &'static str, op: &'static str, seconds: f64) {
+    STORE_LATENCY.get_or_create(&StoreLabels { backend, op }).observe(seconds);
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms … ~4 s: the pairing-heavy requests take milliseconds, the argon2 ones tenths.
     Histogram::new(exponential_buckets(0.0005, 2.0, 14))
@@ -117,6 +143,11 @@ impl Metrics {
         registry.register("decryptions", "PII values by outcome at a web agent", decryptions.clone());
         let refusals = Family::<ReasonLabels, Counter>::default();
         registry.register("refusals", "Requests refused for a security reason", refusals.clone());
+        registry.register(
+            "store_duration_seconds",
+            "Time of store operations in this process (sled writes with their flush, PostgreSQL queries)",
+            STORE_LATENCY.clone(),
+        );
         let throttled = Family::<LimiterLabels, Counter>::default();
         registry.register("throttled", "Requests refused by a throttle or a queue bound", throttled.clone());
         Metrics(Arc::new(Inner {

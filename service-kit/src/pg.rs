@@ -281,6 +281,7 @@ impl PgPool {
             return Err(PgError::Stopped);
         };
         let pool = self.pool.clone();
+        let started = std::time::Instant::now();
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         rt.spawn(async move {
             let result = match pool.get().await {
@@ -291,12 +292,14 @@ impl PgPool {
             let _ = tx.send(result);
         });
         let wait = move || rx.recv().unwrap_or(Err(PgError::Stopped));
-        match tokio::runtime::Handle::try_current() {
+        let result = match tokio::runtime::Handle::try_current() {
             Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
                 tokio::task::block_in_place(wait)
             }
             _ => wait(),
-        }
+        };
+        crate::metrics::observe_store("postgres", "query", started.elapsed().as_secs_f64());
+        result
     }
 }
 

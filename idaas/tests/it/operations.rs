@@ -46,6 +46,11 @@ async fn metrics_count_a_sign_in_and_readiness_answers() {
     assert!(count(&home, r#"idaas_assertions_issued_total{service="home"}"#) >= 1);
     assert!(home.contains(r#"route="/saml/sso",method="GET",status="200""#), "{home}");
     assert!(home.trim_end().ends_with("# EOF"));
+    // The sign-in wrote to the sled store (its API token, the vault at start-up): timed.
+    assert!(
+        count(&home, r#"idaas_store_duration_seconds_count{service="home",backend="sled",op="write"}"#) >= 1,
+        "{home}"
+    );
 
     let (_, visitor) = text(format!("{}/metrics", s.visitor_url)).await;
     assert!(count(&visitor, r#"idaas_pats_issued_total{service="visitor"}"#) >= 1, "{visitor}");

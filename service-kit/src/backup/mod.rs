@@ -18,9 +18,23 @@ pub mod control;
 pub mod snapshot;
 
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Instant;
 
 pub use control::{fetch_snapshot, ControlSocket, SOCKET_NAME};
 pub use snapshot::{read_snapshot, write_snapshot, SnapshotError};
+
+/// A store write under way ([`SnapshotGate::writing`]).
+#[must_use = "the write is only protected while the guard lives"]
+pub struct Writing<'a> {
+    started: Instant,
+    _shared: RwLockReadGuard<'a, ()>,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        crate::metrics::observe_store("sled", "write", self.started.elapsed().as_secs_f64());
+    }
+}
 
 /// Lets a snapshot see the store between two writes, never in the middle of one: every
 /// write method of a sled store holds [`SnapshotGate::writing`] while it runs (writes still
@@ -29,9 +43,10 @@ pub use snapshot::{read_snapshot, write_snapshot, SnapshotError};
 pub struct SnapshotGate(RwLock<()>);
 
 impl SnapshotGate {
-    /// Held by a store write for its whole duration.
-    pub fn writing(&self) -> RwLockReadGuard<'_, ()> {
-        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    /// Held by a store write for its whole duration; its time (the wait for a snapshot
+    /// included) goes to the store-latency metric when it is dropped.
+    pub fn writing(&self) -> Writing<'_> {
+        Writing { started: Instant::now(), _shared: self.0.read().unwrap_or_else(PoisonError::into_inner) }
     }
 
     /// Held by a snapshot: waits for the writes in flight, holds new ones back.
