@@ -39,6 +39,30 @@ pub(crate) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> 
     })
 }
 
+/// `f(item, slot)` for each item and its output slot, on up to [`MAX_THREADS`] threads. The
+/// results are written in place: unlike [`map`], no result is moved between buffers, so a
+/// secret result leaves no copy in freed memory (the caller wipes `out` when done).
+pub(crate) fn fill<T: Sync, U: Send>(items: &[T], out: &mut [U], f: impl Fn(&T, &mut U) + Sync) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    if threads < 2 || items.len() < MIN_PARALLEL {
+        items.iter().zip(out.iter_mut()).for_each(|(item, slot)| f(item, slot));
+        return;
+    }
+    let chunk = items.len().div_ceil(threads);
+    let f = &f;
+    std::thread::scope(|scope| {
+        let mut pairs = items.chunks(chunk).zip(out.chunks_mut(chunk));
+        let first = pairs.next();
+        for (items, slots) in pairs {
+            scope.spawn(move || items.iter().zip(slots.iter_mut()).for_each(|(item, slot)| f(item, slot)));
+        }
+        if let Some((items, slots)) = first {
+            items.iter().zip(slots.iter_mut()).for_each(|(item, slot)| f(item, slot));
+        }
+        // A worker that panicked (only if `f` does) re-raises its panic when the scope ends.
+    });
+}
+
 /// Runs `a` on a scoped thread and `b` on this one; `None` from `a` if it panicked.
 pub(crate) fn join<A: Send, B>(a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B) -> (Option<A>, B) {
     std::thread::scope(|scope| {
@@ -55,6 +79,16 @@ mod tests {
         for n in 0..40usize {
             let items: Vec<usize> = (0..n).collect();
             assert_eq!(super::map(&items, |x| x * 3), items.iter().map(|x| x * 3).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn fills_every_slot_in_order_for_every_length() {
+        for n in 0..40usize {
+            let items: Vec<usize> = (0..n).collect();
+            let mut out = vec![usize::MAX; n];
+            super::fill(&items, &mut out, |x, slot| *slot = x * 3);
+            assert_eq!(out, items.iter().map(|x| x * 3).collect::<Vec<_>>());
         }
     }
 }

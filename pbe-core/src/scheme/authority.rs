@@ -9,6 +9,7 @@ use zeroize::Zeroize;
 
 use crate::attribute::{validate_identifier, Attribute};
 use crate::error::{DecodeError, Error, Result, SchemeError};
+use crate::scheme::attribute_hashes::AttributeHashes;
 use crate::scheme::gid::Gid;
 use crate::scheme::user_key::{KeyComponent, UserKey};
 use crate::suite::{Fr, Group, Gt, Suite, G1, G2};
@@ -101,14 +102,9 @@ pub struct AuthoritySecretKey<S: Suite> {
     y: Fr<S>,
     g1_alpha: G1<S>,
     public: AuthorityPublicKey<S>,
-    /// `F(u)` of attributes already seen. A service issues the same few attributes all day
-    /// (today's segment-tree path, its domains, countries and purposes), and hashing to G1
-    /// is about a third of the cost of a key component. The hashes are public values.
-    attribute_hashes: std::sync::Mutex<std::collections::HashMap<String, G1<S>>>,
+    /// `F(u)` of attributes already seen.
+    attribute_hashes: AttributeHashes<S>,
 }
-
-/// Most memoised attribute hashes per authority key (the memo is cleared when full).
-const MAX_MEMOISED_HASHES: usize = 4096;
 
 impl<S: Suite> fmt::Debug for AuthoritySecretKey<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,22 +143,6 @@ impl<S: Suite> AuthoritySecretKey<S> {
             public: AuthorityPublicKey { name, e_alpha, g2_y },
             attribute_hashes: Default::default(),
         }
-    }
-
-    /// `F(u)`, memoised (see `attribute_hashes`).
-    fn attribute_hash(&self, attribute: &str) -> G1<S> {
-        // A poisoned memo only means another thread panicked mid-insert: the map is still a
-        // valid cache of correct hashes.
-        let mut memo = self.attribute_hashes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(h) = memo.get(attribute) {
-            return h.clone();
-        }
-        let h = S::hash_attribute(attribute);
-        if memo.len() >= MAX_MEMOISED_HASHES {
-            memo.clear();
-        }
-        memo.insert(attribute.to_owned(), h.clone());
-        h
     }
 
     /// The authority's name.
@@ -206,15 +186,28 @@ impl<S: Suite> AuthoritySecretKey<S> {
         let mut base = self.g1_alpha.add(&h_gid_y);
         h_gid_y.zeroize();
         let tables = S::tables();
+        // The randomness is drawn here, in order, on this thread; the components are
+        // independent and computed in parallel (a TAT has 19), as encryption's rows are.
+        let mut ts: Vec<Fr<S>> = attributes.iter().map(|_| Fr::<S>::rand(rng)).collect();
+        let jobs: Vec<_> = attributes.iter().zip(&ts).collect();
+        // Written in place (`parallel::fill`), never moved between buffers: a moved-from
+        // buffer would keep a copy of the key components in freed memory.
+        let mut components = vec![(G1::<S>::identity(), G2::<S>::identity()); attributes.len()];
+        crate::parallel::fill(&jobs, &mut components, |(a, t), (k, k_prime)| {
+            let mut f_t = self.attribute_hashes.get(&a.to_string()).mul_secret(t);
+            *k = base.add(&f_t);
+            f_t.zeroize();
+            *k_prime = tables.g2_table.mul(t);
+        });
+        drop(jobs);
+        ts.zeroize();
         let mut k = Vec::with_capacity(attributes.len());
         let mut k_prime = Vec::with_capacity(attributes.len());
-        for a in attributes {
-            let mut t = Fr::<S>::rand(rng);
-            let mut f_t = self.attribute_hash(&a.to_string()).mul_secret(&t);
-            k.push(base.add(&f_t));
-            f_t.zeroize();
-            k_prime.push(tables.g2_table.mul(&t));
-            t.zeroize();
+        for (component, component_prime) in &mut components {
+            k.push(component.clone());
+            k_prime.push(component_prime.clone());
+            component.zeroize();
+            component_prime.zeroize();
         }
         base.zeroize();
         G1::<S>::normalize_batch(&mut k);

@@ -11,8 +11,10 @@ use crate::error::{Error, Result, SchemeError};
 use crate::fixed_base::{FixedBaseTable, DEFAULT_WINDOW};
 use crate::lsss::Lsss;
 use crate::policy::Policy;
+use crate::scheme::attribute_hashes::AttributeHashes;
 use crate::scheme::authority::AuthorityPublicKey;
 use crate::scheme::ciphertext::{Ciphertext, MAX_POLICY_TEXT, MAX_ROWS, POINTS};
+use crate::scheme::column_powers::ColumnPowers;
 use crate::suite::{Fr, Group, Gt, Suite, G1, G2};
 use crate::wire::codec::{put_point, put_string, put_u16};
 use crate::wire::{Header, Kind};
@@ -29,6 +31,8 @@ struct PreparedAuthority<S: Suite> {
 /// many encryptions. [`Encryptor::with_window`] trades table size for speed.
 pub struct Encryptor<S: Suite> {
     authorities: BTreeMap<String, PreparedAuthority<S>>,
+    /// `F(u)` of the attributes policies named before (C4 of every row needs one).
+    attribute_hashes: AttributeHashes<S>,
 }
 
 impl<S: Suite> std::fmt::Debug for Encryptor<S> {
@@ -75,7 +79,7 @@ impl<S: Suite> Encryptor<S> {
         if authorities.is_empty() {
             return Err(Error::Misuse("an encryptor needs at least one authority public key"));
         }
-        Ok(Encryptor { authorities })
+        Ok(Encryptor { authorities, attribute_hashes: AttributeHashes::default() })
     }
 
     /// Names of the prepared authorities.
@@ -121,24 +125,32 @@ impl<S: Suite> Encryptor<S> {
         // The per-row randomness is drawn here, in order, on this thread; the group work of
         // each row is independent and runs in parallel (crate::parallel).
         let mut ts: Vec<Fr<S>> = (0..rows.len()).map(|_| Fr::<S>::rand(rng)).collect();
-        let jobs: Vec<_> = rows.iter().zip(&prepared).zip(&ts).collect();
+        // gt^λx and g2^ωx from the columns' powers when the matrix allows (see `ColumnPowers`);
+        // otherwise one table multiplication of the dot product per row.
+        let mut by_columns = ColumnPowers::<S>::new(&lsss, &v, &w);
+        let jobs: Vec<_> = rows.iter().enumerate().zip(&prepared).zip(&ts).collect();
         // Every scalar here is secret: the tables are constant-time, C4 uses `mul_secret`, and
         // the shares and the partial products (each alone a function of the secrets) are
         // wiped (issue 23, items 1 and 4).
-        let computed = crate::parallel::map(&jobs, |((row, auth), t)| {
-            let mut lambda = dot(&row.vector, &v);
-            let mut omega = dot(&row.vector, &w);
+        let computed = crate::parallel::map(&jobs, |(((x, row), auth), t)| {
+            let (mut gt_lambda, mut g2_omega) = match &by_columns {
+                Some(powers) => powers.row(*x),
+                None => {
+                    let mut lambda = dot(&row.vector, &v);
+                    let mut omega = dot(&row.vector, &w);
+                    let shares = (tables.gt_table.mul(&lambda), tables.g2_table.mul(&omega));
+                    lambda.zeroize();
+                    omega.zeroize();
+                    shares
+                }
+            };
             let mut neg_t = -**t;
-            let mut gt_lambda = tables.gt_table.mul(&lambda);
             let mut e_alpha_t = auth.e_alpha.mul(t);
             let c1 = gt_lambda.add(&e_alpha_t);
             let c2 = tables.g2_table.mul(&neg_t);
             let mut g2_y_t = auth.g2_y.mul(t);
-            let mut g2_omega = tables.g2_table.mul(&omega);
             let c3 = g2_y_t.add(&g2_omega);
-            let c4 = S::hash_attribute(&row.attribute.to_string()).mul_secret(t);
-            lambda.zeroize();
-            omega.zeroize();
+            let c4 = self.attribute_hashes.get(&row.attribute.to_string()).mul_secret(t);
             neg_t.zeroize();
             gt_lambda.zeroize();
             e_alpha_t.zeroize();
@@ -148,6 +160,9 @@ impl<S: Suite> Encryptor<S> {
         });
         drop(jobs);
         ts.zeroize();
+        if let Some(powers) = by_columns.as_mut() {
+            powers.zeroize();
+        }
         let mut c1 = Vec::with_capacity(rows.len());
         let mut g2_points = Vec::with_capacity(2 * rows.len());
         let mut c4 = Vec::with_capacity(rows.len());

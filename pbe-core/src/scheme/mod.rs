@@ -5,8 +5,10 @@
 //! - `Encrypt` is [`Encryptor::encrypt`], with the AES-GCM envelope;
 //! - `Decrypt` is [`Ciphertext::decrypt`], with one multi-pairing.
 
+mod attribute_hashes;
 mod authority;
 mod ciphertext;
+mod column_powers;
 mod decrypt;
 mod encrypt;
 mod gid;
