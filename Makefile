@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 # Where cargo puts the build; `make quickstart` runs the binary from there.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all deps peers build test test-slow quickstart demo bench perf-report load lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
+.PHONY: all deps peers build test test-slow quickstart demo bench perf-report load throughput lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
 
 all: build
 
@@ -58,6 +58,11 @@ bench: deps
 ## The load harness of issue 15 (loopback only, bounded floods; figures in docs/performance.md).
 load: deps
 	$(CARGO) run --release --workspace --bin load
+
+## The services under load (issue 22): throughput and p50/p95/p99 at concurrency 1, 4 and 16,
+## THROUGHPUT_SECONDS per step (default 5); `make throughput ONLY=proxy` runs one scenario.
+throughput: build
+	$(TARGET_DIR)/debug/throughput $(ONLY)
 
 ## The exhaustive byte-flip tests of the 192/256-bit suites (#[ignore] in make test: ~2 min).
 test-slow: deps
