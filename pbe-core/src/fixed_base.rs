@@ -14,7 +14,9 @@
 //! or memory access (issue 23, item 1):
 //! - the digits are read from the scalar's limbs with shifts and masks;
 //! - every entry of a window's row is read and the wanted one kept with a masked move
-//!   ([`Group::ct_assign`]); no entry is indexed by the digit;
+//!   ([`Group::ct_assign`]); no entry is indexed by the digit; the digits are signed
+//!   (recoded with shifts and masks), and a negative one negates the entry, computed
+//!   either way and kept by a masked move;
 //! - every window performs one addition: a zero digit adds a dummy entry whose sum is then
 //!   discarded by a masked move, so zero digits are not skipped;
 //! - the accumulator starts at a non-neutral point (the scalar is offset so that the sum
@@ -33,7 +35,7 @@ use crate::suite::Group;
 
 /// Window width used for long-lived bases at 128-bit (see `Suite::TABLE_WINDOW`). With a
 /// constant-time scan every multiplication reads the whole table, so the fastest width is
-/// where `⌈bits/w⌉` additions balance `⌈bits/w⌉ · 2^w` masked moves (measured in
+/// where `⌈bits/w⌉` additions balance `⌈bits/w⌉ · 2^{w−1}` masked moves (signed digits) (measured in
 /// docs/performance.md).
 pub const DEFAULT_WINDOW: usize = 6;
 
@@ -66,12 +68,39 @@ fn add_unless_zero<G: Group>(acc: &mut G, entry: &G, d: u64) {
     acc.ct_assign(&sum, !d.ct_eq(&0));
 }
 
+/// The signed `w`-bit digits of `limbs` (little-endian), in constant time: window `i` holds
+/// `d_i ∈ [−2^{w−1}, 2^{w−1}]` with `Σ d_i·2^{w·i} + carry·2^{w·windows}` equal to the
+/// scalar. Returned as (|d_i|, 1 if d_i < 0) pairs, and the final carry (0 or 1).
+///
+/// Signed digits halve the table (only `1..=2^{w−1}` times each window's base are stored,
+/// a negative digit negates the entry), and so halve the constant-time scan that reads
+/// every entry of every window.
+fn signed_digits(limbs: &[u64], windows: usize, w: usize) -> (Vec<(u64, u64)>, u64) {
+    let half = 1u64 << (w - 1);
+    let mut carry = 0u64;
+    let mut out = Vec::with_capacity(windows);
+    for i in 0..windows {
+        // raw ∈ [0, 2^w]; it becomes raw − 2^w (and carries 1) when raw ≥ 2^{w−1}.
+        let raw = digit(limbs, i * w, w) + carry;
+        carry = (raw + half) >> w;
+        let signed = raw.wrapping_sub(carry << w);
+        let negative = signed >> 63;
+        // |signed| without a branch: (x ^ m) − m with m all ones when x < 0.
+        let mask = negative.wrapping_neg();
+        out.push(((signed ^ mask).wrapping_sub(mask), negative));
+    }
+    (out, carry)
+}
+
 /// Precomputed multiples of one base.
 #[derive(Clone)]
 pub struct FixedBaseTable<G: Group> {
     window: usize,
-    /// `rows[i][j] = base · ((j + 1) · 2^{w·i})`; the zero digit needs no entry.
+    /// `rows[i][j] = base · ((j + 1) · 2^{w·i})` for `j < 2^{w−1}` (signed digits; the zero
+    /// digit needs no entry).
     rows: Vec<Vec<G>>,
+    /// `base · 2^{w·windows}`, added when the signed recoding carries out of the top window.
+    carry: G,
 }
 
 impl<G: Group> FixedBaseTable<G> {
@@ -80,7 +109,7 @@ impl<G: Group> FixedBaseTable<G> {
         let window = window.clamp(1, 12);
         let bits = G::Scalar::MODULUS_BIT_SIZE as usize;
         let windows = bits.div_ceil(window);
-        let per_row = (1usize << window) - 1;
+        let per_row = 1usize << (window - 1);
         let mut rows = Vec::with_capacity(windows);
         let mut row_base = base;
         for _ in 0..windows {
@@ -93,11 +122,13 @@ impl<G: Group> FixedBaseTable<G> {
             }
             // Affine entries (z = 1) make each addition cheaper on the arkworks curves.
             G::normalize_batch(&mut row);
-            // `acc` is now row_base · 2^w: the next window's base.
-            row_base = acc;
+            // The next window's base: row_base · 2^w.
+            for _ in 0..window {
+                row_base = row_base.double();
+            }
             rows.push(row);
         }
-        FixedBaseTable { window, rows }
+        FixedBaseTable { window, rows, carry: row_base }
     }
 
     /// `base · k`, in constant time with respect to `k` (see the module documentation).
@@ -109,25 +140,29 @@ impl<G: Group> FixedBaseTable<G> {
         };
         let shifted = *k - G::Scalar::ONE;
         let limbs = shifted.into_bigint();
-        let limbs = limbs.as_ref();
+        let (digits, carry) = signed_digits(limbs.as_ref(), self.rows.len(), self.window);
         let mut acc = base.clone();
-        for (i, row) in self.rows.iter().enumerate() {
-            let d = digit(limbs, i * self.window, self.window);
-            let entry = select(row, d);
-            add_unless_zero(&mut acc, &entry, d);
+        for (row, &(magnitude, negative)) in self.rows.iter().zip(&digits) {
+            let mut entry = select(row, magnitude);
+            let negated = entry.neg();
+            entry.ct_assign(&negated, negative.ct_eq(&1));
+            add_unless_zero(&mut acc, &entry, magnitude);
         }
+        add_unless_zero(&mut acc, &self.carry, carry);
         acc
     }
 
     /// `base · k` the plain way (variable time), for public scalars and for tests.
     pub fn mul_vartime(&self, k: &G::Scalar) -> G {
-        let bits = k.into_bigint().to_bits_le();
+        let limbs = k.into_bigint();
+        let (digits, carry) = signed_digits(limbs.as_ref(), self.rows.len(), self.window);
         let mut acc = G::identity();
-        for (row, chunk) in self.rows.iter().zip(bits.chunks(self.window)) {
-            let digit = chunk.iter().enumerate().fold(0usize, |d, (i, &b)| d | (usize::from(b) << i));
-            if let Some(entry) = digit.checked_sub(1).and_then(|j| row.get(j)) {
-                acc = acc.add(entry);
-            }
+        for (row, &(magnitude, negative)) in self.rows.iter().zip(&digits) {
+            let Some(entry) = magnitude.checked_sub(1).and_then(|j| row.get(j as usize)) else { continue };
+            acc = if negative == 1 { acc.sub(entry) } else { acc.add(entry) };
+        }
+        if carry == 1 {
+            acc = acc.add(&self.carry);
         }
         acc
     }
@@ -225,6 +260,35 @@ mod tests {
         agrees_with_plain_multiplication(Bn254Suite::tables().gt, 6);
         agrees_with_plain_multiplication(Bls24_479Suite::tables().gt, 3);
         agrees_with_plain_multiplication(Bls48_581Suite::tables().gt, 2);
+    }
+
+    /// The signed recoding gives back the scalar for every window width, on edge and random
+    /// limbs (checked with i128 arithmetic on 2-limb values).
+    #[test]
+    fn signed_digits_reconstruct_the_scalar() {
+        let mut rng = ark_std::test_rng();
+        // 120-bit values: every partial sum and the carry's weight fit an i128.
+        let mut values: Vec<u128> = vec![0, 1, u128::MAX >> 8, 1 << 100, (1 << 119) - 1, 0x5555_5555 << 60];
+        values.extend((0..64).map(|_| ark_std::rand::Rng::gen::<u128>(&mut rng) >> 8));
+        for w in 1..=12usize {
+            let windows = 120usize.div_ceil(w);
+            for &v in &values {
+                let limbs = [v as u64, (v >> 64) as u64];
+                let (digits, carry) = signed_digits(&limbs, windows, w);
+                let mut sum: i128 = 0;
+                for (i, &(magnitude, negative)) in digits.iter().enumerate() {
+                    assert!(magnitude <= 1 << (w - 1), "w {w}: |digit| {magnitude}");
+                    let d = if negative == 1 { -(magnitude as i128) } else { magnitude as i128 };
+                    assert!(negative == 0 || magnitude != 0);
+                    sum += d << (w * i);
+                }
+                if carry == 1 {
+                    assert!(w * windows <= 121, "w {w}: a carry past the top bit");
+                    sum += 1i128 << (w * windows);
+                }
+                assert_eq!(sum as u128, v, "w {w}");
+            }
+        }
     }
 
     #[test]

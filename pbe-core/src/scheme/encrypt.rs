@@ -45,7 +45,7 @@ impl<S: Suite> std::fmt::Debug for Encryptor<S> {
 }
 
 impl<S: Suite> Encryptor<S> {
-    /// Prepares the given public keys with [`DEFAULT_WINDOW`]-bit windows (6 bits, ≈1.6 MB of
+    /// Prepares the given public keys with [`DEFAULT_WINDOW`]-bit windows (6 bits, ≈0.8 MB of
     /// tables per authority at BLS12-381; the fastest choice for a long-running service now
     /// that every table multiplication scans its whole window).
     pub fn new<'a>(keys: impl IntoIterator<Item = &'a AuthorityPublicKey<S>>) -> Result<Self> {
