@@ -152,7 +152,7 @@ impl AppState {
             federation: Arc::new(federation),
             throttle: Arc::new(throttle),
             sso: Arc::new(sso),
-            slo: Arc::new(Chains::default()),
+            slo: Arc::new(store.pg_pool().map_or_else(Chains::default, Chains::shared)),
             pii_writes: Arc::new(std::sync::Mutex::new(())),
             metrics: service_kit::metrics::Metrics::new("home"),
         })

@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod e2e;
 mod interop;
+mod multi;
 mod key_rollover;
 mod operations;
 mod people;

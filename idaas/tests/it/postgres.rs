@@ -23,6 +23,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>, url: &str) -> Sta
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: Some(url.to_owned()),
+        public: None,
     })
     .await
     .unwrap()
@@ -30,7 +31,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>, url: &str) -> Sta
 
 /// Whether `value` occurs in `text` as a token of its own (not inside a run of base64 or hex,
 /// where a short string like "Tri" turns up by chance).
-fn occurs_as_token(text: &str, value: &str) -> bool {
+pub(super) fn occurs_as_token(text: &str, value: &str) -> bool {
     let inside = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c));
     text.match_indices(value).any(|(at, _)| {
         let before = text[..at].chars().next_back();
@@ -104,9 +105,17 @@ fn idaas_migrate_applies_and_checks_the_schemas() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("idaas_home: schema version 4") && stdout.contains("idaas_visitor: schema version 2"),
+        stdout.contains("idaas_home: schema version 5") && stdout.contains("idaas_visitor: schema version 2"),
         "{stdout}"
     );
+    // A web agent's schema, named by its entity ID.
+    let out = run(&["--service", "agent", "--agent", "http://shop.example/saml/metadata"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let schema = web_agent::shared::schema_for("http://shop.example/saml/metadata");
+    assert!(stdout.contains(&format!("{schema}: schema version 2")), "{stdout}");
+    assert!(!stdout.contains("idaas_home"), "--service agent: the agents only");
+    assert_eq!(run(&["--service", "agent"]).status.code(), Some(2), "no --agent");
     cluster.psql("idaas", "UPDATE idaas_visitor.schema_version SET version = 7").unwrap();
     let out = run(&["--service", "visitor"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
