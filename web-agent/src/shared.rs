@@ -18,7 +18,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// Migration `i` takes the schema from version `i` to `i + 1` (`{schema}` is the agent's).
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE {schema}.seen (
         key BYTEA PRIMARY KEY,
         until BIGINT NOT NULL
@@ -30,7 +31,8 @@ pub const MIGRATIONS: &[&str] = &["
         until BIGINT NOT NULL
     );
     CREATE INDEX pats_until ON {schema}.pats (until);
-", "
+",
+    "
     CREATE TABLE {schema}.sessions (
         key BYTEA PRIMARY KEY,
         handle BYTEA NOT NULL UNIQUE,
@@ -43,7 +45,8 @@ pub const MIGRATIONS: &[&str] = &["
     CREATE INDEX sessions_subject ON {schema}.sessions (subject);
     CREATE INDEX sessions_name_id ON {schema}.sessions (name_id);
     CREATE INDEX sessions_expires ON {schema}.sessions (expires);
-"];
+",
+];
 
 /// Which replay cache an entry belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

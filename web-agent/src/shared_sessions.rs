@@ -65,14 +65,22 @@ struct Row {
 }
 
 impl Shared {
-    fn put_session(&self, row: Row, handle: Vec<u8>, subject: Vec<u8>, name_id: Vec<u8>, expires: i64) -> Result<(), PgError> {
+    fn put_session(
+        &self,
+        row: Row,
+        handle: Vec<u8>,
+        subject: Vec<u8>,
+        name_id: Vec<u8>,
+        expires: i64,
+    ) -> Result<(), PgError> {
         let sql = format!(
             "INSERT INTO {}.sessions (key, handle, subject, name_id, record, mac, expires)
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
             self.schema
         );
         self.pool.run(move |c| async move {
-            c.execute(&sql, &[&row.key, &handle, &subject, &name_id, &row.record, &row.mac, &expires]).await?;
+            c.execute(&sql, &[&row.key, &handle, &subject, &name_id, &row.record, &row.mac, &expires])
+                .await?;
             Ok(())
         })
     }
@@ -214,9 +222,15 @@ impl AppState {
             (Some(wire), Some(visitor)) => {
                 let tat_info = federation::seal::tat_info(&self.config.entity_id, &r.session_index);
                 let pat_info = federation::pat::pat_info(&visitor.client_id, &r.session_index);
-                let reopened =
-                    crate::unlock::reopen(&self.key, wire, &r.name_id, &r.session_index, &tat_info, &pat_info)
-                        .await;
+                let reopened = crate::unlock::reopen(
+                    &self.key,
+                    wire,
+                    &r.name_id,
+                    &r.session_index,
+                    &tat_info,
+                    &pat_info,
+                )
+                .await;
                 match reopened {
                     Ok((opened, tat)) => (opened, Some(tat)),
                     Err(e) => {

@@ -55,7 +55,9 @@ impl Lb {
                 let first = next.fetch_add(1, Ordering::Relaxed);
                 tokio::spawn(async move {
                     for i in 0..list.len() {
-                        if let Ok(mut out) = tokio::net::TcpStream::connect(list[(first + i) % list.len()]).await {
+                        if let Ok(mut out) =
+                            tokio::net::TcpStream::connect(list[(first + i) % list.len()]).await
+                        {
                             let _ = (inbound.set_nodelay(true), out.set_nodelay(true));
                             let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
                             return;
@@ -134,7 +136,8 @@ async fn multi_instance_two_of_each_service_on_one_database() {
     cluster.create_database("idaas").unwrap();
     let url = cluster.url("idaas");
     let dir = tempfile::tempdir().unwrap();
-    let (home, visitor, shop, delivery) = (Lb::start().await, Lb::start().await, Lb::start().await, Lb::start().await);
+    let (home, visitor, shop, delivery) =
+        (Lb::start().await, Lb::start().await, Lb::start().await, Lb::start().await);
     let public = PublicUrls {
         home: home.url.clone(),
         visitor: visitor.url.clone(),
@@ -162,7 +165,8 @@ async fn multi_instance_two_of_each_service_on_one_database() {
     let b = idaas::browser::client().unwrap();
     let r = b.get(format!("{shop_a}/cart?item=42")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);
-    let signin_cookie = r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
+    let signin_cookie =
+        r.headers()[reqwest::header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_owned();
     let sso = location(&r).unwrap();
     let page = b.get(via(&sso, &home, home_a)).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("action=\"/saml/login\""), "{page}");
@@ -211,7 +215,8 @@ async fn multi_instance_two_of_each_service_on_one_database() {
     // An assertion exchanged at visitor A cannot be exchanged again at visitor B.
     let other = idaas::browser::client().unwrap();
     let r = other.get(format!("{shop_b}/x")).send().await.unwrap();
-    let page = other.get(via(&location(&r).unwrap(), &home, home_b)).send().await.unwrap().text().await.unwrap();
+    let page =
+        other.get(via(&location(&r).unwrap(), &home, home_b)).send().await.unwrap().text().await.unwrap();
     let csrf = input(&page, "csrf").unwrap();
     let form = [("csrf", csrf.as_str()), ("uid", stack::USER), ("password", s1.password.as_str())];
     let r = other.post(format!("{home_a}/saml/login")).form(&form).send().await.unwrap();
@@ -241,7 +246,10 @@ async fn multi_instance_two_of_each_service_on_one_database() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "failure {i}");
     }
     for at in [visitor_a, visitor_b] {
-        assert_eq!(exchange(at, ("delivery", "wrong-secret"), &assertion).await.0, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            exchange(at, ("delivery", "wrong-secret"), &assertion).await.0,
+            StatusCode::TOO_MANY_REQUESTS
+        );
     }
 
     kill_during_uploads(&s1, url.expose(), home_a).await;
@@ -290,7 +298,8 @@ async fn kill_during_uploads(s1: &Stack, store_url: &str, other: &str) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let at_other = HomeClient::new(other).unwrap();
-    let (ct, _) = at_other.encrypt(&PolicySource::Text("purpose:current@salesforce".into()), b"upload").await.unwrap();
+    let (ct, _) =
+        at_other.encrypt(&PolicySource::Text("purpose:current@salesforce".into()), b"upload").await.unwrap();
     let client = Arc::new(HomeClient::new(&third).unwrap());
     let token = Arc::new(client.token(stack::USER, &s1.password).await.unwrap());
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();

@@ -140,7 +140,10 @@ fn two_instances_share_sessions_pending_sign_ins_and_throttles() {
     let chain = chain.expect("waits for the first SP");
     assert!(matches!(step, idp_home::slo::Step::Send(_)));
     assert_eq!((a.slo.len(), b.slo.len()), (1, 1), "one shared table");
-    assert!(matches!(idp_home::slo::resume(&b, &chain, T0 + 1), Some((Some(_), idp_home::slo::Step::Waiting(_)))));
+    assert!(matches!(
+        idp_home::slo::resume(&b, &chain, T0 + 1),
+        Some((Some(_), idp_home::slo::Step::Waiting(_)))
+    ));
     let (next, step) = idp_home::slo::resume(&b, &chain, T0 + 31).expect("B knows A's chain");
     assert!(next.is_some() && matches!(step, idp_home::slo::Step::Send(_)), "the second SP is asked");
     let (done, step) = idp_home::slo::resume(&a, &chain, T0 + 62).expect("and A goes on from B");

@@ -46,7 +46,9 @@ pub fn run(a: MigrateArgs) -> Result<(), CliError> {
                 ))
             }
             MigrateService::Agent => {
-                return Err(CliError::input("a web agent keeps no sled database: its store_url is PostgreSQL"))
+                return Err(CliError::input(
+                    "a web agent keeps no sled database: its store_url is PostgreSQL",
+                ))
             }
         },
     }
