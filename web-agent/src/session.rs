@@ -121,6 +121,8 @@ struct Entry {
     handle: [u8; 32],
     /// Its key in the subject index ([`subject_key`]).
     subject: [u8; 32],
+    /// When the shared database last confirmed it (Unix seconds; `crate::shared_sessions`).
+    checked: i64,
 }
 
 /// The session table under one lock: entries by SHA-256(cookie), the idle order, the handle
@@ -268,7 +270,9 @@ impl Sessions {
         t.idle.insert((now, seq, k));
         t.bytes += bytes;
         let session = Arc::new(session);
-        t.live.insert(k, Entry { session: session.clone(), last_used: now, seq, bytes, handle, subject });
+        let entry =
+            Entry { session: session.clone(), last_used: now, seq, bytes, handle, subject, checked: now };
+        t.live.insert(k, entry);
         session
     }
 
@@ -288,6 +292,18 @@ impl Sessions {
         let mut t = self.table();
         let target = *t.handles.get(&key(handle))?;
         t.use_live(&target, now).map(|s| (target, s))
+    }
+
+    /// When the session stored under `k` was last confirmed by the shared database.
+    pub fn checked_at(&self, k: &[u8; 32]) -> Option<i64> {
+        self.table().live.get(k).map(|e| e.checked)
+    }
+
+    /// Records that the shared database confirmed the session under `k` at `now`.
+    pub fn mark_checked(&self, k: &[u8; 32], now: i64) {
+        if let Some(e) = self.table().live.get_mut(k) {
+            e.checked = now;
+        }
     }
 
     /// Ends the session stored under `k` (the SHA-256 of its cookie).

@@ -174,9 +174,15 @@ impl AppState {
         self.rebuild(row, now).await
     }
 
-    /// `s` if its row is still live; otherwise it is ended here too.
+    /// `s` if its row is still live (checked at most every `session_check_seconds`);
+    /// otherwise it is ended here too.
     fn still_live(&self, shared: &Shared, k: &[u8; 32], s: Arc<Session>, now: i64) -> Option<Arc<Session>> {
+        let window = i64::from(self.config.session_check_seconds);
+        if window > 0 && self.sessions.checked_at(k).is_some_and(|at| now >= at && now - at < window) {
+            return Some(s);
+        }
         if or_refuse(shared.session_live(k, now), false) {
+            self.sessions.mark_checked(k, now);
             Some(s)
         } else {
             self.sessions.end_keyed(k);

@@ -317,7 +317,7 @@ async fn kill_during_uploads(s1: &Stack, store_url: &str, other: &str) {
         })
         .collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(180);
-    while acked.lock().unwrap().len() < 4 {
+    while acked.lock().unwrap().len() < 12 {
         assert!(std::time::Instant::now() < deadline, "no uploads acknowledged in 180 s");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

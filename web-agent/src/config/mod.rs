@@ -53,6 +53,11 @@ pub struct Config {
     /// the bound evicts the sessions idle longest (those users sign in again through the IdP).
     #[serde(default = "default_session_memory_mib")]
     pub session_memory_limit_mib: u32,
+    /// With `store_url` in PostgreSQL: how long an instance trusts its copy of a session
+    /// before checking again that the session's row is still there (signed out elsewhere,
+    /// ended by single logout), seconds (0 - 60, default 0: at every request).
+    #[serde(default)]
+    pub session_check_seconds: u32,
     /// Where the state shared by several instances of this agent lives (issue 17):
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` keeps the replay caches (answered
     /// AuthnRequest IDs, assertion IDs, propagation nonces) and the exchanged PATs in the

@@ -105,6 +105,18 @@ async fn agent_sessions_are_shared_and_end_at_every_instance() {
         assert!(b.state.session(&cookie).await.is_some());
     }
     eprintln!("shared session check: {:?} per request", started.elapsed() / 200);
+    // With `session_check_seconds`, an instance checks a session's row at most that often.
+    let c = Agent::start(Opts {
+        extra_toml: format!("{}session_check_seconds = 30\n", opts().extra_toml),
+        ..opts()
+    })
+    .await;
+    assert!(c.state.session(&cookie).await.is_some(), "opened from the row");
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        assert!(c.state.session(&cookie).await.is_some());
+    }
+    eprintln!("shared session, checked every 30 s: {:?} per request", started.elapsed() / 200);
 
     // The row holds neither the cookie nor the handle; sign-out at A ends it at B.
     let dump = cluster.dump("idaas").unwrap();
