@@ -1,7 +1,8 @@
 //! The quickstart scenario with the home and visitor IdPs on PostgreSQL (issue 17): every
 //! record in the database (no sled directory is created), sign-in and single sign-on with the
 //! PII of Table 1 opening as on sled, a restart that finds everything, `idaas migrate`, and a
-//! `pg_dump` of the database in which none of the Table 1 plaintexts appears.
+//! `pg_dump` of the database — the agents' shared session records included — in which none of
+//! the Table 1 plaintexts appears.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ async fn quickstart_on_postgres_writes_no_plaintext_to_the_database() {
     let stack = start(dir.path(), clock.clone(), url.expose()).await;
     assert!(stack.created);
     let b = browser();
+    let shop_schema = web_agent::shared::schema_for(&format!("{}/saml/metadata", stack.agent_urls[0]));
     let shop = visit(&stack, &b, 0, "/cart?item=42").await;
     assert_eq!(shop.seen["user"], "bob");
     assert_eq!(pii_names(&shop.seen), ["dob", "lastname"]);
@@ -81,6 +83,9 @@ async fn quickstart_on_postgres_writes_no_plaintext_to_the_database() {
     assert_eq!(rows("SELECT count(*) FROM idaas_home.pii WHERE uid = 'bob'"), 3);
     assert!(rows("SELECT count(*) FROM idaas_visitor.used_assertions") >= 3, "one per exchange");
     assert!(rows("SELECT count(*) FROM idaas_visitor.audit") >= 3);
+    // The agents' shared sessions are in the dump too: sealed material and ciphertexts only.
+    assert!(dump.contains(&format!("COPY {shop_schema}.sessions ")), "agent sessions in the dump");
+    assert!(rows(&format!("SELECT count(*) FROM {shop_schema}.sessions")) >= 1);
     for (name, value, _) in pbe_core::disclosure::table1() {
         assert!(!occurs_as_token(&dump, value), "the plaintext of {name} is in the database dump");
     }
