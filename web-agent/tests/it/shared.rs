@@ -111,7 +111,12 @@ async fn agent_sessions_are_shared_and_end_at_every_instance() {
         ..opts()
     })
     .await;
-    assert!(c.state.session(&cookie).await.is_some(), "opened from the row");
+    assert_eq!(
+        c.state.session_by_handle(&handle).await.unwrap().user,
+        "bob",
+        "opened from the row by handle"
+    );
+    assert!(c.state.session(&cookie).await.is_some());
     let started = std::time::Instant::now();
     for _ in 0..200 {
         assert!(c.state.session(&cookie).await.is_some());
