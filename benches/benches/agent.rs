@@ -36,6 +36,7 @@ fn agent_on(c: &mut Criterion, group: &str, store_url: Option<String>) {
             suite: pbe_core::SuiteId::Bls12_381,
             tls: false,
             store_url,
+            public: None,
         }))
         .unwrap();
     let browser = reqwest::Client::builder()

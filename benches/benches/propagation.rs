@@ -31,6 +31,7 @@ fn propagation(c: &mut Criterion) {
             suite: pbe_core::SuiteId::Bls12_381,
             tls: false,
             store_url: None,
+            public: None,
         }))
         .unwrap();
     let shop = stack.agent_urls[0].clone();

@@ -104,6 +104,21 @@ pub struct Options {
     /// `postgres://…`: each in its own schema of that database); `None`: sled under the data
     /// directory. Keys stay files in the data directory either way.
     pub store_url: Option<String>,
+    /// The public URLs of the services when they run as several instances behind load
+    /// balancers (`None`: each service's own address). A second [`start`] with the same data
+    /// directory, `store_url` and public URLs is a second instance of every service.
+    pub public: Option<PublicUrls>,
+}
+
+/// Public base URLs (what entity IDs, ACS URLs and endpoints in metadata name).
+#[derive(Debug, Clone)]
+pub struct PublicUrls {
+    /// The home IdP.
+    pub home: String,
+    /// The visitor IdP.
+    pub visitor: String,
+    /// The agents, in [`SERVICES`] order.
+    pub agents: Vec<String>,
 }
 
 /// The running stack.
@@ -129,6 +144,12 @@ pub struct Stack {
     /// The local CA's certificate when the stack speaks https (`--tls`): what a client
     /// must trust.
     pub ca_file: Option<PathBuf>,
+    /// Where this run's services listen (the same as the public URLs without load
+    /// balancers).
+    pub instances: PublicUrls,
+    /// The home IdP's configuration (what `idaas home --config` would run as another
+    /// instance, once given another `listen`).
+    pub home_config: idp_home::Config,
     /// The services in shutdown order, front to back: the agents, the IdPs, the demo backends.
     tiers: Vec<Tier>,
 }
@@ -212,12 +233,14 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
     let dir = opts.data_dir.clone();
     ctx!(service_kit::files::ensure_private_dir(&dir), dir.display())?;
     let (agent_l0, agent_u0) = bind(opts.base_port, 0, opts.tls).await?;
-    let (home_l, home_url) = bind(opts.base_port, 1, opts.tls).await?;
-    let (visitor_l, visitor_url) = bind(opts.base_port, 2, opts.tls).await?;
+    let (home_l, home_own) = bind(opts.base_port, 1, opts.tls).await?;
+    let (visitor_l, visitor_own) = bind(opts.base_port, 2, opts.tls).await?;
     let (agent_l1, agent_u1) = bind(opts.base_port, 3, opts.tls).await?;
     let (backend_l0, backend_u0) = bind(opts.base_port, 4, opts.tls).await?;
     let (backend_l1, backend_u1) = bind(opts.base_port, 5, opts.tls).await?;
-    let agent_urls = vec![agent_u0, agent_u1];
+    let instances = PublicUrls { home: home_own, visitor: visitor_own, agents: vec![agent_u0, agent_u1] };
+    let public = opts.public.clone().unwrap_or_else(|| instances.clone());
+    let (home_url, visitor_url, agent_urls) = (public.home, public.visitor, public.agents);
     let backend_urls = vec![backend_u0, backend_u1];
     let local_tls = if opts.tls {
         let names: Vec<String> = ["home", "visitor"]
@@ -329,7 +352,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         store_url: opts.store_url.clone().map(idp_home::config::Secret::new),
         ..idp_home::Config::default()
     };
-    let home = ctx!(idp_home::AppState::open(home_config, opts.clock.clone()), "home IdP")?;
+    let home = ctx!(idp_home::AppState::open(home_config.clone(), opts.clock.clone()), "home IdP")?;
     let metadata = idp_home::saml::metadata::metadata_xml(&home);
     let metadata_path = dir.join("home-metadata.xml");
     ctx!(std::fs::write(&metadata_path, &metadata), "home metadata")?;
@@ -390,7 +413,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             _ => {}
         }
         let mut config = ctx!(web_agent::Config::from_toml_with_secret(&toml, &secret), "agent config")?;
-        config.listen = ctx!(listen_address(url), "agent address")?;
+        let own = instances.agents.get(agents.len()).map_or(url.as_str(), String::as_str);
+        config.listen = ctx!(listen_address(own), "agent address")?;
         if let Some((cert, key)) = tls_of(s.name) {
             (config.tls_cert, config.tls_key) = (Some(cert), Some(key));
         }
@@ -407,7 +431,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         fronts.tasks.push(tokio::spawn(web_agent::serve(agent, l, shutdown())));
     }
     let (mut backends, shutdown) = Tier::new();
-    for ((s, l), agent) in SERVICES.iter().zip([backend_l0, backend_l1]).zip(&agent_urls) {
+    for ((s, l), agent) in SERVICES.iter().zip([backend_l0, backend_l1]).zip(&instances.agents) {
         let app = ctx!(
             crate::demo_backend::app_with_agent(s.name, Some(agent.clone()), ca_file.as_deref()),
             "demo backend"
@@ -428,6 +452,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
         home_admin,
         visitor_admin,
         ca_file,
+        instances,
+        home_config,
         tiers: vec![fronts, idps, backends],
     };
     // Every run checks what is really stored and uploads what is missing: a run killed

@@ -92,6 +92,7 @@ async fn purge_periodically(state: AppState) {
             let _ = st.store.purge_expired(now);
             st.throttle.purge(now);
             st.sso.purge(now);
+            st.slo.purge(now);
             service::accounts::purge_unverified(&st, now)
         })
         .await;

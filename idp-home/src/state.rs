@@ -143,6 +143,7 @@ impl AppState {
             None => (Throttle::default(), Box::new(crate::sso_sessions::memory::MemorySessions::default())),
         };
         let sso = SsoState::new(keys.pii_ref_key().derive("sso cookies"), sessions);
+        let slo = store.pg_pool().map_or_else(Chains::default, Chains::shared);
         Ok(AppState {
             hashes: Arc::new(hashes),
             config: Arc::new(config),
@@ -152,7 +153,7 @@ impl AppState {
             federation: Arc::new(federation),
             throttle: Arc::new(throttle),
             sso: Arc::new(sso),
-            slo: Arc::new(Chains::default()),
+            slo: Arc::new(slo),
             pii_writes: Arc::new(std::sync::Mutex::new(())),
             metrics: service_kit::metrics::Metrics::new("home"),
         })

@@ -45,6 +45,9 @@ pub struct SignedIn {
     pub return_to: String,
     /// The browser's other sign-ins still under way (written back to its sign-in cookie).
     pub still_pending: Vec<crate::signin::Pending>,
+    /// What came over the wire still sealed (PBE services): what the shared session record
+    /// holds so another instance can open the PII again (`crate::shared_sessions`).
+    pub wire: Option<crate::unlock::Wire>,
 }
 
 /// Processes one posted SAMLResponse; `signin_cookie` is the posting browser's sign-in
@@ -111,7 +114,7 @@ pub async fn process(
 
     let (user, groups) = identity(config, &assertion)?;
     let session_index = assertion.session_index().unwrap_or_default().to_owned();
-    let (opened, propagation) = if state.config.visitor.is_some() {
+    let (opened, propagation, wire) = if state.config.visitor.is_some() {
         open_pii(state, &xml, &assertion).await?
     } else {
         Default::default()
@@ -147,6 +150,7 @@ pub async fn process(
         },
         return_to: pending.return_to,
         still_pending: pending_here,
+        wire,
     })
 }
 
@@ -189,7 +193,10 @@ async fn open_pii(
     state: &AppState,
     response_xml: &str,
     assertion: &VerifiedAssertion,
-) -> Result<(crate::decrypt::Opened, Option<crate::session::Propagation>), AcsError> {
+) -> Result<
+    (crate::decrypt::Opened, Option<crate::session::Propagation>, Option<crate::unlock::Wire>),
+    AcsError,
+> {
     let Some(visitor) = state.config.visitor.as_ref() else { return Ok(Default::default()) };
     // The person denied this service their data at the home IdP (consent, issue 18): the
     // assertion signs them in with no idaas claim at all, so there is nothing to open. One
@@ -222,7 +229,7 @@ async fn open_pii(
         pii_ref: unlocked.pii_ref,
         pii_names: unlocked.pii_names,
     });
-    Ok((unlocked.opened, propagation))
+    Ok((unlocked.opened, propagation, Some(unlocked.wire)))
 }
 
 /// Whether the assertion carries none of the idaas claims (no suite, TAT, reference or PII

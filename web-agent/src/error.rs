@@ -175,6 +175,10 @@ pub enum AcsError {
     /// The PII ciphertexts could not be fetched from the home IdP, or did not open.
     #[error("your personal data could not be fetched from your identity provider")]
     Pii,
+    /// The session could not be stored where the agent's other instances find it (the shared
+    /// database, `store_url`). 503.
+    #[error("the sign-in could not be completed right now; try again in a moment")]
+    SessionStore,
 }
 
 impl From<UnlockError> for AcsError {
@@ -195,6 +199,7 @@ impl AcsError {
     pub fn status(&self) -> StatusCode {
         match self {
             AcsError::Exchange(ExchangeError::Transport(_)) | AcsError::Pii => StatusCode::BAD_GATEWAY,
+            AcsError::SessionStore => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -211,6 +216,7 @@ impl AcsError {
             AcsError::Status(_) => "idp_status",
             AcsError::Tat | AcsError::Pat | AcsError::Keys(_) | AcsError::Claims(_) => "keys_refused",
             AcsError::Exchange(_) | AcsError::Pii => "upstream_failed",
+            AcsError::SessionStore => "session_store",
         }
     }
 }
@@ -477,7 +483,8 @@ mod tests {
             | AcsError::Pat
             | AcsError::Keys(_)
             | AcsError::Claims(_)
-            | AcsError::Pii => {}
+            | AcsError::Pii
+            | AcsError::SessionStore => {}
         }
         match p {
             ProxyError::Path(_)
@@ -545,6 +552,7 @@ mod tests {
             (AcsError::Keys(KeyError::Suite), 400),
             (AcsError::Claims(ClaimsError::BadName), 400),
             (AcsError::Pii, 502),
+            (AcsError::SessionStore, 503),
         ];
         for (e, s) in acs {
             assert_eq!(status(e), s);

@@ -30,6 +30,7 @@ pub mod routes;
 pub mod seal_keys;
 pub mod session;
 pub mod shared;
+pub mod shared_sessions;
 pub mod signin;
 pub mod slo;
 pub mod sp;

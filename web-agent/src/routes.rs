@@ -209,7 +209,13 @@ async fn acs(
     match acs::process(&state, &form.saml_response, signin_cookie.as_deref()).await {
         Ok(signed_in) => {
             let lifetime = (signed_in.session.expires - state.clock.now()).max(0);
-            let cookie = state.sessions.create(signed_in.session, state.clock.now());
+            let cookie = match state.create_session(signed_in.session, signed_in.wire) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the session could not be stored in the shared database");
+                    return AcsError::SessionStore.into_response();
+                }
+            };
             // The return path comes from our own pending request, never from RelayState.
             let mut resp = Redirect::to(&signed_in.return_to).into_response();
             set_session_cookie(&mut resp, &state, &cookie, lifetime);
@@ -221,7 +227,7 @@ async fn acs(
             }
             resp
         }
-        Err(e) if is_stale_replay(&e) && has_session(&state, &headers) => {
+        Err(e) if is_stale_replay(&e) && has_session(&state, &headers).await => {
             // Back after signing in re-posts the used response: this browser is signed in
             // already, so it goes to the page (a same-origin path) instead of an error. No
             // session is created or changed.
@@ -243,9 +249,11 @@ fn is_stale_replay(e: &AcsError) -> bool {
 }
 
 /// Whether the request carries a live session cookie of this agent.
-fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
-    cookies::read(headers, &state.cookie_name)
-        .is_some_and(|c| state.sessions.get(&c, state.clock.now()).is_some())
+async fn has_session(state: &AppState, headers: &HeaderMap) -> bool {
+    match cookies::read(headers, &state.cookie_name) {
+        Some(c) => state.session(&c).await.is_some(),
+        None => false,
+    }
 }
 
 async fn caller_key(State(state): State<AppState>) -> Response {
@@ -272,8 +280,12 @@ async fn ingress(State(state): State<AppState>, req: Request<Body>) -> Response 
 /// `GET /saml/logout` changes nothing: it shows a form that POSTs the sign-out with a CSRF
 /// token bound to this session (a link or image elsewhere cannot sign anyone out).
 async fn logout_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let now = state.clock.now();
-    match cookies::read(&headers, &state.cookie_name).filter(|c| state.sessions.get(c, now).is_some()) {
+    let cookie = cookies::read(&headers, &state.cookie_name);
+    let live = match &cookie {
+        Some(c) => state.session(c).await.is_some(),
+        None => false,
+    };
+    match cookie.filter(|_| live) {
         Some(c) => html::confirm_logout(&state.signin.logout_token(&c)),
         None => html::signed_out("You are not signed in to this service."),
     }
@@ -324,8 +336,8 @@ async fn logout(
         return SignInError::LogoutForged.into_response();
     }
     let now = state.clock.now();
-    let session = state.sessions.get(&c, now);
-    state.sessions.end(&c);
+    let session = state.session(&c).await;
+    state.end_session(&c);
     let next = session.and_then(|s| slo::request_url(&state, &s, now));
     let mut resp = match next {
         Some((url, slo_cookie)) => match HeaderValue::from_str(&url) {
@@ -427,8 +439,10 @@ async fn gate_inner(state: AppState, req: Request<Body>) -> Result<Response, Pro
         paths::record_decision("public", &path);
         return Ok(proxy::forward(config, &state.backend, req, client, Vec::new()).await);
     }
-    let now = state.clock.now();
-    let session = cookies::read(req.headers(), &state.cookie_name).and_then(|c| state.sessions.get(&c, now));
+    let session = match cookies::read(req.headers(), &state.cookie_name) {
+        Some(c) => state.session(&c).await,
+        None => None,
+    };
     let Some(session) = session else {
         if matches!(*req.method(), axum::http::Method::GET | axum::http::Method::HEAD) {
             return Ok(start_sign_in(&state, req.headers(), &path_and_query).into_response());

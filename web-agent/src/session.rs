@@ -121,6 +121,8 @@ struct Entry {
     handle: [u8; 32],
     /// Its key in the subject index ([`subject_key`]).
     subject: [u8; 32],
+    /// When the shared database last confirmed it (Unix seconds; `crate::shared_sessions`).
+    checked: i64,
 }
 
 /// The session table under one lock: entries by SHA-256(cookie), the idle order, the handle
@@ -197,12 +199,13 @@ impl std::fmt::Debug for Sessions {
     }
 }
 
-fn key(cookie: &str) -> [u8; 32] {
+/// The table's key of a cookie (or handle): its SHA-256.
+pub fn key(cookie: &str) -> [u8; 32] {
     Sha256::digest(cookie.as_bytes()).into()
 }
 
 /// The subject index's key of (NameID, SessionIndex).
-fn subject_key(name_id: &str, session_index: &str) -> [u8; 32] {
+pub fn subject_key(name_id: &str, session_index: &str) -> [u8; 32] {
     let mut h = Sha256::new();
     h.update((name_id.len() as u64).to_be_bytes());
     h.update(name_id.as_bytes());
@@ -233,11 +236,20 @@ impl Sessions {
     pub fn create(&self, mut session: Session, now: i64) -> String {
         let cookie = random_token();
         session.handle = random_token();
-        let k = key(&cookie);
+        self.adopt(key(&cookie), session, now);
+        cookie
+    }
+
+    /// Stores `session` (its handle set already) under the cookie whose SHA-256 is `k`, as
+    /// [`Sessions::create`] does: what an instance does with a session another instance
+    /// created (rebuilt from the shared record, `crate::shared_sessions`). A session stored
+    /// under `k` before is replaced.
+    pub fn adopt(&self, k: [u8; 32], session: Session, now: i64) -> Arc<Session> {
         let handle = key(&session.handle);
         let subject = subject_key(&session.name_id, &session.session_index);
         let bytes = session.approx_bytes() + ENTRY_OVERHEAD;
         let mut t = self.table();
+        t.remove(&k);
         let mut evicted = 0usize;
         while t.bytes + bytes > self.limit {
             let Some(&(_, _, oldest)) = t.idle.first() else { break };
@@ -257,8 +269,11 @@ impl Sessions {
         t.subjects.entry(subject).or_default().push(k);
         t.idle.insert((now, seq, k));
         t.bytes += bytes;
-        t.live.insert(k, Entry { session: Arc::new(session), last_used: now, seq, bytes, handle, subject });
-        cookie
+        let session = Arc::new(session);
+        let entry =
+            Entry { session: session.clone(), last_used: now, seq, bytes, handle, subject, checked: now };
+        t.live.insert(k, entry);
+        session
     }
 
     /// The live session for `cookie` (marked used now); an expired one is removed (and so
@@ -269,9 +284,31 @@ impl Sessions {
 
     /// The live session whose backend handle is `handle` (`X-Idaas-Session`).
     pub fn by_handle(&self, handle: &str, now: i64) -> Option<Arc<Session>> {
+        self.by_handle_keyed(handle, now).map(|(_, s)| s)
+    }
+
+    /// [`Sessions::by_handle`] with the session's key (the SHA-256 of its cookie).
+    pub fn by_handle_keyed(&self, handle: &str, now: i64) -> Option<([u8; 32], Arc<Session>)> {
         let mut t = self.table();
         let target = *t.handles.get(&key(handle))?;
-        t.use_live(&target, now)
+        t.use_live(&target, now).map(|s| (target, s))
+    }
+
+    /// When the session stored under `k` was last confirmed by the shared database.
+    pub fn checked_at(&self, k: &[u8; 32]) -> Option<i64> {
+        self.table().live.get(k).map(|e| e.checked)
+    }
+
+    /// Records that the shared database confirmed the session under `k` at `now`.
+    pub fn mark_checked(&self, k: &[u8; 32], now: i64) {
+        if let Some(e) = self.table().live.get_mut(k) {
+            e.checked = now;
+        }
+    }
+
+    /// Ends the session stored under `k` (the SHA-256 of its cookie).
+    pub fn end_keyed(&self, k: &[u8; 32]) -> bool {
+        self.table().remove(k).is_some()
     }
 
     /// Ends the session for `cookie`.

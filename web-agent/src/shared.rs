@@ -1,6 +1,7 @@
 //! What several instances of one agent must share when they run behind a load balancer
 //! without sticky sessions (issue 17): the answered AuthnRequest IDs, the assertion-ID replay
-//! cache, the propagation nonces and the exchanged PATs. With `store_url = "postgres://…"`
+//! cache, the propagation nonces, the exchanged PATs and the sessions
+//! ([`crate::shared_sessions`]). With `store_url = "postgres://…"`
 //! they live in the schema `idaas_agent_<entity>` ([`Config::schema`](crate::config::Config::schema));
 //! otherwise in this process's memory, bounded, as before.
 //!
@@ -17,7 +18,8 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 /// Migration `i` takes the schema from version `i` to `i + 1` (`{schema}` is the agent's).
-pub const MIGRATIONS: &[&str] = &["
+pub const MIGRATIONS: &[&str] = &[
+    "
     CREATE TABLE {schema}.seen (
         key BYTEA PRIMARY KEY,
         until BIGINT NOT NULL
@@ -29,7 +31,22 @@ pub const MIGRATIONS: &[&str] = &["
         until BIGINT NOT NULL
     );
     CREATE INDEX pats_until ON {schema}.pats (until);
-"];
+",
+    "
+    CREATE TABLE {schema}.sessions (
+        key BYTEA PRIMARY KEY,
+        handle BYTEA NOT NULL UNIQUE,
+        subject BYTEA NOT NULL,
+        name_id BYTEA NOT NULL,
+        record BYTEA NOT NULL,
+        mac BYTEA NOT NULL,
+        expires BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_subject ON {schema}.sessions (subject);
+    CREATE INDEX sessions_name_id ON {schema}.sessions (name_id);
+    CREATE INDEX sessions_expires ON {schema}.sessions (expires);
+",
+];
 
 /// Which replay cache an entry belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +94,8 @@ pub fn schema_for(entity_id: &str) -> String {
 /// The shared tables of one agent.
 #[derive(Debug)]
 pub struct Shared {
-    pool: PgPool,
-    schema: String,
+    pub(crate) pool: PgPool,
+    pub(crate) schema: String,
 }
 
 impl Shared {
@@ -143,9 +160,19 @@ impl Shared {
         self.pool.run(move |c| async move {
             let a = c.execute(&format!("DELETE FROM {s}.seen WHERE until <= $1"), &[&now]).await?;
             let b = c.execute(&format!("DELETE FROM {s}.pats WHERE until <= $1"), &[&now]).await?;
-            Ok(a.saturating_add(b))
+            let d = c.execute(&format!("DELETE FROM {s}.sessions WHERE expires <= $1"), &[&now]).await?;
+            Ok(a.saturating_add(b).saturating_add(d))
         })
     }
+}
+
+/// Applies the migrations of the schema of the agent whose entity ID is `entity_id` (what the
+/// agent does at start; `idaas migrate --agent`); returns the schema and its version.
+pub fn migrate_agent(url: &PgUrl, entity_id: &str) -> Result<(String, i32), MigrateError> {
+    let schema = schema_for(entity_id);
+    let pool = PgPool::connect(url)?;
+    let version = migrate(&pool, &schema, MIGRATIONS)?;
+    Ok((schema, version))
 }
 
 /// Runs a shared-table step; a database failure is logged and answered with `refuse` (a

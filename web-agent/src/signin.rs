@@ -139,6 +139,17 @@ impl Keys {
             .encode(self.mac("idaas logout v1", &[session_cookie.as_bytes()]).finalize().into_bytes())
     }
 
+    /// The MAC of a shared session record (`crate::shared_sessions`) stored under `key`: a
+    /// row written by anyone without the key files (the database alone) is refused.
+    pub fn record_mac(&self, key: &[u8], record: &[u8]) -> Vec<u8> {
+        self.mac("idaas session record v1", &[key, record]).finalize().into_bytes().to_vec()
+    }
+
+    /// Whether `tag` is [`Keys::record_mac`] of (`key`, `record`) (constant time).
+    pub fn check_record_mac(&self, key: &[u8], record: &[u8], tag: &[u8]) -> bool {
+        self.mac("idaas session record v1", &[key, record]).verify_slice(tag).is_ok()
+    }
+
     /// Whether `token` is the sign-out token of `session_cookie` (constant time).
     pub fn check_logout_token(&self, session_cookie: &str, token: &str) -> bool {
         URL_SAFE_NO_PAD

@@ -108,7 +108,7 @@ pub fn receive(
             if !state.answer_once(&format!("slo:{}", request.id), request.not_on_or_after + skew, now) {
                 return Err(SloError::Replayed);
             }
-            let ended = state.sessions.end_by_subject(&request.name_id, &request.session_indexes);
+            let ended = state.end_sessions_by_subject(&request.name_id, &request.session_indexes);
             tracing::info!(ended, "signed out by the identity provider");
             let Some(destination) = idp.slo_response_url.as_deref() else {
                 return Ok(Outcome::Answered { ended, url: None });

@@ -112,6 +112,66 @@ pub struct Unlocked {
     pub pii_ref: String,
     /// The PII names the assertion signs a digest for.
     pub pii_names: Vec<String>,
+    /// What came over the wire, still sealed or encrypted: enough for another instance to
+    /// open the same PII again ([`reopen`]) without asking the IdPs.
+    pub wire: Wire,
+}
+
+/// The PAT exactly as the visitor IdP's token response carried it.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct ReceivedPat {
+    /// Sealed to this agent (HPKE text), or the key itself when the visitor IdP does not seal.
+    pub text: String,
+    /// Whether `text` is sealed.
+    pub sealed: bool,
+}
+
+/// The material of one unlock as it was safe on the wire: the sealed TAT, the PAT as received,
+/// and the digest-checked PII ciphertexts. No plaintext, no opened key: what an agent session
+/// record in the shared database holds (`crate::shared_sessions`).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct Wire {
+    /// The pairing suite's name.
+    pub suite: String,
+    /// The TAT, sealed to this agent (HPKE text).
+    pub sealed_tat: String,
+    /// The PAT as received; `None` when it came from the propagation memory.
+    pub pat: Option<ReceivedPat>,
+    /// The ciphertexts that matched their signed digests (attribute, binary form; base64 in
+    /// the serialised record).
+    #[serde(with = "b64_pairs")]
+    pub ciphertexts: Vec<(String, Vec<u8>)>,
+    /// Signed attributes with no ciphertext, and ciphertexts refused for their digest: closed.
+    pub absent: usize,
+    /// Of those, the ones refused for their digest.
+    pub mismatched: usize,
+    /// The day (days since 1970) the ciphertexts were decrypted on.
+    pub day: u64,
+}
+
+/// `(name, bytes)` pairs serialised as `(name, base64)`.
+mod b64_pairs {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[(String, Vec<u8>)], s: S) -> Result<S::Ok, S::Error> {
+        let text: Vec<(&str, String)> = v.iter().map(|(n, b)| (n.as_str(), STANDARD.encode(b))).collect();
+        text.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<(String, Vec<u8>)>, D::Error> {
+        let text = Vec::<(String, String)>::deserialize(d)?;
+        text.into_iter()
+            .map(|(n, b)| STANDARD.decode(b).map(|b| (n, b)).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for Wire {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wire").field("ciphertexts", &self.ciphertexts.len()).finish_non_exhaustive()
+    }
 }
 
 /// Runs the pipeline for a verified `assertion` (its signature, issuer and the caller's
@@ -161,18 +221,18 @@ pub async fn unlock(
             PatSource::Remembered { memory, .. } => memory.pat(assertion.issuer(), assertion.id(), now),
         };
         match remembered {
-            Some(pat) => Ok(pat),
+            Some(pat) => Ok((pat, None)),
             None => {
-                let pat = exchange_pat(keys, &session_index, suite, sealed.assertion_xml).await?;
+                let (pat, received) = exchange_pat(keys, &session_index, suite, sealed.assertion_xml).await?;
                 if let PatSource::Remembered { memory, until } = pat_source {
                     memory.remember_pat(assertion.issuer(), assertion.id(), pat.clone(), now, until);
                 }
-                Ok::<_, UnlockError>(pat)
+                Ok::<_, UnlockError>((pat, Some(received)))
             }
         }
     };
     let (bundle, pat) = tokio::join!(pii, pat);
-    let (bundle, pat) = (bundle?, pat?);
+    let (bundle, (pat, received)) = (bundle?, pat?);
     // Only ciphertexts whose hash the home IdP signed go on to decryption.
     let checked = check_digests(&claims.pii, bundle);
     if checked.mismatched > 0 {
@@ -183,13 +243,22 @@ pub async fn unlock(
     }
     let (absent, mismatched) = (checked.absent, checked.mismatched);
     let ciphertexts: Vec<(String, Vec<u8>)> = checked.ciphertexts.into_iter().collect();
+    let today = u64::try_from(now.div_euclid(86_400)).unwrap_or(0);
+    let wire = Wire {
+        suite: suite.name().to_owned(),
+        sealed_tat: sealed_tat.to_owned(),
+        pat: received,
+        ciphertexts: ciphertexts.clone(),
+        absent,
+        mismatched,
+        day: today,
+    };
     let (tat_cts, tat_bytes) = (ciphertexts.clone(), tat.clone());
     let decoded = tokio::task::spawn_blocking(move || Tat::decode(suite, &tat_bytes, &tat_cts))
         .await
         .map_err(|_| UnlockError::Tat)?
         .map_err(UnlockError::TatBundle)?;
     let tat_at = started.elapsed();
-    let today = u64::try_from(now.div_euclid(86_400)).unwrap_or(0);
     let mut opened = tokio::task::spawn_blocking(move || {
         crate::decrypt::open_decoded(&decoded, &pat, &user, &session_index, &ciphertexts, today)
     })
@@ -203,7 +272,42 @@ pub async fn unlock(
         opened_us = started.elapsed().as_micros() as u64,
         "unlock timings"
     );
-    Ok(Unlocked { opened, tat, pii_ref: claims.pii_ref, pii_names: claims.pii.into_keys().collect() })
+    Ok(Unlocked { opened, tat, pii_ref: claims.pii_ref, pii_names: claims.pii.into_keys().collect(), wire })
+}
+
+/// Opens `wire` again, as [`unlock`] did when it was received: the TAT unsealed under
+/// `tat_info`, the PAT under `pat_info` (when it was sealed), then the same decryption on the
+/// same day. What an agent instance does once for a session another instance created; the
+/// IdPs are not asked. Returns the opened PII and the TAT (binary, wiped on drop).
+pub async fn reopen(
+    key: &SealKeys,
+    wire: &Wire,
+    uid: &str,
+    session_index: &str,
+    tat_info: &[u8],
+    pat_info: &[u8],
+) -> Result<(Opened, Zeroizing<Vec<u8>>), UnlockError> {
+    let suite = pbe_core::SuiteId::from_name(&wire.suite).ok_or(UnlockError::Tat)?;
+    let opened_tat = key.open(&wire.sealed_tat, tat_info).map_err(|_| UnlockError::Tat)?;
+    let tat = Zeroizing::new(pbe_core::wire::from_binary_or_text(&opened_tat).map_err(|_| UnlockError::Tat)?);
+    let received = wire.pat.as_ref().ok_or(UnlockError::Pat)?;
+    let text: Zeroizing<Vec<u8>> = if received.sealed {
+        key.open(&received.text, pat_info).map_err(|_| UnlockError::Pat)?
+    } else {
+        Zeroizing::new(received.text.as_bytes().to_vec())
+    };
+    let pat = Zeroizing::new(pbe_core::wire::from_binary_or_text(&text).map_err(|_| UnlockError::Pat)?);
+    let (cts, tat_bytes, day) = (wire.ciphertexts.clone(), tat.clone(), wire.day);
+    let (uid, session_index) = (uid.to_owned(), session_index.to_owned());
+    let mut opened = tokio::task::spawn_blocking(move || {
+        let decoded = Tat::decode(suite, &tat_bytes, &cts).map_err(UnlockError::TatBundle)?;
+        Ok::<_, UnlockError>(crate::decrypt::open_decoded(&decoded, &pat, &uid, &session_index, &cts, day)?)
+    })
+    .await
+    .map_err(|_| UnlockError::Pat)??;
+    opened.mismatched = wire.mismatched;
+    opened.closed += wire.absent;
+    Ok((opened, tat))
 }
 
 /// RFC 7522: the signed assertion for a PAT of `suite`, unsealed when sealed.
@@ -212,7 +316,7 @@ async fn exchange_pat(
     session_index: &str,
     suite: pbe_core::SuiteId,
     assertion_xml: &str,
-) -> Result<Zeroizing<Vec<u8>>, UnlockError> {
+) -> Result<(Zeroizing<Vec<u8>>, ReceivedPat), UnlockError> {
     let exchanged = crate::exchange::exchange(keys.http, keys.visitor, assertion_xml).await?;
     // The token response names its suite in text; only the canonical name of the claims'
     // suite matches.
@@ -225,5 +329,10 @@ async fn exchange_pat(
     } else {
         Zeroizing::new(exchanged.fields.purpose_access_token.as_bytes().to_vec())
     };
-    Ok(Zeroizing::new(pbe_core::wire::from_binary_or_text(&text).map_err(|_| UnlockError::Pat)?))
+    let pat = Zeroizing::new(pbe_core::wire::from_binary_or_text(&text).map_err(|_| UnlockError::Pat)?);
+    let received = ReceivedPat {
+        text: exchanged.fields.purpose_access_token.clone(),
+        sealed: exchanged.fields.pat_sealed,
+    };
+    Ok((pat, received))
 }

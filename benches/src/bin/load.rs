@@ -81,6 +81,7 @@ async fn run() -> Res<()> {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .map_err(|e| e.to_string())?;

@@ -51,7 +51,7 @@ pub(super) fn ensure_bob(home: &idp_home::AppState, dir: &Path) -> Result<(Strin
 /// Table 1, encrypted by the data-owner client and uploaded over HTTP: only the attributes
 /// the vault does not hold yet. Returns how many were uploaded.
 pub(super) async fn store_table1(stack: &Stack, today: u64) -> Result<usize, StackError> {
-    let client = ctx!(HomeClient::trusting(&stack.home_url, stack.ca_file.as_deref()), "HTTP client")?;
+    let client = ctx!(HomeClient::trusting(&stack.instances.home, stack.ca_file.as_deref()), "HTTP client")?;
     let token = ctx!(client.token(USER, &stack.password).await, "bob's API token")?;
     let held: std::collections::BTreeSet<String> =
         ctx!(client.list(&token).await, "bob's PII")?.into_iter().map(|s| s.attribute).collect();

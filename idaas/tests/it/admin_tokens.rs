@@ -21,6 +21,7 @@ async fn start(dir: &std::path::Path) -> Stack {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap()

@@ -26,6 +26,7 @@ async fn start(dir: &Path, clock: Arc<ManualClock>) -> Stack {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap()

@@ -60,6 +60,7 @@ async fn start(dir: &Path) -> Stack {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap()

@@ -67,6 +67,7 @@ async fn an_sp_with_refreshed_metadata_keeps_working_through_a_rollover() {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();

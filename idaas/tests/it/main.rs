@@ -8,6 +8,7 @@ mod cli;
 mod e2e;
 mod interop;
 mod key_rollover;
+mod multi;
 mod operations;
 mod people;
 mod postgres;

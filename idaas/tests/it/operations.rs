@@ -26,6 +26,7 @@ async fn metrics_count_a_sign_in_and_readiness_answers() {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();

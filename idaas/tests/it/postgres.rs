@@ -1,7 +1,8 @@
 //! The quickstart scenario with the home and visitor IdPs on PostgreSQL (issue 17): every
 //! record in the database (no sled directory is created), sign-in and single sign-on with the
 //! PII of Table 1 opening as on sled, a restart that finds everything, `idaas migrate`, and a
-//! `pg_dump` of the database in which none of the Table 1 plaintexts appears.
+//! `pg_dump` of the database — the agents' shared session records included — in which none of
+//! the Table 1 plaintexts appears.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>, url: &str) -> Sta
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: Some(url.to_owned()),
+        public: None,
     })
     .await
     .unwrap()
@@ -30,7 +32,7 @@ async fn start(dir: &std::path::Path, clock: Arc<ManualClock>, url: &str) -> Sta
 
 /// Whether `value` occurs in `text` as a token of its own (not inside a run of base64 or hex,
 /// where a short string like "Tri" turns up by chance).
-fn occurs_as_token(text: &str, value: &str) -> bool {
+pub(super) fn occurs_as_token(text: &str, value: &str) -> bool {
     let inside = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || "+/=_-".contains(c));
     text.match_indices(value).any(|(at, _)| {
         let before = text[..at].chars().next_back();
@@ -50,6 +52,7 @@ async fn quickstart_on_postgres_writes_no_plaintext_to_the_database() {
     let stack = start(dir.path(), clock.clone(), url.expose()).await;
     assert!(stack.created);
     let b = browser();
+    let shop_schema = web_agent::shared::schema_for(&format!("{}/saml/metadata", stack.agent_urls[0]));
     let shop = visit(&stack, &b, 0, "/cart?item=42").await;
     assert_eq!(shop.seen["user"], "bob");
     assert_eq!(pii_names(&shop.seen), ["dob", "lastname"]);
@@ -80,6 +83,9 @@ async fn quickstart_on_postgres_writes_no_plaintext_to_the_database() {
     assert_eq!(rows("SELECT count(*) FROM idaas_home.pii WHERE uid = 'bob'"), 3);
     assert!(rows("SELECT count(*) FROM idaas_visitor.used_assertions") >= 3, "one per exchange");
     assert!(rows("SELECT count(*) FROM idaas_visitor.audit") >= 3);
+    // The agents' shared sessions are in the dump too: sealed material and ciphertexts only.
+    assert!(dump.contains(&format!("COPY {shop_schema}.sessions ")), "agent sessions in the dump");
+    assert!(rows(&format!("SELECT count(*) FROM {shop_schema}.sessions")) >= 1);
     for (name, value, _) in pbe_core::disclosure::table1() {
         assert!(!occurs_as_token(&dump, value), "the plaintext of {name} is in the database dump");
     }
@@ -104,9 +110,17 @@ fn idaas_migrate_applies_and_checks_the_schemas() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("idaas_home: schema version 4") && stdout.contains("idaas_visitor: schema version 2"),
+        stdout.contains("idaas_home: schema version 5") && stdout.contains("idaas_visitor: schema version 2"),
         "{stdout}"
     );
+    // A web agent's schema, named by its entity ID.
+    let out = run(&["--service", "agent", "--agent", "http://shop.example/saml/metadata"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    let schema = web_agent::shared::schema_for("http://shop.example/saml/metadata");
+    assert!(stdout.contains(&format!("{schema}: schema version 2")), "{stdout}");
+    assert!(!stdout.contains("idaas_home"), "--service agent: the agents only");
+    assert_eq!(run(&["--service", "agent"]).status.code(), Some(2), "no --agent");
     cluster.psql("idaas", "UPDATE idaas_visitor.schema_version SET version = 7").unwrap();
     let out = run(&["--service", "visitor"]);
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -170,6 +170,7 @@ async fn an_order_propagates_bobs_identity_and_each_service_decrypts_its_own() {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();
@@ -321,6 +322,7 @@ async fn the_order_flow_runs_at_192_bits() {
         suite: pbe_core::SuiteId::Bls24_479,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();
@@ -344,6 +346,7 @@ async fn the_order_flow_runs_at_192_bits() {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await;
     assert!(again.is_err(), "a 192-bit data directory must not start at 128-bit");
@@ -362,6 +365,7 @@ async fn the_order_flow_runs_at_256_bits_with_p521_sealing() {
         suite: pbe_core::SuiteId::Bls48_581,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();

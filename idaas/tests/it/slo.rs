@@ -30,6 +30,7 @@ pub(super) async fn start(dir: &std::path::Path, clock: Arc<ManualClock>) -> Sta
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     };
     stack::start(options).await.unwrap()
 }

@@ -36,6 +36,7 @@ async fn sign_in_with_64_attributes(suite: SuiteId) {
         suite,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();
@@ -109,6 +110,7 @@ async fn a_ciphertext_that_is_not_the_signed_one_is_refused() {
         suite: SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();

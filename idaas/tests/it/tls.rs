@@ -27,6 +27,7 @@ async fn the_quickstart_runs_over_https_with_a_local_ca() {
         suite: pbe_core::SuiteId::Bls12_381,
         tls: true,
         store_url: None,
+        public: None,
     })
     .await
     .unwrap();

@@ -23,8 +23,13 @@ pub const SCHEMA: &str = "idaas_home";
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
 /// 0: users, SPs, PII, tokens; 1: consents (issue 18); 2: throttles; 3: IdP sessions (issue 17).
-pub const MIGRATIONS: &[&str] =
-    &[V1, CONSENTS, service_kit::throttle::pg::TABLE_SQL, crate::sso_sessions::pg::TABLES_SQL];
+pub const MIGRATIONS: &[&str] = &[
+    V1,
+    CONSENTS,
+    service_kit::throttle::pg::TABLE_SQL,
+    crate::sso_sessions::pg::TABLES_SQL,
+    crate::slo_chains::TABLES_SQL,
+];
 
 /// Version 1: the persistent records.
 const V1: &str = "

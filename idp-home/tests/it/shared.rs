@@ -123,6 +123,35 @@ fn two_instances_share_sessions_pending_sign_ins_and_throttles() {
     });
     assert_eq!(passed.into_inner(), usize::try_from(p.free_failures).unwrap());
 
+    // A single-logout chain started at A goes on at B; a LogoutRequest ID seen at A is
+    // refused at B.
+    let sp = |id: &str| -> idp_home::model::ServiceProvider {
+        serde_json::from_value(serde_json::json!({
+            "entity_id": id,
+            "acs_urls": [format!("{id}/acs")],
+            "slo": { "url": format!("{id}/slo") },
+        }))
+        .unwrap()
+    };
+    a.store.put_sp(&sp("https://shop.example")).unwrap();
+    a.store.put_sp(&sp("https://wiki.example")).unwrap();
+    let hops = vec![participant("https://shop.example", "s1"), participant("https://wiki.example", "s2")];
+    let (chain, step) = idp_home::slo::begin(&a, None, hops, T0);
+    let chain = chain.expect("waits for the first SP");
+    assert!(matches!(step, idp_home::slo::Step::Send(_)));
+    assert_eq!((a.slo.len(), b.slo.len()), (1, 1), "one shared table");
+    assert!(matches!(
+        idp_home::slo::resume(&b, &chain, T0 + 1),
+        Some((Some(_), idp_home::slo::Step::Waiting(_)))
+    ));
+    let (next, step) = idp_home::slo::resume(&b, &chain, T0 + 31).expect("B knows A's chain");
+    assert!(next.is_some() && matches!(step, idp_home::slo::Step::Send(_)), "the second SP is asked");
+    let (done, step) = idp_home::slo::resume(&a, &chain, T0 + 62).expect("and A goes on from B");
+    assert!(done.is_none() && step == idp_home::slo::Step::Done { partial: true });
+    assert!(a.slo.is_empty());
+    assert!(a.slo.first_time("https://shop.example", "_lr1", T0 + 300, T0));
+    assert!(!b.slo.first_time("https://shop.example", "_lr1", T0 + 300, T0 + 1), "replayed at B");
+
     // The purge deletes what expired, and only that.
     let (c3, _) = a.sso.create_session("erin", T0, 60);
     assert!(b.sso.purge(T0 + 61) >= 1);

@@ -53,10 +53,15 @@ pub struct Config {
     /// the bound evicts the sessions idle longest (those users sign in again through the IdP).
     #[serde(default = "default_session_memory_mib")]
     pub session_memory_limit_mib: u32,
+    /// With `store_url` in PostgreSQL: how long an instance trusts its copy of a session
+    /// before checking again that the session's row is still there (signed out elsewhere,
+    /// ended by single logout), seconds (0 - 60, default 0: at every request).
+    #[serde(default)]
+    pub session_check_seconds: u32,
     /// Where the state shared by several instances of this agent lives (issue 17):
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE` keeps the replay caches (answered
-    /// AuthnRequest IDs, assertion IDs, propagation nonces) and the exchanged PATs in the
-    /// schema `idaas_agent_<entity>`; unset or `sled:…`, they stay in this process's memory
+    /// AuthnRequest IDs, assertion IDs, propagation nonces), the exchanged PATs and the
+    /// sessions' sealed records (`crate::shared_sessions`) in the schema `idaas_agent_<entity>`; unset or `sled:…`, they stay in this process's memory
     /// (bounded), as for one instance. The environment variable `IDAAS_STORE_URL` overrides it.
     #[serde(default)]
     pub store_url: Option<Secret>,
@@ -531,6 +536,13 @@ mod tests {
         }
         let err = Config::from_toml(&MIN.replace("http://127.0.0.1:9000", "ftp://x")).unwrap_err();
         assert!(err.to_string().contains("backend_url"));
+        let check = |secs: u32| {
+            Config::from_toml(
+                &MIN.replace("[home_idp]", &format!("session_check_seconds = {secs}\n[home_idp]")),
+            )
+        };
+        assert_eq!(check(60).unwrap().session_check_seconds, 60);
+        assert!(check(61).unwrap_err().to_string().contains("session_check_seconds"));
         for bad in
             ["http://127.0.0.1:9000/app/../x", "http://127.0.0.1:9000/a//b", "http://127.0.0.1:9000/a;b"]
         {

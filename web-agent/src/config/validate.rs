@@ -45,6 +45,9 @@ impl Config {
                 return Err(invalid(key, "must be a SAML attribute name: 1 - 256 characters, no spaces"));
             }
         }
+        if self.session_check_seconds > 60 {
+            return Err(invalid("session_check_seconds", "must be 0 - 60"));
+        }
         if !(1..=65_536).contains(&self.session_memory_limit_mib) {
             return Err(invalid("session_memory_limit_mib", "must be 1 - 65536"));
         }

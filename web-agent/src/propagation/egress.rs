@@ -71,9 +71,8 @@ async fn egress_inner(state: &AppState, req: Request<Body>) -> Result<Response, 
         .ok_or_else(|| PropagationError::UnknownPartner(name.chars().take(64).collect()))?;
     crate::paths::record_decision("egress", path_and_query.split('?').next().unwrap_or_default());
     let now = state.clock.now();
-    let session = headers::text(&parts.headers, SESSION_HEADER)
-        .and_then(|h| state.sessions.by_handle(h, now))
-        .ok_or(PropagationError::Session)?;
+    let handle = headers::text(&parts.headers, SESSION_HEADER).ok_or(PropagationError::Session)?;
+    let session = state.session_by_handle(handle).await.ok_or(PropagationError::Session)?;
     let propagation = session.propagation.as_ref().ok_or(PropagationError::NotPropagatable)?;
     let body = read_body(body).await?;
     let pii_bundle = if propagation.pii_names.is_empty() {

@@ -63,6 +63,103 @@ async fn two_agent_instances_share_sign_ins_and_replay_caches() {
     );
 }
 
+/// A GET of `/x` with `browser`'s cookies at `agent`: its status.
+async fn page(browser: &mut Browser, agent: &Agent) -> u16 {
+    browser.send(agent, "GET", "/x", &[], b"").await.status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_sessions_are_shared_and_end_at_every_instance() {
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
+    cluster.create_database("idaas").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let opts = || Opts {
+        data_dir: Some(dir.path().join("agent")),
+        public_url: Some("http://shop.example".into()),
+        extra_toml: format!("store_url = \"{}\"\n", cluster.url("idaas").expose()),
+        ..Opts::default()
+    };
+    let a = Agent::start(opts()).await;
+    let b = Agent::start(opts()).await;
+    let cookie_name = a.state.cookie_name.to_string();
+
+    // Signed in at A; requests alternate A, B, A, B: both forward as bob.
+    let mut browser = Browser::default();
+    let cookie = browser.sign_in(&a).await;
+    for agent in [&a, &b, &a, &b] {
+        assert_eq!(page(&mut browser, agent).await, 200);
+    }
+    for backend in [&a.backend, &b.backend] {
+        let seen = backend.take();
+        assert_eq!(seen.len(), 2);
+        assert!(seen.iter().all(|s| s.headers["x-idaas-user"] == "bob"), "{seen:?}");
+    }
+    assert_eq!(b.state.sessions.len(), 1, "B rebuilt the session once and keeps it");
+    let handle = b.state.sessions.get(&cookie, T0).unwrap().handle.clone();
+    assert_eq!(a.state.session_by_handle(&handle).await.unwrap().user, "bob");
+
+    // What each proxied request costs at an instance that has the session: one indexed
+    // SELECT (printed; the budget is in docs/performance.md).
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        assert!(b.state.session(&cookie).await.is_some());
+    }
+    eprintln!("shared session check: {:?} per request", started.elapsed() / 200);
+    // With `session_check_seconds`, an instance checks a session's row at most that often.
+    let c = Agent::start(Opts {
+        extra_toml: format!("{}session_check_seconds = 30\n", opts().extra_toml),
+        ..opts()
+    })
+    .await;
+    assert_eq!(
+        c.state.session_by_handle(&handle).await.unwrap().user,
+        "bob",
+        "opened from the row by handle"
+    );
+    assert!(c.state.session(&cookie).await.is_some());
+    let started = std::time::Instant::now();
+    for _ in 0..200 {
+        assert!(c.state.session(&cookie).await.is_some());
+    }
+    eprintln!("shared session, checked every 30 s: {:?} per request", started.elapsed() / 200);
+
+    // The row holds neither the cookie nor the handle; sign-out at A ends it at B.
+    let dump = cluster.dump("idaas").unwrap();
+    assert!(dump.contains(".sessions ") && !dump.contains(&cookie) && !dump.contains(&handle));
+    let csrf = a.state.signin.logout_token(&cookie);
+    let out = browser
+        .send(
+            &a,
+            "POST",
+            "/saml/logout",
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            format!("csrf={csrf}").as_bytes(),
+        )
+        .await;
+    assert_eq!(out.status, 200, "{out:?}");
+    browser.cookies.insert(cookie_name.clone(), cookie.clone()); // a copy of the old cookie
+    assert_eq!(page(&mut browser, &b).await, 302, "signed out at A: B starts a sign-in");
+    assert!(b.state.session(&cookie).await.is_none() && b.state.sessions.is_empty());
+
+    // A LogoutRequest from the IdP at B ends the session A holds.
+    let mut other = Browser::default();
+    let cookie = other.sign_in(&a).await;
+    assert_eq!(page(&mut other, &b).await, 200);
+    assert_eq!(b.state.end_sessions_by_subject("bob", &["s1".into()]), 1);
+    assert_eq!(page(&mut other, &a).await, 302);
+    assert!(a.state.session(&cookie).await.is_none());
+
+    // A row whose MAC does not verify (written with the database alone) is refused.
+    let mut third = Browser::default();
+    let cookie = third.sign_in(&a).await;
+    let schema = a.state.config.schema();
+    cluster.psql("idaas", &format!("UPDATE {schema}.sessions SET mac = '\\x00'")).unwrap();
+    assert_eq!(page(&mut third, &b).await, 302, "a forged row opens nothing");
+    assert!(b.state.session(&cookie).await.is_none());
+    // The sweep deletes expired rows.
+    assert!(a.state.shared.as_ref().unwrap().purge(T0 + 100_000).unwrap() >= 1);
+}
+
 #[test]
 fn a_sled_or_absent_store_url_keeps_the_state_in_memory() {
     let base = "public_url = \"https://a.example\"\nbackend_url = \"http://127.0.0.1:1\"\n\

@@ -90,6 +90,11 @@ pub struct MigrateArgs {
     /// Which service's schema.
     #[arg(long, value_enum, default_value_t = MigrateService::All)]
     pub service: MigrateService,
+    /// A web agent's entity ID (its `entity_id`, by default `<public_url>/saml/metadata`):
+    /// its schema `idaas_agent_<entity>` is migrated too (with `--service agent|all`;
+    /// repeatable).
+    #[arg(long = "agent", value_name = "ENTITY_ID")]
+    pub agents: Vec<String>,
 }
 
 /// `idaas migrate --service`.
@@ -99,7 +104,9 @@ pub enum MigrateService {
     Home,
     /// The visitor IdP (schema `idaas_visitor`).
     Visitor,
-    /// Both (PostgreSQL only).
+    /// The web agents named by `--agent` (PostgreSQL only).
+    Agent,
+    /// Both IdPs and the agents named by `--agent` (PostgreSQL only).
     All,
 }
 

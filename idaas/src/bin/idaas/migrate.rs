@@ -19,6 +19,16 @@ pub fn run(a: MigrateArgs) -> Result<(), CliError> {
                 let v = idp_visitor::store::pg::PgStore::migrate(url).map_err(|e| fail(&e))?;
                 println!("{}: schema version {v}", idp_visitor::store::pg::SCHEMA);
             }
+            if a.service == MigrateService::Agent && a.agents.is_empty() {
+                return Err(CliError::input("--service agent needs --agent ENTITY_ID"));
+            }
+            if matches!(a.service, MigrateService::Agent | MigrateService::All) {
+                for entity_id in &a.agents {
+                    let (schema, v) =
+                        web_agent::shared::migrate_agent(url, entity_id).map_err(|e| fail(&e))?;
+                    println!("{schema}: schema version {v}");
+                }
+            }
         }
         // A sled database belongs to one service: opening it writes or checks its version.
         StoreUrl::Sled(path) => match a.service {
@@ -33,6 +43,11 @@ pub fn run(a: MigrateArgs) -> Result<(), CliError> {
             MigrateService::All => {
                 return Err(CliError::input(
                     "a sled database belongs to one service: give --service home|visitor",
+                ))
+            }
+            MigrateService::Agent => {
+                return Err(CliError::input(
+                    "a web agent keeps no sled database: its store_url is PostgreSQL",
                 ))
             }
         },

@@ -31,6 +31,7 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             suite: a.suite,
             tls: a.tls,
             store_url: a.store_url.as_ref().map(|u| u.expose().to_owned()),
+            public: None,
         })
         .await
         .map_err(|e| ServeError::usage(e.to_string()))?;
