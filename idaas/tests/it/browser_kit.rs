@@ -103,7 +103,7 @@ pub struct Browser {
 
 impl Browser {
     /// Starts chromedriver and a headless Chromium (a fresh profile, no sandbox: CI runs as
-    /// root), a 1100×1400 window so a screenshot shows a whole page.
+    /// root), a 1100×1700 window so a screenshot shows most of a page.
     pub async fn start() -> Browser {
         let chromium = program("IDAAS_CHROMIUM", "/usr/bin/chromium", INSTALL_BROWSER);
         let chromedriver = program("IDAAS_CHROMEDRIVER", "/usr/bin/chromedriver", INSTALL_BROWSER);
@@ -124,7 +124,7 @@ impl Browser {
                 "args": [
                     "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
                     "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-                    "--password-store=basic", "--lang=en-GB", "--window-size=1100,1400",
+                    "--password-store=basic", "--lang=en-GB", "--window-size=1100,1700",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             },
@@ -244,7 +244,9 @@ impl Browser {
         let png = self.c.screenshot().await.unwrap();
         std::fs::write(self.shots.join(format!("{step}.png")), png).unwrap();
         for v in self.axe_violations().await {
-            self.violations.push(format!("{step} ({}): {v}", self.url().await));
+            let v = format!("{step} ({}): {v}", self.url().await);
+            eprintln!("accessibility: {v}");
+            self.violations.push(v);
         }
     }
 
@@ -253,13 +255,20 @@ impl Browser {
         if loaded != true {
             self.c.execute(&self.axe, vec![]).await.unwrap();
         }
+        // Every rule of axe-core's default set; `passes` proves the checker really ran.
         let script = "const done = arguments[arguments.length - 1];\
-            axe.run(document, {resultTypes: ['violations']})\
-              .then(r => done(r.violations.map(v => v.impact + ' ' + v.id + ': ' + v.help + ' [' +\
-                v.nodes.map(n => n.target.join(' ')).join(', ') + ']')))\
-              .catch(e => done(['axe failed: ' + e]));";
+            axe.run(document)\
+              .then(r => done({passes: r.passes.length, violations: r.violations.map(v => v.impact + ' ' +\
+                v.id + ': ' + v.help + ' [' + v.nodes.map(n => n.target.join(' ')).join(', ') + ']')}))\
+              .catch(e => done({passes: 0, violations: ['axe failed: ' + e]}));";
         let found = self.c.execute_async(script, vec![]).await.unwrap();
-        found.as_array().unwrap().iter().map(|v| v.as_str().unwrap_or_default().to_owned()).collect()
+        assert!(found["passes"].as_u64().unwrap_or(0) > 0, "axe-core checked nothing: {found}");
+        found["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
     }
 
     /// Fails with every accessibility violation seen on any page.
