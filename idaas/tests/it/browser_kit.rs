@@ -56,8 +56,21 @@ impl Drop for Driver {
 }
 
 impl Driver {
-    /// Starts chromedriver on a free port of 127.0.0.1 and waits until it is ready.
+    /// Starts chromedriver on a free port of 127.0.0.1 and waits until it is ready. The port
+    /// is free when picked; should another process take it first, chromedriver exits and the
+    /// next of three ports is tried.
     async fn start(exe: &Path, log: &Path) -> Driver {
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Driver::try_start(exe, log).await {
+                Ok(driver) => return driver,
+                Err(why) => last = why,
+            }
+        }
+        panic!("chromedriver did not start: {last}")
+    }
+
+    async fn try_start(exe: &Path, log: &Path) -> Result<Driver, String> {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let log_file = std::fs::File::create(log).unwrap();
         let child = Command::new(exe)
@@ -73,17 +86,20 @@ impl Driver {
         let deadline = Instant::now() + WAIT;
         loop {
             if let Ok(Some(status)) = driver.child.try_wait() {
-                let out = std::fs::read_to_string(log).unwrap_or_default();
-                panic!("chromedriver exited ({status}): {out}");
+                return Err(format!(
+                    "it exited ({status}): {}",
+                    std::fs::read_to_string(log).unwrap_or_default()
+                ));
             }
-            let ready = http.get(format!("{}/status", driver.url)).send().await;
-            if let Ok(r) = ready {
+            if let Ok(r) = http.get(format!("{}/status", driver.url)).send().await {
                 let v: serde_json::Value = r.json().await.unwrap_or_default();
                 if v["value"]["ready"] == true {
-                    return driver;
+                    return Ok(driver);
                 }
             }
-            assert!(Instant::now() < deadline, "chromedriver at {} never became ready", driver.url);
+            if Instant::now() > deadline {
+                return Err(format!("not ready at {} after {WAIT:?}", driver.url));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
