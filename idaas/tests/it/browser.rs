@@ -7,8 +7,8 @@
 //! her values with their rules in plain words, who can see what — signs in to shopping and
 //! delivery, allowing each after seeing what it will read, signs out everywhere, and then Back
 //! and every service ask for the password again. Then she signs in with the keyboard only,
-//! Back after a sign-in returns to the service's page, and unknown addresses at the IdP and
-//! at an agent are pages with a way on.
+//! Back after a sign-in returns to the service's page, unknown addresses at the IdP and at an
+//! agent are pages with a way on, and the pages fit a phone's width.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::sync::Arc;
@@ -191,6 +191,19 @@ async fn a_newcomer_registers_allows_reads_her_rules_and_signs_out_for_real_in_c
     b.wait_title("Page not found").await;
     b.wait_for("nav.actions a").await;
     b.page("18-agent-not-found").await;
+
+    // A phone-sized window: the pages fit its width (a viewport meta on every page), none
+    // scrolls sideways.
+    b.c.set_window_size(390, 844).await.unwrap();
+    for (url, step) in
+        [(format!("{shop}/"), "19-phone-shopping"), (format!("{home}/account"), "20-phone-account")]
+    {
+        b.goto(&url).await;
+        b.wait_for("h1").await;
+        let overflow = b.c.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]);
+        assert_eq!(overflow.await.unwrap(), 0, "{url} scrolls sideways on a phone");
+        b.page(step).await;
+    }
 
     b.assert_accessible();
     b.close().await;
