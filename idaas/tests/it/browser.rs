@@ -200,8 +200,14 @@ async fn a_newcomer_registers_allows_reads_her_rules_and_signs_out_for_real_in_c
     {
         b.goto(&url).await;
         b.wait_for("h1").await;
-        let overflow = b.c.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]);
-        assert_eq!(overflow.await.unwrap(), 0, "{url} scrolls sideways on a phone");
+        // How far the page is wider than the window, and the elements sticking out.
+        // (clientWidth: the window without its scroll bar.)
+        let script = "const w = document.documentElement.clientWidth;\
+            return [document.documentElement.scrollWidth - w, \
+            Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > w)\
+            .map(e => e.tagName + ' ' + e.textContent.slice(0, 30)).slice(0, 5)]";
+        let overflow = b.c.execute(script, vec![]).await.unwrap();
+        assert_eq!(overflow[0], 0, "{url} scrolls sideways on a phone: {}", overflow[1]);
         b.page(step).await;
     }
 
