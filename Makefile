@@ -7,7 +7,7 @@ export CARGO_TERM_COLOR ?= never
 # Where cargo puts the build; `make quickstart` runs the binary from there.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all deps peers build test test-slow quickstart demo bench perf-report load throughput lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
+.PHONY: all deps peers axe build test test-slow quickstart demo bench perf-report load throughput lint fmt clean-data check-one-build fuzz fuzz-build fuzz-seeds
 
 all: build
 
@@ -27,9 +27,16 @@ export IDAAS_PEERS_PYTHON := $(PEERS_VENV)/bin/python
 peers:
 	@IDAAS_PEERS_VENV=$(PEERS_VENV) bash scripts/install-peers.sh
 
-## Runs every test: unit, integration (including the CLI binary and the third-party peers),
-## doc tests.
-test: build peers
+## axe-core, the accessibility checker the real-browser test runs in every page (pinned
+## version, from the npm registry, into the target directory).
+AXE_DIR := $(abspath $(TARGET_DIR))/axe-core
+export IDAAS_AXE_JS := $(AXE_DIR)/axe.min.js
+axe:
+	@IDAAS_AXE_DIR=$(AXE_DIR) bash scripts/install-axe.sh
+
+## Runs every test: unit, integration (including the CLI binary, the third-party peers and
+## the real-browser walk in headless Chromium), doc tests.
+test: build peers axe
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
 		$(CARGO) nextest run --workspace --no-fail-fast && $(CARGO) test --workspace --doc; \
 	else \

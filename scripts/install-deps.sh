@@ -7,8 +7,10 @@
 set -euo pipefail
 
 # curl: the TLS tests check HTTP/2 negotiation with an independent client; postgresql: the
-# store suites and the scale-out tests start throwaway clusters.
-PACKAGES=(libclang-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl pkg-config xmlsec1 curl postgresql)
+# store suites and the scale-out tests start throwaway clusters; chromium and chromium-driver:
+# the real-browser test (idaas/tests/it/browser.rs) drives headless Chromium over WebDriver.
+PACKAGES=(libclang-dev libxml2-dev libxmlsec1-dev libxmlsec1-openssl pkg-config xmlsec1 curl postgresql
+  chromium chromium-driver)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

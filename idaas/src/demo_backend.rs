@@ -192,7 +192,7 @@ fn answer(service: &str, method: &Method, uri: &Uri, headers: &HeaderMap, can_or
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
          <link rel=\"stylesheet\" href=\"{css}\"><title>{s}</title></head><body><main>\
          <h1>The {s} service</h1><p>Signed in as <strong>{u}</strong> (groups: {g}).</p>\
-         <table><caption>What bob's disclosure rules let this service see</caption>{rows}</table>\
+         <table><caption>What {u}'s disclosure rules let this service see</caption>{rows}</table>\
          {order}<form method=\"post\" action=\"/saml/logout\"><p><button type=\"submit\">Sign out</button></p></form>\
          </main></body></html>",
         order = if can_order && service == "shopping" {

@@ -345,6 +345,8 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 url: None,
             },
         ],
+        // People who register in the demo are customers of its shops (no administrator step).
+        default_groups: vec![GROUP.into()],
         admin_token: Some(home_admin.token.clone()),
         tls_cert: tls_of("home").map(|(c, _)| c),
         tls_key: tls_of("home").map(|(_, k)| k),

@@ -44,6 +44,10 @@ pub struct Config {
     /// `"idaas home IdP"`; at most 80 characters.
     #[serde(default = "default_display_name")]
     pub display_name: String,
+    /// An image shown before `display_name` on the IdP's pages (PNG, JPEG, WebP or SVG, at
+    /// most 256 KiB), served by the IdP itself at `/.idaas/logo`. None by default.
+    #[serde(default)]
+    pub logo_file: Option<PathBuf>,
     /// The groups every newly registered user gets (at most 32 names); none by default, so
     /// an administrator decides (`PUT /admin/users/{uid}/groups`).
     #[serde(default)]
@@ -207,6 +211,7 @@ impl Default for Config {
             public_url: default_public_url(),
             entity_id: default_public_url(),
             display_name: default_display_name(),
+            logo_file: None,
             default_groups: Vec::new(),
             data_dir: default_data_dir(),
             store_url: None,
@@ -336,6 +341,9 @@ impl Config {
         check_entity_id("entity_id", &self.entity_id)?;
         if self.display_name.trim().is_empty() || self.display_name.chars().count() > 80 {
             return Err(invalid("display_name", "must be 1-80 characters"));
+        }
+        if self.logo_file.as_deref().is_some_and(|p| crate::logo::content_type(p).is_none()) {
+            return Err(invalid("logo_file", "must end in .png, .jpg, .jpeg, .webp or .svg"));
         }
         if self.default_groups.len() > 32
             || self.default_groups.iter().any(|g| !is_identifier(g, crate::service::groups::MAX_GROUP_LEN))

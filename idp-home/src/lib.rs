@@ -14,6 +14,7 @@
 pub mod config;
 pub mod http;
 pub mod keys;
+pub mod logo;
 pub mod mail;
 pub mod model;
 pub mod pbe;

@@ -98,6 +98,11 @@ pub struct Consent {
     pub fingerprint: String,
     /// When it was given, Unix seconds.
     pub granted: i64,
+    /// The person pressed **Deny** for this set: sign-ins to the SP withhold personal data
+    /// without asking again, until the set changes or the answer is withdrawn on the account
+    /// page. Absent (false) in an Allow's record, so those read and write as before.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub denied: bool,
 }
 
 /// An SP's Single Logout endpoint (SAML profiles §4.4).

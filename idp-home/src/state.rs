@@ -67,6 +67,8 @@ pub struct AppState {
     pub pii_writes: Arc<std::sync::Mutex<()>>,
     /// Prometheus metrics (`/metrics`).
     pub metrics: service_kit::metrics::Metrics,
+    /// The logo of the IdP's pages (`logo_file`), when configured.
+    pub logo: Option<Arc<crate::logo::Logo>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -144,7 +146,14 @@ impl AppState {
         };
         let sso = SsoState::new(keys.pii_ref_key().derive("sso cookies"), sessions);
         let slo = store.pg_pool().map_or_else(Chains::default, Chains::shared);
+        let logo = match &config.logo_file {
+            Some(path) => Some(Arc::new(crate::logo::Logo::load(path).map_err(|reason| {
+                StateError::Config(ConfigError::Invalid { key: "logo_file".into(), reason })
+            })?)),
+            None => None,
+        };
         Ok(AppState {
+            logo,
             hashes: Arc::new(hashes),
             config: Arc::new(config),
             store,

@@ -28,7 +28,7 @@
 //! conditional subtraction); MIRACL's are written to be constant-time. docs/security-model.md
 //! "Constant time" lists exactly which paths are constant-time per suite.
 
-use ark_ff::{BigInteger, Field, PrimeField};
+use ark_ff::{Field, PrimeField};
 use subtle::ConstantTimeEq;
 
 use crate::suite::Group;

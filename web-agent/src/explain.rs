@@ -1,8 +1,8 @@
 //! Why a PII value stayed closed, in plain words (issue 18): the policy text is public in the
 //! ciphertext's header, and the agent holds the attributes of its TAT and PAT, so it can say
 //! which clause was not met — "the rule for this service ended on 22 Oct 2025", "only for
-//! services of amazon", "only for the purposes contact, and this service does not hold one of
-//! them now". The backend gets these in `X-Idaas-Missing` (`name=reason; …`) and can show them.
+//! services of amazon", "only for the purpose contact, which this service does not hold
+//! now". The backend gets these in `X-Idaas-Missing` (`name=reason; …`) and can show them.
 //! Nothing secret is in them: the policy is public, the attributes are this service's own.
 
 use pbe_core::disclosure::{ACCESS_TIME, COUNTRY, DOMAIN, PRIMARY_PURPOSE, PURPOSE};
@@ -97,10 +97,11 @@ fn clause(p: &Policy, today: u64) -> String {
             Some(PURPOSE) if values.contains(&"current") && values.len() == 1 => {
                 return "it is only for a service you are signed in to right now".to_owned()
             }
+            Some(PURPOSE) if values.len() == 1 => {
+                return format!("it is only for the purpose {list}, which this service does not hold now")
+            }
             Some(PURPOSE) => {
-                return format!(
-                    "it is only for the purposes {list}, and this service does not hold one of them now"
-                )
+                return format!("it is only for the purposes {list}, and this service holds none of them now")
             }
             _ => {}
         }

@@ -193,6 +193,7 @@ fn main() -> Res<()> {
             suite: pbe_core::SuiteId::Bls12_381,
             tls: false,
             store_url: None,
+            public: None,
         }))
         .map_err(|e| e.to_string())?;
     let result = driver.block_on(run(&stack, Duration::from_secs(seconds), only.as_deref()));
@@ -257,7 +258,18 @@ async fn metrics(urls: &Urls) -> Res<String> {
         format!("{}/.idaas/metrics", urls.shop),
     ] {
         let text = c.get(url).send().await?.text().await?;
-        series.extend(text.lines().filter(|l| !l.starts_with('#')).map(str::to_owned));
+        // The store family is process-wide (every service renders it under its own label):
+        // without the label, each series counts once.
+        series.extend(text.lines().filter(|l| !l.starts_with('#')).map(|l| {
+            if l.starts_with("idaas_store_duration_seconds") {
+                let mut parts = l.splitn(2, "service=\"");
+                let head = parts.next().unwrap_or_default();
+                let tail = parts.next().and_then(|t| t.split_once("\",")).map_or("", |(_, rest)| rest);
+                format!("{head}{tail}")
+            } else {
+                l.to_owned()
+            }
+        }));
     }
     Ok(series.into_iter().collect::<Vec<_>>().join("\n"))
 }

@@ -4,6 +4,8 @@
 
 mod admin_tokens;
 mod backup;
+mod browser;
+mod browser_kit;
 mod cli;
 mod e2e;
 mod interop;

@@ -72,6 +72,7 @@ fn sign_in_form(
     let csrf = state.sso.form_token(LOGIN_PURPOSE, &nonce);
     let view = html::LoginView {
         idp: &state.config.display_name,
+        logo: state.logo.is_some(),
         sp: None,
         action: "/account/login",
         csrf: &csrf,
@@ -138,7 +139,8 @@ async fn login(
                 AuthError::Busy { retry_after } => (StatusCode::SERVICE_UNAVAILABLE, Some(retry_after)),
                 _ => (StatusCode::UNAUTHORIZED, None),
             };
-            let mut page = sign_in_form(&state, &headers, &typed_uid, Some(&e.to_string()), status);
+            let mut page =
+                sign_in_form(&state, &headers, &typed_uid, Some(&html::sign_in_failure(&e)), status);
             if let Some(s) = retry_after {
                 service_kit::problem::set_retry_after(&mut page, s);
             }

@@ -8,7 +8,6 @@ use axum::response::Response;
 use service_kit::html::{escape, links};
 
 use crate::model::ServiceProvider;
-use crate::saml::html::CSP_IDP;
 use crate::service::disclosure_view::{could_open, describe, human_date};
 use crate::sso_sessions::IdpSession;
 use crate::state::AppState;
@@ -72,7 +71,7 @@ pub fn render(
     body.push_str("<h2 id=\"who\">Who can see what today</h2>");
     body.push_str(&who_table(&sps, &records, home, today));
 
-    body.push_str("<h2 id=\"consents\">Services you allowed</h2>");
+    body.push_str("<h2 id=\"consents\">Services you allowed or denied</h2>");
     body.push_str(&consents(&state.store.list_consents(&session.uid)?, &sps, csrf));
 
     body.push_str("<h2 id=\"sessions\">Where you are signed in</h2><ul>");
@@ -103,13 +102,7 @@ pub fn render(
         escape(logout_csrf)
     ));
     body.push_str(&links(&[("/account/password", "Change your password"), ("/logout", "Sign out")]));
-    Ok(service_kit::html::branded_page(
-        StatusCode::OK,
-        Some(&state.config.display_name),
-        "Your account",
-        &body,
-        CSP_IDP,
-    ))
+    Ok(crate::saml::html::idp_page(state, StatusCode::OK, "Your account", &body))
 }
 
 /// The consents given, each with what it covers, when, and a revoke button.
@@ -120,9 +113,9 @@ fn consents(list: &[crate::model::Consent], sps: &[ServiceProvider], csrf: &str)
             .into();
     }
     let mut out = String::from(
-        "<table><caption>Withdrawing a consent makes the service ask again at your next sign-in; \
+        "<table><caption>Withdrawing an answer makes the service ask again at your next sign-in; \
          what it already read is not taken back.</caption><thead><tr><th scope=\"col\">Service</th>\
-         <th scope=\"col\">May read</th><th scope=\"col\">Allowed on</th>\
+         <th scope=\"col\">May read</th><th scope=\"col\">Answered on</th>\
          <th scope=\"col\"><span class=\"muted\">Action</span></th></tr></thead><tbody>",
     );
     for c in list {
@@ -130,7 +123,13 @@ fn consents(list: &[crate::model::Consent], sps: &[ServiceProvider], csrf: &str)
             .iter()
             .find(|sp| sp.entity_id == c.sp)
             .map_or_else(|| c.sp.clone(), ServiceProvider::shown_name);
-        let what = if c.attributes.is_empty() { "nothing".to_owned() } else { c.attributes.join(", ") };
+        let what = if c.denied {
+            "nothing: you denied it (it signs you in without your personal data)".to_owned()
+        } else if c.attributes.is_empty() {
+            "nothing".to_owned()
+        } else {
+            c.attributes.join(", ")
+        };
         out.push_str(&format!(
             "<tr><th scope=\"row\">{n}</th><td>{w}</td><td>{t}</td>\
              <td><form class=\"inline\" method=\"post\" action=\"/account/consent/revoke\">\

@@ -71,22 +71,18 @@ fn wants_html(headers: &HeaderMap) -> bool {
     headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
 }
 
-fn html_page(status: StatusCode, title: &str, text: &str) -> Response {
+fn html_page(state: &AppState, status: StatusCode, title: &str, text: &str) -> Response {
     let (role, more): (&str, &[service_kit::html::Link<'_>]) = if status.is_success() {
         ("status", &[("/account", "Sign in")])
     } else {
         ("alert", &[("/register", "Register again"), ("/account", "Sign in")])
     };
-    service_kit::html::page(
-        status,
-        title,
-        &format!(
-            "<p role=\"{role}\">{}</p>{}",
-            service_kit::html::escape(text),
-            service_kit::html::links(more)
-        ),
-        service_kit::html::CSP_STATIC,
-    )
+    let body = format!(
+        "<p role=\"{role}\">{}</p>{}",
+        service_kit::html::escape(text),
+        service_kit::html::links(more)
+    );
+    crate::saml::html::idp_page(state, status, title, &body)
 }
 
 async fn verify(
@@ -101,12 +97,14 @@ async fn verify(
     };
     match (result, html) {
         (Ok(_), true) => html_page(
+            &state,
             StatusCode::OK,
             "E-mail address verified",
             "Your e-mail address is verified. You can now sign in.",
         ),
         (Ok(user), false) => no_store(StatusCode::OK, Json(Verified { uid: user.uid, verified: true })),
         (Err(ApiError::InvalidInput(_)), true) => html_page(
+            &state,
             StatusCode::BAD_REQUEST,
             "Verification failed",
             "This verification link is invalid, expired or was already used.",

@@ -9,8 +9,9 @@
 //! asked of; and the fingerprint of what was shown, so that "Allow" never covers more than
 //! the person saw (if the set changed meanwhile, the page is shown again). Allow records the
 //! consent ([`crate::service::consent::grant`]) and releases what the service is registered
-//! for; Deny records nothing and signs in with the NameID and groups only
-//! ([`Release::Withheld`]).
+//! for; Deny signs in with the NameID and groups only ([`Release::Withheld`]) and is
+//! remembered too (later sign-ins with the same set withhold without asking, until the set
+//! changes or the person withdraws the answer on the account page).
 
 use axum::extract::rejection::FormRejection;
 use axum::extract::State;
@@ -24,7 +25,6 @@ use service_kit::html::escape;
 use super::error::SsoError;
 use super::sso::{cookie, cookie_names, refuse, respond, set_cookie};
 use crate::model::ServiceProvider;
-use crate::saml::html::CSP_IDP;
 use crate::saml::request::AcceptedRequest;
 use crate::saml::response::Release;
 use crate::saml::status::Refusal;
@@ -72,6 +72,7 @@ pub(super) async fn continue_sign_in(
     };
     match consent::decide(state, &sp, &session.uid) {
         Ok(Decision::Release) => respond(state, request, relay_state, session, Release::Registered).await,
+        Ok(Decision::Withhold) => respond(state, request, relay_state, session, Release::Withheld).await,
         Ok(Decision::Ask(_)) if request.flags.is_passive => {
             refuse(state, request, relay_state, Refusal::NoPassive).await
         }
@@ -108,6 +109,7 @@ fn ask(
     };
     let view = PageView {
         idp: &state.config.display_name,
+        logo: state.logo.is_some(),
         sp: &sp.shown_name(),
         uid: &session.uid,
         disclosure: d,
@@ -125,6 +127,7 @@ fn ask(
 /// What the consent page shows.
 struct PageView<'a> {
     idp: &'a str,
+    logo: bool,
     sp: &'a str,
     uid: &'a str,
     disclosure: &'a Disclosure,
@@ -183,7 +186,7 @@ fn page(v: &PageView<'_>) -> Response {
         fp = escape(v.fingerprint),
     );
     let title = format!("Allow {} to read your data?", v.sp);
-    service_kit::html::branded_page(StatusCode::OK, Some(v.idp), &title, &body, CSP_IDP)
+    crate::saml::html::branded(StatusCode::OK, v.idp, v.logo, &title, &body)
 }
 
 #[derive(Deserialize)]
@@ -255,6 +258,17 @@ async fn answer(
             respond(&state, request, relay, &session, Release::Registered).await
         }
         "deny" => {
+            // Remembered for the set that was shown (a set changed meanwhile is asked again
+            // next time); withheld either way.
+            match consent::disclosure(&state, &sp, &session.uid) {
+                Ok(d) if d.fingerprint(&sp.entity_id) == form.fingerprint => {
+                    if let Err(e) = consent::deny(&state, &session.uid, &sp, &d) {
+                        return SsoError::ResponseFailed(format!("consent: {e}")).into_response();
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => return SsoError::ResponseFailed(format!("consent: {e}")).into_response(),
+            }
             tracing::info!(sp = %sp.entity_id, "consent denied: signing in without personal data");
             respond(&state, request, relay, &session, Release::Withheld).await
         }

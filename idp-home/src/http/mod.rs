@@ -44,8 +44,8 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The whole home IdP app: these routes, the SAML routes, the people's pages (account,
-/// registration, passwords), 404/405 as a page for browsers and a problem document for API
-/// clients, and the services' layer stack (`service_kit::layers`): a request-body limit of
+/// registration, passwords), every error (404/405, 408/413, 5xx, an API's problem) as a page
+/// for browsers and a problem document for API clients, and the services' layer stack (`service_kit::layers`): a request-body limit of
 /// `max_body_bytes`, the request timeout `request_timeout_secs`, problem bodies for the bare
 /// 408/413, request tracing (method and path only: query strings can carry verification
 /// tokens).
@@ -72,16 +72,33 @@ pub fn app(state: AppState) -> Router {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge { limit }.into_response(),
         _ => ApiError::Timeout.into_response(),
     })
+    // Outermost: a browser gets a page for any problem document (an API opened in the
+    // browser, the layers' 408 and 413, a 5xx), an API client the document.
+    .layer(axum::middleware::from_fn(service_kit::html::problems_as_pages))
     .with_state(state)
 }
 
 /// The routes people open in a browser that belong to no other area: `/` (goes to the
 /// account page) and the shared stylesheet.
 fn pages_router() -> Router<AppState> {
-    Router::new().route("/", axum::routing::get(|| async { axum::response::Redirect::to("/account") })).route(
-        service_kit::html::STYLESHEET_PATH,
-        axum::routing::get(|| async { service_kit::html::stylesheet() }),
-    )
+    Router::new()
+        .route("/", axum::routing::get(|| async { axum::response::Redirect::to("/account") }))
+        .route(
+            service_kit::html::STYLESHEET_PATH,
+            axum::routing::get(|| async { service_kit::html::stylesheet() }),
+        )
+        .route(crate::logo::LOGO_PATH, axum::routing::get(logo))
+}
+
+/// The logo (`logo_file`), or the 404 of an unknown path when none is configured.
+async fn logo(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    match &state.logo {
+        Some(logo) => logo.response(),
+        None => fallback(headers).await,
+    }
 }
 
 /// An unknown path: an HTML page for a browser, a problem document for an API client.

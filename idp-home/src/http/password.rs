@@ -10,12 +10,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
-use service_kit::html::{branded_page, escape, links};
+use service_kit::html::{escape, links};
 
 use super::account::{nonce_cookie_name, FORM_LIFETIME};
 use super::extract::ClientAddr;
 use super::sso::{cookie, cookie_names, set_cookie};
-use crate::saml::html::{self, CSP_IDP};
+use crate::saml::html;
 use crate::service::accounts::AuthError;
 use crate::service::password_change::{self, ChangeError};
 use crate::service::passwords::{Password, MIN_PASSWORD_CHARS};
@@ -44,7 +44,7 @@ struct Fields {
 }
 
 fn shell(state: &AppState, status: StatusCode, title: &str, body: &str) -> Response {
-    branded_page(status, Some(&state.config.display_name), title, body, CSP_IDP)
+    html::idp_page(state, status, title, body)
 }
 
 fn alert(error: Option<&str>) -> String {

@@ -9,11 +9,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Form, Router};
 use serde::Deserialize;
-use service_kit::html::{branded_page, escape, links};
+use service_kit::html::{escape, links};
 
 use super::account::{nonce_cookie_name, FORM_LIFETIME};
 use super::sso::{cookie, set_cookie};
-use crate::saml::html::{self, CSP_IDP};
+use crate::saml::html;
 use crate::service::accounts::{self, RegisterError};
 use crate::service::passwords::Password;
 use crate::state::AppState;
@@ -72,8 +72,7 @@ fn page(
         pw_focus = if uid.is_empty() { "" } else { " autofocus" },
         more = links(&[("/account", "I have an account: sign in")]),
     );
-    let mut resp =
-        branded_page(status, Some(&state.config.display_name), "Create an account", &body, CSP_IDP);
+    let mut resp = html::idp_page(state, status, "Create an account", &body);
     set_cookie(&mut resp, state, &name, &nonce, "/", FORM_LIFETIME);
     resp
 }
@@ -120,13 +119,7 @@ async fn register(
                 escape(&registered.user.uid),
                 links(&[("/account", "Sign in")])
             );
-            branded_page(
-                StatusCode::CREATED,
-                Some(&state.config.display_name),
-                "Check your e-mail",
-                &body,
-                CSP_IDP,
-            )
+            html::idp_page(&state, StatusCode::CREATED, "Check your e-mail", &body)
         }
         Err(
             e @ (RegisterError::InvalidUid | RegisterError::InvalidEmail(_) | RegisterError::InvalidPassword),

@@ -136,6 +136,7 @@ async fn handle_sso(
     let sp_name = sp_display_name(state, &accepted.sp_entity_id);
     let view = html::LoginView {
         idp: &state.config.display_name,
+        logo: state.logo.is_some(),
         sp: sp_name.as_deref(),
         action: "/saml/login",
         csrf: &csrf,
@@ -196,9 +197,10 @@ async fn login(
                 _ => (StatusCode::UNAUTHORIZED, None),
             };
             let sp_name = sp_display_name(&state, &pending.request.sp_entity_id);
-            let message = e.to_string();
+            let message = html::sign_in_failure(&e);
             let view = html::LoginView {
                 idp: &state.config.display_name,
+                logo: state.logo.is_some(),
                 sp: sp_name.as_deref(),
                 action: "/saml/login",
                 csrf: &pending.csrf,

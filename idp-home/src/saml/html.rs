@@ -7,8 +7,20 @@ use service_kit::html::{links, Link};
 
 /// The IdP's pages post the SAML response to the SP's ACS on another origin (`form-action *`)
 /// and run one inline script, the auto-post.
-pub const CSP_IDP: &str =
-    "default-src 'none'; style-src 'self'; form-action *; script-src 'unsafe-inline'; frame-ancestors 'none'";
+/// Images only from this origin (the logo).
+pub const CSP_IDP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action *; \
+     script-src 'unsafe-inline'; frame-ancestors 'none'";
+
+/// A page of the IdP under its name `idp` (and its logo, when `logo`).
+pub fn branded(status: StatusCode, idp: &str, logo: bool, title: &str, body: &str) -> Response {
+    let logo = logo.then_some(crate::logo::LOGO_PATH);
+    service_kit::html::branded_page_with_logo(status, Some(idp), logo, title, body, CSP_IDP)
+}
+
+/// [`branded`] for `state`'s name and logo.
+pub fn idp_page(state: &crate::state::AppState, status: StatusCode, title: &str, body: &str) -> Response {
+    branded(status, &state.config.display_name, state.logo.is_some(), title, body)
+}
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
     service_kit::html::page(status, title, body, CSP_IDP)
@@ -27,11 +39,34 @@ pub fn error_page_titled(status: StatusCode, title: &str, message: &str) -> Resp
     page(status, title, &format!("<p role=\"alert\">{}</p>{}", escape(message), links(ERROR_LINKS)))
 }
 
+/// What the sign-in form says after a failed attempt, in people's words.
+pub fn sign_in_failure(e: &crate::service::accounts::AuthError) -> String {
+    use crate::service::accounts::AuthError;
+    match e {
+        AuthError::Failed(_) => "Wrong user name or password, or your e-mail address is not verified yet. \
+             Try again."
+            .to_owned(),
+        AuthError::Throttled { retry_after } => {
+            format!("Too many failed sign-ins. Wait {retry_after} seconds, then try again.")
+        }
+        AuthError::Busy { retry_after } => {
+            format!("Too many sign-ins at once. Wait {retry_after} seconds, then try again.")
+        }
+        other => {
+            let text = other.to_string();
+            let mut c = text.chars();
+            c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+        }
+    }
+}
+
 /// What the sign-in form shows.
 #[derive(Debug, Clone, Copy)]
 pub struct LoginView<'a> {
     /// The IdP's display name.
     pub idp: &'a str,
+    /// Whether the IdP has a logo (`logo_file`) to show before its name.
+    pub logo: bool,
     /// The display name of the service asking, if any.
     pub sp: Option<&'a str>,
     /// Where the form posts (`/saml/login` for a service's sign-in, `/account/login` for the
@@ -71,7 +106,7 @@ pub fn login_form(v: &LoginView<'_>, status: StatusCode) -> Response {
         uid = escape(v.uid),
         more = links(&[("/register", "Create an account"), ("/password/reset", "Forgot your password?")]),
     );
-    service_kit::html::branded_page(status, Some(v.idp), "Sign in", &body, CSP_IDP)
+    branded(status, v.idp, v.logo, "Sign in", &body)
 }
 
 /// The HTTP-POST binding: a form that posts the response to the ACS URL.

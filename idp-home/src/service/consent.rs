@@ -84,6 +84,9 @@ pub enum Decision {
     Release,
     /// Ask the person first (never asked, revoked, or the set changed).
     Ask(Disclosure),
+    /// The person denied exactly this set before: sign in without personal data, without
+    /// asking again.
+    Withhold,
 }
 
 /// Whether a sign-in of `uid` to `sp` may release without asking.
@@ -94,14 +97,31 @@ pub fn decide(state: &AppState, sp: &ServiceProvider, uid: &str) -> Result<Decis
     let d = disclosure(state, sp, uid)?;
     let given = state.store.get_consent(uid, &sp.entity_id)?;
     Ok(match given {
+        Some(c) if c.fingerprint == d.fingerprint(&sp.entity_id) && c.denied => Decision::Withhold,
         Some(c) if c.fingerprint == d.fingerprint(&sp.entity_id) => Decision::Release,
         _ => Decision::Ask(d),
     })
 }
 
-/// Records that `uid` allowed `sp` to read `d` (replacing an earlier consent), keeping the
+/// Records that `uid` allowed `sp` to read `d` (replacing an earlier answer), keeping the
 /// person's consents within [`MAX_PER_USER`].
 pub fn grant(state: &AppState, uid: &str, sp: &ServiceProvider, d: &Disclosure) -> Result<(), StoreError> {
+    record(state, uid, sp, d, false)
+}
+
+/// Records that `uid` denied `sp` the set `d` (replacing an earlier answer): later sign-ins
+/// with the same set withhold personal data without asking ([`Decision::Withhold`]).
+pub fn deny(state: &AppState, uid: &str, sp: &ServiceProvider, d: &Disclosure) -> Result<(), StoreError> {
+    record(state, uid, sp, d, true)
+}
+
+fn record(
+    state: &AppState,
+    uid: &str,
+    sp: &ServiceProvider,
+    d: &Disclosure,
+    denied: bool,
+) -> Result<(), StoreError> {
     let mine = state.store.list_consents(uid)?;
     if mine.len() >= MAX_PER_USER && !mine.iter().any(|c| c.sp == sp.entity_id) {
         make_room(state, uid, mine)?;
@@ -111,6 +131,7 @@ pub fn grant(state: &AppState, uid: &str, sp: &ServiceProvider, d: &Disclosure) 
         attributes: d.attributes(),
         fingerprint: d.fingerprint(&sp.entity_id),
         granted: state.clock.now(),
+        denied,
     };
     state.store.put_consent(uid, &consent)
 }

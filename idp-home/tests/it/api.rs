@@ -1031,3 +1031,33 @@ async fn the_signing_shape_and_attribute_names_are_registered_per_sp() {
         StatusCode::CREATED
     );
 }
+
+/// Issue 18: the IdP's optional logo is served by the IdP itself and shown on its pages (images
+/// from its own origin only); a browser that opens a JSON API gets a page for its problem, an
+/// API client the problem document.
+#[tokio::test]
+async fn the_logo_is_served_here_and_api_problems_are_pages_for_browsers() {
+    let logo_dir = tempfile::tempdir().unwrap();
+    let logo = logo_dir.path().join("logo.png");
+    std::fs::write(&logo, b"\x89PNG\r\n\x1a\n0000").unwrap();
+    let env = env_with(|c| c.logo_file = Some(logo.clone()));
+    let html = |uri: &str| Request::get(uri).header(header::ACCEPT, "text/html").body(Body::empty()).unwrap();
+    let r = env.send(html("/.idaas/logo")).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "image/png");
+    assert_eq!(&r.body[..4], b"\x89PNG");
+    let r = env.send(html("/register")).await;
+    let page = String::from_utf8_lossy(&r.body);
+    assert!(page.contains("<header class=\"brand\"><img src=\"/.idaas/logo\" alt=\"\">"), "{page}");
+    assert!(r.headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap().contains("img-src 'self'"));
+
+    // Without a logo, its path is an unknown page.
+    assert_eq!(env_with(|_| {}).send(html("/.idaas/logo")).await.status, StatusCode::NOT_FOUND);
+
+    // A browser opening an API: a page with a way on; an API client: the problem document.
+    let r = env.send(html("/api/pii")).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers[header::CONTENT_TYPE], "text/html; charset=utf-8");
+    assert!(String::from_utf8_lossy(&r.body).contains("<nav class=\"actions\">"));
+    env.call(Method::GET, "/api/pii", None, None).await.problem(401);
+}

@@ -1,6 +1,6 @@
 //! Consent before disclosure over a real listener (issue 18): the first sign-in to a service
 //! that gets personal data shows what it will be able to read; Allow continues and is
-//! remembered, Deny signs in with no PII, TAT or e-mail address; a change in what the service
+//! remembered, Deny signs in with no PII, TAT or e-mail address and is remembered too; a change in what the service
 //! could open asks again, and so does revoking on the account page — with forged, replayed,
 //! cross-browser and malformed answers refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -92,8 +92,23 @@ async fn first_sign_in_asks_deny_releases_nothing_personal_allow_is_remembered()
     assert!(!xml.contains("https://salesforce.example"), "the visitor IdP is no audience: {xml}");
     assert!(xml.contains("<saml:NameID") && xml.contains(">bob</saml:NameID>"), "{xml}");
 
-    // Denying is not remembered: the next sign-in (the IdP session is live) asks again.
+    // Deny is remembered: the next sign-in (the IdP session is live) does not ask, and
+    // releases nothing personal either.
     let page = sso(&stack, &http, "_c2").await;
+    assert!(!is_consent(&page), "{page}");
+    assert!(!releases_pii(&assertion(&page)), "{page}");
+    // The account page shows the answer; withdrawing it asks again.
+    let account = http.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
+    assert!(account.contains("nothing: you denied it"), "{account}");
+    let csrf = input_value(&account, "csrf").unwrap();
+    let r = http
+        .post(stack.url("/account/consent/revoke"))
+        .form(&[("csrf", csrf.as_str()), ("sp", SHOP)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let page = sso(&stack, &http, "_c2b").await;
     assert!(is_consent(&page), "{page}");
     let r = answer(&stack, &http, &page, "allow", &[]).await;
     assert_eq!(r.status(), StatusCode::OK);
@@ -132,7 +147,7 @@ async fn first_sign_in_asks_deny_releases_nothing_personal_allow_is_remembered()
     // The account page lists the consent; revoking it (with the page's token) asks again.
     let account = http.get(stack.url("/account")).send().await.unwrap().text().await.unwrap();
     assert!(
-        account.contains("Services you allowed") && account.contains("dob, lastname, nickname"),
+        account.contains("Services you allowed or denied") && account.contains("dob, lastname, nickname"),
         "{account}"
     );
     assert!(account.contains("action=\"/account/consent/revoke\""), "{account}");

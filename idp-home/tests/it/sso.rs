@@ -540,7 +540,7 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let r = sign_in(&stack, &http, &login, "bob", "wrong password, long enough").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let retry = r.text().await.unwrap();
-    assert!(retry.contains("invalid user id or password"));
+    assert!(retry.contains("Wrong user name or password"));
     let r = sign_in(&stack, &http, &retry, "bob", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
@@ -866,7 +866,7 @@ async fn bad_requests_get_an_error_page_and_change_nothing() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let r = sign_in(&stack, &fresh, &login, "carol", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.text().await.unwrap().contains("invalid user id or password"));
+    assert!(r.text().await.unwrap().contains("Wrong user name or password"));
 
     // Hostile uids never become users.
     for uid in ["</saml:NameID><saml:NameID>admin", "bob\"", "a b", ""] {

@@ -126,6 +126,7 @@ fn consent(sp: &str, granted: i64) -> Consent {
         attributes: vec!["groups".into(), "lastname".into()],
         fingerprint: "f".repeat(64),
         granted,
+        denied: false,
     }
 }
 
@@ -140,6 +141,7 @@ fn consents(s: &dyn Store) {
     assert_eq!(sps, ["https://a.example", "https://b.example"]);
     let mut newer = consent("https://a.example", 9);
     newer.attributes.push("dob".into());
+    newer.denied = true; // a remembered Deny round-trips
     s.put_consent("dora", &newer).unwrap();
     assert_eq!(s.get_consent("dora", "https://a.example").unwrap().unwrap(), newer);
     assert_eq!(s.list_consents("dora").unwrap().len(), 2, "a replacement, not a second row");

@@ -65,5 +65,7 @@ pub fn app(state: AppState) -> Router {
         axum::http::StatusCode::REQUEST_TIMEOUT => ApiError::Timeout.into_response(),
         other => other.into_response(),
     })
+    // Outermost: a browser gets a page for any problem document, the layers' 408 too.
+    .layer(axum::middleware::from_fn(service_kit::html::problems_as_pages))
     .with_state(state)
 }

@@ -59,7 +59,22 @@ pub fn branded_page(
     body_html: &str,
     csp: &'static str,
 ) -> Response {
-    let brand = brand.map(|b| format!("<header class=\"brand\">{}</header>", escape(b))).unwrap_or_default();
+    branded_page_with_logo(status, brand, None, title, body_html, csp)
+}
+
+/// [`branded_page`] with the service's logo (`logo`: its path on this origin, escaped here)
+/// before the name; `csp` must then allow `img-src 'self'`.
+pub fn branded_page_with_logo(
+    status: StatusCode,
+    brand: Option<&str>,
+    logo: Option<&str>,
+    title: &str,
+    body_html: &str,
+    csp: &'static str,
+) -> Response {
+    let logo = logo.map(|l| format!("<img src=\"{}\" alt=\"\">", escape(l))).unwrap_or_default();
+    let brand =
+        brand.map(|b| format!("<header class=\"brand\">{logo}{}</header>", escape(b))).unwrap_or_default();
     let html = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -158,6 +173,43 @@ pub fn server_error(headers: &HeaderMap, status: StatusCode, title: &str, messag
     }
 }
 
+/// For a browser (its `Accept` names `text/html`), an error answered as a problem document
+/// (`application/problem+json`: an API endpoint opened in the browser, the layers' 408 and
+/// 413, a 5xx) becomes a page with the problem's title and detail and a way on; API clients
+/// keep the problem document. `Retry-After`, `Allow` and `WWW-Authenticate` are kept. A
+/// service puts it around its own routes (`axum::middleware::from_fn`); a proxy must not (its
+/// backends' answers are theirs to shape).
+pub async fn problems_as_pages(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let html = wants_html(req.headers());
+    let res = next.run(req).await;
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|c| c.as_bytes().starts_with(crate::problem::PROBLEM_JSON.as_bytes()));
+    if !html || !is_problem || res.status().as_u16() < 400 {
+        return res;
+    }
+    let (parts, body) = res.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let title = problem["title"].as_str().filter(|t| !t.is_empty()).unwrap_or("Something went wrong");
+    let detail =
+        problem["detail"].as_str().filter(|d| !d.is_empty()).unwrap_or("The request could not be completed.");
+    let mut page = message_page(parts.status, title, &capitalise(detail));
+    for name in [header::RETRY_AFTER, header::ALLOW, header::WWW_AUTHENTICATE] {
+        if let Some(v) = parts.headers.get(&name) {
+            page.headers_mut().insert(name, v.clone());
+        }
+    }
+    page
+}
+
+/// The first letter in upper case (problem details are sentence fragments).
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -211,6 +263,42 @@ mod tests {
         let css = stylesheet();
         assert_eq!(css.headers()[header::CONTENT_TYPE], "text/css; charset=utf-8");
         assert!(STYLESHEET.contains("prefers-color-scheme") && !STYLESHEET.contains("http"));
+    }
+
+    #[tokio::test]
+    async fn problems_become_pages_for_browsers_only() {
+        use tower::ServiceExt;
+        let app = axum::Router::new()
+            .route(
+                "/api",
+                axum::routing::get(|| async {
+                    let mut r = crate::problem::response(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "throttled",
+                        "Too many",
+                        "wait <a bit>",
+                    );
+                    crate::problem::set_retry_after(&mut r, 7);
+                    r
+                }),
+            )
+            .layer(axum::middleware::from_fn(problems_as_pages));
+        let ask = |accept: &'static str| {
+            axum::http::Request::get("/api")
+                .header(header::ACCEPT, accept)
+                .body(axum::body::Body::empty())
+                .unwrap()
+        };
+        let page = app.clone().oneshot(ask("text/html,*/*;q=0.8")).await.unwrap();
+        assert_eq!(page.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(page.headers()[header::CONTENT_TYPE], "text/html; charset=utf-8");
+        assert_eq!(page.headers()[header::RETRY_AFTER], "7");
+        let body = axum::body::to_bytes(page.into_body(), 1 << 16).await.unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("<h1>Too many</h1>") && body.contains("Wait &lt;a bit&gt;"), "{body}");
+        assert!(body.contains("<nav class=\"actions\">"), "a way on: {body}");
+        let api = app.oneshot(ask("application/json")).await.unwrap();
+        assert_eq!(api.headers()[header::CONTENT_TYPE], crate::problem::PROBLEM_JSON);
     }
 
     #[test]

@@ -44,9 +44,12 @@ impl Recorder {
     pub async fn start() -> Recorder {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: axum::body::Body| {
             let log = log.clone();
             async move {
+                // Read the whole body first, as an upload endpoint does: a backend that answered
+                // before reading would race the agent's detection of a malformed client body.
+                let _ = axum::body::to_bytes(body, 64 << 20).await;
                 let target = uri.path_and_query().map_or(String::new(), |p| p.as_str().to_owned());
                 log.lock().unwrap().push(Seen { target, headers });
                 let mut h = HeaderMap::new();

@@ -1,0 +1,218 @@
+//! The quickstart in a real browser (issue 18), as a newcomer walks it: headless Chromium,
+//! driven over WebDriver (`browser_kit.rs`), with a screenshot of every page in
+//! `target/browser-shots/` and axe-core's accessibility check on each.
+//!
+//! carol registers at `/register` (from the sign-in form), opens the verification link from
+//! the mail outbox, fails one sign-in (her user name stays), signs in to her account page —
+//! her values with their rules in plain words, who can see what — signs in to shopping and
+//! delivery, allowing each after seeing what it will read, signs out everywhere, and then Back
+//! and every service ask for the password again. Then she signs in with the keyboard only,
+//! Back after a sign-in returns to the service's page, unknown addresses at the IdP and at an
+//! agent are pages with a way on, and the pages fit a phone's width.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+
+use fantoccini::key::Key;
+use idaas::owner::{HomeClient, PolicySource};
+use idaas::stack::Stack;
+use service_kit::{Clock, SystemClock};
+
+use super::browser_kit::Browser;
+
+const UID: &str = "carol";
+const EMAIL: &str = "carol@example.org";
+const PASSWORD: &str = "a long passphrase of carol";
+
+/// The verification link the IdP mailed to `email` (its outbox file).
+fn verification_link(stack: &Stack, email: &str) -> String {
+    let outbox = stack.data_dir.join("home/outbox");
+    for entry in std::fs::read_dir(&outbox).unwrap() {
+        let path = entry.unwrap().path();
+        let Ok(mail) = std::fs::read_to_string(&path) else { continue };
+        if !mail.contains(&format!("To: {email}\r\n")) {
+            continue;
+        }
+        let line = mail.lines().find(|l| l.contains("/api/users/verify?token=")).unwrap();
+        return line[line.find("http").unwrap()..].trim().to_owned();
+    }
+    panic!("no mail to {email} in {}", outbox.display())
+}
+
+/// What carol's data-owner tool does after she verified: Table 1's values, encrypted on her
+/// device under its rules, uploaded to her vault.
+async fn store_her_data(stack: &Stack, today: u64) {
+    let client = HomeClient::new(&stack.home_url).unwrap();
+    let token = client.token(UID, PASSWORD).await.unwrap();
+    for (name, value, disclosure) in pbe_core::disclosure::table1() {
+        let (ct, _) = client
+            .encrypt(&PolicySource::Disclosure(Box::new(disclosure), today), value.as_bytes())
+            .await
+            .unwrap();
+        client.put(&token, name, &ct).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_registers_allows_reads_her_rules_and_signs_out_for_real_in_chromium() {
+    let started = std::time::Instant::now();
+    let dir = tempfile::tempdir().unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let options = idaas::stack::Options {
+        base_port: 0,
+        data_dir: dir.path().to_owned(),
+        clock: clock.clone(),
+        suite: pbe_core::SuiteId::Bls12_381,
+        tls: false,
+        store_url: None,
+    };
+    let stack = idaas::stack::start(options).await.unwrap();
+    let (home, shop, delivery) = (&stack.home_url, &stack.agent_urls[0], &stack.agent_urls[1]);
+    let mut b = Browser::start().await;
+
+    // A service sends the newcomer to the IdP's sign-in form, which names both.
+    b.goto(&format!("{shop}/")).await;
+    b.wait_for("form[action='/saml/login']").await;
+    b.wait_text("Shopping service asks you to sign in with idaas home IdP").await;
+    b.page("01-sign-in-form").await;
+
+    // Registration, linked from the form.
+    b.follow("Create an account").await;
+    b.wait_title("Create an account").await;
+    b.page("02-register").await;
+    b.fill("#uid", UID).await;
+    b.fill("#email", EMAIL).await;
+    b.fill("#password", PASSWORD).await;
+    b.click("form[action='/register'] button[type=submit]").await;
+    b.wait_title("Check your e-mail").await;
+    b.wait_text(EMAIL).await;
+    b.page("03-check-your-email").await;
+
+    // The link from the mail, then a way to sign in.
+    b.goto(&verification_link(&stack, EMAIL)).await;
+    b.wait_text("Sign in").await;
+    b.page("04-verified").await;
+    store_her_data(&stack, clock.today().unwrap()).await;
+
+    // A wrong password: the user name stays, the password field has the focus.
+    b.follow("Sign in").await;
+    b.wait_title("Sign in").await;
+    b.fill("#uid", UID).await;
+    b.fill("#password", "not her password").await;
+    b.click("button[type=submit]").await;
+    b.wait_for("[role=alert]").await;
+    let uid = b.wait_for("#uid").await.prop("value").await.unwrap();
+    assert_eq!(uid.as_deref(), Some(UID), "the user name is kept after a failed attempt");
+    assert_eq!(b.focused_id().await, "password");
+    b.page("05-wrong-password").await;
+
+    // Her account: each value with its rules in plain words, and who can see what today.
+    b.fill("#password", PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_title("Your account").await;
+    let text = b.wait_text("Who can see what today").await;
+    assert!(
+        text.contains("Services of salesforce may read this for contact, primarily for delivery"),
+        "{text}"
+    );
+    let who = b.wait_for("#who + table").await.text().await.unwrap();
+    assert!(who.contains("Shopping service"), "{who}");
+    b.page("06-account").await;
+
+    // Shopping: single sign-on, then consent showing exactly what it will read.
+    b.goto(&format!("{shop}/")).await;
+    b.wait_for("form[action='/saml/consent']").await;
+    let text = b.wait_text("Shopping service asks to read").await;
+    assert!(text.contains("dob") && text.contains("lastname"), "{text}");
+    b.page("07-consent-shopping").await;
+    b.click("button[value=allow]").await;
+    b.wait_title("The shopping service").await;
+    let text = b.wait_text("Signed in as carol").await;
+    assert!(text.contains("not shown"), "missing data is explained: {text}");
+    b.page("08-shopping").await;
+
+    // Delivery: no password, its own consent.
+    b.goto(&format!("{delivery}/")).await;
+    b.wait_for("form[action='/saml/consent']").await;
+    b.wait_text("Delivery service asks to read").await;
+    b.page("09-consent-delivery").await;
+    b.click("button[value=allow]").await;
+    b.wait_title("The delivery service").await;
+    b.wait_text("Berlin").await;
+    b.page("10-delivery").await;
+
+    // The account page now lists both consents and where she is signed in; sign out everywhere.
+    b.goto(&format!("{home}/")).await;
+    b.wait_title("Your account").await;
+    let consents = b.wait_for("#consents + table").await.text().await.unwrap();
+    assert!(consents.contains("Shopping service") && consents.contains("Delivery service"), "{consents}");
+    b.page("11-account-signed-in-to-both").await;
+    b.click("form[action='/logout'] button[type=submit]").await;
+    b.wait_title("Signed out").await;
+    b.page("12-signed-out-everywhere").await;
+
+    // Back shows no account page, and every service asks for the password again.
+    b.c.back().await.unwrap();
+    b.wait_for("input[type=password]").await;
+    b.page("13-back-after-sign-out").await;
+    for (service, name) in [(delivery, "Delivery"), (shop, "Shopping")] {
+        b.goto(&format!("{service}/")).await;
+        b.wait_for("input[type=password]").await;
+        b.wait_text(&format!("{name} service asks you to sign in")).await;
+    }
+    b.page("14-services-ask-the-password").await;
+
+    // Keyboard only: the user name field has the focus; Tab to the password, Enter signs in
+    // (her consent stands, so the service's page follows).
+    assert_eq!(b.focused_id().await, "uid", "the first field is focused");
+    b.keyboard(&format!("{UID}{}{PASSWORD}{}", char::from(Key::Tab), char::from(Key::Enter))).await;
+    b.wait_title("The shopping service").await;
+    b.wait_text("Signed in as carol").await;
+    b.page("15-keyboard-sign-in").await;
+
+    // Back after a sign-in returns to the service's page (its agent has a session), never to
+    // a "Sign-in failed" page.
+    b.c.back().await.unwrap();
+    b.wait_title("The shopping service").await;
+    b.page("16-back-after-sign-in").await;
+    // The same after single sign-on at delivery (Chromium's Back skips the pages that moved on
+    // by themselves, the auto-posted response, and shows shopping).
+    b.goto(&format!("{delivery}/")).await;
+    b.wait_title("The delivery service").await;
+    b.c.back().await.unwrap();
+    b.wait_title("The shopping service").await;
+
+    // Unknown addresses are pages with a way on, at the IdP and at an agent.
+    b.goto(&format!("{home}/no-such-page")).await;
+    b.wait_title("Page not found").await;
+    b.wait_for("nav.actions a").await;
+    b.page("17-idp-not-found").await;
+    b.goto(&format!("{shop}/.idaas/no-such-page")).await;
+    b.wait_title("Page not found").await;
+    b.wait_for("nav.actions a").await;
+    b.page("18-agent-not-found").await;
+
+    // A phone-sized window: the pages fit its width (a viewport meta on every page), none
+    // scrolls sideways.
+    b.c.set_window_size(390, 844).await.unwrap();
+    for (url, step) in
+        [(format!("{shop}/"), "19-phone-shopping"), (format!("{home}/account"), "20-phone-account")]
+    {
+        b.goto(&url).await;
+        b.wait_for("h1").await;
+        // How far the page is wider than the window, and the elements sticking out.
+        // (clientWidth: the window without its scroll bar.)
+        let script = "const w = document.documentElement.clientWidth;\
+            return [document.documentElement.scrollWidth - w, \
+            Array.from(document.querySelectorAll('body *')).filter(e => e.getBoundingClientRect().right > w)\
+            .map(e => e.tagName + ' ' + e.textContent.slice(0, 30)).slice(0, 5)]";
+        let overflow = b.c.execute(script, vec![]).await.unwrap();
+        assert_eq!(overflow[0], 0, "{url} scrolls sideways on a phone: {}", overflow[1]);
+        b.page(step).await;
+    }
+
+    b.assert_accessible();
+    b.close().await;
+    stack.stop().await;
+    eprintln!("browser walk: {:.1} s", started.elapsed().as_secs_f64());
+}
