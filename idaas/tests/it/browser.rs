@@ -65,6 +65,7 @@ async fn a_newcomer_registers_allows_reads_her_rules_and_signs_out_for_real_in_c
         suite: pbe_core::SuiteId::Bls12_381,
         tls: false,
         store_url: None,
+        public: None,
     };
     let stack = idaas::stack::start(options).await.unwrap();
     let (home, shop, delivery) = (&stack.home_url, &stack.agent_urls[0], &stack.agent_urls[1]);
