@@ -44,30 +44,31 @@ impl Recorder {
     pub async fn start() -> Recorder {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let log = seen.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: axum::body::Body| {
-            let log = log.clone();
-            async move {
-                // Read the whole body first, as an upload endpoint does: a backend that answered
-                // before reading would race the agent's detection of a malformed client body.
-                let _ = axum::body::to_bytes(body, 64 << 20).await;
-                let target = uri.path_and_query().map_or(String::new(), |p| p.as_str().to_owned());
-                log.lock().unwrap().push(Seen { target, headers });
-                let mut h = HeaderMap::new();
-                h.append("set-cookie", "idaas_idp_session=planted; Path=/".parse().unwrap());
-                h.append(
-                    "set-cookie",
-                    "__Host-idaas_agent_00000000=planted; Path=/; Secure".parse().unwrap(),
-                );
-                h.append("set-cookie", "theme=light; Path=/".parse().unwrap());
-                h.append("x-idaas-user", "mallory".parse().unwrap());
-                h.append("x-idaas-pii-dob", "1900-01-01".parse().unwrap());
-                h.append("x_idaas_user", "mallory".parse().unwrap());
-                h.append("connection", "x-hop-secret".parse().unwrap());
-                h.append("x-hop-secret", "1".parse().unwrap());
-                h.append("x-kept", "yes".parse().unwrap());
-                (h, "recorded")
-            }
-        });
+        let app =
+            axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: axum::body::Body| {
+                let log = log.clone();
+                async move {
+                    // Read the whole body first, as an upload endpoint does: a backend that answered
+                    // before reading would race the agent's detection of a malformed client body.
+                    let _ = axum::body::to_bytes(body, 64 << 20).await;
+                    let target = uri.path_and_query().map_or(String::new(), |p| p.as_str().to_owned());
+                    log.lock().unwrap().push(Seen { target, headers });
+                    let mut h = HeaderMap::new();
+                    h.append("set-cookie", "idaas_idp_session=planted; Path=/".parse().unwrap());
+                    h.append(
+                        "set-cookie",
+                        "__Host-idaas_agent_00000000=planted; Path=/; Secure".parse().unwrap(),
+                    );
+                    h.append("set-cookie", "theme=light; Path=/".parse().unwrap());
+                    h.append("x-idaas-user", "mallory".parse().unwrap());
+                    h.append("x-idaas-pii-dob", "1900-01-01".parse().unwrap());
+                    h.append("x_idaas_user", "mallory".parse().unwrap());
+                    h.append("connection", "x-hop-secret".parse().unwrap());
+                    h.append("x-hop-secret", "1".parse().unwrap());
+                    h.append("x-kept", "yes".parse().unwrap());
+                    (h, "recorded")
+                }
+            });
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", l.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(l, app).await });
