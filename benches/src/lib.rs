@@ -104,3 +104,17 @@ impl<S: Suite> Default for World<S> {
         Self::new()
     }
 }
+
+/// The quickstart stack's options for the in-process service benchmarks and harnesses:
+/// ephemeral loopback ports, `dir` for data, the system clock, BLS12-381, plain HTTP, sled.
+pub fn quickstart_options(dir: &std::path::Path) -> idaas::stack::Options {
+    idaas::stack::Options {
+        base_port: 0,
+        data_dir: dir.to_owned(),
+        clock: std::sync::Arc::new(service_kit::clock::SystemClock),
+        suite: pbe_core::SuiteId::Bls12_381,
+        tls: false,
+        store_url: None,
+        public: None,
+    }
+}

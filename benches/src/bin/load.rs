@@ -74,17 +74,8 @@ fn main() -> Res<()> {
 
 async fn run() -> Res<()> {
     let dir = tempfile::tempdir()?;
-    let stack = idaas::stack::start(idaas::stack::Options {
-        base_port: 0,
-        data_dir: dir.path().to_owned(),
-        clock: Arc::new(service_kit::clock::SystemClock),
-        suite: pbe_core::SuiteId::Bls12_381,
-        tls: false,
-        store_url: None,
-        public: None,
-    })
-    .await
-    .map_err(|e| e.to_string())?;
+    let stack =
+        idaas::stack::start(benches::quickstart_options(dir.path())).await.map_err(|e| e.to_string())?;
     let home = stack.home_url.clone();
     let password = stack.password.clone();
     // Warm-up: one sign-in, so first-use allocations are not counted as growth.

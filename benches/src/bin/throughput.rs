@@ -186,15 +186,7 @@ fn main() -> Res<()> {
     let driver = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let dir = tempfile::tempdir()?;
     let stack = services
-        .block_on(idaas::stack::start(idaas::stack::Options {
-            base_port: 0,
-            data_dir: dir.path().to_owned(),
-            clock: Arc::new(service_kit::clock::SystemClock),
-            suite: pbe_core::SuiteId::Bls12_381,
-            tls: false,
-            store_url: None,
-            public: None,
-        }))
+        .block_on(idaas::stack::start(benches::quickstart_options(dir.path())))
         .map_err(|e| e.to_string())?;
     let result = driver.block_on(run(&stack, Duration::from_secs(seconds), only.as_deref()));
     services.block_on(stack.stop());

@@ -8,19 +8,30 @@ use service_kit::pg::testing::Cluster;
 
 use crate::common::{Agent, Browser, Opts, T0};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_agent_instances_share_sign_ins_and_replay_caches() {
+/// Two instances of one agent (same key files, one public URL) on a throwaway PostgreSQL;
+/// the directory must outlive them.
+async fn two_instances() -> (Cluster, tempfile::TempDir, Agent, Agent) {
     let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
     cluster.create_database("idaas").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = || Opts {
-        data_dir: Some(dir.path().join("agent")),
+    let a = Agent::start(instance_opts(&cluster, dir.path())).await;
+    let b = Agent::start(instance_opts(&cluster, dir.path())).await;
+    (cluster, dir, a, b)
+}
+
+/// One instance's options: the shared data directory, public URL and database.
+fn instance_opts(cluster: &Cluster, dir: &std::path::Path) -> Opts {
+    Opts {
+        data_dir: Some(dir.join("agent")),
         public_url: Some("http://shop.example".into()),
         extra_toml: format!("store_url = \"{}\"\n", cluster.url("idaas").expose()),
         ..Opts::default()
-    };
-    let a = Agent::start(opts()).await;
-    let b = Agent::start(opts()).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_agent_instances_share_sign_ins_and_replay_caches() {
+    let (cluster, _dir, a, b) = two_instances().await;
     assert!(a.state.shared.is_some() && b.state.shared.is_some());
     let schema = a.state.config.schema();
     assert!(schema.starts_with("idaas_agent_http___shop_example_saml_metadata_"), "{schema}");
@@ -70,17 +81,8 @@ async fn page(browser: &mut Browser, agent: &Agent) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_sessions_are_shared_and_end_at_every_instance() {
-    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster (scripts/install-deps.sh)");
-    cluster.create_database("idaas").unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let opts = || Opts {
-        data_dir: Some(dir.path().join("agent")),
-        public_url: Some("http://shop.example".into()),
-        extra_toml: format!("store_url = \"{}\"\n", cluster.url("idaas").expose()),
-        ..Opts::default()
-    };
-    let a = Agent::start(opts()).await;
-    let b = Agent::start(opts()).await;
+    let (cluster, dir, a, b) = two_instances().await;
+    let opts = || instance_opts(&cluster, dir.path());
     let cookie_name = a.state.cookie_name.to_string();
 
     // Signed in at A; requests alternate A, B, A, B: both forward as bob.
