@@ -14,7 +14,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use service_kit::pg::{PgError, PgPool};
+use service_kit::pg::{Cached, PgError, PgPool};
 use sha2::{Digest, Sha256};
 
 /// The tables, for the home IdP's migrations (version 5).
@@ -120,7 +120,7 @@ impl Chains {
             return or_refuse(
                 pool.run(move |c| async move {
                     let n = c
-                        .execute(
+                        .execute_cached(
                             "INSERT INTO idaas_home.slo_seen (key, until) VALUES ($1, $2)
                              ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until
                              WHERE idaas_home.slo_seen.until <= $3",
@@ -151,7 +151,7 @@ impl Chains {
     pub fn len(&self) -> usize {
         if let Some(pool) = &self.pg {
             let n = pool.run(|c| async move {
-                let row = c.query_one("SELECT count(*) FROM idaas_home.slo_chains", &[]).await?;
+                let row = c.query_one_cached("SELECT count(*) FROM idaas_home.slo_chains", &[]).await?;
                 Ok(row.try_get::<_, i64>(0)?)
             });
             return usize::try_from(or_refuse(n, 0)).unwrap_or(0);
@@ -163,8 +163,8 @@ impl Chains {
     pub fn purge(&self, now: i64) {
         if let Some(pool) = &self.pg {
             let r = pool.run(move |c| async move {
-                c.execute("DELETE FROM idaas_home.slo_chains WHERE expires <= $1", &[&now]).await?;
-                c.execute("DELETE FROM idaas_home.slo_seen WHERE until <= $1", &[&now]).await?;
+                c.execute_cached("DELETE FROM idaas_home.slo_chains WHERE expires <= $1", &[&now]).await?;
+                c.execute_cached("DELETE FROM idaas_home.slo_seen WHERE until <= $1", &[&now]).await?;
                 Ok(())
             });
             return or_refuse(r, ());
@@ -186,7 +186,10 @@ impl Chains {
             let id = chain_id.to_owned();
             let text = pool.run(move |c| async move {
                 let row = c
-                    .query_opt("DELETE FROM idaas_home.slo_chains WHERE id = $1 RETURNING chain", &[&id])
+                    .query_opt_cached(
+                        "DELETE FROM idaas_home.slo_chains WHERE id = $1 RETURNING chain",
+                        &[&id],
+                    )
                     .await?;
                 Ok(row.map(|r| r.try_get::<_, String>(0)).transpose()?)
             });
@@ -211,13 +214,16 @@ impl Chains {
             let expires = chain.expires;
             let stored = pool.run(move |c| async move {
                 let live = c
-                    .query_one("SELECT count(*) FROM idaas_home.slo_chains WHERE expires > $1", &[&now])
+                    .query_one_cached(
+                        "SELECT count(*) FROM idaas_home.slo_chains WHERE expires > $1",
+                        &[&now],
+                    )
                     .await?
                     .try_get::<_, i64>(0)?;
                 if usize::try_from(live).unwrap_or(usize::MAX) >= MAX_CHAINS {
                     return Ok(false);
                 }
-                c.execute(
+                c.execute_cached(
                     "INSERT INTO idaas_home.slo_chains (id, request_id, sp, chain, expires)
                      VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (id) DO UPDATE SET request_id = EXCLUDED.request_id,
@@ -251,7 +257,7 @@ impl Chains {
             let (request_id, sp) = (request_id.to_owned(), sp.to_owned());
             let id = pool.run(move |c| async move {
                 let row = c
-                    .query_opt(
+                    .query_opt_cached(
                         "SELECT id FROM idaas_home.slo_chains WHERE request_id = $1 AND sp = $2",
                         &[&request_id, &sp],
                     )
@@ -272,7 +278,7 @@ impl Chains {
             let id = chain_id.to_owned();
             let text = pool.run(move |c| async move {
                 let row = c
-                    .query_opt(
+                    .query_opt_cached(
                         "SELECT chain FROM idaas_home.slo_chains WHERE id = $1 AND expires > $2",
                         &[&id, &now],
                     )

@@ -21,8 +21,18 @@
 //!
 //! # Durability
 //!
-//! Nothing changes `synchronous_commit` or `fsync`: when a statement (or transaction) has
-//! returned, PostgreSQL has made it durable, which is what the store traits promise.
+//! A pool from [`PgPool::connect`] leaves `synchronous_commit` and `fsync` alone: when a
+//! statement (or transaction) has returned, PostgreSQL has made it durable, which is what the
+//! store traits promise for users, the vault, grants and the audit log.
+//!
+//! A pool from [`PgPool::connect_ephemeral`] sets `synchronous_commit = off` on its sessions,
+//! for state that a single instance keeps in process memory and loses on restart anyway
+//! (replay caches, cached PATs and sessions at the web agent). A commit there is visible to
+//! every other instance at once, exactly as a synchronous one (the setting changes only when
+//! the WAL reaches the disk, not visibility or atomicity); only a crash of the *database
+//! server* can lose the last moments of it (at most three `wal_writer_delay`s, 600 ms by
+//! default), which costs a user a new sign-in, never a corrupted row. In exchange a write
+//! does not wait for a WAL flush.
 //!
 //! # Secrets
 //!
@@ -43,6 +53,54 @@ pub use deadpool_postgres::Object as Connection;
 pub use migrate::{is_schema_name, migrate, schema_version, MigrateError, SCHEMA_VERSION_TABLE};
 /// The driver's error and row types, re-exported so the stores need no direct dependency.
 pub use tokio_postgres::{types::ToSql, Error as DriverError, Row};
+
+/// Statements prepared once per connection and reused (issue 17's latency budget).
+///
+/// tokio-postgres runs a query given as text in two round trips: `Parse`/`Describe` to
+/// prepare an unnamed statement, then `Bind`/`Execute`. The stores run the same few dozen
+/// statements over and over, so each pooled connection keeps them prepared
+/// (`prepare_cached`, keyed by the SQL text) and every later use is one round trip and no
+/// parsing or planning at the server. Implemented for pooled connections and their
+/// transactions alike. DDL (migrations) keeps the plain methods: it runs once.
+pub trait Cached: deadpool_postgres::GenericClient {
+    /// `query` through this connection's statement cache.
+    fn query_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Vec<Row>, DriverError>> + Send + 'a {
+        async move { self.query(&self.prepare_cached(sql).await?, params).await }
+    }
+
+    /// `query_opt` through this connection's statement cache.
+    fn query_opt_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Option<Row>, DriverError>> + Send + 'a {
+        async move { self.query_opt(&self.prepare_cached(sql).await?, params).await }
+    }
+
+    /// `query_one` through this connection's statement cache.
+    fn query_one_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<Row, DriverError>> + Send + 'a {
+        async move { self.query_one(&self.prepare_cached(sql).await?, params).await }
+    }
+
+    /// `execute` through this connection's statement cache.
+    fn execute_cached<'a>(
+        &'a self,
+        sql: &'a str,
+        params: &'a [&'a (dyn ToSql + Sync)],
+    ) -> impl Future<Output = Result<u64, DriverError>> + Send + 'a {
+        async move { self.execute(&self.prepare_cached(sql).await?, params).await }
+    }
+}
+
+impl<C: deadpool_postgres::GenericClient> Cached for C {}
 
 /// Environment variable that overrides `store_url` in every service's configuration.
 pub const STORE_URL_ENV: &str = "IDAAS_STORE_URL";
@@ -224,6 +282,22 @@ impl std::fmt::Debug for PgPool {
 impl PgPool {
     /// Creates the pool and checks that the server answers (one `SELECT 1`).
     pub fn connect(url: &PgUrl) -> Result<PgPool, PgError> {
+        PgPool::connect_with(url, (*url.config).clone())
+    }
+
+    /// Like [`PgPool::connect`], for state that need not survive a crash of the database
+    /// server: commits do not wait for the WAL flush (see the module documentation).
+    pub fn connect_ephemeral(url: &PgUrl) -> Result<PgPool, PgError> {
+        let mut config = (*url.config).clone();
+        let options = match config.get_options() {
+            Some(o) if !o.trim().is_empty() => format!("{o} -c synchronous_commit=off"),
+            _ => "-c synchronous_commit=off".to_owned(),
+        };
+        config.options(&options);
+        PgPool::connect_with(url, config)
+    }
+
+    fn connect_with(url: &PgUrl, config: tokio_postgres::Config) -> Result<PgPool, PgError> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("idaas-pg")
@@ -231,7 +305,7 @@ impl PgPool {
             .build()
             .map_err(PgError::Runtime)?;
         let manager = deadpool_postgres::Manager::from_config(
-            (*url.config).clone(),
+            config,
             tokio_postgres::NoTls,
             deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
         );
@@ -260,7 +334,7 @@ impl PgPool {
         self.run(move |c| async move {
             let refs: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
                 params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect();
-            let row = c.query_one(sql, &refs).await?;
+            let row = c.query_one_cached(sql, &refs).await?;
             row.try_get::<_, bool>(0).map_err(PgError::from)
         })
     }

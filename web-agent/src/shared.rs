@@ -13,7 +13,7 @@
 
 use std::sync::Arc;
 
-use service_kit::pg::{migrate, MigrateError, PgError, PgPool, PgUrl};
+use service_kit::pg::{migrate, Cached, MigrateError, PgError, PgPool, PgUrl};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -101,7 +101,7 @@ pub struct Shared {
 impl Shared {
     /// Connects to `url`, applies the migrations of `schema` and refuses a newer schema.
     pub fn open(url: &PgUrl, schema: &str) -> Result<Shared, MigrateError> {
-        let pool = PgPool::connect(url)?;
+        let pool = PgPool::connect_ephemeral(url)?;
         migrate(&pool, schema, MIGRATIONS)?;
         Ok(Shared { pool, schema: schema.to_owned() })
     }
@@ -115,7 +115,7 @@ impl Shared {
              ON CONFLICT (key) DO UPDATE SET until = EXCLUDED.until WHERE {s}.seen.until <= $3",
             s = self.schema
         );
-        self.pool.run(move |c| async move { Ok(c.execute(&sql, &[&key, &until, &now]).await? == 1) })
+        self.pool.run(move |c| async move { Ok(c.execute_cached(&sql, &[&key, &until, &now]).await? == 1) })
     }
 
     /// The PAT cached for (`issuer`, `assertion_id`), if not expired.
@@ -128,7 +128,7 @@ impl Shared {
         let key = row_key("pat", &[issuer, assertion_id]);
         let sql = format!("SELECT pat FROM {}.pats WHERE key = $1 AND until > $2", self.schema);
         self.pool.run(move |c| async move {
-            let row = c.query_opt(&sql, &[&key, &now]).await?;
+            let row = c.query_opt_cached(&sql, &[&key, &now]).await?;
             Ok(row.map(|r| r.try_get::<_, Vec<u8>>(0)).transpose()?.map(Zeroizing::new))
         })
     }
@@ -149,7 +149,7 @@ impl Shared {
             self.schema
         );
         self.pool.run(move |c| async move {
-            c.execute(&sql, &[&key, &pat.as_slice(), &until]).await?;
+            c.execute_cached(&sql, &[&key, &pat.as_slice(), &until]).await?;
             Ok(())
         })
     }
@@ -158,9 +158,10 @@ impl Shared {
     pub fn purge(&self, now: i64) -> Result<u64, PgError> {
         let s = self.schema.clone();
         self.pool.run(move |c| async move {
-            let a = c.execute(&format!("DELETE FROM {s}.seen WHERE until <= $1"), &[&now]).await?;
-            let b = c.execute(&format!("DELETE FROM {s}.pats WHERE until <= $1"), &[&now]).await?;
-            let d = c.execute(&format!("DELETE FROM {s}.sessions WHERE expires <= $1"), &[&now]).await?;
+            let a = c.execute_cached(&format!("DELETE FROM {s}.seen WHERE until <= $1"), &[&now]).await?;
+            let b = c.execute_cached(&format!("DELETE FROM {s}.pats WHERE until <= $1"), &[&now]).await?;
+            let d =
+                c.execute_cached(&format!("DELETE FROM {s}.sessions WHERE expires <= $1"), &[&now]).await?;
             Ok(a.saturating_add(b).saturating_add(d))
         })
     }

@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use service_kit::pg::PgError;
+use service_kit::pg::{Cached, PgError};
 
 use crate::session::{key, random_token, subject_key, Propagation, Session};
 use crate::shared::{or_refuse, Shared};
@@ -79,7 +79,7 @@ impl Shared {
             self.schema
         );
         self.pool.run(move |c| async move {
-            c.execute(&sql, &[&row.key, &handle, &subject, &name_id, &row.record, &row.mac, &expires])
+            c.execute_cached(&sql, &[&row.key, &handle, &subject, &name_id, &row.record, &row.mac, &expires])
                 .await?;
             Ok(())
         })
@@ -92,7 +92,7 @@ impl Shared {
             self.schema
         );
         self.pool.run(move |c| async move {
-            let Some(r) = c.query_opt(&sql, &[&value, &now]).await? else { return Ok(None) };
+            let Some(r) = c.query_opt_cached(&sql, &[&value, &now]).await? else { return Ok(None) };
             Ok(Some(Row { key: r.try_get(0)?, record: r.try_get(1)?, mac: r.try_get(2)? }))
         })
     }
@@ -101,13 +101,13 @@ impl Shared {
     pub fn session_live(&self, key: &[u8; 32], now: i64) -> Result<bool, PgError> {
         let sql = format!("SELECT 1 FROM {}.sessions WHERE key = $1 AND expires > $2", self.schema);
         let key = key.to_vec();
-        self.pool.run(move |c| async move { Ok(c.query_opt(&sql, &[&key, &now]).await?.is_some()) })
+        self.pool.run(move |c| async move { Ok(c.query_opt_cached(&sql, &[&key, &now]).await?.is_some()) })
     }
 
     /// Deletes the rows whose `column` is one of `values`; returns how many.
     fn delete_sessions(&self, column: &'static str, values: Vec<Vec<u8>>) -> Result<u64, PgError> {
         let sql = format!("DELETE FROM {}.sessions WHERE {column} = ANY($1)", self.schema);
-        self.pool.run(move |c| async move { Ok(c.execute(&sql, &[&values]).await?) })
+        self.pool.run(move |c| async move { Ok(c.execute_cached(&sql, &[&values]).await?) })
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use service_kit::pg::{PgError, PgPool, Row, ToSql};
+use service_kit::pg::{Cached, PgError, PgPool, Row, ToSql};
 
 use super::{IdpSession, Participant, SessionTable, TableError, MAX_PARTICIPANTS};
 
@@ -90,7 +90,7 @@ impl PgSessions {
                 format!("{SELECT} WHERE {filter} AND s.expires > $1 GROUP BY s.id ORDER BY s.authn_instant");
             let mut params: Vec<&(dyn ToSql + Sync)> = vec![&now];
             params.extend(args.iter().map(|a| a as &(dyn ToSql + Sync)));
-            let rows = c.query(&sql, &params).await?;
+            let rows = c.query_cached(&sql, &params).await?;
             rows.iter().map(session).collect::<Result<Vec<_>, PgError>>()
         })?)
     }
@@ -101,16 +101,16 @@ impl PgSessions {
             let tx = c.transaction().await?;
             let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
             let locked = tx
-                .query(
+                .query_cached(
                     &format!("SELECT s.id FROM idaas_home.sso_sessions s WHERE {filter} FOR UPDATE"),
                     &params,
                 )
                 .await?;
             let ids = locked.iter().map(|r| r.try_get::<_, String>(0)).collect::<Result<Vec<_>, _>>()?;
             let sql = format!("{SELECT} WHERE s.id = ANY($1) GROUP BY s.id ORDER BY s.authn_instant");
-            let rows = tx.query(&sql, &[&ids]).await?;
+            let rows = tx.query_cached(&sql, &[&ids]).await?;
             let taken = rows.iter().map(session).collect::<Result<Vec<_>, PgError>>()?;
-            tx.execute("DELETE FROM idaas_home.sso_sessions WHERE id = ANY($1)", &[&ids]).await?;
+            tx.execute_cached("DELETE FROM idaas_home.sso_sessions WHERE id = ANY($1)", &[&ids]).await?;
             tx.commit().await?;
             Ok(taken)
         })?)
@@ -121,7 +121,7 @@ impl SessionTable for PgSessions {
     fn insert(&self, s: &IdpSession, _now: i64) -> Result<(), TableError> {
         let (id, uid, at, exp) = (s.id.clone(), s.uid.clone(), s.authn_instant, s.expires);
         Ok(self.pool.run(move |c| async move {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO idaas_home.sso_sessions (id, uid, authn_instant, expires) VALUES ($1, $2, $3, $4)",
                 &[&id, &uid, &at, &exp],
             )
@@ -139,13 +139,13 @@ impl SessionTable for PgSessions {
         let keep = i64::try_from(MAX_PARTICIPANTS).unwrap_or(i64::MAX);
         Ok(self.pool.run(move |c| async move {
             // Nothing is inserted for a session that is gone (as in memory).
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO idaas_home.sso_participants (session_id, sp, name_id, session_index)
                  SELECT id, $2, $3, $4 FROM idaas_home.sso_sessions WHERE id = $1",
                 &[&id, &p.sp, &p.name_id, &p.session_index],
             )
             .await?;
-            c.execute(
+            c.execute_cached(
                 "DELETE FROM idaas_home.sso_participants WHERE session_id = $1 AND seq NOT IN (
                      SELECT seq FROM idaas_home.sso_participants WHERE session_id = $1
                      ORDER BY seq DESC LIMIT $2)",
@@ -170,7 +170,7 @@ impl SessionTable for PgSessions {
         let (sp, name_id, indexes) = (sp.to_owned(), name_id.to_owned(), session_indexes.to_vec());
         Ok(self.pool.run(move |c| async move {
             let row = c
-                .query_opt(
+                .query_opt_cached(
                     "SELECT s.id FROM idaas_home.sso_sessions s
                      JOIN idaas_home.sso_participants p ON p.session_id = s.id
                      WHERE p.sp = $1 AND p.name_id = $2 AND s.expires > $3
@@ -197,7 +197,7 @@ impl SessionTable for PgSessions {
     fn purge(&self, now: i64) -> Result<usize, TableError> {
         let n = self.pool.run(move |c| async move {
             Ok::<_, PgError>(
-                c.execute("DELETE FROM idaas_home.sso_sessions WHERE expires <= $1", &[&now]).await?,
+                c.execute_cached("DELETE FROM idaas_home.sso_sessions WHERE expires <= $1", &[&now]).await?,
             )
         })?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))

@@ -7,7 +7,7 @@
 //! SPs no longer registered, then the oldest, make room).
 
 use serde::{Deserialize, Serialize};
-use service_kit::pg::PgError;
+use service_kit::pg::{Cached, PgError};
 
 use super::pg::PgStore;
 use super::{check_key, decode, encode, pii_key, pii_prefix, unstorable, SledStore, StoreError};
@@ -99,7 +99,10 @@ impl ConsentStore for PgStore {
         let (uid, sp) = (uid.to_owned(), sp.to_owned());
         let v = self.pool.run(move |c| async move {
             let row = c
-                .query_opt("SELECT value FROM idaas_home.consents WHERE uid = $1 AND sp = $2", &[&uid, &sp])
+                .query_opt_cached(
+                    "SELECT value FROM idaas_home.consents WHERE uid = $1 AND sp = $2",
+                    &[&uid, &sp],
+                )
                 .await?;
             row.map(|r| r.try_get::<_, String>(0)).transpose().map_err(PgError::from)
         })?;
@@ -112,8 +115,9 @@ impl ConsentStore for PgStore {
         }
         let uid = uid.to_owned();
         let values = self.pool.run(move |c| async move {
-            let rows =
-                c.query("SELECT value FROM idaas_home.consents WHERE uid = $1 ORDER BY sp", &[&uid]).await?;
+            let rows = c
+                .query_cached("SELECT value FROM idaas_home.consents WHERE uid = $1 ORDER BY sp", &[&uid])
+                .await?;
             rows.iter()
                 .map(|r| r.try_get::<_, String>(0))
                 .collect::<Result<Vec<_>, _>>()
@@ -128,7 +132,7 @@ impl ConsentStore for PgStore {
         }
         let (uid, sp) = (uid.to_owned(), sp.to_owned());
         let n = self.pool.run(move |c| async move {
-            c.execute("DELETE FROM idaas_home.consents WHERE uid = $1 AND sp = $2", &[&uid, &sp])
+            c.execute_cached("DELETE FROM idaas_home.consents WHERE uid = $1 AND sp = $2", &[&uid, &sp])
                 .await
                 .map_err(PgError::from)
         })?;

@@ -10,7 +10,7 @@
 //! the sled store: see `service_kit::pg` for why no closure goes to the pool's threads. Every
 //! statement is committed (durably: synchronous commit is left on) before a method returns.
 
-use service_kit::pg::{migrate, PgError, PgPool, PgUrl};
+use service_kit::pg::{migrate, Cached, PgError, PgPool, PgUrl};
 
 use super::{
     decode, encode, pii_from_stored, pii_to_stored, sp_from, user_from, ApiToken, Store, StoreError,
@@ -98,12 +98,14 @@ impl PgStore {
     }
 
     fn exec(&self, sql: &'static str, key: String) -> Result<u64, StoreError> {
-        Ok(self.pool.run(move |c| async move { c.execute(sql, &[&key]).await.map_err(PgError::from) })?)
+        Ok(self
+            .pool
+            .run(move |c| async move { c.execute_cached(sql, &[&key]).await.map_err(PgError::from) })?)
     }
 
     fn one_value(&self, sql: &'static str, key: String) -> Result<Option<String>, StoreError> {
         Ok(self.pool.run(move |c| async move {
-            let row = c.query_opt(sql, &[&key]).await?;
+            let row = c.query_opt_cached(sql, &[&key]).await?;
             row.map(|r| r.try_get::<_, String>(0)).transpose().map_err(PgError::from)
         })?)
     }
@@ -111,8 +113,8 @@ impl PgStore {
     fn values(&self, sql: &'static str, key: Option<String>) -> Result<Vec<String>, StoreError> {
         Ok(self.pool.run(move |c| async move {
             let rows = match key {
-                Some(k) => c.query(sql, &[&k]).await?,
-                None => c.query(sql, &[]).await?,
+                Some(k) => c.query_cached(sql, &[&k]).await?,
+                None => c.query_cached(sql, &[]).await?,
             };
             rows.iter()
                 .map(|r| r.try_get::<_, String>(0))
@@ -129,16 +131,19 @@ impl PgStore {
             let tx = c.transaction().await?;
             let n = match &old {
                 Some(old) => {
-                    tx.execute("DELETE FROM idaas_home.users WHERE uid = $1 AND value = $2", &[&uid, old])
-                        .await?
+                    tx.execute_cached(
+                        "DELETE FROM idaas_home.users WHERE uid = $1 AND value = $2",
+                        &[&uid, old],
+                    )
+                    .await?
                 }
-                None => tx.execute("DELETE FROM idaas_home.users WHERE uid = $1", &[&uid]).await?,
+                None => tx.execute_cached("DELETE FROM idaas_home.users WHERE uid = $1", &[&uid]).await?,
             };
             if old.is_some() && n == 0 {
                 return Ok(false);
             }
-            tx.execute("DELETE FROM idaas_home.pii WHERE uid = $1", &[&uid]).await?;
-            tx.execute("DELETE FROM idaas_home.consents WHERE uid = $1", &[&uid]).await?;
+            tx.execute_cached("DELETE FROM idaas_home.pii WHERE uid = $1", &[&uid]).await?;
+            tx.execute_cached("DELETE FROM idaas_home.consents WHERE uid = $1", &[&uid]).await?;
             tx.commit().await?;
             Ok::<_, PgError>(n > 0)
         })?)
@@ -153,7 +158,7 @@ impl PgStore {
     ) -> Result<(), StoreError> {
         let hash = hash.to_vec();
         self.pool.run(move |c| async move {
-            c.execute(sql, &[&hash, &expires, &value]).await.map_err(PgError::from)
+            c.execute_cached(sql, &[&hash, &expires, &value]).await.map_err(PgError::from)
         })?;
         Ok(())
     }
@@ -165,7 +170,7 @@ impl Store for PgStore {
         let value = text(encode(&StoredUser::V1(user.clone()))?)?;
         let uid = user.uid.clone();
         let n = self.pool.run(move |c| async move {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO idaas_home.users (uid, value) VALUES ($1, $2) ON CONFLICT (uid) DO NOTHING",
                 &[&uid, &value],
             )
@@ -192,7 +197,7 @@ impl Store for PgStore {
         let value = text(encode(&StoredUser::V1(user.clone()))?)?;
         let uid = user.uid.clone();
         self.pool.run(move |c| async move {
-            c.execute(
+            c.execute_cached(
                 "INSERT INTO idaas_home.users (uid, value) VALUES ($1, $2)
                  ON CONFLICT (uid) DO UPDATE SET value = EXCLUDED.value",
                 &[&uid, &value],
@@ -219,7 +224,7 @@ impl Store for PgStore {
             let key = uid.to_owned();
             // Written only if nobody changed the row since it was read; else read again.
             let n = self.pool.run(move |c| async move {
-                c.execute(
+                c.execute_cached(
                     "UPDATE idaas_home.users SET value = $3 WHERE uid = $1 AND value = $2",
                     &[&key, &old, &new],
                 )
@@ -320,7 +325,7 @@ impl Store for PgStore {
         let (uid, attribute) = (uid.to_owned(), attribute.to_owned());
         let v = self.pool.run(move |c| async move {
             let row = c
-                .query_opt(
+                .query_opt_cached(
                     "SELECT value FROM idaas_home.pii WHERE uid = $1 AND attribute = $2",
                     &[&uid, &attribute],
                 )
@@ -349,9 +354,12 @@ impl Store for PgStore {
         }
         let (uid, attribute) = (uid.to_owned(), attribute.to_owned());
         let n = self.pool.run(move |c| async move {
-            c.execute("DELETE FROM idaas_home.pii WHERE uid = $1 AND attribute = $2", &[&uid, &attribute])
-                .await
-                .map_err(PgError::from)
+            c.execute_cached(
+                "DELETE FROM idaas_home.pii WHERE uid = $1 AND attribute = $2",
+                &[&uid, &attribute],
+            )
+            .await
+            .map_err(PgError::from)
         })?;
         Ok(n > 0)
     }
@@ -370,8 +378,9 @@ impl Store for PgStore {
     fn get_api_token(&self, hash: &[u8; 32]) -> Result<Option<ApiToken>, StoreError> {
         let hash = hash.to_vec();
         let v = self.pool.run(move |c| async move {
-            let row =
-                c.query_opt("SELECT value FROM idaas_home.api_tokens WHERE hash = $1", &[&hash]).await?;
+            let row = c
+                .query_opt_cached("SELECT value FROM idaas_home.api_tokens WHERE hash = $1", &[&hash])
+                .await?;
             row.map(|r| r.try_get::<_, String>(0)).transpose().map_err(PgError::from)
         })?;
         let Some(v) = v else {
@@ -397,7 +406,10 @@ impl Store for PgStore {
         // One statement: of two concurrent takers, exactly one gets the row.
         let v = self.pool.run(move |c| async move {
             let row = c
-                .query_opt("DELETE FROM idaas_home.verifications WHERE hash = $1 RETURNING value", &[&hash])
+                .query_opt_cached(
+                    "DELETE FROM idaas_home.verifications WHERE hash = $1 RETURNING value",
+                    &[&hash],
+                )
                 .await?;
             row.map(|r| r.try_get::<_, String>(0)).transpose().map_err(PgError::from)
         })?;
@@ -414,8 +426,10 @@ impl Store for PgStore {
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
         let n = self.pool.run(move |c| async move {
-            let a = c.execute("DELETE FROM idaas_home.api_tokens WHERE expires <= $1", &[&now]).await?;
-            let b = c.execute("DELETE FROM idaas_home.verifications WHERE expires <= $1", &[&now]).await?;
+            let a =
+                c.execute_cached("DELETE FROM idaas_home.api_tokens WHERE expires <= $1", &[&now]).await?;
+            let b =
+                c.execute_cached("DELETE FROM idaas_home.verifications WHERE expires <= $1", &[&now]).await?;
             Ok::<_, PgError>(a.saturating_add(b))
         })?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))

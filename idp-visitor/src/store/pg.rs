@@ -2,14 +2,14 @@
 //!
 //! Tables mirror the sled trees and hold the very JSON text the sled store writes
 //! (`StoredClient::V1`, …) in a `value` column; client IDs use the `"C"` collation so lists
-//! come back in byte order, as from sled. A grant is one transaction whose first statement is
+//! come back in byte order, as from sled. A grant is one statement whose first CTE is
 //! the replay check itself: `INSERT … ON CONFLICT DO UPDATE … WHERE until <= now RETURNING`
 //! returns no row when an unexpired record exists, and two concurrent grants of one assertion
 //! (on one instance or two) serialize on that row, so exactly one succeeds. Audit sequence
 //! numbers come from an identity column and start at 1. See `service_kit::pg` for how the
 //! synchronous trait reaches the async driver.
 
-use service_kit::pg::{migrate, PgError, PgPool, PgUrl};
+use service_kit::pg::{migrate, Cached, PgError, PgPool, PgUrl};
 
 use super::{
     client_from, decode, encode, AccessToken, Counts, GrantRecord, GrantStoreError, Store, StoreError,
@@ -97,8 +97,9 @@ impl Store for PgStore {
         }
         let id = client_id.to_owned();
         let v = self.pool.run(move |c| async move {
-            let row =
-                c.query_opt("SELECT value FROM idaas_visitor.clients WHERE client_id = $1", &[&id]).await?;
+            let row = c
+                .query_opt_cached("SELECT value FROM idaas_visitor.clients WHERE client_id = $1", &[&id])
+                .await?;
             row.map(|r| r.try_get::<_, String>(0)).transpose().map_err(PgError::from)
         })?;
         v.map(|v| client_from(v.as_bytes())).transpose()
@@ -106,7 +107,8 @@ impl Store for PgStore {
 
     fn list_clients(&self) -> Result<Vec<Client>, StoreError> {
         let values = self.pool.run(|c| async move {
-            let rows = c.query("SELECT value FROM idaas_visitor.clients ORDER BY client_id", &[]).await?;
+            let rows =
+                c.query_cached("SELECT value FROM idaas_visitor.clients ORDER BY client_id", &[]).await?;
             rows.iter()
                 .map(|r| r.try_get::<_, String>(0))
                 .collect::<Result<Vec<_>, _>>()
@@ -121,7 +123,7 @@ impl Store for PgStore {
         }
         let id = client_id.to_owned();
         let n = self.pool.run(move |c| async move {
-            c.execute("DELETE FROM idaas_visitor.clients WHERE client_id = $1", &[&id])
+            c.execute_cached("DELETE FROM idaas_visitor.clients WHERE client_id = $1", &[&id])
                 .await
                 .map_err(PgError::from)
         })?;
@@ -135,33 +137,27 @@ impl Store for PgStore {
         let replay_until = grant.replay_until;
         let token_hash = grant.token_hash.to_vec();
         let exp = grant.token.exp;
-        let seq = self.pool.run(move |mut c| async move {
-            let tx = c.transaction().await?;
-            let fresh = tx
-                .query_opt(
-                    "INSERT INTO idaas_visitor.used_assertions (replay_key, until) VALUES ($1, $2)
-                     ON CONFLICT (replay_key) DO UPDATE SET until = EXCLUDED.until
-                         WHERE idaas_visitor.used_assertions.until <= $3
-                     RETURNING 1",
-                    &[&replay_key, &replay_until, &now],
+        // One statement, so one round trip and one commit: each data-modifying CTE reads
+        // `fresh`, which holds a row only when the replay record was inserted (or an expired
+        // one replaced); otherwise nothing is written and no row comes back.
+        let seq = self.pool.run(move |c| async move {
+            let row = c
+                .query_opt_cached(
+                    "WITH fresh AS (
+                         INSERT INTO idaas_visitor.used_assertions (replay_key, until) VALUES ($1, $2)
+                         ON CONFLICT (replay_key) DO UPDATE SET until = EXCLUDED.until
+                             WHERE idaas_visitor.used_assertions.until <= $3
+                         RETURNING 1
+                     ), token AS (
+                         INSERT INTO idaas_visitor.access_tokens (hash, exp, value)
+                         SELECT $4::bytea, $5::bigint, $6::text FROM fresh
+                         ON CONFLICT (hash) DO UPDATE SET exp = EXCLUDED.exp, value = EXCLUDED.value
+                     )
+                     INSERT INTO idaas_visitor.audit (value) SELECT $7::text FROM fresh RETURNING seq",
+                    &[&replay_key, &replay_until, &now, &token_hash, &exp, &token, &audit],
                 )
                 .await?;
-            if fresh.is_none() {
-                // Dropping the transaction rolls it back: nothing written.
-                return Ok(None);
-            }
-            tx.execute(
-                "INSERT INTO idaas_visitor.access_tokens (hash, exp, value) VALUES ($1, $2, $3)
-                 ON CONFLICT (hash) DO UPDATE SET exp = EXCLUDED.exp, value = EXCLUDED.value",
-                &[&token_hash, &exp, &token],
-            )
-            .await?;
-            let row = tx
-                .query_one("INSERT INTO idaas_visitor.audit (value) VALUES ($1) RETURNING seq", &[&audit])
-                .await?;
-            let seq: i64 = row.try_get(0)?;
-            tx.commit().await?;
-            Ok::<_, PgError>(Some(seq))
+            row.map(|r| r.try_get::<_, i64>(0)).transpose().map_err(PgError::from)
         });
         match seq.map_err(StoreError::from)? {
             Some(seq) => Ok(seq_from(seq)?),
@@ -173,7 +169,7 @@ impl Store for PgStore {
         let hash = hash.to_vec();
         let v = self.pool.run(move |c| async move {
             let row = c
-                .query_opt("SELECT value FROM idaas_visitor.access_tokens WHERE hash = $1", &[&hash])
+                .query_opt_cached("SELECT value FROM idaas_visitor.access_tokens WHERE hash = $1", &[&hash])
                 .await?;
             row.map(|r| r.try_get::<_, String>(0)).transpose().map_err(PgError::from)
         })?;
@@ -188,7 +184,10 @@ impl Store for PgStore {
         let value = text(encode(&StoredAudit::V1(entry.clone()))?)?;
         let seq = self.pool.run(move |c| async move {
             let row = c
-                .query_one("INSERT INTO idaas_visitor.audit (value) VALUES ($1) RETURNING seq", &[&value])
+                .query_one_cached(
+                    "INSERT INTO idaas_visitor.audit (value) VALUES ($1) RETURNING seq",
+                    &[&value],
+                )
                 .await?;
             row.try_get::<_, i64>(0).map_err(PgError::from)
         })?;
@@ -200,7 +199,7 @@ impl Store for PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.pool.run(move |c| async move {
             let rows = c
-                .query(
+                .query_cached(
                     "SELECT seq, value FROM idaas_visitor.audit WHERE seq > $1 ORDER BY seq LIMIT $2",
                     &[&after, &limit],
                 )
@@ -223,8 +222,11 @@ impl Store for PgStore {
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
         let n = self.pool.run(move |c| async move {
-            let a = c.execute("DELETE FROM idaas_visitor.access_tokens WHERE exp <= $1", &[&now]).await?;
-            let b = c.execute("DELETE FROM idaas_visitor.used_assertions WHERE until <= $1", &[&now]).await?;
+            let a =
+                c.execute_cached("DELETE FROM idaas_visitor.access_tokens WHERE exp <= $1", &[&now]).await?;
+            let b = c
+                .execute_cached("DELETE FROM idaas_visitor.used_assertions WHERE until <= $1", &[&now])
+                .await?;
             Ok::<_, PgError>(a.saturating_add(b))
         })?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
@@ -233,7 +235,7 @@ impl Store for PgStore {
     fn counts(&self) -> Result<Counts, StoreError> {
         let n = self.pool.run(|c| async move {
             let row = c
-                .query_one(
+                .query_one_cached(
                     "SELECT (SELECT count(*) FROM idaas_visitor.clients),
                             (SELECT count(*) FROM idaas_visitor.access_tokens),
                             (SELECT count(*) FROM idaas_visitor.used_assertions),

@@ -12,7 +12,7 @@
 
 use std::sync::Arc;
 
-use crate::pg::{PgError, PgPool};
+use crate::pg::{Cached, PgError, PgPool};
 
 use super::{count_failure, Entry, ThrottleParams};
 
@@ -52,15 +52,15 @@ fn entry(row: &tokio_postgres::Row) -> Result<(String, Entry), PgError> {
 
 /// Locks `keys` (sorted, deduplicated) for the transaction and reads their rows.
 async fn lock_and_read(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     table: &str,
     keys: &[String],
 ) -> Result<std::collections::HashMap<String, Entry>, PgError> {
     for k in keys {
-        tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("{table}:{k}")]).await?;
+        tx.execute_cached("SELECT pg_advisory_xact_lock(hashtext($1))", &[&format!("{table}:{k}")]).await?;
     }
     let rows = tx
-        .query(
+        .query_cached(
             &format!("SELECT key, failures, blocked_until, last_failure FROM {table} WHERE key = ANY($1)"),
             &[&keys],
         )
@@ -69,7 +69,7 @@ async fn lock_and_read(
 }
 
 async fn write(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     table: &str,
     key: &str,
     e: &Entry,
@@ -77,7 +77,7 @@ async fn write(
 ) -> Result<(), PgError> {
     let expires = e.blocked_until.max(e.last_failure.saturating_add(forget_after));
     let failures = i32::try_from(e.failures).unwrap_or(i32::MAX);
-    tx.execute(
+    tx.execute_cached(
         &format!(
             "INSERT INTO {table} (key, failures, blocked_until, last_failure, expires)
              VALUES ($1, $2, $3, $4, $5)
@@ -150,7 +150,7 @@ impl Shared {
             for (key, before, after) in &taken {
                 let Some(mut e) = map.get(key).copied() else { continue };
                 if clear.contains(key) || (e == *after && *before == Entry::default()) {
-                    tx.execute(&delete, &[key]).await?;
+                    tx.execute_cached(&delete, &[key]).await?;
                     continue;
                 }
                 if e == *after {
@@ -171,7 +171,7 @@ impl Shared {
         let table = self.table.clone();
         self.pool.run(move |conn| async move {
             let row = conn
-                .query_one(
+                .query_one_cached(
                     &format!("SELECT coalesce(max(blocked_until), 0) FROM {table} WHERE key = ANY($1)"),
                     &[&names],
                 )
@@ -201,7 +201,7 @@ impl Shared {
     pub(super) fn forget(&self, key: &str) -> Result<(), PgError> {
         let (key, table) = (key.to_owned(), self.table.clone());
         self.pool.run(move |conn| async move {
-            conn.execute(&format!("DELETE FROM {table} WHERE key = $1"), &[&key]).await?;
+            conn.execute_cached(&format!("DELETE FROM {table} WHERE key = $1"), &[&key]).await?;
             Ok(())
         })
     }
@@ -210,8 +210,9 @@ impl Shared {
     pub(super) fn failures(&self, key: &str) -> Result<u32, PgError> {
         let (key, table) = (key.to_owned(), self.table.clone());
         self.pool.run(move |conn| async move {
-            let row =
-                conn.query_opt(&format!("SELECT failures FROM {table} WHERE key = $1"), &[&key]).await?;
+            let row = conn
+                .query_opt_cached(&format!("SELECT failures FROM {table} WHERE key = $1"), &[&key])
+                .await?;
             let n: i32 = match row {
                 Some(r) => r.try_get(0)?,
                 None => 0,
@@ -224,7 +225,7 @@ impl Shared {
     pub(super) fn purge(&self, now: i64) -> Result<u64, PgError> {
         let table = self.table.clone();
         self.pool.run(move |conn| async move {
-            Ok(conn.execute(&format!("DELETE FROM {table} WHERE expires <= $1"), &[&now]).await?)
+            Ok(conn.execute_cached(&format!("DELETE FROM {table} WHERE expires <= $1"), &[&now]).await?)
         })
     }
 }

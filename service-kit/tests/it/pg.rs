@@ -69,3 +69,55 @@ fn a_server_that_is_down_is_a_clear_error() {
     let e = PgPool::connect(&url).unwrap_err();
     assert!(!e.to_string().contains(service_kit::pg::testing::PASSWORD), "{e}");
 }
+
+fn setting(pool: &PgPool, name: &'static str) -> String {
+    pool.run(move |c| async move {
+        let row = c.query_one("SELECT current_setting($1)", &[&name]).await?;
+        Ok::<_, PgError>(row.get::<_, String>(0))
+    })
+    .unwrap()
+}
+
+/// Durable pools wait for the WAL flush; ephemeral ones (the agent's replay caches and
+/// sessions) do not, and their commits are still visible to another pool at once.
+#[test]
+fn durable_and_ephemeral_pools() {
+    use service_kit::pg::Cached;
+    let cluster = Cluster::start().expect("a throwaway PostgreSQL cluster");
+    cluster.create_database("svc").unwrap();
+    let url = cluster.url("svc");
+    let durable = PgPool::connect(&url).unwrap();
+    let ephemeral = PgPool::connect_ephemeral(&url).unwrap();
+    assert_eq!(setting(&durable, "synchronous_commit"), "on");
+    assert_eq!(setting(&durable, "fsync"), "on");
+    assert_eq!(setting(&ephemeral, "synchronous_commit"), "off");
+    migrate(&durable, "idaas_test", MIGRATIONS).unwrap();
+
+    // The same statement text, run many times through the cache, on both pools.
+    for i in 0..20i64 {
+        let k = format!("k{i}");
+        ephemeral
+            .run(move |c| async move {
+                let n =
+                    c.execute_cached("INSERT INTO idaas_test.t (k, v) VALUES ($1, $2)", &[&k, &i]).await?;
+                assert_eq!(n, 1);
+                Ok::<_, PgError>(())
+            })
+            .unwrap();
+    }
+    assert_eq!(count(&durable), 20, "ephemeral commits are visible to the other pool at once");
+    let v = durable
+        .run(|c| async move {
+            let row = c.query_opt_cached("SELECT v FROM idaas_test.t WHERE k = $1", &[&"k7"]).await?;
+            Ok::<_, PgError>(row.map(|r| r.get::<_, i64>(0)))
+        })
+        .unwrap();
+    assert_eq!(v, Some(7));
+    // A cached statement still fails cleanly (and the connection stays usable).
+    let dup = ephemeral.run(|c| async move {
+        c.execute_cached("INSERT INTO idaas_test.t (k, v) VALUES ($1, $2)", &[&"k1", &1i64]).await?;
+        Ok::<_, PgError>(())
+    });
+    assert!(dup.is_err(), "a duplicate key is an error");
+    assert_eq!(count(&ephemeral), 20);
+}
