@@ -163,12 +163,46 @@ pub fn sign_redirect_query(
         signed.push_str(&format!("&RelayState={}", form_encode(rs)));
     }
     signed.push_str(&format!("&SigAlg={}", form_encode(SIG_ALG_RSA_SHA256)));
-    let key =
-        openssl::pkey::PKey::private_key_from_pkcs8(key_der).map_err(|e| SigningError(e.to_string()))?;
+    let key = parsed_signing_key(key_der)?;
     let mut signer = openssl::sign::Signer::new(openssl::hash::MessageDigest::sha256(), &key)
         .map_err(|e| SigningError(e.to_string()))?;
     let signature = signer.sign_oneshot_to_vec(signed.as_bytes()).map_err(|e| SigningError(e.to_string()))?;
     Ok(format!("{signed}&Signature={}", form_encode(&STANDARD.encode(signature))))
+}
+
+/// Most parsed signing keys kept (a process signs with one or two keys; cleared when full).
+const MAX_PARSED_KEYS: usize = 8;
+
+type ParsedKeys = std::collections::HashMap<[u8; 32], openssl::pkey::PKey<openssl::pkey::Private>>;
+static KEYS: std::sync::LazyLock<std::sync::Mutex<ParsedKeys>> = std::sync::LazyLock::new(Default::default);
+
+#[cfg(test)]
+fn keys_len() -> usize {
+    KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+}
+
+/// `key_der` (PKCS#8) as an OpenSSL key, parsed once per process.
+///
+/// Why: OpenSSL 3 decodes a key through its provider decoders and sets up RSA blinding on
+/// the key's first use, which together cost about as much as the signature itself (measured
+/// in docs/performance.md, issue 22); the web agent signs an AuthnRequest with the same key
+/// at every sign-in. The cache holds keys the process holds anyway, keyed by the SHA-256 of
+/// their encoding; OpenSSL wipes them when the last reference goes.
+fn parsed_signing_key(key_der: &[u8]) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, SigningError> {
+    use sha2::Digest as _;
+    let id: [u8; 32] = sha2::Sha256::digest(key_der).into();
+    // A poisoned lock only means another thread panicked between two map operations.
+    if let Some(key) = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id) {
+        return Ok(key.clone());
+    }
+    let key =
+        openssl::pkey::PKey::private_key_from_pkcs8(key_der).map_err(|e| SigningError(e.to_string()))?;
+    let mut keys = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if keys.len() >= MAX_PARSED_KEYS {
+        keys.clear();
+    }
+    keys.insert(id, key.clone());
+    Ok(key)
 }
 
 /// `endpoint` with `query` appended (`?` or, when the endpoint has a query already, `&`).
@@ -306,6 +340,32 @@ mod tests {
         assert_eq!(verify_redirect_query(&sha1, &certs), Err(BindingError::BadSignature));
         assert_eq!(verify_redirect_query("", &certs), Err(BindingError::Missing));
         assert_eq!(verify_redirect_query(&q, &[vec![1, 2, 3]]), Err(BindingError::BadSignature));
+    }
+
+    /// Keys are parsed once and kept: many keys in turn (more than the cache holds, so it is
+    /// cleared on the way) each sign with their own key, and a key that is not PKCS#8 is a
+    /// clear error, not a cached one.
+    #[test]
+    fn parsed_keys_are_kept_per_key_and_bounded() {
+        let signers: Vec<TestSigner> = (10..10 + MAX_PARSED_KEYS as u64 + 2).map(TestSigner::new).collect();
+        for round in 0..2 {
+            for (i, s) in signers.iter().enumerate() {
+                let q = sign_redirect_query(Param::Request, "<a/>", None, &s.key_der).unwrap();
+                assert!(
+                    verify_redirect_query(&q, std::slice::from_ref(&s.cert_der)).is_ok(),
+                    "round {round}, key {i}"
+                );
+                let next = &signers[(i + 1) % signers.len()];
+                assert_eq!(
+                    verify_redirect_query(&q, std::slice::from_ref(&next.cert_der)),
+                    Err(BindingError::BadSignature)
+                );
+            }
+        }
+        assert!(keys_len() <= MAX_PARSED_KEYS);
+        for bad in [&b""[..], b"not a key", &signers[0].key_der[..40]] {
+            assert!(sign_redirect_query(Param::Request, "<a/>", None, bad).is_err());
+        }
     }
 
     /// The query signature checked against a signer that is not ours: the `rsa` crate's

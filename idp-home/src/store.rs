@@ -192,9 +192,11 @@ pub trait Store: ConsentStore + Send + Sync + 'static {
     fn snapshot(&self, _out: &mut dyn std::io::Write) -> Result<u64, StoreError> {
         Err(StoreError::SnapshotUnsupported)
     }
-    /// The PostgreSQL pool when the store is in PostgreSQL: the state shared between
-    /// instances (IdP sessions, throttles) is then kept there too; `None` (sled) keeps it in
-    /// this process's memory.
+    /// The PostgreSQL pool for the state shared between instances (IdP sessions, single-logout
+    /// chains, throttles) when the store is in PostgreSQL; `None` (sled) keeps that state in
+    /// this process's memory. Its connections do not wait for the WAL flush at commit
+    /// (`PgPool::connect_ephemeral`): one instance would lose that state at a restart anyway,
+    /// and the records of this store keep their own, durable pool.
     fn pg_pool(&self) -> Option<Arc<service_kit::pg::PgPool>> {
         None
     }

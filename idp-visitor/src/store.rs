@@ -182,9 +182,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes expired tokens and replay records; returns how many.
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError>;
-    /// The PostgreSQL pool when the store is in PostgreSQL: the client-authentication
-    /// throttle is then kept there too, shared by every instance; `None` (sled) keeps it in
-    /// this process's memory.
+    /// The PostgreSQL pool for the client-authentication throttle when the store is in
+    /// PostgreSQL, shared by every instance; `None` (sled) keeps it in this process's memory.
+    /// Its connections do not wait for the WAL flush at commit (`PgPool::connect_ephemeral`):
+    /// one instance would lose the counts at a restart anyway; clients, grants and the audit
+    /// log keep their own, durable pool.
     fn pg_pool(&self) -> Option<std::sync::Arc<service_kit::pg::PgPool>> {
         None
     }

@@ -93,6 +93,33 @@ pub fn observe_store(backend: &'static str, op: &'static str, seconds: f64) {
     STORE_LATENCY.get_or_create(&StoreLabels { backend, op }).observe(seconds);
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
+type PhaseLatency = Family<PhaseLabels, Histogram, fn() -> Histogram>;
+
+/// The steps inside the costly requests (issue 22: "record where each request's time
+/// goes"), e.g. `sso_tat` or `sso_sign`. Process-wide like [`STORE_LATENCY`], for the same
+/// reason: the code that knows a phase (building a response on a blocking thread) has no
+/// service's `Metrics` at hand. The phase names are static, so the label set is bounded.
+static PHASE_LATENCY: std::sync::LazyLock<PhaseLatency> =
+    std::sync::LazyLock::new(|| Family::new_with_constructor(store_histogram));
+
+/// Records that one step named `phase` took `seconds`.
+pub fn observe_phase(phase: &'static str, seconds: f64) {
+    PHASE_LATENCY.get_or_create(&PhaseLabels { phase }).observe(seconds);
+}
+
+/// Runs `f`, recording its duration as `phase`.
+pub fn timed<T>(phase: &'static str, f: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let out = f();
+    observe_phase(phase, started.elapsed().as_secs_f64());
+    out
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms … ~4 s: the pairing-heavy requests take milliseconds, the argon2 ones tenths.
     Histogram::new(exponential_buckets(0.0005, 2.0, 14))
@@ -147,6 +174,11 @@ impl Metrics {
             "store_duration_seconds",
             "Time of store operations in this process (sled writes with their flush, PostgreSQL queries)",
             STORE_LATENCY.clone(),
+        );
+        registry.register(
+            "phase_duration_seconds",
+            "Time of the steps inside costly requests in this process (SSO: accept, consent, tat, seal, sign, …)",
+            PHASE_LATENCY.clone(),
         );
         let throttled = Family::<LimiterLabels, Counter>::default();
         registry.register("throttled", "Requests refused by a throttle or a queue bound", throttled.clone());

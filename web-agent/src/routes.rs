@@ -186,7 +186,9 @@ async fn login(
 ) -> Response {
     // A query that is not form-encoded text starts a sign-in back to `/` rather than failing.
     let return_to = query.ok().and_then(|Query(p)| p.return_to);
-    start_sign_in(&state, &headers, return_to.as_deref().unwrap_or("/")).into_response()
+    service_kit::metrics::timed("agent_sign_in_start", || {
+        start_sign_in(&state, &headers, return_to.as_deref().unwrap_or("/")).into_response()
+    })
 }
 
 #[derive(Deserialize)]

@@ -158,7 +158,7 @@ fn breakdown(before: &str, after: &str) -> Vec<String> {
         })
         .collect();
     rows.sort_by(|x, y| y.0.total_cmp(&x.0));
-    rows.into_iter().take(8).map(|(_, s)| s).collect()
+    rows.into_iter().take(14).map(|(_, s)| s).collect()
 }
 
 fn report(name: &str, concurrency: usize, step: &Step, before: &str, after: &str) {
@@ -250,10 +250,11 @@ async fn metrics(urls: &Urls) -> Res<String> {
         format!("{}/.idaas/metrics", urls.shop),
     ] {
         let text = c.get(url).send().await?.text().await?;
-        // The store family is process-wide (every service renders it under its own label):
+        // The store and phase families are process-wide (every service renders them under its own label):
         // without the label, each series counts once.
         series.extend(text.lines().filter(|l| !l.starts_with('#')).map(|l| {
-            if l.starts_with("idaas_store_duration_seconds") {
+            if l.starts_with("idaas_store_duration_seconds") || l.starts_with("idaas_phase_duration_seconds")
+            {
                 let mut parts = l.splitn(2, "service=\"");
                 let head = parts.next().unwrap_or_default();
                 let tail = parts.next().and_then(|t| t.split_once("\",")).map_or("", |(_, rest)| rest);

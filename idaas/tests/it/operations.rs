@@ -53,6 +53,24 @@ async fn metrics_count_a_sign_in_and_readiness_answers() {
         "{home}"
     );
 
+    // Where the sign-in's time went (issue 22): every phase of the SSO answer and the agent's
+    // AuthnRequest, once per sign-in at least.
+    for phase in [
+        "sso_accept",
+        "sso_consent",
+        "sso_blocking_queue",
+        "sso_build",
+        "sso_list_pii",
+        "sso_tat",
+        "sso_seal",
+        "sso_sign",
+        "sso_post_form",
+        "agent_sign_in_start",
+    ] {
+        let series = format!(r#"idaas_phase_duration_seconds_count{{service="home",phase="{phase}"}}"#);
+        assert!(count(&home, &series) >= 1, "{phase}: {home}");
+    }
+
     let (_, visitor) = text(format!("{}/metrics", s.visitor_url)).await;
     assert!(count(&visitor, r#"idaas_pats_issued_total{service="visitor"}"#) >= 1, "{visitor}");
     let agent_url = &s.agent_urls[0];

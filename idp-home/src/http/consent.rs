@@ -70,7 +70,7 @@ pub(super) async fn continue_sign_in(
         Ok(None) => return SsoError::ResponseFailed("the service provider is gone".into()).into_response(),
         Err(e) => return SsoError::ResponseFailed(format!("store: {e}")).into_response(),
     };
-    match consent::decide(state, &sp, &session.uid) {
+    match service_kit::metrics::timed("sso_consent", || consent::decide(state, &sp, &session.uid)) {
         Ok(Decision::Release) => respond(state, request, relay_state, session, Release::Registered).await,
         Ok(Decision::Withhold) => respond(state, request, relay_state, session, Release::Withheld).await,
         Ok(Decision::Ask(_)) if request.flags.is_passive => {

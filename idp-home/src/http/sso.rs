@@ -11,6 +11,7 @@ use axum::{Form, Router};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use serde::Deserialize;
+use service_kit::metrics::{observe_phase, timed};
 
 use super::error::SsoError;
 use super::extract::ClientAddr;
@@ -97,8 +98,10 @@ async fn handle_sso(
         None => return SsoError::Request(RequestError::Missing).into_response(),
     };
     let store = state.store.clone();
-    let accepted = request::decode(&encoded, binding)
-        .and_then(|xml| request::accept(&xml, binding, raw_query, &|id| store.get_sp(id).ok().flatten()));
+    let accepted = timed("sso_accept", || {
+        request::decode(&encoded, binding)
+            .and_then(|xml| request::accept(&xml, binding, raw_query, &|id| store.get_sp(id).ok().flatten()))
+    });
     let accepted = match accepted {
         Ok(a) => a,
         Err(e) => {
@@ -322,8 +325,12 @@ pub async fn respond(
     let request2 = request.clone();
     let session2 = session.clone();
     // Key generation and XML signing are CPU work: keep them off the async workers.
-    let built =
-        tokio::task::spawn_blocking(move || response::build(&state2, &request2, &session2, release)).await;
+    let queued = std::time::Instant::now();
+    let built = tokio::task::spawn_blocking(move || {
+        observe_phase("sso_blocking_queue", queued.elapsed().as_secs_f64());
+        timed("sso_build", || response::build(&state2, &request2, &session2, release))
+    })
+    .await;
     match built {
         Ok(Ok(signed)) => {
             state.metrics.assertion_issued();
@@ -334,7 +341,9 @@ pub async fn respond(
                 session_index: signed.session_index.clone(),
             };
             state.sso.record_participant(&session.id, participant);
-            html::auto_post(&request.acs_url, &STANDARD.encode(signed.xml.as_bytes()), relay_state)
+            timed("sso_post_form", || {
+                html::auto_post(&request.acs_url, &STANDARD.encode(signed.xml.as_bytes()), relay_state)
+            })
         }
         Ok(Err(e)) => SsoError::ResponseFailed(e.to_string()).into_response(),
         Err(e) => SsoError::ResponseFailed(format!("worker task: {e}")).into_response(),

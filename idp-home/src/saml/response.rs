@@ -11,6 +11,7 @@ use federation::assertion::{
 };
 use federation::claims::{Claims, ClaimsError};
 use rand_core::OsRng;
+use service_kit::metrics::timed;
 
 use super::request::AcceptedRequest;
 use crate::model::{AttributeNames, ServiceProvider, User};
@@ -129,7 +130,8 @@ pub fn build_released(
     if let Some(pbe) = sp.pbe.as_ref().filter(|_| !withheld) {
         recipients.push(Recipient { url: pbe.visitor_token_endpoint.clone(), in_response_to: None });
         audiences.push(pbe.visitor_entity_id.clone());
-        let records = state.store.list_pii(&user.uid).map_err(|e| ResponseError::Store(e.to_string()))?;
+        let records = timed("sso_list_pii", || state.store.list_pii(&user.uid))
+            .map_err(|e| ResponseError::Store(e.to_string()))?;
         // Only digests of the binary wire bytes: the ciphertexts stay at the home IdP until the
         // agent fetches them, so the assertion is small at every level (issue 15, defect 4).
         let pii = records
@@ -148,18 +150,20 @@ pub fn build_released(
         let pii_ref = state.keys.pii_ref_key().issue(binding, ref_expiry(state, session, now)).to_text();
         // A clock before 1970 has no day number: refuse rather than issue a TAT for day 0.
         let today = state.clock.today().map_err(|e| ResponseError::Tat(e.to_string()))?;
-        let tat = state
-            .keys
-            .issue_tat(&user.uid, &session_index, today, &pbe.domain, &pbe.country, rng)
-            .map_err(|e| ResponseError::Tat(e.to_string()))?;
+        let tat = timed("sso_tat", || {
+            state.keys.issue_tat(&user.uid, &session_index, today, &pbe.domain, &pbe.country, rng)
+        })
+        .map_err(|e| ResponseError::Tat(e.to_string()))?;
         let info = federation::seal::tat_info(&sp.entity_id, &session_index);
-        let sealed_tat = federation::seal::seal(
-            federation::seal::SealSuite::for_suite(state.keys.suite()),
-            &pbe.tat_public_key,
-            &info,
-            &tat,
-            rng,
-        )
+        let sealed_tat = timed("sso_seal", || {
+            federation::seal::seal(
+                federation::seal::SealSuite::for_suite(state.keys.suite()),
+                &pbe.tat_public_key,
+                &info,
+                &tat,
+                rng,
+            )
+        })
         .map_err(|e| ResponseError::Tat(e.to_string()))?;
         // The same type the relying parties read back (`Claims::read`): it refuses here what
         // they would refuse there.
@@ -181,11 +185,13 @@ pub fn build_released(
         attributes,
     };
     let signing = state.keys.signing(now);
-    Ok(build_signed_response_with_id(
-        &params,
-        response_id,
-        assertion_id,
-        signing.key_der(),
-        &signing.cert_base64(),
-    )?)
+    Ok(timed("sso_sign", || {
+        build_signed_response_with_id(
+            &params,
+            response_id,
+            assertion_id,
+            signing.key_der(),
+            &signing.cert_base64(),
+        )
+    })?)
 }

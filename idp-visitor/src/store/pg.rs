@@ -51,6 +51,8 @@ const V1: &str = "
 #[derive(Debug)]
 pub struct PgStore {
     pool: std::sync::Arc<PgPool>,
+    /// Connections for the state shared between instances (see [`Store::pg_pool`]).
+    shared_state: std::sync::Arc<PgPool>,
 }
 
 fn text(bytes: Vec<u8>) -> Result<String, StoreError> {
@@ -69,7 +71,8 @@ impl PgStore {
     pub fn open(url: &PgUrl) -> Result<PgStore, StoreError> {
         let pool = PgPool::connect(url)?;
         migrate(&pool, SCHEMA, MIGRATIONS)?;
-        Ok(PgStore { pool: std::sync::Arc::new(pool) })
+        let shared_state = PgPool::connect_ephemeral(url)?;
+        Ok(PgStore { pool: std::sync::Arc::new(pool), shared_state: std::sync::Arc::new(shared_state) })
     }
 
     /// Applies the migrations only (`idaas migrate`); returns the version now in force.
@@ -217,7 +220,7 @@ impl Store for PgStore {
     }
 
     fn pg_pool(&self) -> Option<std::sync::Arc<PgPool>> {
-        Some(self.pool.clone())
+        Some(self.shared_state.clone())
     }
 
     fn purge_expired(&self, now: i64) -> Result<usize, StoreError> {
