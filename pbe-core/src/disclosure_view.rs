@@ -203,7 +203,10 @@ mod tests {
         for (_, _, d) in crate::disclosure::table1() {
             let text = d.compile("telekom", DAY).unwrap().to_string();
             let back = recover(&text, "telekom").unwrap();
-            assert_eq!((&back.purposes, &back.domains, &back.countries), (&d.purposes, &d.domains, &d.countries));
+            assert_eq!(
+                (&back.purposes, &back.domains, &back.countries),
+                (&d.purposes, &d.domains, &d.countries)
+            );
             assert_eq!(back.primary_purposes, d.primary_purposes);
             assert_eq!(back.compile("telekom", 0).unwrap().to_string(), text);
         }

@@ -129,11 +129,17 @@ impl FormInput {
                 .ok_or("Give the number of days (1 to 99999).")?;
             (Some(n), None)
         };
+        let countries: Vec<String> = split_list(&self.country).collect();
+        let all = self.domains.iter().chain(&purposes).chain(&primary).chain(&countries);
+        if let Some(bad) = all.into_iter().find(|x| !super::rules::item_ok(x)) {
+            let shown: String = bad.chars().take(40).collect();
+            return Err(format!("'{shown}' is not a name (letters, digits, '_', '-', '.'; 1 to 64)."));
+        }
         let p = DisclosurePolicy {
             purposes,
             primary_purposes: primary,
             domains: self.domains.clone(),
-            countries: split_list(&self.country).collect(),
+            countries,
             valid_from: (!self.from.is_empty()).then(|| self.from.clone()),
             lifetime_days,
             valid_until,

@@ -50,7 +50,10 @@ pub struct WalletOptions {
 
 impl std::fmt::Debug for WalletOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WalletOptions").field("home", &self.home).field("user", &self.user).finish_non_exhaustive()
+        f.debug_struct("WalletOptions")
+            .field("home", &self.home)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
     }
 }
 

@@ -67,7 +67,7 @@ pub fn index(d: &IndexData<'_>) -> Response {
             let who = if who.is_empty() { "nobody".to_owned() } else { who.join(", ") };
             body.push_str(&format!(
                 "<tr><th scope=\"row\">{a}</th><td>{t}<details><summary>Exact rule</summary><code>{p}</code></details></td>\
-                 <td>{c}</td><td class=\"readers\">{w}</td><td><a href=\"/edit?attr={a}\" aria-label=\"Change the rules of {a}\">Change rules</a> \
+                 <td>{c}</td><td class=\"readers\">{w}</td><td><a href=\"/edit?attr={a}\" aria-label=\"Change rules of {a}\">Change rules</a> \
                  <form class=\"inline\" method=\"post\" action=\"/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"attr\" value=\"{a}\">\
                  <button type=\"submit\" class=\"danger\" aria-label=\"Delete {a}\">Delete</button></form></td></tr>",
@@ -152,7 +152,12 @@ pub fn form(d: &FormData<'_>) -> Response {
         "<form method=\"post\" action=\"/save\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         escape(d.csrf)
     ));
-    body.push_str(&text_input("attr", "Name of the value (e.g. phone)", &f.attr, " required maxlength=\"64\""));
+    body.push_str(&text_input(
+        "attr",
+        "Name of the value (e.g. phone)",
+        &f.attr,
+        " required maxlength=\"64\"",
+    ));
     let hint = match (d.vault, d.kept) {
         (true, true) => "Leave empty to keep the value in your vault.",
         (true, false) => "The vault keeps it after you save.",
@@ -170,10 +175,20 @@ pub fn form(d: &FormData<'_>) -> Response {
     body.push_str(&checkboxes("purpose", "For which purposes (any of them)", &presets, &f.purposes));
     body.push_str(&text_input("purposes_other", "Other purposes (comma-separated)", &f.purposes_other, ""));
     body.push_str("</fieldset>");
-    body.push_str(&checkboxes("primary", "Only when the primary purpose is (optional)", &presets, &f.primary));
+    body.push_str(&checkboxes(
+        "primary",
+        "Only when the primary purpose is (optional)",
+        &presets,
+        &f.primary,
+    ));
     body.push_str(&text_input("primary_other", "Other primary purposes", &f.primary_other, ""));
     body.push_str("</fieldset>");
-    body.push_str(&text_input("country", "Only in countries (comma-separated, empty: anywhere)", &f.country, ""));
+    body.push_str(&text_input(
+        "country",
+        "Only in countries (comma-separated, empty: anywhere)",
+        &f.country,
+        "",
+    ));
     let (days_on, until_on) = if f.life == "until" { ("", " checked") } else { (" checked", "") };
     body.push_str(&format!(
         "<fieldset><legend>For how long</legend>\
@@ -191,7 +206,8 @@ pub fn form(d: &FormData<'_>) -> Response {
          <button type=\"submit\">Encrypt and save</button></p></form>",
     );
     if let Some(p) = d.preview {
-        let who = if p.readers.is_empty() { "no registered service".to_owned() } else { p.readers.join(", ") };
+        let who =
+            if p.readers.is_empty() { "no registered service".to_owned() } else { p.readers.join(", ") };
         body.push_str(&format!(
             "<section aria-labelledby=\"preview\"><h2 id=\"preview\">Preview</h2><p>{s}</p>\
              <p>Could open it today: <strong id=\"preview-readers\">{w}</strong></p>\

@@ -33,7 +33,8 @@ pub const MAX_RULES_LEN: usize = 4096;
 /// At most this many items in one list.
 pub const MAX_ITEMS: usize = 32;
 
-fn item_ok(s: &str) -> bool {
+/// Whether `s` may be one item of a list (a domain, purpose or country).
+pub fn item_ok(s: &str) -> bool {
     !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
@@ -91,9 +92,8 @@ pub fn parse(text: &str) -> Result<DisclosurePolicy, RulesError> {
     };
     let mut seen: Vec<&'static str> = Vec::new();
     for clause in text.split_ascii_whitespace() {
-        let (key, value) = clause
-            .split_once('=')
-            .ok_or_else(|| err(format!("'{}' is not key=value", excerpt(clause))))?;
+        let (key, value) =
+            clause.split_once('=').ok_or_else(|| err(format!("'{}' is not key=value", excerpt(clause))))?;
         let key: &'static str = match key {
             "domain" | "domains" => "domain",
             "purposes" | "purpose" => "purposes",
@@ -139,7 +139,8 @@ pub fn parse(text: &str) -> Result<DisclosurePolicy, RulesError> {
 /// The canonical short form of `p` (for a policy [`parse`] would accept; other lists are
 /// written as they are).
 pub fn print(p: &DisclosurePolicy) -> String {
-    let mut out = vec![format!("domain={}", p.domains.join(",")), format!("purposes={}", p.purposes.join(","))];
+    let mut out =
+        vec![format!("domain={}", p.domains.join(",")), format!("purposes={}", p.purposes.join(","))];
     if !p.primary_purposes.is_empty() {
         out.push(format!("primary={}", p.primary_purposes.join(",")));
     }

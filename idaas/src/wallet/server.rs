@@ -100,7 +100,8 @@ async fn guard(State(inner): State<Shared>, req: Request<Body>, next: Next) -> R
     }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    // Not `no-referrer`: browsers then send `Origin: null` on the wallet's own forms.
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.entry(header::CONTENT_SECURITY_POLICY)
@@ -155,7 +156,12 @@ async fn federation(inner: &Inner, token: &str) -> Result<Federation, OwnerError
 }
 
 /// The services that could open a value under `policy` today.
-pub fn readers(policy: &str, services: &[federation::api::ServiceSummary], home: &str, today: u64) -> Vec<String> {
+pub fn readers(
+    policy: &str,
+    services: &[federation::api::ServiceSummary],
+    home: &str,
+    today: u64,
+) -> Vec<String> {
     services
         .iter()
         .filter(|s| match (&s.domain, &s.country) {
@@ -236,7 +242,8 @@ fn form_page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let kept = inner.vault.lock().ok().is_some_and(|v| v.as_ref().is_some_and(|v| v.get(&form.attr).is_some()));
+    let kept =
+        inner.vault.lock().ok().is_some_and(|v| v.as_ref().is_some_and(|v| v.get(&form.attr).is_some()));
     pages::form(&pages::FormData {
         form,
         domains: &fed.domains,
@@ -298,10 +305,16 @@ async fn save(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, String
         Err(e) => return bad(e.as_str()),
     };
     let value: zeroize::Zeroizing<Vec<u8>> = if form.value.is_empty() {
-        let kept = inner.vault.lock().ok().and_then(|v| v.as_ref().and_then(|v| v.get(&form.attr).map(<[u8]>::to_vec)));
+        let kept = inner
+            .vault
+            .lock()
+            .ok()
+            .and_then(|v| v.as_ref().and_then(|v| v.get(&form.attr).map(<[u8]>::to_vec)));
         match kept {
             Some(v) => zeroize::Zeroizing::new(v),
-            None if inner.has_vault() => return bad("Type the value: the vault does not keep one under this name."),
+            None if inner.has_vault() => {
+                return bad("Type the value: the vault does not keep one under this name.")
+            }
             None => return bad("Type the value again: without the vault, changing rules needs it."),
         }
     } else {
@@ -336,7 +349,11 @@ async fn delete(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, Stri
         return refused("The form was stale or forged; reload the page.");
     }
     if !federation::claims::is_pii_name(&form.attr) {
-        return message_page(StatusCode::BAD_REQUEST, "No such value", "That is not the name of a stored value.");
+        return message_page(
+            StatusCode::BAD_REQUEST,
+            "No such value",
+            "That is not the name of a stored value.",
+        );
     }
     let removed = async { inner.client.remove(&inner.token().await?, &form.attr).await }.await;
     if let Err(e) = removed {

@@ -52,10 +52,10 @@ struct File {
 /// The default vault file: `$XDG_CONFIG_HOME/idaas/wallet-<user>.vault`, else
 /// `$HOME/.config/idaas/wallet-<user>.vault`.
 pub fn default_path(user: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config")))?;
+    let base =
+        std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()).map(PathBuf::from).or_else(|| {
+            std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config"))
+        })?;
     let safe: String =
         user.chars().map(|c| if c.is_ascii_alphanumeric() || "_-.".contains(c) { c } else { '_' }).collect();
     Some(base.join("idaas").join(format!("wallet-{safe}.vault")))
@@ -76,7 +76,8 @@ impl std::fmt::Debug for Vault {
 }
 
 fn derive(passphrase: &str, salt: &[u8; 16]) -> Result<Zeroizing<[u8; 32]>, VaultError> {
-    let params = argon2::Params::new(19_456, 2, 1, Some(32)).map_err(|e| VaultError::Format(e.to_string()))?;
+    let params =
+        argon2::Params::new(19_456, 2, 1, Some(32)).map_err(|e| VaultError::Format(e.to_string()))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut key = Zeroizing::new([0u8; 32]);
     a.hash_password_into(passphrase.as_bytes(), salt, &mut key[..]).map_err(|_| VaultError::Open)?;
@@ -130,7 +131,8 @@ impl Vault {
     }
 
     fn save(&self) -> Result<(), VaultError> {
-        let map: BTreeMap<&str, String> = self.values.iter().map(|(k, v)| (k.as_str(), B64.encode(v.as_slice()))).collect();
+        let map: BTreeMap<&str, String> =
+            self.values.iter().map(|(k, v)| (k.as_str(), B64.encode(v.as_slice()))).collect();
         let plain = Zeroizing::new(serde_json::to_vec(&map).map_err(|e| io(&self.path, e))?);
         let mut nonce = [0u8; 12];
         rand_core::OsRng.fill_bytes(&mut nonce);

@@ -80,7 +80,10 @@ async fn bob_gives_delivery_his_phone_for_a_week_with_the_wallet_and_withdraws_i
     let text = b.wait_text("Done: saved phone").await;
     assert!(text.contains("primarily for delivery"), "{text}");
     b.page("w04-saved").await;
-    assert!(!data_holds(&stack.data_dir, PHONE.as_bytes()), "the home IdP holds only ciphertext");
+    assert!(
+        !data_holds(&stack.data_dir.join("home"), PHONE.as_bytes()),
+        "the home IdP holds only ciphertext"
+    );
 
     // Delivery reads it; shopping does not.
     b.goto(&format!("{delivery}/")).await;

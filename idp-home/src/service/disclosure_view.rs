@@ -2,8 +2,8 @@
 //! computation lives in [`pbe_core::disclosure_view`] (the data owner's wallet uses it too);
 //! this module applies it to a service's registration here.
 
-pub use pbe_core::disclosure_view::{describe, human_date, Rules};
 use pbe_core::disclosure_view::Reader;
+pub use pbe_core::disclosure_view::{describe, human_date, Rules};
 
 use crate::model::ServiceProvider;
 

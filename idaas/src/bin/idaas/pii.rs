@@ -68,7 +68,9 @@ pub fn run(cmd: PiiCommand) -> Result<(), CliError> {
                         let d = idaas::wallet::rules::parse(r).map_err(|e| CliError::input(e.to_string()))?;
                         PolicySource::Disclosure(Box::new(d), today()?)
                     }
-                    (None, None, None) => return Err(CliError::input("give --rules, --policy or --disclosure")),
+                    (None, None, None) => {
+                        return Err(CliError::input("give --rules, --policy or --disclosure"))
+                    }
                 };
                 let (client, token) = session(&a.account).await?;
                 let (ct, policy) = client.encrypt(&policy, &value).await.map_err(owner_err)?;
