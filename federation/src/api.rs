@@ -177,6 +177,24 @@ pub struct PiiSummary {
     pub updated: String,
 }
 
+/// A registered service as a signed-in person may see it (`GET /api/services` at the home
+/// IdP, the same list the account page shows): what its keys would carry after a sign-in, so
+/// the data owner's wallet can tell which services could open a value. Tolerant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSummary {
+    /// Its display name (or entity ID).
+    pub name: String,
+    /// Its domain (visitor authority); `None` for a plain SAML service, which opens nothing.
+    #[serde(default)]
+    pub domain: Option<String>,
+    /// Its country, when it has a domain.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Its registered purposes, `name:value`.
+    #[serde(default)]
+    pub purposes: Vec<String>,
+}
+
 /// `POST /pbe/pii/fetch` at the home IdP (`crate::pii`): a web agent asks for the
 /// ciphertexts of one assertion. Strict: received by the home IdP. Every field but `names` is
 /// one the reference's MAC covers, so a reference moved to another user, SP, session or

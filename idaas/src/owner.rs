@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use federation::api::{ApiToken, Authorities, PiiSummary, Problem, TokenRequest};
+use federation::api::{ApiToken, Authorities, PiiSummary, Problem, ServiceSummary, TokenRequest};
 use pbe_core::disclosure::DisclosurePolicy;
 use pbe_core::{AuthorityPublicKey, Encryptor, Policy, Suite, SuiteId};
 use serde::de::DeserializeOwned;
@@ -84,11 +84,32 @@ impl HomeClient {
 
     /// `POST /api/token`: a short-lived bearer token for `uid`.
     pub async fn token(&self, uid: &str, password: &str) -> Result<String, OwnerError> {
+        Ok(self.api_token(uid, password).await?.access_token)
+    }
+
+    /// `POST /api/token`, the whole answer (with its lifetime).
+    pub async fn api_token(&self, uid: &str, password: &str) -> Result<ApiToken, OwnerError> {
         let body = TokenRequest { uid: uid.to_owned(), password: Secret::new(password) };
         let resp =
             self.http.post(format!("{}/api/token", self.base)).json(&body).send().await.map_err(http_err)?;
-        let token: ApiToken = answer(resp).await?;
-        Ok(token.access_token)
+        answer(resp).await
+    }
+
+    /// `GET /api/services`: the registered services, as the account page shows them.
+    pub async fn services(&self, token: &str) -> Result<Vec<ServiceSummary>, OwnerError> {
+        let resp = self
+            .http
+            .get(format!("{}/api/services", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(http_err)?;
+        answer(resp).await
+    }
+
+    /// The home IdP's base URL.
+    pub fn base(&self) -> &str {
+        &self.base
     }
 
     /// `GET /pbe/authorities`: (suite, home authority, [(authority, public key text)]).

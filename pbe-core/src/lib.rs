@@ -23,6 +23,7 @@
 
 pub mod attribute;
 pub mod disclosure;
+pub mod disclosure_view;
 // Private: the scheme's building blocks. What other crates need is re-exported by name below,
 // so the public surface is the list here, not every helper those modules hold.
 mod envelope;

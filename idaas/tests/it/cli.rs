@@ -370,3 +370,36 @@ fn demo_prints_the_table1_lifecycle() {
     assert!(!text.contains("MISMATCH"));
     assert!(text.contains("Berlin, Germany") && text.contains("1980-01-01"));
 }
+
+#[test]
+fn pii_put_refuses_malformed_rules_before_asking_for_a_password() {
+    for rules in
+        ["domain=salesforce", "domain=a purposes=b for=0d", "colour=red", "domain=a purposes=b for=7d for=8d"]
+    {
+        let o = run_stdin(
+            &[
+                "pii",
+                "put",
+                "--home",
+                "http://127.0.0.1:9",
+                "--user",
+                "bob",
+                "--attr",
+                "x",
+                "--value",
+                "v",
+                "--rules",
+                rules,
+            ],
+            b"",
+        );
+        assert_eq!(code(&o), 2, "{rules}: {}", stderr(&o));
+        assert!(stderr(&o).contains("rules:") && !stderr(&o).contains("password"), "{rules}: {}", stderr(&o));
+    }
+    let o = run(&[
+        "pii", "put", "--user", "bob", "--attr", "x", "--value", "v", "--rules", "r", "--policy", "a:b@c",
+    ]);
+    assert_eq!(code(&o), 2, "--rules and --policy conflict");
+    let o = ok(run(&["wallet", "--help"]));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("--no-browser"));
+}

@@ -1,5 +1,6 @@
 //! The data owner's PII vault (`/api/pii`, `/api/pii/{attribute}`): upload, list, read back,
-//! delete, all under the owner's API token.
+//! delete, all under the owner's API token; and the registered services (`/api/services`), so
+//! the owner's wallet can show who could open what.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -18,6 +19,25 @@ pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/pii", get(list_pii))
         .route("/api/pii/{attribute}", put(put_pii).get(get_pii).delete(delete_pii))
+        .route("/api/services", get(list_services))
+}
+
+/// The registered services, as the account page shows them to a signed-in person.
+async fn list_services(
+    State(state): State<AppState>,
+    UserAuth(_uid): UserAuth,
+) -> Result<Json<Vec<federation::api::ServiceSummary>>, ApiError> {
+    let sps = state.store.list_sps()?;
+    Ok(Json(
+        sps.iter()
+            .map(|sp| federation::api::ServiceSummary {
+                name: sp.shown_name(),
+                domain: sp.pbe.as_ref().map(|p| p.domain.clone()),
+                country: sp.pbe.as_ref().map(|p| p.country.clone()),
+                purposes: sp.purposes.clone(),
+            })
+            .collect(),
+    ))
 }
 
 async fn put_pii(

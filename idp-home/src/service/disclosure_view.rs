@@ -1,139 +1,19 @@
-//! What a person is shown about their own data (the account page, issue 18): each stored
-//! ciphertext's disclosure rules in plain words, read from the policy text in its public header,
-//! and which registered service could open it today.
-//!
-//! "Could open" is computed exactly as decryption would decide it: the policy is evaluated
-//! against the attributes the service would hold after a sign-in today — the TAT this IdP
-//! issues it (`access_time` = today, its `domain` and `country`, all at this IdP's authority)
-//! and the PAT of its visitor IdP (the purposes registered for it, at its domain's authority,
-//! as recorded in its registration here). No key is used and nothing is decrypted.
+//! What a person is shown about their own data (the account page, issue 18): the shared
+//! computation lives in [`pbe_core::disclosure_view`] (the data owner's wallet uses it too);
+//! this module applies it to a service's registration here.
 
-use pbe_core::disclosure::{ACCESS_TIME, COUNTRY, DOMAIN, PRIMARY_PURPOSE, PURPOSE};
-use pbe_core::policy::{Policy, RangePolicy};
-use pbe_core::Attribute;
+use pbe_core::disclosure_view::Reader;
+pub use pbe_core::disclosure_view::{describe, human_date, Rules};
 
 use crate::model::ServiceProvider;
 
-/// A stored attribute's rules, for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rules {
-    /// The rules in a sentence.
-    pub text: String,
-    /// The last day (days since 1970-01-01) on which the rules let anyone read it, when the
-    /// policy bounds `access_time`.
-    pub closes: Option<u64>,
-}
-
-/// `days` (since 1970-01-01) as "30 Dec 2026".
-pub fn human_date(days: u64) -> String {
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
-    let (y, m, d) = pbe_core::segtree::civil_from_days(i64::try_from(days).unwrap_or(i64::MAX));
-    let month = usize::try_from(m).ok().and_then(|m| MONTHS.get(m.wrapping_sub(1))).copied().unwrap_or("?");
-    format!("{d} {month} {y}")
-}
-
-/// What a policy of the disclosure-policy shape names, gathered from its tree.
-#[derive(Default)]
-struct Parts {
-    domains: Vec<String>,
-    purposes: Vec<String>,
-    primary: Vec<String>,
-    countries: Vec<String>,
-    window: Option<(u64, u64)>,
-    /// Something outside the shape (another attribute, a threshold, another range).
-    other: bool,
-}
-
-fn push(list: &mut Vec<String>, v: &str) {
-    if !list.iter().any(|x| x == v) {
-        list.push(v.to_owned());
-    }
-}
-
-fn gather(p: &Policy, home: &str, out: &mut Parts) {
-    match p {
-        Policy::Attr(a) => match (a.name(), a.authority() == home) {
-            (DOMAIN, true) => push(&mut out.domains, a.value()),
-            (COUNTRY, true) => push(&mut out.countries, a.value()),
-            (PURPOSE, false) => push(&mut out.purposes, a.value()),
-            (PRIMARY_PURPOSE, false) => push(&mut out.primary, a.value()),
-            _ => out.other = true,
-        },
-        Policy::And(c) | Policy::Or(c) => c.iter().for_each(|c| gather(c, home, out)),
-        Policy::Threshold { children, .. } => {
-            out.other = true;
-            children.iter().for_each(|c| gather(c, home, out));
-        }
-        Policy::Range(r) => window(r, home, out),
-    }
-}
-
-fn window(r: &RangePolicy, home: &str, out: &mut Parts) {
-    if r.name() == ACCESS_TIME && r.authority() == home && r.is_date() && out.window.is_none() {
-        out.window = Some((r.low(), r.high()));
-    } else {
-        out.other = true;
-    }
-}
-
-fn or_list(items: &[String]) -> String {
-    match items {
-        [] => String::new(),
-        [one] => one.clone(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
-    }
-}
-
-/// The rules of the policy `policy_text` (the public text in a ciphertext's header) for data
-/// held at `home` (this IdP's authority), in plain words.
-pub fn describe(policy_text: &str, home: &str) -> Rules {
-    let Ok(policy) = Policy::parse(policy_text) else {
-        return Rules { text: "The rules of this value could not be read.".into(), closes: None };
-    };
-    let mut parts = Parts::default();
-    gather(&policy, home, &mut parts);
-    let closes = parts.window.map(|(_, high)| high);
-    if parts.other || parts.domains.is_empty() || parts.purposes.is_empty() {
-        let text = format!("Readable by whoever holds keys satisfying the rule {policy}.");
-        return Rules { text, closes };
-    }
-    let mut text = format!("Services of {} may read this", or_list(&parts.domains));
-    text.push_str(&format!(" for {}", or_list(&parts.purposes)));
-    if parts.purposes.iter().any(|p| p == "current") {
-        text.push_str(" (current: only while you are signed in)");
-    }
-    if !parts.primary.is_empty() {
-        text.push_str(&format!(", primarily for {}", or_list(&parts.primary)));
-    }
-    if let Some((low, high)) = parts.window {
-        text.push_str(&format!(", from {} until {}", human_date(low), human_date(high)));
-    }
-    if !parts.countries.is_empty() {
-        let upper: Vec<String> = parts.countries.iter().map(|c| c.to_uppercase()).collect();
-        text.push_str(&format!("; only in {}", or_list(&upper)));
-    }
-    text.push('.');
-    Rules { text, closes }
-}
-
-/// Whether `sp` could open a ciphertext under `policy_text` after a sign-in on day `today`:
-/// the policy evaluated against its TAT (`access_time` = today, `domain`, `country` at `home`)
-/// and its registered purposes (at its domain's authority). A plain SAML service (no PBE
-/// registration) opens nothing; an unreadable policy counts as not opened.
+/// Whether `sp` could open a ciphertext under `policy_text` after a sign-in on day `today`
+/// (see [`pbe_core::disclosure_view::could_open`]). A plain SAML service (no PBE
+/// registration) opens nothing.
 pub fn could_open(policy_text: &str, sp: &ServiceProvider, home: &str, today: u64) -> bool {
     let Some(pbe) = &sp.pbe else { return false };
-    let Ok(policy) = Policy::parse(policy_text) else { return false };
-    let mut held: Vec<Attribute> =
-        pbe_core::segtree::path_attributes(ACCESS_TIME, home, today).unwrap_or_default();
-    held.extend(Attribute::new(DOMAIN, &pbe.domain, home));
-    held.extend(Attribute::new(COUNTRY, &pbe.country, home));
-    for p in &sp.purposes {
-        if let Some((name, value)) = p.split_once(':') {
-            held.extend(Attribute::new(name, value, &pbe.domain));
-        }
-    }
-    policy.is_satisfied_by(&|a: &Attribute| held.contains(a))
+    let reader = Reader { domain: &pbe.domain, country: &pbe.country, purposes: &sp.purposes };
+    pbe_core::disclosure_view::could_open(policy_text, &reader, home, today)
 }
 
 #[cfg(test)]

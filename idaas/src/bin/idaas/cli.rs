@@ -46,6 +46,9 @@ pub enum Command {
     Quickstart(QuickstartArgs),
     /// A demo backend that answers with the identity headers it received (JSON or HTML).
     DemoBackend(DemoBackendArgs),
+    /// Data owner: a local web app (127.0.0.1) to write disclosure rules with a form and
+    /// encrypt values on this machine (docs/wallet.md).
+    Wallet(crate::wallet_cmd::WalletArgs),
     /// Data owner: encrypt PII locally and keep it in the home IdP's vault.
     #[command(subcommand)]
     Pii(PiiCommand),
@@ -206,11 +209,15 @@ pub struct PiiPutArgs {
     #[arg(long)]
     pub file: Option<PathBuf>,
     /// A disclosure policy (JSON or TOML; see docs/examples/).
-    #[arg(long, conflicts_with = "policy", required_unless_present = "policy")]
+    #[arg(long, conflicts_with_all = ["policy", "rules"], required_unless_present_any = ["policy", "rules"])]
     pub disclosure: Option<PathBuf>,
     /// Or a policy in the policy language.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "rules")]
     pub policy: Option<String>,
+    /// Or disclosure rules in the short form (docs/wallet.md), e.g.
+    /// "domain=salesforce purposes=purchase,current for=30d country=eu".
+    #[arg(long)]
+    pub rules: Option<String>,
     /// The date a disclosure policy's validity starts from when it names none (default today).
     #[arg(long)]
     pub today: Option<String>,

@@ -17,6 +17,7 @@ mod quickstart;
 mod restore;
 mod serve;
 mod sps;
+mod wallet_cmd;
 
 fn main() -> ExitCode {
     let args = cli::Cli::parse();
@@ -76,6 +77,7 @@ fn main() -> ExitCode {
         },
         cli::Command::Backup(args) => exit(backup::run(&args.data_dir, &args.out)),
         cli::Command::Restore(args) => exit(restore::run(&args.input, &args.data_dir)),
+        cli::Command::Wallet(args) => exit(wallet_cmd::run(args)),
         cli::Command::Pii(cmd) => match pii::run(cmd) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

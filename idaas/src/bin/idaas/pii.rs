@@ -11,7 +11,7 @@ use crate::error::CliError;
 /// The environment variable holding the password (else it is asked for).
 pub const PASSWORD_ENV: &str = "IDAAS_PASSWORD";
 
-fn password() -> Result<String, CliError> {
+pub(crate) fn password() -> Result<String, CliError> {
     if let Ok(p) = std::env::var(PASSWORD_ENV) {
         return Ok(p);
     }
@@ -28,7 +28,7 @@ fn password() -> Result<String, CliError> {
     Ok(p)
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -57,14 +57,20 @@ pub fn run(cmd: PiiCommand) -> Result<(), CliError> {
                     }
                     (None, None) => return Err(CliError::input("give --value or --file")),
                 };
-                let policy = match (&a.policy, &a.disclosure) {
-                    (Some(p), _) => PolicySource::Text(p.clone()),
-                    (None, Some(path)) => {
+                let today = || crate::pbe::parse_day("--today", a.today.as_deref());
+                let policy = match (&a.policy, &a.disclosure, &a.rules) {
+                    (Some(p), _, _) => PolicySource::Text(p.clone()),
+                    (None, Some(path), _) => {
                         let d = crate::pbe::read_disclosure(path)?;
-                        let today = crate::pbe::parse_day("--today", a.today.as_deref())?;
-                        PolicySource::Disclosure(Box::new(d), today)
+                        PolicySource::Disclosure(Box::new(d), today()?)
                     }
-                    (None, None) => return Err(CliError::input("give --policy or --disclosure")),
+                    (None, None, Some(r)) => {
+                        let d = idaas::wallet::rules::parse(r).map_err(|e| CliError::input(e.to_string()))?;
+                        PolicySource::Disclosure(Box::new(d), today()?)
+                    }
+                    (None, None, None) => {
+                        return Err(CliError::input("give --rules, --policy or --disclosure"))
+                    }
                 };
                 let (client, token) = session(&a.account).await?;
                 let (ct, policy) = client.encrypt(&policy, &value).await.map_err(owner_err)?;
@@ -75,7 +81,24 @@ pub fn run(cmd: PiiCommand) -> Result<(), CliError> {
             PiiCommand::List(a) => {
                 let (client, token) = session(&a).await?;
                 let list = client.list(&token).await.map_err(owner_err)?;
-                println!("{}", serde_json::to_string_pretty(&list).unwrap_or_default());
+                let (_, home, _) = client.authorities().await.map_err(owner_err)?;
+                // Each summary with its rules in words and, when they have that shape, in the
+                // short form `--rules` takes (as the wallet shows them).
+                let shown: Vec<serde_json::Value> = list
+                    .iter()
+                    .map(|p| {
+                        let mut v = serde_json::to_value(p).unwrap_or_default();
+                        if let Some(o) = v.as_object_mut() {
+                            let words = pbe_core::disclosure_view::describe(&p.policy, &home).text;
+                            o.insert("rules_text".into(), words.into());
+                            if let Some(r) = pbe_core::disclosure_view::recover(&p.policy, &home) {
+                                o.insert("rules".into(), idaas::wallet::rules::print(&r).into());
+                            }
+                        }
+                        v
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string_pretty(&shown).unwrap_or_default());
                 Ok(())
             }
             PiiCommand::Rm(a) => {

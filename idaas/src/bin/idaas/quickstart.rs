@@ -62,6 +62,14 @@ pub fn run(a: QuickstartArgs) -> Result<(), ServeError> {
             if stack.created { "stored" } else { "kept" },
             if stack.created { "" } else { " on an earlier run" }
         );
+        let ca = stack.ca_file.as_ref().map(|c| format!(" --ca-file {}", c.display())).unwrap_or_default();
+        println!(
+            "  bob's wallet: IDAAS_PASSWORD=$(cat {}) idaas wallet --home {} --user {}{ca}",
+            pw_file.display(),
+            stack.home_url,
+            stack::USER
+        );
+        println!("               (his data and rules in a local web app; docs/wallet.md)");
         let where_ = |a: &idaas::stack::AdminToken, env: &str| match &a.file {
             Some(f) => f.display().to_string(),
             None => format!("${env}"),

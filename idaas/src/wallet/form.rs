@@ -1,0 +1,207 @@
+//! The wallet's rules form, read into a disclosure policy: the attribute, the value, the
+//! domains (one checkbox per authority of the federation), the purposes and primary purposes
+//! (preset checkboxes or typed), the country and the lifetime (for N days, or until a date,
+//! optionally from a date).
+
+use pbe_core::DisclosurePolicy;
+use zeroize::Zeroizing;
+
+/// The purposes offered as checkboxes (the paper's examples); others can be typed.
+pub const PRESETS: [&str; 5] = ["current", "contact", "purchase", "delivery", "marketing"];
+
+/// What the form posted.
+#[derive(Default)]
+pub struct FormInput {
+    /// The attribute name.
+    pub attr: String,
+    /// The value (wiped on drop; may be empty when the vault keeps it).
+    pub value: Zeroizing<String>,
+    /// Ticked domains.
+    pub domains: Vec<String>,
+    /// Ticked purposes.
+    pub purposes: Vec<String>,
+    /// Typed purposes, comma-separated.
+    pub purposes_other: String,
+    /// Ticked primary purposes.
+    pub primary: Vec<String>,
+    /// Typed primary purposes, comma-separated.
+    pub primary_other: String,
+    /// Countries, comma-separated (empty: anywhere).
+    pub country: String,
+    /// First day, `YYYY-MM-DD` (empty: today).
+    pub from: String,
+    /// `days` or `until`.
+    pub life: String,
+    /// Number of days.
+    pub days: String,
+    /// Last day, `YYYY-MM-DD`.
+    pub until: String,
+    /// The form's CSRF token.
+    pub csrf: String,
+}
+
+impl std::fmt::Debug for FormInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FormInput").field("attr", &self.attr).field("value", &"[redacted]").finish()
+    }
+}
+
+fn split_list(text: &str) -> impl Iterator<Item = String> + '_ {
+    text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned)
+}
+
+fn push_unique(list: &mut Vec<String>, v: String) {
+    if !list.contains(&v) {
+        list.push(v);
+    }
+}
+
+impl FormInput {
+    /// Reads the posted pairs (repeated names for checkboxes); unknown names are ignored.
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        let mut f = FormInput { life: "days".into(), ..FormInput::default() };
+        for (k, v) in pairs {
+            match k.as_str() {
+                "attr" => f.attr = v.trim().to_owned(),
+                "value" => f.value = Zeroizing::new(v),
+                "domain" => push_unique(&mut f.domains, v),
+                "purpose" => push_unique(&mut f.purposes, v),
+                "purposes_other" => f.purposes_other = v,
+                "primary" => push_unique(&mut f.primary, v),
+                "primary_other" => f.primary_other = v,
+                "country" => f.country = v,
+                "from" => f.from = v.trim().to_owned(),
+                "life" => f.life = v,
+                "days" => f.days = v.trim().to_owned(),
+                "until" => f.until = v.trim().to_owned(),
+                "csrf" => f.csrf = v,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    /// The form pre-filled from rules (editing a stored attribute).
+    pub fn from_policy(attr: &str, p: &DisclosurePolicy) -> Self {
+        let (preset, other): (Vec<String>, Vec<String>) =
+            p.purposes.iter().cloned().partition(|x| PRESETS.contains(&x.as_str()));
+        let (ppreset, pother): (Vec<String>, Vec<String>) =
+            p.primary_purposes.iter().cloned().partition(|x| PRESETS.contains(&x.as_str()));
+        FormInput {
+            attr: attr.to_owned(),
+            domains: p.domains.clone(),
+            purposes: preset,
+            purposes_other: other.join(", "),
+            primary: ppreset,
+            primary_other: pother.join(", "),
+            country: p.countries.join(", "),
+            from: p.valid_from.clone().unwrap_or_default(),
+            life: if p.valid_until.is_some() { "until".into() } else { "days".into() },
+            days: p.lifetime_days.map(|d| d.to_string()).unwrap_or_default(),
+            until: p.valid_until.clone().unwrap_or_default(),
+            ..FormInput::default()
+        }
+    }
+
+    /// The rules the form describes, or what is missing, in words.
+    pub fn policy(&self) -> Result<DisclosurePolicy, String> {
+        let mut purposes = self.purposes.clone();
+        split_list(&self.purposes_other).for_each(|p| push_unique(&mut purposes, p));
+        let mut primary = self.primary.clone();
+        split_list(&self.primary_other).for_each(|p| push_unique(&mut primary, p));
+        if self.domains.is_empty() {
+            return Err("Choose at least one domain.".into());
+        }
+        if purposes.is_empty() {
+            return Err("Choose or type at least one purpose.".into());
+        }
+        let (lifetime_days, valid_until) = if self.life == "until" {
+            if self.until.is_empty() {
+                return Err("Give the last day (until).".into());
+            }
+            (None, Some(self.until.clone()))
+        } else {
+            let n = self
+                .days
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=99_999).contains(n))
+                .ok_or("Give the number of days (1 to 99999).")?;
+            (Some(n), None)
+        };
+        let countries: Vec<String> = split_list(&self.country).collect();
+        let all = self.domains.iter().chain(&purposes).chain(&primary).chain(&countries);
+        if let Some(bad) = all.into_iter().find(|x| !super::rules::item_ok(x)) {
+            let shown: String = bad.chars().take(40).collect();
+            return Err(format!("'{shown}' is not a name (letters, digits, '_', '-', '.'; 1 to 64)."));
+        }
+        let p = DisclosurePolicy {
+            purposes,
+            primary_purposes: primary,
+            domains: self.domains.clone(),
+            countries,
+            valid_from: (!self.from.is_empty()).then(|| self.from.clone()),
+            lifetime_days,
+            valid_until,
+        };
+        // The short form checks every name and date; the same text `idaas pii put --rules` takes.
+        super::rules::parse(&super::rules::print(&p)).map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+    use super::*;
+
+    fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    #[test]
+    fn a_delivery_only_week_reads_as_the_short_form() {
+        let f = FormInput::from_pairs(pairs(&[
+            ("attr", "phone"),
+            ("value", "+49 30 1234567"),
+            ("domain", "salesforce"),
+            ("purpose", "delivery"),
+            ("primary", "delivery"),
+            ("life", "days"),
+            ("days", "7"),
+        ]));
+        let p = f.policy().unwrap();
+        assert_eq!(
+            super::super::rules::print(&p),
+            "domain=salesforce purposes=delivery primary=delivery for=7d"
+        );
+        assert!(!format!("{f:?}").contains("1234567"));
+        let back = FormInput::from_policy("phone", &p);
+        assert_eq!(back.policy().unwrap(), p);
+    }
+
+    #[test]
+    fn missing_or_bad_fields_are_explained() {
+        let base = [("domain", "salesforce"), ("purpose", "current"), ("days", "7")];
+        assert!(FormInput::from_pairs(pairs(&base)).policy().is_ok());
+        let without = |drop: &str| {
+            let list: Vec<_> = base.iter().copied().filter(|(k, _)| *k != drop).collect();
+            FormInput::from_pairs(pairs(&list)).policy().unwrap_err()
+        };
+        assert!(without("domain").contains("domain"));
+        assert!(without("purpose").contains("purpose"));
+        assert!(without("days").contains("days"));
+        let bad = FormInput::from_pairs(pairs(&[
+            ("domain", "salesforce"),
+            ("purposes_other", "x y"),
+            ("days", "7"),
+        ]));
+        assert!(bad.policy().unwrap_err().contains("not a name"));
+        let until = FormInput::from_pairs(pairs(&[
+            ("domain", "salesforce"),
+            ("purpose", "current"),
+            ("life", "until"),
+            ("until", "2026-13-40"),
+        ]));
+        assert!(until.policy().unwrap_err().contains("date"));
+    }
+}
