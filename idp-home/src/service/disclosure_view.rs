@@ -164,6 +164,7 @@ mod tests {
             authn_requests_signed: true,
             slo: None,
             consent: None,
+            require_mfa: false,
         }
     }
 
