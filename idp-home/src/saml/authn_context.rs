@@ -141,13 +141,13 @@ mod tests {
     #[test]
     fn comparisons_order_password_below_mfa() {
         let better = Some(AuthnContextComparison::Better);
-        let r = RequestedContext::from_request(Some(&req(&[AC_PASSWORD_PROTECTED_TRANSPORT], better.clone())));
+        let r =
+            RequestedContext::from_request(Some(&req(&[AC_PASSWORD_PROTECTED_TRANSPORT], better.clone())));
         assert!(r.needs_mfa() && r.satisfiable());
         assert!(!RequestedContext::from_request(Some(&req(&[AC_REFEDS_MFA], better))).satisfiable());
         let min = Some(AuthnContextComparison::Minimum);
-        assert!(
-            !RequestedContext::from_request(Some(&req(&[AC_PASSWORD_PROTECTED_TRANSPORT], min.clone()))).needs_mfa()
-        );
+        assert!(!RequestedContext::from_request(Some(&req(&[AC_PASSWORD_PROTECTED_TRANSPORT], min.clone())))
+            .needs_mfa());
         assert!(RequestedContext::from_request(Some(&req(&[AC_REFEDS_MFA], min))).needs_mfa());
         let max = Some(AuthnContextComparison::Maximum);
         let r = RequestedContext::from_request(Some(&req(&[AC_PASSWORD_PROTECTED_TRANSPORT], max)));
