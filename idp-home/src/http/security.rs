@@ -123,34 +123,34 @@ fn enrol_page(
 }
 
 /// The signed-in user and the form token, or the answer for a browser without a session.
-fn context(state: &AppState, headers: &HeaderMap) -> Result<(User, String), Response> {
+fn context(state: &AppState, headers: &HeaderMap) -> Result<(User, String), Box<Response>> {
     let Some((c, session)) = signed_in(state, headers) else {
-        return Err(Redirect::to("/account").into_response());
+        return Err(Box::new(Redirect::to("/account").into_response()));
     };
     match state.store.get_user(&session.uid) {
         Ok(Some(u)) => Ok((u, state.sso.form_token(PURPOSE, &c))),
-        Ok(None) => Err(Redirect::to("/account").into_response()),
-        Err(e) => {
-            Err(super::error::SsoError::SignInUnavailable(format!("security page: {e}")).into_response())
-        }
+        Ok(None) => Err(Box::new(Redirect::to("/account").into_response())),
+        Err(e) => Err(Box::new(
+            super::error::SsoError::SignInUnavailable(format!("security page: {e}")).into_response(),
+        )),
     }
 }
 
 /// [`context`] for a POST, with its CSRF token checked.
-fn post_context(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(User, String), Response> {
+fn post_context(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(User, String), Box<Response>> {
     let Some((c, _)) = signed_in(state, headers) else {
-        return Err(html::error_page_titled(
+        return Err(Box::new(html::error_page_titled(
             StatusCode::UNAUTHORIZED,
             "Sign-in security",
             "You are not signed in.",
-        ));
+        )));
     };
     if !state.sso.check_form_token(PURPOSE, &c, csrf) {
-        return Err(html::error_page_titled(
+        return Err(Box::new(html::error_page_titled(
             StatusCode::FORBIDDEN,
             "Sign-in security",
             "The form's security token is missing or wrong. Open the page again and retry.",
-        ));
+        )));
     }
     context(state, headers)
 }
@@ -158,7 +158,7 @@ fn post_context(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(Us
 async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match context(&state, &headers) {
         Ok((user, csrf)) => overview(&state, &user, &csrf, None, StatusCode::OK),
-        Err(resp) => resp,
+        Err(resp) => *resp,
     }
 }
 
@@ -192,7 +192,7 @@ async fn start(
     let form = fields(form);
     let (user, csrf) = match post_context(&state, &headers, &form.csrf) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match mfa::start(&state, &user.uid, state.clock.now()) {
         Ok(_) => match state.store.get_user(&user.uid) {
@@ -221,7 +221,7 @@ async fn confirm(
     let form = fields(form);
     let (user, csrf) = match post_context(&state, &headers, &form.csrf) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     match mfa::confirm(&state, &user.uid, &form.code, client, state.clock.now()) {
         Ok(codes) => {
@@ -255,7 +255,7 @@ async fn remove(
     let form = fields(form);
     let (user, csrf) = match post_context(&state, &headers, &form.csrf) {
         Ok(c) => c,
-        Err(resp) => return resp,
+        Err(resp) => return *resp,
     };
     let now = state.clock.now();
     let result =
