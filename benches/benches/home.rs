@@ -53,6 +53,7 @@ fn sso_response_on(c: &mut Criterion, group: &str, store: Arc<dyn Store>) {
         purposes: Vec::new(),
         slo: None,
         consent: Some(idp_home::model::ConsentMode::Implied),
+        require_mfa: false,
         pbe: Some(PbeConfig {
             tat_public_key: sp_key.public_text(),
             visitor_entity_id: "https://salesforce.example".into(),
@@ -85,6 +86,7 @@ fn sso_response_on(c: &mut Criterion, group: &str, store: Arc<dyn Store>) {
         verified: true,
         groups: vec!["customers".into()],
         created: T0,
+        security: Default::default(),
     };
     store.put_user(&user).unwrap();
     let home = AuthorityPublicKey::<S>::from_bytes(
@@ -110,6 +112,7 @@ fn sso_response_on(c: &mut Criterion, group: &str, store: Arc<dyn Store>) {
         authn_instant: T0,
         expires: T0 + 8 * 3600,
         participants: Vec::new(),
+        mfa: false,
     };
     let request = |sp: &SpConfig| AcceptedRequest {
         id: "_req".into(),

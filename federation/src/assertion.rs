@@ -35,6 +35,15 @@ pub const CM_BEARER: &str = "urn:oasis:names:tc:SAML:2.0:cm:bearer";
 pub const NAME_FORMAT_URI: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri";
 /// `NameFormat` of attributes with a plain name (`groups`, `email`, the idaas claims).
 pub const NAME_FORMAT_BASIC: &str = "urn:oasis:names:tc:SAML:2.0:attrname-format:basic";
+/// `AuthnContextClassRef` of a sign-in with a password over TLS (the default).
+pub const AC_PASSWORD_PROTECTED_TRANSPORT: &str =
+    "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+/// `AuthnContextClassRef` of a sign-in with a password and a second factor: the REFEDS MFA
+/// profile, the class research and education federations ask for.
+pub const AC_REFEDS_MFA: &str = "https://refeds.org/profile/mfa";
+/// The SAML 2.0 class of two factors, one a device the user holds (an authenticator app):
+/// answered when an SP asks for it by name instead of [`AC_REFEDS_MFA`].
+pub const AC_MOBILE_TWO_FACTOR: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract";
 /// `mail` (RFC 4524, eduPerson/SAML2 Int profile URI form).
 pub const ATTR_MAIL: &str = "urn:oid:0.9.2342.19200300.100.1.3";
 /// `isMemberOf` (group membership, eduMember).
@@ -209,6 +218,27 @@ pub fn build_signed_response_with_id(
     signing_key_der: &[u8],
     cert_base64: &str,
 ) -> Result<SignedResponse, AssertionError> {
+    build_signed_response_in_context(
+        p,
+        AC_PASSWORD_PROTECTED_TRANSPORT,
+        response_id,
+        assertion_id,
+        signing_key_der,
+        cert_base64,
+    )
+}
+
+/// [`build_signed_response_with_id`] stating `class_ref` as the `AuthnContextClassRef` (how
+/// the user authenticated: [`AC_PASSWORD_PROTECTED_TRANSPORT`], [`AC_REFEDS_MFA`], …).
+pub fn build_signed_response_in_context(
+    p: &ResponseParams,
+    class_ref: &str,
+    response_id: String,
+    assertion_id: String,
+    signing_key_der: &[u8],
+    cert_base64: &str,
+) -> Result<SignedResponse, AssertionError> {
+    check_chars("AuthnContextClassRef", class_ref)?;
     check_chars("NameID", &p.name_id)?;
     check_chars("issuer", &p.issuer)?;
     for a in &p.attributes {
@@ -224,7 +254,7 @@ pub fn build_signed_response_with_id(
     // The Assertion is built and signed on its own first: samael signs the first signature
     // template of a document, and the Response's signature must cover the Assertion's
     // finished signature, so it is computed second, over the embedded signed bytes.
-    let mut assertion = write_assertion(p, &assertion_id, &now, cert_base64)?;
+    let mut assertion = write_assertion(p, class_ref, &assertion_id, &now, cert_base64)?;
     if p.signed_parts.signs_assertion() {
         assertion = sign(assertion)?;
     }
@@ -264,6 +294,7 @@ pub fn build_signed_response_with_id(
 /// the same bytes inside the Response), with a signature template when it is to be signed.
 fn write_assertion(
     p: &ResponseParams,
+    class_ref: &str,
     assertion_id: &str,
     now: &str,
     cert_base64: &str,
@@ -312,13 +343,7 @@ fn write_assertion(
             ("SessionNotOnOrAfter", &session_end),
         ],
     );
-    x.open("saml:AuthnContext", &[])
-        .leaf(
-            "saml:AuthnContextClassRef",
-            &[],
-            "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport",
-        )
-        .close();
+    x.open("saml:AuthnContext", &[]).leaf("saml:AuthnContextClassRef", &[], class_ref).close();
     x.close();
 
     if !p.attributes.is_empty() {

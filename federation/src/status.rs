@@ -20,6 +20,10 @@ pub const STATUS_NO_PASSIVE: &str = "urn:oasis:names:tc:SAML:2.0:status:NoPassiv
 /// Second-level status: the requested NameID format is not one this IdP issues.
 pub const STATUS_INVALID_NAMEID_POLICY: &str = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy";
 
+/// Second-level status: the requested authentication context (`RequestedAuthnContext`, or a
+/// second factor the SP requires) cannot be satisfied.
+pub const STATUS_NO_AUTHN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext";
+
 /// What a status Response says and to whom.
 #[derive(Debug, Clone)]
 pub struct StatusParams<'a> {

@@ -318,6 +318,7 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
                 sign: Default::default(),
                 authn_requests_signed: true,
                 consent: None, // required (a PBE service): bots click Allow, browser::through_consent
+                require_mfa: false,
                 // Single logout, HTTP-Redirect both ways (docs/home-idp.md).
                 slo: Some(idp_home::model::SloConfig {
                     url: format!("{url}/saml/slo"),

@@ -21,6 +21,70 @@ pub struct User {
     pub groups: Vec<String>,
     /// Creation time, Unix seconds.
     pub created: i64,
+    /// The second factor and its policy (issue 20); absent in older records.
+    #[serde(default, skip_serializing_if = "AccountSecurity::is_empty")]
+    pub security: AccountSecurity,
+}
+
+/// Whether a user's sign-ins ask for a second factor (`mfa = off | optional | required`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaPolicy {
+    /// Never asked, even with an enrolled factor; an SP requiring MFA is refused.
+    Off,
+    /// Asked once the user has enrolled a factor (the default).
+    #[default]
+    Optional,
+    /// Always asked: without an enrolled factor the user can sign in only to the account
+    /// pages, to enrol one.
+    Required,
+}
+
+/// A user's second factor and its policy.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountSecurity {
+    /// The policy.
+    #[serde(default)]
+    pub mfa: MfaPolicy,
+    /// The TOTP factor, from the start of its enrolment on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<TotpFactor>,
+}
+
+impl AccountSecurity {
+    /// Nothing set (the record of an older version).
+    pub fn is_empty(&self) -> bool {
+        self.mfa == MfaPolicy::Optional && self.totp.is_none()
+    }
+}
+
+/// An RFC 6238 authenticator (HMAC-SHA-1, 6 digits, 30-second steps).
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TotpFactor {
+    /// The shared secret, base64url without padding (20 random bytes).
+    pub secret: String,
+    /// Whether the user proved, with a code, that their authenticator holds it; an
+    /// unconfirmed factor is never asked for at sign-in.
+    pub confirmed: bool,
+    /// When the enrolment started, Unix seconds.
+    pub created: i64,
+    /// The last time step whose code was accepted: that step and earlier ones are refused
+    /// (replay).
+    #[serde(default)]
+    pub last_step: u64,
+    /// SHA-256 (hex) of each unused recovery code; a used one is removed.
+    #[serde(default)]
+    pub recovery: Vec<String>,
+}
+
+impl std::fmt::Debug for TotpFactor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpFactor")
+            .field("secret", &"[redacted]")
+            .field("confirmed", &self.confirmed)
+            .field("recovery_left", &self.recovery.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A registered service provider.
@@ -71,6 +135,10 @@ pub struct ServiceProvider {
     /// gets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<ConsentMode>,
+    /// Whether every sign-in to this SP needs a second factor (issue 20); the assertion then
+    /// states the MFA authentication context.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_mfa: bool,
 }
 
 /// Whether an SP's sign-ins need the person's consent (`consent = "required" | "implied"`).

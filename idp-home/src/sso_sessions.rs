@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::saml::authn_context::RequestedContext;
 use crate::saml::request::AcceptedRequest;
 
 /// Most concurrent IdP sessions kept.
@@ -71,6 +72,8 @@ pub struct IdpSession {
     pub expires: i64,
     /// The SPs it issued assertions to, oldest first (at most [`MAX_PARTICIPANTS`]).
     pub participants: Vec<Participant>,
+    /// Whether the sign-in included a second factor (at the start, or a later step-up).
+    pub mfa: bool,
 }
 
 /// An AuthnRequest waiting for the user to sign in, as read back from a valid cookie.
@@ -100,6 +103,9 @@ struct PendingClaims {
     /// RelayState.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rs: Option<String>,
+    /// The request's `RequestedAuthnContext` ([`RequestedContext::to_codes`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ac: Option<[u8; 2]>,
 }
 
 /// Why the session table failed.
@@ -123,6 +129,9 @@ pub trait SessionTable: Send + Sync + std::fmt::Debug {
     /// Appends a participant to session `id` (dropping the oldest beyond
     /// [`MAX_PARTICIPANTS`]); nothing if the session is gone.
     fn record_participant(&self, id: &str, p: Participant) -> Result<(), TableError>;
+    /// Records that session `id`'s user gave a second factor (a step-up); nothing if the
+    /// session is gone.
+    fn mark_mfa(&self, id: &str) -> Result<(), TableError>;
     /// Removes session `id`, returning it (live or not).
     fn remove(&self, id: &str) -> Result<Option<IdpSession>, TableError>;
     /// The id of a live session in which `sp` received an assertion for `name_id` with one of
@@ -176,7 +185,7 @@ pub(crate) fn random_token() -> String {
     hex::encode(b)
 }
 
-fn digest(token: &str) -> String {
+pub(crate) fn digest(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
@@ -218,6 +227,8 @@ impl SsoState {
             sp: request.sp_entity_id.clone(),
             acs: request.acs_index,
             rs: relay_state,
+            ac: (request.flags.requested != RequestedContext::default())
+                .then(|| request.flags.requested.to_codes()),
         };
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).ok()?);
         let tag = URL_SAFE_NO_PAD.encode(self.mac(b"idaas pending v1\0", payload.as_bytes()));
@@ -259,15 +270,23 @@ impl SsoState {
                 sp_entity_id: claims.sp,
                 acs_url: acs,
                 acs_index: claims.acs,
-                flags: Default::default(),
+                flags: crate::saml::request::AuthnFlags {
+                    requested: claims.ac.map(RequestedContext::from_codes).unwrap_or_default(),
+                    ..Default::default()
+                },
             },
             relay_state: claims.rs,
             csrf: bound,
         })
     }
 
-    /// Creates an IdP session; returns (cookie value, session).
+    /// Creates an IdP session after a password-only sign-in; returns (cookie value, session).
     pub fn create_session(&self, uid: &str, now: i64, lifetime: i64) -> (String, IdpSession) {
+        self.create_session_with(uid, now, lifetime, false)
+    }
+
+    /// Creates an IdP session, `mfa` when the sign-in included a second factor.
+    pub fn create_session_with(&self, uid: &str, now: i64, lifetime: i64, mfa: bool) -> (String, IdpSession) {
         let token = random_token();
         let session = IdpSession {
             id: digest(&token),
@@ -275,6 +294,7 @@ impl SsoState {
             authn_instant: now,
             expires: now + lifetime,
             participants: Vec::new(),
+            mfa,
         };
         logged(self.sessions.insert(&session, now));
         (token, session)
@@ -289,6 +309,30 @@ impl SsoState {
     /// beyond [`MAX_PARTICIPANTS`]).
     pub fn record_participant(&self, id: &str, p: Participant) {
         logged(self.sessions.record_participant(id, p));
+    }
+
+    /// Records a step-up: session `id`'s user gave a second factor.
+    pub fn mark_mfa(&self, id: &str) {
+        logged(self.sessions.mark_mfa(id));
+    }
+
+    /// `claims` as a cookie value authenticated under `label` (HMAC-SHA-256, this state's
+    /// key): the second sign-in step keeps its pending state in the browser this way.
+    pub fn seal<T: Serialize>(&self, label: &str, claims: &T) -> Option<String> {
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).ok()?);
+        let tag = URL_SAFE_NO_PAD.encode(self.mac(label.as_bytes(), payload.as_bytes()));
+        Some(format!("{payload}.{tag}"))
+    }
+
+    /// The claims of a [`SsoState::seal`]ed value, if its tag is right (constant time).
+    pub fn open<T: serde::de::DeserializeOwned>(&self, label: &str, value: &str) -> Option<T> {
+        let (payload, tag) = value.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        let expected = self.mac(label.as_bytes(), payload.as_bytes());
+        if !bool::from(expected.as_slice().ct_eq(&tag)) {
+            return None;
+        }
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
     }
 
     /// Ends the session of this cookie value; returns it if it was live.

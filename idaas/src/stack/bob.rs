@@ -41,6 +41,7 @@ pub(super) fn ensure_bob(home: &idp_home::AppState, dir: &Path) -> Result<(Strin
             verified: true,
             groups: vec![GROUP.into()],
             created: home.clock.now(),
+            security: Default::default(),
         };
         ctx!(home.store.put_user(&user), "store bob")?;
         wrote = true;

@@ -57,6 +57,10 @@ pub struct SpConfig {
     /// `email` released), implied for the others.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consent: Option<crate::model::ConsentMode>,
+    /// `true`: every sign-in to this SP needs a second factor (TOTP); a user without one is
+    /// answered `NoAuthnContext`. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_mfa: bool,
 }
 
 /// [`PbeBinding`] as written in the configuration.
@@ -90,6 +94,7 @@ impl From<SpConfig> for ServiceProvider {
             authn_requests_signed: c.authn_requests_signed,
             slo: c.slo,
             consent: c.consent,
+            require_mfa: c.require_mfa,
             pbe: c.pbe.map(|p| PbeBinding {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,
@@ -115,6 +120,7 @@ impl From<ServiceProvider> for SpConfig {
             authn_requests_signed: s.authn_requests_signed,
             slo: s.slo,
             consent: s.consent,
+            require_mfa: s.require_mfa,
             pbe: s.pbe.map(|p| PbeConfig {
                 tat_public_key: p.tat_public_key,
                 visitor_entity_id: p.visitor_entity_id,

@@ -117,6 +117,16 @@ async fn login(
     let LoginForm { uid, password, remember, .. } = form;
     let typed_uid: String = uid.chars().take(64).collect();
     match accounts::authenticate_async(&state, uid, Password::new(password), client).await {
+        Ok(user) if crate::service::mfa::uses_second_factor(&user) => {
+            let ask = super::mfa::Ask {
+                uid: &user.uid,
+                remember: remember.is_some(),
+                step_up: None,
+                login: None,
+                sp: None,
+            };
+            super::mfa::ask(&state, ask)
+        }
         Ok(user) => {
             let now = state.clock.now();
             let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;

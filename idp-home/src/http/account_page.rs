@@ -101,7 +101,11 @@ pub fn render(
          <button type=\"submit\" class=\"secondary\">Sign out everywhere</button></form>",
         escape(logout_csrf)
     ));
-    body.push_str(&links(&[("/account/password", "Change your password"), ("/logout", "Sign out")]));
+    body.push_str(&links(&[
+        ("/account/password", "Change your password"),
+        ("/account/security", "Sign-in security"),
+        ("/logout", "Sign out"),
+    ]));
     Ok(crate::saml::html::idp_page(state, StatusCode::OK, "Your account", &body))
 }
 

@@ -24,6 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/sps/{entity_id}", get(get_sp).put(put_sp).delete(delete_sp))
         .route("/admin/users", get(list_users))
         .route("/admin/users/{uid}/groups", get(get_groups).put(put_groups))
+        .route("/admin/users/{uid}/mfa", get(get_mfa).put(put_mfa))
         .route("/admin/keys/signing", get(signing_status))
         .route("/admin/keys/signing/rotate", axum::routing::post(signing_rotate))
         .route("/admin/keys/signing/activate", axum::routing::post(signing_activate))
@@ -178,4 +179,41 @@ async fn put_groups(
     ApiJson(groups): ApiJson<Vec<String>>,
 ) -> Result<Json<Vec<String>>, ApiError> {
     Ok(Json(groups::set_groups(&state, &uid, groups)?))
+}
+
+/// A user's second-factor policy and whether a factor is set up (never the factor itself).
+#[derive(serde::Serialize)]
+struct MfaView {
+    policy: crate::model::MfaPolicy,
+    totp: bool,
+}
+
+impl From<&crate::model::User> for MfaView {
+    fn from(u: &crate::model::User) -> Self {
+        MfaView { policy: u.security.mfa, totp: u.security.totp.as_ref().is_some_and(|t| t.confirmed) }
+    }
+}
+
+async fn get_mfa(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(uid): ApiPath<String>,
+) -> Result<Json<MfaView>, ApiError> {
+    let user = state.store.get_user(&uid)?.ok_or_else(|| ApiError::NotFound(format!("no user '{uid}'")))?;
+    Ok(Json(MfaView::from(&user)))
+}
+
+/// Sets the policy (`"off"`, `"optional"`, `"required"`).
+async fn put_mfa(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(uid): ApiPath<String>,
+    ApiJson(policy): ApiJson<crate::model::MfaPolicy>,
+) -> Result<Json<MfaView>, ApiError> {
+    let user = state
+        .store
+        .update_user(&uid, &mut |u| u.security.mfa = policy)?
+        .ok_or_else(|| ApiError::NotFound(format!("no user '{uid}'")))?;
+    tracing::info!(user = %service_kit::redact::log_id(&uid), ?policy, "second-factor policy set");
+    Ok(Json(MfaView::from(&user)))
 }

@@ -70,6 +70,10 @@ pub(super) async fn continue_sign_in(
         Ok(None) => return SsoError::ResponseFailed("the service provider is gone".into()).into_response(),
         Err(e) => return SsoError::ResponseFailed(format!("store: {e}")).into_response(),
     };
+    // The authentication context first: a second factor may be missing (issue 20).
+    if let Some(resp) = super::mfa::gate(state, request, relay_state, &sp, session).await {
+        return resp;
+    }
     match service_kit::metrics::timed("sso_consent", || consent::decide(state, &sp, &session.uid)) {
         Ok(Decision::Release) => respond(state, request, relay_state, session, Release::Registered).await,
         Ok(Decision::Withhold) => respond(state, request, relay_state, session, Release::Withheld).await,

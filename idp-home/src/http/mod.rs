@@ -15,9 +15,11 @@ pub mod consent;
 pub mod error;
 pub mod extract;
 pub mod federation;
+pub mod mfa;
 pub mod password;
 pub mod pii_fetch;
 pub mod register;
+pub mod security;
 pub mod slo;
 pub mod sso;
 pub mod vault;
@@ -66,6 +68,8 @@ pub fn app(state: AppState) -> Router {
         .merge(account::routes())
         .merge(register::routes())
         .merge(password::routes())
+        .merge(mfa::routes())
+        .merge(security::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);
     service_kit::layers::stack(routes, layers, move |status| match status {

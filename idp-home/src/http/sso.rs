@@ -220,6 +220,17 @@ async fn login(
         // generic page.
         Err(e) => return SsoError::SignInUnavailable(e.to_string()).into_response(),
     };
+    // A user with an authenticator gives its code before any session exists (issue 20).
+    if crate::service::mfa::uses_second_factor(&user) {
+        let ask = super::mfa::Ask {
+            uid: &user.uid,
+            remember: remember.is_some(),
+            step_up: None,
+            login: Some((&pending_cookie, &pending.csrf)),
+            sp: sp_display_name(&state, &pending.request.sp_entity_id),
+        };
+        return super::mfa::ask(&state, ask);
+    }
     let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
     let (cookie_value, session) = state.sso.create_session(&user.uid, now, lifetime);
     let mut resp = super::consent::continue_sign_in(

@@ -62,6 +62,9 @@ pub struct AcceptedRequest {
 /// the defaults (the form it shows already honours `ForceAuthn`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AuthnFlags {
+    /// `RequestedAuthnContext`: which sign-ins are accepted and the class each states (kept
+    /// in the pending sign-in's cookie, unlike the other flags).
+    pub requested: super::authn_context::RequestedContext,
     /// `ForceAuthn="true"`: ask for the password even with a live IdP session.
     pub force_authn: bool,
     /// `IsPassive="true"`: never show a form; without a usable session answer `NoPassive`.
@@ -159,6 +162,9 @@ pub fn accept(
         return Err(RequestError::Xml("bad request ID"));
     }
     let flags = AuthnFlags {
+        requested: super::authn_context::RequestedContext::from_request(
+            request.requested_authn_context.as_ref(),
+        ),
         force_authn: request.force_authn.unwrap_or(false),
         is_passive: request.is_passive.unwrap_or(false),
         unsupported_name_id_format: request
@@ -210,6 +216,7 @@ mod tests {
             purposes: Vec::new(),
             slo: None,
             consent: None,
+            require_mfa: false,
         }
     }
 

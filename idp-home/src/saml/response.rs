@@ -6,8 +6,7 @@
 //! ([`crate::http::sso`]) runs it on `spawn_blocking` and posts the result.
 
 use federation::assertion::{
-    build_signed_response_with_id, new_id, AttributeValues, Recipient, ResponseParams, SignedResponse,
-    ATTR_IS_MEMBER_OF, ATTR_MAIL,
+    new_id, AttributeValues, Recipient, ResponseParams, SignedResponse, ATTR_IS_MEMBER_OF, ATTR_MAIL,
 };
 use federation::claims::{Claims, ClaimsError};
 use rand_core::OsRng;
@@ -185,9 +184,17 @@ pub fn build_released(
         attributes,
     };
     let signing = state.keys.signing(now);
+    // How the user signed in, in a class the request accepts (checked before: the gate in
+    // `http::mfa`); a consent answer's request accepts both.
+    let class = request.flags.requested.class_for(session.mfa).unwrap_or(if session.mfa {
+        federation::assertion::AC_REFEDS_MFA
+    } else {
+        federation::assertion::AC_PASSWORD_PROTECTED_TRANSPORT
+    });
     Ok(timed("sso_sign", || {
-        build_signed_response_with_id(
+        federation::assertion::build_signed_response_in_context(
             &params,
+            class,
             response_id,
             assertion_id,
             signing.key_der(),

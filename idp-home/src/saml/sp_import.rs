@@ -64,6 +64,7 @@ pub fn sp_config_from_metadata(xml: &str) -> Result<SpConfig, SpMetadataError> {
         purposes: Vec::new(),
         slo: slo_from(&md.single_logout),
         consent: None,
+        require_mfa: false,
     })
 }
 

@@ -6,8 +6,8 @@
 
 use federation::assertion::AssertionError;
 use federation::status::{
-    build_signed_status_response, StatusParams, STATUS_INVALID_NAMEID_POLICY, STATUS_NO_PASSIVE,
-    STATUS_REQUESTER, STATUS_RESPONDER,
+    build_signed_status_response, StatusParams, STATUS_INVALID_NAMEID_POLICY, STATUS_NO_AUTHN_CONTEXT,
+    STATUS_NO_PASSIVE, STATUS_REQUESTER, STATUS_RESPONDER,
 };
 use rand_core::OsRng;
 
@@ -21,6 +21,9 @@ pub enum Refusal {
     NoPassive,
     /// `NameIDPolicy/@Format` names a format this IdP does not issue.
     InvalidNameIdPolicy,
+    /// The requested authentication context (`RequestedAuthnContext`, or the second factor
+    /// the SP requires) cannot be satisfied for this user.
+    NoAuthnContext,
 }
 
 impl Refusal {
@@ -33,6 +36,11 @@ impl Refusal {
                 STATUS_REQUESTER,
                 STATUS_INVALID_NAMEID_POLICY,
                 "this identity provider issues persistent (or unspecified) NameIDs only",
+            ),
+            Refusal::NoAuthnContext => (
+                STATUS_RESPONDER,
+                STATUS_NO_AUTHN_CONTEXT,
+                "the requested authentication context cannot be satisfied for this user",
             ),
         }
     }

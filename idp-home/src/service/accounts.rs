@@ -211,6 +211,7 @@ fn register_hashed(
         verified: false,
         groups: state.config.default_groups.clone(),
         created: now,
+        security: Default::default(),
     };
     match state.store.insert_user(&user) {
         Ok(()) => {}

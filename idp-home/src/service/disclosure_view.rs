@@ -44,6 +44,7 @@ mod tests {
             authn_requests_signed: true,
             slo: None,
             consent: None,
+            require_mfa: false,
         }
     }
 

@@ -12,6 +12,7 @@ pub mod consent;
 pub mod disclosure_view;
 pub mod groups;
 pub mod hashing;
+pub mod mfa;
 pub mod password_change;
 pub mod passwords;
 pub mod pii_fetch;

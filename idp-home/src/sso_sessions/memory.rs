@@ -46,6 +46,13 @@ impl SessionTable for MemorySessions {
         Ok(())
     }
 
+    fn mark_mfa(&self, id: &str) -> Result<(), TableError> {
+        if let Some(s) = self.map().get_mut(id) {
+            s.mfa = true;
+        }
+        Ok(())
+    }
+
     fn remove(&self, id: &str) -> Result<Option<IdpSession>, TableError> {
         Ok(self.map().remove(id))
     }

@@ -39,8 +39,14 @@ pub const TABLES_SQL: &str = "
 const SELECT: &str = "SELECT s.id, s.uid, s.authn_instant, s.expires,
         coalesce(array_agg(p.sp ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
         coalesce(array_agg(p.name_id ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
-        coalesce(array_agg(p.session_index ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}')
+        coalesce(array_agg(p.session_index ORDER BY p.seq) FILTER (WHERE p.seq IS NOT NULL), '{}'),
+        s.mfa
     FROM idaas_home.sso_sessions s LEFT JOIN idaas_home.sso_participants p ON p.session_id = s.id";
+
+/// Migration 5 (issue 20): whether a session's sign-in included a second factor.
+pub const MFA_SQL: &str = "
+    ALTER TABLE idaas_home.sso_sessions ADD COLUMN mfa BOOLEAN NOT NULL DEFAULT false;
+";
 
 /// The PostgreSQL [`SessionTable`].
 #[derive(Debug)]
@@ -70,6 +76,7 @@ fn session(row: &Row) -> Result<IdpSession, PgError> {
         authn_instant: row.try_get(2)?,
         expires: row.try_get(3)?,
         participants,
+        mfa: row.try_get(7)?,
     })
 }
 
@@ -119,11 +126,12 @@ impl PgSessions {
 
 impl SessionTable for PgSessions {
     fn insert(&self, s: &IdpSession, _now: i64) -> Result<(), TableError> {
-        let (id, uid, at, exp) = (s.id.clone(), s.uid.clone(), s.authn_instant, s.expires);
+        let (id, uid, at, exp, mfa) = (s.id.clone(), s.uid.clone(), s.authn_instant, s.expires, s.mfa);
         Ok(self.pool.run(move |c| async move {
             c.execute_cached(
-                "INSERT INTO idaas_home.sso_sessions (id, uid, authn_instant, expires) VALUES ($1, $2, $3, $4)",
-                &[&id, &uid, &at, &exp],
+                "INSERT INTO idaas_home.sso_sessions (id, uid, authn_instant, expires, mfa)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&id, &uid, &at, &exp, &mfa],
             )
             .await?;
             Ok(())
@@ -152,6 +160,14 @@ impl SessionTable for PgSessions {
                 &[&id, &keep],
             )
             .await?;
+            Ok(())
+        })?)
+    }
+
+    fn mark_mfa(&self, id: &str) -> Result<(), TableError> {
+        let id = id.to_owned();
+        Ok(self.pool.run(move |c| async move {
+            c.execute_cached("UPDATE idaas_home.sso_sessions SET mfa = true WHERE id = $1", &[&id]).await?;
             Ok(())
         })?)
     }

@@ -273,6 +273,7 @@ mod tests {
             verified: false,
             groups: vec![],
             created: 1,
+            security: Default::default(),
         }
     }
 

@@ -655,6 +655,7 @@ async fn authority_keys_health_and_static_sps() {
             purposes: Vec::new(),
             slo: None,
             consent: None,
+            require_mfa: false,
         }]
     });
     let r = env.call(Method::GET, "/pbe/authority", None, None).await.json();
@@ -823,6 +824,7 @@ async fn edge_https_cookies_use_the_host_prefix() {
             purposes: Vec::new(),
             slo: None,
             consent: None,
+            require_mfa: false,
         }]
     });
     env.verified_user("bob").await;

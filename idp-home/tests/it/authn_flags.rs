@@ -63,6 +63,7 @@ async fn start() -> Idp {
             purposes: Vec::new(),
             slo: None,
             consent: None,
+            require_mfa: false,
         }],
         ..Config::default()
     };
@@ -87,6 +88,7 @@ async fn start() -> Idp {
             verified: true,
             groups: vec!["staff".into()],
             created: T0,
+            security: Default::default(),
         })
         .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

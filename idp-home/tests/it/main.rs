@@ -8,6 +8,7 @@ mod authn_flags;
 mod authority_url;
 mod consent;
 mod listener;
+mod mfa;
 mod pages;
 mod shared;
 mod slo;

@@ -70,6 +70,7 @@ async fn start() -> Idp {
                 display_name: None,
                 purposes: Vec::new(),
                 consent: None,
+                require_mfa: false,
                 slo: Some(SloConfig { url: WIKI_SLO.into(), binding: SloBinding::Post, response_url: None }),
             },
             SpConfig {
@@ -84,6 +85,7 @@ async fn start() -> Idp {
                 display_name: None,
                 purposes: Vec::new(),
                 consent: None,
+                require_mfa: false,
                 slo: Some(SloConfig {
                     url: "https://nocert.example/saml/slo".into(),
                     binding: SloBinding::Redirect,
@@ -114,6 +116,7 @@ async fn start() -> Idp {
             verified: true,
             groups: vec!["staff".into()],
             created: T0,
+            security: Default::default(),
         })
         .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -91,6 +91,7 @@ fn pbe_sp(entity_id: &str, acs: &str, key: &RecipientKey) -> SpConfig {
         purposes: vec!["purpose:current".into(), "ppurpose:purchase".into()],
         slo: None,
         consent: Some(idp_home::model::ConsentMode::Implied),
+        require_mfa: false,
         pbe: Some(PbeConfig {
             tat_public_key: key.public_text(),
             visitor_entity_id: VISITOR_ID.into(),
@@ -158,6 +159,7 @@ impl Stack {
                     slo: None,
                     // The SSO tests look at what is released; consent has its own tests.
                     consent: Some(idp_home::model::ConsentMode::Implied),
+                    require_mfa: false,
                 },
             ],
             visitor_authorities: vec![visitor_authority(salesforce()), visitor_authority(amazon())],

@@ -19,6 +19,7 @@ fn user(uid: &str) -> User {
         verified: false,
         groups: vec![],
         created: 1,
+        security: Default::default(),
     }
 }
 
@@ -46,6 +47,7 @@ fn suite(s: Arc<dyn Store>) {
     let u = s.update_user("bob", &mut |u| u.verified = true).unwrap().unwrap();
     assert!(u.verified && s.get_user("bob").unwrap().unwrap().verified);
     assert!(s.update_user("nobody", &mut |_| {}).unwrap().is_none());
+    second_factor(s.as_ref());
     let mut b = user("bob");
     b.email = "new@example.org".into();
     s.put_user(&b).unwrap();
@@ -118,6 +120,33 @@ fn suite(s: Arc<dyn Store>) {
     consents(&*s);
     hostile_keys(&*s);
     concurrent_updates(s);
+}
+
+/// The second factor and its policy (issue 20) round-trip in the user record; a record
+/// without them (an older version) reads as policy `optional` without a factor.
+fn second_factor(s: &dyn Store) {
+    use idp_home::model::{MfaPolicy, TotpFactor};
+    assert_eq!(s.get_user("bob").unwrap().unwrap().security, Default::default());
+    let factor = TotpFactor {
+        secret: "c2VjcmV0LXNlY3JldC1zZWNyZXQ".into(),
+        confirmed: true,
+        created: 5,
+        last_step: 58_667_040,
+        recovery: vec!["ab".repeat(32)],
+    };
+    let f = factor.clone();
+    let u = s
+        .update_user("bob", &mut |u| {
+            u.security.mfa = MfaPolicy::Required;
+            u.security.totp = Some(f.clone());
+        })
+        .unwrap()
+        .unwrap();
+    let read = s.get_user("bob").unwrap().unwrap();
+    assert_eq!(read, u);
+    assert_eq!((read.security.mfa, read.security.totp), (MfaPolicy::Required, Some(factor)));
+    assert!(!format!("{u:?}").contains("c2VjcmV0"), "the secret never prints");
+    s.update_user("bob", &mut |u| u.security = Default::default()).unwrap();
 }
 
 fn consent(sp: &str, granted: i64) -> Consent {
