@@ -14,7 +14,6 @@
 //! sealed TAT, the suite), written by [`crate::claims::Claims`].
 
 use rand_core::{CryptoRng, RngCore};
-use samael::crypto::{Crypto, CryptoProvider};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -249,7 +248,7 @@ pub fn build_signed_response_in_context(
     }
     let now = xml_time(p.now)?;
     let sign = |xml: String| -> Result<String, AssertionError> {
-        Crypto::sign_xml(xml.as_bytes(), signing_key_der).map_err(|e| AssertionError::Signing(e.to_string()))
+        crate::key_cache::sign_xml(&xml, signing_key_der).map_err(|e| AssertionError::Signing(e.to_string()))
     };
     // The Assertion is built and signed on its own first: samael signs the first signature
     // template of a document, and the Response's signature must cover the Assertion's

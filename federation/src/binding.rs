@@ -170,39 +170,14 @@ pub fn sign_redirect_query(
     Ok(format!("{signed}&Signature={}", form_encode(&STANDARD.encode(signature))))
 }
 
-/// Most parsed signing keys kept (a process signs with one or two keys; cleared when full).
-const MAX_PARSED_KEYS: usize = 8;
-
-type ParsedKeys = std::collections::HashMap<[u8; 32], openssl::pkey::PKey<openssl::pkey::Private>>;
-static KEYS: std::sync::LazyLock<std::sync::Mutex<ParsedKeys>> = std::sync::LazyLock::new(Default::default);
-
-#[cfg(test)]
-fn keys_len() -> usize {
-    KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
-}
-
-/// `key_der` (PKCS#8) as an OpenSSL key, parsed once per process.
-///
-/// Why: OpenSSL 3 decodes a key through its provider decoders and sets up RSA blinding on
-/// the key's first use, which together cost about as much as the signature itself (measured
-/// in docs/performance.md, issue 22); the web agent signs an AuthnRequest with the same key
-/// at every sign-in. The cache holds keys the process holds anyway, keyed by the SHA-256 of
-/// their encoding; OpenSSL wipes them when the last reference goes.
+/// `key_der` (PKCS#8) as an OpenSSL key, decoded once per process ([`crate::key_cache`]).
 fn parsed_signing_key(key_der: &[u8]) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, SigningError> {
-    use sha2::Digest as _;
-    let id: [u8; 32] = sha2::Sha256::digest(key_der).into();
-    // A poisoned lock only means another thread panicked between two map operations.
-    if let Some(key) = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&id) {
-        return Ok(key.clone());
-    }
-    let key =
-        openssl::pkey::PKey::private_key_from_pkcs8(key_der).map_err(|e| SigningError(e.to_string()))?;
-    let mut keys = KEYS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if keys.len() >= MAX_PARSED_KEYS {
-        keys.clear();
-    }
-    keys.insert(id, key.clone());
-    Ok(key)
+    static KEYS: std::sync::LazyLock<
+        crate::key_cache::KeyCache<openssl::pkey::PKey<openssl::pkey::Private>>,
+    > = std::sync::LazyLock::new(Default::default);
+    KEYS.get(key_der, |der| {
+        openssl::pkey::PKey::private_key_from_pkcs8(der).map_err(|e| SigningError(e.to_string()))
+    })
 }
 
 /// `endpoint` with `query` appended (`?` or, when the endpoint has a query already, `&`).
@@ -347,7 +322,8 @@ mod tests {
     /// clear error, not a cached one.
     #[test]
     fn parsed_keys_are_kept_per_key_and_bounded() {
-        let signers: Vec<TestSigner> = (10..10 + MAX_PARSED_KEYS as u64 + 2).map(TestSigner::new).collect();
+        let signers: Vec<TestSigner> =
+            (10..10 + crate::key_cache::MAX_KEYS as u64 + 2).map(TestSigner::new).collect();
         for round in 0..2 {
             for (i, s) in signers.iter().enumerate() {
                 let q = sign_redirect_query(Param::Request, "<a/>", None, &s.key_der).unwrap();
@@ -362,7 +338,6 @@ mod tests {
                 );
             }
         }
-        assert!(keys_len() <= MAX_PARSED_KEYS);
         for bad in [&b""[..], b"not a key", &signers[0].key_der[..40]] {
             assert!(sign_redirect_query(Param::Request, "<a/>", None, bad).is_err());
         }

@@ -13,6 +13,7 @@ pub mod claims;
 pub mod files;
 #[cfg(feature = "test-support")]
 pub mod fuzzing;
+mod key_cache;
 pub mod logout;
 pub mod pat;
 pub mod pii;

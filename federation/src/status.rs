@@ -5,7 +5,6 @@
 //! can tell the IdP's refusal from a forged one.
 
 use rand_core::{CryptoRng, RngCore};
-use samael::crypto::{Crypto, CryptoProvider};
 
 use crate::assertion::{new_id, signature_template, xml_time, AssertionError, NS_ASSERTION, NS_PROTOCOL};
 use crate::xml::{check_chars, XmlBuilder};
@@ -89,5 +88,5 @@ pub fn build_signed_status_response<R: RngCore + CryptoRng>(
     x.close(); // Status
     x.close(); // Response
     let unsigned = x.finish();
-    Crypto::sign_xml(unsigned.as_bytes(), signing_key_der).map_err(|e| AssertionError::Signing(e.to_string()))
+    crate::key_cache::sign_xml(&unsigned, signing_key_der).map_err(|e| AssertionError::Signing(e.to_string()))
 }

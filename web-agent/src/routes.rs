@@ -152,6 +152,11 @@ struct LoginParams {
 /// Starts a sign-in: AuthnRequest over HTTP-Redirect, RelayState = the return path. The
 /// pending request goes into this browser's sign-in cookie (`signin`), not into a table.
 fn start_sign_in(state: &AppState, headers: &HeaderMap, return_to: &str) -> Result<Response, SignInError> {
+    service_kit::metrics::timed("agent_sign_in_start", || begin_sign_in(state, headers, return_to))
+}
+
+/// [`start_sign_in`], untimed.
+fn begin_sign_in(state: &AppState, headers: &HeaderMap, return_to: &str) -> Result<Response, SignInError> {
     let return_to = sp::safe_return_path(return_to);
     let id = sp::request_id();
     let now = state.clock.now();
@@ -186,9 +191,7 @@ async fn login(
 ) -> Response {
     // A query that is not form-encoded text starts a sign-in back to `/` rather than failing.
     let return_to = query.ok().and_then(|Query(p)| p.return_to);
-    service_kit::metrics::timed("agent_sign_in_start", || {
-        start_sign_in(&state, &headers, return_to.as_deref().unwrap_or("/")).into_response()
-    })
+    start_sign_in(&state, &headers, return_to.as_deref().unwrap_or("/")).into_response()
 }
 
 #[derive(Deserialize)]

@@ -26,7 +26,6 @@ mod inbound;
 mod read;
 
 use rand_core::{CryptoRng, RngCore};
-use samael::crypto::{Crypto, CryptoProvider};
 
 use crate::assertion::{new_id, signature_template, xml_time, NAMEID_PERSISTENT, NS_ASSERTION, NS_PROTOCOL};
 use crate::binding::{sign_redirect_query, with_query, Binding, Param};
@@ -264,7 +263,7 @@ fn encode(
         }
         Binding::Post => {
             let xml = build(Some(signer.cert_base64))?;
-            let signed = Crypto::sign_xml(xml.as_bytes(), signer.key_der)
+            let signed = crate::key_cache::sign_xml(&xml, signer.key_der)
                 .map_err(|e| LogoutError::Build(format!("XML signing: {e}")))?;
             use base64::Engine as _;
             Ok(Outbound::Post {

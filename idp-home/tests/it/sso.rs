@@ -747,6 +747,30 @@ async fn fetch_refusals(stack: &Stack, shop: &Parsed, delivery: &Parsed) {
     assert_eq!(refused(post_fetch(stack, &as_json(&good)).await, "expired"), StatusCode::UNAUTHORIZED);
     stack.clock.advance(-(8 * 3600 + 1));
     assert_eq!(post_fetch(stack, &as_json(&good)).await.0, StatusCode::OK, "good again before expiry");
+
+    // Good references never count against the address (nothing is written for them); refused
+    // ones do, and past the free failures the address waits, with a good reference too.
+    for i in 0..30 {
+        assert_eq!(post_fetch(stack, &as_json(&good)).await.0, StatusCode::OK, "good fetch {i}");
+    }
+    let guess = as_json(&federation::api::PiiFetchRequest { pii_ref: forged.to_text(), ..good.clone() });
+    let mut waited = None;
+    for i in 0..40 {
+        let (status, body) = post_fetch(stack, &guess).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            waited = Some(i);
+            break;
+        }
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "guess {i}: {body}");
+    }
+    let waited = waited.expect("refused references are counted: the address waits at last");
+    assert!(waited >= 5, "the free failures come first ({waited} guesses)");
+    let (status, body) = post_fetch(stack, &as_json(&good)).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a waiting address waits for good references too: {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
