@@ -80,7 +80,13 @@ pub enum Need {
 
 /// Whether `user` has a confirmed factor that sign-ins use (policy not `off`).
 pub fn uses_second_factor(user: &User) -> bool {
-    user.security.mfa != MfaPolicy::Off && user.security.totp.as_ref().is_some_and(|t| t.confirmed)
+    user.security.mfa != MfaPolicy::Off && has_confirmed_factor(user)
+}
+
+/// Whether `user` has a confirmed factor, whatever the policy: a code for it proves the
+/// person holds it (removing a factor under policy `off` asks for one too).
+fn has_confirmed_factor(user: &User) -> bool {
+    user.security.totp.as_ref().is_some_and(|t| t.confirmed)
 }
 
 /// What a signed-in session without a second factor still needs for an SP that requires
@@ -254,7 +260,9 @@ pub fn verify(
 ) -> Result<(), MfaError> {
     throttled(state, uid, client, now, || {
         let user = state.store.get_user(uid)?.ok_or(MfaError::NoUser)?;
-        if !uses_second_factor(&user) {
+        // Whether a sign-in needs the code is decided before (the gate and `needed`); here
+        // only whether there is a factor to check it against.
+        if !has_confirmed_factor(&user) {
             return Err(MfaError::NotEnrolled);
         }
         let factor = user.security.totp.clone().ok_or(MfaError::NotEnrolled)?;

@@ -390,6 +390,21 @@ async fn policy_off_or_required_and_the_account_page_sign_in() {
     assert_eq!(class_ref(&posted(&page).unwrap()), PPT);
     let page = sso(&idp, &b3, &request(BANK, BANK_ACS, "_b1", "")).await;
     assert_no_authn_context(&page);
+    // Under policy off the person can still remove the factor, with a code for it; a wrong
+    // code removes nothing.
+    idp.clock.advance(30);
+    let page = b2.get(idp.url("/account/security")).send().await.unwrap().text().await.unwrap();
+    let csrf = input(&page, "csrf").unwrap();
+    let remove = |code: String| {
+        b2.post(idp.url("/account/security/totp/remove"))
+            .form(&[("csrf", csrf.clone()), ("code", code)])
+            .send()
+    };
+    assert_eq!(remove("000000".into()).await.unwrap().status(), StatusCode::BAD_REQUEST);
+    assert!(idp.state.store.get_user("carol").unwrap().unwrap().security.totp.is_some());
+    let r = remove(idp.code("carol")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    assert!(idp.state.store.get_user("carol").unwrap().unwrap().security.totp.is_none(), "removed");
 
     // Policy required for bob, who has no factor: services send him to set one up.
     assert_eq!(put("bob", "required").await.unwrap().status(), StatusCode::OK);
