@@ -11,12 +11,9 @@
 //! agent are pages with a way on, and the pages fit a phone's width.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::sync::Arc;
-
 use fantoccini::key::Key;
 use idaas::owner::{HomeClient, PolicySource};
 use idaas::stack::Stack;
-use service_kit::{Clock, SystemClock};
 
 use super::browser_kit::Browser;
 
@@ -57,17 +54,7 @@ async fn store_her_data(stack: &Stack, today: u64) {
 async fn a_newcomer_registers_allows_reads_her_rules_and_signs_out_for_real_in_chromium() {
     let started = std::time::Instant::now();
     let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let options = idaas::stack::Options {
-        base_port: 0,
-        data_dir: dir.path().to_owned(),
-        clock: clock.clone(),
-        suite: pbe_core::SuiteId::Bls12_381,
-        tls: false,
-        store_url: None,
-        public: None,
-    };
-    let stack = idaas::stack::start(options).await.unwrap();
+    let (stack, clock) = super::browser_kit::start_stack(dir.path()).await;
     let (home, shop, delivery) = (&stack.home_url, &stack.agent_urls[0], &stack.agent_urls[1]);
     let mut b = Browser::start().await;
 

@@ -17,6 +17,7 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use service_kit::{Clock, SystemClock};
 
 /// How long any one wait may take (a clean 2-core CI machine, debug-profile services).
 pub const WAIT: Duration = Duration::from_secs(60);
@@ -298,4 +299,20 @@ impl Browser {
         let _ = c.close().await;
         drop(_driver);
     }
+}
+
+/// The quickstart stack on loopback ports in `dir`, on the system clock (a browser's cookies
+/// and the pages' dates follow real time), and that clock.
+pub async fn start_stack(dir: &Path) -> (idaas::stack::Stack, std::sync::Arc<dyn Clock>) {
+    let clock: std::sync::Arc<dyn Clock> = std::sync::Arc::new(SystemClock);
+    let options = idaas::stack::Options {
+        base_port: 0,
+        data_dir: dir.to_owned(),
+        clock: clock.clone(),
+        suite: pbe_core::SuiteId::Bls12_381,
+        tls: false,
+        store_url: None,
+        public: None,
+    };
+    (idaas::stack::start(options).await.expect("the quickstart stack starts"), clock)
 }

@@ -5,11 +5,8 @@
 //! plaintext (its data directory is searched).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use std::sync::Arc;
-
 use idaas::wallet::{self, WalletOptions};
 use service_kit::secret::Secret;
-use service_kit::{Clock, SystemClock};
 
 use super::browser_kit::Browser;
 
@@ -29,17 +26,7 @@ fn data_holds(dir: &std::path::Path, needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bob_gives_delivery_his_phone_for_a_week_with_the_wallet_and_withdraws_it_in_chromium() {
     let dir = tempfile::tempdir().unwrap();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let options = idaas::stack::Options {
-        base_port: 0,
-        data_dir: dir.path().to_owned(),
-        clock: clock.clone(),
-        suite: pbe_core::SuiteId::Bls12_381,
-        tls: false,
-        store_url: None,
-        public: None,
-    };
-    let stack = idaas::stack::start(options).await.unwrap();
+    let (stack, clock) = super::browser_kit::start_stack(dir.path()).await;
     let w = wallet::start(WalletOptions {
         home: stack.home_url.clone(),
         user: "bob".into(),
