@@ -281,11 +281,8 @@ async fn answer(
             }
             e => return SsoError::SignInUnavailable(format!("second factor: {e}")).into_response(),
         };
-        let mut resp = page(&state, &form.csrf, &form.login_csrf, sp.as_deref(), Some(&message), status);
-        if let Some(s) = retry {
-            service_kit::problem::set_retry_after(&mut resp, s);
-        }
-        return resp;
+        let resp = page(&state, &form.csrf, &form.login_csrf, sp.as_deref(), Some(&message), status);
+        return super::security::with_retry_after(resp, retry);
     }
     let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
     let (cookie_value, session, created) = match &claims.s {

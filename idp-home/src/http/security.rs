@@ -162,6 +162,14 @@ async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
     }
 }
 
+/// `resp` with `Retry-After` when a throttle said how long to wait.
+pub(super) fn with_retry_after(mut resp: Response, retry: Option<u64>) -> Response {
+    if let Some(s) = retry {
+        service_kit::problem::set_retry_after(&mut resp, s);
+    }
+    resp
+}
+
 fn fields(form: Result<Form<Fields>, axum::extract::rejection::FormRejection>) -> Fields {
     form.map(|Form(f)| f).unwrap_or_default()
 }
@@ -237,11 +245,7 @@ async fn confirm(
         }
         Err(e) => {
             let (status, message, retry) = failure(e);
-            let mut resp = enrol_page(&state, &user, &csrf, Some(&message), status);
-            if let Some(s) = retry {
-                service_kit::problem::set_retry_after(&mut resp, s);
-            }
-            resp
+            with_retry_after(enrol_page(&state, &user, &csrf, Some(&message), status), retry)
         }
     }
 }
@@ -267,11 +271,7 @@ async fn remove(
         }
         Err(e) => {
             let (status, message, retry) = failure(e);
-            let mut resp = overview(&state, &user, &csrf, Some(&message), status);
-            if let Some(s) = retry {
-                service_kit::problem::set_retry_after(&mut resp, s);
-            }
-            resp
+            with_retry_after(overview(&state, &user, &csrf, Some(&message), status), retry)
         }
     }
 }
