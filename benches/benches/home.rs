@@ -87,6 +87,7 @@ fn sso_response_on(c: &mut Criterion, group: &str, store: Arc<dyn Store>) {
         groups: vec!["customers".into()],
         created: T0,
         security: Default::default(),
+        grants: Vec::new(),
     };
     store.put_user(&user).unwrap();
     let home = AuthorityPublicKey::<S>::from_bytes(

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod approvals;
 pub mod assertion;
 pub mod authority;
 pub mod binding;

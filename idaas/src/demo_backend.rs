@@ -141,10 +141,22 @@ async fn order(
 }
 
 /// The demo's pages: the start page, shopping's `/cart`, `/order` and `/upload`, delivery's `/ship`,
-/// the reserved `/admin` area (the quickstart's 403 example), and a few pages the end-to-end
+/// the reserved `/admin` area (the quickstart's 403 example), shopping's `/reports` (open
+/// only with a group owner's approval), and a few pages the end-to-end
 /// tests visit. Anything else is a 404, as on a real service.
-pub const PAGES: &[&str] =
-    &["/", "/cart", "/order", "/ship", "/upload", "/admin", "/report", "/late", "/metrics-check", "/peer"];
+pub const PAGES: &[&str] = &[
+    "/",
+    "/cart",
+    "/order",
+    "/ship",
+    "/upload",
+    "/admin",
+    "/report",
+    "/reports",
+    "/late",
+    "/metrics-check",
+    "/peer",
+];
 
 /// Whether `path` is one of [`PAGES`] (or below `/admin`).
 pub fn is_page(path: &str) -> bool {

@@ -79,7 +79,7 @@ macro_rules! ctx {
 mod admin;
 mod bob;
 mod configs;
-pub use configs::{agent_toml, caller_toml, partner_toml};
+pub use configs::{agent_toml, caller_toml, partner_toml, REPORTS_APPROVERS};
 mod order;
 pub use order::demo_order;
 pub mod tls;
@@ -411,7 +411,10 @@ pub async fn start(opts: Options) -> Result<Stack, StackError> {
             agent_toml(url, backend, &dir.join(s.name), &metadata_path, &token_endpoint, s.name, opts.suite);
         // shopping → delivery: shopping's backend may call delivery's `/ship` on bob's behalf.
         match s.name {
-            "shopping" => toml.push_str(&partner_toml(PARTNER, &agent_urls[1], &agent_keys[1].public_text())),
+            "shopping" => {
+                toml.push_str(&partner_toml(PARTNER, &agent_urls[1], &agent_keys[1].public_text()));
+                toml.push_str(&configs::sensitive_reports_toml());
+            }
             "delivery" => toml.push_str(&caller_toml("shopping", &call_keys[0].public_text(), &[ORDER_PATH])),
             _ => {}
         }

@@ -24,6 +24,81 @@ pub struct User {
     /// The second factor and its policy (issue 20); absent in older records.
     #[serde(default, skip_serializing_if = "AccountSecurity::is_empty")]
     pub security: AccountSecurity,
+    /// Access to sensitive paths that a group's owner approved (issue 20): the assertions for
+    /// the SP concerned carry them until they expire. Absent in older records.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<AccessGrant>,
+}
+
+/// An approved access request, as the requester's record keeps it: the SP's assertions say
+/// "`prefix` approved until `until`" (`federation::assertion::ATTR_APPROVED_ACCESS`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessGrant {
+    /// The request it answers ([`AccessRequest::id`]).
+    pub request: String,
+    /// The SP's entity ID.
+    pub sp: String,
+    /// The path prefix at that SP (as its agent's `[[access.rules]]` names it).
+    pub prefix: String,
+    /// Unix seconds after which it no longer counts.
+    pub until: i64,
+}
+
+/// Where an access request stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RequestStatus {
+    /// Waiting for an owner of the group.
+    Pending,
+    /// An owner approved it: the grant runs until [`AccessRequest::until`].
+    Approved,
+    /// An owner refused it.
+    Refused,
+    /// An owner (or the requester) withdrew it, or the requester's record went.
+    Withdrawn,
+}
+
+impl RequestStatus {
+    /// The word people see.
+    pub fn name(self) -> &'static str {
+        match self {
+            RequestStatus::Pending => "pending",
+            RequestStatus::Approved => "approved",
+            RequestStatus::Refused => "refused",
+            RequestStatus::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+/// A person's request to use a sensitive path of an SP, decided by an owner of a group
+/// (issue 20). The record is also its audit trail: who asked, who decided, when.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccessRequest {
+    /// Random identifier (32 hex digits).
+    pub id: String,
+    /// Who asks.
+    pub uid: String,
+    /// The SP's entity ID.
+    pub sp: String,
+    /// The path prefix at that SP.
+    pub prefix: String,
+    /// The group whose owners decide.
+    pub group: String,
+    /// How long an approval lasts, seconds.
+    pub valid_for: i64,
+    /// When it was asked, Unix seconds.
+    pub created: i64,
+    /// Where it stands.
+    pub status: RequestStatus,
+    /// The owner who decided (or withdrew) it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<String>,
+    /// When, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_at: Option<i64>,
+    /// For an approval: until when it counts, Unix seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<i64>,
 }
 
 /// Whether a user's sign-ins ask for a second factor (`mfa = off | optional | required`).

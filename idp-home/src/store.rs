@@ -18,12 +18,14 @@ use serde::{Deserialize, Serialize};
 use crate::model::{PiiRecord, ServiceProvider, User};
 use service_kit::pg::StoreUrl;
 
+mod access;
 mod consent;
 pub mod pg;
 mod sled_store;
 
 pub use sled_store::SledStore;
 
+pub use access::{AccessStore, Requests};
 pub use consent::ConsentStore;
 
 /// The on-disk schema version written to the `meta` tree.
@@ -141,7 +143,7 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 
 /// Persistent storage of the home IdP. Every mutating method has flushed its write to disk
 /// when it returns `Ok`. Consents are [`ConsentStore`]'s part of it.
-pub trait Store: ConsentStore + Send + Sync + 'static {
+pub trait Store: ConsentStore + AccessStore + Send + Sync + 'static {
     /// Creates a user; [`StoreError::AlreadyExists`] if the uid is taken (atomic).
     fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     /// Reads a user.

@@ -145,6 +145,9 @@ pub async fn process(
             expires,
             closed: opened.closed,
             missing: opened.missing,
+            approvals: crate::approval::from_values(
+                assertion.attribute(federation::approvals::ATTR_APPROVED_ACCESS).unwrap_or_default(),
+            ),
             handle: String::new(),
             propagation,
         },

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod acs;
+pub mod approval;
 pub mod config;
 pub mod cookies;
 pub mod decrypt;

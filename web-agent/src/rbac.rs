@@ -42,6 +42,8 @@ pub struct AccessRules {
     admin_paths: Vec<String>,
     /// (prefix, group → level), any order; resolution picks the longest match per group.
     rules: Vec<(String, BTreeMap<String, Level>)>,
+    /// Prefixes that also need an owner's approval ([`crate::approval`]).
+    sensitive: Vec<crate::approval::Sensitive>,
 }
 
 /// The outcome of a check.
@@ -74,7 +76,25 @@ impl AccessRules {
         admin_paths: Vec<String>,
         rules: Vec<(String, BTreeMap<String, Level>)>,
     ) -> Self {
-        AccessRules { default_level, admin_paths, rules }
+        AccessRules { default_level, admin_paths, rules, sensitive: Vec::new() }
+    }
+
+    /// The same rules, with these prefixes needing an owner's approval too.
+    pub fn with_sensitive(self, sensitive: Vec<crate::approval::Sensitive>) -> Self {
+        AccessRules { sensitive, ..self }
+    }
+
+    /// The first sensitive rule covering `path` that `approvals` hold no live approval for
+    /// at `now` (each covering rule needs its own).
+    pub fn missing_approval(
+        &self,
+        path: &str,
+        approvals: &[federation::approvals::Approval],
+        now: i64,
+    ) -> Option<&crate::approval::Sensitive> {
+        self.sensitive
+            .iter()
+            .find(|s| covers(&s.prefix, path) && !crate::approval::approved(s, approvals, now))
     }
 
     /// The level `groups` have at `path`: per group the longest matching rule that names it,
@@ -186,6 +206,26 @@ mod tests {
         assert_eq!(r.level("/admin/x", &groups(&["customers", "staff"])), Level::Full);
         assert_eq!(r.level("/cart", &groups(&["auditors", "customers"])), Level::ReadWrite);
         assert_eq!(r.level("/cart", &groups(&[])), Level::None, "no group: the default level");
+    }
+
+    #[test]
+    fn every_sensitive_rule_covering_a_path_needs_its_approval() {
+        use crate::approval::Sensitive;
+        use federation::approvals::Approval;
+        let s = |p: &str| Sensitive { prefix: p.into(), group: "finance".into(), valid_for: 60 };
+        let r = rules().with_sensitive(vec![s("/reports"), s("/reports/secret")]);
+        let a = |p: &str| Approval { prefix: p.into(), until: 100 };
+        assert_eq!(r.missing_approval("/cart", &[], 0), None);
+        assert_eq!(r.missing_approval("/reports/q3", &[], 0), Some(&s("/reports")));
+        assert_eq!(r.missing_approval("/reports/q3", &[a("/reports")], 0), None);
+        assert_eq!(r.missing_approval("/reports/q3", &[a("/reports")], 100), Some(&s("/reports")), "expired");
+        assert_eq!(
+            r.missing_approval("/reports/secret/x", &[a("/reports")], 0),
+            Some(&s("/reports/secret")),
+            "the inner rule needs its own approval"
+        );
+        assert_eq!(r.missing_approval("/reports/secret/x", &[a("/reports"), a("/reports/secret")], 0), None);
+        assert_eq!(r.missing_approval("/reportsx", &[], 0), None, "segment-aligned");
     }
 
     #[test]

@@ -464,6 +464,9 @@ async fn gate_inner(state: AppState, req: Request<Body>) -> Result<Response, Pro
         tracing::info!(user = %service_kit::redact::log_id(&session.user), needed = needed.name(), "access denied");
         return Err(ProxyError::Denied { needed, has });
     }
+    if let Some(page) = approval_needed(&state, &path, &session) {
+        return Ok(page);
+    }
     let identity = proxy::identity_headers(config, &session);
     let mut resp = proxy::forward(config, &state.backend, req, client, identity).await;
     // A page built for a signed-in person (it may carry decrypted PII) must not be kept by
@@ -471,6 +474,18 @@ async fn gate_inner(state: AppState, req: Request<Body>) -> Result<Response, Pro
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp.headers_mut().remove(header::EXPIRES);
     Ok(resp)
+}
+
+/// The 403 page when `path` is sensitive and the session holds no live approval for it
+/// ([`crate::approval`]).
+fn approval_needed(state: &AppState, path: &str, session: &crate::session::Session) -> Option<Response> {
+    let rules = state.rules.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let rule = rules.missing_approval(path, &session.approvals, state.clock.now())?;
+    tracing::info!(user = %service_kit::redact::log_id(&session.user), "approval needed");
+    let config = &state.config;
+    let url =
+        crate::approval::request_url(&state.idp().sso_url, &config.entity_id, &config.public_url, rule, path);
+    Some(crate::approval::needed_page(rule, url.as_deref(), path))
 }
 
 #[cfg(test)]

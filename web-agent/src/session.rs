@@ -21,6 +21,9 @@ pub struct Session {
     pub user: String,
     /// Agent groups (after `group_mapping`).
     pub groups: Vec<String>,
+    /// Owners' approvals of sensitive paths the assertion stated ([`crate::approval`]),
+    /// checked with their ends at every request.
+    pub approvals: Vec<federation::approvals::Approval>,
     /// Decrypted PII: attribute → value. Wiped on drop.
     pub pii: BTreeMap<String, Zeroizing<String>>,
     /// The assertion's NameID (what a LogoutRequest names; `user` may come from an attribute).
@@ -396,6 +399,7 @@ mod tests {
             expires,
             closed: 0,
             missing: Vec::new(),
+            approvals: Vec::new(),
             handle: String::new(),
             propagation: None,
         }

@@ -49,6 +49,9 @@ struct Record {
     wire: Option<Wire>,
     /// Identity propagation: the signed assertion, its ID, the PII reference and names.
     propagation: Option<(String, String, String, Vec<String>)>,
+    /// Owners' approvals of sensitive paths, as `"<until> <prefix>"` (absent in older rows).
+    #[serde(default)]
+    approvals: Vec<String>,
 }
 
 /// The digest of a NameID in the `name_id` column (a LogoutRequest without SessionIndex
@@ -133,6 +136,7 @@ impl AppState {
             handle: session.handle.clone(),
             wire,
             propagation,
+            approvals: session.approvals.iter().map(federation::approvals::Approval::to_value).collect(),
         });
         let record = serde_json::to_vec(&record).map_err(|e| PgError::Pool(e.to_string()))?;
         let mac = self.signin.record_mac(&k, &record);
@@ -263,6 +267,7 @@ impl AppState {
             expires: r.expires,
             closed: opened.closed,
             missing: opened.missing,
+            approvals: crate::approval::from_values(&r.approvals),
             handle: r.handle,
             propagation,
         };

@@ -42,6 +42,7 @@ pub(super) fn ensure_bob(home: &idp_home::AppState, dir: &Path) -> Result<(Strin
             groups: vec![GROUP.into()],
             created: home.clock.now(),
             security: Default::default(),
+            grants: Vec::new(),
         };
         ctx!(home.store.put_user(&user), "store bob")?;
         wrote = true;

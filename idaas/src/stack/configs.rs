@@ -20,6 +20,19 @@ pub fn caller_toml(name: &str, public_key: &str, prefixes: &[&str]) -> String {
     )
 }
 
+/// The group whose owners approve shopping's sales reports (issue 20). No one owns it until
+/// an administrator says so (`PUT /admin/groups/shop-managers/owners`).
+pub const REPORTS_APPROVERS: &str = "shop-managers";
+
+/// Shopping's sensitive path: `/reports` opens to customers only with the approval of an owner
+/// of [`REPORTS_APPROVERS`], for an hour at a time (a readable example of `sensitive`).
+pub fn sensitive_reports_toml() -> String {
+    format!(
+        "\n[[access.rules]]\nprefix = \"/reports\"\ngroups = {{ {GROUP} = \"read\" }}\n\
+         sensitive = {{ approvers = \"owner of {REPORTS_APPROVERS}\", valid_for = \"1h\" }}\n"
+    )
+}
+
 /// The agent configuration the quickstart writes (also a readable example).
 pub fn agent_toml(
     public_url: &str,

@@ -5,7 +5,8 @@
 //! carol registers at `/register` (from the sign-in form), opens the verification link from
 //! the mail outbox, fails one sign-in (her user name stays), signs in to her account page —
 //! her values with their rules in plain words, who can see what — signs in to shopping and
-//! delivery, allowing each after seeing what it will read, signs out everywhere, and then Back
+//! delivery, allowing each after seeing what it will read, asks for shopping's reports (a
+//! sensitive path) and gets in once bob, the group's owner, approves, signs out everywhere, and then Back
 //! and every service ask for the password again. Then she signs in with the keyboard only,
 //! Back after a sign-in returns to the service's page, unknown addresses at the IdP and at an
 //! agent are pages with a way on, and the pages fit a phone's width.
@@ -48,6 +49,41 @@ async fn store_her_data(stack: &Stack, today: u64) {
             .unwrap();
         client.put(&token, name, &ct).await.unwrap();
     }
+}
+
+/// The quickstart's bob becomes the owner of the group that approves shopping's reports.
+async fn make_bob_an_owner(stack: &Stack) {
+    let r = reqwest::Client::new()
+        .put(format!("{}/admin/groups/{}/owners", stack.home_url, idaas::stack::REPORTS_APPROVERS))
+        .bearer_auth(stack.home_admin.token.expose())
+        .json(&[idaas::stack::USER])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// bob signs in to his account page (an HTTP client, not the browser) and approves the first
+/// waiting request.
+async fn bob_approves(stack: &Stack) {
+    use idaas::browser::form_input as input;
+    let bob = idaas::browser::client().unwrap();
+    let home = &stack.home_url;
+    let form = bob.get(format!("{home}/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = input(&form, "csrf").unwrap();
+    let fields =
+        [("csrf", csrf.as_str()), ("uid", idaas::stack::USER), ("password", stack.password.as_str())];
+    bob.post(format!("{home}/account/login")).form(&fields).send().await.unwrap();
+    let page = bob.get(format!("{home}/account")).send().await.unwrap().text().await.unwrap();
+    let at = page.find("action=\"/account/access/decide\"").unwrap_or_else(|| panic!("{page}"));
+    let (id, csrf) = (input(&page[at..], "id").unwrap(), input(&page[at..], "csrf").unwrap());
+    let r = bob
+        .post(format!("{home}/account/access/decide"))
+        .form(&[("csrf", csrf.as_str()), ("id", id.as_str()), ("decision", "approve")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,6 +154,26 @@ async fn a_newcomer_registers_allows_reads_her_rules_and_signs_out_for_real_in_c
     let text = b.wait_text("Signed in as carol").await;
     assert!(text.contains("not shown"), "missing data is explained: {text}");
     b.page("08-shopping").await;
+
+    // Shopping's sales reports need an owner's approval (issue 20): carol asks, bob (owner of
+    // shop-managers) approves on his account page, and after signing in again she is in.
+    b.goto(&format!("{shop}/reports")).await;
+    b.wait_title("Approval needed").await;
+    b.wait_text("shop-managers").await;
+    b.page("08a-approval-needed").await;
+    make_bob_an_owner(&stack).await;
+    b.follow("Ask for access").await;
+    b.wait_title("Access request").await;
+    b.wait_text("for 1 hour").await;
+    b.page("08b-ask-for-access").await;
+    b.click("form[action='/account/access/request'] button[type=submit]").await;
+    b.wait_text("Your request was sent").await;
+    b.page("08c-request-sent").await;
+    bob_approves(&stack).await;
+    b.follow("Back to Shopping service").await;
+    b.wait_title("The shopping service").await;
+    assert!(b.url().await.ends_with("/reports"), "{}", b.url().await);
+    b.page("08d-reports-approved").await;
 
     // Delivery: no password, its own consent.
     b.goto(&format!("{delivery}/")).await;

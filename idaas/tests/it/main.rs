@@ -3,6 +3,7 @@
 //! tests run the `idaas` binary itself (`CARGO_BIN_EXE_idaas`).
 
 mod admin_tokens;
+mod approval;
 mod backup;
 mod browser;
 mod browser_kit;

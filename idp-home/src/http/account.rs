@@ -32,7 +32,7 @@ pub const FORM_LIFETIME: i64 = 1800;
 /// The purpose label of the sign-in form's token.
 const LOGIN_PURPOSE: &str = "account-login";
 /// The purpose label of the account page's forms' token.
-const PAGE_PURPOSE: &str = "account";
+pub(super) const PAGE_PURPOSE: &str = "account";
 
 /// The routes of the account area (merged into [`super::app`]).
 pub(super) fn routes() -> Router<AppState> {
@@ -52,7 +52,10 @@ pub(super) fn nonce_cookie_name(state: &AppState) -> String {
 }
 
 /// The signed-in session of this browser: (cookie value, session).
-fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(String, crate::sso_sessions::IdpSession)> {
+pub(super) fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Option<(String, crate::sso_sessions::IdpSession)> {
     let (session_name, _, _) = cookie_names(state);
     let c = cookie(headers, &session_name, 128)?;
     let s = state.sso.session(&c, state.clock.now())?;
@@ -161,7 +164,7 @@ async fn login(
 }
 
 /// An error page of the account area, with the way back to it.
-fn account_error(status: StatusCode, message: &str) -> Response {
+pub(super) fn account_error(status: StatusCode, message: &str) -> Response {
     html::error_page_titled(status, "Account", message)
 }
 

@@ -74,6 +74,8 @@ pub fn render(
     body.push_str("<h2 id=\"consents\">Services you allowed or denied</h2>");
     body.push_str(&consents(&state.store.list_consents(&session.uid)?, &sps, csrf));
 
+    body.push_str(&super::access::section(state, &session.uid, csrf)?);
+
     body.push_str("<h2 id=\"sessions\">Where you are signed in</h2><ul>");
     for s in state.sso.sessions_of(&session.uid, now) {
         let here = if s.id == session.id { " (this browser)" } else { "" };

@@ -1,6 +1,7 @@
 //! The admin API (`/admin/*`, the configured admin bearer token): service-provider
-//! registrations (JSON, or the SP's SAML metadata), the user list, users' groups, and the
-//! SAML signing-key rollover.
+//! registrations (JSON, or the SP's SAML metadata), the user list, users' groups, groups'
+//! owners and the access requests they decided (the audit trail), and the SAML signing-key
+//! rollover.
 
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode};
@@ -25,6 +26,8 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/admin/users", get(list_users))
         .route("/admin/users/{uid}/groups", get(get_groups).put(put_groups))
         .route("/admin/users/{uid}/mfa", get(get_mfa).put(put_mfa))
+        .route("/admin/groups/{group}/owners", get(get_owners).put(put_owners))
+        .route("/admin/access-requests", get(list_access_requests))
         .route("/admin/keys/signing", get(signing_status))
         .route("/admin/keys/signing/rotate", axum::routing::post(signing_rotate))
         .route("/admin/keys/signing/activate", axum::routing::post(signing_activate))
@@ -216,4 +219,32 @@ async fn put_mfa(
         .ok_or_else(|| ApiError::NotFound(format!("no user '{uid}'")))?;
     tracing::info!(user = %service_kit::redact::log_id(&uid), ?policy, "second-factor policy set");
     Ok(Json(MfaView::from(&user)))
+}
+
+// ---- admin: group owners and access requests (issue 20) ----
+
+async fn get_owners(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(group): ApiPath<String>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(crate::service::access::owners(&state, &group)?))
+}
+
+/// Sets a group's owners (a JSON list of uids; `[]` removes them).
+async fn put_owners(
+    State(state): State<AppState>,
+    _: AdminAuth,
+    ApiPath(group): ApiPath<String>,
+    ApiJson(owners): ApiJson<Vec<String>>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    Ok(Json(crate::service::access::set_owners(&state, &group, owners)?))
+}
+
+/// Every access request kept, oldest first, with who decided and when.
+async fn list_access_requests(
+    State(state): State<AppState>,
+    _: AdminAuth,
+) -> Result<Json<Vec<crate::model::AccessRequest>>, ApiError> {
+    Ok(Json(state.store.list_access_requests(crate::store::Requests::All)?))
 }

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::saml::html;
 use crate::saml::request::RequestError;
+use crate::service::access::AccessError;
 use crate::service::accounts::{AuthError, RegisterError, VerifyError};
 use crate::service::groups::GroupsError;
 use crate::service::vault::PiiError;
@@ -298,6 +299,17 @@ impl From<GroupsError> for ApiError {
             GroupsError::InvalidName | GroupsError::TooMany => ApiError::InvalidInput(e.to_string()),
             GroupsError::NoSuchUser => ApiError::NotFound(e.to_string()),
             GroupsError::Store(s) => s.into(),
+        }
+    }
+}
+
+impl From<AccessError> for ApiError {
+    fn from(e: AccessError) -> Self {
+        match e {
+            AccessError::Store(s) => s.into(),
+            AccessError::NotFound | AccessError::UnknownSp => ApiError::NotFound(e.to_string()),
+            AccessError::AlreadyDecided | AccessError::TooManyPending => ApiError::Conflict(e.to_string()),
+            other => ApiError::InvalidInput(other.to_string()),
         }
     }
 }

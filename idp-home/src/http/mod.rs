@@ -7,6 +7,7 @@
 //! page through [`error::SsoError`]. Submodules import [`extract`] and [`error`] and never
 //! this file, so the router depends on the handlers and not the other way round.
 
+pub mod access;
 pub mod account;
 pub mod account_page;
 pub mod accounts;
@@ -66,6 +67,7 @@ pub fn app(state: AppState) -> Router {
         .merge(slo::router())
         .merge(pages_router())
         .merge(account::routes())
+        .merge(access::routes())
         .merge(register::routes())
         .merge(password::routes())
         .merge(mfa::routes())

@@ -114,6 +114,17 @@ pub fn build_released(
             AttributeValues::basic("groups", groups)
         });
     }
+    // Approvals of sensitive paths at this SP (issue 20): not personal data, so released even
+    // when the person withheld their data; the agent enforces them.
+    let approvals = crate::service::access::approvals_for(user, &sp.entity_id, now);
+    if !approvals.is_empty() {
+        let values = approvals.iter().map(federation::approvals::Approval::to_value).collect();
+        attributes.push(AttributeValues::uri(
+            federation::approvals::ATTR_APPROVED_ACCESS,
+            "approvedAccess",
+            values,
+        ));
+    }
     let withheld = release == Release::Withheld;
     if sp.releases("email") && !withheld {
         let mail = vec![user.email.clone()];

@@ -212,6 +212,7 @@ fn register_hashed(
         groups: state.config.default_groups.clone(),
         created: now,
         security: Default::default(),
+        grants: Vec::new(),
     };
     match state.store.insert_user(&user) {
         Ok(()) => {}

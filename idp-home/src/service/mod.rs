@@ -6,6 +6,7 @@
 //! Dependencies run one way: `groups → accounts → {passwords, api_tokens}`; `vault` stands
 //! alone; none of them imports `crate::http`.
 
+pub mod access;
 pub mod accounts;
 pub mod api_tokens;
 pub mod consent;

@@ -23,6 +23,8 @@ pub struct SledStore {
     pub(super) api_tokens: sled::Tree,
     pub(super) verifications: sled::Tree,
     pub(super) consents: sled::Tree,
+    pub(super) group_owners: sled::Tree,
+    pub(super) access_requests: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -44,6 +46,8 @@ impl SledStore {
             api_tokens: db.open_tree(API_TOKENS)?,
             verifications: db.open_tree(VERIFICATIONS)?,
             consents: db.open_tree(super::consent::CONSENTS)?,
+            group_owners: db.open_tree(super::access::GROUP_OWNERS)?,
+            access_requests: db.open_tree(super::access::ACCESS_REQUESTS)?,
             db,
             gate: SnapshotGate::default(),
         })
@@ -115,6 +119,7 @@ impl Store for SledStore {
             self.pii.remove(k)?;
         }
         self.remove_consents_of(uid)?;
+        self.remove_requests_of(uid)?;
         self.flush()?;
         Ok(existed)
     }
@@ -136,6 +141,7 @@ impl Store for SledStore {
             self.pii.remove(k)?;
         }
         self.remove_consents_of(uid)?;
+        self.remove_requests_of(uid)?;
         self.flush()?;
         Ok(true)
     }
@@ -274,6 +280,7 @@ mod tests {
             groups: vec![],
             created: 1,
             security: Default::default(),
+            grants: Vec::new(),
         }
     }
 

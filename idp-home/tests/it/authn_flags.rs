@@ -89,6 +89,7 @@ async fn start() -> Idp {
             groups: vec!["staff".into()],
             created: T0,
             security: Default::default(),
+            grants: Vec::new(),
         })
         .unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();

@@ -3,6 +3,7 @@
 //! authority keys at start-up ([`authority_url`]). Run one module with
 //! `cargo nextest run --workspace -E 'package(idp-home) and binary(it) and test(/^sso::/)'`.
 
+mod access;
 mod api;
 mod authn_flags;
 mod authority_url;

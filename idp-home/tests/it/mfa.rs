@@ -18,22 +18,22 @@ use reqwest::header::{LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use service_kit::ManualClock;
 
-const T0: i64 = 1_760_011_200;
-const PASSWORD: &str = "correct horse battery staple";
-const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
-const WIKI: &str = "https://wiki.example/saml/metadata";
-const WIKI_ACS: &str = "https://wiki.example/saml/acs";
+pub(super) const T0: i64 = 1_760_011_200;
+pub(super) const PASSWORD: &str = "correct horse battery staple";
+pub(super) const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
+pub(super) const WIKI: &str = "https://wiki.example/saml/metadata";
+pub(super) const WIKI_ACS: &str = "https://wiki.example/saml/acs";
 const BANK: &str = "https://bank.example/saml/metadata";
 const BANK_ACS: &str = "https://bank.example/saml/acs";
 const PPT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
 const REFEDS_MFA: &str = "https://refeds.org/profile/mfa";
 const NO_AUTHN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext";
 
-struct Idp {
+pub(super) struct Idp {
     _dir: tempfile::TempDir,
-    base: String,
-    clock: Arc<ManualClock>,
-    state: AppState,
+    pub(super) base: String,
+    pub(super) clock: Arc<ManualClock>,
+    pub(super) state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -45,7 +45,7 @@ impl Drop for Idp {
     }
 }
 
-fn sp(entity_id: &str, acs: &str, require_mfa: bool) -> SpConfig {
+pub(super) fn sp(entity_id: &str, acs: &str, require_mfa: bool) -> SpConfig {
     SpConfig {
         entity_id: entity_id.into(),
         acs_urls: vec![acs.into()],
@@ -63,7 +63,7 @@ fn sp(entity_id: &str, acs: &str, require_mfa: bool) -> SpConfig {
     }
 }
 
-async fn start() -> Idp {
+pub(super) async fn start() -> Idp {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("home");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -95,6 +95,7 @@ async fn start() -> Idp {
                 groups: vec!["staff".into()],
                 created: T0,
                 security: Default::default(),
+                grants: Vec::new(),
             })
             .unwrap();
     }
@@ -106,7 +107,7 @@ async fn start() -> Idp {
 }
 
 impl Idp {
-    fn url(&self, path: &str) -> String {
+    pub(super) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
@@ -118,17 +119,17 @@ impl Idp {
     }
 }
 
-fn browser() -> reqwest::Client {
+pub(super) fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-fn input(html: &str, name: &str) -> Option<String> {
+pub(super) fn input(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     Some(html[start..start + html[start..].find('"')?].replace("&amp;", "&"))
 }
 
-fn request(issuer: &str, acs: &str, id: &str, context: &str) -> String {
+pub(super) fn request(issuer: &str, acs: &str, id: &str, context: &str) -> String {
     format!(
         "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
          xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{id}\" Version=\"2.0\" \
@@ -145,11 +146,11 @@ fn requested(class: &str) -> String {
 }
 
 /// The decoded SAMLResponse of an auto-post page, if it is one.
-fn posted(page: &str) -> Option<String> {
+pub(super) fn posted(page: &str) -> Option<String> {
     input(page, "SAMLResponse").map(|b64| String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap())
 }
 
-async fn sso(idp: &Idp, b: &reqwest::Client, xml: &str) -> String {
+pub(super) async fn sso(idp: &Idp, b: &reqwest::Client, xml: &str) -> String {
     let r = b.post(idp.url("/saml/sso")).form(&[("SAMLRequest", STANDARD.encode(xml))]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     r.text().await.unwrap()
@@ -190,7 +191,7 @@ fn assert_no_authn_context(page: &str) {
 }
 
 /// Signs `uid` in on the account page (password only) in `b`.
-async fn account_sign_in(idp: &Idp, b: &reqwest::Client, uid: &str) -> reqwest::Response {
+pub(super) async fn account_sign_in(idp: &Idp, b: &reqwest::Client, uid: &str) -> reqwest::Response {
     let form = b.get(idp.url("/account")).send().await.unwrap().text().await.unwrap();
     let csrf = input(&form, "csrf").unwrap();
     b.post(idp.url("/account/login"))

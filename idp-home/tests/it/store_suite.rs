@@ -20,6 +20,7 @@ fn user(uid: &str) -> User {
         groups: vec![],
         created: 1,
         security: Default::default(),
+        grants: Vec::new(),
     }
 }
 
@@ -118,6 +119,7 @@ fn suite(s: Arc<dyn Store>) {
     assert!(s.get_api_token(&token_hash("old")).unwrap().is_none());
 
     consents(&*s);
+    access(&*s);
     hostile_keys(&*s);
     concurrent_updates(s);
 }
@@ -191,6 +193,74 @@ fn consents(s: &dyn Store) {
     assert!(matches!(s.put_consent("x", &consent(&"x".repeat(100_000), 1)), Err(StoreError::InvalidKey)));
     assert!(s.get_consent("a\0", "x").unwrap().is_none());
     assert!(!s.delete_consent("x", "y\0").unwrap());
+}
+
+fn request(id: &str, uid: &str, group: &str, created: i64) -> idp_home::model::AccessRequest {
+    idp_home::model::AccessRequest {
+        id: id.into(),
+        uid: uid.into(),
+        sp: "https://wiki.example".into(),
+        prefix: "/reports".into(),
+        group: group.into(),
+        valid_for: 60,
+        created,
+        status: idp_home::model::RequestStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+        until: None,
+    }
+}
+
+/// Group owners and access requests (issue 20): owners replaced and removed, requests listed
+/// per requester and pending per group (oldest first), decided once by compare-and-swap,
+/// deleted with their requester; hostile keys refused.
+fn access(s: &dyn Store) {
+    use idp_home::model::RequestStatus;
+    use idp_home::store::Requests;
+    assert!(s.get_group_owners("finance").unwrap().is_empty());
+    s.put_group_owners("finance", &["carol".into(), "dave".into()]).unwrap();
+    s.put_group_owners("ops", &["dave".into()]).unwrap();
+    s.put_group_owners("ops", &["erin".into()]).unwrap();
+    assert_eq!(s.get_group_owners("ops").unwrap(), ["erin"]);
+    let groups: Vec<String> = s.list_group_owners().unwrap().into_iter().map(|(g, _)| g).collect();
+    assert_eq!(groups, ["finance", "ops"]);
+    s.put_group_owners("ops", &[]).unwrap();
+    assert!(s.get_group_owners("ops").unwrap().is_empty());
+
+    s.insert_user(&user("fred")).unwrap();
+    s.insert_access_request(&request("r2", "fred", "finance", 20)).unwrap();
+    s.insert_access_request(&request("r1", "fred", "finance", 10)).unwrap();
+    s.insert_access_request(&request("r3", "gina", "ops", 5)).unwrap();
+    assert!(matches!(s.insert_access_request(&request("r1", "x", "y", 1)), Err(StoreError::AlreadyExists)));
+    let ids = |v: Vec<idp_home::model::AccessRequest>| v.into_iter().map(|r| r.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.list_access_requests(Requests::Of("fred")).unwrap()), ["r1", "r2"]);
+    assert_eq!(ids(s.list_access_requests(Requests::PendingFor(&["finance".into()])).unwrap()), ["r1", "r2"]);
+    assert_eq!(ids(s.list_access_requests(Requests::All).unwrap()), ["r3", "r1", "r2"]);
+    let approved = idp_home::model::AccessRequest {
+        status: RequestStatus::Approved,
+        decided_by: Some("carol".into()),
+        decided_at: Some(30),
+        until: Some(90),
+        ..request("r1", "fred", "finance", 10)
+    };
+    assert!(s.update_access_request_if(&approved, RequestStatus::Pending).unwrap());
+    assert!(!s.update_access_request_if(&approved, RequestStatus::Pending).unwrap(), "decided once");
+    assert_eq!(s.get_access_request("r1").unwrap().unwrap(), approved);
+    assert_eq!(ids(s.list_access_requests(Requests::PendingFor(&["finance".into()])).unwrap()), ["r2"]);
+    assert!(!s
+        .update_access_request_if(&request("nope", "fred", "finance", 1), RequestStatus::Pending)
+        .unwrap());
+    assert!(s.delete_access_request("r2").unwrap());
+    assert!(!s.delete_access_request("r2").unwrap());
+    // Deleting the requester deletes their requests, not others'.
+    assert!(s.delete_user("fred").unwrap());
+    assert_eq!(ids(s.list_access_requests(Requests::All).unwrap()), ["r3"]);
+    assert!(s.delete_access_request("r3").unwrap());
+    assert!(matches!(s.insert_access_request(&request("a\0", "x", "y", 1)), Err(StoreError::InvalidKey)));
+    assert!(matches!(s.put_group_owners(&"g".repeat(100_000), &["x".into()]), Err(StoreError::InvalidKey)));
+    assert!(s.get_access_request("a\0").unwrap().is_none());
+    assert!(s.list_access_requests(Requests::Of("a\0")).unwrap().is_empty());
+    s.put_group_owners("finance", &[]).unwrap();
 }
 
 fn hostile_keys(s: &dyn Store) {

@@ -267,6 +267,19 @@ pub struct RuleConfig {
     pub prefix: String,
     /// Group → level.
     pub groups: BTreeMap<String, Level>,
+    /// This prefix also needs a group owner's approval (`crate::approval`).
+    #[serde(default)]
+    pub sensitive: Option<SensitiveConfig>,
+}
+
+/// `sensitive = { approvers = "owner of <group>", valid_for = "8h" }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SensitiveConfig {
+    /// `"owner of <group>"`, the group as the home IdP names it.
+    pub approvers: String,
+    /// How long an approval lasts: `<n>s`, `<n>m`, `<n>h` or `<n>d`, at most 30 days.
+    pub valid_for: String,
 }
 
 fn default_listen() -> SocketAddr {
@@ -529,6 +542,22 @@ mod tests {
             ("[claims_mapping]\nlastname = \"bad header\"", "claims_mapping.lastname"),
             ("[access]\nadmin_paths = [\"admin\"]", "access.admin_paths"),
             ("[[access.rules]]\nprefix = \"/\"\ngroups = { customers = \"superuser\" }", "unknown variant"),
+            (
+                "[[access.rules]]\nprefix = \"/r\"\ngroups = {}\nsensitive = { approvers = \"finance\", valid_for = \"8h\" }",
+                "access.rules[0].sensitive.approvers",
+            ),
+            (
+                "[[access.rules]]\nprefix = \"/r\"\ngroups = {}\nsensitive = { approvers = \"owner of finance\", valid_for = \"31d\" }",
+                "access.rules[0].sensitive.valid_for",
+            ),
+            (
+                "[[access.rules]]\nprefix = \"/r\"\ngroups = {}\nsensitive = { approvers = \"owner of finance\" }",
+                "missing field `valid_for`",
+            ),
+            (
+                "[[access.rules]]\nprefix = \"/r\"\ngroups = {}\nsensitive = { approvers = \"owner of x\", valid_for = \"1h\", by = 1 }",
+                "unknown field",
+            ),
         ];
         for (extra, expected) in cases {
             let err = Config::from_toml(&format!("{MIN}\n{extra}")).unwrap_err().to_string();

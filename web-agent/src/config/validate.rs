@@ -135,14 +135,35 @@ impl Config {
         for p in &self.access.admin_paths {
             check_prefix("access.admin_paths", p)?;
         }
+        let mut sensitive = Vec::new();
         for (i, r) in self.access.rules.iter().enumerate() {
             check_prefix(&format!("access.rules[{i}].prefix"), &r.prefix)?;
+            if let Some(s) = &r.sensitive {
+                let key = format!("access.rules[{i}].sensitive");
+                if !federation::approvals::is_prefix(&r.prefix) {
+                    return Err(invalid(key.as_str(), "a sensitive prefix must be at most 512 bytes"));
+                }
+                let group = crate::approval::parse_approvers(&s.approvers).ok_or_else(|| {
+                    invalid(
+                        format!("{key}.approvers"),
+                        "must be \"owner of <group>\" (a-z, 0-9, '_', '.', '-')",
+                    )
+                })?;
+                let valid_for = crate::approval::parse_duration(&s.valid_for).ok_or_else(|| {
+                    invalid(
+                        format!("{key}.valid_for"),
+                        "must be <n>s, <n>m, <n>h or <n>d, from 1 second to 30 days",
+                    )
+                })?;
+                sensitive.push(crate::approval::Sensitive { prefix: r.prefix.clone(), group, valid_for });
+            }
         }
         Ok(AccessRules::new(
             self.access.default_level.unwrap_or(Level::ReadWrite),
             self.access.admin_paths.clone(),
             self.access.rules.iter().map(|r| (r.prefix.clone(), r.groups.clone())).collect(),
-        ))
+        )
+        .with_sensitive(sensitive))
     }
 }
 

@@ -172,9 +172,13 @@ async fn ingress_inner(
 
     let path = checked.path_and_query.split('?').next().unwrap_or_default();
     crate::paths::record_decision("ingress", path);
-    let decision =
-        state.rules.read().unwrap_or_else(PoisonError::into_inner).check(&parts.method, path, &groups);
-    if let crate::rbac::Decision::Deny { .. } = decision {
+    let (decision, sensitive) = {
+        let rules = state.rules.read().unwrap_or_else(PoisonError::into_inner);
+        // The propagated assertion was issued for the calling service: no approval in it
+        // can be for this one's sensitive paths, so those stay closed to propagated calls.
+        (rules.check(&parts.method, path, &groups), rules.missing_approval(path, &[], now).is_some())
+    };
+    if sensitive || matches!(decision, crate::rbac::Decision::Deny { .. }) {
         return Err(PropagationError::Forbidden);
     }
     tracing::info!(
@@ -193,6 +197,7 @@ async fn ingress_inner(
         expires: now,
         closed: opened.closed,
         missing: opened.missing,
+        approvals: Vec::new(),
         handle: String::new(),
         propagation: None,
     };

@@ -128,6 +128,10 @@ pub struct Opts {
     /// `public_url` (one name for several instances behind a load balancer); the listener's
     /// address when `None`.
     pub public_url: Option<String>,
+    /// More `[[access.rules]]` entries (after the default rule).
+    pub access_toml: String,
+    /// The agent's clock (a fresh one at [`T0`] when `None`).
+    pub clock: Option<Arc<ManualClock>>,
 }
 
 impl Agent {
@@ -154,7 +158,7 @@ impl Agent {
              public_paths = [\"/pub\"]\negress_allowed_sources = [{sources}]\n{timeout}{extra}\
              [home_idp]\nmetadata_file = \"unused.xml\"\n\
              [access]\ndefault_level = \"none\"\nadmin_paths = [\"/admin\"]\n\
-             [[access.rules]]\nprefix = \"/\"\ngroups = {{ customers = \"read_write\" }}\n\
+             [[access.rules]]\nprefix = \"/\"\ngroups = {{ customers = \"read_write\" }}\n{access}\
              [[partners]]\nname = \"p\"\nurl = \"{partner}\"\ntat_key = \"{tat_key}\"\n",
             backend = backend.url,
             partner = partner.url,
@@ -163,10 +167,11 @@ impl Agent {
             timeout =
                 opts.request_timeout_secs.map_or(String::new(), |t| format!("request_timeout_secs = {t}\n")),
             extra = opts.extra_toml,
+            access = opts.access_toml,
         );
         let config = Config::from_toml(&toml).unwrap();
-        let state = AppState::new(config, &metadata(&signer().cert_base64()), Arc::new(ManualClock::new(T0)))
-            .unwrap();
+        let clock = opts.clock.clone().unwrap_or_else(|| Arc::new(ManualClock::new(T0)));
+        let state = AppState::new(config, &metadata(&signer().cert_base64()), clock).unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let served = tokio::spawn(web_agent::serve(state.clone(), l, async {
             let _ = stopped.await;
@@ -231,6 +236,7 @@ impl Agent {
                 expires: T0 + 3600,
                 closed: 0,
                 missing: Vec::new(),
+                approvals: Vec::new(),
                 handle: String::new(),
                 propagation: Some(Propagation::new(
                     "<a/>".into(),

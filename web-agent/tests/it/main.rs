@@ -7,5 +7,6 @@ mod edge;
 mod listener;
 mod pages;
 mod reload;
+mod sensitive;
 mod shared;
 mod timeout;

@@ -59,6 +59,7 @@ fn rules_reload_without_dropping_sessions() {
             expires: 100,
             closed: 0,
             missing: Vec::new(),
+            approvals: Vec::new(),
             handle: String::new(),
             propagation: None,
         },
