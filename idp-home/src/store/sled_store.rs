@@ -23,6 +23,7 @@ pub struct SledStore {
     pub(super) api_tokens: sled::Tree,
     pub(super) verifications: sled::Tree,
     pub(super) consents: sled::Tree,
+    pub(super) upload_tokens: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -44,6 +45,7 @@ impl SledStore {
             api_tokens: db.open_tree(API_TOKENS)?,
             verifications: db.open_tree(VERIFICATIONS)?,
             consents: db.open_tree(super::consent::CONSENTS)?,
+            upload_tokens: db.open_tree(super::upload_tokens::UPLOAD_TOKENS)?,
             db,
             gate: SnapshotGate::default(),
         })

@@ -15,3 +15,4 @@ mod slo;
 mod smtp;
 mod sso;
 mod store_suite;
+mod upload_tokens;
