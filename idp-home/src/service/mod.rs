@@ -4,7 +4,8 @@
 //! [`crate::http`] and [`crate::http::sso`] only extract, call these and map the errors.
 //!
 //! Dependencies run one way: `groups → accounts → {passwords, api_tokens}`,
-//! `upload_tokens → {accounts, api_tokens, mfa}`; `vault` stands alone; none of them imports `crate::http`.
+//! `upload_tokens → {accounts, api_tokens, mfa}`; `vault` stands alone; none of them imports
+//! `crate::http`.
 
 pub mod accounts;
 pub mod api_tokens;
