@@ -22,6 +22,13 @@ fn send_secret<S: serde::Serializer>(secret: &Secret, s: S) -> Result<S::Ok, S::
     s.serialize_str(secret.expose())
 }
 
+fn send_opt_secret<S: serde::Serializer>(secret: &Option<Secret>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(secret) => s.serialize_some(secret.expose()),
+        None => s.serialize_none(),
+    }
+}
+
 /// The content type of [`Problem`] documents.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
@@ -160,6 +167,49 @@ impl std::fmt::Debug for ApiToken {
             .finish()
     }
 }
+
+/// `POST /api/upload-token` at the home IdP (issue 20): a fresh authentication for the
+/// short-lived token that uploading or deleting PII needs. Strict: received.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadTokenRequest {
+    /// The user id.
+    pub uid: String,
+    /// The password (never logged; written in clear only into this request body).
+    #[serde(serialize_with = "send_secret")]
+    pub password: Secret,
+    /// A code from the user's authenticator app, or a recovery code: required when the user
+    /// has a confirmed authenticator.
+    #[serde(default, skip_serializing_if = "Option::is_none", serialize_with = "send_opt_secret")]
+    pub code: Option<Secret>,
+}
+
+/// The answer to [`UploadTokenRequest`]. Tolerant.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadToken {
+    /// The bearer token (for `PUT`/`DELETE /api/pii/…`, and reads of one's own data).
+    pub token: String,
+    /// When it expires, RFC 3339 (UTC).
+    pub expires_at: String,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+}
+
+impl std::fmt::Debug for UploadToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadToken")
+            .field("token", &"[redacted]")
+            .field("expires_at", &self.expires_at)
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// The problem type (slug) the home IdP answers a write with a long-lived API token.
+pub const PROBLEM_UPLOAD_TOKEN_REQUIRED: &str = "upload-token-required";
+/// The problem type (slug) of `POST /api/upload-token` without the code a user with an
+/// authenticator must give.
+pub const PROBLEM_SECOND_FACTOR_REQUIRED: &str = "second-factor-required";
 
 /// One stored PII attribute as the vault describes it (`PUT /api/pii/{name}` answers one,
 /// `GET /api/pii` a list): never the ciphertext itself. Tolerant.

@@ -1,10 +1,15 @@
 //! The data owner's client: it fetches the federation's authority public keys from the home
 //! IdP (`GET /pbe/authorities`), encrypts **locally**, and uploads only ciphertexts to the PII
-//! vault. The server never sees a plaintext. Used by `idaas pii …` and by the quickstart.
+//! vault. The server never sees a plaintext. Reads use the API token (`POST /api/token`);
+//! uploads and deletions a short-lived upload token (`POST /api/upload-token`, a fresh
+//! authentication: the password and, with an authenticator app, a code). Used by `idaas pii …`,
+//! the wallet and the quickstart.
 
 use std::time::Duration;
 
-use federation::api::{ApiToken, Authorities, PiiSummary, Problem, ServiceSummary, TokenRequest};
+use federation::api::{
+    ApiToken, Authorities, PiiSummary, Problem, ServiceSummary, TokenRequest, UploadToken, UploadTokenRequest,
+};
 use pbe_core::disclosure::DisclosurePolicy;
 use pbe_core::{AuthorityPublicKey, Encryptor, Policy, Suite, SuiteId};
 use serde::de::DeserializeOwned;
@@ -28,6 +33,9 @@ pub enum OwnerError {
     /// Bad local input (policy, keys).
     #[error("{0}")]
     Input(String),
+    /// The account has an authenticator app: an upload token needs a code from it.
+    #[error("this account has an authenticator app: an upload token needs a code from it")]
+    CodeRequired,
 }
 
 /// What to encrypt under: a policy in the policy language, or a disclosure policy.
@@ -53,9 +61,12 @@ async fn answer<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, Owner
     if status.is_success() {
         serde_json::from_slice(&body).map_err(|e| OwnerError::Http(format!("unexpected answer: {e}")))
     } else {
-        let detail = serde_json::from_slice::<Problem>(&body)
-            .map(|p| p.detail)
-            .unwrap_or_else(|_| "no problem document".to_owned());
+        let problem = serde_json::from_slice::<Problem>(&body).ok();
+        let second_factor = format!("urn:idaas:problem:{}", federation::api::PROBLEM_SECOND_FACTOR_REQUIRED);
+        if problem.as_ref().is_some_and(|p| p.kind == second_factor) {
+            return Err(OwnerError::CodeRequired);
+        }
+        let detail = problem.map(|p| p.detail).unwrap_or_else(|| "no problem document".to_owned());
         Err(OwnerError::Refused { status: status.as_u16(), detail })
     }
 }
@@ -92,6 +103,30 @@ impl HomeClient {
         let body = TokenRequest { uid: uid.to_owned(), password: Secret::new(password) };
         let resp =
             self.http.post(format!("{}/api/token", self.base)).json(&body).send().await.map_err(http_err)?;
+        answer(resp).await
+    }
+
+    /// `POST /api/upload-token`: a short-lived token for uploads and deletions, after the
+    /// password and, when the account has an authenticator app, `code`
+    /// ([`OwnerError::CodeRequired`] without it).
+    pub async fn upload_token(
+        &self,
+        uid: &str,
+        password: &str,
+        code: Option<&str>,
+    ) -> Result<UploadToken, OwnerError> {
+        let body = UploadTokenRequest {
+            uid: uid.to_owned(),
+            password: Secret::new(password),
+            code: code.map(Secret::new),
+        };
+        let resp = self
+            .http
+            .post(format!("{}/api/upload-token", self.base))
+            .json(&body)
+            .send()
+            .await
+            .map_err(http_err)?;
         answer(resp).await
     }
 
@@ -146,7 +181,8 @@ impl HomeClient {
         Ok((text, policy.to_string()))
     }
 
-    /// `PUT /api/pii/{attribute}` with a ciphertext (text form).
+    /// `PUT /api/pii/{attribute}` with a ciphertext (text form), under an upload token
+    /// ([`HomeClient::upload_token`]).
     pub async fn put(
         &self,
         token: &str,
@@ -176,7 +212,7 @@ impl HomeClient {
         answer(resp).await
     }
 
-    /// `DELETE /api/pii/{attribute}`.
+    /// `DELETE /api/pii/{attribute}`, under an upload token.
     pub async fn remove(&self, token: &str, attribute: &str) -> Result<(), OwnerError> {
         let resp = self
             .http

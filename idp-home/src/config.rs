@@ -75,6 +75,10 @@ pub struct Config {
     /// Lifetime of a data-owner API bearer token, minutes.
     #[serde(default = "default_api_token_lifetime")]
     pub api_token_lifetime_minutes: u32,
+    /// Lifetime of an upload token (issue 20: uploading or deleting PII needs one, obtained
+    /// with a fresh authentication), minutes.
+    #[serde(default = "default_upload_token_minutes")]
+    pub upload_token_minutes: u32,
     /// Lifetime of an e-mail verification link, hours.
     #[serde(default = "default_verification_lifetime")]
     pub verification_lifetime_hours: u32,
@@ -193,6 +197,9 @@ fn default_assertion_lifetime() -> u32 {
 fn default_api_token_lifetime() -> u32 {
     15
 }
+fn default_upload_token_minutes() -> u32 {
+    10
+}
 fn default_verification_lifetime() -> u32 {
     48
 }
@@ -220,6 +227,7 @@ impl Default for Config {
             session_lifetime_minutes: default_session_lifetime(),
             assertion_lifetime_seconds: default_assertion_lifetime(),
             api_token_lifetime_minutes: default_api_token_lifetime(),
+            upload_token_minutes: default_upload_token_minutes(),
             verification_lifetime_hours: default_verification_lifetime(),
             admin_token: None,
             outbox_dir: None,
@@ -360,6 +368,7 @@ impl Config {
         check_range("session_lifetime_minutes", self.session_lifetime_minutes.into(), 1, 7 * 24 * 60)?;
         check_range("assertion_lifetime_seconds", self.assertion_lifetime_seconds.into(), 10, 3600)?;
         check_range("api_token_lifetime_minutes", self.api_token_lifetime_minutes.into(), 1, 24 * 60)?;
+        check_range("upload_token_minutes", self.upload_token_minutes.into(), 1, 60)?;
         check_range("verification_lifetime_hours", self.verification_lifetime_hours.into(), 1, 30 * 24)?;
         if let Some(url) = &self.smtp_url {
             crate::smtp::transport(url).map_err(|e| invalid("smtp_url", e.to_string()))?;

@@ -22,11 +22,13 @@ mod access;
 mod consent;
 pub mod pg;
 mod sled_store;
+mod upload_tokens;
 
 pub use sled_store::SledStore;
 
 pub use access::{AccessStore, Requests};
 pub use consent::ConsentStore;
+pub use upload_tokens::{UploadToken, UploadTokenStore};
 
 /// The on-disk schema version written to the `meta` tree.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -142,8 +144,9 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 }
 
 /// Persistent storage of the home IdP. Every mutating method has flushed its write to disk
-/// when it returns `Ok`. Consents are [`ConsentStore`]'s part of it.
-pub trait Store: ConsentStore + AccessStore + Send + Sync + 'static {
+/// when it returns `Ok`. Consents are [`ConsentStore`]'s part of it, upload tokens
+/// [`UploadTokenStore`]'s, group owners and access requests [`AccessStore`]'s.
+pub trait Store: ConsentStore + UploadTokenStore + AccessStore + Send + Sync + 'static {
     /// Creates a user; [`StoreError::AlreadyExists`] if the uid is taken (atomic).
     fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     /// Reads a user.

@@ -54,7 +54,8 @@ pub(super) fn ensure_bob(home: &idp_home::AppState, dir: &Path) -> Result<(Strin
 /// the vault does not hold yet. Returns how many were uploaded.
 pub(super) async fn store_table1(stack: &Stack, today: u64) -> Result<usize, StackError> {
     let client = ctx!(HomeClient::trusting(&stack.instances.home, stack.ca_file.as_deref()), "HTTP client")?;
-    let token = ctx!(client.token(USER, &stack.password).await, "bob's API token")?;
+    // An upload token reads too: one fresh sign-in for the list and the uploads.
+    let token = ctx!(client.upload_token(USER, &stack.password, None).await, "bob's upload token")?.token;
     let held: std::collections::BTreeSet<String> =
         ctx!(client.list(&token).await, "bob's PII")?.into_iter().map(|s| s.attribute).collect();
     let mut uploaded = 0;

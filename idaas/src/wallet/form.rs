@@ -38,6 +38,10 @@ pub struct FormInput {
     pub until: String,
     /// The form's CSRF token.
     pub csrf: String,
+    /// A code from the person's authenticator app, when an upload token needs one.
+    pub code: Zeroizing<String>,
+    /// The value from a file (multipart posts only; used instead of `value` when given).
+    pub file: Option<Zeroizing<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for FormInput {
@@ -75,6 +79,7 @@ impl FormInput {
                 "days" => f.days = v.trim().to_owned(),
                 "until" => f.until = v.trim().to_owned(),
                 "csrf" => f.csrf = v,
+                "code" => f.code = Zeroizing::new(v.trim().to_owned()),
                 _ => {}
             }
         }

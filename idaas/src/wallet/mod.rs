@@ -1,15 +1,19 @@
 //! `idaas wallet`: the data owner's local web app (issue 19). It runs on the person's own
-//! machine, on 127.0.0.1 only, signs in to the home IdP with their password (an API token, as
-//! `idaas pii` does), encrypts every value **here** under rules written with a form, and
-//! uploads only ciphertexts. The home IdP never serves this code, so it cannot leak a value.
+//! machine, on 127.0.0.1 only, signs in to the home IdP with their password (an API token for
+//! reads, as `idaas pii` does, and a short-lived upload token for uploads and deletions,
+//! renewed when it expires: with an authenticator app, the forms then ask for a code),
+//! encrypts every value **here** under rules written with a form, and uploads only
+//! ciphertexts. The home IdP never serves this code, so it cannot leak a value.
 //!
 //! - [`server`]: the router and its guard (one-time token → cookie, Host and Origin checks,
 //!   CSRF, security headers), the handlers;
 //! - [`pages`]: the HTML;
+//! - [`body`]: the forms' bodies, URL-encoded or multipart (a value from a file, bounded);
 //! - [`form`]: the rules form → [`pbe_core::DisclosurePolicy`];
 //! - [`rules`]: the short form `domain=… purposes=… for=30d` shared with `idaas pii put --rules`;
 //! - [`vault`]: the optional local vault of plaintexts (argon2id → AES-GCM, 0600).
 
+pub mod body;
 pub mod form;
 pub mod pages;
 pub mod rules;
@@ -18,6 +22,7 @@ pub mod vault;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -101,6 +106,10 @@ pub struct Inner {
     pub(crate) vault: Mutex<Option<Vault>>,
     clock: Arc<dyn Clock>,
     api: tokio::sync::Mutex<Option<(String, Instant)>>,
+    /// The upload token (issue 20) and until when it is used.
+    upload: Mutex<Option<(String, Instant)>>,
+    /// Whether the account has an authenticator app: a new upload token needs a code.
+    needs_code: AtomicBool,
 }
 
 impl std::fmt::Debug for Inner {
@@ -129,6 +138,45 @@ impl Inner {
         let life = Duration::from_secs(fresh.expires_in.saturating_sub(60).max(1));
         *cached = Some((fresh.access_token.clone(), Instant::now() + life));
         Ok(fresh.access_token)
+    }
+
+    /// A valid upload token (issue 20), renewed 30 s before it expires with the password and,
+    /// when the account has an authenticator app, `code` ([`OwnerError::CodeRequired`] when it
+    /// is needed and empty).
+    pub(crate) async fn upload_token(&self, code: &str) -> Result<String, OwnerError> {
+        if let Some(t) = self.cached_upload() {
+            return Ok(t);
+        }
+        let code = Some(code).filter(|c| !c.is_empty());
+        match self.client.upload_token(&self.user, self.password.expose(), code).await {
+            Ok(fresh) => {
+                self.keep_upload(&fresh);
+                Ok(fresh.token)
+            }
+            Err(OwnerError::CodeRequired) => {
+                self.needs_code.store(true, Ordering::Relaxed);
+                Err(OwnerError::CodeRequired)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn cached_upload(&self) -> Option<String> {
+        let cached = self.upload.lock().ok()?;
+        cached.as_ref().filter(|(_, until)| Instant::now() < *until).map(|(t, _)| t.clone())
+    }
+
+    fn keep_upload(&self, fresh: &federation::api::UploadToken) {
+        let until = Instant::now() + Duration::from_secs(fresh.expires_in.saturating_sub(30).max(1));
+        if let Ok(mut cached) = self.upload.lock() {
+            *cached = Some((fresh.token.clone(), until));
+        }
+    }
+
+    /// Whether a form that uploads or deletes must ask for a code: the account has an
+    /// authenticator app and the upload token is missing or expired.
+    pub(crate) fn asks_code(&self) -> bool {
+        self.needs_code.load(Ordering::Relaxed) && self.cached_upload().is_none()
     }
 
     /// Today, in days since 1970-01-01 (the wallet's clock).
@@ -181,7 +229,15 @@ pub async fn start(opts: WalletOptions) -> Result<Wallet, WalletError> {
         vault: Mutex::new(opts.vault),
         clock: opts.clock,
         api: tokio::sync::Mutex::new(Some((first.access_token, Instant::now() + life))),
+        upload: Mutex::new(None),
+        needs_code: AtomicBool::new(false),
     });
+    // The first upload token at sign-in; with an authenticator app, the first save asks for
+    // a code instead.
+    match inner.upload_token("").await {
+        Ok(_) | Err(OwnerError::CodeRequired) => {}
+        Err(e) => return Err(e.into()),
+    }
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let app = server::router(inner);
     let task = tokio::spawn(service_kit::serve::serve(

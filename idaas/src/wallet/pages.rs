@@ -1,6 +1,7 @@
 //! The wallet's HTML: the list of stored values (rules in plain words, when each closes, who
 //! can open it today — [`pbe_core::disclosure_view`], as on the home IdP's account page) and
-//! the rules form with its preview. No script; every dynamic value is escaped.
+//! the rules form with its preview (live, with the one static script the form page loads;
+//! the Preview button does the same without it). Every dynamic value is escaped.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -8,7 +9,15 @@ use federation::api::{PiiSummary, ServiceSummary};
 use pbe_core::disclosure_view::{describe, human_date};
 use service_kit::html::{escape, links, page, CSP_FORMS_SELF};
 
+use super::body::{FILE_FIELD, MAX_FILE};
 use super::form::{FormInput, PRESETS};
+use super::server::SCRIPT_PATH;
+
+/// The form page's content security policy: its forms post here, and its one script (the live
+/// preview, [`SCRIPT_PATH`]) comes from this origin and fetches only from it; no inline script.
+pub const CSP_FORM_SCRIPT: &str =
+    "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; \
+                                   form-action 'self'; frame-ancestors 'none'";
 
 /// What the list page shows.
 #[derive(Debug)]
@@ -27,6 +36,8 @@ pub struct IndexData<'a> {
     pub csrf: &'a str,
     /// Whether the local vault is on.
     pub vault: bool,
+    /// Whether deleting needs a code from the authenticator app (no valid upload token).
+    pub ask_code: bool,
     /// What was just done, when anything.
     pub notice: Option<&'a str>,
 }
@@ -57,6 +68,16 @@ pub fn index(d: &IndexData<'_>) -> Response {
              </tr></thead><tbody>",
         );
         for p in d.list {
+            let code = if d.ask_code {
+                format!(
+                    "<label for=\"code-{a}\">Code from your authenticator app</label> \
+                     <input type=\"text\" id=\"code-{a}\" name=\"code\" inputmode=\"numeric\" \
+                     autocomplete=\"one-time-code\" size=\"8\" required> ",
+                    a = escape(&p.attribute)
+                )
+            } else {
+                String::new()
+            };
             let rules = describe(&p.policy, d.home);
             let closes = match rules.closes {
                 Some(day) if day < d.today => format!("closed on {}", human_date(day)),
@@ -69,7 +90,7 @@ pub fn index(d: &IndexData<'_>) -> Response {
                 "<tr><th scope=\"row\">{a}</th><td>{t}<details><summary>Exact rule</summary><code>{p}</code></details></td>\
                  <td>{c}</td><td class=\"readers\">{w}</td><td><a href=\"/edit?attr={a}\" aria-label=\"Change rules of {a}\">Change rules</a> \
                  <form class=\"inline\" method=\"post\" action=\"/delete\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
-                 <input type=\"hidden\" name=\"attr\" value=\"{a}\">\
+                 <input type=\"hidden\" name=\"attr\" value=\"{a}\">{code}\
                  <button type=\"submit\" class=\"danger\" aria-label=\"Delete {a}\">Delete</button></form></td></tr>",
                 a = escape(&p.attribute),
                 t = escape(&rules.text),
@@ -115,6 +136,8 @@ pub struct FormData<'a> {
     pub vault: bool,
     /// Whether the vault keeps a value under this name.
     pub kept: bool,
+    /// Whether saving needs a code from the authenticator app (no valid upload token).
+    pub ask_code: bool,
     /// The answer's status.
     pub status: StatusCode,
 }
@@ -149,7 +172,8 @@ pub fn form(d: &FormData<'_>) -> Response {
         body.push_str(&format!("<p role=\"alert\" class=\"error\">{}</p>", escape(e)));
     }
     body.push_str(&format!(
-        "<form method=\"post\" action=\"/save\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        "<form method=\"post\" action=\"/save\" enctype=\"multipart/form-data\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\">",
         escape(d.csrf)
     ));
     body.push_str(&text_input(
@@ -168,6 +192,12 @@ pub fn form(d: &FormData<'_>) -> Response {
          <textarea id=\"value\" name=\"value\" rows=\"3\" cols=\"40\" aria-describedby=\"value-hint\" autocomplete=\"off\">{}</textarea></p>",
         escape(hint),
         escape(&f.value)
+    ));
+    body.push_str(&format!(
+        "<p><label for=\"{FILE_FIELD}\">Or the value from a file</label> \
+         <span class=\"muted\" id=\"file-hint\">At most {} KiB; a chosen file is used instead of the text.</span><br>\
+         <input type=\"file\" id=\"{FILE_FIELD}\" name=\"{FILE_FIELD}\" aria-describedby=\"file-hint\"></p>",
+        MAX_FILE / 1024
     ));
     body.push_str(&checkboxes("domain", "Which domains may read it", d.domains, &f.domains));
     body.push_str("</fieldset>");
@@ -201,10 +231,19 @@ pub fn form(d: &FormData<'_>) -> Response {
         days = escape(&f.days),
         until = escape(&f.until),
     ));
+    if d.ask_code {
+        body.push_str(
+            "<p><label for=\"code\">Code from your authenticator app</label> \
+             <span class=\"muted\" id=\"code-hint\">Saving needs a fresh sign-in every few minutes.</span><br>\
+             <input type=\"text\" id=\"code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" \
+             aria-describedby=\"code-hint\"></p>",
+        );
+    }
     body.push_str(
         "<p><button type=\"submit\" formaction=\"/preview\" class=\"secondary\">Preview</button> \
          <button type=\"submit\">Encrypt and save</button></p></form>",
     );
+    body.push_str("<div id=\"preview-area\" aria-live=\"polite\">");
     if let Some(p) = d.preview {
         let who =
             if p.readers.is_empty() { "no registered service".to_owned() } else { p.readers.join(", ") };
@@ -218,7 +257,9 @@ pub fn form(d: &FormData<'_>) -> Response {
             pol = escape(&p.policy),
         ));
     }
+    body.push_str("</div>");
     body.push_str(&links(&[("/", "Back to your data")]));
+    body.push_str(&format!("<script src=\"{SCRIPT_PATH}\"></script>"));
     let title = if f.attr.is_empty() { "Add a value" } else { "Set a value and its rules" };
-    page(d.status, title, &body, CSP_FORMS_SELF)
+    page(d.status, title, &body, CSP_FORM_SCRIPT)
 }

@@ -21,6 +21,7 @@ use pbe_core::disclosure_view::Reader;
 use serde::Deserialize;
 use service_kit::html::{message_page, message_page_with};
 
+use super::body::read_form;
 use super::form::FormInput;
 use super::pages::{self, Preview};
 use super::Inner;
@@ -35,6 +36,11 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 type Shared = Arc<Inner>;
 
+/// The answer to a save or delete without the code an upload token needs.
+const CODE_NEEDED: &str =
+    "Type the code from your authenticator app: saving and deleting need a fresh sign-in \
+                           every few minutes.";
+
 /// The wallet's router, guarded.
 pub fn router(inner: Shared) -> Router {
     let routes = Router::new()
@@ -45,6 +51,7 @@ pub fn router(inner: Shared) -> Router {
         .route("/save", post(save))
         .route("/delete", post(delete))
         .route(service_kit::html::STYLESHEET_PATH, get(|| async { service_kit::html::stylesheet() }))
+        .route(SCRIPT_PATH, get(script))
         .layer(axum::middleware::from_fn_with_state(inner.clone(), guard))
         .with_state(inner);
     let layers = service_kit::layers::Layers {
@@ -94,7 +101,7 @@ async fn guard(State(inner): State<Shared>, req: Request<Body>, next: Next) -> R
         }
     }
     let path = req.uri().path();
-    let public = path == "/open" || path == service_kit::html::STYLESHEET_PATH;
+    let public = path == "/open" || path == service_kit::html::STYLESHEET_PATH || path == SCRIPT_PATH;
     if !public && !cookie_of(req.headers()).is_some_and(|c| same(c.as_bytes(), inner.session.as_bytes())) {
         return refused("Open the wallet with the link idaas wallet printed when it started.");
     }
@@ -197,6 +204,7 @@ async fn index(State(inner): State<Shared>, Query(n): Query<Notice>) -> Response
             today: inner.today(),
             csrf: &inner.csrf,
             vault: inner.has_vault(),
+            ask_code: inner.asks_code(),
             notice: n.done.as_deref(),
         }),
         Err(e) => home_failed(&e),
@@ -252,6 +260,7 @@ fn form_page(
         csrf: &inner.csrf,
         vault: inner.has_vault(),
         kept,
+        ask_code: inner.asks_code(),
         status,
     })
 }
@@ -260,9 +269,26 @@ fn csrf_ok(inner: &Inner, form: &FormInput) -> bool {
     same(form.csrf.as_bytes(), inner.csrf.as_bytes())
 }
 
-/// `POST /preview`: the compiled policy and who could open it, under the form (no JS needed).
-async fn preview(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, String)>>) -> Response {
-    let form = FormInput::from_pairs(pairs);
+/// The path of the live preview's script.
+pub const SCRIPT_PATH: &str = "/wallet.js";
+
+/// `GET /wallet.js`: the live preview (a static file; the pages' CSP allows only scripts of
+/// this origin, none inline).
+async fn script() -> Response {
+    let mut resp = include_str!("wallet.js").into_response();
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// `POST /preview`: the compiled policy and who could open it, under the form (no JS needed;
+/// the live preview's script posts here on every change and shows the answer's preview area).
+async fn preview(State(inner): State<Shared>, req: Request<Body>) -> Response {
+    let form = match read_form(req).await {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !csrf_ok(&inner, &form) {
         return refused("The form was stale or forged; reload the page.");
     }
@@ -287,8 +313,12 @@ async fn preview(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, Str
 }
 
 /// `POST /save`: encrypt here, upload the ciphertext, keep the value in the vault when on.
-async fn save(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, String)>>) -> Response {
-    let form = FormInput::from_pairs(pairs);
+/// The value is the file's bytes when one was chosen, else the typed text, else the vault's.
+async fn save(State(inner): State<Shared>, req: Request<Body>) -> Response {
+    let form = match read_form(req).await {
+        Ok(f) => f,
+        Err(page) => return page,
+    };
     if !csrf_ok(&inner, &form) {
         return refused("The form was stale or forged; reload the page.");
     }
@@ -304,7 +334,9 @@ async fn save(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, String
         Ok(p) => p,
         Err(e) => return bad(e.as_str()),
     };
-    let value: zeroize::Zeroizing<Vec<u8>> = if form.value.is_empty() {
+    let value: zeroize::Zeroizing<Vec<u8>> = if let Some(file) = &form.file {
+        file.clone()
+    } else if form.value.is_empty() {
         let kept = inner
             .vault
             .lock()
@@ -322,12 +354,15 @@ async fn save(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, String
     };
     let source = PolicySource::Disclosure(Box::new(policy), inner.today());
     let uploaded = async {
+        let token = inner.upload_token(&form.code).await?;
         let (ct, _) = inner.client.encrypt(&source, &value).await?;
-        inner.client.put(&inner.token().await?, &form.attr, &ct).await
+        inner.client.put(&token, &form.attr, &ct).await
     }
     .await;
-    if let Err(e) = uploaded {
-        return bad(e.to_string().as_str());
+    match uploaded {
+        Err(OwnerError::CodeRequired) => return bad(CODE_NEEDED),
+        Err(e) => return bad(e.to_string().as_str()),
+        Ok(_) => {}
     }
     let kept = inner.vault.lock().ok().and_then(|mut v| v.as_mut().map(|v| v.set(&form.attr, &value)));
     if let Some(Err(e)) = kept {
@@ -355,9 +390,19 @@ async fn delete(State(inner): State<Shared>, Form(pairs): Form<Vec<(String, Stri
             "That is not the name of a stored value.",
         );
     }
-    let removed = async { inner.client.remove(&inner.token().await?, &form.attr).await }.await;
-    if let Err(e) = removed {
-        return home_failed(&e);
+    let removed =
+        async { inner.client.remove(&inner.upload_token(&form.code).await?, &form.attr).await }.await;
+    match removed {
+        Err(OwnerError::CodeRequired) => {
+            return message_page_with(
+                StatusCode::UNAUTHORIZED,
+                "A code is needed",
+                CODE_NEEDED,
+                &[("/", "Back to your data")],
+            )
+        }
+        Err(e) => return home_failed(&e),
+        Ok(()) => {}
     }
     if let Ok(mut v) = inner.vault.lock() {
         if let Some(Err(e)) = v.as_mut().map(|v| v.remove(&form.attr)) {

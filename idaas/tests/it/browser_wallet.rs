@@ -1,6 +1,7 @@
 //! bob's wallet in a real browser (issue 19's "done when"): headless Chromium over WebDriver
 //! (`browser_kit.rs`), axe-core on every wallet page. Without JSON or the CLI, bob adds a phone
-//! number with the form that only delivery may read, for 7 days; the preview names delivery;
+//! number with the form that only delivery may read, for 7 days; the live preview (updated by
+//! the wallet's script as he fills the form, no button pressed) names delivery;
 //! delivery reads it and shopping does not; he withdraws it. The home IdP never holds the
 //! plaintext (its data directory is searched).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
@@ -57,8 +58,11 @@ async fn bob_gives_delivery_his_phone_for_a_week_with_the_wallet_and_withdraws_i
     b.click("input[name=purpose][value=contact]").await;
     b.click("input[name=primary][value=delivery]").await;
     b.fill("#days", "7").await;
-    b.click("button[formaction='/preview']").await;
-    b.wait_for("#preview-readers").await;
+    // The live preview (the wallet's own script) follows the form: no button pressed, the page
+    // not reloaded. The Preview button stays for browsers without script.
+    b.wait_text("primary=delivery for=7d").await;
+    assert!(b.url().await.ends_with("/edit"), "still the form: {}", b.url().await);
+    b.wait_for("button[formaction='/preview']").await;
     let readers = b.wait_for("#preview-readers").await.text().await.unwrap();
     assert_eq!(readers, "Delivery service");
     b.page("w03-preview").await;

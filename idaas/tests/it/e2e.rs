@@ -322,7 +322,10 @@ async fn an_interrupted_set_up_is_completed_by_the_next_run() {
     let password = stack.password.clone();
     let owner = HomeClient::new(&stack.home_url).unwrap();
     let token = owner.token(stack::USER, &password).await.unwrap();
-    owner.remove(&token, "dob").await.unwrap();
+    let refused = owner.remove(&token, "dob").await.unwrap_err();
+    assert!(refused.to_string().contains("upload token"), "the API token only reads: {refused}");
+    let upload = owner.upload_token(stack::USER, &password, None).await.unwrap();
+    owner.remove(&upload.token, "dob").await.unwrap();
     stack.stop().await;
 
     let again = start(dir.path(), clock.clone()).await;

@@ -1,5 +1,5 @@
 //! Registration, e-mail verification (JSON or, for a browser, an HTML page) and the data
-//! owner's API token (`/api/users`, `/api/users/verify`, `/api/token`).
+//! owner's tokens (`/api/users`, `/api/users/verify`, `/api/token`, `/api/upload-token`).
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -10,12 +10,12 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::extract::{no_store, ApiJson, ApiQuery, ClientAddr};
-use federation::api::{RegisterRequest, Registered, TokenRequest, Verified};
+use federation::api::{RegisterRequest, Registered, TokenRequest, UploadTokenRequest, Verified};
 
 use crate::model::User;
 use crate::service::accounts;
-use crate::service::api_tokens;
 use crate::service::passwords::Password;
+use crate::service::{api_tokens, upload_tokens};
 use crate::state::AppState;
 
 /// The routes of this area (merged into [`super::router`]).
@@ -24,6 +24,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/users", post(register))
         .route("/api/users/verify", get(verify))
         .route("/api/token", post(token))
+        .route("/api/upload-token", post(upload_token))
 }
 
 /// A user as the admin API lists it (never the password hash).
@@ -120,5 +121,17 @@ async fn token(
 ) -> Result<Response, ApiError> {
     let user = accounts::authenticate_async(&state, req.uid, Password::from(req.password), client).await?;
     let issued = api_tokens::issue_api_token(&state, &user.uid, state.now())?;
+    Ok(no_store(StatusCode::OK, Json(issued)))
+}
+
+/// `POST /api/upload-token` {uid, password, code?}: a short-lived token for uploads and
+/// deletions (issue 20), after the password and, for a user with an authenticator, a code.
+async fn upload_token(
+    State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
+    ApiJson(req): ApiJson<UploadTokenRequest>,
+) -> Result<Response, ApiError> {
+    let UploadTokenRequest { uid, password, code } = req;
+    let issued = upload_tokens::issue(&state, uid, Password::from(password), code, client).await?;
     Ok(no_store(StatusCode::OK, Json(issued)))
 }

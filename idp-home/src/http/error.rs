@@ -23,6 +23,8 @@ use crate::saml::request::RequestError;
 use crate::service::access::AccessError;
 use crate::service::accounts::{AuthError, RegisterError, VerifyError};
 use crate::service::groups::GroupsError;
+use crate::service::mfa::MfaError;
+use crate::service::upload_tokens::UploadTokenError;
 use crate::service::vault::PiiError;
 use crate::store::StoreError;
 
@@ -45,6 +47,15 @@ pub enum ApiError {
     /// A bearer token is missing, malformed, unknown or expired. 401 with `WWW-Authenticate`.
     #[error("{0}")]
     Unauthorized(&'static str),
+    /// A write to the PII vault with a long-lived API token: it needs an upload token. 403.
+    #[error("uploading or deleting PII needs an upload token from POST /api/upload-token (a fresh sign-in); the API token only reads")]
+    UploadTokenRequired,
+    /// `POST /api/upload-token` without the code the user's authenticator gives. 401.
+    #[error("this account has an authenticator app: send a code from it (or a recovery code) as `code`")]
+    SecondFactorRequired,
+    /// The second factor's code is wrong or was used before. 401.
+    #[error("the code is wrong or was used already")]
+    InvalidCode,
     /// The admin API is disabled (no `admin_token` configured). 404.
     #[error("the admin API is disabled: set admin_token (or IDAAS_HOME_ADMIN_TOKEN) to enable it")]
     AdminDisabled,
@@ -96,6 +107,17 @@ impl ApiError {
                 (StatusCode::UNAUTHORIZED, "invalid-credentials", "Authentication failed")
             }
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            ApiError::UploadTokenRequired => (
+                StatusCode::FORBIDDEN,
+                federation::api::PROBLEM_UPLOAD_TOKEN_REQUIRED,
+                "Upload token required",
+            ),
+            ApiError::SecondFactorRequired => (
+                StatusCode::UNAUTHORIZED,
+                federation::api::PROBLEM_SECOND_FACTOR_REQUIRED,
+                "Second factor required",
+            ),
+            ApiError::InvalidCode => (StatusCode::UNAUTHORIZED, "invalid-code", "Authentication failed"),
             ApiError::AdminDisabled => (StatusCode::NOT_FOUND, "admin-disabled", "Admin API disabled"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not-found", "Not found"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict", "Conflict"),
@@ -314,6 +336,19 @@ impl From<AccessError> for ApiError {
     }
 }
 
+impl From<UploadTokenError> for ApiError {
+    fn from(e: UploadTokenError) -> Self {
+        match e {
+            UploadTokenError::Auth(a) => a.into(),
+            UploadTokenError::CodeRequired => ApiError::SecondFactorRequired,
+            UploadTokenError::Mfa(MfaError::Throttled { retry_after }) => ApiError::Throttled { retry_after },
+            UploadTokenError::Mfa(MfaError::Store(s)) | UploadTokenError::Store(s) => s.into(),
+            UploadTokenError::Mfa(MfaError::NoUser) => ApiError::InvalidCredentials,
+            UploadTokenError::Mfa(_) => ApiError::InvalidCode,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +360,9 @@ mod tests {
             (ApiError::InvalidCiphertext("x".into()), 400),
             (ApiError::InvalidCredentials, 401),
             (ApiError::Unauthorized("no token"), 401),
+            (ApiError::UploadTokenRequired, 403),
+            (ApiError::SecondFactorRequired, 401),
+            (ApiError::InvalidCode, 401),
             (ApiError::AdminDisabled, 404),
             (ApiError::NotFound("x".into()), 404),
             (ApiError::Conflict("x".into()), 409),

@@ -1,7 +1,8 @@
 //! What the JSON handlers share: the extractors that turn rejections into problem documents
 //! and read the body limit from the configuration ([`ApiJson`], [`ApiBody`], [`ApiPath`],
-//! [`ApiQuery`]), the client address ([`ClientAddr`]), the two bearer-token authentications
-//! ([`UserAuth`]: a data owner's API token, [`AdminAuth`]: the configured admin token), and
+//! [`ApiQuery`]), the client address ([`ClientAddr`]), the bearer-token authentications
+//! ([`UserAuth`]: a data owner's API or upload token, for reads; [`UploadAuth`]: an upload
+//! token, for writes to the vault; [`AdminAuth`]: the configured admin token), and
 //! two small response helpers.
 
 use std::net::{IpAddr, SocketAddr};
@@ -15,7 +16,7 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq as _;
 
 use super::error::ApiError;
-use crate::service::api_tokens;
+use crate::service::{api_tokens, upload_tokens};
 use crate::state::AppState;
 use crate::store::token_hash;
 
@@ -152,7 +153,7 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
-/// The signed-in data owner (a valid API bearer token).
+/// The signed-in data owner, for reads: a valid API bearer token or upload token.
 #[derive(Debug, Clone)]
 pub struct UserAuth(pub String);
 
@@ -162,10 +163,39 @@ impl FromRequestParts<AppState> for UserAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers)
             .ok_or(ApiError::Unauthorized("an API bearer token is required (POST /api/token)"))?;
-        match api_tokens::user_for_api_token(state, token, state.now())? {
+        let now = state.now();
+        if let Some(user) = api_tokens::user_for_api_token(state, token, now)? {
+            return Ok(UserAuth(user.uid));
+        }
+        match upload_tokens::user_for_upload_token(state, token, now)? {
             Some(user) => Ok(UserAuth(user.uid)),
             None => Err(ApiError::Unauthorized("the bearer token is invalid or expired")),
         }
+    }
+}
+
+/// The data owner, for writes to their PII vault (issue 20): a valid upload token, issued by
+/// `POST /api/upload-token` after a fresh authentication. A long-lived API token is refused
+/// with 403 `upload-token-required`.
+#[derive(Debug, Clone)]
+pub struct UploadAuth(pub String);
+
+impl FromRequestParts<AppState> for UploadAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)
+            .ok_or(ApiError::Unauthorized("an upload token is required (POST /api/upload-token)"))?;
+        let now = state.now();
+        if let Some(user) = upload_tokens::user_for_upload_token(state, token, now)? {
+            return Ok(UploadAuth(user.uid));
+        }
+        if api_tokens::user_for_api_token(state, token, now)?.is_some() {
+            return Err(ApiError::UploadTokenRequired);
+        }
+        Err(ApiError::Unauthorized(
+            "the upload token is invalid or expired: get a new one (POST /api/upload-token)",
+        ))
     }
 }
 

@@ -1,5 +1,7 @@
 //! The data owner's PII vault (`/api/pii`, `/api/pii/{attribute}`): upload, list, read back,
-//! delete, all under the owner's API token; and the registered services (`/api/services`), so
+//! delete; reads under the owner's API token (or an upload token), uploads and deletions only
+//! under an upload token (issue 20: a fresh authentication within `upload_token_minutes`);
+//! and the registered services (`/api/services`), so
 //! the owner's wallet can show who could open what.
 
 use axum::extract::State;
@@ -10,7 +12,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 
 use super::error::ApiError;
-use super::extract::{blocking, no_store, ApiBody, ApiPath, UserAuth};
+use super::extract::{blocking, no_store, ApiBody, ApiPath, UploadAuth, UserAuth};
 use crate::service::vault::{self, PiiSummary};
 use crate::state::AppState;
 
@@ -42,7 +44,7 @@ async fn list_services(
 
 async fn put_pii(
     State(state): State<AppState>,
-    UserAuth(uid): UserAuth,
+    UploadAuth(uid): UploadAuth,
     ApiPath(attribute): ApiPath<String>,
     ApiBody(body): ApiBody,
 ) -> Result<Response, ApiError> {
@@ -81,7 +83,7 @@ async fn get_pii(
 
 async fn delete_pii(
     State(state): State<AppState>,
-    UserAuth(uid): UserAuth,
+    UploadAuth(uid): UploadAuth,
     ApiPath(attribute): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
     vault::delete_pii(&state, &uid, &attribute)?;

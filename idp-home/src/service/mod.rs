@@ -1,10 +1,11 @@
 //! The home IdP's logic without HTTP (STYLE.md §7.2): accounts and sign-in, password hashing,
-//! API tokens, the PII vault and groups. Each function takes the [`crate::AppState`] and, where
-//! time matters, `now` (from the state's clock); the handlers in [`crate::http`] and
-//! [`crate::http::sso`] only extract, call these and map the errors.
+//! API tokens and upload tokens, the PII vault and groups. Each function takes the
+//! [`crate::AppState`] and, where time matters, `now` (from the state's clock); the handlers in
+//! [`crate::http`] and [`crate::http::sso`] only extract, call these and map the errors.
 //!
-//! Dependencies run one way: `groups → accounts → {passwords, api_tokens}`; `vault` stands
-//! alone; none of them imports `crate::http`.
+//! Dependencies run one way: `groups → accounts → {passwords, api_tokens}`,
+//! `upload_tokens → {accounts, api_tokens, mfa}`; `vault` stands alone; none of them imports
+//! `crate::http`.
 
 pub mod access;
 pub mod accounts;
@@ -17,4 +18,5 @@ pub mod mfa;
 pub mod password_change;
 pub mod passwords;
 pub mod pii_fetch;
+pub mod upload_tokens;
 pub mod vault;

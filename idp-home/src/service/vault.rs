@@ -55,7 +55,7 @@ pub fn valid_attribute(name: &str) -> bool {
 /// the data-owner client reads.
 pub use federation::api::PiiSummary;
 
-fn rfc3339(t: i64) -> String {
+pub(crate) fn rfc3339(t: i64) -> String {
     time::OffsetDateTime::from_unix_timestamp(t)
         .ok()
         .and_then(|d| d.format(&time::format_description::well_known::Rfc3339).ok())

@@ -24,7 +24,8 @@ pub const SCHEMA: &str = "idaas_home";
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
 /// 0: users, SPs, PII, tokens; 1: consents (issue 18); 2: throttles; 3: IdP sessions (issue 17);
 /// 4: single-logout chains; 5: the second-factor flag of IdP sessions (issue 20; the TOTP
-/// factor itself is part of the user record); 6: group owners and access requests (issue 20).
+/// factor itself is part of the user record); 6: upload tokens (issue 20); 7: group owners and
+/// access requests (issue 20).
 pub const MIGRATIONS: &[&str] = &[
     V1,
     CONSENTS,
@@ -32,6 +33,7 @@ pub const MIGRATIONS: &[&str] = &[
     crate::sso_sessions::pg::TABLES_SQL,
     crate::slo_chains::TABLES_SQL,
     crate::sso_sessions::pg::MFA_SQL,
+    super::upload_tokens::TABLE_SQL,
     super::access::TABLES_SQL,
 ];
 

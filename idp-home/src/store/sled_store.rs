@@ -25,6 +25,7 @@ pub struct SledStore {
     pub(super) consents: sled::Tree,
     pub(super) group_owners: sled::Tree,
     pub(super) access_requests: sled::Tree,
+    pub(super) upload_tokens: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -48,6 +49,7 @@ impl SledStore {
             consents: db.open_tree(super::consent::CONSENTS)?,
             group_owners: db.open_tree(super::access::GROUP_OWNERS)?,
             access_requests: db.open_tree(super::access::ACCESS_REQUESTS)?,
+            upload_tokens: db.open_tree(super::upload_tokens::UPLOAD_TOKENS)?,
             db,
             gate: SnapshotGate::default(),
         })

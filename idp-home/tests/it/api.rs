@@ -196,14 +196,24 @@ impl Env {
         panic!("no mail for {uid}");
     }
 
+    async fn upload_token_from(&self, uid: &str, client: [u8; 4]) -> String {
+        let mut req = Request::post("/api/upload-token")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"uid": uid, "password": PASSWORD}).to_string()))
+            .unwrap();
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from((client, 40000))));
+        let r = self.send(req).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Registers and verifies `uid`; returns an upload token (it reads and writes the vault).
     async fn verified_user(&self, uid: &str) -> String {
         assert_eq!(self.register(uid).await.status, StatusCode::CREATED);
         let token = self.verification_token(uid);
         let r = self.call(Method::GET, &format!("/api/users/verify?token={token}"), None, None).await;
         assert_eq!(r.status, StatusCode::OK);
-        let r = self.token_from(uid, PASSWORD, [10, 0, 0, 1]).await;
-        assert_eq!(r.status, StatusCode::OK, "{}", String::from_utf8_lossy(&r.body));
-        r.json()["access_token"].as_str().unwrap().to_owned()
+        self.upload_token_from(uid, [10, 0, 0, 1]).await
     }
 }
 
@@ -265,10 +275,16 @@ async fn register_verify_token_and_manage_pii() {
     let t = r.json();
     assert_eq!(t["token_type"], "Bearer");
     assert_eq!(t["expires_in"], 900);
-    let at = t["access_token"].as_str().unwrap().to_owned();
+    let api = t["access_token"].as_str().unwrap().to_owned();
+
+    // The API token reads only; writes need an upload token (issue 20).
+    let ct = ciphertext(&env.state, POLICY, &[]);
+    assert_eq!(env.call(Method::GET, "/api/pii", Some(&api), None).await.status, StatusCode::OK);
+    env.raw(Method::PUT, "/api/pii/lastname", Some(&api), ct.clone()).await.problem(403);
+    env.call(Method::DELETE, "/api/pii/lastname", Some(&api), None).await.problem(403);
+    let at = env.upload_token_from("bob", [10, 0, 0, 1]).await;
 
     // PUT creates, PUT again replaces.
-    let ct = ciphertext(&env.state, POLICY, &[]);
     let r = env.raw(Method::PUT, "/api/pii/lastname", Some(&at), ct.clone()).await;
     assert_eq!(r.status, StatusCode::CREATED, "{}", String::from_utf8_lossy(&r.body));
     let r = env.raw(Method::PUT, "/api/pii/lastname", Some(&at), ct.clone()).await;
@@ -306,8 +322,10 @@ async fn register_verify_token_and_manage_pii() {
     r.problem(401);
     assert_eq!(r.headers[header::WWW_AUTHENTICATE], "Bearer");
     env.call(Method::GET, "/api/pii", Some("x".repeat(43).as_str()), None).await.problem(401);
-    env.clock.advance(15 * 60);
+    env.clock.advance(10 * 60);
     env.call(Method::GET, "/api/pii", Some(&at), None).await.problem(401);
+    env.clock.advance(5 * 60);
+    env.call(Method::GET, "/api/pii", Some(&api), None).await.problem(401);
 }
 
 #[tokio::test]

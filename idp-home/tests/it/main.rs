@@ -16,3 +16,4 @@ mod slo;
 mod smtp;
 mod sso;
 mod store_suite;
+mod upload_tokens;

@@ -209,7 +209,7 @@ impl Stack {
         format!("{}{path}", self.base)
     }
 
-    /// Registers `uid`, follows the verification link from the outbox, returns an API token.
+    /// Registers `uid`, follows the verification link from the outbox, returns an upload token.
     pub(crate) async fn verified_user(&self, http: &reqwest::Client, uid: &str, email: &str) -> String {
         let r = http
             .post(self.url("/api/users"))
@@ -221,18 +221,19 @@ impl Stack {
         let link = self.verification_link(uid);
         let r = http.get(link).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        self.api_token(http, uid).await
+        self.upload_token(http, uid).await
     }
 
-    async fn api_token(&self, http: &reqwest::Client, uid: &str) -> String {
+    /// An upload token (issue 20): it writes the vault, and reads it too.
+    async fn upload_token(&self, http: &reqwest::Client, uid: &str) -> String {
         let r = http
-            .post(self.url("/api/token"))
+            .post(self.url("/api/upload-token"))
             .json(&json!({"uid": uid, "password": PASSWORD}))
             .send()
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK);
-        r.json::<Value>().await.unwrap()["access_token"].as_str().unwrap().to_owned()
+        r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_owned()
     }
 
     fn verification_link(&self, uid: &str) -> String {
@@ -1128,6 +1129,7 @@ async fn edge_every_public_endpoint_answers_bad_input_with_a_clean_4xx() {
         (Method::POST, "/api/users", true),
         (Method::GET, "/api/users/verify", false),
         (Method::POST, "/api/token", true),
+        (Method::POST, "/api/upload-token", true),
         (Method::GET, "/api/pii", false),
         (Method::PUT, "/api/pii/lastname", true),
         (Method::GET, "/api/pii/lastname", false),

@@ -120,8 +120,31 @@ fn suite(s: Arc<dyn Store>) {
 
     consents(&*s);
     access(&*s);
+    upload_tokens(&*s);
     hostile_keys(&*s);
     concurrent_updates(s);
+}
+
+/// Upload tokens (issue 20): looked up by hash, at most `cap` per user (the oldest goes),
+/// expired ones of everyone purged at every issue.
+fn upload_tokens(s: &dyn Store) {
+    use idp_home::store::UploadToken;
+    let t = |uid: &str, issued: i64| UploadToken { uid: uid.into(), issued, expires: issued + 600 };
+    s.put_upload_token(&token_hash("u-old"), &UploadToken { expires: 20, ..t("eve", 10) }, 3, 10).unwrap();
+    for i in 0..5 {
+        s.put_upload_token(&token_hash(&format!("u{i}")), &t("zed", 100 + i), 3, 100 + i).unwrap();
+    }
+    assert_eq!(s.get_upload_token(&token_hash("u4")).unwrap().unwrap(), t("zed", 104));
+    assert_eq!(s.count_upload_tokens("zed").unwrap(), 3, "bounded per user");
+    assert!(s.get_upload_token(&token_hash("u0")).unwrap().is_none(), "the oldest went first");
+    assert!(s.get_upload_token(&token_hash("u1")).unwrap().is_none());
+    assert!(s.get_upload_token(&token_hash("u2")).unwrap().is_some());
+    assert!(s.get_upload_token(&token_hash("u-old")).unwrap().is_none(), "expired ones are purged");
+    assert_eq!(s.count_upload_tokens("eve").unwrap(), 0);
+    // Another user's tokens do not count against zed's.
+    s.put_upload_token(&token_hash("e1"), &t("eve", 200), 3, 200).unwrap();
+    assert_eq!(s.count_upload_tokens("zed").unwrap(), 3);
+    assert!(s.get_upload_token(&token_hash("nope")).unwrap().is_none());
 }
 
 /// The second factor and its policy (issue 20) round-trip in the user record; a record

@@ -193,6 +193,10 @@ pub struct PiiAccountArgs {
     /// Your user id. The password comes from IDAAS_PASSWORD or a prompt.
     #[arg(long)]
     pub user: String,
+    /// For put and rm, when your account has an authenticator app: a code from it (or a
+    /// recovery code); asked for when needed and not given.
+    #[arg(long)]
+    pub code: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,6 @@
 //! `idaas wallet`: starts the data owner's local web app ([`idaas::wallet`]) and prints (and
 //! opens, when a browser is found) the one-time URL.
 
-use std::io::{BufRead as _, Write as _};
 use std::path::PathBuf;
 
 use clap::Args;
@@ -45,11 +44,7 @@ fn passphrase() -> Result<String, CliError> {
     if let Ok(p) = std::env::var(PASSPHRASE_ENV) {
         return Ok(p);
     }
-    eprint!("vault passphrase: ");
-    let _ = std::io::stderr().flush();
-    let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).map_err(|e| CliError::input(format!("passphrase: {e}")))?;
-    let p = line.trim_end_matches(['\r', '\n']).to_owned();
+    let p = crate::pii::ask_secret("vault passphrase")?.unwrap_or_default();
     if p.chars().count() < 8 {
         return Err(CliError::input("the vault passphrase needs at least 8 characters"));
     }
