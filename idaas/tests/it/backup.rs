@@ -77,7 +77,7 @@ async fn a_backup_taken_while_running_restores_and_signs_bob_in() {
 
     // An attribute of bob's that no start-up would put back: it proves the data came back.
     let owner = HomeClient::new(&stack.home_url).unwrap();
-    let token = owner.token(stack::USER, &stack.password).await.unwrap();
+    let token = owner.upload_token(stack::USER, &stack.password, None).await.unwrap().token;
     let (_, _, disclosure) = pbe_core::disclosure::table1().into_iter().next().unwrap();
     let policy = PolicySource::Disclosure(Box::new(disclosure), (T0 / 86_400) as u64);
     let (ct, _) = owner.encrypt(&policy, b"Bobby").await.unwrap();

@@ -41,7 +41,7 @@ fn verification_link(stack: &Stack, email: &str) -> String {
 /// device under its rules, uploaded to her vault.
 async fn store_her_data(stack: &Stack, today: u64) {
     let client = HomeClient::new(&stack.home_url).unwrap();
-    let token = client.token(UID, PASSWORD).await.unwrap();
+    let token = client.upload_token(UID, PASSWORD, None).await.unwrap().token;
     for (name, value, disclosure) in pbe_core::disclosure::table1() {
         let (ct, _) = client
             .encrypt(&PolicySource::Disclosure(Box::new(disclosure), today), value.as_bytes())

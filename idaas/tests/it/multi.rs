@@ -311,7 +311,7 @@ async fn kill_during_uploads(s1: &Stack, store_url: &str, other: &str) {
     let (ct, _) =
         at_other.encrypt(&PolicySource::Text("purpose:current@salesforce".into()), b"upload").await.unwrap();
     let client = Arc::new(HomeClient::new(&third).unwrap());
-    let token = Arc::new(client.token(stack::USER, &s1.password).await.unwrap());
+    let token = Arc::new(client.upload_token(stack::USER, &s1.password, None).await.unwrap().token);
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let tasks: Vec<_> = (0..4)
         .map(|t| {

@@ -44,7 +44,7 @@ async fn sign_in_with_64_attributes(suite: SuiteId) {
     // One encryption serves them all (encrypting 61 times at 256 bits would only cost time:
     // what is measured is what travels).
     let owner = HomeClient::new(&stack.home_url).unwrap();
-    let token = owner.token(stack::USER, &stack.password).await.unwrap();
+    let token = owner.upload_token(stack::USER, &stack.password, None).await.unwrap().token;
     let (_, _, lastname_policy) = pbe_core::disclosure::table1().into_iter().next().unwrap();
     let today = clock.today().unwrap();
     let (ct, _) =
@@ -117,7 +117,7 @@ async fn a_ciphertext_that_is_not_the_signed_one_is_refused() {
     let b = browser();
     let (page, _) = super::e2e::to_auto_post(&stack, &b, 0, "/cart").await;
     let owner = HomeClient::new(&stack.home_url).unwrap();
-    let token = owner.token(stack::USER, &stack.password).await.unwrap();
+    let token = owner.upload_token(stack::USER, &stack.password, None).await.unwrap().token;
     let dob: serde_json::Value = reqwest::Client::new()
         .get(format!("{}/api/pii/dob", stack.home_url))
         .bearer_auth(&token)
