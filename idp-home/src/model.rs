@@ -87,6 +87,22 @@ impl std::fmt::Debug for TotpFactor {
     }
 }
 
+/// A browser the user signed in from (issue 20): the device cookie names it, and a sign-in
+/// from a device not in the user's list asks for the second factor.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KnownDevice {
+    /// The random id the device cookie carries (base64url, 22 characters).
+    pub id: String,
+    /// The first sign-in from it, Unix seconds.
+    pub first_seen: i64,
+    /// The last sign-in from it, Unix seconds.
+    pub last_seen: i64,
+    /// The browser, as its `User-Agent` summarised (truncated, printable ASCII).
+    pub agent: String,
+    /// The client address of the last sign-in.
+    pub address: String,
+}
+
 /// A registered service provider.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ServiceProvider {

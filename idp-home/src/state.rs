@@ -69,6 +69,8 @@ pub struct AppState {
     pub metrics: service_kit::metrics::Metrics,
     /// The logo of the IdP's pages (`logo_file`), when configured.
     pub logo: Option<Arc<crate::logo::Logo>>,
+    /// The parsed `disallowed_networks` (issue 20).
+    pub disallowed_networks: Arc<Vec<ipnet::IpNet>>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -152,8 +154,10 @@ impl AppState {
             })?)),
             None => None,
         };
+        let disallowed_networks = Arc::new(config.disallowed_networks()?);
         Ok(AppState {
             logo,
+            disallowed_networks,
             hashes: Arc::new(hashes),
             config: Arc::new(config),
             store,

@@ -19,12 +19,15 @@ use crate::model::{PiiRecord, ServiceProvider, User};
 use service_kit::pg::StoreUrl;
 
 mod consent;
+mod devices;
+mod per_user;
 pub mod pg;
 mod sled_store;
 
 pub use sled_store::SledStore;
 
 pub use consent::ConsentStore;
+pub use devices::DeviceStore;
 
 /// The on-disk schema version written to the `meta` tree.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -140,8 +143,9 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 }
 
 /// Persistent storage of the home IdP. Every mutating method has flushed its write to disk
-/// when it returns `Ok`. Consents are [`ConsentStore`]'s part of it.
-pub trait Store: ConsentStore + Send + Sync + 'static {
+/// when it returns `Ok`. Consents are [`ConsentStore`]'s part of it, known devices
+/// [`DeviceStore`]'s.
+pub trait Store: ConsentStore + DeviceStore + Send + Sync + 'static {
     /// Creates a user; [`StoreError::AlreadyExists`] if the uid is taken (atomic).
     fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     /// Reads a user.

@@ -117,7 +117,12 @@ async fn login(
     let LoginForm { uid, password, remember, .. } = form;
     let typed_uid: String = uid.chars().take(64).collect();
     match accounts::authenticate_async(&state, uid, Password::new(password), client).await {
-        Ok(user) if crate::service::mfa::uses_second_factor(&user) => {
+        Ok(user)
+            if crate::service::devices::asks_second_factor(
+                &user,
+                &super::devices::check(&state, &headers, &user, client),
+            ) =>
+        {
             let ask = super::mfa::Ask {
                 uid: &user.uid,
                 remember: remember.is_some(),
@@ -140,6 +145,7 @@ async fn login(
                 &cookie_value,
                 remember.is_some().then_some(lifetime),
             );
+            super::devices::remember(&mut resp, &state, &headers, &user.uid, client);
             set_cookie(&mut resp, &state, &name, "", "/", 0);
             resp
         }

@@ -321,6 +321,7 @@ async fn answer(
     if pending.is_some() {
         set_cookie(&mut resp, &state, &login_name, "", path, 0);
     }
+    super::devices::remember(&mut resp, &state, &headers, &claims.u, client);
     set_cookie(&mut resp, &state, &cookie_name(&state), "", "/", 0);
     resp
 }

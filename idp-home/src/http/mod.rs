@@ -12,6 +12,7 @@ pub mod account_page;
 pub mod accounts;
 pub mod admin;
 pub mod consent;
+pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod federation;

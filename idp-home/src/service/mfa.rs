@@ -90,9 +90,14 @@ fn has_confirmed_factor(user: &User) -> bool {
 }
 
 /// What a signed-in session without a second factor still needs for an SP that requires
-/// one (`sp_requires`, or a request only an MFA class satisfies: `requested_mfa_only`).
+/// one (`sp_requires`, or a request only an MFA class satisfies: `requested_mfa_only`), or
+/// under policy `required`. A password-only session of a user with a factor (a sign-in from
+/// a known device, issue 20 item 2) needs nothing more where nothing asks for more.
 pub fn needed(user: &User, sp_requires: bool, requested_mfa_only: bool) -> Need {
-    if uses_second_factor(user) {
+    let asked = sp_requires || requested_mfa_only || user.security.mfa == MfaPolicy::Required;
+    if !asked {
+        Need::Nothing
+    } else if uses_second_factor(user) {
         Need::SecondFactor
     } else if sp_requires || requested_mfa_only {
         Need::Unavailable

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod api_tokens;
 pub mod consent;
+pub mod devices;
 pub mod disclosure_view;
 pub mod groups;
 pub mod hashing;

@@ -24,7 +24,7 @@ pub const SCHEMA: &str = "idaas_home";
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit a released one: add.
 /// 0: users, SPs, PII, tokens; 1: consents (issue 18); 2: throttles; 3: IdP sessions (issue 17);
 /// 4: single-logout chains; 5: the second-factor flag of IdP sessions (issue 20; the TOTP
-/// factor itself is part of the user record).
+/// factor itself is part of the user record); 6: known devices (issue 20).
 pub const MIGRATIONS: &[&str] = &[
     V1,
     CONSENTS,
@@ -32,6 +32,7 @@ pub const MIGRATIONS: &[&str] = &[
     crate::sso_sessions::pg::TABLES_SQL,
     crate::slo_chains::TABLES_SQL,
     crate::sso_sessions::pg::MFA_SQL,
+    super::devices::TABLE_SQL,
 ];
 
 /// Version 1: the persistent records.
@@ -150,6 +151,7 @@ impl PgStore {
             }
             tx.execute_cached("DELETE FROM idaas_home.pii WHERE uid = $1", &[&uid]).await?;
             tx.execute_cached("DELETE FROM idaas_home.consents WHERE uid = $1", &[&uid]).await?;
+            tx.execute_cached("DELETE FROM idaas_home.devices WHERE uid = $1", &[&uid]).await?;
             tx.commit().await?;
             Ok::<_, PgError>(n > 0)
         })?)

@@ -23,6 +23,7 @@ pub struct SledStore {
     pub(super) api_tokens: sled::Tree,
     pub(super) verifications: sled::Tree,
     pub(super) consents: sled::Tree,
+    pub(super) devices: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -44,6 +45,7 @@ impl SledStore {
             api_tokens: db.open_tree(API_TOKENS)?,
             verifications: db.open_tree(VERIFICATIONS)?,
             consents: db.open_tree(super::consent::CONSENTS)?,
+            devices: db.open_tree(super::devices::DEVICES)?,
             db,
             gate: SnapshotGate::default(),
         })
@@ -115,6 +117,7 @@ impl Store for SledStore {
             self.pii.remove(k)?;
         }
         self.remove_consents_of(uid)?;
+        self.per_user_remove_all(&self.devices, uid)?;
         self.flush()?;
         Ok(existed)
     }
@@ -136,6 +139,7 @@ impl Store for SledStore {
             self.pii.remove(k)?;
         }
         self.remove_consents_of(uid)?;
+        self.per_user_remove_all(&self.devices, uid)?;
         self.flush()?;
         Ok(true)
     }

@@ -7,6 +7,7 @@ mod api;
 mod authn_flags;
 mod authority_url;
 mod consent;
+mod devices;
 mod listener;
 mod mfa;
 mod pages;
