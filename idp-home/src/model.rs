@@ -49,12 +49,37 @@ pub struct AccountSecurity {
     /// The TOTP factor, from the start of its enrolment on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<TotpFactor>,
+    /// Registered passkeys (WebAuthn), at most `service::passkeys::MAX_PER_USER`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<PasskeyCredential>,
+    /// The WebAuthn user handle (a random UUID), from the first passkey registration on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn_handle: Option<String>,
+}
+
+/// A registered passkey (issue 20): public key material only.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PasskeyCredential {
+    /// The credential id, base64url.
+    pub id: String,
+    /// The name the person gave it.
+    pub name: String,
+    /// Registration time, Unix seconds.
+    pub created: i64,
+    /// Last successful use, Unix seconds (0: never).
+    #[serde(default)]
+    pub last_used: i64,
+    /// webauthn-rs's `Passkey` (public key, signature counter, flags), as JSON.
+    pub credential: serde_json::Value,
 }
 
 impl AccountSecurity {
     /// Nothing set (the record of an older version).
     pub fn is_empty(&self) -> bool {
-        self.mfa == MfaPolicy::Optional && self.totp.is_none()
+        self.mfa == MfaPolicy::Optional
+            && self.totp.is_none()
+            && self.passkeys.is_empty()
+            && self.webauthn_handle.is_none()
     }
 }
 

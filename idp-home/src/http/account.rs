@@ -59,6 +59,12 @@ fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(String, crate::ss
     Some((c, s))
 }
 
+/// The nonce cookie of this browser's account sign-in form, if `csrf` is that form's token.
+pub(super) fn login_nonce(state: &AppState, headers: &HeaderMap, csrf: &str) -> Option<String> {
+    cookie(headers, &nonce_cookie_name(state), 128)
+        .filter(|n| state.sso.check_form_token(LOGIN_PURPOSE, n, csrf))
+}
+
 /// The account sign-in form, with a fresh nonce cookie (or the one the browser has).
 fn sign_in_form(
     state: &AppState,
@@ -78,6 +84,7 @@ fn sign_in_form(
         csrf: &csrf,
         uid,
         error,
+        passkey: state.webauthn.is_some(),
     };
     let mut resp = html::login_form(&view, status);
     set_cookie(&mut resp, state, &name, &nonce, "/", FORM_LIFETIME);

@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod federation;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod pii_fetch;
 pub mod register;
@@ -71,6 +72,7 @@ pub fn app(state: AppState) -> Router {
         .merge(password::routes())
         .merge(mfa::routes())
         .merge(security::routes())
+        .merge(passkeys::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);
     service_kit::layers::stack(routes, layers, move |status| match status {

@@ -52,7 +52,63 @@ fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(String, IdpSessio
 }
 
 fn shell(state: &AppState, status: StatusCode, body: &str) -> Response {
-    html::idp_page(state, status, "Sign-in security", body)
+    html::idp_page_scripted(state, status, "Sign-in security", body)
+}
+
+/// Whether `csrf` is this page's form token for the session cookie `c` (the passkey routes).
+pub(super) fn check_token(state: &AppState, c: &str, csrf: &str) -> bool {
+    state.sso.check_form_token(PURPOSE, c, csrf)
+}
+
+/// The passkeys of `user`, each with a remove button, and the button to add one.
+fn passkeys_section(state: &AppState, user: &User, csrf: &str) -> String {
+    if state.webauthn.is_none() {
+        return "<p class=\"muted\">Passkeys need this identity provider to be served under a domain name.</p>"
+            .to_owned();
+    }
+    let rows: String = user
+        .security
+        .passkeys
+        .iter()
+        .map(|p| {
+            format!(
+                "<li>{name} <span class=\"muted\">added {added}{used}</span>\
+                 <form method=\"post\" action=\"/account/security/passkey/remove\">{h}\
+                 <input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\">Remove this passkey</button></form></li>",
+                name = escape(&p.name),
+                added = escape(&day(p.created)),
+                used = if p.last_used > 0 { format!(", last used {}", escape(&day(p.last_used))) } else { String::new() },
+                h = hidden(csrf),
+                id = escape(&p.id),
+            )
+        })
+        .collect();
+    let list = if rows.is_empty() {
+        "<p>No passkey is registered.</p>".to_owned()
+    } else {
+        format!("<ul class=\"passkeys\">{rows}</ul>")
+    };
+    let add = if user.security.passkeys.len() < crate::service::passkeys::MAX_PER_USER {
+        format!(
+            "<p><label for=\"idaas-passkey-name\">Name of the new passkey</label><br>\
+             <input id=\"idaas-passkey-name\" maxlength=\"{max}\" value=\"Passkey\"></p>{button}",
+            max = crate::service::passkeys::MAX_NAME_CHARS,
+            button = html::passkey_button(
+                "register",
+                "Add a passkey",
+                &format!(
+                    "data-csrf=\"{}\" data-start=\"/account/security/passkey/start\" data-finish=\"/account/security/passkey/finish\"",
+                    escape(csrf)
+                ),
+            ),
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<p>A passkey (your phone, computer or security key, unlocked with your fingerprint, face or PIN) \
+         is a second factor, and signs you in without a password.</p>{list}{add}"
+    )
 }
 
 fn hidden(csrf: &str) -> String {
@@ -144,8 +200,9 @@ fn overview(
         ),
     };
     let body = format!(
-        "{alert}<p class=\"lead\">{}</p><h2>Authenticator app</h2>{factor}<h2>Your devices</h2>{}{}",
+        "{alert}<p class=\"lead\">{}</p><h2>Authenticator app</h2>{factor}<h2>Passkeys</h2>{}<h2>Your devices</h2>{}{}",
         policy_text(user.security.mfa),
+        passkeys_section(state, user, csrf),
         devices_section(state, headers, user, csrf),
         links(&[("/account", "Back to your account")])
     );

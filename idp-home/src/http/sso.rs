@@ -145,6 +145,7 @@ async fn handle_sso(
         csrf: &csrf,
         uid: "",
         error: None,
+        passkey: state.webauthn.is_some(),
     };
     let mut resp = html::login_form(&view, StatusCode::OK);
     set_cookie(&mut resp, state, &login_name, &pending_cookie, path, sso_sessions::PENDING_LIFETIME);
@@ -209,6 +210,7 @@ async fn login(
                 csrf: &pending.csrf,
                 uid: &typed_uid,
                 error: Some(&message),
+                passkey: state.webauthn.is_some(),
             };
             let mut page = html::login_form(&view, status);
             if let Some(s) = retry_after {

@@ -86,7 +86,7 @@ pub fn uses_second_factor(user: &User) -> bool {
 /// Whether `user` has a confirmed factor, whatever the policy: a code for it proves the
 /// person holds it (removing a factor under policy `off` asks for one too).
 fn has_confirmed_factor(user: &User) -> bool {
-    user.security.totp.as_ref().is_some_and(|t| t.confirmed)
+    user.security.totp.as_ref().is_some_and(|t| t.confirmed) || !user.security.passkeys.is_empty()
 }
 
 /// What a signed-in session without a second factor still needs for an SP that requires

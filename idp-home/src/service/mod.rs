@@ -14,6 +14,7 @@ pub mod disclosure_view;
 pub mod groups;
 pub mod hashing;
 pub mod mfa;
+pub mod passkeys;
 pub mod password_change;
 pub mod passwords;
 pub mod pii_fetch;

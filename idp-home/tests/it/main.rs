@@ -11,6 +11,7 @@ mod devices;
 mod listener;
 mod mfa;
 mod pages;
+mod passkeys;
 mod shared;
 mod slo;
 mod smtp;
