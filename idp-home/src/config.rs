@@ -26,6 +26,8 @@ pub const ADMIN_TOKEN_ENV: &str = "IDAAS_HOME_ADMIN_TOKEN";
 pub const MIN_ADMIN_TOKEN_LEN: usize = 32;
 /// Maximum number of ACS URLs per service provider.
 pub const MAX_ACS_URLS: usize = 16;
+/// Most entries of `disallowed_networks`.
+pub const MAX_DISALLOWED_NETWORKS: usize = 256;
 
 /// The home IdP configuration. See `docs/home-idp.md` for every key.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -150,6 +152,10 @@ pub struct Config {
     /// The federation's other ABE authorities (visitor IdPs).
     #[serde(default)]
     pub visitor_authorities: Vec<VisitorAuthority>,
+    /// Client networks (CIDR, e.g. `"10.0.0.0/8"`) a sign-in from which asks for the second
+    /// factor even on a known device (issue 20). Empty by default.
+    #[serde(default)]
+    pub disallowed_networks: Vec<String>,
 }
 
 /// Another ABE authority of the federation.
@@ -247,6 +253,7 @@ impl Default for Config {
             hash_queue_timeout_ms: default_hash_queue_timeout(),
             service_providers: Vec::new(),
             visitor_authorities: Vec::new(),
+            disallowed_networks: Vec::new(),
         }
     }
 }
@@ -341,8 +348,34 @@ impl Config {
         format!("idaas home IdP <no-reply@{host}>")
     }
 
+    /// The parsed `disallowed_networks`; the error names the entry that is not a CIDR.
+    pub fn disallowed_networks(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        if self.disallowed_networks.len() > MAX_DISALLOWED_NETWORKS {
+            return Err(invalid(
+                "disallowed_networks",
+                format!("at most {MAX_DISALLOWED_NETWORKS} networks"),
+            ));
+        }
+        self.disallowed_networks
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                n.trim().parse::<ipnet::IpNet>().map(|net| net.trunc()).map_err(|_| {
+                    invalid(
+                        format!("disallowed_networks[{i}]"),
+                        format!(
+                            "'{}' is not a network in CIDR form (e.g. \"10.0.0.0/8\", \"2001:db8::/32\")",
+                            n.escape_debug()
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+
     /// Checks every value; the error names the offending key.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.disallowed_networks()?;
         check_base_url("public_url", &self.public_url)?;
         self.tls_files()?;
         check_range("signing_key_overlap_secs", self.signing_key_overlap_secs, 0, 90 * 86_400)?;

@@ -124,12 +124,37 @@ pub struct AccountSecurity {
     /// The TOTP factor, from the start of its enrolment on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub totp: Option<TotpFactor>,
+    /// Registered passkeys (WebAuthn), at most `service::passkeys::MAX_PER_USER`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<PasskeyCredential>,
+    /// The WebAuthn user handle (a random UUID), from the first passkey registration on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn_handle: Option<String>,
+}
+
+/// A registered passkey (issue 20): public key material only.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PasskeyCredential {
+    /// The credential id, base64url.
+    pub id: String,
+    /// The name the person gave it.
+    pub name: String,
+    /// Registration time, Unix seconds.
+    pub created: i64,
+    /// Last successful use, Unix seconds (0: never).
+    #[serde(default)]
+    pub last_used: i64,
+    /// webauthn-rs's `Passkey` (public key, signature counter, flags), as JSON.
+    pub credential: serde_json::Value,
 }
 
 impl AccountSecurity {
     /// Nothing set (the record of an older version).
     pub fn is_empty(&self) -> bool {
-        self.mfa == MfaPolicy::Optional && self.totp.is_none()
+        self.mfa == MfaPolicy::Optional
+            && self.totp.is_none()
+            && self.passkeys.is_empty()
+            && self.webauthn_handle.is_none()
     }
 }
 
@@ -160,6 +185,22 @@ impl std::fmt::Debug for TotpFactor {
             .field("recovery_left", &self.recovery.len())
             .finish_non_exhaustive()
     }
+}
+
+/// A browser the user signed in from (issue 20): the device cookie names it, and a sign-in
+/// from a device not in the user's list asks for the second factor.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KnownDevice {
+    /// The random id the device cookie carries (base64url, 22 characters).
+    pub id: String,
+    /// The first sign-in from it, Unix seconds.
+    pub first_seen: i64,
+    /// The last sign-in from it, Unix seconds.
+    pub last_seen: i64,
+    /// The browser, as its `User-Agent` summarised (truncated, printable ASCII).
+    pub agent: String,
+    /// The client address of the last sign-in.
+    pub address: String,
 }
 
 /// A registered service provider.

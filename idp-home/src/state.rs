@@ -69,6 +69,12 @@ pub struct AppState {
     pub metrics: service_kit::metrics::Metrics,
     /// The logo of the IdP's pages (`logo_file`), when configured.
     pub logo: Option<Arc<crate::logo::Logo>>,
+    /// The parsed `disallowed_networks` (issue 20).
+    pub disallowed_networks: Arc<Vec<ipnet::IpNet>>,
+    /// The WebAuthn relying party (issue 20); `None` when `public_url` has no domain name.
+    pub webauthn: Option<Arc<webauthn_rs::Webauthn>>,
+    /// Passkey challenges already answered (this instance).
+    pub used_challenges: Arc<crate::service::passkeys::UsedChallenges>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -152,8 +158,14 @@ impl AppState {
             })?)),
             None => None,
         };
+        let disallowed_networks = Arc::new(config.disallowed_networks()?);
+        let webauthn =
+            crate::service::passkeys::relying_party(&config.public_url, &config.display_name).map(Arc::new);
         Ok(AppState {
             logo,
+            disallowed_networks,
+            webauthn,
+            used_challenges: Arc::default(),
             hashes: Arc::new(hashes),
             config: Arc::new(config),
             store,

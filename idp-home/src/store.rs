@@ -20,6 +20,8 @@ use service_kit::pg::StoreUrl;
 
 mod access;
 mod consent;
+mod devices;
+mod per_user;
 pub mod pg;
 mod sled_store;
 mod upload_tokens;
@@ -29,6 +31,7 @@ pub use sled_store::SledStore;
 pub use access::{AccessStore, Requests};
 pub use consent::ConsentStore;
 pub use upload_tokens::{UploadToken, UploadTokenStore};
+pub use devices::DeviceStore;
 
 /// The on-disk schema version written to the `meta` tree.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -145,8 +148,9 @@ pub fn token_hash(token: &str) -> [u8; 32] {
 
 /// Persistent storage of the home IdP. Every mutating method has flushed its write to disk
 /// when it returns `Ok`. Consents are [`ConsentStore`]'s part of it, upload tokens
-/// [`UploadTokenStore`]'s, group owners and access requests [`AccessStore`]'s.
-pub trait Store: ConsentStore + UploadTokenStore + AccessStore + Send + Sync + 'static {
+/// [`UploadTokenStore`]'s, group owners and access requests [`AccessStore`]'s, known devices
+/// [`DeviceStore`]'s.
+pub trait Store: ConsentStore + UploadTokenStore + AccessStore + DeviceStore + Send + Sync + 'static {
     /// Creates a user; [`StoreError::AlreadyExists`] if the uid is taken (atomic).
     fn insert_user(&self, user: &User) -> Result<(), StoreError>;
     /// Reads a user.

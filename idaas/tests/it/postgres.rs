@@ -110,7 +110,7 @@ fn idaas_migrate_applies_and_checks_the_schemas() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(
-        stdout.contains("idaas_home: schema version 7") && stdout.contains("idaas_visitor: schema version 2"),
+        stdout.contains("idaas_home: schema version 9") && stdout.contains("idaas_visitor: schema version 2"),
         "{stdout}"
     );
     // A web agent's schema, named by its entity ID.

@@ -62,6 +62,12 @@ pub(super) fn signed_in(
     Some((c, s))
 }
 
+/// The nonce cookie of this browser's account sign-in form, if `csrf` is that form's token.
+pub(super) fn login_nonce(state: &AppState, headers: &HeaderMap, csrf: &str) -> Option<String> {
+    cookie(headers, &nonce_cookie_name(state), 128)
+        .filter(|n| state.sso.check_form_token(LOGIN_PURPOSE, n, csrf))
+}
+
 /// The account sign-in form, with a fresh nonce cookie (or the one the browser has).
 fn sign_in_form(
     state: &AppState,
@@ -81,6 +87,7 @@ fn sign_in_form(
         csrf: &csrf,
         uid,
         error,
+        passkey: state.webauthn.is_some(),
     };
     let mut resp = html::login_form(&view, status);
     set_cookie(&mut resp, state, &name, &nonce, "/", FORM_LIFETIME);
@@ -120,7 +127,12 @@ async fn login(
     let LoginForm { uid, password, remember, .. } = form;
     let typed_uid: String = uid.chars().take(64).collect();
     match accounts::authenticate_async(&state, uid, Password::new(password), client).await {
-        Ok(user) if crate::service::mfa::uses_second_factor(&user) => {
+        Ok(user)
+            if crate::service::devices::asks_second_factor(
+                &user,
+                &super::devices::check(&state, &headers, &user, client),
+            ) =>
+        {
             let ask = super::mfa::Ask {
                 uid: &user.uid,
                 remember: remember.is_some(),
@@ -143,6 +155,7 @@ async fn login(
                 &cookie_value,
                 remember.is_some().then_some(lifetime),
             );
+            super::devices::remember(&mut resp, &state, &headers, &user.uid, client);
             set_cookie(&mut resp, &state, &name, "", "/", 0);
             resp
         }

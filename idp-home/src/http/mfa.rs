@@ -96,12 +96,31 @@ struct Fields {
     login_csrf: String,
     #[serde(default)]
     code: String,
+    /// A passkey's answer (JSON, from `/.idaas/passkey.js`) instead of a code.
+    #[serde(default)]
+    passkey: String,
 }
 
 impl std::fmt::Debug for Fields {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Fields([redacted])")
     }
+}
+
+/// Whether `uid` can answer the second step with a passkey here.
+fn passkey_offered(state: &AppState, uid: &str) -> bool {
+    state.webauthn.is_some()
+        && state.store.get_user(uid).ok().flatten().is_some_and(|u| !u.security.passkeys.is_empty())
+}
+
+/// The pending second step of this browser, if `csrf` is its form's token: the user and the
+/// step's nonce (a passkey ceremony for the step is bound to it).
+pub(super) fn pending_step(state: &AppState, headers: &HeaderMap, csrf: &str) -> Option<(String, String)> {
+    let now = state.clock.now();
+    let claims = cookie(headers, &cookie_name(state), MAX_COOKIE)
+        .and_then(|v| state.sso.open::<Claims>(SEAL_LABEL, &v))
+        .filter(|c| c.t <= now && now - c.t < mfa::PENDING_LIFETIME)?;
+    state.sso.check_form_token(PURPOSE, &claims.n, csrf).then_some((claims.u, claims.n))
 }
 
 fn page(
@@ -111,6 +130,7 @@ fn page(
     sp: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
+    passkey: bool,
 ) -> Response {
     let lead = match sp {
         Some(sp) => format!(
@@ -119,17 +139,31 @@ fn page(
         ),
         None => "<p class=\"lead\">Enter the code your authenticator app shows.</p>".to_owned(),
     };
+    let (required, passkey_part) = if passkey {
+        (
+            "",
+            format!(
+                "<input type=\"hidden\" name=\"passkey\" value=\"\">{}",
+                html::passkey_button("mfa", "Use a passkey instead", "data-start=\"/login/passkey/start\"")
+            ),
+        )
+    } else {
+        (" required", String::new())
+    };
     let alert = error.map(|e| format!("<p role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     let body = format!(
         "{lead}{alert}<form method=\"post\" action=\"/login/mfa\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\"><input type=\"hidden\" name=\"login_csrf\" value=\"{login}\">\
          <p><label for=\"code\">Code</label><br><input id=\"code\" name=\"code\" autocomplete=\"one-time-code\" \
-         inputmode=\"numeric\" autocapitalize=\"none\" maxlength=\"32\" required autofocus><br>\
+         inputmode=\"numeric\" autocapitalize=\"none\" maxlength=\"32\"{required} autofocus><br>\
          <span class=\"muted\">Lost your phone? A recovery code works too, once.</span></p>\
-         <p><button type=\"submit\">Continue</button></p></form>",
+         <p><button type=\"submit\">Continue</button></p>{passkey_part}</form>",
         csrf = escape(csrf),
         login = escape(login_csrf),
     );
+    if passkey {
+        return html::idp_page_scripted(state, status, "Second step", &body);
+    }
     html::idp_page(state, status, "Second step", &body)
 }
 
@@ -149,7 +183,8 @@ pub(super) fn ask(state: &AppState, a: Ask<'_>) -> Response {
     };
     let csrf = state.sso.form_token(PURPOSE, &nonce);
     let login_csrf = a.login.map(|(_, c)| c).unwrap_or_default();
-    let mut resp = page(state, &csrf, login_csrf, a.sp.as_deref(), None, StatusCode::OK);
+    let passkey = passkey_offered(state, a.uid);
+    let mut resp = page(state, &csrf, login_csrf, a.sp.as_deref(), None, StatusCode::OK, passkey);
     set_cookie(&mut resp, state, &cookie_name(state), &value, "/", mfa::PENDING_LIFETIME);
     resp
 }
@@ -258,7 +293,15 @@ async fn answer(
             }
         }
     };
-    if let Err(e) = mfa::verify(&state, &claims.u, &form.code, client, now) {
+    let checked = if form.passkey.is_empty() {
+        mfa::verify(&state, &claims.u, &form.code, client, now)
+    } else {
+        super::passkeys::second_factor(&state, &headers, &claims.u, &claims.n, &form.passkey).map_err(|e| {
+            tracing::info!(reason = %e, "passkey second step refused");
+            MfaError::WrongCode
+        })
+    };
+    if let Err(e) = checked {
         let sp = pending.as_ref().and_then(|p| super::sso::sp_display_name(&state, &p.request.sp_entity_id));
         let (status, message, retry) = match e {
             MfaError::WrongCode => (
@@ -281,7 +324,8 @@ async fn answer(
             }
             e => return SsoError::SignInUnavailable(format!("second factor: {e}")).into_response(),
         };
-        let resp = page(&state, &form.csrf, &form.login_csrf, sp.as_deref(), Some(&message), status);
+        let passkey = passkey_offered(&state, &claims.u);
+        let resp = page(&state, &form.csrf, &form.login_csrf, sp.as_deref(), Some(&message), status, passkey);
         return super::security::with_retry_after(resp, retry);
     }
     let lifetime = i64::from(state.config.session_lifetime_minutes) * 60;
@@ -321,6 +365,7 @@ async fn answer(
     if pending.is_some() {
         set_cookie(&mut resp, &state, &login_name, "", path, 0);
     }
+    super::devices::remember(&mut resp, &state, &headers, &claims.u, client);
     set_cookie(&mut resp, &state, &cookie_name(&state), "", "/", 0);
     resp
 }

@@ -13,10 +13,12 @@ pub mod account_page;
 pub mod accounts;
 pub mod admin;
 pub mod consent;
+pub mod devices;
 pub mod error;
 pub mod extract;
 pub mod federation;
 pub mod mfa;
+pub mod passkeys;
 pub mod password;
 pub mod pii_fetch;
 pub mod register;
@@ -72,6 +74,7 @@ pub fn app(state: AppState) -> Router {
         .merge(password::routes())
         .merge(mfa::routes())
         .merge(security::routes())
+        .merge(passkeys::routes())
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed);
     service_kit::layers::stack(routes, layers, move |status| match status {

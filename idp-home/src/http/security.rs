@@ -17,6 +17,7 @@ use super::extract::ClientAddr;
 use super::sso::{cookie, cookie_names};
 use crate::model::{MfaPolicy, User};
 use crate::saml::html;
+use crate::service::devices;
 use crate::service::mfa::{self, MfaError};
 use crate::sso_sessions::IdpSession;
 use crate::state::AppState;
@@ -30,6 +31,7 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/account/security/totp/start", post(start))
         .route("/account/security/totp/confirm", post(confirm))
         .route("/account/security/totp/remove", post(remove))
+        .route("/account/security/devices/revoke", post(revoke_device))
 }
 
 #[derive(Deserialize, Default)]
@@ -38,6 +40,8 @@ struct Fields {
     csrf: String,
     #[serde(default)]
     code: String,
+    #[serde(default)]
+    device: String,
 }
 
 fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(String, IdpSession)> {
@@ -48,7 +52,63 @@ fn signed_in(state: &AppState, headers: &HeaderMap) -> Option<(String, IdpSessio
 }
 
 fn shell(state: &AppState, status: StatusCode, body: &str) -> Response {
-    html::idp_page(state, status, "Sign-in security", body)
+    html::idp_page_scripted(state, status, "Sign-in security", body)
+}
+
+/// Whether `csrf` is this page's form token for the session cookie `c` (the passkey routes).
+pub(super) fn check_token(state: &AppState, c: &str, csrf: &str) -> bool {
+    state.sso.check_form_token(PURPOSE, c, csrf)
+}
+
+/// The passkeys of `user`, each with a remove button, and the button to add one.
+fn passkeys_section(state: &AppState, user: &User, csrf: &str) -> String {
+    if state.webauthn.is_none() {
+        return "<p class=\"muted\">Passkeys need this identity provider to be served under a domain name.</p>"
+            .to_owned();
+    }
+    let rows: String = user
+        .security
+        .passkeys
+        .iter()
+        .map(|p| {
+            format!(
+                "<li>{name} <span class=\"muted\">added {added}{used}</span>\
+                 <form method=\"post\" action=\"/account/security/passkey/remove\">{h}\
+                 <input type=\"hidden\" name=\"id\" value=\"{id}\"><button type=\"submit\">Remove this passkey</button></form></li>",
+                name = escape(&p.name),
+                added = escape(&day(p.created)),
+                used = if p.last_used > 0 { format!(", last used {}", escape(&day(p.last_used))) } else { String::new() },
+                h = hidden(csrf),
+                id = escape(&p.id),
+            )
+        })
+        .collect();
+    let list = if rows.is_empty() {
+        "<p>No passkey is registered.</p>".to_owned()
+    } else {
+        format!("<ul class=\"passkeys\">{rows}</ul>")
+    };
+    let add = if user.security.passkeys.len() < crate::service::passkeys::MAX_PER_USER {
+        format!(
+            "<p><label for=\"idaas-passkey-name\">Name of the new passkey</label><br>\
+             <input id=\"idaas-passkey-name\" maxlength=\"{max}\" value=\"Passkey\"></p>{button}",
+            max = crate::service::passkeys::MAX_NAME_CHARS,
+            button = html::passkey_button(
+                "register",
+                "Add a passkey",
+                &format!(
+                    "data-csrf=\"{}\" data-start=\"/account/security/passkey/start\" data-finish=\"/account/security/passkey/finish\"",
+                    escape(csrf)
+                ),
+            ),
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<p>A passkey (your phone, computer or security key, unlocked with your fingerprint, face or PIN) \
+         is a second factor, and signs you in without a password.</p>{list}{add}"
+    )
 }
 
 fn hidden(csrf: &str) -> String {
@@ -65,12 +125,64 @@ fn code_field(label: &str) -> String {
 fn policy_text(p: MfaPolicy) -> &'static str {
     match p {
         MfaPolicy::Off => "Your organisation turned the second factor off for your account: sign-ins ask only for your password.",
-        MfaPolicy::Optional => "Once an authenticator app is set up, every sign-in asks for its code after your password.",
+        MfaPolicy::Optional => "Once an authenticator app is set up, signing in from a new device asks for its code after your password.",
         MfaPolicy::Required => "Your organisation requires a second factor: set up an authenticator app to sign in to services.",
     }
 }
 
-fn overview(state: &AppState, user: &User, csrf: &str, error: Option<&str>, status: StatusCode) -> Response {
+/// The list of known devices, this browser's marked, each with a revoke button.
+fn devices_section(state: &AppState, headers: &HeaderMap, user: &User, csrf: &str) -> String {
+    let this = super::devices::current(state, headers);
+    let devices = match devices::list(state, &user.uid) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!(error = %e, "known devices");
+            return "<p role=\"alert\">The list of devices is not available right now.</p>".to_owned();
+        }
+    };
+    if devices.is_empty() {
+        return "<p>No device is remembered yet.</p>".to_owned();
+    }
+    let rows: String = devices
+        .iter()
+        .map(|d| {
+            let mark = if this.as_deref() == Some(d.id.as_str()) { " <strong>(this device)</strong>" } else { "" };
+            format!(
+                "<li><span class=\"device\">{agent}</span>{mark}<br><span class=\"muted\">last sign-in {last} from {addr}, \
+                 first {first}</span><form method=\"post\" action=\"/account/security/devices/revoke\">{h}\
+                 <input type=\"hidden\" name=\"device\" value=\"{id}\"><button type=\"submit\">Forget this device</button></form></li>",
+                agent = escape(&d.agent),
+                last = escape(&day(d.last_seen)),
+                first = escape(&day(d.first_seen)),
+                addr = escape(if d.address.is_empty() { "an unknown address" } else { &d.address }),
+                h = hidden(csrf),
+                id = escape(&d.id),
+            )
+        })
+        .collect();
+    format!(
+        "<p>Signing in from a device not on this list asks for your second factor and sends you an e-mail. \
+         A forgotten device counts as new again.</p><ul class=\"devices\">{rows}</ul>"
+    )
+}
+
+fn day(t: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC")).ok()
+        })
+        .unwrap_or_else(|| t.to_string())
+}
+
+fn overview(
+    state: &AppState,
+    headers: &HeaderMap,
+    user: &User,
+    csrf: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
     let alert = error.map(|e| format!("<p role=\"alert\">{}</p>", escape(e))).unwrap_or_default();
     let factor = match &user.security.totp {
         Some(t) if t.confirmed => format!(
@@ -88,8 +200,10 @@ fn overview(state: &AppState, user: &User, csrf: &str, error: Option<&str>, stat
         ),
     };
     let body = format!(
-        "{alert}<p class=\"lead\">{}</p><h2>Authenticator app</h2>{factor}{}",
+        "{alert}<p class=\"lead\">{}</p><h2>Authenticator app</h2>{factor}<h2>Passkeys</h2>{}<h2>Your devices</h2>{}{}",
         policy_text(user.security.mfa),
+        passkeys_section(state, user, csrf),
+        devices_section(state, headers, user, csrf),
         links(&[("/account", "Back to your account")])
     );
     shell(state, status, &body)
@@ -97,13 +211,14 @@ fn overview(state: &AppState, user: &User, csrf: &str, error: Option<&str>, stat
 
 fn enrol_page(
     state: &AppState,
+    headers: &HeaderMap,
     user: &User,
     csrf: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let Some(secret) = mfa::pending_secret(user) else {
-        return overview(state, user, csrf, error, status);
+        return overview(state, headers, user, csrf, error, status);
     };
     let uri = mfa::otpauth_uri(&state.config.display_name, &user.uid, &secret);
     let qr = mfa::qr_svg(&uri).unwrap_or_default();
@@ -157,7 +272,7 @@ fn post_context(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(Us
 
 async fn show(State(state): State<AppState>, headers: HeaderMap) -> Response {
     match context(&state, &headers) {
-        Ok((user, csrf)) => overview(&state, &user, &csrf, None, StatusCode::OK),
+        Ok((user, csrf)) => overview(&state, &headers, &user, &csrf, None, StatusCode::OK),
         Err(resp) => *resp,
     }
 }
@@ -204,9 +319,10 @@ async fn start(
     };
     match mfa::start(&state, &user.uid, state.clock.now()) {
         Ok(_) => match state.store.get_user(&user.uid) {
-            Ok(Some(u)) => enrol_page(&state, &u, &csrf, None, StatusCode::OK),
+            Ok(Some(u)) => enrol_page(&state, &headers, &u, &csrf, None, StatusCode::OK),
             _ => overview(
                 &state,
+                &headers,
                 &user,
                 &csrf,
                 Some("Something went wrong. Try again."),
@@ -215,7 +331,7 @@ async fn start(
         },
         Err(e) => {
             let (status, message, _) = failure(e);
-            overview(&state, &user, &csrf, Some(&message), status)
+            overview(&state, &headers, &user, &csrf, Some(&message), status)
         }
     }
 }
@@ -236,7 +352,7 @@ async fn confirm(
             let items: String =
                 codes.iter().map(|c| format!("<li><code>{}</code></li>", escape(c))).collect();
             let body = format!(
-                "<p role=\"status\">Your authenticator app is set up. From now on, signing in asks for its code.</p>\
+                "<p role=\"status\">Your authenticator app is set up. From now on, signing in from a new device asks for its code.</p>\
                  <h2>Recovery codes</h2><p>If you lose your phone, each of these codes replaces one app code, once. \
                  Keep them somewhere safe: they are shown only now.</p><ul class=\"recovery\">{items}</ul>{}",
                 links(&[("/account/security", "Done")])
@@ -245,7 +361,7 @@ async fn confirm(
         }
         Err(e) => {
             let (status, message, retry) = failure(e);
-            with_retry_after(enrol_page(&state, &user, &csrf, Some(&message), status), retry)
+            with_retry_after(enrol_page(&state, &headers, &user, &csrf, Some(&message), status), retry)
         }
     }
 }
@@ -271,7 +387,33 @@ async fn remove(
         }
         Err(e) => {
             let (status, message, retry) = failure(e);
-            with_retry_after(overview(&state, &user, &csrf, Some(&message), status), retry)
+            with_retry_after(overview(&state, &headers, &user, &csrf, Some(&message), status), retry)
+        }
+    }
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Fields>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    let form = fields(form);
+    let (user, csrf) = match post_context(&state, &headers, &form.csrf) {
+        Ok(c) => c,
+        Err(resp) => return *resp,
+    };
+    match devices::revoke(&state, &user.uid, &form.device) {
+        Ok(true) => Redirect::to("/account/security").into_response(),
+        Ok(false) => overview(
+            &state,
+            &headers,
+            &user,
+            &csrf,
+            Some("That device is not on your list (any more)."),
+            StatusCode::NOT_FOUND,
+        ),
+        Err(e) => {
+            super::error::SsoError::SignInUnavailable(format!("revoking a device: {e}")).into_response()
         }
     }
 }

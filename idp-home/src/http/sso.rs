@@ -145,6 +145,7 @@ async fn handle_sso(
         csrf: &csrf,
         uid: "",
         error: None,
+        passkey: state.webauthn.is_some(),
     };
     let mut resp = html::login_form(&view, StatusCode::OK);
     set_cookie(&mut resp, state, &login_name, &pending_cookie, path, sso_sessions::PENDING_LIFETIME);
@@ -209,6 +210,7 @@ async fn login(
                 csrf: &pending.csrf,
                 uid: &typed_uid,
                 error: Some(&message),
+                passkey: state.webauthn.is_some(),
             };
             let mut page = html::login_form(&view, status);
             if let Some(s) = retry_after {
@@ -220,8 +222,10 @@ async fn login(
         // generic page.
         Err(e) => return SsoError::SignInUnavailable(e.to_string()).into_response(),
     };
-    // A user with an authenticator gives its code before any session exists (issue 20).
-    if crate::service::mfa::uses_second_factor(&user) {
+    // A user with an authenticator gives its code before any session exists, when the
+    // device is new or the network disallowed (issue 20).
+    let seen = super::devices::check(&state, &headers, &user, client);
+    if crate::service::devices::asks_second_factor(&user, &seen) {
         let ask = super::mfa::Ask {
             uid: &user.uid,
             remember: remember.is_some(),
@@ -248,6 +252,7 @@ async fn login(
         &cookie_value,
         remember.is_some().then_some(lifetime),
     );
+    super::devices::remember(&mut resp, &state, &headers, &user.uid, client);
     // The pending sign-in is used up: the browser forgets it.
     set_cookie(&mut resp, &state, &login_name, "", path, 0);
     resp

@@ -11,6 +11,41 @@ use service_kit::html::{links, Link};
 pub const CSP_IDP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action *; \
      script-src 'unsafe-inline'; frame-ancestors 'none'";
 
+/// The pages offering passkeys: the IdP's own script (`/.idaas/passkey.js`), which talks to
+/// the IdP (`connect-src 'self'`), and no inline script.
+pub const CSP_IDP_SCRIPTED: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action *; \
+     script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
+
+/// [`idp_page`] with the IdP's passkey script allowed ([`CSP_IDP_SCRIPTED`]).
+pub fn idp_page_scripted(
+    state: &crate::state::AppState,
+    status: StatusCode,
+    title: &str,
+    body: &str,
+) -> Response {
+    let logo = state.logo.is_some().then_some(crate::logo::LOGO_PATH);
+    service_kit::html::branded_page_with_logo(
+        status,
+        Some(&state.config.display_name),
+        logo,
+        title,
+        body,
+        CSP_IDP_SCRIPTED,
+    )
+}
+
+/// The passkey button and its status line, for the script (`flow`: register, mfa, saml,
+/// account).
+pub fn passkey_button(flow: &str, label: &str, extra: &str) -> String {
+    format!(
+        "<p><button type=\"button\" id=\"idaas-passkey\" data-flow=\"{flow}\" {extra}>{label}</button></p>\
+         <p id=\"idaas-passkey-status\" role=\"status\" class=\"muted\"></p>\
+         <script src=\"/.idaas/passkey.js\" defer></script>",
+        flow = escape(flow),
+        label = escape(label),
+    )
+}
+
 /// A page of the IdP under its name `idp` (and its logo, when `logo`).
 pub fn branded(status: StatusCode, idp: &str, logo: bool, title: &str, body: &str) -> Response {
     let logo = logo.then_some(crate::logo::LOGO_PATH);
@@ -78,6 +113,8 @@ pub struct LoginView<'a> {
     pub uid: &'a str,
     /// What went wrong last time.
     pub error: Option<&'a str>,
+    /// Offer "Sign in with a passkey" (passkeys are available at this IdP).
+    pub passkey: bool,
 }
 
 /// The sign-in form: names the IdP and the service asking, keeps the user name after a
@@ -100,12 +137,33 @@ pub fn login_form(v: &LoginView<'_>, status: StatusCode) -> Response {
          <p><label for=\"uid\">User name</label><br><input id=\"uid\" name=\"uid\" value=\"{uid}\" autocomplete=\"username\" autocapitalize=\"none\" required{uid_focus}></p>\
          <p><label for=\"password\">Password</label><br><input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required{pw_focus}></p>\
          <p><label><input type=\"checkbox\" name=\"remember\" value=\"1\"> Stay signed in on this device</label></p>\
-         <p><button type=\"submit\">Sign in</button></p></form>{more}",
+         <p><button type=\"submit\">Sign in</button></p>{passkey}</form>{more}",
         action = escape(v.action),
         csrf = escape(v.csrf),
         uid = escape(v.uid),
+        passkey = if v.passkey {
+            let flow = if v.action == "/saml/login" { "saml" } else { "account" };
+            passkey_button(
+                flow,
+                "Sign in with a passkey",
+                "data-start=\"/login/passkey/start\" data-finish=\"/login/passkey\"",
+            )
+        } else {
+            String::new()
+        },
         more = links(&[("/register", "Create an account"), ("/password/reset", "Forgot your password?")]),
     );
+    if v.passkey {
+        let logo = v.logo.then_some(crate::logo::LOGO_PATH);
+        return service_kit::html::branded_page_with_logo(
+            status,
+            Some(v.idp),
+            logo,
+            "Sign in",
+            &body,
+            CSP_IDP_SCRIPTED,
+        );
+    }
     branded(status, v.idp, v.logo, "Sign in", &body)
 }
 

@@ -86,13 +86,18 @@ pub fn uses_second_factor(user: &User) -> bool {
 /// Whether `user` has a confirmed factor, whatever the policy: a code for it proves the
 /// person holds it (removing a factor under policy `off` asks for one too).
 pub fn has_confirmed_factor(user: &User) -> bool {
-    user.security.totp.as_ref().is_some_and(|t| t.confirmed)
+    user.security.totp.as_ref().is_some_and(|t| t.confirmed) || !user.security.passkeys.is_empty()
 }
 
 /// What a signed-in session without a second factor still needs for an SP that requires
-/// one (`sp_requires`, or a request only an MFA class satisfies: `requested_mfa_only`).
+/// one (`sp_requires`, or a request only an MFA class satisfies: `requested_mfa_only`), or
+/// under policy `required`. A password-only session of a user with a factor (a sign-in from
+/// a known device, issue 20 item 2) needs nothing more where nothing asks for more.
 pub fn needed(user: &User, sp_requires: bool, requested_mfa_only: bool) -> Need {
-    if uses_second_factor(user) {
+    let asked = sp_requires || requested_mfa_only || user.security.mfa == MfaPolicy::Required;
+    if !asked {
+        Need::Nothing
+    } else if uses_second_factor(user) {
         Need::SecondFactor
     } else if sp_requires || requested_mfa_only {
         Need::Unavailable

@@ -1,6 +1,6 @@
 //! Group owners and access requests (issue 20, approval of sensitive paths), in both backends:
 //! the sled trees `group_owners` (key: group) and `access_requests` (key: request id), and the
-//! PostgreSQL tables `idaas_home.group_owners` and `idaas_home.access_requests` (migration 8,
+//! PostgreSQL tables `idaas_home.group_owners` and `idaas_home.access_requests` (migration 7,
 //! with the requester, group and status as columns for the owners' and requesters' lists).
 //! Values are the versioned JSON records `StoredOwners::V1` / `StoredRequest::V1` in both.
 //!
@@ -19,7 +19,7 @@ pub(super) const GROUP_OWNERS: &str = "group_owners";
 /// The sled tree of access requests.
 pub(super) const ACCESS_REQUESTS: &str = "access_requests";
 
-/// Version 8 of the PostgreSQL schema (migration index 7).
+/// Migration 7 of the PostgreSQL schema (to version 8).
 pub(super) const TABLES_SQL: &str = "
     CREATE TABLE idaas_home.group_owners (
         grp TEXT COLLATE \"C\" PRIMARY KEY,

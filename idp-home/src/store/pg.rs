@@ -25,7 +25,7 @@ pub const SCHEMA: &str = "idaas_home";
 /// 0: users, SPs, PII, tokens; 1: consents (issue 18); 2: throttles; 3: IdP sessions (issue 17);
 /// 4: single-logout chains; 5: the second-factor flag of IdP sessions (issue 20; the TOTP
 /// factor itself is part of the user record); 6: upload tokens (issue 20); 7: group owners and
-/// access requests (issue 20).
+/// access requests (issue 20); 8: known devices (issue 20).
 pub const MIGRATIONS: &[&str] = &[
     V1,
     CONSENTS,
@@ -35,6 +35,7 @@ pub const MIGRATIONS: &[&str] = &[
     crate::sso_sessions::pg::MFA_SQL,
     super::upload_tokens::TABLE_SQL,
     super::access::TABLES_SQL,
+    super::devices::TABLE_SQL,
 ];
 
 /// Version 1: the persistent records.
@@ -154,6 +155,7 @@ impl PgStore {
             tx.execute_cached("DELETE FROM idaas_home.pii WHERE uid = $1", &[&uid]).await?;
             tx.execute_cached("DELETE FROM idaas_home.consents WHERE uid = $1", &[&uid]).await?;
             tx.execute_cached("DELETE FROM idaas_home.access_requests WHERE uid = $1", &[&uid]).await?;
+            tx.execute_cached("DELETE FROM idaas_home.devices WHERE uid = $1", &[&uid]).await?;
             tx.commit().await?;
             Ok::<_, PgError>(n > 0)
         })?)

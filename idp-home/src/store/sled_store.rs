@@ -26,6 +26,7 @@ pub struct SledStore {
     pub(super) group_owners: sled::Tree,
     pub(super) access_requests: sled::Tree,
     pub(super) upload_tokens: sled::Tree,
+    pub(super) devices: sled::Tree,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -50,6 +51,7 @@ impl SledStore {
             group_owners: db.open_tree(super::access::GROUP_OWNERS)?,
             access_requests: db.open_tree(super::access::ACCESS_REQUESTS)?,
             upload_tokens: db.open_tree(super::upload_tokens::UPLOAD_TOKENS)?,
+            devices: db.open_tree(super::devices::DEVICES)?,
             db,
             gate: SnapshotGate::default(),
         })
@@ -122,6 +124,7 @@ impl Store for SledStore {
         }
         self.remove_consents_of(uid)?;
         self.remove_requests_of(uid)?;
+        self.per_user_remove_all(&self.devices, uid)?;
         self.flush()?;
         Ok(existed)
     }
@@ -144,6 +147,7 @@ impl Store for SledStore {
         }
         self.remove_consents_of(uid)?;
         self.remove_requests_of(uid)?;
+        self.per_user_remove_all(&self.devices, uid)?;
         self.flush()?;
         Ok(true)
     }

@@ -18,22 +18,22 @@ use reqwest::header::{LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
 use service_kit::ManualClock;
 
-pub(super) const T0: i64 = 1_760_011_200;
-pub(super) const PASSWORD: &str = "correct horse battery staple";
-pub(super) const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
-pub(super) const WIKI: &str = "https://wiki.example/saml/metadata";
-pub(super) const WIKI_ACS: &str = "https://wiki.example/saml/acs";
-const BANK: &str = "https://bank.example/saml/metadata";
-const BANK_ACS: &str = "https://bank.example/saml/acs";
-const PPT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
-const REFEDS_MFA: &str = "https://refeds.org/profile/mfa";
+pub(crate) const T0: i64 = 1_760_011_200;
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
+pub(crate) const WIKI: &str = "https://wiki.example/saml/metadata";
+pub(crate) const WIKI_ACS: &str = "https://wiki.example/saml/acs";
+pub(crate) const BANK: &str = "https://bank.example/saml/metadata";
+pub(crate) const BANK_ACS: &str = "https://bank.example/saml/acs";
+pub(crate) const PPT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
+pub(crate) const REFEDS_MFA: &str = "https://refeds.org/profile/mfa";
 const NO_AUTHN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext";
 
-pub(super) struct Idp {
+pub(crate) struct Idp {
     _dir: tempfile::TempDir,
-    pub(super) base: String,
-    pub(super) clock: Arc<ManualClock>,
-    pub(super) state: AppState,
+    pub(crate) base: String,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) state: AppState,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -63,12 +63,18 @@ pub(super) fn sp(entity_id: &str, acs: &str, require_mfa: bool) -> SpConfig {
     }
 }
 
-pub(super) async fn start() -> Idp {
+pub(crate) async fn start() -> Idp {
+    start_with(|_| {}).await
+}
+
+/// [`start`] with the configuration changed by `change` (`public_url` may name the listener
+/// by another host name).
+pub(crate) async fn start_with(change: impl FnOnce(&mut Config)) -> Idp {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("home");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config {
+    let mut config = Config {
         data_dir: data.clone(),
         public_url: base.clone(),
         entity_id: base.clone(),
@@ -76,6 +82,8 @@ pub(super) async fn start() -> Idp {
         service_providers: vec![sp(WIKI, WIKI_ACS, false), sp(BANK, BANK_ACS, true)],
         ..Config::default()
     };
+    change(&mut config);
+    let base = config.public_url.clone();
     std::fs::create_dir_all(&data).unwrap();
     let clock = Arc::new(ManualClock::new(T0));
     let keys = Keys::load_or_create(&data, "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
@@ -107,29 +115,29 @@ pub(super) async fn start() -> Idp {
 }
 
 impl Idp {
-    pub(super) fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
     /// The current code of `uid`'s authenticator (from the stored secret, as the app would).
-    fn code(&self, uid: &str) -> String {
+    pub(crate) fn code(&self, uid: &str) -> String {
         let user = self.state.store.get_user(uid).unwrap().unwrap();
         let secret = URL_SAFE_NO_PAD.decode(user.security.totp.unwrap().secret).unwrap();
         idp_home::service::mfa::code_at(&secret, service_kit::Clock::now(&*self.clock)).unwrap()
     }
 }
 
-pub(super) fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-pub(super) fn input(html: &str, name: &str) -> Option<String> {
+pub(crate) fn input(html: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html.find(&marker)? + marker.len();
     Some(html[start..start + html[start..].find('"')?].replace("&amp;", "&"))
 }
 
-pub(super) fn request(issuer: &str, acs: &str, id: &str, context: &str) -> String {
+pub(crate) fn request(issuer: &str, acs: &str, id: &str, context: &str) -> String {
     format!(
         "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
          xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"{id}\" Version=\"2.0\" \
@@ -138,7 +146,7 @@ pub(super) fn request(issuer: &str, acs: &str, id: &str, context: &str) -> Strin
     )
 }
 
-fn requested(class: &str) -> String {
+pub(crate) fn requested(class: &str) -> String {
     format!(
         "<samlp:RequestedAuthnContext Comparison=\"exact\"><saml:AuthnContextClassRef>{class}\
          </saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"
@@ -146,18 +154,18 @@ fn requested(class: &str) -> String {
 }
 
 /// The decoded SAMLResponse of an auto-post page, if it is one.
-pub(super) fn posted(page: &str) -> Option<String> {
+pub(crate) fn posted(page: &str) -> Option<String> {
     input(page, "SAMLResponse").map(|b64| String::from_utf8(STANDARD.decode(b64).unwrap()).unwrap())
 }
 
-pub(super) async fn sso(idp: &Idp, b: &reqwest::Client, xml: &str) -> String {
+pub(crate) async fn sso(idp: &Idp, b: &reqwest::Client, xml: &str) -> String {
     let r = b.post(idp.url("/saml/sso")).form(&[("SAMLRequest", STANDARD.encode(xml))]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     r.text().await.unwrap()
 }
 
 /// Posts the password on the sign-in form `page`; returns (status, next page).
-async fn password(idp: &Idp, b: &reqwest::Client, page: &str, uid: &str) -> (StatusCode, String) {
+pub(crate) async fn password(idp: &Idp, b: &reqwest::Client, page: &str, uid: &str) -> (StatusCode, String) {
     let csrf = input(page, "csrf").unwrap_or_else(|| panic!("a sign-in form: {page}"));
     let r = b
         .post(idp.url("/saml/login"))
@@ -169,7 +177,7 @@ async fn password(idp: &Idp, b: &reqwest::Client, page: &str, uid: &str) -> (Sta
 }
 
 /// Posts `code` on the second-step page `page`.
-async fn second_step(idp: &Idp, b: &reqwest::Client, page: &str, code: &str) -> reqwest::Response {
+pub(crate) async fn second_step(idp: &Idp, b: &reqwest::Client, page: &str, code: &str) -> reqwest::Response {
     assert!(page.contains("action=\"/login/mfa\""), "the second step: {page}");
     let csrf = input(page, "csrf").unwrap();
     let login_csrf = input(page, "login_csrf").unwrap();
@@ -180,18 +188,18 @@ async fn second_step(idp: &Idp, b: &reqwest::Client, page: &str, code: &str) -> 
         .unwrap()
 }
 
-fn class_ref(xml: &str) -> &str {
+pub(crate) fn class_ref(xml: &str) -> &str {
     let start = xml.find("<saml:AuthnContextClassRef>").unwrap() + "<saml:AuthnContextClassRef>".len();
     &xml[start..start + xml[start..].find('<').unwrap()]
 }
 
-fn assert_no_authn_context(page: &str) {
+pub(crate) fn assert_no_authn_context(page: &str) {
     let xml = posted(page).unwrap_or_else(|| panic!("an auto-post: {page}"));
     assert!(xml.contains(NO_AUTHN_CONTEXT) && !xml.contains("Assertion"), "{xml}");
 }
 
 /// Signs `uid` in on the account page (password only) in `b`.
-pub(super) async fn account_sign_in(idp: &Idp, b: &reqwest::Client, uid: &str) -> reqwest::Response {
+pub(crate) async fn account_sign_in(idp: &Idp, b: &reqwest::Client, uid: &str) -> reqwest::Response {
     let form = b.get(idp.url("/account")).send().await.unwrap().text().await.unwrap();
     let csrf = input(&form, "csrf").unwrap();
     b.post(idp.url("/account/login"))
@@ -202,7 +210,7 @@ pub(super) async fn account_sign_in(idp: &Idp, b: &reqwest::Client, uid: &str) -
 }
 
 /// Enrols an authenticator for the account signed in in `b`; returns the recovery codes.
-async fn enrol(idp: &Idp, b: &reqwest::Client, uid: &str) -> Vec<String> {
+pub(crate) async fn enrol(idp: &Idp, b: &reqwest::Client, uid: &str) -> Vec<String> {
     let page = b.get(idp.url("/account/security")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("No authenticator app is set up"), "{page}");
     let csrf = input(&page, "csrf").unwrap();

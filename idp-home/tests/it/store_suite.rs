@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use idp_home::model::{Consent, PiiRecord, ServiceProvider, User};
+use idp_home::model::{Consent, KnownDevice, PiiRecord, ServiceProvider, User};
 use idp_home::store::pg::PgStore;
 use idp_home::store::{token_hash, ApiToken, SledStore, Store, StoreError, Verification, MAX_KEY_LEN};
 use service_kit::pg::testing::Cluster;
@@ -121,6 +121,7 @@ fn suite(s: Arc<dyn Store>) {
     consents(&*s);
     access(&*s);
     upload_tokens(&*s);
+    devices(&*s);
     hostile_keys(&*s);
     concurrent_updates(s);
 }
@@ -284,6 +285,41 @@ fn access(s: &dyn Store) {
     assert!(s.get_access_request("a\0").unwrap().is_none());
     assert!(s.list_access_requests(Requests::Of("a\0")).unwrap().is_empty());
     s.put_group_owners("finance", &[]).unwrap();
+fn device(id: &str, last_seen: i64) -> KnownDevice {
+    KnownDevice {
+        id: id.into(),
+        first_seen: 1,
+        last_seen,
+        agent: "Firefox/140".into(),
+        address: "192.0.2.1".into(),
+    }
+}
+
+/// Known devices (issue 20): per user, ordered by id, replaced in place, deleted one by one
+/// and with the user, hostile keys refused or stored as they are.
+fn devices(s: &dyn Store) {
+    s.insert_user(&user("erin")).unwrap();
+    s.put_device("erin", &device("b", 1)).unwrap();
+    s.put_device("erin", &device("a", 2)).unwrap();
+    s.put_device("erinx", &device("a", 3)).unwrap();
+    let ids: Vec<String> = s.list_devices("erin").unwrap().into_iter().map(|d| d.id).collect();
+    assert_eq!(ids, ["a", "b"]);
+    s.put_device("erin", &device("a", 9)).unwrap();
+    assert_eq!(s.list_devices("erin").unwrap(), vec![device("a", 9), device("b", 1)], "replaced in place");
+    assert!(s.delete_device("erin", "b").unwrap());
+    assert!(!s.delete_device("erin", "b").unwrap());
+    assert!(s.delete_user("erin").unwrap());
+    assert!(s.list_devices("erin").unwrap().is_empty());
+    assert_eq!(s.list_devices("erinx").unwrap().len(), 1, "not a user whose uid extends theirs");
+    for key in ["'; DROP TABLE idaas_home.devices; --", "名前😀"] {
+        s.put_device(key, &device(key, 1)).unwrap();
+        assert_eq!(s.list_devices(key).unwrap()[0].id, key);
+        assert!(s.delete_device(key, key).unwrap());
+    }
+    assert!(matches!(s.put_device("a\0", &device("x", 1)), Err(StoreError::InvalidKey)));
+    assert!(matches!(s.put_device("x", &device(&"x".repeat(100_000), 1)), Err(StoreError::InvalidKey)));
+    assert!(s.list_devices("a\0").unwrap().is_empty());
+    assert!(!s.delete_device("x", "y\0").unwrap());
 }
 
 fn hostile_keys(s: &dyn Store) {
