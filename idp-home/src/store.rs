@@ -30,8 +30,8 @@ pub use sled_store::SledStore;
 
 pub use access::{AccessStore, Requests};
 pub use consent::ConsentStore;
-pub use upload_tokens::{UploadToken, UploadTokenStore};
 pub use devices::DeviceStore;
+pub use upload_tokens::{UploadToken, UploadTokenStore};
 
 /// The on-disk schema version written to the `meta` tree.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -76,10 +76,12 @@ async fn approvals_in_assertion(idp: &Idp, b: &reqwest::Client, id: &str) -> Vec
         .collect()
 }
 
-fn outbox_mails_to(idp: &Idp, to: &str) -> Vec<String> {
+/// The mails to `to` with `subject` in the outbox (other mails, such as "new sign-in"
+/// notices, are left out).
+fn outbox_mails_to(idp: &Idp, to: &str, subject: &str) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(idp.state.config.outbox_dir()) else { return Vec::new() };
     dir.filter_map(|e| std::fs::read_to_string(e.ok()?.path()).ok())
-        .filter(|m| m.contains(&format!("To: {to}")))
+        .filter(|m| m.contains(&format!("To: {to}")) && m.contains(&format!("Subject: {subject}")))
         .collect()
 }
 
@@ -149,7 +151,7 @@ async fn an_owner_approves_a_sensitive_path_until_it_expires() {
     let (_, page) = ask(&idp, &bob, "/reports", "60", "https://evil.example/x").await;
     assert!(!page.contains("evil.example"), "a way back only to the SP's own origin: {page}");
     assert_eq!(idp.state.store.list_access_requests(idp_home::store::Requests::All).unwrap().len(), 1);
-    let mails = outbox_mails_to(&idp, "carol@example.org");
+    let mails = outbox_mails_to(&idp, "carol@example.org", "An access request waits for your decision");
     assert_eq!(mails.len(), 1, "one mail to the owner");
     assert!(mails[0].contains("bob asks to use /reports") && mails[0].contains("1 minute"), "{}", mails[0]);
     assert!(approvals_in_assertion(&idp, &bob, "_a0").await.is_empty(), "nothing before a decision");
@@ -174,7 +176,11 @@ async fn an_owner_approves_a_sensitive_path_until_it_expires() {
     idp.clock.set(T0 + 10);
     assert_eq!(decide(&idp, &carol, &id, &csrf, "approve").await, StatusCode::SEE_OTHER);
     assert_eq!(decide(&idp, &carol, &id, &csrf, "refuse").await, StatusCode::CONFLICT, "decided once");
-    assert_eq!(outbox_mails_to(&idp, "bob@example.org").len(), 1, "bob is told");
+    assert_eq!(
+        outbox_mails_to(&idp, "bob@example.org", "Your access request was answered").len(),
+        1,
+        "bob is told"
+    );
 
     // The next assertion for the wiki states it, with its end; not after the end.
     assert_eq!(approvals_in_assertion(&idp, &bob, "_a1").await, [format!("{} /reports", T0 + 70)]);

@@ -285,6 +285,8 @@ fn access(s: &dyn Store) {
     assert!(s.get_access_request("a\0").unwrap().is_none());
     assert!(s.list_access_requests(Requests::Of("a\0")).unwrap().is_empty());
     s.put_group_owners("finance", &[]).unwrap();
+}
+
 fn device(id: &str, last_seen: i64) -> KnownDevice {
     KnownDevice {
         id: id.into(),

@@ -82,6 +82,7 @@ async fn start() -> Idp {
                 groups: Vec::new(),
                 created: T0,
                 security,
+                grants: Vec::new(),
             })
             .unwrap();
     }
