@@ -9,7 +9,8 @@
 //! sensitive path) and gets in once bob, the group's owner, approves, signs out everywhere, and then Back
 //! and every service ask for the password again. Then she signs in with the keyboard only,
 //! Back after a sign-in returns to the service's page, unknown addresses at the IdP and at an
-//! agent are pages with a way on, and the pages fit a phone's width.
+//! agent are pages with a way on, she sets up an authenticator app on her account page
+//! (issue 20), and the pages fit a phone's width.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use fantoccini::key::Key;
@@ -49,6 +50,25 @@ async fn store_her_data(stack: &Stack, today: u64) {
             .unwrap();
         client.put(&token, name, &ct).await.unwrap();
     }
+}
+
+/// RFC 4648 base32 without padding, decoded (the key an authenticator app is given).
+fn base32_decode(text: &str) -> Vec<u8> {
+    let (mut out, mut buffer, mut bits) = (Vec::new(), 0u32, 0u32);
+    for c in text.trim().bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'2'..=b'7' => c - b'2' + 26,
+            _ => panic!("not base32: {text}"),
+        };
+        buffer = (buffer << 5) | u32::from(v);
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buffer >> bits) as u8);
+        }
+    }
+    out
 }
 
 /// The quickstart's bob becomes the owner of the group that approves shopping's reports.
@@ -235,6 +255,22 @@ async fn a_newcomer_registers_allows_reads_her_rules_and_signs_out_for_real_in_c
     b.wait_title("Page not found").await;
     b.wait_for("nav.actions a").await;
     b.page("18-agent-not-found").await;
+
+    // A second factor from her account page (issue 20): an authenticator app set up with the
+    // key the page shows (the code computed here, as the app would), confirmed with a code;
+    // the recovery codes are shown once.
+    b.goto(&format!("{home}/account/security")).await;
+    b.wait_title("Sign-in security").await;
+    b.click("form[action='/account/security/totp/start'] button[type=submit]").await;
+    b.wait_text("Scan this code with your authenticator app").await;
+    b.page("18a-authenticator-setup").await;
+    let key = b.wait_for("p code").await.text().await.unwrap();
+    let code = idp_home::service::mfa::code_at(&base32_decode(&key), clock.now()).unwrap();
+    b.fill("#code", &code).await;
+    b.click("form[action='/account/security/totp/confirm'] button[type=submit]").await;
+    b.wait_text("Your authenticator app is set up").await;
+    b.wait_for("ul.recovery li code").await;
+    b.page("18b-recovery-codes").await;
 
     // A phone-sized window: the pages fit its width (a viewport meta on every page), none
     // scrolls sideways.
