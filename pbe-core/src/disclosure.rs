@@ -3,7 +3,8 @@
 //!
 //! A disclosure policy lists the purposes (and optionally primary purposes) for which a piece of
 //! personal data may be used, the domains (visitor authorities) that may use it, optionally the
-//! countries they must operate from, and a validity window. It compiles to
+//! countries they must operate from, and a validity window. A domain may have purposes of its
+//! own (`domain_purposes`), which replace the general ones for that domain only. It compiles to
 //!
 //! ```text
 //! ( domain:d1@HOME and (purpose:p1@d1 or …) [and (ppurpose:q1@d1 or …)]
@@ -11,6 +12,8 @@
 //! [and (country:c1@HOME or …)]
 //! and access_time@HOME in [from, until]
 //! ```
+//!
+//! where each domain's clause names that domain's purposes (its own, or else the general ones).
 //!
 //! ```
 //! use pbe_core::disclosure::DisclosurePolicy;
@@ -35,6 +38,8 @@
 //! access time are vouched for by the home IdP: a visitor cannot certify purposes for another
 //! domain, and the home IdP decides which domain a session belongs to.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use crate::attribute::{validate_identifier, Attribute};
@@ -57,11 +62,15 @@ pub const ACCESS_TIME: &str = "access_time";
 ///
 /// Deserialises from JSON or TOML with the field names below; unknown fields are rejected so a
 /// misspelt restriction (`countrys`) cannot be silently ignored. All identifiers are validated
-/// and lower-cased by [`DisclosurePolicy::compile`].
-#[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+/// and lower-cased by [`DisclosurePolicy::compile`]. `Default` is the empty policy, which does
+/// not compile: it exists so callers can write `..DisclosurePolicy::default()`.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DisclosurePolicy {
-    /// Purposes for which the data may be used; a visitor needs one of them (non-empty).
+    /// Purposes for which the data may be used; a visitor needs one of them. Needed for every
+    /// domain without purposes of its own in `domain_purposes` (so it may be empty only when
+    /// every domain has them).
+    #[serde(default)]
     pub purposes: Vec<String>,
     /// Primary purposes; if non-empty, a visitor additionally needs one of them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -81,6 +90,24 @@ pub struct DisclosurePolicy {
     /// Last valid day (inclusive), `YYYY-MM-DD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<String>,
+    /// Purposes of one domain, replacing `purposes` and `primary_purposes` for that domain
+    /// (keys must be listed in `domains`). Last, so TOML writes the tables after the values.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub domain_purposes: BTreeMap<String, DomainPurposes>,
+}
+
+/// The purposes one domain may use the data for, instead of the policy's general ones.
+///
+/// Both lists replace the general ones: a domain with `purposes = ["delivery"]` and no
+/// `primary_purposes` needs no primary purpose, whatever the general rules say.
+#[derive(Clone, PartialEq, Eq, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainPurposes {
+    /// Purposes for which this domain may use the data; it needs one of them (non-empty).
+    pub purposes: Vec<String>,
+    /// Primary purposes; if non-empty, this domain additionally needs one of them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub primary_purposes: Vec<String>,
 }
 
 /// Parses a `YYYY-MM-DD` field into days since 1970-01-01; integers are rejected because a bare
@@ -131,26 +158,33 @@ impl DisclosurePolicy {
     /// Compiles the rules into a policy for data held by `home_authority`, with `today_days`
     /// (days since 1970-01-01) as the default start of validity.
     ///
-    /// Fails on an empty `purposes` or `domains`, invalid identifiers, a bad validity window
-    /// (see [`DisclosurePolicy::validity`]; an empty window or one reaching past the segment
-    /// tree is an error) or a result beyond the policy limits.
+    /// Fails on empty `domains`, a domain left without purposes (no general `purposes` and none
+    /// of its own), purposes given for a domain not in `domains` (or twice, ignoring case),
+    /// invalid identifiers, a bad validity window (see [`DisclosurePolicy::validity`]; an empty
+    /// window or one reaching past the segment tree is an error) or a result beyond the policy
+    /// limits.
     pub fn compile(&self, home_authority: &str, today_days: u64) -> Result<Policy, PolicyError> {
         let home = validate_identifier("authority", home_authority)?;
-        if self.purposes.is_empty() {
-            return Err(PolicyError::EmptyField { field: "purposes" });
-        }
         if self.domains.is_empty() {
             return Err(PolicyError::EmptyField { field: "domains" });
         }
+        let own = self.own_purposes()?;
         let mut per_domain = Vec::with_capacity(self.domains.len());
         for domain in &self.domains {
             let domain = validate_identifier("domain", domain)?;
+            let (purposes, primary) = match own.get(&domain) {
+                Some(rules) => (&rules.purposes, &rules.primary_purposes),
+                None => (&self.purposes, &self.primary_purposes),
+            };
+            if purposes.is_empty() {
+                return Err(PolicyError::EmptyField { field: "purposes" });
+            }
             let mut clause = vec![
                 Policy::Attr(Attribute::new(DOMAIN, &domain, &home)?),
-                any_of(PURPOSE, "purpose", &self.purposes, &domain)?,
+                any_of(PURPOSE, "purpose", purposes, &domain)?,
             ];
-            if !self.primary_purposes.is_empty() {
-                clause.push(any_of(PRIMARY_PURPOSE, "primary purpose", &self.primary_purposes, &domain)?);
+            if !primary.is_empty() {
+                clause.push(any_of(PRIMARY_PURPOSE, "primary purpose", primary, &domain)?);
             }
             per_domain.push(Policy::and(clause));
         }
@@ -166,6 +200,38 @@ impl DisclosurePolicy {
     }
 }
 
+impl DisclosurePolicy {
+    /// `domain_purposes` keyed by the validated, lower-cased domain; each key must be one of
+    /// `domains` (a typo would otherwise silently leave the domain on the general purposes).
+    fn own_purposes(&self) -> Result<BTreeMap<String, &DomainPurposes>, PolicyError> {
+        let listed =
+            self.domains.iter().map(|d| validate_identifier("domain", d)).collect::<Result<Vec<_>, _>>()?;
+        let mut own = BTreeMap::new();
+        for (domain, rules) in &self.domain_purposes {
+            let domain = validate_identifier("domain", domain)?;
+            if !listed.contains(&domain) {
+                return Err(PolicyError::UnlistedDomain { domain });
+            }
+            if rules.purposes.is_empty() {
+                return Err(PolicyError::EmptyField { field: "domain_purposes.purposes" });
+            }
+            if own.insert(domain.clone(), rules).is_some() {
+                return Err(PolicyError::DuplicateDomain { domain });
+            }
+        }
+        Ok(own)
+    }
+
+    /// The purposes and primary purposes that apply to `domain`: its own, or the general ones.
+    pub fn purposes_of(&self, domain: &str) -> (&[String], &[String]) {
+        let own = self.domain_purposes.iter().find(|(d, _)| d.eq_ignore_ascii_case(domain));
+        match own {
+            Some((_, rules)) => (&rules.purposes, &rules.primary_purposes),
+            None => (&self.purposes, &self.primary_purposes),
+        }
+    }
+}
+
 /// The paper's Table 1, the running example: `(attribute, value, rules)` for `lastname`, `dob`
 /// and `addresses`. Validity starts on the day of encryption (`valid_from` is `None`).
 pub fn table1() -> [(&'static str, &'static str, DisclosurePolicy); 3] {
@@ -178,6 +244,7 @@ pub fn table1() -> [(&'static str, &'static str, DisclosurePolicy); 3] {
         valid_from: None,
         lifetime_days: Some(days),
         valid_until: None,
+        domain_purposes: BTreeMap::new(),
     };
     [
         (
@@ -313,6 +380,7 @@ mod tests {
             valid_from: Some("2026-01-01".into()),
             lifetime_days: None,
             valid_until: Some("2026-01-31".into()),
+            domain_purposes: BTreeMap::new(),
         };
         assert_eq!(
             rules.compile(HOME, 0).unwrap().to_string(),
@@ -327,6 +395,10 @@ mod tests {
 
     #[test]
     fn rejects_empty_purposes_and_domains() {
+        assert_eq!(
+            DisclosurePolicy::default().compile(HOME, 0),
+            Err(PolicyError::EmptyField { field: "domains" })
+        );
         let mut rules = base();
         rules.purposes.clear();
         assert_eq!(rules.compile(HOME, 0), Err(PolicyError::EmptyField { field: "purposes" }));
@@ -425,6 +497,126 @@ mod tests {
         let unknown = r#"{"purposes": ["x"], "domains": ["d"], "lifetime_days": 1, "countrys": ["eu"]}"#;
         assert!(serde_json::from_str::<DisclosurePolicy>(unknown).is_err());
         assert!(toml::from_str::<DisclosurePolicy>("purposes = [\"x\"]\nlifetime_days = 1").is_err());
+    }
+
+    /// salesforce on the general purposes, amazon on its own: delivery only, no primary.
+    fn per_domain() -> DisclosurePolicy {
+        let mut rules = table1().into_iter().next().unwrap().2;
+        rules.domain_purposes.insert(
+            "Amazon".into(),
+            DomainPurposes { purposes: vec!["delivery".into()], primary_purposes: vec![] },
+        );
+        rules
+    }
+
+    #[test]
+    fn a_domain_with_its_own_purposes_compiles_to_its_own_clause() {
+        let policy = per_domain().compile(HOME, day(2026, 11, 23)).unwrap();
+        assert_eq!(
+            policy.to_string(),
+            "(domain:salesforce@telekom and (purpose:current@salesforce or purpose:contact@salesforce) \
+             and (ppurpose:purchase@salesforce or ppurpose:delivery@salesforce) \
+             or domain:amazon@telekom and purpose:delivery@amazon) \
+             and country:eu@telekom and access_time@telekom in [2026-11-23, 2026-12-22]"
+        );
+        assert_eq!(Policy::parse(&policy.to_string()).unwrap(), policy);
+        let rules = per_domain();
+        assert_eq!(rules.purposes_of("amazon").0, ["delivery"]);
+        assert!(rules.purposes_of("amazon").1.is_empty());
+        assert_eq!(rules.purposes_of("salesforce").0, ["current", "contact"]);
+    }
+
+    #[test]
+    fn per_domain_purposes_open_only_that_domain_for_those_purposes() {
+        let d = day(2026, 11, 23);
+        let policy = per_domain().compile(HOME, d).unwrap();
+        let mut amazon_tat = tat(d);
+        amazon_tat.remove(&"domain:salesforce@telekom".parse().unwrap());
+        amazon_tat.insert("domain:amazon@telekom".parse().unwrap());
+        let opens = |tat: &BTreeSet<Attribute>, pat: &[&str]| {
+            let pat = attrs(pat);
+            let has = |a: &Attribute| tat.contains(a) || pat.contains(a);
+            let satisfied = policy.is_satisfied_by(&has);
+            let lsss = Lsss::<Fr>::from_policy(&policy).unwrap();
+            assert_eq!(lsss.reconstruction(&has).is_some(), satisfied);
+            satisfied
+        };
+        assert!(opens(&amazon_tat, &["purpose:delivery@amazon"]));
+        // amazon's general purposes no longer count for amazon, nor salesforce's own purposes.
+        assert!(!opens(&amazon_tat, &["purpose:current@amazon", "ppurpose:purchase@amazon"]));
+        assert!(!opens(&tat(d), &["purpose:delivery@salesforce"]));
+        assert!(opens(&tat(d), &["purpose:current@salesforce", "ppurpose:purchase@salesforce"]));
+    }
+
+    #[test]
+    fn general_purposes_may_be_empty_only_when_every_domain_has_its_own() {
+        let mut rules = per_domain();
+        rules.purposes.clear();
+        rules.primary_purposes.clear();
+        assert_eq!(rules.compile(HOME, 0), Err(PolicyError::EmptyField { field: "purposes" }));
+        rules.domain_purposes.insert(
+            "salesforce".into(),
+            DomainPurposes { purposes: vec!["current".into()], primary_purposes: vec!["purchase".into()] },
+        );
+        assert!(rules.compile(HOME, 0).is_ok());
+    }
+
+    #[test]
+    fn per_domain_purposes_for_an_unlisted_duplicate_or_empty_domain_are_refused() {
+        let mut rules = per_domain();
+        rules
+            .domain_purposes
+            .insert("ebay".into(), DomainPurposes { purposes: vec!["x".into()], ..Default::default() });
+        assert_eq!(rules.compile(HOME, 0), Err(PolicyError::UnlistedDomain { domain: "ebay".into() }));
+        let mut rules = per_domain();
+        rules
+            .domain_purposes
+            .insert("amazon".into(), DomainPurposes { purposes: vec!["x".into()], ..Default::default() });
+        assert_eq!(rules.compile(HOME, 0), Err(PolicyError::DuplicateDomain { domain: "amazon".into() }));
+        let mut rules = per_domain();
+        rules.domain_purposes.insert("salesforce".into(), DomainPurposes::default());
+        assert_eq!(
+            rules.compile(HOME, 0),
+            Err(PolicyError::EmptyField { field: "domain_purposes.purposes" })
+        );
+        let mut rules = per_domain();
+        rules.domain_purposes.insert(
+            "sales force".into(),
+            DomainPurposes { purposes: vec!["x".into()], ..Default::default() },
+        );
+        assert!(matches!(rules.compile(HOME, 0), Err(PolicyError::InvalidIdentifier { kind: "domain", .. })));
+        let mut rules = per_domain();
+        rules.domain_purposes.insert(
+            "salesforce".into(),
+            DomainPurposes { purposes: vec!["a b".into()], ..Default::default() },
+        );
+        assert!(matches!(
+            rules.compile(HOME, 0),
+            Err(PolicyError::InvalidIdentifier { kind: "purpose", .. })
+        ));
+    }
+
+    #[test]
+    fn per_domain_purposes_read_and_round_trip_in_json_and_toml() {
+        let toml_text = r#"
+            purposes = ["current"]
+            domains = ["salesforce", "amazon"]
+            lifetime_days = 7
+            [domain_purposes.amazon]
+            purposes = ["delivery"]
+            primary_purposes = ["delivery"]
+        "#;
+        let rules: DisclosurePolicy = toml::from_str(toml_text).unwrap();
+        assert_eq!(rules.purposes_of("amazon"), (&["delivery".to_owned()][..], &["delivery".to_owned()][..]));
+        let json = serde_json::to_string(&rules).unwrap();
+        assert_eq!(serde_json::from_str::<DisclosurePolicy>(&json).unwrap(), rules);
+        assert_eq!(toml::from_str::<DisclosurePolicy>(&toml::to_string(&rules).unwrap()).unwrap(), rules);
+        let only_own = r#"{"domains": ["amazon"], "lifetime_days": 1,
+            "domain_purposes": {"amazon": {"purposes": ["delivery"]}}}"#;
+        assert!(serde_json::from_str::<DisclosurePolicy>(only_own).unwrap().compile(HOME, 0).is_ok());
+        let unknown = r#"{"domains": ["amazon"], "lifetime_days": 1,
+            "domain_purposes": {"amazon": {"purposes": ["delivery"], "primary": ["x"]}}}"#;
+        assert!(serde_json::from_str::<DisclosurePolicy>(unknown).is_err());
     }
 
     #[test]

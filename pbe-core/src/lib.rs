@@ -38,7 +38,7 @@ pub mod suite;
 pub mod wire;
 
 pub use attribute::Attribute;
-pub use disclosure::DisclosurePolicy;
+pub use disclosure::{DisclosurePolicy, DomainPurposes};
 pub use envelope::Plaintext;
 pub use error::{DecodeError, EnvelopeError, Error, PolicyError, Result, SchemeError};
 /// The constant-time fixed-base table (benchmarked beside its variable-time lookup).

@@ -10,7 +10,7 @@ use pbe_core::disclosure_view::{describe, human_date};
 use service_kit::html::{escape, links, page, CSP_FORMS_SELF};
 
 use super::body::{FILE_FIELD, MAX_FILE};
-use super::form::{FormInput, PRESETS};
+use super::form::{FormInput, PurposeFields, PRESETS};
 use super::server::SCRIPT_PATH;
 
 /// The form page's content security policy: its forms post here, and its one script (the live
@@ -164,6 +164,39 @@ fn text_input(name: &str, label: &str, value: &str, extra: &str) -> String {
     )
 }
 
+/// The purposes and primary purposes fieldsets; `suffix` is appended to every field name
+/// (`@amazon` for a domain's own), `whose` to the legends (" for amazon").
+fn purpose_fields(suffix: &str, whose: &str, f: &PurposeFields) -> String {
+    let presets: Vec<String> = PRESETS.iter().map(|p| (*p).to_owned()).collect();
+    let mut out = checkboxes(
+        &format!("purpose{suffix}"),
+        &format!("For which purposes{whose} (any of them)"),
+        &presets,
+        &f.purposes,
+    );
+    out.push_str(&text_input(
+        &format!("purposes_other{suffix}"),
+        &format!("Other purposes{whose} (comma-separated)"),
+        &f.purposes_other,
+        "",
+    ));
+    out.push_str("</fieldset>");
+    out.push_str(&checkboxes(
+        &format!("primary{suffix}"),
+        &format!("Only when the primary purpose{whose} is (optional)"),
+        &presets,
+        &f.primary,
+    ));
+    out.push_str(&text_input(
+        &format!("primary_other{suffix}"),
+        &format!("Other primary purposes{whose}"),
+        &f.primary_other,
+        "",
+    ));
+    out.push_str("</fieldset>");
+    out
+}
+
 /// The add/edit form, with the preview or the error when there is one.
 pub fn form(d: &FormData<'_>) -> Response {
     let f = d.form;
@@ -201,18 +234,19 @@ pub fn form(d: &FormData<'_>) -> Response {
     ));
     body.push_str(&checkboxes("domain", "Which domains may read it", d.domains, &f.domains));
     body.push_str("</fieldset>");
-    let presets: Vec<String> = PRESETS.iter().map(|p| (*p).to_owned()).collect();
-    body.push_str(&checkboxes("purpose", "For which purposes (any of them)", &presets, &f.purposes));
-    body.push_str(&text_input("purposes_other", "Other purposes (comma-separated)", &f.purposes_other, ""));
-    body.push_str("</fieldset>");
-    body.push_str(&checkboxes(
-        "primary",
-        "Only when the primary purpose is (optional)",
-        &presets,
-        &f.primary,
-    ));
-    body.push_str(&text_input("primary_other", "Other primary purposes", &f.primary_other, ""));
-    body.push_str("</fieldset>");
+    body.push_str(&purpose_fields("", "", &f.general));
+    // A domain's own purposes, folded away unless it has some: most rules need none.
+    for domain in d.domains {
+        let fields = f.own.get(domain).cloned().unwrap_or_default();
+        let open = if fields.is_empty() { "" } else { " open" };
+        body.push_str(&format!(
+            "<details class=\"own-purposes\"{open}><summary>Purposes for {d} only</summary>\
+             <p class=\"muted\">Leave empty to use the purposes above. Purposes given here replace them \
+             (and the primary ones) for {d}.</p>{fields}</details>",
+            d = escape(domain),
+            fields = purpose_fields(&format!("@{domain}"), &format!(" for {domain}"), &fields),
+        ));
+    }
     body.push_str(&text_input(
         "country",
         "Only in countries (comma-separated, empty: anywhere)",

@@ -7,17 +7,21 @@
 //! rules  = clause *( 1*SP clause )
 //! clause = key "=" item *( "," item )
 //! key    = "domain" | "purposes" | "primary" | "country" | "from" | "for" | "until"
+//!        | "purposes@" item | "primary@" item   ; one domain's own purposes
 //! item   = 1*64( a-z / A-Z / 0-9 / "_" / "-" / "." )
 //! for    = 1*5DIGIT "d"            ; number of days, at least 1
 //! from, until = YYYY-MM-DD
 //! ```
 //!
-//! Each key at most once; `domain` and `purposes` are required, and exactly one of `for` and
-//! `until`. `domains`, `purpose` and `countries` are accepted as spellings of the same keys.
-//! [`print`] writes the canonical order (domain, purposes, primary, country, from, for/until),
-//! and `parse(print(p)) == p` for every policy [`parse`] accepts.
+//! Each key at most once; `domain` is required, `purposes` too unless every domain has its
+//! own (`purposes@amazon=delivery`), and exactly one of `for` and `until`. A domain's own
+//! purposes replace the general `purposes` and `primary` for it; `primary@D` needs
+//! `purposes@D`, and `D` must be one of the domains. `domains`, `purpose` and `countries` are
+//! accepted as spellings of the same keys. [`print`] writes the canonical order (domain,
+//! purposes, primary, each domain's own, country, from, for/until), and `parse(print(p)) == p`
+//! for every policy [`parse`] accepts.
 
-use pbe_core::DisclosurePolicy;
+use pbe_core::{DisclosurePolicy, DomainPurposes};
 
 /// Why a `--rules` text was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,38 +85,48 @@ pub fn parse(text: &str) -> Result<DisclosurePolicy, RulesError> {
     if text.len() > MAX_RULES_LEN {
         return Err(err(format!("longer than {MAX_RULES_LEN} bytes")));
     }
-    let mut p = DisclosurePolicy {
-        purposes: vec![],
-        primary_purposes: vec![],
-        domains: vec![],
-        countries: vec![],
-        valid_from: None,
-        lifetime_days: None,
-        valid_until: None,
-    };
-    let mut seen: Vec<&'static str> = Vec::new();
+    let mut p = DisclosurePolicy::default();
+    let mut seen: Vec<String> = Vec::new();
     for clause in text.split_ascii_whitespace() {
         let (key, value) =
             clause.split_once('=').ok_or_else(|| err(format!("'{}' is not key=value", excerpt(clause))))?;
-        let key: &'static str = match key {
-            "domain" | "domains" => "domain",
-            "purposes" | "purpose" => "purposes",
-            "primary" => "primary",
-            "country" | "countries" => "country",
-            "from" => "from",
-            "for" => "for",
-            "until" => "until",
-            other => {
+        let (key, domain) = match key.split_once('@') {
+            Some((key, domain)) if item_ok(domain) => (key, Some(domain)),
+            Some(_) => return Err(err(format!("'{}': the domain after '@' is not a name", excerpt(key)))),
+            None => (key, None),
+        };
+        let key: &'static str = match (key, domain) {
+            ("domain" | "domains", None) => "domain",
+            ("purposes" | "purpose", _) => "purposes",
+            ("primary", _) => "primary",
+            ("country" | "countries", None) => "country",
+            ("from", None) => "from",
+            ("for", None) => "for",
+            ("until", None) => "until",
+            (other, _) => {
                 return Err(err(format!(
-                    "unknown key '{}' (domain, purposes, primary, country, from, for, until)",
+                    "unknown key '{}' (domain, purposes, primary, purposes@DOMAIN, primary@DOMAIN, \
+                     country, from, for, until)",
                     excerpt(other)
                 )))
             }
         };
-        if seen.contains(&key) {
-            return Err(err(format!("{key} given twice")));
+        let seen_as = match domain {
+            Some(d) => format!("{key}@{}", d.to_ascii_lowercase()),
+            None => key.to_owned(),
+        };
+        if seen.contains(&seen_as) {
+            return Err(err(format!("{seen_as} given twice")));
         }
-        seen.push(key);
+        seen.push(seen_as);
+        if let Some(d) = domain {
+            let own = p.domain_purposes.entry(d.to_owned()).or_default();
+            match key {
+                "purposes" => own.purposes = items(key, value)?,
+                _ => own.primary_purposes = items(key, value)?,
+            }
+            continue;
+        }
         match key {
             "domain" => p.domains = items(key, value)?,
             "purposes" => p.purposes = items(key, value)?,
@@ -123,12 +137,7 @@ pub fn parse(text: &str) -> Result<DisclosurePolicy, RulesError> {
             _ => p.lifetime_days = Some(days(value)?),
         }
     }
-    if p.domains.is_empty() {
-        return Err(err("domain=… is required"));
-    }
-    if p.purposes.is_empty() {
-        return Err(err("purposes=… is required"));
-    }
+    check_domains(&p)?;
     match (p.lifetime_days, &p.valid_until) {
         (Some(_), Some(_)) => Err(err("give for=Nd or until=DATE, not both")),
         (None, None) => Err(err("give for=Nd or until=DATE")),
@@ -136,13 +145,41 @@ pub fn parse(text: &str) -> Result<DisclosurePolicy, RulesError> {
     }
 }
 
+/// Every domain has purposes (general or its own), and every domain given its own is listed.
+fn check_domains(p: &DisclosurePolicy) -> Result<(), RulesError> {
+    if p.domains.is_empty() {
+        return Err(err("domain=… is required"));
+    }
+    for (d, own) in &p.domain_purposes {
+        if own.purposes.is_empty() {
+            return Err(err(format!("primary@{d} needs purposes@{d}")));
+        }
+        if !p.domains.iter().any(|listed| listed.eq_ignore_ascii_case(d)) {
+            return Err(err(format!("purposes@{d}: {d} is not one of domain=…")));
+        }
+    }
+    let on_general = |d: &String| !p.domain_purposes.keys().any(|own| own.eq_ignore_ascii_case(d));
+    if p.purposes.is_empty() && p.domains.iter().any(on_general) {
+        return Err(err("purposes=… is required (unless every domain has purposes@DOMAIN=…)"));
+    }
+    Ok(())
+}
+
 /// The canonical short form of `p` (for a policy [`parse`] would accept; other lists are
 /// written as they are).
 pub fn print(p: &DisclosurePolicy) -> String {
-    let mut out =
-        vec![format!("domain={}", p.domains.join(",")), format!("purposes={}", p.purposes.join(","))];
+    let mut out = vec![format!("domain={}", p.domains.join(","))];
+    if !p.purposes.is_empty() {
+        out.push(format!("purposes={}", p.purposes.join(",")));
+    }
     if !p.primary_purposes.is_empty() {
         out.push(format!("primary={}", p.primary_purposes.join(",")));
+    }
+    for (d, DomainPurposes { purposes, primary_purposes }) in &p.domain_purposes {
+        out.push(format!("purposes@{d}={}", purposes.join(",")));
+        if !primary_purposes.is_empty() {
+            out.push(format!("primary@{d}={}", primary_purposes.join(",")));
+        }
     }
     if !p.countries.is_empty() {
         out.push(format!("country={}", p.countries.join(",")));
@@ -210,6 +247,15 @@ mod tests {
             ("domain=a@x purposes=b for=1d", "not a name"),
             ("domain= purposes=b for=1d", "not a name"),
             ("domain=é purposes=b for=1d", "not a name"),
+            ("domain=a purposes@b=x for=1d", "not one of domain"),
+            ("domain=a purposes=y primary@a=x for=1d", "needs purposes@a"),
+            ("domain=a purposes@a=x purposes@A=y for=1d", "twice"),
+            ("domain=a purposes@=x for=1d", "after '@'"),
+            ("domain=a purposes@a@b=x for=1d", "after '@'"),
+            ("domain=a purposes=b country@a=x for=1d", "unknown key"),
+            ("domain@a=x purposes=b for=1d", "unknown key"),
+            ("domain=a,b purposes@a=x for=1d", "purposes=… is required"),
+            ("domain=a purposes@a=x,,y for=1d", "not a name"),
         ];
         for (text, why) in cases {
             let e = parse(text).expect_err(text).to_string();
@@ -218,6 +264,28 @@ mod tests {
         assert!(parse(&"x".repeat(MAX_RULES_LEN + 1)).is_err());
         let many = (0..=MAX_ITEMS).map(|i| format!("p{i}")).collect::<Vec<_>>().join(",");
         assert!(parse(&format!("domain=a purposes={many} for=1d")).is_err());
+    }
+
+    #[test]
+    fn a_domain_with_its_own_purposes_round_trips_and_compiles_to_its_own_clause() {
+        let text =
+            "domain=salesforce,amazon purposes=current primary=purchase purposes@amazon=delivery for=7d";
+        let p = parse(text).unwrap();
+        assert_eq!(p.purposes_of("amazon"), (&["delivery".to_owned()][..], &[][..]));
+        assert_eq!(print(&p), text);
+        let policy = p.compile("telekom", 20_423).unwrap().to_string();
+        assert!(policy.contains("domain:amazon@telekom and purpose:delivery@amazon"), "{policy}");
+        // Without general purposes, when every domain has its own.
+        let p =
+            parse("domain=amazon purposes@amazon=delivery primary@amazon=delivery until=2026-01-01").unwrap();
+        assert!(p.purposes.is_empty());
+        assert_eq!(
+            print(&p),
+            "domain=amazon purposes@amazon=delivery primary@amazon=delivery until=2026-01-01"
+        );
+        assert!(p.compile("telekom", 20_423).is_ok());
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(serde_json::from_str::<DisclosurePolicy>(&json).unwrap(), p);
     }
 
     fn names() -> impl Strategy<Value = Vec<String>> {
@@ -234,7 +302,15 @@ mod tests {
             primary in prop::option::of(names()), countries in prop::option::of(names()),
             from in prop::option::of(date_text()),
             life in prop_oneof![(1u32..99_999).prop_map(Ok::<u32, String>), date_text().prop_map(Err::<u32, String>)],
+            own in prop::collection::vec((any::<prop::sample::Index>(), names(), prop::option::of(names())), 0..3),
         ) -> DisclosurePolicy {
+            let domain_purposes = own
+                .into_iter()
+                .map(|(i, purposes, primary)| {
+                    let d = i.get(&domains).clone();
+                    (d, DomainPurposes { purposes, primary_purposes: primary.unwrap_or_default() })
+                })
+                .collect();
             DisclosurePolicy {
                 domains, purposes,
                 primary_purposes: primary.unwrap_or_default(),
@@ -242,6 +318,7 @@ mod tests {
                 valid_from: from,
                 lifetime_days: life.clone().ok(),
                 valid_until: life.err(),
+                domain_purposes,
             }
         }
     }

@@ -373,9 +373,13 @@ fn demo_prints_the_table1_lifecycle() {
 
 #[test]
 fn pii_put_refuses_malformed_rules_before_asking_for_a_password() {
-    for rules in
-        ["domain=salesforce", "domain=a purposes=b for=0d", "colour=red", "domain=a purposes=b for=7d for=8d"]
-    {
+    for rules in [
+        "domain=salesforce",
+        "domain=a purposes=b for=0d",
+        "colour=red",
+        "domain=a purposes=b for=7d for=8d",
+        "domain=a purposes@b=c for=7d",
+    ] {
         let o = run_stdin(
             &[
                 "pii",

@@ -22,6 +22,7 @@ use super::slo::{start, T0};
 
 const PHONE: &str = "+49 30 5550199";
 const NOTE: &str = "Leave parcels with the neighbour at no. 12";
+const EMAIL: &str = "bob.the.builder@example.org";
 
 /// A multipart body as the add/edit form posts it: `fields`, then the value file when given.
 fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
@@ -170,6 +171,52 @@ async fn the_wallet_adds_edits_and_deletes_and_the_home_idp_only_sees_ciphertext
     let shopping = visit(&stack, &browser(), 0, "/cart").await;
     assert!(!pii_names(&shopping.seen).contains(&"phone".to_owned()), "{}", shopping.seen);
 
+    // Purposes per domain: salesforce on the general purposes (shopping's), amazon only for
+    // delivery; then salesforce given its own (delivery's), which replace the general ones.
+    let mut email = vec![("csrf", csrf.as_str()), ("attr", "email"), ("value", EMAIL)];
+    email.extend_from_slice(&[
+        ("domain", "salesforce"),
+        ("domain", "amazon"),
+        ("purpose", "current"),
+        ("primary", "purchase"),
+        ("purpose@amazon", "delivery"),
+        ("life", "days"),
+        ("days", "7"),
+    ]);
+    let r = b.post(format!("{url}/preview")).form(&email).send().await.unwrap();
+    let page = r.text().await.unwrap();
+    assert!(
+        page.contains(
+            "domain=salesforce,amazon purposes=current primary=purchase purposes@amazon=delivery for=7d"
+        ),
+        "{page}"
+    );
+    assert!(page.contains("services of amazon may read it for delivery"), "{page}");
+    let r = b.post(format!("{url}/save")).form(&email).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let shopping = visit(&stack, &browser(), 0, "/cart").await;
+    assert_eq!(shopping.seen["pii"]["email"], EMAIL, "{}", shopping.seen);
+    let delivery = visit(&stack, &browser(), 1, "/ship").await;
+    assert!(!pii_names(&delivery.seen).contains(&"email".to_owned()), "{}", delivery.seen);
+    let edit = b.get(format!("{url}/edit?attr=email")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        edit.contains("<details class=\"own-purposes\" open><summary>Purposes for amazon only"),
+        "{edit}"
+    );
+    assert!(edit.contains("name=\"purpose@amazon\" value=\"delivery\" checked"), "{edit}");
+    email.extend_from_slice(&[("purposes_other@salesforce", "contact"), ("primary@salesforce", "delivery")]);
+    let r = b.post(format!("{url}/save")).form(&email).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap());
+    let delivery = visit(&stack, &browser(), 1, "/ship").await;
+    assert_eq!(delivery.seen["pii"]["email"], EMAIL, "{}", delivery.seen);
+    let shopping = visit(&stack, &browser(), 0, "/cart").await;
+    assert!(!pii_names(&shopping.seen).contains(&"email".to_owned()), "{}", shopping.seen);
+    // Purposes for a domain not chosen are refused with the reason, and change nothing.
+    email.push(("purpose@ebay", "contact"));
+    let r = b.post(format!("{url}/save")).form(&email).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(r.text().await.unwrap().contains("did not choose ebay"));
+
     // A value from a file (multipart, as the form posts it): the same bytes reach delivery and
     // the vault. A file over 64 KiB is refused, and nothing is stored.
     let mut fields = vec![("csrf", csrf.as_str()), ("attr", "note"), ("value", "")];
@@ -225,7 +272,7 @@ async fn the_wallet_adds_edits_and_deletes_and_the_home_idp_only_sees_ciphertext
     let plaintexts: Vec<&str> = pbe_core::disclosure::table1()
         .iter()
         .map(|(_, v, _)| *v)
-        .chain([PHONE, NOTE])
+        .chain([PHONE, NOTE, EMAIL])
         .filter(|v| v.len() >= 8)
         .collect();
     for (path, bytes) in &files {
@@ -381,8 +428,13 @@ async fn the_wallet_asks_for_the_authenticator_code_when_an_upload_token_needs_o
     };
     let mut put = account("put");
     put.extend(
-        ["--value", "from the CLI", "--rules", "domain=salesforce purposes=contact for=7d"]
-            .map(str::to_owned),
+        [
+            "--value",
+            "from the CLI",
+            "--rules",
+            "domain=salesforce,amazon purposes=contact purposes@amazon=delivery for=7d",
+        ]
+        .map(str::to_owned),
     );
     let o = pii(put.clone(), Vec::new()).await.unwrap();
     assert_eq!(o.status.code(), Some(2));
@@ -396,7 +448,13 @@ async fn the_wallet_asks_for_the_authenticator_code_when_an_upload_token_needs_o
     put.extend(["--code".to_owned(), code]);
     let o = pii(put, Vec::new()).await.unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(home.list(&token).await.unwrap().iter().any(|p| p.attribute == "cli_note"));
+    let stored = home.list(&token).await.unwrap();
+    let note = stored.iter().find(|p| p.attribute == "cli_note").expect("cli_note stored");
+    assert!(
+        note.policy.contains("domain:amazon@telekom and purpose:delivery@amazon"),
+        "a domain's own purposes: {}",
+        note.policy
+    );
     clock.advance(30);
     let code = idp_home::service::mfa::code_at(&secret, service_kit::Clock::now(&*clock)).unwrap();
     let o = pii(account("rm"), format!("{code}\n").into_bytes()).await.unwrap();

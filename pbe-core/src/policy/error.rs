@@ -127,8 +127,20 @@ pub enum PolicyError {
     /// A list in a disclosure policy that must not be empty is empty.
     #[error("disclosure policy field '{field}' must not be empty")]
     EmptyField {
-        /// The field name (`"purposes"` or `"domains"`).
+        /// The field name (`"purposes"`, `"domains"` or `"domain_purposes.purposes"`).
         field: &'static str,
+    },
+    /// A disclosure policy gives purposes for a domain that is not in its `domains`.
+    #[error("disclosure policy gives purposes for domain '{domain}', which is not in 'domains'")]
+    UnlistedDomain {
+        /// The domain (lower-cased).
+        domain: String,
+    },
+    /// A disclosure policy gives purposes for one domain twice (keys differing only in case).
+    #[error("disclosure policy gives purposes for domain '{domain}' twice")]
+    DuplicateDomain {
+        /// The domain (lower-cased).
+        domain: String,
     },
     /// A disclosure policy sets neither `valid_until` nor `lifetime_days`.
     #[error("disclosure policy needs either 'valid_until' or 'lifetime_days'")]
