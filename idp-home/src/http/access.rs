@@ -16,11 +16,11 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Router;
 use serde::Deserialize;
 use service_kit::html::{escape, links};
 
-use super::account::{account_error, signed_in, PAGE_PURPOSE};
+use super::account::{account_error, signed_in, AccountForm, WithCsrf, PAGE_PURPOSE};
 use super::account_page::human_time;
 use crate::model::{AccessRequest, RequestStatus};
 use crate::service::access::{self, human_duration, sp_name, AccessError, Ask};
@@ -72,13 +72,6 @@ fn not_signed_in() -> Response {
     account_error(
         StatusCode::UNAUTHORIZED,
         "You are not signed in here. Sign in on your account page, then follow the service's link again.",
-    )
-}
-
-fn bad_csrf() -> Response {
-    account_error(
-        StatusCode::FORBIDDEN,
-        "The form's security token is missing or wrong. Open the account page and try again.",
     )
 }
 
@@ -153,18 +146,16 @@ async fn show_request(
     page(&state, StatusCode::OK, &body)
 }
 
+impl WithCsrf for AskFields {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn make_request(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<AskFields>, axum::extract::rejection::FormRejection>,
+    AccountForm { session, fields }: AccountForm<AskFields>,
 ) -> Response {
-    let Some((cookie_value, session)) = signed_in(&state, &headers) else { return not_signed_in() };
-    let Ok(Form(fields)) = form else {
-        return account_error(StatusCode::BAD_REQUEST, "The form is missing or malformed.");
-    };
-    if !state.sso.check_form_token(PAGE_PURPOSE, &cookie_value, &fields.csrf) {
-        return bad_csrf();
-    }
     let ask = match fields.ask() {
         Ok(a) => a,
         Err(e) => return error_page(&e),
@@ -205,18 +196,16 @@ struct DecideFields {
     decision: String,
 }
 
+impl WithCsrf for DecideFields {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn decide(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<DecideFields>, axum::extract::rejection::FormRejection>,
+    AccountForm { session, fields: f }: AccountForm<DecideFields>,
 ) -> Response {
-    let Some((cookie_value, session)) = signed_in(&state, &headers) else { return not_signed_in() };
-    let Ok(Form(f)) = form else {
-        return account_error(StatusCode::BAD_REQUEST, "The form is missing or malformed.");
-    };
-    if !state.sso.check_form_token(PAGE_PURPOSE, &cookie_value, &f.csrf) {
-        return bad_csrf();
-    }
     let approve = match f.decision.as_str() {
         "approve" => true,
         "refuse" => false,
@@ -232,16 +221,8 @@ async fn decide(
 
 async fn withdraw(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<DecideFields>, axum::extract::rejection::FormRejection>,
+    AccountForm { session, fields: f }: AccountForm<DecideFields>,
 ) -> Response {
-    let Some((cookie_value, session)) = signed_in(&state, &headers) else { return not_signed_in() };
-    let Ok(Form(f)) = form else {
-        return account_error(StatusCode::BAD_REQUEST, "The form is missing or malformed.");
-    };
-    if !state.sso.check_form_token(PAGE_PURPOSE, &cookie_value, &f.csrf) {
-        return bad_csrf();
-    }
     let st = state.clone();
     match tokio::task::spawn_blocking(move || access::withdraw(&st, &session.uid, &f.id)).await {
         Ok(Ok(_)) => Redirect::to("/account#access").into_response(),

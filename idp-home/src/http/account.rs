@@ -62,6 +62,48 @@ pub(super) fn signed_in(
     Some((c, s))
 }
 
+/// Form fields posted from the account page, carrying its CSRF token.
+pub(super) trait WithCsrf {
+    /// The posted token (empty when missing).
+    fn csrf(&self) -> &str;
+}
+
+/// A form posted by a signed-in browser from one of the account page's forms, its CSRF token
+/// checked against this browser's session cookie. A request that is not signed in (401), whose
+/// form is missing or malformed (400) or whose token is wrong (403) is answered with a page
+/// saying so before the handler runs, so it changes nothing.
+pub(super) struct AccountForm<T> {
+    /// The browser's IdP session.
+    pub session: crate::sso_sessions::IdpSession,
+    /// The posted fields.
+    pub fields: T,
+}
+
+impl<T: serde::de::DeserializeOwned + WithCsrf + Send> axum::extract::FromRequest<AppState>
+    for AccountForm<T>
+{
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let Some((cookie_value, session)) = signed_in(state, req.headers()) else {
+            return Err(account_error(
+                StatusCode::UNAUTHORIZED,
+                "You are not signed in here. Open the account page and sign in, then try again.",
+            ));
+        };
+        let Ok(Form(fields)) = Form::<T>::from_request(req, state).await else {
+            return Err(account_error(StatusCode::BAD_REQUEST, "The form is missing or malformed."));
+        };
+        if !state.sso.check_form_token(PAGE_PURPOSE, &cookie_value, fields.csrf()) {
+            return Err(account_error(
+                StatusCode::FORBIDDEN,
+                "The form's security token is missing or wrong. Open the account page and try again.",
+            ));
+        }
+        Ok(AccountForm { session, fields })
+    }
+}
+
 /// The nonce cookie of this browser's account sign-in form, if `csrf` is that form's token.
 pub(super) fn login_nonce(state: &AppState, headers: &HeaderMap, csrf: &str) -> Option<String> {
     cookie(headers, &nonce_cookie_name(state), 128)
@@ -197,26 +239,22 @@ struct RevokeForm {
     sp: String,
 }
 
+impl WithCsrf for DeleteForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+impl WithCsrf for RevokeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
 async fn revoke_consent(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<RevokeForm>, axum::extract::rejection::FormRejection>,
+    AccountForm { session, fields: form }: AccountForm<RevokeForm>,
 ) -> Response {
-    let Some((cookie_value, session)) = signed_in(&state, &headers) else {
-        return account_error(
-            StatusCode::UNAUTHORIZED,
-            "You are not signed in. Open the account page and sign in.",
-        );
-    };
-    let Ok(Form(form)) = form else {
-        return account_error(StatusCode::BAD_REQUEST, "The form is missing or malformed.");
-    };
-    if !state.sso.check_form_token(PAGE_PURPOSE, &cookie_value, &form.csrf) {
-        return account_error(
-            StatusCode::FORBIDDEN,
-            "The form's security token is missing or wrong. Open the account page and try again.",
-        );
-    }
     match crate::service::consent::revoke(&state, &session.uid, &form.sp) {
         Ok(true) => Redirect::to("/account#consents").into_response(),
         Ok(false) => account_error(StatusCode::NOT_FOUND, "You have not allowed that service anything."),
@@ -226,24 +264,8 @@ async fn revoke_consent(
 
 async fn delete_pii(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    form: Result<Form<DeleteForm>, axum::extract::rejection::FormRejection>,
+    AccountForm { session, fields: form }: AccountForm<DeleteForm>,
 ) -> Response {
-    let Some((cookie_value, session)) = signed_in(&state, &headers) else {
-        return account_error(
-            StatusCode::UNAUTHORIZED,
-            "You are not signed in. Open the account page and sign in.",
-        );
-    };
-    let Ok(Form(form)) = form else {
-        return account_error(StatusCode::BAD_REQUEST, "The form is missing or malformed.");
-    };
-    if !state.sso.check_form_token(PAGE_PURPOSE, &cookie_value, &form.csrf) {
-        return account_error(
-            StatusCode::FORBIDDEN,
-            "The form's security token is missing or wrong. Open the account page and try again.",
-        );
-    }
     match vault::delete_pii(&state, &session.uid, &form.attribute) {
         Ok(()) => Redirect::to("/account").into_response(),
         Err(vault::PiiError::NotFound(_) | vault::PiiError::InvalidAttribute) => {
