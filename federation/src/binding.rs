@@ -263,9 +263,10 @@ impl<'a> RedirectQuery<'a> {
         }
         signed.push_str(&format!("&SigAlg={sig_alg_raw}"));
         for der in certs_der {
-            let Ok(cert) = openssl::x509::X509::from_der(der) else { continue };
-            let Ok(key) = cert.public_key() else { continue };
-            if key.rsa().is_err() {
+            let Some(key) = certificate_public_key(der) else { continue };
+            // RSA only (what `PKey::rsa` accepts), read from the key's type: `rsa()` would
+            // export a copy of the key at every call.
+            if !matches!(key.id(), openssl::pkey::Id::RSA | openssl::pkey::Id::RSA_PSS) {
                 continue;
             }
             let Ok(mut verifier) = openssl::sign::Verifier::new(digest, &key) else { continue };
@@ -275,6 +276,15 @@ impl<'a> RedirectQuery<'a> {
         }
         Err(bad)
     }
+}
+
+/// The public key of the certificate `der` (X.509 DER), decoded once per process
+/// ([`crate::key_cache`]: bounded, keyed by the SHA-256 of the DER; only the certificates the
+/// caller trusts are ever looked up).
+fn certificate_public_key(der: &[u8]) -> Option<openssl::pkey::PKey<openssl::pkey::Public>> {
+    static KEYS: std::sync::LazyLock<crate::key_cache::KeyCache<openssl::pkey::PKey<openssl::pkey::Public>>> =
+        std::sync::LazyLock::new(|| crate::key_cache::KeyCache::with_max(crate::key_cache::MAX_CERTS));
+    KEYS.get(der, |der| openssl::x509::X509::from_der(der).and_then(|cert| cert.public_key())).ok()
 }
 
 /// Verifies the query signature of a raw Redirect-binding query with any of `certs_der`.

@@ -83,9 +83,13 @@ pub async fn process(
     let assertion = {
         let trust = state.idp().trust.clone();
         let xml = xml.clone();
+        let queued = std::time::Instant::now();
         // libxmlsec1 work is CPU-bound: keep it off the async workers.
         tokio::task::spawn_blocking(move || {
-            UnverifiedAssertion::parse_response(&xml, MAX_XML).and_then(|u| u.verify(&trust))
+            service_kit::metrics::observe_phase("acs_verify_queue", queued.elapsed().as_secs_f64());
+            service_kit::metrics::timed("acs_verify", || {
+                UnverifiedAssertion::parse_response(&xml, MAX_XML).and_then(|u| u.verify(&trust))
+            })
         })
         .await
         .map_err(|_| AcsError::Malformed("verification failed"))??

@@ -21,6 +21,7 @@ use crate::seal_keys::SealKeys;
 use federation::claims::Claims;
 use federation::pii::{check_digests, decode_bundle};
 use federation::verify::VerifiedAssertion;
+use service_kit::metrics::{observe_phase, timed};
 use zeroize::Zeroizing;
 
 use crate::config::VisitorConfig;
@@ -192,28 +193,50 @@ pub async fn unlock(
         TatFrom::Claims => claims.sealed_tat.as_str(),
         TatFrom::Propagated(t) => t,
     };
-    let opened_tat = keys.key.open(sealed_tat, sealed.tat_info).map_err(|_| UnlockError::Tat)?;
+    let opened_tat = timed("unlock_tat_unseal", || keys.key.open(sealed_tat, sealed.tat_info))
+        .map_err(|_| UnlockError::Tat)?;
     let tat: Zeroizing<Vec<u8>> =
         Zeroizing::new(pbe_core::wire::from_binary_or_text(&opened_tat).map_err(|_| UnlockError::Tat)?);
+    let today = u64::try_from(now.div_euclid(86_400)).unwrap_or(0);
+    // The ciphertexts, checked against the signed digests, and then at once the TAT
+    // components their policies can use, decoded on a blocking thread: both while the
+    // exchange below is still in flight (the PII fetch is the shorter round trip).
     let pii = async {
-        if claims.pii.is_empty() {
-            return Ok(federation::pii::Bundle::new());
-        }
-        let bundle = match sealed.pii {
-            PiiFrom::Home { url, sp } => {
-                let to = crate::pii::FetchFor {
-                    url,
-                    pii_ref: &claims.pii_ref,
-                    uid: &user,
-                    sp,
-                    session_index: &session_index,
-                    assertion_id: assertion.id(),
-                };
-                crate::pii::fetch(keys.http, keys.key, to, claims.pii.keys()).await?
-            }
-            PiiFrom::Propagated { sealed, info } => crate::pii::open(keys.key, sealed, info)?,
+        let fetch_started = std::time::Instant::now();
+        let bundle = if claims.pii.is_empty() {
+            federation::pii::Bundle::new()
+        } else {
+            let bundle = match sealed.pii {
+                PiiFrom::Home { url, sp } => {
+                    let to = crate::pii::FetchFor {
+                        url,
+                        pii_ref: &claims.pii_ref,
+                        uid: &user,
+                        sp,
+                        session_index: &session_index,
+                        assertion_id: assertion.id(),
+                    };
+                    crate::pii::fetch(keys.http, keys.key, to, claims.pii.keys()).await?
+                }
+                PiiFrom::Propagated { sealed, info } => crate::pii::open(keys.key, sealed, info)?,
+            };
+            decode_bundle(&bundle).map_err(|_| UnlockError::PiiSeal)?
         };
-        decode_bundle(&bundle).map_err(|_| UnlockError::PiiSeal)
+        observe_phase("unlock_pii", fetch_started.elapsed().as_secs_f64());
+        // Only ciphertexts whose hash the home IdP signed go on to decryption.
+        let checked = check_digests(&claims.pii, bundle);
+        let ciphertexts: Vec<(String, Vec<u8>)> = checked.ciphertexts.into_iter().collect();
+        let (tat_cts, tat_bytes) = (ciphertexts.clone(), tat.clone());
+        let decode_started = std::time::Instant::now();
+        // Its error is returned after the PAT's, as before the two overlapped.
+        let decoded = tokio::task::spawn_blocking(move || {
+            timed("unlock_tat_decode", || Tat::decode(suite, &tat_bytes, &tat_cts))
+        })
+        .await
+        .map_err(|_| UnlockError::Tat)
+        .and_then(|d| d.map_err(UnlockError::TatBundle));
+        observe_phase("unlock_tat_decode_wait", decode_started.elapsed().as_secs_f64());
+        Ok::<_, UnlockError>((checked.absent, checked.mismatched, ciphertexts, decoded))
     };
     let pat = async {
         let remembered = match pat_source {
@@ -223,7 +246,9 @@ pub async fn unlock(
         match remembered {
             Some(pat) => Ok((pat, None)),
             None => {
+                let exchange_started = std::time::Instant::now();
                 let (pat, received) = exchange_pat(keys, &session_index, suite, sealed.assertion_xml).await?;
+                observe_phase("unlock_exchange", exchange_started.elapsed().as_secs_f64());
                 if let PatSource::Remembered { memory, until } = pat_source {
                     memory.remember_pat(assertion.issuer(), assertion.id(), pat.clone(), now, until);
                 }
@@ -232,18 +257,11 @@ pub async fn unlock(
         }
     };
     let (bundle, pat) = tokio::join!(pii, pat);
-    let (bundle, (pat, received)) = (bundle?, pat?);
-    // Only ciphertexts whose hash the home IdP signed go on to decryption.
-    let checked = check_digests(&claims.pii, bundle);
-    if checked.mismatched > 0 {
-        tracing::warn!(
-            mismatched = checked.mismatched,
-            "PII ciphertexts that do not match the signed digests were refused"
-        );
+    let ((absent, mismatched, ciphertexts, decoded), (pat, received)) = (bundle?, pat?);
+    let decoded = decoded?;
+    if mismatched > 0 {
+        tracing::warn!(mismatched, "PII ciphertexts that do not match the signed digests were refused");
     }
-    let (absent, mismatched) = (checked.absent, checked.mismatched);
-    let ciphertexts: Vec<(String, Vec<u8>)> = checked.ciphertexts.into_iter().collect();
-    let today = u64::try_from(now.div_euclid(86_400)).unwrap_or(0);
     let wire = Wire {
         suite: suite.name().to_owned(),
         sealed_tat: sealed_tat.to_owned(),
@@ -253,14 +271,11 @@ pub async fn unlock(
         mismatched,
         day: today,
     };
-    let (tat_cts, tat_bytes) = (ciphertexts.clone(), tat.clone());
-    let decoded = tokio::task::spawn_blocking(move || Tat::decode(suite, &tat_bytes, &tat_cts))
-        .await
-        .map_err(|_| UnlockError::Tat)?
-        .map_err(UnlockError::TatBundle)?;
     let tat_at = started.elapsed();
     let mut opened = tokio::task::spawn_blocking(move || {
-        crate::decrypt::open_decoded(&decoded, &pat, &user, &session_index, &ciphertexts, today)
+        timed("unlock_decrypt", || {
+            crate::decrypt::open_decoded(&decoded, &pat, &user, &session_index, &ciphertexts, today)
+        })
     })
     .await
     .map_err(|_| UnlockError::Pat)??;

@@ -3,7 +3,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use samael::crypto::{CertificateDer, Crypto, CryptoProvider, ReduceMode};
+use samael::crypto::ReduceMode;
 
 pub use super::read::Kind;
 use super::read::{parse_time, read, Fields};
@@ -191,13 +191,11 @@ impl Inbound {
                 self.xml.clone()
             }
             _ => {
-                let certs: Vec<CertificateDer> =
-                    peer.certs_der.iter().map(|d| CertificateDer::from(d.clone())).collect();
                 let xml = self.xml.as_str();
                 catch_unwind(AssertUnwindSafe(|| {
-                    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+                    crate::verify::reduce_to_signed(
                         xml,
-                        &certs,
+                        peer.certs_der,
                         ReduceMode::PreDigest,
                         Some(ALLOWED_ALGORITHMS),
                     )

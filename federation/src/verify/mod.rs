@@ -68,7 +68,7 @@ mod trust;
 use std::collections::BTreeMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use samael::crypto::{AllowedSignatureAlgorithm, Crypto, CryptoProvider, ReduceMode};
+use samael::crypto::{AllowedSignatureAlgorithm, ReduceMode};
 
 use crate::assertion::CM_BEARER;
 pub use checks::{BearerConfirmation, InResponseTo};
@@ -86,6 +86,20 @@ pub const DEFAULT_MAX_XML_BYTES: usize = 512 * 1024;
 pub(crate) fn passes_prescan(xml: &str, max_bytes: usize) -> bool {
     prescan(xml, max_bytes).is_ok()
 }
+/// Verifies every XML signature of `xml` against any of `certs_der` (X.509 DER: the
+/// certificates the caller trusts for the claimed signer, tried in order) with only `allowed`
+/// algorithms, and returns what `mode` says (samael's `reduce_xml_to_signed_with_allowed_algorithms`).
+/// Each certificate's key is decoded once per process (bounded, keyed by the SHA-256 of the
+/// DER): the cache trusts nothing by itself, only `certs_der` are tried.
+pub fn reduce_to_signed<C: AsRef<[u8]>>(
+    xml: &str,
+    certs_der: &[C],
+    mode: ReduceMode,
+    allowed: Option<&[AllowedSignatureAlgorithm]>,
+) -> Result<String, samael::crypto::CryptoError> {
+    crate::key_cache::reduce_xml_to_signed(xml, certs_der, mode, allowed)
+}
+
 /// Default clock-skew allowance, seconds.
 pub const DEFAULT_CLOCK_SKEW: i64 = 60;
 
@@ -191,14 +205,10 @@ impl<'a> UnverifiedAssertion<'a> {
     /// `saml:Assertion` whose `Issuer` equals the IdP whose certificate verified it.
     pub fn verify(&self, trust: &TrustStore) -> Result<VerifiedAssertion, ValidationError> {
         let certs = trust.certificates(&self.claimed_issuer).ok_or(ValidationError::UnknownIssuer)?;
+        let certs: Vec<&[u8]> = certs.iter().map(samael::crypto::CertificateDer::der_data).collect();
         let xml = self.xml;
         let reduced = catch_unwind(AssertUnwindSafe(|| {
-            Crypto::reduce_xml_to_signed_with_allowed_algorithms(
-                xml,
-                certs,
-                ReduceMode::PreDigest,
-                Some(ALLOWED_ALGORITHMS),
-            )
+            reduce_to_signed(xml, &certs, ReduceMode::PreDigest, Some(ALLOWED_ALGORITHMS))
         }))
         .map_err(|_| ValidationError::Malformed("the signature could not be processed"))?
         .map_err(|_| ValidationError::BadSignature)?;

@@ -2,9 +2,9 @@
 //! certificates from SAML metadata.
 
 use std::collections::BTreeMap;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::catch_unwind;
 
-use samael::crypto::{CertificateDer, Crypto, CryptoProvider};
+use samael::crypto::CertificateDer;
 
 use super::prescan::prescan;
 use super::{TrustError, DEFAULT_MAX_XML_BYTES};
@@ -97,18 +97,9 @@ impl TrustStore {
 }
 
 fn certificate_loads(der: &[u8]) -> bool {
-    // samael has no loader without a document: verify a tiny unsigned document. A certificate
-    // that does not load fails with a key/certificate load error before the document (which has
-    // no signature) is looked at.
-    let cert = CertificateDer::from(der.to_vec());
-    match catch_unwind(AssertUnwindSafe(|| Crypto::verify_signed_xml("<a/>", &cert, None))) {
-        Ok(Err(e)) => {
-            let debug = format!("{e:?}");
-            !(debug.contains("KeyLoadError") || debug.contains("CertLoadError"))
-        }
-        Ok(Ok(())) => true,
-        Err(_) => false,
-    }
+    // Decoded as the verifiers decode it (and so kept for them, `crate::key_cache`): a
+    // certificate xmlsec cannot load fails here, once, rather than at every request.
+    matches!(catch_unwind(|| crate::key_cache::verification_key(der).is_ok()), Ok(true))
 }
 
 /// Reads the entity ID and signing certificates (DER) of an IdP from SAML metadata.

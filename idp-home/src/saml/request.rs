@@ -3,7 +3,7 @@
 //! request (DESIGN.md §9: samael's AuthnRequest verification can be wrapped).
 
 use federation::binding::BindingError;
-use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer, Crypto, CryptoProvider, ReduceMode};
+use samael::crypto::{AllowedSignatureAlgorithm, ReduceMode};
 use samael::schema::AuthnRequest;
 
 use crate::model::ServiceProvider;
@@ -132,9 +132,9 @@ pub fn accept(
             Binding::Post => {
                 let der = crate::keys::pem_to_der(pem).ok_or(RequestError::BadSignature)?;
                 let signed = guarded(|| {
-                    Crypto::reduce_xml_to_signed_with_allowed_algorithms(
+                    federation::verify::reduce_to_signed(
                         xml,
-                        &[CertificateDer::from(der)],
+                        &[der.as_slice()],
                         ReduceMode::PreDigest,
                         Some(&[AllowedSignatureAlgorithm::RsaSha256, AllowedSignatureAlgorithm::EcdsaSha256]),
                     )

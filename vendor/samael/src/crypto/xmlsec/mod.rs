@@ -244,88 +244,16 @@ impl super::CryptoProvider for XmlSec {
         reduce_mode: ReduceMode,
         allowed_algorithms: Option<&[super::AllowedSignatureAlgorithm]>,
     ) -> Result<String, CryptoError> {
-        let mut xml = XmlParser::default().parse_string(xml_str)?;
-
-        // collect ID attribute values and tell libxml about them
-        collect_id_attributes(&mut xml)?;
-
-        let signature_nodes = {
-            let root_elem = xml
-                .get_root_element()
-                .ok_or(XmlSecProviderError::XmlMissingRootElement)?;
-            find_signature_nodes(&root_elem)
-        };
-        if signature_nodes.is_empty() {
-            return Err(CryptoError::InvalidSignature);
-        }
-
-        let mut predigest_results = Vec::new();
-        let mut selections = Vec::new();
-
-        for sig_node in &signature_nodes {
-            if let Some(allowed) = allowed_algorithms {
-                if !signature_uses_allowed_algorithm(sig_node, allowed) {
-                    return Err(CryptoError::InvalidSignature);
-                }
-            }
-
-            let mut verified = false;
-            let mut verified_references = Vec::new();
-
-            for key_data in certs_der {
-                let mut sig_ctx = XmlSecSignatureContext::new_with_flags(
-                    wrapper::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES,
-                )?;
-
-                let key = XmlSecKey::from_memory(key_data.der_data(), XmlSecKeyFormat::CertDer)?;
-                sig_ctx.insert_key(key);
-                verified = sig_ctx.verify_node(sig_node)?;
-                if verified {
-                    verified_references = sig_ctx.get_verified_references()?;
-                    break;
-                }
-            }
-
-            if !verified {
-                return Err(CryptoError::InvalidSignature);
-            }
-
-            for verified_reference in verified_references {
-                if reduce_mode == ReduceMode::PreDigest {
-                    predigest_results.push(verified_reference.predigest_xml);
-                    continue;
-                }
-
-                selections.push(build_verified_selection(
-                    &xml,
-                    sig_node,
-                    verified_reference,
-                )?);
-            }
-        }
-
-        if reduce_mode == ReduceMode::PreDigest {
-            return predigest_result(predigest_results);
-        }
-
-        if selections.is_empty() {
-            return Err(CryptoError::InvalidSignature);
-        }
-
-        let (nodes_to_keep, allowed_attributes, output_root_ptr) =
-            build_keep_state(&xml, &selections, reduce_mode)?;
-
-        drop(selections);
-        drop(signature_nodes);
-
-        move_output_root_to_document_root(&mut xml, output_root_ptr)?;
-
-        let mut root_elem = xml
-            .get_root_element()
-            .ok_or(XmlSecProviderError::XmlMissingRootElement)?;
-        prune_unverified_nodes(&mut root_elem, &nodes_to_keep, &allowed_attributes)?;
-
-        Ok(xml.to_string())
+        reduce_xml_to_signed_inner(
+            xml_str,
+            certs_der.len(),
+            |i| {
+                let der = certs_der.get(i).ok_or(CryptoError::InvalidSignature)?;
+                Ok(XmlSecKey::from_memory(der.der_data(), XmlSecKeyFormat::CertDer)?)
+            },
+            reduce_mode,
+            allowed_algorithms,
+        )
     }
 
     fn decrypt_assertion_key_info(
@@ -414,6 +342,148 @@ impl super::CryptoProvider for XmlSec {
 
         Ok(document.to_string())
     }
+}
+
+/// The body of `reduce_xml_to_signed_with_allowed_algorithms`, with the keys to try given as
+/// `key_count` keys that `load_key(i)` makes, one per signature tried (idaas patch: lets the
+/// caller hand keys decoded once, see [`XmlVerificationKey`]).
+fn reduce_xml_to_signed_inner(
+    xml_str: &str,
+    key_count: usize,
+    load_key: impl Fn(usize) -> Result<XmlSecKey, CryptoError>,
+    reduce_mode: ReduceMode,
+    allowed_algorithms: Option<&[super::AllowedSignatureAlgorithm]>,
+) -> Result<String, CryptoError> {
+    let mut xml = XmlParser::default().parse_string(xml_str)?;
+
+    // collect ID attribute values and tell libxml about them
+    collect_id_attributes(&mut xml)?;
+
+    let signature_nodes = {
+        let root_elem = xml
+            .get_root_element()
+            .ok_or(XmlSecProviderError::XmlMissingRootElement)?;
+        find_signature_nodes(&root_elem)
+    };
+    if signature_nodes.is_empty() {
+        return Err(CryptoError::InvalidSignature);
+    }
+
+    let mut predigest_results = Vec::new();
+    let mut selections = Vec::new();
+
+    for sig_node in &signature_nodes {
+        if let Some(allowed) = allowed_algorithms {
+            if !signature_uses_allowed_algorithm(sig_node, allowed) {
+                return Err(CryptoError::InvalidSignature);
+            }
+        }
+
+        let mut verified = false;
+        let mut verified_references = Vec::new();
+
+        for key_index in 0..key_count {
+            let mut sig_ctx = XmlSecSignatureContext::new_with_flags(
+                wrapper::XMLSEC_DSIG_FLAGS_STORE_SIGNEDINFO_REFERENCES,
+            )?;
+
+            sig_ctx.insert_key(load_key(key_index)?);
+            verified = sig_ctx.verify_node(sig_node)?;
+            if verified {
+                verified_references = sig_ctx.get_verified_references()?;
+                break;
+            }
+        }
+
+        if !verified {
+            return Err(CryptoError::InvalidSignature);
+        }
+
+        for verified_reference in verified_references {
+            if reduce_mode == ReduceMode::PreDigest {
+                predigest_results.push(verified_reference.predigest_xml);
+                continue;
+            }
+
+            selections.push(build_verified_selection(
+                &xml,
+                sig_node,
+                verified_reference,
+            )?);
+        }
+    }
+
+    if reduce_mode == ReduceMode::PreDigest {
+        return predigest_result(predigest_results);
+    }
+
+    if selections.is_empty() {
+        return Err(CryptoError::InvalidSignature);
+    }
+
+    let (nodes_to_keep, allowed_attributes, output_root_ptr) =
+        build_keep_state(&xml, &selections, reduce_mode)?;
+
+    drop(selections);
+    drop(signature_nodes);
+
+    move_output_root_to_document_root(&mut xml, output_root_ptr)?;
+
+    let mut root_elem = xml
+        .get_root_element()
+        .ok_or(XmlSecProviderError::XmlMissingRootElement)?;
+    prune_unverified_nodes(&mut root_elem, &nodes_to_keep, &allowed_attributes)?;
+
+    Ok(xml.to_string())
+}
+
+/// A certificate's public key decoded once and used to verify many documents (idaas patch).
+///
+/// [`CryptoProvider::reduce_xml_to_signed_with_allowed_algorithms`](super::CryptoProvider::reduce_xml_to_signed_with_allowed_algorithms)
+/// decodes every DER certificate at every call; with OpenSSL 3 that decoding (through the
+/// provider decoders) costs more than the RSA verification itself. This keeps the decoded key
+/// and verifies with a key holding another reference to its value, one per signature tried.
+/// It trusts nothing by itself: the caller decides which certificates are trusted.
+pub struct XmlVerificationKey(std::sync::Mutex<OwnedKey>);
+
+impl XmlVerificationKey {
+    /// Decodes the public key of an X.509 certificate (DER).
+    pub fn from_cert_der(cert_der: &[u8]) -> Result<Self, CryptoError> {
+        let key = XmlSecKey::from_memory(cert_der, XmlSecKeyFormat::CertDer)?;
+        // A certificate whose key xmlsec cannot hand over is refused now, not at each use.
+        key.try_clone_value()?;
+        Ok(XmlVerificationKey(std::sync::Mutex::new(OwnedKey(key))))
+    }
+
+    fn value(&self) -> Result<XmlSecKey, CryptoError> {
+        // A poisoned mutex still guards an intact key: duplicating its value does not change it.
+        let owned = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(owned.0.try_clone_value()?)
+    }
+}
+
+impl std::fmt::Debug for XmlVerificationKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("XmlVerificationKey")
+    }
+}
+
+/// [`CryptoProvider::reduce_xml_to_signed_with_allowed_algorithms`](super::CryptoProvider::reduce_xml_to_signed_with_allowed_algorithms)
+/// with keys decoded once instead of DER certificates (idaas patch): the same parsing, the
+/// same checks, each signature verified with each key in turn.
+pub fn reduce_xml_to_signed_with_keys(
+    xml_str: &str,
+    keys: &[&XmlVerificationKey],
+    reduce_mode: ReduceMode,
+    allowed_algorithms: Option<&[super::AllowedSignatureAlgorithm]>,
+) -> Result<String, CryptoError> {
+    reduce_xml_to_signed_inner(
+        xml_str,
+        keys.len(),
+        |i| keys.get(i).ok_or(CryptoError::InvalidSignature)?.value(),
+        reduce_mode,
+        allowed_algorithms,
+    )
 }
 
 /// A private key decoded once and used to sign many documents (idaas patch).

@@ -95,6 +95,35 @@ impl XmlSecKey {
         }
         Ok(Self(new))
     }
+
+    /// A new key holding only a duplicate of this key's value (for an OpenSSL key, another
+    /// reference to the same `EVP_PKEY`), without its other key data such as the X.509
+    /// certificates a key loaded from a certificate carries (idaas patch: used by
+    /// `XmlVerificationKey`). A verification context given a key directly uses only its value;
+    /// duplicating the certificate data would decode the certificate again (`X509_dup`).
+    pub fn try_clone_value(&self) -> XmlSecResult<Self> {
+        unsafe {
+            let value = bindings::xmlSecKeyGetValue(self.0);
+            if value.is_null() {
+                return Err(XmlSecError::KeyLoadError);
+            }
+            let new = bindings::xmlSecKeyCreate();
+            if new.is_null() {
+                return Err(XmlSecError::KeyLoadError);
+            }
+            // Owned by `key` from here on: destroyed with it on every error path below.
+            let key = Self(new);
+            let value = bindings::xmlSecKeyDataDuplicate(value);
+            if value.is_null() {
+                return Err(XmlSecError::KeyLoadError);
+            }
+            if bindings::xmlSecKeySetValue(key.0, value) < 0 {
+                bindings::xmlSecKeyDataDestroy(value);
+                return Err(XmlSecError::KeyLoadError);
+            }
+            Ok(key)
+        }
+    }
 }
 
 impl Clone for XmlSecKey {
