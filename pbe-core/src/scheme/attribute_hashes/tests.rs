@@ -1,6 +1,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
-use ark_ff::{Field, One, PrimeField, UniformRand, Zero};
+use ark_ff::{One, PrimeField};
 
 use super::*;
 use crate::suite::{Bls12_381Arkworks, Bls12_381Blst, Bn254Suite};
