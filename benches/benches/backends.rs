@@ -11,7 +11,10 @@
 //!   thread pool (both cores here);
 //! - `encrypt-<value>` (the report divides by the row count in the id), `keygen-tat19+pat3`;
 //! - primitives: `pairing`, `g2-prepare`, `g1-mul-secret`, `g2-mul-secret`, `g2-table`, `gt-table`,
-//!   `hash-to-g1`, `g1/g2-decode-<form>` (validated), `gt-decode-validated`/`-unchecked`.
+//!   `g1-table` (an attribute table, `F(u)^t`) and `g1-table-build`, `hash-to-g1`,
+//!   `g1/g2-decode-<form>` (validated), `gt-decode-validated`/`-unchecked`;
+//! - `table-window/<group>-w<bits>` (blst only): the constant-time tables per window width,
+//!   to choose `Suite::TABLE_WINDOW`.
 //!
 //! Run: `cargo bench -p benches --bench backends`; medians in docs/performance.md, section
 //! "BLS12-381 backends".
@@ -24,7 +27,7 @@ use ark_serialize::{Compress, Validate};
 use benches::{rng, World};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use pbe_core::suite::Group;
-use pbe_core::{Bls12_381Arkworks, Bls12_381Blst, Gid, Suite};
+use pbe_core::{Bls12_381Arkworks, Bls12_381Blst, FixedBaseTable, Gid, Suite};
 
 fn backend<S: Suite>(c: &mut Criterion, name: &str) {
     let world = World::<S>::new();
@@ -80,6 +83,13 @@ fn backend<S: Suite>(c: &mut Criterion, name: &str) {
     g.bench_function(BenchmarkId::new("g1-mul-public", name), |b| b.iter(|| black_box(&p1).mul(&k)));
     g.bench_function(BenchmarkId::new("g2-table", name), |b| b.iter(|| tables.g2_table.mul(black_box(&k))));
     g.bench_function(BenchmarkId::new("gt-table", name), |b| b.iter(|| tables.gt_table.mul(black_box(&k))));
+    // A G1 table as the attribute tables build them (issue 22): `F(u)^t` once an attribute is hot.
+    let f_u = S::hash_attribute("purpose:current@salesforce");
+    let t1 = FixedBaseTable::new(f_u.clone(), S::TABLE_WINDOW);
+    g.bench_function(BenchmarkId::new("g1-table", name), |b| b.iter(|| t1.mul(black_box(&k))));
+    g.bench_function(BenchmarkId::new("g1-table-build", name), |b| {
+        b.iter(|| FixedBaseTable::new(black_box(f_u.clone()), S::TABLE_WINDOW))
+    });
     g.bench_function(BenchmarkId::new("hash-to-g1", name), |b| {
         b.iter(|| S::hash_attribute(black_box("purpose:current@salesforce")))
     });
@@ -132,7 +142,25 @@ fn blst_raw_floor(c: &mut Criterion) {
     g.finish();
 }
 
+/// The blst tables per window width (G1 and G2 entries affine, GT entries `F_p¹²`).
+fn table_windows(c: &mut Criterion) {
+    type S = Bls12_381Blst;
+    let k = <S as Suite>::Scalar::rand(&mut rng(9));
+    let f_u = S::hash_attribute("purpose:current@salesforce");
+    let mut g = c.benchmark_group("table-window");
+    for w in [4usize, 5, 6, 7, 8] {
+        let t1 = FixedBaseTable::new(f_u, w);
+        let t2 = FixedBaseTable::new(S::g2_generator(), w);
+        let tt = FixedBaseTable::new(S::tables().gt, w);
+        g.bench_function(BenchmarkId::new("g1", format!("w{w}")), |b| b.iter(|| t1.mul(black_box(&k))));
+        g.bench_function(BenchmarkId::new("g2", format!("w{w}")), |b| b.iter(|| t2.mul(black_box(&k))));
+        g.bench_function(BenchmarkId::new("gt", format!("w{w}")), |b| b.iter(|| tt.mul(black_box(&k))));
+    }
+    g.finish();
+}
+
 fn both(c: &mut Criterion) {
+    table_windows(c);
     blst_raw_floor(c);
     backend::<Bls12_381Blst>(c, "blst");
     backend::<Bls12_381Arkworks>(c, "arkworks");

@@ -14,9 +14,12 @@
 //! or memory access (issue 23, item 1):
 //! - the digits are read from the scalar's limbs with shifts and masks;
 //! - every entry of a window's row is read and the wanted one kept with a masked move
-//!   ([`Group::ct_assign`]); no entry is indexed by the digit; the digits are signed
+//!   ([`Group::ct_assign_entry`]); no entry is indexed by the digit; the digits are signed
 //!   (recoded with shifts and masks), and a negative one negates the entry, computed
-//!   either way and kept by a masked move;
+//!   either way and kept by a masked move ([`Group::ct_neg_entry`]);
+//! - entries are kept in the group's [`Group::TableEntry`] form: affine points for blst's and
+//!   arkworks' G1 and G2 (2/3 of a projective point to scan, and a mixed addition, which
+//!   blst computes without a branch), the group element itself elsewhere (issue 22);
 //! - every window performs one addition: a zero digit adds a dummy entry whose sum is then
 //!   discarded by a masked move, so zero digits are not skipped;
 //! - the accumulator starts at a non-neutral point (the scalar is offset so that the sum
@@ -30,6 +33,7 @@
 
 use ark_ff::{Field, PrimeField};
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 use crate::suite::Group;
 
@@ -54,17 +58,17 @@ fn digit(limbs: &[u64], pos: usize, w: usize) -> u64 {
 
 /// Scans `entries` (entry `j` stands for digit `j + 1`) and returns the one for `d`, or the
 /// first entry as a dummy when `d = 0`, reading every entry.
-fn select<G: Group>(entries: &[G], d: u64) -> G {
-    let mut out = entries.first().cloned().unwrap_or_else(G::identity);
+fn select<G: Group>(entries: &[G::TableEntry], d: u64) -> Option<G::TableEntry> {
+    let mut out = entries.first()?.clone();
     for (j, e) in entries.iter().enumerate().skip(1) {
-        out.ct_assign(e, (j as u64 + 1).ct_eq(&d));
+        G::ct_assign_entry(&mut out, e, (j as u64 + 1).ct_eq(&d));
     }
-    out
+    Some(out)
 }
 
 /// `acc ← acc + entry` when `d ≠ 0`; the addition is computed either way.
-fn add_unless_zero<G: Group>(acc: &mut G, entry: &G, d: u64) {
-    let sum = acc.add(entry);
+fn add_unless_zero<G: Group>(acc: &mut G, entry: &G::TableEntry, d: u64) {
+    let sum = acc.add_entry(entry);
     acc.ct_assign(&sum, !d.ct_eq(&0));
 }
 
@@ -93,12 +97,16 @@ fn signed_digits(limbs: &[u64], windows: usize, w: usize) -> (Vec<(u64, u64)>, u
 }
 
 /// Precomputed multiples of one base.
+///
+/// Memory: `⌈bits/w⌉ · 2^{w−1}` entries of [`Group::TableEntry`] (see [`FixedBaseTable::bytes`]).
 #[derive(Clone)]
 pub struct FixedBaseTable<G: Group> {
     window: usize,
+    /// The base itself, where the accumulator starts.
+    base: G,
     /// `rows[i][j] = base · ((j + 1) · 2^{w·i})` for `j < 2^{w−1}` (signed digits; the zero
-    /// digit needs no entry).
-    rows: Vec<Vec<G>>,
+    /// digit needs no entry), in the group's table form (affine for blst's G1 and G2).
+    rows: Vec<Vec<G::TableEntry>>,
     /// `base · 2^{w·windows}`, added when the signed recoding carries out of the top window.
     carry: G,
 }
@@ -110,45 +118,56 @@ impl<G: Group> FixedBaseTable<G> {
         let bits = G::Scalar::MODULUS_BIT_SIZE as usize;
         let windows = bits.div_ceil(window);
         let per_row = 1usize << (window - 1);
-        let mut rows = Vec::with_capacity(windows);
-        let mut row_base = base;
+        // All rows are built first and converted together: one shared inversion where the
+        // entries become affine.
+        let mut all = Vec::with_capacity(windows * per_row);
+        let mut row_base = base.clone();
         for _ in 0..windows {
-            let mut row = Vec::with_capacity(per_row);
             let mut acc = row_base.clone();
             for _ in 0..per_row {
                 let next = acc.add(&row_base);
-                row.push(acc);
+                all.push(acc);
                 acc = next;
             }
-            // Affine entries (z = 1) make each addition cheaper on the arkworks curves.
-            G::normalize_batch(&mut row);
             // The next window's base: row_base · 2^w.
             for _ in 0..window {
                 row_base = row_base.double();
             }
-            rows.push(row);
         }
-        FixedBaseTable { window, rows, carry: row_base }
+        let mut entries = G::table_entries(all).into_iter();
+        let rows = (0..windows).map(|_| entries.by_ref().take(per_row).collect()).collect();
+        FixedBaseTable { window, base, rows, carry: row_base }
+    }
+
+    /// The window width in bits.
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// The memory the entries take (their count times the entry size; the vectors' headers
+    /// aside).
+    pub fn bytes(&self) -> usize {
+        self.rows.iter().map(Vec::len).sum::<usize>() * std::mem::size_of::<G::TableEntry>()
     }
 
     /// `base · k`, in constant time with respect to `k` (see the module documentation).
     pub fn mul(&self, k: &G::Scalar) -> G {
         // The accumulator starts at `base` (never the identity), so the digits are those of
         // k − 1: base + (k − 1)·base = k·base.
-        let Some(base) = self.rows.first().and_then(|r| r.first()) else {
-            return G::identity();
-        };
-        let shifted = *k - G::Scalar::ONE;
-        let limbs = shifted.into_bigint();
-        let (digits, carry) = signed_digits(limbs.as_ref(), self.rows.len(), self.window);
-        let mut acc = base.clone();
+        let mut shifted = *k - G::Scalar::ONE;
+        let mut limbs = shifted.into_bigint();
+        let (mut digits, carry) = signed_digits(limbs.as_ref(), self.rows.len(), self.window);
+        let mut acc = self.base.clone();
         for (row, &(magnitude, negative)) in self.rows.iter().zip(&digits) {
-            let mut entry = select(row, magnitude);
-            let negated = entry.neg();
-            entry.ct_assign(&negated, negative.ct_eq(&1));
+            let Some(mut entry) = select::<G>(row, magnitude) else { continue };
+            G::ct_neg_entry(&mut entry, negative.ct_eq(&1));
             add_unless_zero(&mut acc, &entry, magnitude);
+            entry.zeroize();
         }
-        add_unless_zero(&mut acc, &self.carry, carry);
+        add_unless_zero_full(&mut acc, &self.carry, carry);
+        shifted.zeroize();
+        limbs.as_mut().zeroize();
+        digits.zeroize();
         acc
     }
 
@@ -159,13 +178,21 @@ impl<G: Group> FixedBaseTable<G> {
         let mut acc = G::identity();
         for (row, &(magnitude, negative)) in self.rows.iter().zip(&digits) {
             let Some(entry) = magnitude.checked_sub(1).and_then(|j| row.get(j as usize)) else { continue };
-            acc = if negative == 1 { acc.sub(entry) } else { acc.add(entry) };
+            let mut entry = entry.clone();
+            G::ct_neg_entry(&mut entry, negative.ct_eq(&1));
+            acc = acc.add_entry(&entry);
         }
         if carry == 1 {
             acc = acc.add(&self.carry);
         }
         acc
     }
+}
+
+/// `acc ← acc + p` when `d ≠ 0` (a full addition); computed either way.
+fn add_unless_zero_full<G: Group>(acc: &mut G, p: &G, d: u64) {
+    let sum = acc.add(p);
+    acc.ct_assign(&sum, !d.ct_eq(&0));
 }
 
 /// `p · k` for a secret `k` and any base `p`: fixed 4-bit windows from the top, four
@@ -177,14 +204,14 @@ impl<G: Group> FixedBaseTable<G> {
 pub fn ct_mul<G: Group>(p: &G, k: &G::Scalar) -> G {
     let w = VARIABLE_BASE_WINDOW;
     let windows = (G::Scalar::MODULUS_BIT_SIZE as usize).div_ceil(w);
-    let mut entries = Vec::with_capacity((1 << w) - 1);
+    let mut multiples = Vec::with_capacity((1 << w) - 1);
     let mut next = p.clone();
     for _ in 0..(1 << w) - 1 {
         let following = next.add(p);
-        entries.push(next);
+        multiples.push(next);
         next = following;
     }
-    G::normalize_batch(&mut entries);
+    let entries = G::table_entries(multiples);
     let offset = G::Scalar::from(2u64).pow([(w * windows) as u64]);
     let shifted = *k - offset;
     let limbs = shifted.into_bigint();
@@ -195,7 +222,7 @@ pub fn ct_mul<G: Group>(p: &G, k: &G::Scalar) -> G {
             acc = acc.double();
         }
         let d = digit(limbs, i * w, w);
-        let entry = select(&entries, d);
+        let Some(entry) = select::<G>(&entries, d) else { continue };
         add_unless_zero(&mut acc, &entry, d);
     }
     acc

@@ -102,7 +102,7 @@ pub struct AuthoritySecretKey<S: Suite> {
     y: Fr<S>,
     g1_alpha: G1<S>,
     public: AuthorityPublicKey<S>,
-    /// `F(u)` of attributes already seen.
+    /// `F(u)` of attributes already seen, with tables for the hot ones.
     attribute_hashes: AttributeHashes<S>,
 }
 
@@ -194,7 +194,7 @@ impl<S: Suite> AuthoritySecretKey<S> {
         // buffer would keep a copy of the key components in freed memory.
         let mut components = vec![(G1::<S>::identity(), G2::<S>::identity()); attributes.len()];
         crate::parallel::fill(&jobs, &mut components, |(a, t), (k, k_prime)| {
-            let mut f_t = self.attribute_hashes.get(&a.to_string()).mul_secret(t);
+            let mut f_t = self.attribute_hashes.mul_secret(&a.to_string(), t);
             *k = base.add(&f_t);
             f_t.zeroize();
             *k_prime = tables.g2_table.mul(t);

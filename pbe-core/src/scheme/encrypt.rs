@@ -31,7 +31,8 @@ struct PreparedAuthority<S: Suite> {
 /// many encryptions. [`Encryptor::with_window`] trades table size for speed.
 pub struct Encryptor<S: Suite> {
     authorities: BTreeMap<String, PreparedAuthority<S>>,
-    /// `F(u)` of the attributes policies named before (C4 of every row needs one).
+    /// `F(u)` of the attributes policies named before (C4 of every row needs one), with
+    /// tables for the hot ones.
     attribute_hashes: AttributeHashes<S>,
 }
 
@@ -129,7 +130,8 @@ impl<S: Suite> Encryptor<S> {
         // otherwise one table multiplication of the dot product per row.
         let mut by_columns = ColumnPowers::<S>::new(&lsss, &v, &w);
         let jobs: Vec<_> = rows.iter().enumerate().zip(&prepared).zip(&ts).collect();
-        // Every scalar here is secret: the tables are constant-time, C4 uses `mul_secret`, and
+        // Every scalar here is secret: the tables are constant-time, C4 uses the attribute's
+        // table or `mul_secret`, and
         // the shares and the partial products (each alone a function of the secrets) are
         // wiped (issue 23, items 1 and 4).
         let computed = crate::parallel::map(&jobs, |(((x, row), auth), t)| {
@@ -150,7 +152,7 @@ impl<S: Suite> Encryptor<S> {
             let c2 = tables.g2_table.mul(&neg_t);
             let mut g2_y_t = auth.g2_y.mul(t);
             let c3 = g2_y_t.add(&g2_omega);
-            let c4 = self.attribute_hashes.get(&row.attribute.to_string()).mul_secret(t);
+            let c4 = self.attribute_hashes.mul_secret(&row.attribute.to_string(), t);
             neg_t.zeroize();
             gt_lambda.zeroize();
             e_alpha_t.zeroize();

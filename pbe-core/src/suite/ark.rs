@@ -68,6 +68,38 @@ where
         P::scalar_mul(self, k)
     }
 
+    /// Affine entries: arkworks' mixed addition (`Projective + &Affine`) saves the
+    /// multiplications by the entry's z, and an entry is 2/3 of a projective point to scan.
+    type TableEntry = Affine<P>;
+
+    fn table_entries(points: Vec<Self>) -> Vec<Affine<P>> {
+        <Projective<P> as CurveGroup>::normalize_batch(&points)
+    }
+
+    fn add_entry(&self, entry: &Affine<P>) -> Self {
+        *self + entry
+    }
+
+    fn ct_assign_entry(entry: &mut Affine<P>, other: &Affine<P>, choice: Choice) {
+        use ark_ec::AffineRepr;
+        // Every entry of one table is the identity (a table of the identity) or none is, so
+        // the coordinates are all that differ. Should a caller mix them, the projective
+        // forms are selected instead (no branch on `choice`, but not in a table's scan).
+        if entry.is_zero() != other.is_zero() {
+            let mut p: Projective<P> = (*entry).into();
+            p.ct_assign(&(*other).into(), choice);
+            *entry = p.into_affine();
+            return;
+        }
+        entry.x.ct_assign(&other.x, choice);
+        entry.y.ct_assign(&other.y, choice);
+    }
+
+    fn ct_neg_entry(entry: &mut Affine<P>, choice: Choice) {
+        let negated = -*entry;
+        entry.y.ct_assign(&negated.y, choice);
+    }
+
     fn ct_assign(&mut self, other: &Self, choice: Choice) {
         self.x.ct_assign(&other.x, choice);
         self.y.ct_assign(&other.y, choice);
@@ -134,6 +166,8 @@ where
     fn mul(&self, k: &Self::Scalar) -> Self {
         *self * k
     }
+
+    entries_as_self!();
 
     fn ct_assign(&mut self, other: &Self, choice: Choice) {
         self.0.ct_assign(&other.0, choice);

@@ -149,6 +149,8 @@ macro_rules! miracl_suite {
                 self.mul(k)
             }
 
+            entries_as_self!();
+
             fn ct_assign(&mut self, other: &Self, choice: subtle::Choice) {
                 self.0.cmove(&other.0, isize::from(choice.unwrap_u8()));
             }
@@ -237,6 +239,8 @@ macro_rules! miracl_suite {
                 self.mul(k)
             }
 
+            entries_as_self!();
+
             fn ct_assign(&mut self, other: &Self, choice: subtle::Choice) {
                 self.0.cmove(&other.0, isize::from(choice.unwrap_u8()));
             }
@@ -320,6 +324,8 @@ macro_rules! miracl_suite {
             fn mul_secret(&self, k: &Fr) -> Self {
                 self.mul(k)
             }
+
+            entries_as_self!();
 
             fn ct_assign(&mut self, other: &Self, choice: subtle::Choice) {
                 self.0.cmove(&other.0, isize::from(choice.unwrap_u8()));

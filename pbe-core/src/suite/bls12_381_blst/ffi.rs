@@ -28,7 +28,8 @@ macro_rules! point_ffi {
         $(#[$doc:meta])*
         mod $m:ident {
             point: $p:ty, affine: $a:ty, compressed: $clen:literal,
-            generator: $gen:path, add: $add:path, double: $dbl:path, cneg: $cneg:path,
+            generator: $gen:path, add: $add:path, add_affine: $add_aff:path,
+            double: $dbl:path, cneg: $cneg:path, cneg_y: $cneg_y:path,
             mult: $mult:path, to_affine: $to_aff:path, from_affine: $from_aff:path,
             batch_to_affine: $batch:path, is_inf: $is_inf:path, in_group: $in_group:path,
             compress: $compress:path, serialize: $serialize:path,
@@ -53,6 +54,26 @@ macro_rules! point_ffi {
                 let mut out = <$p>::default();
                 // SAFETY: three valid references to initialised points (see the module doc).
                 unsafe { $add(&mut out, a, b) };
+                out
+            }
+
+            /// `a + b` for an affine `b` (mixed addition; complete: equal inputs and either
+            /// input at infinity, the affine one as all-zero coordinates, are handled with
+            /// masked selections, not branches).
+            pub(crate) fn add_affine(a: &$p, b: &$a) -> $p {
+                let mut out = <$p>::default();
+                // SAFETY: three valid references to initialised points (see the module doc).
+                unsafe { $add_aff(&mut out, a, b) };
+                out
+            }
+
+            /// `−a` for an affine `a` (y negated; blst's negation of zero is zero, so the
+            /// all-zero point at infinity stays itself).
+            pub(crate) fn neg_affine(a: &$a) -> $a {
+                let mut out = *a;
+                // SAFETY: valid references to initialised coordinates; blst allows the
+                // output to alias the input, but here they are distinct anyway.
+                unsafe { $cneg_y(&mut out.y, &a.y, true) };
                 out
             }
 
@@ -167,7 +188,9 @@ point_ffi! {
     mod g1 {
         point: blst_p1, affine: blst_p1_affine, compressed: 48,
         generator: blst::blst_p1_generator, add: blst::blst_p1_add_or_double,
-        double: blst::blst_p1_double, cneg: blst::blst_p1_cneg, mult: blst::blst_p1_mult,
+        add_affine: blst::blst_p1_add_or_double_affine,
+        double: blst::blst_p1_double, cneg: blst::blst_p1_cneg, cneg_y: blst::blst_fp_cneg,
+        mult: blst::blst_p1_mult,
         to_affine: blst::blst_p1_to_affine, from_affine: blst::blst_p1_from_affine,
         batch_to_affine: blst::blst_p1s_to_affine, is_inf: blst::blst_p1_is_inf,
         in_group: blst::blst_p1_affine_in_g1, compress: blst::blst_p1_compress,
@@ -181,7 +204,9 @@ point_ffi! {
     mod g2 {
         point: blst_p2, affine: blst_p2_affine, compressed: 96,
         generator: blst::blst_p2_generator, add: blst::blst_p2_add_or_double,
-        double: blst::blst_p2_double, cneg: blst::blst_p2_cneg, mult: blst::blst_p2_mult,
+        add_affine: blst::blst_p2_add_or_double_affine,
+        double: blst::blst_p2_double, cneg: blst::blst_p2_cneg, cneg_y: blst::blst_fp2_cneg,
+        mult: blst::blst_p2_mult,
         to_affine: blst::blst_p2_to_affine, from_affine: blst::blst_p2_from_affine,
         batch_to_affine: blst::blst_p2s_to_affine, is_inf: blst::blst_p2_is_inf,
         in_group: blst::blst_p2_affine_in_g2, compress: blst::blst_p2_compress,

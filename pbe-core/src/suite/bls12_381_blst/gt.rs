@@ -105,6 +105,8 @@ impl Group for BlstGt {
         BlstGt(acc)
     }
 
+    entries_as_self!();
+
     fn ct_assign(&mut self, other: &Self, choice: Choice) {
         self.0.ct_assign(&other.0, choice);
     }

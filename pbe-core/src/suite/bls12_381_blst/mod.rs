@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 
 use ark_ff::PrimeField;
 use ark_serialize::{Compress, Validate};
-use blst::{blst_fp, blst_p1, blst_p2, blst_p2_affine};
+use blst::{blst_fp, blst_p1, blst_p1_affine, blst_p2, blst_p2_affine};
 use subtle::{Choice, ConditionallySelectable};
 use zeroize::{Zeroize, Zeroizing};
 
@@ -96,10 +96,22 @@ limbs_via!(blst::blst_fp12, fp6);
 
 /// Defines a point group over `ffi::$m` (G1 or G2 differ in the coordinate field only).
 macro_rules! blst_point {
-    ($(#[$doc:meta])* $name:ident, $m:ident, $p:ty) => {
+    ($(#[$doc:meta])* $name:ident, $m:ident, $p:ty, $entry:ident, $a:ty) => {
         $(#[$doc])*
         #[derive(Clone, Copy, PartialEq, Eq)]
         pub struct $name($p);
+
+        /// A fixed-base table entry of this group: an affine point (all-zero coordinates for
+        /// the point at infinity), added with blst's mixed addition.
+        #[derive(Clone, Copy)]
+        pub struct $entry($a);
+
+        impl Zeroize for $entry {
+            fn zeroize(&mut self) {
+                self.0.x.wipe();
+                self.0.y.wipe();
+            }
+        }
 
         impl std::fmt::Debug for $name {
             /// The compressed encoding, as arkworks' points print their coordinates.
@@ -157,6 +169,27 @@ macro_rules! blst_point {
                 self.0.z.ct_assign(&other.0.z, choice);
             }
 
+            type TableEntry = $entry;
+
+            fn table_entries(points: Vec<Self>) -> Vec<$entry> {
+                let raw: Vec<$p> = points.iter().map(|p| p.0).collect();
+                ffi::$m::batch_to_affine(&raw).into_iter().map($entry).collect()
+            }
+
+            fn add_entry(&self, entry: &$entry) -> Self {
+                $name(ffi::$m::add_affine(&self.0, &entry.0))
+            }
+
+            fn ct_assign_entry(entry: &mut $entry, other: &$entry, choice: Choice) {
+                entry.0.x.ct_assign(&other.0.x, choice);
+                entry.0.y.ct_assign(&other.0.y, choice);
+            }
+
+            fn ct_neg_entry(entry: &mut $entry, choice: Choice) {
+                let negated = ffi::$m::neg_affine(&entry.0);
+                entry.0.y.ct_assign(&negated.y, choice);
+            }
+
             fn normalize_batch(points: &mut [Self]) {
                 let raw: Vec<$p> = points.iter().map(|p| p.0).collect();
                 let mut affine = ffi::$m::batch_to_affine(&raw);
@@ -212,12 +245,12 @@ macro_rules! blst_point {
 
 blst_point!(
     /// A G1 point of the blst backend (Jacobian coordinates).
-    BlstG1, g1, blst_p1
+    BlstG1, g1, blst_p1, BlstG1Entry, blst_p1_affine
 );
 
 blst_point!(
     /// A G2 point of the blst backend (Jacobian coordinates).
-    BlstG2, g2, blst_p2
+    BlstG2, g2, blst_p2, BlstG2Entry, blst_p2_affine
 );
 
 /// A G2 point prepared for pairing: its affine form.
