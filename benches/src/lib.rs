@@ -118,3 +118,41 @@ pub fn quickstart_options(dir: &std::path::Path) -> idaas::stack::Options {
         public: None,
     }
 }
+
+/// The mean of every `idaas_phase_duration_seconds` phase in this process between two
+/// renderings of the metrics (`Metrics::render`), milliseconds: where one request's time went.
+pub fn phase_means(before: &str, after: &str) -> Vec<(String, u64, f64)> {
+    let read = |text: &str| {
+        let mut m = std::collections::BTreeMap::<String, (f64, f64)>::new();
+        for line in text.lines().filter(|l| l.starts_with("idaas_phase_duration_seconds_")) {
+            let (Some(phase), Some(value)) = (
+                line.split("phase=\"").nth(1).and_then(|r| r.split('"').next()),
+                line.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()),
+            ) else {
+                continue;
+            };
+            let e = m.entry(phase.to_owned()).or_default();
+            if line.starts_with("idaas_phase_duration_seconds_sum") {
+                e.0 = value;
+            } else if line.starts_with("idaas_phase_duration_seconds_count") {
+                e.1 = value;
+            }
+        }
+        m
+    };
+    let (b, a) = (read(before), read(after));
+    a.into_iter()
+        .filter_map(|(phase, (sum, count))| {
+            let (s0, c0) = b.get(&phase).copied().unwrap_or_default();
+            let n = count - c0;
+            (n > 0.0).then(|| (phase, n as u64, (sum - s0) / n * 1000.0))
+        })
+        .collect()
+}
+
+/// Prints [`phase_means`] under `group`, one line per phase (the home and agent benches).
+pub fn print_phases(group: &str, before: &str, after: &str) {
+    for (phase, n, ms) in phase_means(before, after) {
+        println!("{group}: phase {phase:<24} {n:>6} × mean {ms:.3} ms");
+    }
+}
