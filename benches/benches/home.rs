@@ -124,6 +124,10 @@ fn sso_response_on(c: &mut Criterion, group: &str, store: Arc<dyn Store>) {
     };
     let (shop_req, wiki_req) = (request(&shop), request(&wiki));
     let (shop_sp, wiki_sp): (ServiceProvider, ServiceProvider) = (shop.into(), wiki.into());
+    // The same service registered with `sign = "both"` (a PBE service's default signs only the
+    // Assertion, which is all its agent and the RFC 7522 exchange check).
+    let shop_both =
+        ServiceProvider { sign: Some(federation::assertion::SignedParts::Both), ..shop_sp.clone() };
 
     let metrics = service_kit::metrics::Metrics::new("bench");
     let mut g = c.benchmark_group(group);
@@ -134,6 +138,12 @@ fn sso_response_on(c: &mut Criterion, group: &str, store: Arc<dyn Store>) {
     });
     let after = metrics.render();
     benches::print_phases(&format!("{group}/pbe"), &before, &after);
+    g.bench_function("sso-response/pbe, Response signed too (sign = both)", |b| {
+        b.iter(|| build_for(&state, &shop_both, &user, &shop_req, &session).unwrap())
+    });
+    let both = metrics.render();
+    benches::print_phases(&format!("{group}/pbe-both"), &after, &both);
+    let after = both;
     g.bench_function("sso-response/plain-saml (sign only)", |b| {
         b.iter(|| build_for(&state, &wiki_sp, &user, &wiki_req, &session).unwrap())
     });

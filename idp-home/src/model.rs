@@ -234,9 +234,10 @@ pub struct ServiceProvider {
     /// for the short names).
     #[serde(default)]
     pub attribute_names: AttributeNames,
-    /// Which parts of the Response are signed (both unless registered otherwise).
-    #[serde(default)]
-    pub sign: SignedParts,
+    /// Which parts of the Response are signed as registered; `None`:
+    /// [`ServiceProvider::signed_parts`] decides by the kind of SP.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<SignedParts>,
     /// Whether the SP's AuthnRequests must be signed with `authn_request_cert_pem` (default
     /// true). False for an SP that registers a certificate only for single logout: its
     /// unsigned AuthnRequests are accepted (the ACS URL comes from the registration anyway).
@@ -371,6 +372,17 @@ impl ServiceProvider {
             Some(mode) => mode == ConsentMode::Required,
             None => self.pbe.is_some() || self.releases("email"),
         }
+    }
+
+    /// Which parts of the Response are signed: as registered, else only the Assertion for a
+    /// PBE service and both for the others. A PBE service's agent verifies the Assertion's
+    /// signature and nothing outside it, and the visitor IdP receives the bare Assertion
+    /// (RFC 7522), so a Response signature would cost one more RSA signature per sign-in
+    /// (≈ 1.5 ms with the XML work, docs/performance.md) that nobody checks. SAML's Web
+    /// Browser SSO profile accepts either a signed Response or signed Assertions for the POST
+    /// binding. A generic SAML SP library often insists on a signed Response: `both` for those.
+    pub fn signed_parts(&self) -> SignedParts {
+        self.sign.unwrap_or(if self.pbe.is_some() { SignedParts::Assertion } else { SignedParts::Both })
     }
 
     /// Whether the plain attribute `name` is released to this SP.

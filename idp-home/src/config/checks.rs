@@ -116,7 +116,7 @@ pub fn validate_service_provider(sp: &ServiceProvider, suite: SuiteId) -> Result
         }
     }
     if let Some(pbe) = &sp.pbe {
-        if !sp.sign.signs_assertion() {
+        if !sp.signed_parts().signs_assertion() {
             return Err((
                 "sign".into(),
                 "a PBE service exchanges its assertion at the visitor IdP (RFC 7522), which needs the \

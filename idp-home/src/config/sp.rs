@@ -39,10 +39,11 @@ pub struct SpConfig {
     /// names `groups` and `email`, NameFormat basic.
     #[serde(default)]
     pub attribute_names: AttributeNames,
-    /// `"both"` (default), `"assertion"` or `"response"`: which parts of the Response are
-    /// signed. A PBE SP needs the Assertion signed (its agent exchanges it, RFC 7522).
-    #[serde(default)]
-    pub sign: SignedParts,
+    /// `"both"`, `"assertion"` or `"response"`: which parts of the Response are signed.
+    /// Default: `"assertion"` for a PBE SP (its agent reads only the signed Assertion and
+    /// exchanges it, RFC 7522), `"both"` for the others. A PBE SP needs the Assertion signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign: Option<SignedParts>,
     /// The SP's Single Logout endpoint (`url`, `binding` = `"redirect"` (default) or `"post"`,
     /// optional `response_url`); absent: the SP takes part in no single logout.
     #[serde(default)]
@@ -108,6 +109,8 @@ impl From<SpConfig> for ServiceProvider {
 
 impl From<ServiceProvider> for SpConfig {
     fn from(s: ServiceProvider) -> Self {
+        // The effective value, so an operator reading a registration sees what is signed.
+        let sign = Some(s.signed_parts());
         SpConfig {
             entity_id: s.entity_id,
             display_name: s.display_name,
@@ -116,7 +119,7 @@ impl From<ServiceProvider> for SpConfig {
             authn_request_cert_pem: s.authn_request_cert_pem,
             release: s.release,
             attribute_names: s.attribute_names,
-            sign: s.sign,
+            sign,
             authn_requests_signed: s.authn_requests_signed,
             slo: s.slo,
             consent: s.consent,

@@ -96,11 +96,9 @@ fn checked_sp(state: &AppState, body: SpConfig) -> Result<ServiceProvider, ApiEr
     Ok(sp)
 }
 
-async fn list_sps(
-    State(state): State<AppState>,
-    _: AdminAuth,
-) -> Result<Json<Vec<ServiceProvider>>, ApiError> {
-    Ok(Json(state.store.list_sps()?))
+async fn list_sps(State(state): State<AppState>, _: AdminAuth) -> Result<Json<Vec<SpConfig>>, ApiError> {
+    // As registrations (`SpConfig`): the effective `sign` is shown, not its absence.
+    Ok(Json(state.store.list_sps()?.into_iter().map(SpConfig::from).collect()))
 }
 
 async fn create_sp(
@@ -117,18 +115,18 @@ async fn create_sp(
     }
     state.store.put_sp(&sp)?;
     tracing::info!(entity_id = %sp.entity_id, pbe = sp.pbe.is_some(), "service provider registered");
-    Ok((StatusCode::CREATED, Json(sp)).into_response())
+    Ok((StatusCode::CREATED, Json(SpConfig::from(sp))).into_response())
 }
 
 async fn get_sp(
     State(state): State<AppState>,
     _: AdminAuth,
     ApiPath(entity_id): ApiPath<String>,
-) -> Result<Json<ServiceProvider>, ApiError> {
+) -> Result<Json<SpConfig>, ApiError> {
     state
         .store
         .get_sp(&entity_id)?
-        .map(Json)
+        .map(|sp| Json(SpConfig::from(sp)))
         .ok_or_else(|| ApiError::NotFound(format!("no service provider '{entity_id}'")))
 }
 
@@ -145,7 +143,7 @@ async fn put_sp(
     let created = state.store.put_sp(&sp)?;
     tracing::info!(entity_id = %sp.entity_id, created, "service provider stored");
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok((status, Json(sp)).into_response())
+    Ok((status, Json(SpConfig::from(sp))).into_response())
 }
 
 async fn delete_sp(

@@ -180,7 +180,7 @@ pub fn build_released(
         attributes.extend(Claims { suite: state.keys.suite(), sealed_tat, pii, pii_ref }.attributes()?);
     }
     let params = ResponseParams {
-        signed_parts: sp.sign,
+        signed_parts: sp.signed_parts(),
         issuer: state.config.entity_id.clone(),
         destination: request.acs_url.clone(),
         in_response_to: Some(request.id.clone()),

@@ -5,98 +5,25 @@
 //! Response. Status responses are checked with the `xmlsec1` command-line tool.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use federation::testing::xmlsec1_verifies_element;
-use idp_home::config::{Config, SpConfig};
-use idp_home::keys::Keys;
-use idp_home::state::AppState;
-use idp_home::store::SledStore;
 use reqwest::StatusCode;
-use service_kit::ManualClock;
 
-const T0: i64 = 1_760_011_200;
-const PASSWORD: &str = "correct horse battery staple";
+use super::harness::{plain_sp, user, Idp, PASSWORD};
+
 const WIKI: &str = "https://wiki.example/saml/metadata";
 const WIKI_ACS: &str = "https://wiki.example/saml/acs";
 const NO_PASSIVE: &str = "urn:oasis:names:tc:SAML:2.0:status:NoPassive";
 const INVALID_POLICY: &str = "urn:oasis:names:tc:SAML:2.0:status:InvalidNameIDPolicy";
 const SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
 
-struct Idp {
-    _dir: tempfile::TempDir,
-    base: String,
-    clock: Arc<ManualClock>,
-    cert_pem: String,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
 async fn start() -> Idp {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("home");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config {
-        data_dir: data.clone(),
-        public_url: base.clone(),
-        entity_id: base.clone(),
-        service_providers: vec![SpConfig {
-            entity_id: WIKI.into(),
-            acs_urls: vec![WIKI_ACS.into()],
-            authn_request_cert_pem: None,
-            pbe: None,
-            release: vec!["groups".into()],
-            attribute_names: Default::default(),
-            sign: Default::default(),
-            authn_requests_signed: true,
-            display_name: None,
-            purposes: Vec::new(),
-            slo: None,
-            consent: None,
-            require_mfa: false,
-        }],
-        ..Config::default()
-    };
-    std::fs::create_dir_all(&data).unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    let keys = Keys::load_or_create(&data, "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
-    let b64 = keys.signing_cert_base64();
-    let lines: Vec<String> =
-        b64.as_bytes().chunks(64).map(|c| String::from_utf8(c.to_vec()).unwrap()).collect();
-    let cert_pem = format!("-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n", lines.join("\n"));
-    let store = SledStore::open(&data.join("db")).unwrap();
-    let state = AppState::new(config, Arc::new(store), clock.clone(), Arc::new(keys)).unwrap();
-    let hash =
-        idp_home::service::passwords::hash_password(&idp_home::service::passwords::Password::new(PASSWORD))
-            .unwrap();
-    state
-        .store
-        .put_user(&idp_home::model::User {
-            uid: "bob".into(),
-            email: "bob@example.org".into(),
-            password_hash: hash,
-            verified: true,
-            groups: vec!["staff".into()],
-            created: T0,
-            security: Default::default(),
-            grants: Vec::new(),
-        })
-        .unwrap();
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(idp_home::serve(state, listener, async {
-        let _ = rx.await;
-    }));
-    Idp { _dir: dir, base, clock, cert_pem, stop: Some(tx) }
+    super::harness::start(
+        |c| c.service_providers = vec![plain_sp(WIKI, WIKI_ACS)],
+        vec![user("bob", &["staff"])],
+    )
+    .await
 }
 
 fn browser() -> reqwest::Client {

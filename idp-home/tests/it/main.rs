@@ -9,6 +9,7 @@ mod authn_flags;
 mod authority_url;
 mod consent;
 mod devices;
+mod harness;
 mod listener;
 mod mfa;
 mod pages;

@@ -6,20 +6,14 @@
 //! (exact, an unknown class answered `NoAuthnContext`) and the policy set by the admin API.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use idp_home::config::{Config, Secret, SpConfig};
-use idp_home::keys::Keys;
-use idp_home::state::AppState;
-use idp_home::store::SledStore;
 use reqwest::header::{LOCATION, RETRY_AFTER};
 use reqwest::StatusCode;
-use service_kit::ManualClock;
 
-pub(crate) const T0: i64 = 1_760_011_200;
-pub(crate) const PASSWORD: &str = "correct horse battery staple";
+use super::harness::{plain_sp, user};
+pub(crate) use super::harness::{Idp, PASSWORD, T0};
 pub(crate) const ADMIN: &str = "0123456789abcdef0123456789abcdef-admin";
 pub(crate) const WIKI: &str = "https://wiki.example/saml/metadata";
 pub(crate) const WIKI_ACS: &str = "https://wiki.example/saml/acs";
@@ -29,38 +23,8 @@ pub(crate) const PPT: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordPro
 pub(crate) const REFEDS_MFA: &str = "https://refeds.org/profile/mfa";
 const NO_AUTHN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext";
 
-pub(crate) struct Idp {
-    _dir: tempfile::TempDir,
-    pub(crate) base: String,
-    pub(crate) clock: Arc<ManualClock>,
-    pub(crate) state: AppState,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
 pub(super) fn sp(entity_id: &str, acs: &str, require_mfa: bool) -> SpConfig {
-    SpConfig {
-        entity_id: entity_id.into(),
-        acs_urls: vec![acs.into()],
-        authn_request_cert_pem: None,
-        pbe: None,
-        release: vec!["groups".into()],
-        attribute_names: Default::default(),
-        sign: Default::default(),
-        authn_requests_signed: true,
-        display_name: None,
-        purposes: Vec::new(),
-        slo: None,
-        consent: Some(idp_home::model::ConsentMode::Implied),
-        require_mfa,
-    }
+    SpConfig { consent: Some(idp_home::model::ConsentMode::Implied), require_mfa, ..plain_sp(entity_id, acs) }
 }
 
 pub(crate) async fn start() -> Idp {
@@ -70,55 +34,15 @@ pub(crate) async fn start() -> Idp {
 /// [`start`] with the configuration changed by `change` (`public_url` may name the listener
 /// by another host name).
 pub(crate) async fn start_with(change: impl FnOnce(&mut Config)) -> Idp {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("home");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let mut config = Config {
-        data_dir: data.clone(),
-        public_url: base.clone(),
-        entity_id: base.clone(),
-        admin_token: Some(Secret::new(ADMIN)),
-        service_providers: vec![sp(WIKI, WIKI_ACS, false), sp(BANK, BANK_ACS, true)],
-        ..Config::default()
+    let setup = |config: &mut Config| {
+        config.admin_token = Some(Secret::new(ADMIN));
+        config.service_providers = vec![sp(WIKI, WIKI_ACS, false), sp(BANK, BANK_ACS, true)];
+        change(config);
     };
-    change(&mut config);
-    let base = config.public_url.clone();
-    std::fs::create_dir_all(&data).unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    let keys = Keys::load_or_create(&data, "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
-    let store = SledStore::open(&data.join("db")).unwrap();
-    let state = AppState::new(config, Arc::new(store), clock.clone(), Arc::new(keys)).unwrap();
-    let hash =
-        idp_home::service::passwords::hash_password(&idp_home::service::passwords::Password::new(PASSWORD))
-            .unwrap();
-    for uid in ["bob", "carol"] {
-        state
-            .store
-            .put_user(&idp_home::model::User {
-                uid: uid.into(),
-                email: format!("{uid}@example.org"),
-                password_hash: hash.clone(),
-                verified: true,
-                groups: vec!["staff".into()],
-                created: T0,
-                security: Default::default(),
-                grants: Vec::new(),
-            })
-            .unwrap();
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(idp_home::serve(state.clone(), listener, async {
-        let _ = rx.await;
-    }));
-    Idp { _dir: dir, base, clock, state, stop: Some(tx) }
+    super::harness::start(setup, vec![user("bob", &["staff"]), user("carol", &["staff"])]).await
 }
 
 impl Idp {
-    pub(crate) fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     /// The current code of `uid`'s authenticator (from the stored secret, as the app would).
     pub(crate) fn code(&self, uid: &str) -> String {
         let user = self.state.store.get_user(uid).unwrap().unwrap();

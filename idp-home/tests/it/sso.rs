@@ -143,7 +143,12 @@ impl Stack {
             admin_token: Some(Secret::new(ADMIN)),
             service_providers: vec![
                 pbe_sp(SHOP, SHOP_ACS, &shop_key),
-                pbe_sp(DELIVERY, DELIVERY_ACS, &delivery_key),
+                // Registered to have the Response signed too (a PBE SP's default is the
+                // Assertion only).
+                SpConfig {
+                    sign: Some(federation::assertion::SignedParts::Both),
+                    ..pbe_sp(DELIVERY, DELIVERY_ACS, &delivery_key)
+                },
                 SpConfig {
                     entity_id: WIKI.into(),
                     acs_urls: vec![WIKI_ACS.into()],
@@ -552,7 +557,11 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let xml = saml_response(&page, SHOP_ACS);
     assert!(xmlsec1_verifies(&xml, &cert), "xmlsec1 verifies the response against the metadata certificate");
     let shop = parse(&xml);
-    assert_eq!((shop.assertions, shop.signatures), (1, 2), "one Assertion; it and the Response are signed");
+    assert_eq!(
+        (shop.assertions, shop.signatures),
+        (1, 1),
+        "one Assertion, signed; a PBE SP's agent reads nothing else, so the Response is not signed by default"
+    );
     assert_eq!(shop.name_id, "bob");
     assert_eq!(shop.audiences, [SHOP, VISITOR_ID]);
     assert_eq!(shop.recipients, [SHOP_ACS, TOKEN_ENDPOINT]);
@@ -590,6 +599,7 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     let xml = saml_response(&r.text().await.unwrap(), DELIVERY_ACS);
     assert!(xmlsec1_verifies(&xml, &cert));
     let delivery = parse(&xml);
+    assert_eq!((delivery.assertions, delivery.signatures), (1, 2), "registered with sign = \"both\"");
     assert_ne!(delivery.session_index, shop.session_index, "each assertion has its own linchpin");
     let opened = decrypt_all(
         &stack,
@@ -628,7 +638,7 @@ async fn sign_in_once_then_sso_to_three_service_providers() {
     assert!(
         xml.contains(r#"FriendlyName="mail" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri""#)
     );
-    // Response and Assertion are both signed by default, each verifiable on its own.
+    // A plain SP's Response and Assertion are both signed by default, each verifiable alone.
     assert!(
         xmlsec1_verifies_element(&xml, &cert, federation::testing::RESPONSE_NODE),
         "the Response signature"

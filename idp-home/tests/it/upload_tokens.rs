@@ -5,92 +5,29 @@
 //! at most `MAX_PER_USER` tokens per user.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)] // a failed unwrap in a test is a failed test
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use idp_home::config::Config;
-use idp_home::keys::Keys;
 use idp_home::model::TotpFactor;
 use idp_home::state::AppState;
-use idp_home::store::SledStore;
 use reqwest::header::RETRY_AFTER;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use service_kit::ManualClock;
 
-const T0: i64 = 1_760_011_200;
-const PASSWORD: &str = "correct horse battery staple";
+use super::harness::{user, Idp, PASSWORD, T0};
+
 const SECRET: &[u8; 20] = b"12345678901234567890";
-
-struct Idp {
-    _dir: tempfile::TempDir,
-    base: String,
-    clock: Arc<ManualClock>,
-    state: AppState,
-    http: reqwest::Client,
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
 
 /// A home IdP with bob (password only) and carol (a confirmed authenticator, `SECRET`).
 async fn start() -> Idp {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("home");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let config = Config {
-        data_dir: data.clone(),
-        public_url: base.clone(),
-        entity_id: base.clone(),
-        upload_token_minutes: 5,
-        ..Config::default()
-    };
-    std::fs::create_dir_all(&data).unwrap();
-    let clock = Arc::new(ManualClock::new(T0));
-    let keys = Keys::load_or_create(&data, "telekom", pbe_core::SuiteId::Bls12_381).unwrap();
-    let store = SledStore::open(&data.join("db")).unwrap();
-    let state = AppState::new(config, Arc::new(store), clock.clone(), Arc::new(keys)).unwrap();
-    let hash =
-        idp_home::service::passwords::hash_password(&idp_home::service::passwords::Password::new(PASSWORD))
-            .unwrap();
-    for uid in ["bob", "carol"] {
-        let mut security = idp_home::model::AccountSecurity::default();
-        if uid == "carol" {
-            security.totp = Some(TotpFactor {
-                secret: URL_SAFE_NO_PAD.encode(SECRET),
-                confirmed: true,
-                created: T0,
-                last_step: 0,
-                recovery: Vec::new(),
-            });
-        }
-        state
-            .store
-            .put_user(&idp_home::model::User {
-                uid: uid.into(),
-                email: format!("{uid}@example.org"),
-                password_hash: hash.clone(),
-                verified: true,
-                groups: Vec::new(),
-                created: T0,
-                security,
-                grants: Vec::new(),
-            })
-            .unwrap();
-    }
-    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(idp_home::serve(state.clone(), listener, async {
-        let _ = rx.await;
-    }));
-    Idp { _dir: dir, base, clock, state, http: reqwest::Client::new(), stop: Some(tx) }
+    let mut carol = user("carol", &[]);
+    carol.security.totp = Some(TotpFactor {
+        secret: URL_SAFE_NO_PAD.encode(SECRET),
+        confirmed: true,
+        created: T0,
+        last_step: 0,
+        recovery: Vec::new(),
+    });
+    super::harness::start(|c| c.upload_token_minutes = 5, vec![user("bob", &[]), carol]).await
 }
 
 /// A real ciphertext (its content does not matter here: the vault checks only its form).
@@ -106,10 +43,6 @@ fn ciphertext(state: &AppState) -> String {
 }
 
 impl Idp {
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
     async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
         let r = self.http.post(self.url(path)).json(&body).send().await.unwrap();
         let status = r.status();
@@ -156,7 +89,8 @@ impl Idp {
         self.http.get(self.url("/api/pii")).bearer_auth(token).send().await.unwrap().status()
     }
 
-    fn code(&self) -> String {
+    /// Carol's current code (her authenticator's secret is [`SECRET`]).
+    fn carols_code(&self) -> String {
         idp_home::service::mfa::code_at(SECRET, service_kit::Clock::now(&*self.clock)).unwrap()
     }
 }
@@ -202,7 +136,7 @@ async fn uploads_need_a_fresh_upload_token_and_the_api_token_only_reads() {
     assert_eq!(idp.state.store.list_pii("bob").unwrap().len(), 1, "lastname is still there");
 
     // A token writes only its own user's vault: bob's token cannot touch carol's data.
-    let code = idp.code();
+    let code = idp.carols_code();
     let carol = idp.upload_token("carol", Some(&code)).await;
     assert_eq!(idp.put(&carol, "phone").await.0, StatusCode::CREATED);
     let bob = idp.upload_token("bob", None).await;
@@ -254,7 +188,7 @@ async fn the_upload_token_needs_the_password_and_the_code_and_is_throttled() {
     problem(&v, "second-factor-required");
     assert_eq!(idp.state.store.count_upload_tokens("carol").unwrap(), 0);
     // Nor with a wrong password and the right code.
-    let body = json!({"uid": "carol", "password": "wrong password!!", "code": idp.code()});
+    let body = json!({"uid": "carol", "password": "wrong password!!", "code": idp.carols_code()});
     assert_eq!(idp.post("/api/upload-token", body).await.0, StatusCode::UNAUTHORIZED);
     // A wrong code: refused.
     let body = json!({"uid": "carol", "password": PASSWORD, "code": "000000"});
@@ -262,7 +196,7 @@ async fn the_upload_token_needs_the_password_and_the_code_and_is_throttled() {
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     problem(&v, "invalid-code");
     // The right code: a token; the same code again (replay): refused.
-    let code = idp.code();
+    let code = idp.carols_code();
     let token = idp.upload_token("carol", Some(&code)).await;
     assert_eq!(idp.put(&token, "phone").await.0, StatusCode::CREATED);
     let body = json!({"uid": "carol", "password": PASSWORD, "code": code});
