@@ -35,6 +35,7 @@ use base64::Engine as _;
 use federation::pat::{pat_info, PatFields, ReceiptClaims, GRANT_TYPE_SAML2_BEARER};
 use federation::verify::{InResponseTo, UnverifiedAssertion, VerifiedAssertion};
 use rand_core::{CryptoRng, RngCore};
+use service_kit::metrics::timed;
 use sha2::Digest as _;
 use zeroize::Zeroizing;
 
@@ -315,18 +316,19 @@ pub fn exchange<R: RngCore + CryptoRng>(
         ));
     }
 
-    let pat = keys
-        .issue_pat(name_id, session_index, &granted, rng)
+    let pat = timed("token_pat", || keys.issue_pat(name_id, session_index, &granted, rng))
         .map_err(|e| OAuthError::InvalidGrant(format!("no PAT can be issued for this subject: {e}")))?;
     let (purpose_access_token, pat_sealed) = match &client.pat_public_key {
         Some(pk) => {
-            let sealed = federation::seal::seal(
-                federation::seal::SealSuite::for_suite(keys.suite()),
-                pk,
-                &pat_info(&client.client_id, session_index),
-                &pat,
-                rng,
-            )
+            let sealed = timed("token_seal", || {
+                federation::seal::seal(
+                    federation::seal::SealSuite::for_suite(keys.suite()),
+                    pk,
+                    &pat_info(&client.client_id, session_index),
+                    &pat,
+                    rng,
+                )
+            })
             .map_err(|e| OAuthError::ServerError(format!("sealing the PAT: {e}")))?;
             (sealed, true)
         }
@@ -345,9 +347,7 @@ pub fn exchange<R: RngCore + CryptoRng>(
         iat: now,
         jti: jti.clone(),
     };
-    let grant_receipt = keys
-        .receipt()
-        .sign(&receipt)
+    let grant_receipt = timed("token_receipt", || keys.receipt().sign(&receipt))
         .map_err(|e| OAuthError::ServerError(format!("signing the receipt: {e}")))?;
     audit.receipt = Some(jti);
 
@@ -370,7 +370,8 @@ pub fn exchange<R: RngCore + CryptoRng>(
         token: &token,
         audit: &granted_audit,
     };
-    state.store.record_grant(&record, now).map_err(|e| match e {
+    // The grant, its replay key and its audit entry in one durable (fsynced) write.
+    timed("token_store", || state.store.record_grant(&record, now)).map_err(|e| match e {
         GrantStoreError::Replayed => {
             OAuthError::InvalidGrant("this client has already exchanged this assertion".into())
         }

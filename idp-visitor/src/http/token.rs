@@ -9,6 +9,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use rand_core::OsRng;
 use serde::Serialize;
+use service_kit::metrics::timed;
 
 use super::error::no_store;
 use super::extract::{authenticate_client, blocking, client_ip, read_form};
@@ -87,7 +88,9 @@ async fn token_inner(
         req.headers().get(header::AUTHORIZATION).map(|v| v.to_str().unwrap_or("\u{0}").to_owned());
     let params = read_form(state, req).await?;
     grant::check_grant_type(&params)?;
+    let started = std::time::Instant::now();
     let client = authenticate_client(state, authorization.as_deref(), &params, ip, audit).await?;
+    service_kit::metrics::observe_phase("token_client_auth", started.elapsed().as_secs_f64());
     let assertion = params
         .get("assertion")
         .ok_or_else(|| OAuthError::InvalidRequest("the assertion parameter is missing".into()))?;
@@ -97,7 +100,7 @@ async fn token_inner(
     let mut a = audit.clone();
     let (result, a) = blocking(move || {
         let now = st.now();
-        let r = grant::verify_assertion(&st, &assertion).and_then(|verified| {
+        let r = timed("token_verify", || grant::verify_assertion(&st, &assertion)).and_then(|verified| {
             grant::exchange(&st, &client, &verified, scope.as_deref(), now, &mut a, &mut OsRng)
         });
         (r, a)
