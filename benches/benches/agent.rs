@@ -23,7 +23,7 @@ fn input(html: &str, name: &str) -> String {
 
 fn open_values(c: &mut Criterion) {
     use benches::World;
-    use pbe_core::Bls12_381Suite as S;
+    use pbe_core::{Bls12_381Suite as S, Suite};
     use web_agent::decrypt::{open_scheduled, Schedule};
     let world = World::<S>::new();
     // One PAT with the shopping and the delivery attributes: it opens all three values.

@@ -141,11 +141,13 @@ pub fn open_scheduled(
 #[non_exhaustive]
 pub enum Schedule {
     /// One value after another, each on both cores (pbe-core splits a decryption's row
-    /// decoding and multi-Miller loop over two threads). The default: measured faster for
-    /// 1, 2 and 3 values (docs/performance.md, "Decryption on both cores").
-    #[default]
+    /// decoding and multi-Miller loop over two threads).
     EachOnBothCores,
-    /// The values shared out over two threads, each decryption on one.
+    /// The values shared out over two threads, each decryption on one. The default: measured
+    /// faster for 1, 2 and 3 values on the shared 2-core machine, where the second core is
+    /// often busy (docs/performance.md, "Decryption on both cores"; to be confirmed on a
+    /// quiet machine).
+    #[default]
     ValuesOverThreads,
 }
 
@@ -193,8 +195,7 @@ fn open_with<S: Suite>(
     schedule: Schedule,
 ) -> Result<Opened, KeyError> {
     // Ciphertexts decode lazily (rows are validated when a decryption uses them); decryption
-    // is a multi-pairing per ciphertext, on both cores of the 2-core target machine
-    // ([`Schedule`]).
+    // is a multi-pairing per ciphertext, spread over the 2-core target machine ([`Schedule`]).
     let pat = UserKey::<S>::from_bytes(pat).map_err(|_| KeyError::Malformed("PAT"))?;
     let parsed: Vec<(&String, Option<Ciphertext<S>>)> =
         ciphertexts.iter().map(|(name, bytes)| (name, Ciphertext::<S>::from_bytes(bytes).ok())).collect();
@@ -267,7 +268,8 @@ mod tests {
         ];
         let gid = Gid::new("bob", "s1").unwrap();
         let attrs = |list: &[&str]| list.iter().map(|a| Attribute::parse(a).unwrap()).collect::<Vec<_>>();
-        let tat = home.keygen(&gid, &attrs(&["domain:salesforce@telekom", "country:eu@telekom"]), rng).unwrap();
+        let tat =
+            home.keygen(&gid, &attrs(&["domain:salesforce@telekom", "country:eu@telekom"]), rng).unwrap();
         let pat = visitor.keygen(&gid, &attrs(&["purpose:current@salesforce"]), rng).unwrap();
         let closed = enc.encrypt(&Policy::parse("purpose:other@salesforce").unwrap(), b"no", rng).unwrap();
         for n in 0..=policies.len() {
@@ -275,7 +277,8 @@ mod tests {
                 .iter()
                 .enumerate()
                 .map(|(i, p)| {
-                    let ct = enc.encrypt(&Policy::parse(p).unwrap(), format!("v{i}").as_bytes(), rng).unwrap();
+                    let ct =
+                        enc.encrypt(&Policy::parse(p).unwrap(), format!("v{i}").as_bytes(), rng).unwrap();
                     (format!("attr{i}"), ct.into_bytes())
                 })
                 .collect();

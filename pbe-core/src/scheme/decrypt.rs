@@ -78,11 +78,8 @@ pub(crate) fn recover_blinding<S: Suite>(
             )
         })
     };
-    let mut rows: Vec<Result<RowTerms<S>>> = if both_cores {
-        crate::parallel::map(&work, per_row)
-    } else {
-        work.iter().map(per_row).collect()
-    };
+    let mut rows: Vec<Result<RowTerms<S>>> =
+        if both_cores { crate::parallel::map(&work, per_row) } else { work.iter().map(per_row).collect() };
 
     // `g1s` holds each used key component raised to its coefficient (`K^c`): secret, wiped
     // below whatever the outcome.

@@ -122,5 +122,9 @@ fn split_decryption_equals_one_thread_for_fixed_policies() {
     ] {
         assert!(split_equals_one_thread::<Bls12_381Blst>(text, &all, 3), "{text}");
     }
-    assert!(split_equals_one_thread::<Bls24_479Suite>("2 of (a0:v@telekom, a1:v@telekom, a2:v@salesforce)", &all, 4));
+    assert!(split_equals_one_thread::<Bls24_479Suite>(
+        "2 of (a0:v@telekom, a1:v@telekom, a2:v@salesforce)",
+        &all,
+        4
+    ));
 }
