@@ -134,10 +134,15 @@ pub(crate) fn recover_blinding<S: Suite>(
         S::multi_miller_loop(&g1s, &g2s)
     };
     g1s.zeroize();
-    let mut miller = miller.ok_or(Error::Misuse("pairing inputs of different lengths"))?;
-    let e = S::final_exponentiation(&miller);
-    miller.zeroize();
-    let mut e = e.ok_or(Error::Misuse("degenerate pairing product"))?;
+    let e = miller.map(|mut miller| {
+        let e = S::final_exponentiation(&miller);
+        miller.zeroize();
+        e
+    });
+    let Some(Some(mut e)) = e else {
+        c1_product.zeroize();
+        return Err(Error::Misuse("degenerate pairing product"));
+    };
     // e · Π C1^c = gt^z: both factors are wiped, the caller wipes the result.
     let blinding = c1_product.add(&e);
     e.zeroize();
@@ -146,9 +151,9 @@ pub(crate) fn recover_blinding<S: Suite>(
 }
 
 /// Fewest pairs for which a decryption splits its multi-Miller loop over two threads (where
-/// the suite has `PARALLEL_DECRYPT` and the machine two cores). Measured with blst
-/// (docs/performance.md, "Decryption on both cores"): a scoped thread costs tens of
-/// microseconds, a BLS12-381 Miller loop about 0.3 ms per pair.
+/// the suite has `PARALLEL_DECRYPT` and the machine two cores). Provisional: a scoped thread
+/// costs tens of microseconds, a BLS12-381 Miller loop about 0.3 ms per pair; a quiet-machine
+/// run is to confirm it (docs/performance.md, "Decryption on both cores").
 pub(crate) const SPLIT_PAIRS_FROM: usize = 4;
 
 impl<S: Suite> Ciphertext<S> {
