@@ -5,6 +5,10 @@
 //!   ciphertexts (target ≤ 15 ms). Producing the response at the home IdP is setup, not measured.
 //! - **Proxy overhead**: a request with a session through the agent, beside the same request
 //!   sent to the backend directly (target: difference ≤ 0.5 ms).
+//! - **`agent-open/<n>-values/<schedule>`**: the agent's decryption step alone
+//!   (`web_agent::decrypt::open`: TAT and PAT decoding, then `n` = 1, 2, 3 Table 1 values), each
+//!   value on both cores one after another, or the values shared out over two threads (issue
+//!   22: which schedule the agent uses).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)] // a benchmark that cannot set up should stop
 
 use std::sync::Arc;
@@ -15,6 +19,32 @@ use service_kit::pg::testing::Cluster;
 
 fn input(html: &str, name: &str) -> String {
     idaas::browser::form_input(html, name).expect("a hidden input")
+}
+
+fn open_values(c: &mut Criterion) {
+    use benches::World;
+    use pbe_core::{Bls12_381Suite as S, Suite};
+    use web_agent::decrypt::{open_scheduled, Schedule};
+    let world = World::<S>::new();
+    // One PAT with the shopping and the delivery attributes: it opens all three values.
+    let (tat, shopping, mut pat) = world.keys();
+    pat.merge(&shopping).unwrap();
+    let (tat, pat) = (tat.to_bytes(), pat.to_bytes());
+    let cts: Vec<(String, Vec<u8>)> =
+        world.table1(None).into_iter().map(|(name, ct)| (name.to_owned(), ct.into_bytes())).collect();
+    let mut g = c.benchmark_group("agent-open");
+    g.sample_size(30);
+    for n in 1..=cts.len() {
+        let some = &cts[..n];
+        for (label, schedule) in
+            [("both-cores", Schedule::EachOnBothCores), ("over-threads", Schedule::ValuesOverThreads)]
+        {
+            let run = || open_scheduled(S::ID, &tat, &pat, "bob", "session-1", some, benches::DAY, schedule);
+            assert_eq!(run().unwrap().values.len(), n, "the PAT opens every Table 1 value");
+            g.bench_function(format!("{n}-values/{label}"), |b| b.iter(run));
+        }
+    }
+    g.finish();
 }
 
 fn agent(c: &mut Criterion) {
@@ -115,5 +145,5 @@ fn agent_on(c: &mut Criterion, group: &str, store_url: Option<String>) {
     rt.block_on(stack.stop());
 }
 
-criterion_group!(benches, agent);
+criterion_group!(benches, open_values, agent);
 criterion_main!(benches);

@@ -2,7 +2,11 @@
 //! (`Bls12_381Arkworks`) and blst (`Bls12_381Blst`, the default `Bls12_381Suite`).
 //!
 //! Ids are `backends/<operation>/<backend>`:
-//! - `decrypt-<value>`: one Table 1 value with TAT + PAT (5 rows used ⇒ 11 pairs);
+//! - `decrypt-<value>`: one Table 1 value with TAT + PAT (5 rows used ⇒ 11 pairs), on the
+//!   calling thread (`decrypt_on_this_thread`); `…-both-cores`: `decrypt`, which splits the
+//!   rows' decoding and the multi-Miller loop over two threads (issue 22);
+//! - `decrypt-<n>-pairs[-both-cores]`: conjunctions of 1–3 TAT attributes (3, 5, 7 pairs), to
+//!   choose from how many pairs the Miller loop is split;
 //! - `multi-pairing-11`: the suite's own multi-pairing of 11 pairs (G1 affine conversion,
 //!   G2 preparation, one multi-Miller loop, one final exponentiation), as in `pbe`'s floor;
 //! - `blst-raw-multi-pairing-11` (backend `blst`): blst's safe API alone on affine inputs,
@@ -39,6 +43,26 @@ fn backend<S: Suite>(c: &mut Criterion, name: &str) {
         let pat = if *value == "addresses" { &delivery } else { &shopping };
         let keys = [&tat, pat];
         g.bench_function(BenchmarkId::new(format!("decrypt-{value}"), name), |b| {
+            b.iter(|| ct.decrypt_on_this_thread(black_box(&keys)))
+        });
+        g.bench_function(BenchmarkId::new(format!("decrypt-{value}-both-cores"), name), |b| {
+            b.iter(|| ct.decrypt(black_box(&keys)))
+        });
+    }
+    // Conjunctions of 1, 2, 3 TAT attributes (3, 5, 7 pairs): where splitting starts to pay.
+    let tat_attrs = ["domain:salesforce@telekom", "country:eu@telekom", "access_time:s0.20415@telekom"];
+    for rows in 1..=3usize {
+        let text = tat_attrs.iter().take(rows).copied().collect::<Vec<_>>().join(" and ");
+        let Ok(policy) = pbe_core::Policy::parse(&text) else { continue };
+        let Ok(ct) = world.encryptor.encrypt(&policy, b"x", &mut rng(13)) else { continue };
+        if ct.decrypt(&[&tat]).is_err() {
+            continue;
+        }
+        let keys = [&tat];
+        g.bench_function(BenchmarkId::new(format!("decrypt-{}-pairs", 2 * rows + 1), name), |b| {
+            b.iter(|| ct.decrypt_on_this_thread(black_box(&keys)))
+        });
+        g.bench_function(BenchmarkId::new(format!("decrypt-{}-pairs-both-cores", 2 * rows + 1), name), |b| {
             b.iter(|| ct.decrypt(black_box(&keys)))
         });
     }

@@ -12,10 +12,17 @@ const MAX_THREADS: usize = 4;
 /// Below this many items the work runs on the calling thread.
 const MIN_PARALLEL: usize = 4;
 
+/// The cores this process may use, asked once (`available_parallelism` reads the affinity
+/// mask and cgroup quota, tens of microseconds: too slow to ask at every decryption).
+pub(crate) fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}
+
 /// `items.iter().map(f).collect()`, computed on up to [`MAX_THREADS`] threads, results in
 /// input order. Falls back to the calling thread when there is little work or one core.
 pub(crate) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> Vec<U> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    let threads = cores().min(MAX_THREADS);
     if threads < 2 || items.len() < MIN_PARALLEL {
         return items.iter().map(&f).collect();
     }
@@ -43,7 +50,7 @@ pub(crate) fn map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> U + Sync) -> 
 /// results are written in place: unlike [`map`], no result is moved between buffers, so a
 /// secret result leaves no copy in freed memory (the caller wipes `out` when done).
 pub(crate) fn fill<T: Sync, U: Send>(items: &[T], out: &mut [U], f: impl Fn(&T, &mut U) + Sync) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(MAX_THREADS);
+    let threads = cores().min(MAX_THREADS);
     if threads < 2 || items.len() < MIN_PARALLEL {
         items.iter().zip(out.iter_mut()).for_each(|(item, slot)| f(item, slot));
         return;

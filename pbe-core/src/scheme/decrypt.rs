@@ -35,10 +35,19 @@ fn not_satisfied<S: Suite>(keys: &[&UserKey<S>]) -> Error {
 /// `C1x · e(Kx, C2x) · e(C4x, K'x) · e(H(GID), C3x) = gt^λx · e(H(GID), g2)^ωx`,
 /// and `Σ c_x λx = z`, `Σ c_x ωx = 0`. All pairings go into ONE multi-Miller loop with ONE
 /// final exponentiation: `2|I| + 1` Miller loops (coefficients of 1 cost nothing).
-/// Suites with `PARALLEL_DECRYPT` (192/256-bit) instead split the pairs into two halves on two
-/// threads, each with its own final exponentiation: one more exponentiation of work, about
-/// 40 % less wall time.
-pub(crate) fn recover_blinding<S: Suite>(ct: &Ciphertext<S>, keys: &[&UserKey<S>]) -> Result<Gt<S>> {
+/// Suites with `PARALLEL_DECRYPT` use both cores for ONE decryption: the used rows are decoded
+/// and validated on two threads, and from [`SPLIT_PAIRS_FROM`] pairs on the multi-Miller loop
+/// is split into two halves on two threads whose outputs are multiplied before the one final
+/// exponentiation (issue 22).
+///
+/// `both_cores: false` keeps all the work on the calling thread (for callers that already
+/// spread several decryptions over the cores).
+pub(crate) fn recover_blinding<S: Suite>(
+    ct: &Ciphertext<S>,
+    keys: &[&UserKey<S>],
+    both_cores: bool,
+) -> Result<Gt<S>> {
+    let both_cores = both_cores && S::PARALLEL_DECRYPT && crate::parallel::cores() >= 2;
     let first = keys.first().ok_or(SchemeError::NoKeys)?;
     if keys.iter().any(|k| k.gid() != first.gid()) {
         return Err(SchemeError::MixedIdentities.into());
@@ -69,11 +78,8 @@ pub(crate) fn recover_blinding<S: Suite>(ct: &Ciphertext<S>, keys: &[&UserKey<S>
             )
         })
     };
-    let mut rows: Vec<Result<RowTerms<S>>> = if S::PARALLEL_DECRYPT {
-        crate::parallel::map(&work, per_row)
-    } else {
-        work.iter().map(per_row).collect()
-    };
+    let mut rows: Vec<Result<RowTerms<S>>> =
+        if both_cores { crate::parallel::map(&work, per_row) } else { work.iter().map(per_row).collect() };
 
     // `g1s` holds each used key component raised to its coefficient (`K^c`): secret, wiped
     // below whatever the outcome.
@@ -105,31 +111,50 @@ pub(crate) fn recover_blinding<S: Suite>(ct: &Ciphertext<S>, keys: &[&UserKey<S>
     }
     g1s.push(first.h_gid().clone());
     g2s.push(S::prepare_g2(&c3_sum));
-    let e = if S::PARALLEL_DECRYPT && g1s.len() >= 6 {
-        // Π e over all pairs = (Π over the first half) · (Π over the second half).
+    let miller = if both_cores && g1s.len() >= SPLIT_PAIRS_FROM {
+        // Π e over all pairs = FE(Π f over the first half · Π f over the second half): two
+        // Miller loops on two threads, ONE final exponentiation.
         let mid = g1s.len() / 2;
         let (g1a, g1b) = g1s.split_at(mid);
         let (g2a, g2b) = g2s.split_at(mid);
-        match crate::parallel::join(|| S::multi_pairing(g1a, g2a), || S::multi_pairing(g1b, g2b)) {
+        match crate::parallel::join(|| S::multi_miller_loop(g1a, g2a), || S::multi_miller_loop(g1b, g2b)) {
             (Some(Some(mut a)), Some(mut b)) => {
-                let product = a.add(&b);
+                let product = S::miller_product(&a, &b);
                 a.zeroize();
                 b.zeroize();
                 Some(product)
             }
-            _ => None,
+            (a, mut b) => {
+                a.flatten().zeroize();
+                b.zeroize();
+                None
+            }
         }
     } else {
-        S::multi_pairing(&g1s, &g2s)
+        S::multi_miller_loop(&g1s, &g2s)
     };
     g1s.zeroize();
-    let mut e = e.ok_or(Error::Misuse("degenerate pairing product"))?;
+    let e = miller.map(|mut miller| {
+        let e = S::final_exponentiation(&miller);
+        miller.zeroize();
+        e
+    });
+    let Some(Some(mut e)) = e else {
+        c1_product.zeroize();
+        return Err(Error::Misuse("degenerate pairing product"));
+    };
     // e · Π C1^c = gt^z: both factors are wiped, the caller wipes the result.
     let blinding = c1_product.add(&e);
     e.zeroize();
     c1_product.zeroize();
     Ok(blinding)
 }
+
+/// Fewest pairs for which a decryption splits its multi-Miller loop over two threads (where
+/// the suite has `PARALLEL_DECRYPT` and the machine two cores). Provisional: a scoped thread
+/// costs tens of microseconds, a BLS12-381 Miller loop about 0.3 ms per pair; a quiet-machine
+/// run is to confirm it (docs/performance.md, "Decryption on both cores").
+pub(crate) const SPLIT_PAIRS_FROM: usize = 4;
 
 impl<S: Suite> Ciphertext<S> {
     /// Decrypts with the given key bundles (e.g. a TAT and a PAT), which must all be bound to
@@ -138,8 +163,22 @@ impl<S: Suite> Ciphertext<S> {
     /// Errors: [`SchemeError::NotSatisfied`] when the keys do not satisfy the policy,
     /// [`SchemeError::MixedIdentities`] when the bundles belong to different identities,
     /// [`crate::error::EnvelopeError::AuthenticationFailed`] when the ciphertext was modified.
+    ///
+    /// With a suite that has [`Suite::PARALLEL_DECRYPT`] (blst, MIRACL) on a machine with two
+    /// cores or more, one decryption uses two threads (docs/performance.md, "Decryption on
+    /// both cores"); [`Ciphertext::decrypt_on_this_thread`] keeps it on the caller's.
     pub fn decrypt(&self, keys: &[&UserKey<S>]) -> Result<crate::envelope::Plaintext> {
-        let mut blinding = recover_blinding(self, keys)?;
+        self.decrypt_threads(keys, true)
+    }
+
+    /// As [`Ciphertext::decrypt`], on the calling thread only: for callers that already
+    /// decrypt several values at once, one per core. Same result.
+    pub fn decrypt_on_this_thread(&self, keys: &[&UserKey<S>]) -> Result<crate::envelope::Plaintext> {
+        self.decrypt_threads(keys, false)
+    }
+
+    fn decrypt_threads(&self, keys: &[&UserKey<S>], both_cores: bool) -> Result<crate::envelope::Plaintext> {
+        let mut blinding = recover_blinding(self, keys, both_cores)?;
         let c0 = self.c0();
         let session_key = c0.map(|c0| c0.sub(&blinding));
         // The blinding gt^z is wiped on every path (issue 23, item 4).
@@ -157,3 +196,6 @@ impl<S: Suite> Ciphertext<S> {
         self.lsss().reconstruction(&has).is_some()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -187,8 +187,8 @@ where
     }
 }
 
-/// `Π e(g1[i], g2[i])` with one multi-Miller loop and one final exponentiation.
-pub(crate) fn multi_pairing<E: Pairing>(g1: &[E::G1], g2: &[E::G2Prepared]) -> Option<PairingOutput<E>> {
+/// `Π f(g1[i], g2[i])`: one multi-Miller loop, no final exponentiation.
+pub(crate) fn multi_miller_loop<E: Pairing>(g1: &[E::G1], g2: &[E::G2Prepared]) -> Option<E::TargetField> {
     if g1.len() != g2.len() {
         return None;
     }
@@ -197,7 +197,12 @@ pub(crate) fn multi_pairing<E: Pairing>(g1: &[E::G1], g2: &[E::G2Prepared]) -> O
     // wiped; arkworks' own prepared copies inside the Miller loop cannot be.
     let miller = E::multi_miller_loop(g1.iter().map(|p| E::G1Prepared::from(*p)), g2.iter().cloned());
     zeroize::Zeroize::zeroize(&mut g1);
-    E::final_exponentiation(miller)
+    Some(miller.0)
+}
+
+/// The final exponentiation of a Miller value (`None` for zero).
+pub(crate) fn final_exponentiation<E: Pairing>(m: &E::TargetField) -> Option<PairingOutput<E>> {
+    E::final_exponentiation(ark_ec::pairing::MillerLoopOutput(*m))
 }
 
 /// Instantiates an arkworks suite in the calling module (BN254 and BLS12-381 differ only in
@@ -278,8 +283,18 @@ macro_rules! ark_suite {
                 (*p).into()
             }
 
-            fn multi_pairing(g1: &[G1Projective], g2: &[Self::G2Prepared]) -> Option<Self::Gt> {
-                $crate::suite::ark::multi_pairing::<$engine>(g1, g2)
+            type MillerValue = <$engine as Pairing>::TargetField;
+
+            fn multi_miller_loop(g1: &[G1Projective], g2: &[Self::G2Prepared]) -> Option<Self::MillerValue> {
+                $crate::suite::ark::multi_miller_loop::<$engine>(g1, g2)
+            }
+
+            fn miller_product(a: &Self::MillerValue, b: &Self::MillerValue) -> Self::MillerValue {
+                *a * b
+            }
+
+            fn final_exponentiation(m: &Self::MillerValue) -> Option<Self::Gt> {
+                $crate::suite::ark::final_exponentiation::<$engine>(m)
             }
 
             fn hash_gid(encoded_gid: &[u8]) -> G1<Self> {

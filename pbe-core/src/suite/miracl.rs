@@ -458,7 +458,10 @@ macro_rules! miracl_suite {
                 }
             }
 
-            fn multi_pairing(g1: &[G1], g2: &[G2Prepared]) -> Option<Gt> {
+            /// An `F_p^k` element, in GT's wrapper (which wipes it).
+            type MillerValue = Gt;
+
+            fn multi_miller_loop(g1: &[G1], g2: &[G2Prepared]) -> Option<Gt> {
                 if g1.len() != g2.len() {
                     return None;
                 }
@@ -469,8 +472,17 @@ macro_rules! miracl_suite {
                         G2Prepared::Lines(t) => $pair::another_pc(&mut lines, t, &p.0),
                     }
                 }
-                let miller = $pair::miller(&mut lines);
-                Some(Gt($pair::fexp(&miller)))
+                Some(Gt($pair::miller(&mut lines)))
+            }
+
+            fn miller_product(a: &Gt, b: &Gt) -> Gt {
+                let mut out = a.0;
+                out.mul(&b.0);
+                Gt(out)
+            }
+
+            fn final_exponentiation(m: &Gt) -> Option<Gt> {
+                Some(Gt($pair::fexp(&m.0)))
             }
 
             fn tables() -> &'static GeneratorTables<Self> {

@@ -297,11 +297,11 @@ pub trait Suite: Sized + Send + Sync + 'static {
     /// is read), 5 at BLS24-479 and 4 at BLS48-581, whose GT elements are 1.4–3.5 KB.
     const TABLE_WINDOW: usize;
 
-    /// Whether one decryption spreads its work over two threads (the rows' point decoding,
-    /// and the multi-pairing as two halves, each with its own final exponentiation). Worth it
-    /// where a pairing costs milliseconds (192/256-bit); at 128-bit the extra final
-    /// exponentiation and thread start cost about what they save, and the web agent already
-    /// decrypts several values in parallel.
+    /// Whether one decryption spreads its work over two threads: the rows' point decoding,
+    /// and the multi-Miller loop as two halves whose outputs are multiplied before ONE final
+    /// exponentiation ([`Suite::multi_miller_loop`]). On for blst (BLS12-381) and the
+    /// 192/256-bit suites, where it is measured to pay (docs/performance.md, "Decryption on
+    /// both cores").
     const PARALLEL_DECRYPT: bool;
 
     /// The G1 generator `g1`.
@@ -327,7 +327,30 @@ pub trait Suite: Sized + Send + Sync + 'static {
 
     /// `Π e(g1[i], g2[i])`: one multi-Miller loop and ONE final exponentiation. `None` when
     /// the slices differ in length or the product is degenerate.
-    fn multi_pairing(g1: &[Self::G1], g2: &[Self::G2Prepared]) -> Option<Self::Gt>;
+    fn multi_pairing(g1: &[Self::G1], g2: &[Self::G2Prepared]) -> Option<Self::Gt> {
+        let mut miller = Self::multi_miller_loop(g1, g2)?;
+        let out = Self::final_exponentiation(&miller);
+        miller.zeroize();
+        out
+    }
+
+    /// An unreduced pairing value: an element of the pairing's extension field after the
+    /// Miller loop, before the final exponentiation. Miller values multiply, so a
+    /// multi-pairing splits into parts computed apart (on two threads, DESIGN.md §3) and ONE
+    /// final exponentiation of their product. It can carry secrets (a decryption's loop over
+    /// key components): callers wipe it.
+    type MillerValue: Send + Zeroize;
+
+    /// `Π f(g1[i], g2[i])`: the multi-Miller loop of [`Suite::multi_pairing`] alone. `None`
+    /// when the slices differ in length. An empty product is the field's one.
+    fn multi_miller_loop(g1: &[Self::G1], g2: &[Self::G2Prepared]) -> Option<Self::MillerValue>;
+
+    /// The product of two Miller values (`final_exponentiation(a · b) = e_a · e_b`).
+    fn miller_product(a: &Self::MillerValue, b: &Self::MillerValue) -> Self::MillerValue;
+
+    /// The final exponentiation, mapping a Miller value into GT. `None` where the library
+    /// reports a degenerate value.
+    fn final_exponentiation(m: &Self::MillerValue) -> Option<Self::Gt>;
 
     /// Process-wide generator tables (built on first use).
     fn tables() -> &'static GeneratorTables<Self>;

@@ -234,25 +234,30 @@ pub(crate) fn hash_to_g1(msg: &[u8], dst: &[u8]) -> blst_p1 {
     out
 }
 
-/// `Π e(p[i], q[i])`: one multi-Miller loop (shared squarings), ONE final exponentiation.
-/// `None` when the slices differ in length.
-pub(crate) fn multi_pairing(p: &[blst_p1_affine], q: &[blst_p2_affine]) -> Option<blst_fp12> {
+/// `Π f(p[i], q[i])`: one multi-Miller loop (shared squarings), no final exponentiation.
+/// `None` when the slices differ in length; one for empty slices.
+pub(crate) fn miller_loop(p: &[blst_p1_affine], q: &[blst_p2_affine]) -> Option<blst_fp12> {
     if p.len() != q.len() {
         return None;
     }
+    let mut miller = fp12_one();
     if p.is_empty() {
-        return Some(fp12_one());
+        return Some(miller);
     }
     let ps: [*const blst_p1_affine; 2] = [p.as_ptr(), core::ptr::null()];
     let qs: [*const blst_p2_affine; 2] = [q.as_ptr(), core::ptr::null()];
-    let mut miller = fp12_one();
     // SAFETY: `ps[0]` and `qs[0]` point at `p.len()` contiguous initialised points each (blst's
     // contiguous-array form), and the output is an initialised `blst_fp12`.
     unsafe { blst::blst_miller_loop_n(&mut miller, qs.as_ptr(), ps.as_ptr(), p.len()) };
+    Some(miller)
+}
+
+/// The final exponentiation of a Miller value.
+pub(crate) fn final_exp(miller: &blst_fp12) -> blst_fp12 {
     let mut out = fp12_one();
     // SAFETY: valid references.
-    unsafe { blst::blst_final_exp(&mut out, &miller) };
-    Some(out)
+    unsafe { blst::blst_final_exp(&mut out, miller) };
+    out
 }
 
 /// The multiplicative identity of `F_p¹²`.

@@ -277,7 +277,7 @@ impl Suite for Bls12_381Blst {
     const ID: SuiteId = SuiteId::Bls12_381;
     const AEAD_KEY_LEN: usize = 16;
     const TABLE_WINDOW: usize = crate::fixed_base::DEFAULT_WINDOW;
-    const PARALLEL_DECRYPT: bool = false;
+    const PARALLEL_DECRYPT: bool = true;
 
     fn g1_generator() -> BlstG1 {
         BlstG1(ffi::g1::generator())
@@ -299,7 +299,10 @@ impl Suite for Bls12_381Blst {
         BlstG2Prepared(ffi::g2::to_affine(&p.0))
     }
 
-    fn multi_pairing(g1: &[BlstG1], g2: &[BlstG2Prepared]) -> Option<BlstGt> {
+    /// An `F_p¹²` element, as GT's (the wrapper wipes it).
+    type MillerValue = BlstGt;
+
+    fn multi_miller_loop(g1: &[BlstG1], g2: &[BlstG2Prepared]) -> Option<BlstGt> {
         if g1.len() != g2.len() {
             return None;
         }
@@ -315,13 +318,21 @@ impl Suite for Bls12_381Blst {
         let mut affine = ffi::g1::batch_to_affine(&raw);
         let mut raw: Vec<BlstG1> = raw.into_iter().map(BlstG1).collect();
         raw.zeroize();
-        let out = ffi::multi_pairing(&affine, &q);
+        let out = ffi::miller_loop(&affine, &q);
         // The G1 inputs include key components raised to coefficients: their copies are wiped.
         for a in affine.iter_mut() {
             a.x.wipe();
             a.y.wipe();
         }
         out.map(BlstGt)
+    }
+
+    fn miller_product(a: &BlstGt, b: &BlstGt) -> BlstGt {
+        BlstGt(ffi::fp12_mul(&a.0, &b.0))
+    }
+
+    fn final_exponentiation(m: &BlstGt) -> Option<BlstGt> {
+        Some(BlstGt(ffi::final_exp(&m.0)))
     }
 
     fn tables() -> &'static GeneratorTables<Self> {
