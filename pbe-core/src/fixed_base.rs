@@ -349,13 +349,13 @@ mod tests {
         use crate::suite::{Bls12_381Arkworks, Bls12_381Blst};
         select_picks_each_index(Bls12_381Blst::g1_generator());
         select_picks_each_index(Bls12_381Blst::g2_generator());
-        select_picks_each_index(Bls12_381Blst::tables().gt.clone());
+        select_picks_each_index(Bls12_381Blst::tables().gt);
         select_picks_each_index(Bls12_381Arkworks::g1_generator());
         select_picks_each_index(Bls12_381Arkworks::g2_generator());
-        select_picks_each_index(Bls12_381Arkworks::tables().gt.clone());
+        select_picks_each_index(Bls12_381Arkworks::tables().gt);
         select_picks_each_index(Bn254Suite::g1_generator());
         select_picks_each_index(Bn254Suite::g2_generator());
-        select_picks_each_index(Bn254Suite::tables().gt.clone());
+        select_picks_each_index(Bn254Suite::tables().gt);
         select_picks_each_index(Bls24_479Suite::g1_generator());
         select_picks_each_index(Bls24_479Suite::g2_generator());
         select_picks_each_index(Bls48_581Suite::g1_generator());
