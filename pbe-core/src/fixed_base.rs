@@ -57,13 +57,9 @@ fn digit(limbs: &[u64], pos: usize, w: usize) -> u64 {
 }
 
 /// Scans `entries` (entry `j` stands for digit `j + 1`) and returns the one for `d`, or the
-/// first entry as a dummy when `d = 0`, reading every entry.
+/// first entry as a dummy when `d = 0`, reading every entry ([`Group::ct_select_entry`]).
 fn select<G: Group>(entries: &[G::TableEntry], d: u64) -> Option<G::TableEntry> {
-    let mut out = entries.first()?.clone();
-    for (j, e) in entries.iter().enumerate().skip(1) {
-        G::ct_assign_entry(&mut out, e, (j as u64 + 1).ct_eq(&d));
-    }
-    Some(out)
+    G::ct_select_entry(entries, d)
 }
 
 /// `acc ← acc + entry` when `d ≠ 0`; the addition is computed either way.
@@ -316,6 +312,53 @@ mod tests {
                 assert_eq!(sum as u128, v, "w {w}");
             }
         }
+    }
+
+    /// `ct_select_entry` returns entry `d − 1` for every digit of a row, and the first entry
+    /// (the dummy) for `d = 0` and for digits past the row, in the backend's override and in
+    /// the trait's default alike.
+    fn select_picks_each_index<G: Group>(generator: G) {
+        let mut rng = ark_std::test_rng();
+        let base = generator.mul(&G::Scalar::rand(&mut rng));
+        let as_point = |e: &G::TableEntry| G::identity().add_entry(e);
+        for len in [1usize, 2, 8, 32] {
+            let points: Vec<G> = (1..=len as u64).map(|j| base.mul(&G::Scalar::from(j))).collect();
+            let entries = G::table_entries(points.clone());
+            for d in 0..=len as u64 + 2 {
+                let want = match d {
+                    0 => &points[0],
+                    d if d as usize > len => &points[0],
+                    d => &points[d as usize - 1],
+                };
+                let got = G::ct_select_entry(&entries, d).expect("a non-empty row");
+                assert!(as_point(&got) == *want, "len {len}, digit {d}");
+                // The trait's default scan, entry by entry, agrees.
+                let mut reference = entries[0].clone();
+                for (j, e) in entries.iter().enumerate().skip(1) {
+                    G::ct_assign_entry(&mut reference, e, (j as u64 + 1).ct_eq(&d));
+                }
+                assert!(as_point(&reference) == *want, "default, len {len}, digit {d}");
+            }
+            assert!(G::ct_select_entry(&entries, u64::MAX).is_some());
+        }
+        assert!(G::ct_select_entry(&[], 1).is_none());
+    }
+
+    #[test]
+    fn select_picks_each_index_in_every_group() {
+        use crate::suite::{Bls12_381Arkworks, Bls12_381Blst};
+        select_picks_each_index(Bls12_381Blst::g1_generator());
+        select_picks_each_index(Bls12_381Blst::g2_generator());
+        select_picks_each_index(Bls12_381Blst::tables().gt);
+        select_picks_each_index(Bls12_381Arkworks::g1_generator());
+        select_picks_each_index(Bls12_381Arkworks::g2_generator());
+        select_picks_each_index(Bls12_381Arkworks::tables().gt);
+        select_picks_each_index(Bn254Suite::g1_generator());
+        select_picks_each_index(Bn254Suite::g2_generator());
+        select_picks_each_index(Bn254Suite::tables().gt);
+        select_picks_each_index(Bls24_479Suite::g1_generator());
+        select_picks_each_index(Bls24_479Suite::g2_generator());
+        select_picks_each_index(Bls48_581Suite::g1_generator());
     }
 
     #[test]

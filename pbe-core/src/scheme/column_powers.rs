@@ -59,10 +59,20 @@ impl<S: Suite> ColumnPowers<S> {
         Some(ColumnPowers { gt_v, g2_w, entries })
     }
 
-    /// `(gt^λx, g2^ωx)` of row `x` (the identities for a row that does not exist).
-    pub(crate) fn row(&self, x: usize) -> (Gt<S>, G2<S>) {
-        let Some(entries) = self.entries.get(x) else { return (Gt::<S>::identity(), G2::<S>::identity()) };
-        (combine(entries, &self.gt_v), combine(entries, &self.g2_w))
+    /// `gt^λx` of row `x` (the identity for a row that does not exist).
+    pub(crate) fn row_gt(&self, x: usize) -> Gt<S> {
+        self.entries.get(x).map_or_else(Gt::<S>::identity, |entries| combine(entries, &self.gt_v))
+    }
+
+    /// `g2^ωx` of row `x` (the identity for a row that does not exist).
+    pub(crate) fn row_g2(&self, x: usize) -> G2<S> {
+        self.entries.get(x).map_or_else(G2::<S>::identity, |entries| combine(entries, &self.g2_w))
+    }
+
+    /// `gt^z`, the first column's power (`v_1 = z`, the shared secret), which gives
+    /// `C0 = gt^m · gt^z` for one GT product; `None` only for a matrix without columns.
+    pub(crate) fn gt_z(&self) -> Option<Gt<S>> {
+        self.gt_v.first().cloned()
     }
 
     /// Wipes the powers.
@@ -138,12 +148,12 @@ mod tests {
                 assert!(lsss.columns() >= lsss.rows().len() || text.contains(" of "), "{text}");
                 continue;
             };
+            assert!(powers.gt_z() == Some(tables.gt_table.mul(&v[0])), "{text}");
             for (x, row) in lsss.rows().iter().enumerate() {
                 let lambda: Fr<S> = row.vector.iter().zip(&v).map(|(a, b)| *a * b).sum();
                 let omega: Fr<S> = row.vector.iter().zip(&w).map(|(a, b)| *a * b).sum();
-                let (gt, g2) = powers.row(x);
-                assert!(gt == tables.gt_table.mul(&lambda), "{text} row {x}");
-                assert!(g2 == tables.g2_table.mul(&omega), "{text} row {x}");
+                assert!(powers.row_gt(x) == tables.gt_table.mul(&lambda), "{text} row {x}");
+                assert!(powers.row_g2(x) == tables.g2_table.mul(&omega), "{text} row {x}");
             }
         }
     }

@@ -9,13 +9,13 @@ use zeroize::Zeroize;
 
 use crate::error::{Error, Result, SchemeError};
 use crate::fixed_base::{FixedBaseTable, DEFAULT_WINDOW};
-use crate::lsss::Lsss;
+use crate::lsss::{Lsss, LsssRow};
 use crate::policy::Policy;
 use crate::scheme::attribute_hashes::AttributeHashes;
 use crate::scheme::authority::AuthorityPublicKey;
 use crate::scheme::ciphertext::{Ciphertext, MAX_POLICY_TEXT, MAX_ROWS, POINTS};
 use crate::scheme::column_powers::ColumnPowers;
-use crate::suite::{Fr, Group, Gt, Suite, G1, G2};
+use crate::suite::{Fr, GeneratorTables, Group, Gt, Suite, G1, G2};
 use crate::wire::codec::{put_point, put_string, put_u16};
 use crate::wire::{Header, Kind};
 
@@ -123,66 +123,73 @@ impl<S: Suite> Encryptor<S> {
         }
         let mut z = v.first().copied().unwrap_or_default();
 
-        // The per-row randomness is drawn here, in order, on this thread; the group work of
-        // each row is independent and runs in parallel (crate::parallel).
+        // The per-row randomness and then the session key's exponent m are drawn here, in
+        // this order, on this thread; the group work is independent and runs in parallel
+        // (crate::parallel).
         let mut ts: Vec<Fr<S>> = (0..rows.len()).map(|_| Fr::<S>::rand(rng)).collect();
+        let mut m = Fr::<S>::rand(rng);
+        let mut m_plus_z = m + z;
         // gt^λx and g2^ωx from the columns' powers when the matrix allows (see `ColumnPowers`);
         // otherwise one table multiplication of the dot product per row.
         let mut by_columns = ColumnPowers::<S>::new(&lsss, &v, &w);
-        let jobs: Vec<_> = rows.iter().enumerate().zip(&prepared).zip(&ts).collect();
+        // The session key M = gt^m, and C0 = M · gt^z = gt^(m+z): with the columns' powers
+        // gt^z is the first one (v_1 = z), so C0 costs one GT product after the parallel
+        // section; otherwise gt^(m+z) is one more job in it.
+        let mut gt_z = by_columns.as_ref().and_then(ColumnPowers::gt_z);
+        let mut jobs = vec![Job::Power(&m)];
+        if gt_z.is_none() {
+            jobs.push(Job::Power(&m_plus_z));
+        }
+        // Each row is two jobs of similar cost (C1 in GT; C2, C3, C4 in G2 and G1), so the
+        // threads' shares differ by at most one small job.
+        for (((x, row), auth), t) in rows.iter().enumerate().zip(&prepared).zip(&ts) {
+            jobs.push(Job::C1 { x, vector: &row.vector, auth, t });
+            jobs.push(Job::Points { x, row, auth, t });
+        }
         // Every scalar here is secret: the tables are constant-time, C4 uses the attribute's
-        // table or `mul_secret`, and
-        // the shares and the partial products (each alone a function of the secrets) are
-        // wiped (issue 23, items 1 and 4).
-        let computed = crate::parallel::map(&jobs, |(((x, row), auth), t)| {
-            let (mut gt_lambda, mut g2_omega) = match &by_columns {
-                Some(powers) => powers.row(*x),
-                None => {
-                    let mut lambda = dot(&row.vector, &v);
-                    let mut omega = dot(&row.vector, &w);
-                    let shares = (tables.gt_table.mul(&lambda), tables.g2_table.mul(&omega));
-                    lambda.zeroize();
-                    omega.zeroize();
-                    shares
-                }
-            };
-            let mut neg_t = -**t;
-            let mut e_alpha_t = auth.e_alpha.mul(t);
-            let c1 = gt_lambda.add(&e_alpha_t);
-            let c2 = tables.g2_table.mul(&neg_t);
-            let mut g2_y_t = auth.g2_y.mul(t);
-            let c3 = g2_y_t.add(&g2_omega);
-            let c4 = self.attribute_hashes.mul_secret(&row.attribute.to_string(), t);
-            neg_t.zeroize();
-            gt_lambda.zeroize();
-            e_alpha_t.zeroize();
-            g2_y_t.zeroize();
-            g2_omega.zeroize();
-            (c1, c2, c3, c4)
+        // table or `mul_secret`, and the shares and the partial products (each alone a
+        // function of the secrets) are wiped (issue 23, items 1 and 4). The results are
+        // written in place (`parallel::fill`), so the session key leaves no copy behind.
+        let mut parts: Vec<Part<S>> = (0..jobs.len()).map(|_| Part::Empty).collect();
+        crate::parallel::fill(&jobs, &mut parts, |job, slot| {
+            *slot = job.run(self, tables, by_columns.as_ref(), &v, &w);
         });
         drop(jobs);
         ts.zeroize();
-        if let Some(powers) = by_columns.as_mut() {
-            powers.zeroize();
-        }
+        let mut powers = Vec::with_capacity(2);
         let mut c1 = Vec::with_capacity(rows.len());
         let mut g2_points = Vec::with_capacity(2 * rows.len());
         let mut c4 = Vec::with_capacity(rows.len());
-        for (a, b, c, d) in computed {
-            c1.push(a);
-            g2_points.push(b);
-            g2_points.push(c);
-            c4.push(d);
+        for part in &mut parts {
+            match part {
+                Part::Power(p) => powers.push(p.clone()),
+                Part::C1(a) => c1.push(a.clone()),
+                Part::Points(b, c, d) => {
+                    g2_points.push(b.clone());
+                    g2_points.push(c.clone());
+                    c4.push(d.clone());
+                }
+                Part::Empty => {}
+            }
+            part.zeroize();
+        }
+        drop(parts);
+        let mut session_key = powers.first().cloned().unwrap_or_else(Gt::<S>::identity);
+        let c0 = match (&gt_z, powers.get(1)) {
+            (Some(gt_z), _) => session_key.add(gt_z),
+            (None, Some(c0)) => c0.clone(),
+            (None, None) => tables.gt_table.mul(&m_plus_z),
+        };
+        powers.zeroize();
+        if let Some(gt_z) = gt_z.as_mut() {
+            gt_z.zeroize();
+        }
+        if let Some(powers) = by_columns.as_mut() {
+            powers.zeroize();
         }
         G2::<S>::normalize_batch(&mut g2_points);
         G1::<S>::normalize_batch(&mut c4);
         let g2_affine = g2_points;
-
-        // The session key M = gt^m; C0 = M · gt^z = gt^(m+z).
-        let mut m = Fr::<S>::rand(rng);
-        let mut session_key = tables.gt_table.mul(&m);
-        let mut m_plus_z = m + z;
-        let c0 = tables.gt_table.mul(&m_plus_z);
         m.zeroize();
         m_plus_z.zeroize();
         z.zeroize();
@@ -218,6 +225,91 @@ impl<S: Suite> Encryptor<S> {
         m_bytes.zeroize();
         sealed?;
         Ok(Ciphertext::assemble(out, policy.clone(), lsss, rows_start, c0_start, payload_start))
+    }
+}
+
+/// One unit of encryption's parallel work.
+enum Job<'a, S: Suite> {
+    /// `gt^k` for a secret `k` (the session key's `m`, or `m + z` for C0).
+    Power(&'a Fr<S>),
+    /// Row `x`'s `C1 = gt^λx · (gt^α)^t`.
+    C1 { x: usize, vector: &'a [Fr<S>], auth: &'a PreparedAuthority<S>, t: &'a Fr<S> },
+    /// Row `x`'s `C2 = g2^−t`, `C3 = (g2^y)^t · g2^ωx` and `C4 = F(u)^t`.
+    Points { x: usize, row: &'a LsssRow<Fr<S>>, auth: &'a PreparedAuthority<S>, t: &'a Fr<S> },
+}
+
+/// The result of one [`Job`], in the slot of the job.
+enum Part<S: Suite> {
+    Empty,
+    Power(Gt<S>),
+    C1(Gt<S>),
+    Points(G2<S>, G2<S>, G1<S>),
+}
+
+impl<S: Suite> Part<S> {
+    /// Wipes the group elements (the session key is one of them).
+    fn zeroize(&mut self) {
+        match self {
+            Part::Empty => {}
+            Part::Power(p) | Part::C1(p) => p.zeroize(),
+            Part::Points(a, b, c) => {
+                a.zeroize();
+                b.zeroize();
+                c.zeroize();
+            }
+        }
+    }
+}
+
+impl<S: Suite> Job<'_, S> {
+    /// Computes this job's part; every secret intermediate is wiped.
+    fn run(
+        &self,
+        encryptor: &Encryptor<S>,
+        tables: &GeneratorTables<S>,
+        by_columns: Option<&ColumnPowers<S>>,
+        v: &[Fr<S>],
+        w: &[Fr<S>],
+    ) -> Part<S> {
+        match *self {
+            Job::Power(k) => Part::Power(tables.gt_table.mul(k)),
+            Job::C1 { x, vector, auth, t } => {
+                let mut gt_lambda = match by_columns {
+                    Some(powers) => powers.row_gt(x),
+                    None => {
+                        let mut lambda = dot(vector, v);
+                        let share = tables.gt_table.mul(&lambda);
+                        lambda.zeroize();
+                        share
+                    }
+                };
+                let mut e_alpha_t = auth.e_alpha.mul(t);
+                let c1 = gt_lambda.add(&e_alpha_t);
+                gt_lambda.zeroize();
+                e_alpha_t.zeroize();
+                Part::C1(c1)
+            }
+            Job::Points { x, row, auth, t } => {
+                let mut g2_omega = match by_columns {
+                    Some(powers) => powers.row_g2(x),
+                    None => {
+                        let mut omega = dot(&row.vector, w);
+                        let share = tables.g2_table.mul(&omega);
+                        omega.zeroize();
+                        share
+                    }
+                };
+                let mut neg_t = -*t;
+                let c2 = tables.g2_table.mul(&neg_t);
+                let mut g2_y_t = auth.g2_y.mul(t);
+                let c3 = g2_y_t.add(&g2_omega);
+                let c4 = encryptor.attribute_hashes.mul_secret(&row.attribute.to_string(), t);
+                neg_t.zeroize();
+                g2_y_t.zeroize();
+                g2_omega.zeroize();
+                Part::Points(c2, c3, c4)
+            }
+        }
     }
 }
 

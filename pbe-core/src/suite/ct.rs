@@ -12,6 +12,25 @@ use ark_ff::fields::models::quadratic_extension::{QuadExtConfig, QuadExtField};
 use ark_ff::{Fp, FpConfig};
 use subtle::{Choice, ConditionallySelectable};
 
+/// All ones when `a = b`, zero otherwise: computed with arithmetic only (no comparison the
+/// compiler could turn into a branch) and passed through one optimisation barrier, so the
+/// masked moves that use it stay masked moves. The fixed-base tables compare every entry's
+/// digit with the secret one through this (`Group::ct_select_entry`).
+#[inline(always)]
+pub(crate) fn eq_mask(a: u64, b: u64) -> u64 {
+    let x = a ^ b;
+    // The top bit of x | −x is set exactly when x ≠ 0.
+    let ne = (x | x.wrapping_neg()) >> 63;
+    std::hint::black_box(ne.wrapping_sub(1))
+}
+
+/// All ones when `choice` is 1, zero when it is 0 (a `Choice` already went through subtle's
+/// barrier when it was made).
+#[inline(always)]
+pub(crate) fn choice_mask(choice: Choice) -> u64 {
+    0u64.wrapping_sub(u64::from(choice.unwrap_u8()))
+}
+
 /// `self ← other` when `choice` is 1, with no branch and no data-dependent memory access.
 pub trait CtAssign {
     /// Conditionally overwrites `self` with `other`.
@@ -66,5 +85,16 @@ mod tests {
         let z = ark_bn254::Fq2::rand(&mut rng);
         y.ct_assign(&z, Choice::from(1));
         assert_eq!(y, z);
+    }
+
+    #[test]
+    fn masks_are_all_ones_exactly_on_equality() {
+        for a in [0u64, 1, 2, 31, 32, 1 << 63, u64::MAX] {
+            for b in [0u64, 1, 2, 31, 32, 1 << 63, u64::MAX] {
+                assert_eq!(eq_mask(a, b), if a == b { u64::MAX } else { 0 }, "{a} {b}");
+            }
+        }
+        assert_eq!(choice_mask(Choice::from(1)), u64::MAX);
+        assert_eq!(choice_mask(Choice::from(0)), 0);
     }
 }

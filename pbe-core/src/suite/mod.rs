@@ -39,7 +39,7 @@ mod bls12_381_blst;
 mod bls24_479;
 mod bls48_581;
 mod bn254;
-mod ct;
+pub(crate) mod ct;
 mod h2c;
 #[cfg(test)]
 mod kat;
@@ -225,6 +225,23 @@ pub trait Group: Clone + PartialEq + Eq + Send + Sync + Zeroize + 'static {
     /// `entry ← −entry` when `choice` is 1, in constant time: the negation is computed either
     /// way and kept by a masked move.
     fn ct_neg_entry(entry: &mut Self::TableEntry, choice: subtle::Choice);
+
+    /// The entry of one window's row for the digit `d` (`entries[j]` stands for `d = j + 1`),
+    /// reading every entry, with no branch and no address that depends on `d`. For `d = 0`,
+    /// or a `d` past the row, the first entry (a dummy the caller discards). `None` for an
+    /// empty row.
+    ///
+    /// The default keeps the wanted entry with [`Group::ct_assign_entry`], entry by entry.
+    /// The blst backend overrides it with one masked select over each entry's limbs as flat
+    /// arrays (one mask, and one optimisation barrier, per entry), which the compiler
+    /// vectorises (issue 22).
+    fn ct_select_entry(entries: &[Self::TableEntry], d: u64) -> Option<Self::TableEntry> {
+        let mut out = entries.first()?.clone();
+        for (j, e) in entries.iter().enumerate().skip(1) {
+            Self::ct_assign_entry(&mut out, e, subtle::ConstantTimeEq::ct_eq(&(j as u64 + 1), &d));
+        }
+        Some(out)
+    }
 
     /// Size of the encoding in `form`.
     fn encoded_len(form: Compress) -> usize;

@@ -215,6 +215,47 @@ point_ffi! {
     }
 }
 
+/// Views of a blst value as the flat array of its 64-bit limbs, for the constant-time table
+/// scan (`super::ct_select`), which the compiler vectorises over a flat `[u64; N]` but not
+/// over the nested coordinate arrays.
+macro_rules! flat_limbs {
+    ($(#[$doc:meta])* $t:ty, $n:literal, $view:ident, $view_mut:ident) => {
+        // blst's types are `#[repr(C)]` nests of `[u64; 6]` (`blst_fp`) and nothing else, so
+        // they have the size and alignment of `[u64; N]` and no padding: checked here at
+        // compile time.
+        const _: () = assert!(
+            std::mem::size_of::<$t>() == 8 * $n && std::mem::align_of::<$t>() == std::mem::align_of::<u64>()
+        );
+
+        $(#[$doc])*
+        pub(crate) fn $view(x: &$t) -> &[u64; $n] {
+            // SAFETY: same size, alignment and (all-`u64`, padding-free) layout, checked
+            // above; every bit pattern is a valid `u64`; the borrow is carried over.
+            unsafe { &*(x as *const $t).cast::<[u64; $n]>() }
+        }
+
+        $(#[$doc])*
+        pub(crate) fn $view_mut(x: &mut $t) -> &mut [u64; $n] {
+            // SAFETY: as above, and every bit pattern is a valid `$t` (limbs are plain
+            // integers), so any write through the view leaves a valid value.
+            unsafe { &mut *(x as *mut $t).cast::<[u64; $n]>() }
+        }
+    };
+}
+
+flat_limbs!(
+    /// An affine G1 point's 12 limbs (x, then y).
+    blst_p1_affine, 12, p1_affine_limbs, p1_affine_limbs_mut
+);
+flat_limbs!(
+    /// An affine G2 point's 24 limbs (x, then y, each `F_p²`).
+    blst_p2_affine, 24, p2_affine_limbs, p2_affine_limbs_mut
+);
+flat_limbs!(
+    /// An `F_p¹²` element's 72 limbs, in blst's tower order.
+    blst_fp12, 72, fp12_limbs, fp12_limbs_mut
+);
+
 /// RFC 9380 `BLS12381G1_XMD:SHA-256_SSWU_RO_` of `msg` under `dst` (no augmentation).
 pub(crate) fn hash_to_g1(msg: &[u8], dst: &[u8]) -> blst_p1 {
     let mut out = blst_p1::default();

@@ -7,7 +7,7 @@ use blst::{blst_fp, blst_fp12};
 use subtle::Choice;
 use zeroize::Zeroize;
 
-use super::{ffi, Fr, Limbs};
+use super::{ct_select, ffi, Flat, Fr, Limbs};
 use crate::suite::Group;
 
 /// Bytes of one `F_p` coefficient.
@@ -53,6 +53,31 @@ impl std::fmt::Debug for BlstGt {
 impl Zeroize for BlstGt {
     fn zeroize(&mut self) {
         self.0.wipe();
+    }
+}
+
+impl Limbs for BlstGt {
+    #[inline(always)]
+    fn masked_copy(&mut self, other: &Self, mask: u64) {
+        self.0.masked_copy(&other.0, mask);
+    }
+
+    fn wipe(&mut self) {
+        self.0.wipe();
+    }
+}
+
+impl Flat for BlstGt {
+    const N: usize = <blst_fp12 as Flat>::N;
+
+    #[inline(always)]
+    fn limbs(&self) -> &[u64] {
+        self.0.limbs()
+    }
+
+    #[inline(always)]
+    fn limbs_mut(&mut self) -> &mut [u64] {
+        self.0.limbs_mut()
     }
 }
 
@@ -106,6 +131,10 @@ impl Group for BlstGt {
     }
 
     entries_as_self!();
+
+    fn ct_select_entry(entries: &[BlstGt], d: u64) -> Option<BlstGt> {
+        ct_select(entries, d)
+    }
 
     fn ct_assign(&mut self, other: &Self, choice: Choice) {
         self.0.ct_assign(&other.0, choice);

@@ -32,9 +32,10 @@ use std::sync::OnceLock;
 use ark_ff::PrimeField;
 use ark_serialize::{Compress, Validate};
 use blst::{blst_fp, blst_p1, blst_p1_affine, blst_p2, blst_p2_affine};
-use subtle::{Choice, ConditionallySelectable};
+use subtle::Choice;
 use zeroize::{Zeroize, Zeroizing};
 
+use super::ct::{choice_mask, eq_mask};
 use super::{dst, GeneratorTables, Group, Suite, SuiteId};
 
 pub use self::gt::BlstGt;
@@ -53,18 +54,31 @@ fn scalar_bytes(k: &Fr) -> Zeroizing<[u8; 32]> {
     out
 }
 
-/// A blst field element (`F_p` or an extension), handled limb by limb.
-trait Limbs {
+/// A blst field element (`F_p` or an extension) or affine point, handled limb by limb.
+///
+/// Every blst type here is a nest of fixed-size `u64` arrays; with [`Limbs::masked_copy`]
+/// inlined all the way down, a select is one straight run of `x ^ (mask & (x ^ y))` over the
+/// limbs, which the compiler unrolls and vectorises (no call and no barrier per limb).
+trait Limbs: Copy {
+    /// `self ← other` where `mask` is all ones, unchanged where it is zero (any other mask
+    /// mixes the two bit by bit).
+    fn masked_copy(&mut self, other: &Self, mask: u64);
+
     /// `self ← other` when `choice` is 1, with masked moves.
-    fn ct_assign(&mut self, other: &Self, choice: Choice);
+    #[inline(always)]
+    fn ct_assign(&mut self, other: &Self, choice: Choice) {
+        self.masked_copy(other, choice_mask(choice));
+    }
+
     /// Overwrites every limb with zero.
     fn wipe(&mut self);
 }
 
 impl Limbs for blst_fp {
-    fn ct_assign(&mut self, other: &Self, choice: Choice) {
+    #[inline(always)]
+    fn masked_copy(&mut self, other: &Self, mask: u64) {
         for (x, y) in self.l.iter_mut().zip(other.l.iter()) {
-            x.conditional_assign(y, choice);
+            *x ^= mask & (*x ^ *y);
         }
     }
 
@@ -77,9 +91,10 @@ impl Limbs for blst_fp {
 macro_rules! limbs_via {
     ($t:ty, $field:ident) => {
         impl Limbs for $t {
-            fn ct_assign(&mut self, other: &Self, choice: Choice) {
+            #[inline(always)]
+            fn masked_copy(&mut self, other: &Self, mask: u64) {
                 for (x, y) in self.$field.iter_mut().zip(other.$field.iter()) {
-                    x.ct_assign(y, choice);
+                    x.masked_copy(y, mask);
                 }
             }
 
@@ -92,7 +107,83 @@ macro_rules! limbs_via {
 
 limbs_via!(blst::blst_fp2, fp);
 limbs_via!(blst::blst_fp6, fp2);
-limbs_via!(blst::blst_fp12, fp6);
+
+/// A blst type with a flat view of its limbs (`ffi::flat_limbs!`): [`Limbs`] works on the
+/// flat array, and [`ct_select`] scans entries through it.
+trait Flat: Limbs {
+    /// The number of 64-bit limbs.
+    const N: usize;
+    /// The limbs, as one array.
+    fn limbs(&self) -> &[u64];
+    /// The limbs, as one mutable array.
+    fn limbs_mut(&mut self) -> &mut [u64];
+}
+
+/// Implements [`Flat`] and [`Limbs`] for a type with a flat view in `ffi`.
+macro_rules! flat {
+    ($t:ty, $n:literal, $view:ident, $view_mut:ident) => {
+        impl Flat for $t {
+            const N: usize = $n;
+
+            #[inline(always)]
+            fn limbs(&self) -> &[u64] {
+                ffi::$view(self)
+            }
+
+            #[inline(always)]
+            fn limbs_mut(&mut self) -> &mut [u64] {
+                ffi::$view_mut(self)
+            }
+        }
+
+        impl Limbs for $t {
+            #[inline(always)]
+            fn masked_copy(&mut self, other: &Self, mask: u64) {
+                let (x, y) = (ffi::$view_mut(self), ffi::$view(other));
+                for (x, y) in x.iter_mut().zip(y.iter()) {
+                    *x ^= mask & (*x ^ *y);
+                }
+            }
+
+            fn wipe(&mut self) {
+                ffi::$view_mut(self).zeroize();
+            }
+        }
+    };
+}
+
+flat!(blst::blst_fp12, 72, fp12_limbs, fp12_limbs_mut);
+flat!(blst_p1_affine, 12, p1_affine_limbs, p1_affine_limbs_mut);
+flat!(blst_p2_affine, 24, p2_affine_limbs, p2_affine_limbs_mut);
+
+/// The entry for digit `d` (`entries[j]` stands for `d = j + 1`; the first entry for `d = 0`
+/// or a `d` past the row), in constant time (`Group::ct_select_entry`): every entry is read
+/// in full and in order; entry `j`'s limbs are ANDed with a mask that is all ones exactly
+/// when `j + 1 = d` ([`eq_mask`]: arithmetic, one optimisation barrier per entry) and ORed
+/// into the result; the first entry is added under the complement of all those masks. No
+/// branch and no address depends on `d`, and over the flat limb arrays the loop is a run of
+/// SIMD AND/OR that the compiler vectorises (issue 22).
+#[inline(always)]
+fn ct_select<T: Flat>(entries: &[T], d: u64) -> Option<T> {
+    let first = entries.first()?;
+    let mut acc = [0u64; 72];
+    let acc_n = acc.get_mut(..T::N)?;
+    let mut any = 0u64;
+    for (j, e) in entries.iter().enumerate().skip(1) {
+        let mask = eq_mask(j as u64 + 1, d);
+        for (a, x) in acc_n.iter_mut().zip(e.limbs()) {
+            *a |= x & mask;
+        }
+        any |= mask;
+    }
+    for (a, x) in acc_n.iter_mut().zip(first.limbs()) {
+        *a |= x & !any;
+    }
+    let mut out = *first;
+    out.limbs_mut().copy_from_slice(acc_n);
+    acc.zeroize();
+    Some(out)
+}
 
 /// Defines a point group over `ffi::$m` (G1 or G2 differ in the coordinate field only).
 macro_rules! blst_point {
@@ -108,8 +199,32 @@ macro_rules! blst_point {
 
         impl Zeroize for $entry {
             fn zeroize(&mut self) {
-                self.0.x.wipe();
-                self.0.y.wipe();
+                self.0.wipe();
+            }
+        }
+
+        impl Limbs for $entry {
+            #[inline(always)]
+            fn masked_copy(&mut self, other: &Self, mask: u64) {
+                self.0.masked_copy(&other.0, mask);
+            }
+
+            fn wipe(&mut self) {
+                self.0.wipe();
+            }
+        }
+
+        impl Flat for $entry {
+            const N: usize = <$a as Flat>::N;
+
+            #[inline(always)]
+            fn limbs(&self) -> &[u64] {
+                self.0.limbs()
+            }
+
+            #[inline(always)]
+            fn limbs_mut(&mut self) -> &mut [u64] {
+                self.0.limbs_mut()
             }
         }
 
@@ -188,6 +303,10 @@ macro_rules! blst_point {
             fn ct_neg_entry(entry: &mut $entry, choice: Choice) {
                 let negated = ffi::$m::neg_affine(&entry.0);
                 entry.0.y.ct_assign(&negated.y, choice);
+            }
+
+            fn ct_select_entry(entries: &[$entry], d: u64) -> Option<$entry> {
+                ct_select(entries, d)
             }
 
             fn normalize_batch(points: &mut [Self]) {
