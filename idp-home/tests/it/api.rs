@@ -12,7 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{header, HeaderMap, Method, Request, StatusCode};
 use axum::Router;
-use idp_home::config::{Config, Secret, SpConfig, VisitorAuthority};
+use idp_home::config::{Config, Secret, VisitorAuthority};
 use idp_home::keys::Keys;
 use idp_home::state::AppState;
 use idp_home::store::SledStore;
@@ -660,21 +660,8 @@ async fn admin_manages_service_providers_and_groups() {
 #[tokio::test]
 async fn authority_keys_health_and_static_sps() {
     let env = env_with(|c| {
-        c.service_providers = vec![SpConfig {
-            entity_id: "https://static.example".into(),
-            acs_urls: vec!["https://static.example/acs".into()],
-            authn_request_cert_pem: None,
-            pbe: None,
-            release: vec!["groups".into()],
-            attribute_names: Default::default(),
-            sign: Default::default(),
-            authn_requests_signed: true,
-            display_name: None,
-            purposes: Vec::new(),
-            slo: None,
-            consent: None,
-            require_mfa: false,
-        }]
+        c.service_providers =
+            vec![super::harness::plain_sp("https://static.example", "https://static.example/acs")]
     });
     let r = env.call(Method::GET, "/pbe/authority", None, None).await.json();
     assert_eq!(r["suite"], "bls12-381");
@@ -829,21 +816,8 @@ async fn edge_https_cookies_use_the_host_prefix() {
     use base64::Engine as _;
     use std::io::Write as _;
     let env = env_with(|c| {
-        c.service_providers = vec![SpConfig {
-            entity_id: "https://static.example".into(),
-            acs_urls: vec!["https://static.example/acs".into()],
-            authn_request_cert_pem: None,
-            pbe: None,
-            release: vec!["groups".into()],
-            attribute_names: Default::default(),
-            sign: Default::default(),
-            authn_requests_signed: true,
-            display_name: None,
-            purposes: Vec::new(),
-            slo: None,
-            consent: None,
-            require_mfa: false,
-        }]
+        c.service_providers =
+            vec![super::harness::plain_sp("https://static.example", "https://static.example/acs")]
     });
     env.verified_user("bob").await;
     let request = "<samlp:AuthnRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \
